@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything Ferry's development cloud, tests and demo need on a Debian 12 machine.
+# Idempotent: a second run only checks, in seconds.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/install.sh
+. "$FERRY_ROOT/scripts/lib/install.sh"
+need_root
+
+step "Debian packages"
+ferry_install_apt_packages
+step "CRIU 4.2+"
+ferry_install_criu
+step "npm packages and TypeScript build"
+ferry_install_node_deps "$FERRY_ROOT"
+if [ -d "$FERRY_ROOT/osc-plugin" ] && declare -F ferry_install_osc_plugin >/dev/null; then
+  step "openstack CLI plugin"
+  ferry_install_osc_plugin "$FERRY_ROOT/osc-plugin"
+fi
+step "installed"

@@ -1,0 +1,105 @@
+# Installation functions, shared by scripts/install.sh and the DevStack plugin.
+# shellcheck shell=bash
+
+FERRY_APT_PACKAGES=(
+  # the two compute hosts and CRIU's runtime needs
+  docker.io iproute2 iptables arping util-linux procps
+  # the development cloud's control plane
+  rabbitmq-server keystone
+  # OpenStack clients, the interop peer and the CLI plugin's base
+  python3-openstackclient python3-oslo.messaging python3-osc-lib python3-setuptools
+  # test images are built locally from these binaries
+  busybox-static redis-server
+  # CRIU build dependencies (FACTS.md)
+  build-essential pkgconf xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
+  protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
+  libgnutls28-dev uuid-dev python3-protobuf
+  # linting the DevStack plugin
+  shellcheck
+)
+
+ferry_install_apt_packages() {
+  local missing=() p
+  for p in "${FERRY_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    info "all ${#FERRY_APT_PACKAGES[@]} Debian packages already installed"
+    return 0
+  fi
+  info "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  apt-get update -q
+  # Services must not start from the package scripts: the development cloud starts its own.
+  local had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  [ $had_policy -eq 1 ] || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
+    | grep -E '^(Setting up|Unpacking) ' | sed 's/^/    /' || true
+  [ $had_policy -eq 1 ] || rm -f /usr/sbin/policy-rc.d
+  for p in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || die "package $p did not install"
+  done
+}
+
+# version_ge A B: true when version A >= B (dotted numbers)
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; }
+
+criu_usable() { # criu_usable BINARY
+  local bin=$1 v
+  [ -x "$bin" ] || return 1
+  v=$("$bin" --version 2>/dev/null | awk '/^Version:/ {print $2}')
+  [ -n "$v" ] && version_ge "$v" 4.2 || return 1
+  "$bin" check >/dev/null 2>&1
+}
+
+# CRIU 4.2+ that passes `criu check`: the system's if good, else built from Debian's
+# newer source package (FACTS.md: bookworm's 3.17 and 4.1 cannot dump TCP sockets here).
+ferry_install_criu() {
+  local found
+  found=$(command -v criu || true)
+  if [ -n "$found" ] && criu_usable "$found"; then
+    info "CRIU $("$found" --version | awk '/^Version:/ {print $2}') at $found passes criu check"
+    return 0
+  fi
+  local build=/var/cache/ferry/criu-build src_list=/etc/apt/sources.list.d/ferry-criu-src.list
+  mkdir -p "$build"
+  local mirror
+  # The mirror is whatever this machine already uses; never hard-code a host name.
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '$1=="deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
+  info "fetching CRIU source from Debian's newer suites (mirror from debian.sources)"
+  printf 'deb-src %s sid main\ndeb-src %s experimental main\n' "$mirror" "$mirror" > "$src_list"
+  apt-get update -q -o Dir::Etc::sourcelist="$src_list" -o Dir::Etc::sourceparts=- >/dev/null
+  local versions v got=""
+  versions=$(apt-cache showsrc criu 2>/dev/null | awk '/^Version:/ {print $2}' | sort -rV | uniq)
+  for v in $versions; do
+    version_ge "${v%%-*}" 4.2 || continue
+    info "trying criu $v"
+    rm -rf "${build:?}"/*
+    (cd "$build" && apt-get source --download-only "criu=$v" >/dev/null 2>&1) || true
+    if ls "$build"/criu_*.orig.tar.* >/dev/null 2>&1; then got=$v; break; fi
+  done
+  rm -f "$src_list"
+  apt-get update -q >/dev/null # back to bookworm only
+  [ -n "$got" ] || die "no CRIU >= 4.2 source could be downloaded from Debian"
+  info "building CRIU $got (about 30 s on 2 cores)"
+  (cd "$build" && tar xf criu_*.orig.tar.* && cd criu-*/ && make -j"$(nproc)" criu >build.log 2>&1) \
+    || die "CRIU build failed; see $build/criu-*/build.log"
+  install -m 0755 "$build"/criu-*/criu/criu /usr/local/sbin/criu
+  hash -r
+  criu_usable /usr/local/sbin/criu || die "the built CRIU does not pass 'criu check'"
+  info "installed $(/usr/local/sbin/criu --version | head -1) as /usr/local/sbin/criu"
+}
+
+ferry_install_node_deps() { # ferry_install_node_deps DIR
+  local dir=$1
+  if [ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    info "node_modules is up to date"
+  else
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+  fi
+  info "building TypeScript"
+  (cd "$dir" && npx tsc -p tsconfig.json) || die "TypeScript build failed"
+}

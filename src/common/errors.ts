@@ -1,0 +1,87 @@
+/**
+ * Every error Ferry raises on purpose is a FerryError with a stable `code`.
+ * The `kind` says what sort of failure it is; only the API layer turns a kind into an
+ * HTTP status (src/api/errors.ts), and the bus serializes the class name so that a
+ * remote peer (TypeScript or Python oslo.messaging) can rebuild it.
+ */
+export type ErrorKind =
+  | 'invalid' // the caller sent something wrong
+  | 'unauthorized' // no or bad credentials
+  | 'forbidden' // policy says no
+  | 'not_found'
+  | 'conflict' // the request clashes with the current state
+  | 'unavailable' // a dependency (host, bus, identity) is not there right now
+  | 'timeout'
+  | 'internal';
+
+export class FerryError extends Error {
+  static readonly code: string = 'ferry_error';
+  static readonly kind: ErrorKind = 'internal';
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+
+  get code(): string {
+    return (this.constructor as typeof FerryError).code;
+  }
+
+  get kind(): ErrorKind {
+    return (this.constructor as typeof FerryError).kind;
+  }
+}
+
+function define(code: string, kind: ErrorKind, name: string): typeof FerryError {
+  // A named class per code keeps `instanceof` and stack traces readable.
+  const cls = {
+    [name]: class extends FerryError {
+      static override readonly code = code;
+      static override readonly kind = kind;
+    },
+  }[name];
+  Object.defineProperty(cls, 'name', { value: name });
+  registry.set(name, cls);
+  return cls;
+}
+
+const registry = new Map<string, typeof FerryError>();
+
+/** Look an error class up by its class name (as carried in an oslo.messaging failure). */
+export function errorClassByName(name: string): typeof FerryError | undefined {
+  return registry.get(name);
+}
+
+export function allErrorClasses(): ReadonlyMap<string, typeof FerryError> {
+  return registry;
+}
+
+// ---- the registry: one line per error, codes never change once released ----
+export const InvalidInput = define('invalid_input', 'invalid', 'InvalidInput');
+export const ConfigError = define('config_error', 'invalid', 'ConfigError');
+export const NotAuthenticated = define('not_authenticated', 'unauthorized', 'NotAuthenticated');
+export const PolicyNotAuthorized = define('policy_not_authorized', 'forbidden', 'PolicyNotAuthorized');
+export const ContainerNotFound = define('container_not_found', 'not_found', 'ContainerNotFound');
+export const MigrationNotFound = define('migration_not_found', 'not_found', 'MigrationNotFound');
+export const HostNotFound = define('host_not_found', 'not_found', 'HostNotFound');
+export const ImageNotFound = define('image_not_found', 'not_found', 'ImageNotFound');
+export const HostDown = define('host_down', 'conflict', 'HostDown');
+export const NoValidHost = define('no_valid_host', 'conflict', 'NoValidHost');
+export const InvalidMigrationState = define('invalid_migration_state', 'conflict', 'InvalidMigrationState');
+export const MigrationPreCheckError = define('migration_precheck_failed', 'conflict', 'MigrationPreCheckError');
+export const MigrationInProgress = define('migration_in_progress', 'conflict', 'MigrationInProgress');
+export const MigrationAborted = define('migration_aborted', 'conflict', 'MigrationAborted');
+export const CheckpointFailed = define('checkpoint_failed', 'internal', 'CheckpointFailed');
+export const TransferFailed = define('transfer_failed', 'internal', 'TransferFailed');
+export const RestoreFailed = define('restore_failed', 'internal', 'RestoreFailed');
+export const RollbackFailed = define('rollback_failed', 'internal', 'RollbackFailed');
+export const EngineError = define('engine_error', 'internal', 'EngineError');
+export const IdentityUnavailable = define('identity_unavailable', 'unavailable', 'IdentityUnavailable');
+export const MessagingUnavailable = define('messaging_unavailable', 'unavailable', 'MessagingUnavailable');
+export const MessagingTimeout = define('messaging_timeout', 'timeout', 'MessagingTimeout');
+export const UnsupportedVersion = define('unsupported_version', 'invalid', 'UnsupportedVersion');
+export const NoSuchMethod = define('no_such_method', 'invalid', 'NoSuchMethod');
+/** A failure raised by a remote peer whose class Ferry does not know. */
+export const RemoteError = define('remote_error', 'internal', 'RemoteError');

@@ -1,0 +1,14 @@
+import { boolOpt, intOpt, strOpt } from './opts.js';
+
+export const computeOpts = {
+  docker_url: strOpt('unix:///var/run/docker.sock', 'Docker Engine API of this host (unix:// or tcp://).'),
+  docker_root: strOpt('', 'DockerRootDir of the engine; empty = ask the engine (docker info).'),
+  migration_bind_host: strOpt('127.0.0.1', 'Address the migration data channel listens on.'),
+  migration_host: strOpt('', 'Address peers use to reach this host\'s data channel; default migration_bind_host.'),
+  migration_port: intOpt(9518, 'Port of the migration data channel.', 1),
+  work_dir: strOpt('/var/lib/ferry/compute', 'Where checkpoints and archives are staged.'),
+  max_transfer_bytes: intOpt(64 * 1024 * 1024 * 1024, 'Largest migration payload accepted.', 1),
+  report_interval: intOpt(10, 'Seconds between heartbeats to the conductor.', 1),
+  shared_storage_paths: strOpt('', 'Comma-separated host paths that are shared storage (bind mounts under them may move).'),
+  fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
+};

@@ -1,0 +1,14 @@
+import os from 'node:os';
+import { intOpt, strOpt } from './opts.js';
+
+export const defaultOpts = {
+  host: strOpt(os.hostname(), 'Name of this host as the other services know it (the compute host name).'),
+  transport_url: strOpt(
+    'rabbit://guest:guest@127.0.0.1:5672/',
+    'Message bus URL: rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST:PORT...]/VHOST',
+    { secret: true },
+  ),
+  control_exchange: strOpt('ferry', 'Topic exchange that Ferry RPC and notifications use.'),
+  rpc_response_timeout: intOpt(60, 'Seconds an RPC call waits for its reply.', 1),
+  state_path: strOpt('/var/lib/ferry', 'Where Ferry keeps its state (database, work files).'),
+};

@@ -1,0 +1,115 @@
+/**
+ * All option groups, registered in one place, and the INI loader.
+ * `loadConfig(['/etc/ferry/ferry.conf'])` returns typed values for every group; later
+ * files override earlier ones, as with oslo.config's repeated --config-file.
+ */
+import fs from 'node:fs';
+import { parse as parseIni } from 'ini';
+import { ConfigError } from '../common/errors.js';
+import { apiOpts } from './api.js';
+import { computeOpts } from './compute.js';
+import { conductorOpts } from './conductor.js';
+import { criuOpts } from './criu.js';
+import { databaseOpts } from './database.js';
+import { defaultOpts } from './default.js';
+import { keystoneAuthtokenOpts } from './keystone_authtoken.js';
+import { notificationOpts } from './notifications.js';
+import type { GroupValues, OptGroup } from './opts.js';
+
+export const groups = {
+  DEFAULT: defaultOpts,
+  api: apiOpts,
+  database: databaseOpts,
+  keystone_authtoken: keystoneAuthtokenOpts,
+  conductor: conductorOpts,
+  compute: computeOpts,
+  criu: criuOpts,
+  oslo_messaging_notifications: notificationOpts,
+} as const satisfies Record<string, OptGroup>;
+
+export type FerryConfig = { [G in keyof typeof groups]: GroupValues<(typeof groups)[G]> };
+
+export const DEFAULT_CONFIG_FILE = '/etc/ferry/ferry.conf';
+
+function defaults(): FerryConfig {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [g, opts] of Object.entries(groups)) {
+    out[g] = {};
+    for (const [name, opt] of Object.entries(opts)) out[g][name] = opt.default;
+  }
+  return out as FerryConfig;
+}
+
+/** Parse INI text into the config, on top of `base`. Unknown groups are ignored (other tools share files); unknown options in known groups are errors. */
+export function applyIni(base: FerryConfig, text: string, source: string): FerryConfig {
+  const parsed = parseIni(text) as Record<string, unknown>;
+  const out = structuredClone(base) as Record<string, Record<string, unknown>>;
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value !== 'object' || value === null) {
+      // ini puts keys before any [section] at the top level; treat them as [DEFAULT].
+      setOpt(out, 'DEFAULT', key, String(value), source);
+      continue;
+    }
+    if (!(key in groups)) continue;
+    for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
+      setOpt(out, key, name, String(raw), source);
+    }
+  }
+  return out as FerryConfig;
+}
+
+function setOpt(out: Record<string, Record<string, unknown>>, group: string, name: string, raw: string, source: string) {
+  const opts = (groups as Record<string, OptGroup>)[group];
+  const opt = opts[name];
+  if (!opt) throw new ConfigError(`${source}: unknown option [${group}] ${name}`);
+  out[group][name] = opt.parse(raw.trim(), `${source} [${group}] ${name}`);
+}
+
+export function loadConfig(files: string[]): FerryConfig {
+  let conf = defaults();
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${f}: ${(e as Error).message}`);
+    }
+    conf = applyIni(conf, text, f);
+  }
+  return conf;
+}
+
+export function defaultConfig(): FerryConfig {
+  return defaults();
+}
+
+/** `--config-file F` (repeatable) from argv, else the default file when it exists. */
+export function configFilesFromArgv(argv: string[]): string[] {
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--config-file') {
+      const f = argv[i + 1];
+      if (!f) throw new ConfigError('--config-file needs a path');
+      files.push(f);
+      i++;
+    } else if (argv[i].startsWith('--config-file=')) {
+      files.push(argv[i].slice('--config-file='.length));
+    }
+  }
+  if (files.length === 0 && fs.existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
+  return files;
+}
+
+/** The sample file text: every option commented out with its help and default. */
+export function sampleConfig(): string {
+  const lines: string[] = [];
+  for (const [g, opts] of Object.entries(groups)) {
+    lines.push(`[${g}]`, '');
+    for (const [name, opt] of Object.entries(opts as OptGroup)) {
+      lines.push(`# ${opt.help} (${opt.type})`);
+      const def = Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default);
+      lines.push(`#${name} = ${def}`, '');
+    }
+  }
+  return lines.join('\n');
+}
