@@ -1,0 +1,30 @@
+/** The description of a running development cloud, as `ferry-devcloud status --json` prints it. */
+export interface CloudCredentials {
+  username: string;
+  password: string;
+  project_name: string;
+  user_domain_name: string;
+  project_domain_name: string;
+}
+
+export interface CloudHost {
+  name: string;
+  docker_host: string; // unix:///.../docker.sock
+  netns: string;
+  data_root: string;
+  exec_root: string;
+  state: 'up' | 'down';
+  /** ferry-compute's data channel address for this host (reachable from the root namespace). */
+  migration_address: string;
+}
+
+export interface CloudStatus {
+  state_dir: string;
+  keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
+  rabbit: { transport_url: string; admin_transport_url: string; state: 'up' | 'down' };
+  api?: { url: string; state: 'up' | 'down' };
+  hosts: CloudHost[];
+  fabric: { network: string; subnet: string; gateway: string; client_netns: string; client_ip: string; bridge_netns: string };
+  criu: { binary: string; version: string };
+  config_files: Record<string, string>;
+}

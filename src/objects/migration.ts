@@ -1,0 +1,70 @@
+/**
+ * The migration record: what the conductor persists, the API returns, and notifications
+ * carry (as ContainerMigrationPayload). Field names are the REST contract.
+ */
+export const MIGRATION_STATUSES = [
+  'accepted',
+  'pre-migrating',
+  'running',
+  'post-migrating',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
+
+export const FINAL_STATUSES: readonly MigrationStatus[] = ['completed', 'failed', 'cancelled'];
+
+export interface MigrationTimings {
+  freeze_ms: number | null; // downtime: from the freeze to the restored process running
+  checkpoint_ms: number | null;
+  transfer_ms: number | null;
+  restore_ms: number | null;
+  total_ms: number | null;
+}
+
+export interface MigrationCounters {
+  memory_bytes: number | null; // CRIU image size
+  rootfs_bytes: number | null; // writable-layer diff
+  volume_bytes: number | null;
+  image_bytes: number | null; // image streamed when the target lacked it (0 when present)
+  transferred_bytes: number | null; // everything sent over the data channel
+}
+
+export interface Migration extends MigrationTimings, MigrationCounters {
+  uuid: string;
+  container_id: string;
+  container_name: string;
+  source_host: string;
+  dest_host: string | null;
+  status: MigrationStatus;
+  /** Finer-grained step inside a status, e.g. "checkpoint", "transfer", "restore", "rollback". */
+  phase: string | null;
+  /** 0..100, for progress bars. */
+  progress: number;
+  error: string | null;
+  /** Whether established TCP connections were carried (shared tenant network) or not (host-local network). */
+  connections_preserved: boolean | null;
+  abort_requested: boolean;
+  request_id: string | null;
+  user_id: string | null;
+  project_id: string | null;
+  created_at: string; // ISO 8601 UTC
+  updated_at: string;
+}
+
+export function isFinal(status: MigrationStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** The versioned wire form carried in notifications (Nova's versioned-object style). */
+export const MIGRATION_PAYLOAD_VERSION = '1.0';
+
+export function migrationPayload(m: Migration): Record<string, unknown> {
+  return {
+    'ferry_object.name': 'ContainerMigrationPayload',
+    'ferry_object.namespace': 'ferry',
+    'ferry_object.version': MIGRATION_PAYLOAD_VERSION,
+    'ferry_object.data': { ...m },
+  };
+}
