@@ -1,0 +1,114 @@
+/** The development cloud as a whole: bring it up (idempotent, repairing), down, and describe it. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { configFiles, writeConfigFiles } from './config.js';
+import {
+  deleteNamespaces,
+  engineRunning,
+  ensureFabricLinks,
+  ensureFabricNetwork,
+  ensureRuncCriuConf,
+  pingEngine,
+  startEngine,
+  stopEngine,
+} from './hosts.js';
+import { ensureImages } from './images.js';
+import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
+import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
+import { run } from './proc.js';
+import { rabbitState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
+import { apiUrl, servicesState, startServices, stopServices } from './services.js';
+import type { CloudStatus } from './status.js';
+
+export type Log = (s: string) => void;
+
+async function criuInfo(): Promise<{ binary: string; version: string }> {
+  const which = await run('bash', ['-c', 'command -v criu'], { allowFail: true });
+  const binary = which.stdout.trim();
+  if (!binary) return { binary: '', version: '' };
+  const v = await run(binary, ['--version'], { allowFail: true });
+  return { binary, version: /Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? '' };
+}
+
+export async function up(log: Log, opts: { services?: boolean } = {}): Promise<CloudStatus> {
+  fs.mkdirSync(path.join(stateDir, 'run'), { recursive: true });
+  fs.mkdirSync(path.join(stateDir, 'log'), { recursive: true });
+  const t0 = Date.now();
+  const step = (s: string) => log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${s}`);
+
+  const criu = await criuInfo();
+  if (!criu.binary) throw new Error('CRIU is not installed: run scripts/install.sh first');
+  ensureRuncCriuConf(step);
+
+  step('RabbitMQ');
+  const rabbit = startRabbit(step);
+  step('Keystone');
+  const keystone = startKeystone(step);
+  step('compute hosts');
+  await Promise.all(HOST_NAMES.map((h) => startEngine(h, step)));
+  step('tenant network ferry-fabric');
+  await ensureFabricLinks(step);
+  for (const h of HOST_NAMES) await ensureFabricNetwork(h);
+  step('test images on compute1');
+  await ensureImages('compute1', step);
+  await Promise.all([rabbit, keystone]);
+  writeConfigFiles();
+  if (opts.services !== false) {
+    step('Ferry services');
+    await startServices(step);
+  }
+  step('cloud is up');
+  return status();
+}
+
+export async function down(log: Log): Promise<void> {
+  log('stopping Ferry services');
+  await stopServices();
+  for (const h of HOST_NAMES) {
+    log(`stopping Docker engine ${h}`);
+    await stopEngine(h);
+  }
+  log('stopping Keystone and RabbitMQ');
+  await stopKeystone();
+  await stopRabbit();
+  log('removing network namespaces');
+  await deleteNamespaces();
+}
+
+export async function status(): Promise<CloudStatus> {
+  const services = await servicesState();
+  const hosts = await Promise.all(
+    HOST_NAMES.map(async (h) => {
+      const d = hostDirs(h);
+      const upNow = engineRunning(h) && (await pingEngine(d.socket));
+      return {
+        name: h,
+        docker_host: `unix://${d.socket}`,
+        netns: hostNetns(h),
+        data_root: d.dataRoot,
+        exec_root: d.execRoot,
+        state: upNow ? ('up' as const) : ('down' as const),
+        migration_address: `127.0.0.1:${FERRY_PORTS.migration[h]}`,
+      };
+    }),
+  );
+  const result: CloudStatus = {
+    state_dir: stateDir,
+    keystone: { auth_url: KEYSTONE.authUrl, admin: credentials.admin, demo: credentials.demo, service: credentials.service, state: await keystoneState() },
+    rabbit: { transport_url: transportUrl(), admin_transport_url: transportUrl(''), state: await rabbitState() },
+    hosts,
+    fabric: {
+      network: FABRIC.network,
+      subnet: FABRIC.subnet,
+      gateway: FABRIC.gateway,
+      client_netns: FABRIC.clientNetns,
+      client_ip: FABRIC.clientIp,
+      bridge_netns: FABRIC.bridgeNetns,
+    },
+    criu: await criuInfo(),
+    config_files: configFiles(),
+  };
+  if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
+  (result as CloudStatus & { services: Record<string, string> }).services = services;
+  return result;
+}

@@ -1,0 +1,82 @@
+/** The Ferry config files the development cloud writes for its services. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { credentials } from './keystone.js';
+import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, repoRoot, stateDir } from './layout.js';
+import { transportUrl } from './rabbit.js';
+
+export const etcDir = path.join(stateDir, 'etc');
+
+export function configFiles(): Record<string, string> {
+  const files: Record<string, string> = { controller: path.join(etcDir, 'ferry.conf') };
+  for (const h of HOST_NAMES) files[h] = path.join(etcDir, `ferry-${h}.conf`);
+  return files;
+}
+
+function common(host: string): string[] {
+  const svc = credentials.service;
+  return [
+    '[DEFAULT]',
+    `host = ${host}`,
+    `transport_url = ${transportUrl()}`,
+    'control_exchange = ferry',
+    `state_path = ${path.join(stateDir, 'ferry')}`,
+    '',
+    '[keystone_authtoken]',
+    `www_authenticate_uri = ${KEYSTONE.authUrl}`,
+    `auth_url = ${KEYSTONE.authUrl}`,
+    `username = ${svc.username}`,
+    `password = ${svc.password}`,
+    `project_name = ${svc.project_name}`,
+    `user_domain_name = ${svc.user_domain_name}`,
+    `project_domain_name = ${svc.project_domain_name}`,
+    `region_name = ${KEYSTONE.region}`,
+    '',
+    '[oslo_messaging_notifications]',
+    'driver = messagingv2',
+    'topics = notifications',
+    '',
+  ];
+}
+
+export function writeConfigFiles(): Record<string, string> {
+  fs.mkdirSync(etcDir, { recursive: true });
+  const files = configFiles();
+  fs.writeFileSync(
+    files.controller,
+    [
+      ...common('controller'),
+      '[api]',
+      'bind_host = 127.0.0.1',
+      `bind_port = ${FERRY_PORTS.api}`,
+      `region_name = ${KEYSTONE.region}`,
+      `policy_file = ${path.join(repoRoot, 'etc/ferry/policy.yaml')}`,
+      '',
+      '[database]',
+      `connection = sqlite:///${path.join(stateDir, 'ferry', 'ferry.sqlite')}`,
+      '',
+      '[conductor]',
+      'max_concurrent_migrations_per_host = 1',
+      'service_down_time = 30',
+      '',
+    ].join('\n'),
+  );
+  for (const h of HOST_NAMES) {
+    const d = hostDirs(h);
+    fs.writeFileSync(
+      files[h],
+      [
+        ...common(h),
+        '[compute]',
+        `docker_url = unix://${d.socket}`,
+        `docker_root = ${d.dataRoot}`,
+        'migration_bind_host = 127.0.0.1',
+        `migration_port = ${FERRY_PORTS.migration[h]}`,
+        `work_dir = ${path.join(stateDir, 'ferry', h)}`,
+        'report_interval = 5',
+        '',
+      ].join('\n'),
+    );
+  }
+  return files;
+}

@@ -1,0 +1,166 @@
+/**
+ * The two compute hosts: each a Docker engine (experimental, for checkpoint/restore) in a
+ * network namespace of its own, with its own data root, exec root and socket; and the
+ * shared tenant network `ferry-fabric` that joins them (a bridge in its own namespace,
+ * a veth from each host, a macvlan Docker network over it on each engine) plus the
+ * `client` namespace where tenants' clients sit.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { FABRIC, HOST_NAMES, hostDirs, hostNetns } from './layout.js';
+import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+
+const DOCKER_CLI = '/usr/bin/docker'; // Debian's 20.10 client matches the 1.41 engine (FACTS.md)
+
+export async function netnsExists(name: string): Promise<boolean> {
+  return fs.existsSync(`/run/netns/${name}`);
+}
+
+async function ensureNetns(name: string): Promise<void> {
+  if (!(await netnsExists(name))) {
+    await run('ip', ['netns', 'add', name]);
+  }
+  await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+async function linkExists(netns: string, dev: string): Promise<boolean> {
+  return (await run('ip', ['-n', netns, 'link', 'show', 'dev', dev], { allowFail: true })).code === 0;
+}
+
+/** `docker` CLI against one engine. */
+export function docker(host: string, args: string[], opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}) {
+  return run(DOCKER_CLI, ['-H', `unix://${hostDirs(host).socket}`, ...args], { ...opts, timeoutMs: opts.timeoutMs ?? 300_000 });
+}
+
+/** GET /_ping on the engine's socket. */
+export function pingEngine(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath: socket, path: '/_ping', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export function engineRunning(host: string): boolean {
+  return runningPid(hostDirs(host).pidFile, hostDirs(host).socket) !== null;
+}
+
+/** /etc/criu/runc.conf: runc passes it to CRIU; tcp-established lets live TCP connections move. */
+export function ensureRuncCriuConf(log: (s: string) => void): void {
+  const file = '/etc/criu/runc.conf';
+  const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  if (!current.split('\n').some((l) => l.trim() === 'tcp-established')) {
+    fs.mkdirSync('/etc/criu', { recursive: true });
+    fs.writeFileSync(file, `${current}${current && !current.endsWith('\n') ? '\n' : ''}tcp-established\n`);
+    log(`wrote tcp-established into ${file}`);
+  }
+}
+
+export async function startEngine(host: string, log: (s: string) => void): Promise<void> {
+  const d = hostDirs(host);
+  const ns = hostNetns(host);
+  await ensureNetns(ns);
+  if (engineRunning(host) && (await pingEngine(d.socket))) return;
+  if (engineRunning(host)) {
+    // Alive but not answering: a half-started engine; start over.
+    await stopDaemon(d.pidFile, d.socket, 20_000);
+  }
+  for (const dir of [d.state, d.dataRoot, d.execRoot, path.dirname(d.socket)]) fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(d.socket, { force: true });
+  fs.rmSync(path.join(d.state, 'dockerd.pid'), { force: true }); // dockerd refuses to start over a stale one
+  fs.writeFileSync(
+    d.configFile,
+    JSON.stringify({ experimental: true, 'storage-driver': 'overlay2', 'cgroup-parent': `ferry-${host}`, 'log-level': 'warn' }, null, 2),
+  );
+  log(`starting Docker engine ${host} in netns ${ns}`);
+  // `ip netns exec` remounts /sys and breaks dockerd's cgroup setup; nsenter only switches the network (FACTS.md).
+  startDaemon({
+    name: `dockerd-${host}`,
+    cmd: 'nsenter',
+    args: [
+      `--net=/run/netns/${ns}`,
+      'dockerd',
+      '--config-file', d.configFile,
+      '--data-root', d.dataRoot,
+      '--exec-root', d.execRoot,
+      '-H', `unix://${d.socket}`,
+      '--pidfile', path.join(d.state, 'dockerd.pid'),
+    ],
+    pidFile: d.pidFile,
+    logFile: d.logFile,
+    marker: d.socket,
+  });
+  await waitFor(`Docker engine ${host} (log: ${d.logFile})`, () => pingEngine(d.socket), 90_000);
+}
+
+export async function stopEngine(host: string): Promise<void> {
+  const d = hostDirs(host);
+  await stopDaemon(d.pidFile, d.socket, 30_000);
+}
+
+async function ensureVeth(outerNs: string, outerDev: string, innerNs: string, innerDev: string): Promise<void> {
+  const a = await linkExists(outerNs, outerDev);
+  const b = await linkExists(innerNs, innerDev);
+  if (a && b) return;
+  if (a) await run('ip', ['-n', outerNs, 'link', 'del', outerDev]);
+  if (b) await run('ip', ['-n', innerNs, 'link', 'del', innerDev]);
+  await run('ip', ['link', 'add', 'ferrytmp0', 'netns', outerNs, 'type', 'veth', 'peer', 'name', 'ferrytmp1', 'netns', innerNs]);
+  await run('ip', ['-n', outerNs, 'link', 'set', 'ferrytmp0', 'name', outerDev]);
+  await run('ip', ['-n', innerNs, 'link', 'set', 'ferrytmp1', 'name', innerDev]);
+}
+
+/** The fabric's wiring: bridge namespace, one veth per host and one for the client namespace. */
+export async function ensureFabricLinks(log: (s: string) => void): Promise<void> {
+  const br = FABRIC.bridgeNetns;
+  await ensureNetns(br);
+  if (!(await linkExists(br, FABRIC.bridge))) {
+    await run('ip', ['-n', br, 'link', 'add', FABRIC.bridge, 'type', 'bridge']);
+  }
+  await run('ip', ['-n', br, 'link', 'set', FABRIC.bridge, 'up']);
+  const gw = `${FABRIC.gateway}/${FABRIC.prefix}`;
+  const addrs = (await run('ip', ['-n', br, '-o', 'addr', 'show', 'dev', FABRIC.bridge])).stdout;
+  if (!addrs.includes(` ${gw} `)) await run('ip', ['-n', br, 'addr', 'add', gw, 'dev', FABRIC.bridge]);
+
+  for (const host of HOST_NAMES) {
+    const ns = hostNetns(host);
+    await ensureVeth(br, `fab-${host}`, ns, 'fabric0');
+    await run('ip', ['-n', br, 'link', 'set', `fab-${host}`, 'master', FABRIC.bridge, 'up']);
+    await run('ip', ['-n', ns, 'link', 'set', 'fabric0', 'up']);
+  }
+  const cl = FABRIC.clientNetns;
+  await ensureNetns(cl);
+  await ensureVeth(br, 'fab-client', cl, 'eth0');
+  await run('ip', ['-n', br, 'link', 'set', 'fab-client', 'master', FABRIC.bridge, 'up']);
+  await run('ip', ['-n', cl, 'link', 'set', 'eth0', 'up']);
+  const caddr = `${FABRIC.clientIp}/${FABRIC.prefix}`;
+  const caddrs = (await run('ip', ['-n', cl, '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+  if (!caddrs.includes(` ${caddr} `)) await run('ip', ['-n', cl, 'addr', 'add', caddr, 'dev', 'eth0']);
+  log(`fabric ${FABRIC.subnet}: bridge in netns ${br}, client ${FABRIC.clientIp} in netns ${cl}`);
+}
+
+/** The `ferry-fabric` macvlan network on one engine, over that host's end of the fabric. */
+export async function ensureFabricNetwork(host: string): Promise<void> {
+  const existing = await docker(host, ['network', 'inspect', FABRIC.network], { allowFail: true });
+  if (existing.code === 0) return;
+  await docker(host, [
+    'network', 'create', '-d', 'macvlan',
+    '--subnet', FABRIC.subnet,
+    '--gateway', FABRIC.gateway,
+    '--ip-range', FABRIC.ipRanges[host],
+    '-o', 'parent=fabric0',
+    FABRIC.network,
+  ]);
+}
+
+export async function deleteNamespaces(): Promise<void> {
+  for (const ns of [...HOST_NAMES.map(hostNetns), FABRIC.bridgeNetns, FABRIC.clientNetns]) {
+    if (await netnsExists(ns)) await run('ip', ['netns', 'del', ns], { allowFail: true });
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Keystone for the development cloud: SQLite, fernet tokens, served by keystone-wsgi-public
+ * on 127.0.0.1:5000, with admin, demo (non-admin) and the `ferry` service user.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { KEYSTONE, stateDir } from './layout.js';
+import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+import type { CloudCredentials } from './status.js';
+
+const dir = path.join(stateDir, 'keystone');
+const confFile = path.join(dir, 'keystone.conf');
+const pidFile = path.join(stateDir, 'run', 'keystone.pid');
+const MARKER = 'keystone-wsgi-public';
+
+export const credentials: Record<'admin' | 'demo' | 'service', CloudCredentials> = {
+  admin: { username: 'admin', password: KEYSTONE.adminPassword, project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default' },
+  demo: { username: 'demo', password: KEYSTONE.demoPassword, project_name: 'demo', user_domain_name: 'Default', project_domain_name: 'Default' },
+  service: { username: 'ferry', password: KEYSTONE.servicePassword, project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default' },
+};
+
+function writeConf() {
+  fs.mkdirSync(path.join(dir, 'fernet-keys'), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.join(dir, 'credential-keys'), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(
+    confFile,
+    [
+      '[DEFAULT]',
+      `log_file = ${path.join(stateDir, 'log', 'keystone-app.log')}`,
+      '[database]',
+      `connection = sqlite:///${path.join(dir, 'keystone.db')}`,
+      '[token]',
+      'provider = fernet',
+      'expiration = 14400',
+      '[fernet_tokens]',
+      `key_repository = ${path.join(dir, 'fernet-keys')}`,
+      '[credential]',
+      `key_repository = ${path.join(dir, 'credential-keys')}`,
+      '[identity]',
+      // Development only: cheap password hashing keeps token issue fast on 2 cores.
+      'password_hash_rounds = 4',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function manage(args: string[]) {
+  return run('keystone-manage', ['--config-file', confFile, ...args], { timeoutMs: 300_000 });
+}
+
+async function api(method: string, urlPath: string, token: string | null, body?: unknown): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(`${KEYSTONE.authUrl}${urlPath}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
+}
+
+export async function issueToken(c: CloudCredentials): Promise<string> {
+  const r = await api('POST', '/auth/tokens', null, {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
+      scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
+    },
+  });
+  if (r.status !== 201) throw new Error(`Keystone token for ${c.username}: HTTP ${r.status}`);
+  return r.headers.get('x-subject-token') as string;
+}
+
+async function ensure(token: string, kind: 'projects' | 'users' | 'roles', name: string, body: Record<string, unknown>): Promise<string> {
+  const found = await api('GET', `/${kind}?name=${encodeURIComponent(name)}`, token);
+  const list = found.json[kind] as { id: string }[];
+  if (list.length > 0) return list[0].id;
+  const single = kind.slice(0, -1);
+  const made = await api('POST', `/${kind}`, token, { [single]: { name, ...body } });
+  if (made.status !== 201) throw new Error(`creating Keystone ${single} ${name}: HTTP ${made.status} ${JSON.stringify(made.json)}`);
+  return made.json[single].id;
+}
+
+async function provision(log: (s: string) => void) {
+  const token = await issueToken(credentials.admin);
+  const service = await ensure(token, 'projects', 'service', { domain_id: 'default', description: 'Service users' });
+  const demo = await ensure(token, 'projects', 'demo', { domain_id: 'default', description: 'A tenant' });
+  const member = await ensure(token, 'roles', 'member', {});
+  const admin = await ensure(token, 'roles', 'admin', {});
+  const demoUser = await ensure(token, 'users', 'demo', { domain_id: 'default', password: KEYSTONE.demoPassword, default_project_id: demo });
+  const ferryUser = await ensure(token, 'users', 'ferry', { domain_id: 'default', password: KEYSTONE.servicePassword, default_project_id: service });
+  for (const [project, user, role] of [
+    [demo, demoUser, member],
+    [service, ferryUser, admin],
+  ]) {
+    const r = await api('PUT', `/projects/${project}/users/${user}/roles/${role}`, token);
+    if (r.status !== 204) throw new Error(`granting a Keystone role: HTTP ${r.status}`);
+  }
+  log('Keystone users: admin (admin), demo (member of demo), ferry (admin in service)');
+}
+
+export function keystoneRunning(): boolean {
+  return runningPid(pidFile, MARKER) !== null;
+}
+
+export async function startKeystone(log: (s: string) => void): Promise<void> {
+  const bootstrapped = path.join(dir, 'bootstrapped');
+  if (!fs.existsSync(bootstrapped)) {
+    log('creating Keystone database (SQLite), fernet keys and the admin user (about 30 s)');
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeConf();
+    await manage(['db_sync']);
+    await manage(['fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
+    await manage(['credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
+    await manage([
+      'bootstrap',
+      '--bootstrap-password', KEYSTONE.adminPassword,
+      '--bootstrap-admin-url', KEYSTONE.authUrl,
+      '--bootstrap-internal-url', KEYSTONE.authUrl,
+      '--bootstrap-public-url', KEYSTONE.authUrl,
+      '--bootstrap-region-id', KEYSTONE.region,
+    ]);
+    fs.writeFileSync(bootstrapped, new Date().toISOString());
+  }
+  if (!keystoneRunning()) {
+    log('starting Keystone on 127.0.0.1:5000');
+    startDaemon({
+      name: 'keystone',
+      cmd: 'keystone-wsgi-public',
+      args: ['--host', '127.0.0.1', '--port', String(KEYSTONE.port)],
+      pidFile,
+      logFile: path.join(stateDir, 'log', 'keystone.log'),
+      marker: MARKER,
+      env: { ...process.env, OS_KEYSTONE_CONFIG_FILES: confFile },
+    });
+  }
+  await waitFor('Keystone to answer on 127.0.0.1:5000', async () => (await fetch(KEYSTONE.authUrl)).status === 200, 60_000);
+  await provision(log);
+}
+
+export async function stopKeystone(): Promise<void> {
+  await stopDaemon(pidFile, MARKER, 10_000);
+}
+
+export async function keystoneState(): Promise<'up' | 'down'> {
+  if (!keystoneRunning()) return 'down';
+  try {
+    return (await fetch(KEYSTONE.authUrl)).status === 200 ? 'up' : 'down';
+  } catch {
+    return 'down';
+  }
+}

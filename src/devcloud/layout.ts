@@ -1,0 +1,63 @@
+/** Where the development cloud keeps its state, and its fixed names and addresses. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const stateDir = process.env.FERRY_DEVCLOUD_DIR ?? path.join(repoRoot, '.devcloud');
+/** Unix sockets and engine exec roots: short paths (socket paths are limited to 108 bytes). */
+export const runDir = '/run/ferry-devcloud';
+
+export const HOST_NAMES = ['compute1', 'compute2'] as const;
+
+export const FABRIC = {
+  network: 'ferry-fabric',
+  subnet: '10.250.0.0/24',
+  gateway: '10.250.0.1',
+  prefix: 24,
+  bridgeNetns: 'ferry-fabric',
+  bridge: 'brx',
+  clientNetns: 'ferry-client',
+  clientIp: '10.250.0.2',
+  /** Each engine hands out addresses from its own part of the subnet, so automatic IPs never clash. */
+  ipRanges: { compute1: '10.250.0.64/26', compute2: '10.250.0.128/26' } as Record<string, string>,
+};
+
+export const RABBIT = {
+  node: 'ferry@localhost',
+  port: 5672,
+  distPort: 25672,
+  vhost: 'ferry',
+  user: 'ferry',
+  password: 'ferry-dev-rabbit', // throwaway development-cloud secret
+};
+
+export const KEYSTONE = {
+  port: 5000,
+  authUrl: 'http://127.0.0.1:5000/v3',
+  region: 'RegionOne',
+  adminPassword: 'ferry-dev-admin', // throwaway development-cloud secrets
+  demoPassword: 'ferry-dev-demo',
+  servicePassword: 'ferry-dev-service',
+};
+
+export const FERRY_PORTS = {
+  api: 9517,
+  migration: { compute1: 9518, compute2: 9519 } as Record<string, number>,
+};
+
+export function hostNetns(host: string): string {
+  return `ferry-${host}`;
+}
+
+export function hostDirs(host: string) {
+  return {
+    state: path.join(stateDir, 'hosts', host),
+    dataRoot: path.join(stateDir, 'hosts', host, 'docker'),
+    execRoot: path.join(runDir, host, 'exec'),
+    socket: path.join(runDir, host, 'docker.sock'),
+    pidFile: path.join(stateDir, 'run', `dockerd-${host}.pid`),
+    logFile: path.join(stateDir, 'log', `dockerd-${host}.log`),
+    configFile: path.join(stateDir, 'hosts', host, 'daemon.json'),
+  };
+}

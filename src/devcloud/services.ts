@@ -1,0 +1,97 @@
+/** Ferry's own services in the development cloud: ferry-api, ferry-conductor, one ferry-compute per host. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { configFiles } from './config.js';
+import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
+import { runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+
+export interface ServiceSpec {
+  name: string; // pid/log file name
+  entry: string; // dist/cmd/<entry>.js
+  configFile: string;
+}
+
+export function serviceSpecs(): ServiceSpec[] {
+  const files = configFiles();
+  return [
+    { name: 'ferry-conductor', entry: 'conductor', configFile: files.controller },
+    ...HOST_NAMES.map((h) => ({ name: `ferry-compute-${h}`, entry: 'compute', configFile: files[h] })),
+    { name: 'ferry-api', entry: 'api', configFile: files.controller },
+  ];
+}
+
+function entryPath(s: ServiceSpec) {
+  return path.join(repoRoot, 'dist', 'cmd', `${s.entry}.js`);
+}
+
+function pidFile(s: ServiceSpec) {
+  return path.join(stateDir, 'run', `${s.name}.pid`);
+}
+
+/** The config file path is in the command line, so it tells our processes from any other. */
+function marker(s: ServiceSpec) {
+  return s.configFile;
+}
+
+export function serviceAvailable(s: ServiceSpec): boolean {
+  return fs.existsSync(entryPath(s));
+}
+
+export function servicePid(s: ServiceSpec): number | null {
+  return runningPid(pidFile(s), marker(s));
+}
+
+export const apiUrl = `http://127.0.0.1:${FERRY_PORTS.api}`;
+
+async function apiHealthy(): Promise<boolean> {
+  try {
+    return (await fetch(`${apiUrl}/healthcheck`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function startServices(log: (s: string) => void): Promise<void> {
+  for (const s of serviceSpecs()) {
+    if (!serviceAvailable(s)) continue;
+    if (servicePid(s) !== null) continue;
+    log(`starting ${s.name}`);
+    startDaemon({
+      name: s.name,
+      cmd: process.execPath,
+      args: [entryPath(s), '--config-file', s.configFile],
+      pidFile: pidFile(s),
+      logFile: path.join(stateDir, 'log', `${s.name}.log`),
+      marker: marker(s),
+      env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'info' },
+    });
+  }
+  const api = serviceSpecs().find((s) => s.entry === 'api');
+  if (api && serviceAvailable(api)) {
+    await waitFor(`ferry-api on ${apiUrl} (log: ${path.join(stateDir, 'log', 'ferry-api.log')})`, apiHealthy, 60_000);
+  }
+}
+
+export async function stopServices(): Promise<void> {
+  for (const s of serviceSpecs().reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+}
+
+/** Restart one service (tests use it to kill the conductor mid-migration). */
+export async function restartService(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  const s = serviceSpecs().find((x) => x.name === name);
+  if (!s) throw new Error(`unknown service ${name}; services: ${serviceSpecs().map((x) => x.name).join(', ')}`);
+  const pid = servicePid(s);
+  if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
+  await stopDaemon(pidFile(s), marker(s), 20_000);
+  await startServices(log);
+}
+
+export async function servicesState(): Promise<Record<string, 'up' | 'down'>> {
+  const out: Record<string, 'up' | 'down'> = {};
+  for (const s of serviceSpecs()) {
+    if (!serviceAvailable(s)) continue;
+    out[s.name] = servicePid(s) !== null ? 'up' : 'down';
+  }
+  if (out['ferry-api'] === 'up' && !(await apiHealthy())) out['ferry-api'] = 'down';
+  return out;
+}
