@@ -11,4 +11,6 @@ export const computeOpts = {
   report_interval: intOpt(10, 'Seconds between heartbeats to the conductor.', 1),
   shared_storage_paths: strOpt('', 'Comma-separated host paths that are shared storage (bind mounts under them may move).'),
   fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
+  containerd_address: strOpt('/run/docker/containerd/containerd.sock', 'Socket of the Docker engine\'s containerd (namespace moby), used by fast_checkpoint.'),
+  fabric_networks: strOpt('ferry-fabric', 'Comma-separated Docker networks shared by all hosts: a container on one keeps its IP, MAC and TCP connections.'),
 };

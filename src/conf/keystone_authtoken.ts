@@ -13,4 +13,5 @@ export const keystoneAuthtokenOpts = {
   region_name: strOpt('RegionOne', 'Keystone region.'),
   token_cache_time: intOpt(300, 'Seconds a validated token is cached.', 0),
   http_request_max_retries: intOpt(3, 'Retries on connection errors to Keystone.', 0),
+  http_connect_timeout: intOpt(10, 'Seconds a request to Keystone may take before it counts as a connection error.', 1),
 };

@@ -2,6 +2,7 @@
  * Keystone for the development cloud: SQLite, fernet tokens, served by keystone-wsgi-public
  * on 127.0.0.1:5000, with admin, demo (non-admin) and the `ferry` service user.
  */
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KEYSTONE, stateDir } from './layout.js';
@@ -48,7 +49,10 @@ async function manage(args: string[]) {
   return run('keystone-manage', ['--config-file', confFile, ...args], { timeoutMs: 300_000 });
 }
 
-async function api(method: string, urlPath: string, token: string | null, body?: unknown): Promise<{ status: number; json: any; headers: Headers }> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keystone's JSON, read field by field by the callers
+type Json = any;
+
+async function api(method: string, urlPath: string, token: string | null, body?: unknown): Promise<{ status: number; json: Json; headers: Headers }> {
   const res = await fetch(`${KEYSTONE.authUrl}${urlPath}`, {
     method,
     headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
@@ -97,6 +101,20 @@ async function provision(log: (s: string) => void) {
   log('Keystone users: admin (admin), demo (member of demo), ferry (admin in service)');
 }
 
+/**
+ * Keystone's threads write the SQLite file concurrently; in the default rollback-journal mode
+ * they collide ("database is locked", HTTP 500). WAL lets readers and a writer coexist.
+ */
+function useWal() {
+  const db = new Database(path.join(dir, 'keystone.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+  } finally {
+    db.close();
+  }
+}
+
 export function keystoneRunning(): boolean {
   return runningPid(pidFile, MARKER) !== null;
 }
@@ -108,6 +126,7 @@ export async function startKeystone(log: (s: string) => void): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
     writeConf();
     await manage(['db_sync']);
+    useWal();
     await manage(['fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
     await manage(['credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
     await manage([
@@ -121,6 +140,7 @@ export async function startKeystone(log: (s: string) => void): Promise<void> {
     fs.writeFileSync(bootstrapped, new Date().toISOString());
   }
   if (!keystoneRunning()) {
+    useWal(); // also converts a database made before this setting existed
     log('starting Keystone on 127.0.0.1:5000');
     startDaemon({
       name: 'keystone',

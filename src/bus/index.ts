@@ -1,0 +1,30 @@
+/** The message bus: oslo.messaging's rabbit wire protocol. One import for services. */
+import type { FerryConfig } from '../conf/index.js';
+import { Notifier } from './notifier.js';
+import { Transport, type TransportOptions } from './transport.js';
+
+export { Transport } from './transport.js';
+export type { TransportOptions, ExchangeSpec, QueueSpec, ConsumerSpec, Delivery, Consumer, PublishRequest } from './transport.js';
+export { RequestContext, generateRequestId } from './context.js';
+export type { RequestContextInit } from './context.js';
+export { RPCClient } from './rpc/client.js';
+export type { Target, RPCClientOptions, PrepareOptions, ContextLike } from './rpc/client.js';
+export { RPCServer, selectEndpoint } from './rpc/server.js';
+export type { Endpoint, EndpointTarget, ServerTarget, RPCServerOptions } from './rpc/server.js';
+export { Notifier, PRIORITIES, exceptionPayload } from './notifier.js';
+export type { NotifierOptions, Priority } from './notifier.js';
+export { NotificationListener } from './listener.js';
+export type { Notification, NotificationHandler, ListenerOptions, NotificationResult } from './listener.js';
+export { serializeFailure, deserializeFailure } from './failure.js';
+export { parseTransportUrl } from './url.js';
+
+/** The transport a service's config describes (`[DEFAULT] transport_url`, `control_exchange`). */
+export function transportFromConfig(conf: FerryConfig, options: TransportOptions = {}): Transport {
+  return Transport.fromUrl(conf.DEFAULT.transport_url, { exchange: conf.DEFAULT.control_exchange, ...options });
+}
+
+/** The notifier a service's config describes (`[oslo_messaging_notifications]`). */
+export function notifierFromConfig(conf: FerryConfig, transport: Transport, publisherId: string): Notifier {
+  const n = conf.oslo_messaging_notifications;
+  return new Notifier(transport, { publisherId, driver: n.driver as 'messagingv2' | 'noop', topics: n.topics });
+}

@@ -1,0 +1,87 @@
+/**
+ * Ferry's policy rules and their defaults, documented one by one (oslo.policy's
+ * DocumentedRuleDefault). An operator overrides any of them in policy.yaml; the sample
+ * file (etc/ferry/policy.yaml, `ferry-manage policy sample`) is generated from this list.
+ * Migrating is admin-only by default, like Nova's live migration.
+ */
+
+export interface PolicyOperation {
+  method: string;
+  path: string;
+}
+
+export interface RuleDefault {
+  name: string;
+  /** oslo.policy check string. */
+  check_str: string;
+  description: string;
+  /** The API calls the rule guards (empty for helper rules used by other rules). */
+  operations: PolicyOperation[];
+}
+
+/** The rule names the API enforces. */
+export const POLICY = {
+  contextIsAdmin: 'context_is_admin',
+  adminApi: 'admin_api',
+  migrationCreate: 'ferry:migration:create',
+  migrationDelete: 'ferry:migration:delete',
+  migrationGet: 'ferry:migration:get',
+  migrationGetAll: 'ferry:migration:get_all',
+  hostGetAll: 'ferry:host:get_all',
+  containerGetAll: 'ferry:container:get_all',
+} as const;
+
+export const DEFAULT_POLICIES: readonly RuleDefault[] = [
+  {
+    name: POLICY.contextIsAdmin,
+    check_str: 'role:admin',
+    description:
+      'Decides what an administrator is: a request whose token passes this rule gets is_admin in its request context.',
+    operations: [],
+  },
+  {
+    name: POLICY.adminApi,
+    check_str: 'is_admin:True or rule:context_is_admin',
+    description: 'Default rule for administrative APIs: the request context is admin.',
+    operations: [],
+  },
+  {
+    name: POLICY.migrationCreate,
+    check_str: 'rule:admin_api',
+    description:
+      'Live-migrate a running container to another compute host (the target is given, or chosen by the conductor).',
+    operations: [{ method: 'POST', path: '/v1/containers/{container}/migrate' }],
+  },
+  {
+    name: POLICY.migrationDelete,
+    check_str: 'rule:admin_api',
+    description:
+      'Abort a migration: before the freeze it is cancelled; after it, the container is rolled back to its source host. ' +
+      'The target is the migration (project_id, user_id of who asked for it).',
+    operations: [{ method: 'DELETE', path: '/v1/migrations/{migration_id}' }],
+  },
+  {
+    name: POLICY.migrationGet,
+    check_str: 'rule:admin_api',
+    description: 'Show one migration. The target is the migration (project_id, user_id of who asked for it).',
+    operations: [{ method: 'GET', path: '/v1/migrations/{migration_id}' }],
+  },
+  {
+    name: POLICY.migrationGetAll,
+    check_str: 'rule:admin_api',
+    description: 'List migrations (filters: container, status, source_host, dest_host).',
+    operations: [{ method: 'GET', path: '/v1/migrations' }],
+  },
+  {
+    name: POLICY.hostGetAll,
+    check_str: 'rule:admin_api',
+    description: 'List the compute hosts with their state, Docker and CRIU versions and container counts.',
+    operations: [{ method: 'GET', path: '/v1/hosts' }],
+  },
+  {
+    name: POLICY.containerGetAll,
+    check_str: 'rule:admin_api',
+    description: 'List the containers on all compute hosts.',
+    operations: [{ method: 'GET', path: '/v1/containers' }],
+  },
+];

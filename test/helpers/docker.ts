@@ -1,0 +1,42 @@
+/** Docker helpers for integration tests: a dockerode client per dev-cloud host, and waiting on logs. */
+import Docker from 'dockerode';
+import { host } from './cloud.js';
+
+export function engine(name: string): Docker {
+  const socketPath = host(name).docker_host.replace(/^unix:\/\//, '');
+  return new Docker({ socketPath });
+}
+
+/** Stdout of a container so far (Docker's multiplexed log stream demuxed). */
+export async function logs(d: Docker, id: string): Promise<string> {
+  const buf = (await d.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  const out: string[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len).toString('utf8'));
+    i += 8 + len;
+  }
+  return out.join('');
+}
+
+export async function lastNumber(d: Docker, id: string): Promise<number> {
+  const lines = (await logs(d, id)).trim().split('\n').filter((l) => /^\d+$/.test(l.trim()));
+  return lines.length ? Number(lines[lines.length - 1]) : NaN;
+}
+
+export async function removeQuietly(d: Docker, idOrName: string): Promise<void> {
+  try {
+    await d.getContainer(idOrName).remove({ force: true, v: true });
+  } catch {
+    // already gone
+  }
+}
+
+export function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+}

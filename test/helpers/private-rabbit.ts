@@ -1,0 +1,152 @@
+/**
+ * A private RabbitMQ node for tests that must restart the broker (and for bus development
+ * before the development cloud has one). It never touches the dev cloud's node or port:
+ * node `ferrybus@localhost`, AMQP on 127.0.0.1:5682, distribution on 25682, all state in a
+ * temp dir. It is stopped by its own PID only.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+export const PRIVATE_RABBIT_PORT = 5682;
+const NODE_NAME = 'ferrybus@localhost';
+
+export class PrivateRabbit {
+  private proc?: ChildProcess;
+  private readonly dir: string;
+  private output = '';
+
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-rabbit-'));
+    // No plugins: the management plugin would try to listen on 15672 (the dev cloud's).
+    fs.writeFileSync(path.join(this.dir, 'enabled_plugins'), '[].\n');
+  }
+
+  get transportUrl(): string {
+    return `rabbit://guest:guest@127.0.0.1:${PRIVATE_RABBIT_PORT}/`;
+  }
+
+  private get pidFile(): string {
+    return path.join(this.dir, 'rabbit.pid');
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      HOME: this.dir, // the erlang cookie lives here; rabbitmqctl must share it
+      RABBITMQ_NODENAME: NODE_NAME,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(PRIVATE_RABBIT_PORT),
+      RABBITMQ_DIST_PORT: '25682',
+      // Erlang distribution on loopback only.
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+      RABBITMQ_MNESIA_BASE: path.join(this.dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: path.join(this.dir, 'log'),
+      RABBITMQ_PID_FILE: this.pidFile,
+      RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, 'enabled_plugins'),
+      RABBITMQ_CONFIG_FILE: path.join(this.dir, 'rabbitmq'), // none: defaults only
+      RABBITMQ_ADVANCED_CONFIG_FILE: path.join(this.dir, 'advanced.config'),
+      RABBITMQ_CONF_ENV_FILE: path.join(this.dir, 'rabbitmq-env.conf'),
+    };
+  }
+
+  /** Start the node and wait until it accepts AMQP connections. Reuses the same data dir on restart. */
+  async start(): Promise<void> {
+    if (this.proc) throw new Error('private rabbit already running');
+    fs.rmSync(this.pidFile, { force: true });
+    const proc = spawn(path.join(RABBIT_BIN, 'rabbitmq-server'), [], {
+      env: this.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group, so stop() can end the whole node and only it
+    });
+    this.proc = proc;
+    const keep = (b: Buffer) => {
+      this.output = (this.output + b.toString()).slice(-8000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}): ${this.output}`))),
+    );
+    exited.catch(() => undefined);
+    const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', NODE_NAME, 'wait', this.pidFile, '--timeout', '60'], {
+      env: this.env(),
+    });
+    await Promise.race([wait, exited]);
+    await waitForPort(PRIVATE_RABBIT_PORT, 30_000);
+  }
+
+  /** Stop the node by its PID (its own process group) and wait for it to be gone. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.pid === undefined) return;
+    this.proc = undefined;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    process.kill(-proc.pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      try {
+        process.kill(-proc.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, 20_000);
+    await gone;
+    clearTimeout(t);
+    // beam may linger a moment after the script exits; wait until the port is free.
+    await waitForPortClosed(PRIVATE_RABBIT_PORT, 20_000);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Stop and remove the temp dir. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function probe(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await probe(port)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`port ${port} did not open within ${ms} ms`);
+}
+
+async function waitForPortClosed(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!(await probe(port))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`port ${port} still open after ${ms} ms`);
+}
+
+/** Share one private node per test file. */
+export async function startPrivateRabbit(): Promise<PrivateRabbit> {
+  const r = new PrivateRabbit();
+  await r.start();
+  return r;
+}

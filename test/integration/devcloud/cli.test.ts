@@ -1,0 +1,49 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { cloud, repoRoot } from '../../helpers/cloud.js';
+
+const devcloud = path.join(repoRoot, 'dist/cmd/devcloud.js');
+
+describe('ferry-devcloud command', () => {
+  it('prints usage and fails on an unknown verb', () => {
+    const r = spawnSync(process.execPath, [devcloud, 'explode'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "explode"/);
+    expect(r.stderr).toMatch(/usage: ferry-devcloud up/);
+  });
+
+  it('refuses an unknown option', () => {
+    const r = spawnSync(process.execPath, [devcloud, 'status', '--jsn'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown option --jsn/);
+  });
+
+  it('describes the running cloud as JSON', () => {
+    const s = cloud();
+    expect(s.keystone.auth_url).toBe('http://127.0.0.1:5000/v3');
+    for (const who of ['admin', 'demo'] as const) {
+      expect(Object.keys(s.keystone[who]).sort()).toEqual(
+        ['password', 'project_domain_name', 'project_name', 'user_domain_name', 'username'].sort(),
+      );
+    }
+    expect(s.rabbit.transport_url).toMatch(/^rabbit:\/\//);
+    expect(s.hosts.map((h) => h.name)).toEqual(['compute1', 'compute2']);
+    for (const h of s.hosts) {
+      expect(h.state).toBe('up');
+      expect(h.docker_host).toMatch(/^unix:\/\//);
+      expect(h.netns).toBeTruthy();
+      expect(h.data_root).toBeTruthy();
+    }
+    expect(s.fabric).toMatchObject({ network: 'ferry-fabric', subnet: '10.250.0.0/24', client_netns: 'ferry-client' });
+    expect(Object.keys(s.config_files)).toEqual(expect.arrayContaining(['controller', 'compute1', 'compute2']));
+  });
+
+  it('is idempotent: a second `up` finds everything running and changes nothing', () => {
+    const before = cloud();
+    const r = spawnSync(process.execPath, [devcloud, 'up', '--json'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status).toBe(0);
+    const after = JSON.parse(r.stdout);
+    expect(after.hosts.map((h: { docker_host: string }) => h.docker_host)).toEqual(before.hosts.map((h) => h.docker_host));
+    expect(r.stderr).not.toMatch(/starting Docker engine|starting RabbitMQ|starting Keystone/);
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * An in-memory ConductorAPI for API tests (unit and integration): it keeps migrations in a
+ * map, knows a fixed set of hosts and containers, and records every call with its context.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RequestContext } from '../../../src/bus/context.js';
+import {
+  ContainerNotFound,
+  HostNotFound,
+  InvalidInput,
+  InvalidMigrationState,
+  MigrationNotFound,
+} from '../../../src/common/errors.js';
+import type { ConductorAPI, MigrationFilters } from '../../../src/conductor/interface.js';
+import type { ComputeHost, Container } from '../../../src/objects/host.js';
+import { isFinal, type Migration } from '../../../src/objects/migration.js';
+
+export interface Call {
+  method: string;
+  ctx: RequestContext;
+  args: unknown[];
+}
+
+export function hostFixture(name: string, over: Partial<ComputeHost> = {}): ComputeHost {
+  return {
+    name,
+    state: 'up',
+    docker_version: '28.1.1',
+    criu_version: '4.2',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: '127.0.0.1:9518',
+    containers: 1,
+    updated_at: '2026-11-26T12:00:00.000Z',
+    ...over,
+  };
+}
+
+export class FakeConductor implements ConductorAPI {
+  readonly calls: Call[] = [];
+  readonly migrations = new Map<string, Migration>();
+  hosts: ComputeHost[] = [hostFixture('compute1'), hostFixture('compute2', { migration_address: '127.0.0.1:9519', containers: 0 })];
+  containers: Container[] = [
+    { id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2', name: 'counter', host: 'compute1', image: 'busybox', status: 'running' },
+    { id: 'f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d', name: 'redis', host: 'compute1', image: 'redis:7', status: 'running' },
+  ];
+  /** Make the next call reject with this. */
+  failNext: Error | undefined;
+
+  private record(method: string, ctx: RequestContext, ...args: unknown[]) {
+    this.calls.push({ method, ctx, args });
+    const f = this.failNext;
+    this.failNext = undefined;
+    if (f) throw f;
+  }
+
+  add(m: Partial<Migration> & { container_name: string }): Migration {
+    const now = new Date().toISOString();
+    const rec: Migration = {
+      uuid: randomUUID(),
+      container_id: 'a1b2c3d4e5f6',
+      source_host: 'compute1',
+      dest_host: 'compute2',
+      status: 'accepted',
+      phase: null,
+      progress: 0,
+      error: null,
+      connections_preserved: null,
+      abort_requested: false,
+      request_id: null,
+      user_id: null,
+      project_id: null,
+      created_at: now,
+      updated_at: now,
+      freeze_ms: null,
+      checkpoint_ms: null,
+      transfer_ms: null,
+      restore_ms: null,
+      total_ms: null,
+      memory_bytes: null,
+      rootfs_bytes: null,
+      volume_bytes: null,
+      image_bytes: null,
+      transferred_bytes: null,
+      ...m,
+    };
+    this.migrations.set(rec.uuid, rec);
+    return rec;
+  }
+
+  async migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration> {
+    this.record('migrateContainer', ctx, container, host);
+    const c = this.containers.find((x) => x.id === container || x.name === container || (container.length >= 4 && x.id.startsWith(container)));
+    if (!c) throw new ContainerNotFound(`Container ${container} could not be found.`);
+    if (host !== undefined && host !== null) {
+      if (!this.hosts.some((h) => h.name === host)) throw new HostNotFound(`Compute host ${host} could not be found.`);
+      if (host === c.host) throw new InvalidInput(`Container ${c.name} is already on host ${host}.`);
+    }
+    return this.add({
+      container_id: c.id,
+      container_name: c.name,
+      source_host: c.host,
+      dest_host: host ?? null,
+      request_id: ctx.request_id,
+      user_id: ctx.user_id,
+      project_id: ctx.project_id,
+    });
+  }
+
+  async abortMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
+    this.record('abortMigration', ctx, migrationId);
+    const m = this.migrations.get(migrationId);
+    if (!m) throw new MigrationNotFound(`Migration ${migrationId} could not be found.`);
+    if (isFinal(m.status)) throw new InvalidMigrationState(`Migration ${migrationId} is ${m.status}; it cannot be aborted.`);
+    m.abort_requested = true;
+    m.status = 'cancelled';
+    return { ...m };
+  }
+
+  async getMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
+    this.record('getMigration', ctx, migrationId);
+    const m = this.migrations.get(migrationId);
+    if (!m) throw new MigrationNotFound(`Migration ${migrationId} could not be found.`);
+    return { ...m };
+  }
+
+  async listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]> {
+    this.record('listMigrations', ctx, filters);
+    return [...this.migrations.values()].filter(
+      (m) =>
+        (!filters.status || m.status === filters.status) &&
+        (!filters.source_host || m.source_host === filters.source_host) &&
+        (!filters.dest_host || m.dest_host === filters.dest_host) &&
+        (!filters.container || m.container_name === filters.container || m.container_id.startsWith(filters.container)),
+    );
+  }
+
+  async listHosts(ctx: RequestContext): Promise<ComputeHost[]> {
+    this.record('listHosts', ctx);
+    return this.hosts;
+  }
+
+  async listContainers(ctx: RequestContext): Promise<Container[]> {
+    this.record('listContainers', ctx);
+    return this.containers;
+  }
+}
