@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /** ferry-devcloud up|down|status [--json]: a whole cloud on one machine, for the demo, tests and benchmarks. */
 import { down, status, up } from '../devcloud/cloud.js';
+import { restartService, serviceSpecs } from '../devcloud/services.js';
 
 const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json]
 
   up       start (or repair) RabbitMQ, Keystone, the compute hosts compute1 and compute2,
            the ferry-fabric tenant network, the test images and Ferry's services
   down     stop everything the development cloud started, by PID, and remove its namespaces
-  status   describe the cloud (--json for scripts and tests)`;
+  status   describe the cloud (--json for scripts and tests)
+  restart [SERVICE...] [--kill]
+           restart Ferry services (all when none is named); --kill ends them with SIGKILL first`;
 
 function log(s: string) {
   process.stderr.write(`    ${s}\n`);
@@ -16,7 +19,7 @@ function log(s: string) {
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const flags = new Set(rest);
-  const unknown = rest.filter((f) => !['--json', '--no-services'].includes(f));
+  const unknown = rest.filter((f) => f.startsWith('--') && !['--json', '--no-services', '--kill'].includes(f));
   if (unknown.length > 0) {
     process.stderr.write(`ferry-devcloud: unknown option ${unknown[0]}\n${USAGE}\n`);
     return 2;
@@ -34,6 +37,13 @@ async function main(argv: string[]): Promise<number> {
     case 'down':
       await down(log);
       return 0;
+    case 'restart': {
+      const names = rest.filter((a) => !a.startsWith('--'));
+      for (const n of names.length ? names : serviceSpecs().map((s) => s.name)) {
+        await restartService(n, log, flags.has('--kill') ? 'SIGKILL' : 'SIGTERM');
+      }
+      return 0;
+    }
     case 'status': {
       const s = await status();
       printStatus(s, flags.has('--json'));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { configFiles } from './config.js';
 import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
-import { runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
 export interface ServiceSpec {
   name: string; // pid/log file name
@@ -52,6 +52,11 @@ async function apiHealthy(): Promise<boolean> {
 }
 
 export async function startServices(log: (s: string) => void): Promise<void> {
+  const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
+  if (fs.existsSync(manage)) {
+    const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
+    log(r.stdout.trim());
+  }
   for (const s of serviceSpecs()) {
     if (!serviceAvailable(s)) continue;
     if (servicePid(s) !== null) continue;

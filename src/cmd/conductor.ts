@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/** ferry-conductor: owns the migration state machine and the database; drives the compute agents. */
+import { notifierFromConfig } from '../bus/index.js';
+import { RPCServer } from '../bus/rpc/server.js';
+import { ConductorManager, CONDUCTOR_TOPIC } from '../conductor/manager.js';
+import { migrationNotifier } from '../conductor/notifications.js';
+import { SqliteRepository } from '../conductor/repository.js';
+import { ConductorService } from '../conductor/service.js';
+import { ComputeRPCAPI } from '../compute/rpcapi.js';
+import { openDatabase, requireCurrentSchema } from '../db/schema.js';
+import { runService } from './service.js';
+
+await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => {
+  const db = openDatabase(conf.database.connection);
+  requireCurrentSchema(db);
+  const notifier = notifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
+  const compute = new ComputeRPCAPI(transport, {
+    shortTimeout: conf.DEFAULT.rpc_response_timeout,
+    longTimeout: conf.conductor.migration_timeout,
+  });
+  const service = new ConductorService(
+    new SqliteRepository(db),
+    compute,
+    migrationNotifier(notifier, log),
+    { maxConcurrentPerHost: conf.conductor.max_concurrent_migrations_per_host, serviceDownTime: conf.conductor.service_down_time },
+    log,
+  );
+  const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
+  await server.start();
+  onStop(() => server.stop(5000));
+  onStop(() => {
+    db.close();
+  });
+  const resumed = service.recover();
+  if (resumed) log.warn({ resumed }, 'resuming migrations left unfinished');
+});

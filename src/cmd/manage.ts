@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/** ferry-manage: operator chores: db sync, register in Keystone, host list, config and policy samples. */
+import { registerCatalog, registrationFromConf } from '../identity/catalog.js';
+import { KeystoneClient, keystoneOptionsFromConf } from '../identity/keystone.js';
+import { generatePolicySample } from '../identity/policy.js';
+import { configFilesFromArgv, loadConfig, sampleConfig } from '../conf/index.js';
+import { openDatabase, syncSchema } from '../db/schema.js';
+import { SqliteRepository } from '../conductor/repository.js';
+import { toComputeHost } from '../conductor/hosts.js';
+
+const USAGE = `usage: ferry-manage [--config-file FILE] COMMAND
+
+commands:
+  db sync           create or upgrade the database schema
+  register          register Ferry (service and endpoints) in the Keystone catalog; idempotent
+  host list         compute hosts as last reported by their heartbeats
+  config sample     print a sample ferry.conf with every option
+  policy sample     print a sample policy.yaml with every rule and its default`;
+
+async function main(argv: string[]): Promise<number> {
+  const words = argv.filter((a, i) => !a.startsWith('--config-file') && argv[i - 1] !== '--config-file');
+  const cmd = words.join(' ');
+  const conf = () => loadConfig(configFilesFromArgv(argv));
+  switch (cmd) {
+    case 'db sync': {
+      const db = openDatabase(conf().database.connection);
+      const [from, to] = syncSchema(db);
+      db.close();
+      console.log(from === to ? `database schema is current (version ${to})` : `database schema upgraded from version ${from} to ${to}`);
+      return 0;
+    }
+    case 'register': {
+      const c = conf();
+      const client = new KeystoneClient(keystoneOptionsFromConf(c));
+      const r = await registerCatalog(client, registrationFromConf(c));
+      console.log(JSON.stringify(r, null, 2));
+      return 0;
+    }
+    case 'host list': {
+      const c = conf();
+      const db = openDatabase(c.database.connection);
+      const hosts = new SqliteRepository(db).listHostRecords().map((h) => toComputeHost(h, Date.now(), c.conductor.service_down_time));
+      db.close();
+      console.log(['NAME'.padEnd(16), 'STATE'.padEnd(6), 'DOCKER'.padEnd(10), 'CRIU'.padEnd(8), 'CONTAINERS'.padEnd(11), 'UPDATED'].join(' '));
+      for (const h of hosts) {
+        console.log([h.name.padEnd(16), h.state.padEnd(6), String(h.docker_version).padEnd(10), String(h.criu_version).padEnd(8), String(h.containers).padEnd(11), h.updated_at].join(' '));
+      }
+      return 0;
+    }
+    case 'config sample':
+      process.stdout.write(sampleConfig());
+      return 0;
+    case 'policy sample':
+      process.stdout.write(generatePolicySample());
+      return 0;
+    default:
+      process.stderr.write(`${cmd ? `ferry-manage: unknown command "${cmd}"\n` : ''}${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`ferry-manage: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,87 @@
+/**
+ * Server side of the `ferry-compute` topic on one host (`ferry-compute.<host>`): each RPC
+ * method is one migration step of MigrationAgent. Also the heartbeat that tells the
+ * conductor this host is up, with its versions and containers.
+ */
+import type { RequestContext } from '../bus/context.js';
+import type { Logger } from '../common/log.js';
+import type { ContainerSummary, HostState } from '../objects/host.js';
+import type { MigrationAgent } from './agent.js';
+import { COMPUTE_RPC_VERSION } from './rpcapi.js';
+import type {
+  CheckDestinationRequest,
+  CheckSourceRequest,
+  CleanupSourceRequest,
+  LiveMigrationRequest,
+  PostMigrationRequest,
+  PreMigrationRequest,
+  RollbackDestinationRequest,
+  RollbackSourceRequest,
+} from './steps.js';
+
+export class ComputeManager {
+  readonly target = { version: COMPUTE_RPC_VERSION };
+  readonly #agent: MigrationAgent;
+
+  constructor(agent: MigrationAgent) {
+    this.#agent = agent;
+  }
+
+  check_can_migrate_destination(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.checkCanMigrateDestination(args as unknown as CheckDestinationRequest);
+  }
+  check_can_migrate_source(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.checkCanMigrateSource(args as unknown as CheckSourceRequest);
+  }
+  pre_migration(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.preMigration(args as unknown as PreMigrationRequest);
+  }
+  live_migration(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.liveMigration(args as unknown as LiveMigrationRequest);
+  }
+  post_migration_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.postMigrationAtDestination(args as unknown as PostMigrationRequest);
+  }
+  cleanup_source(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.cleanupSource(args as unknown as CleanupSourceRequest);
+  }
+  rollback_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.rollbackAtDestination(args as unknown as RollbackDestinationRequest);
+  }
+  rollback_at_source(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#agent.rollbackAtSource(args as unknown as RollbackSourceRequest);
+  }
+}
+
+/** What the heartbeat reports: the host's facts and the containers its engine has. */
+export async function hostState(agent: MigrationAgent, listContainers: () => Promise<ContainerSummary[]>): Promise<HostState> {
+  const [facts, containers] = await Promise.all([agent.hostFacts(), listContainers()]);
+  return {
+    docker_version: facts.engine_version,
+    api_version: facts.api_version,
+    criu_version: facts.criu_version,
+    criu_ok: facts.criu_ok && facts.experimental,
+    architecture: facts.architecture,
+    migration_address: facts.migration_address,
+    containers,
+  };
+}
+
+/** Sends report_state every `intervalS` seconds until stopped; a failed report is logged, never fatal. */
+export function startHeartbeat(report: () => Promise<void>, intervalS: number, log: Logger): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const beat = async () => {
+    try {
+      await report();
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'heartbeat failed');
+    }
+    if (!stopped) timer = setTimeout(beat, intervalS * 1000);
+  };
+  void beat();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,22 @@
+/** Migration notifications: `container.<event>` with the versioned ContainerMigrationPayload. */
+import type { RequestContext } from '../bus/context.js';
+import { exceptionPayload, type Notifier } from '../bus/notifier.js';
+import type { Logger } from '../common/log.js';
+import { migrationPayload, type Migration } from '../objects/migration.js';
+import type { EventName, FlowDeps } from './flow.js';
+
+export function migrationNotifier(notifier: Notifier, log: Logger): FlowDeps['notify'] {
+  return async (ctx: RequestContext, event: EventName, m: Migration, error?: Error) => {
+    const payload = migrationPayload(m);
+    const isError = event.endsWith('.error');
+    if (error) {
+      // Nova's versioned error notifications carry the exception beside the object (`fault`).
+      (payload['ferry_object.data'] as Record<string, unknown>).fault = exceptionPayload(error, 'live_migration', 'ferry.conductor.flow');
+    }
+    try {
+      await (isError ? notifier.error(ctx, `container.${event}`, payload) : notifier.info(ctx, `container.${event}`, payload));
+    } catch (e) {
+      log.warn({ event, migration: m.uuid, err: (e as Error).message }, 'could not send a notification');
+    }
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The embedded database: SQLite through better-sqlite3 (WAL), with the schema versioned as a
+ * list of migrations that `ferry-manage db sync` applies in order. Services refuse to run on
+ * a schema older than the code (as Nova does) instead of changing it behind the operator's back.
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../common/errors.js';
+
+export type Db = Database.Database;
+
+/** Each entry is one schema version; never edit a released one, append a new one. */
+const MIGRATIONS: string[] = [
+  // 1: migrations, compute hosts, and the containers they last reported
+  `CREATE TABLE migrations (
+     uuid TEXT PRIMARY KEY,
+     container_id TEXT NOT NULL,
+     container_name TEXT NOT NULL,
+     source_host TEXT NOT NULL,
+     dest_host TEXT,
+     status TEXT NOT NULL,
+     phase TEXT,
+     progress INTEGER NOT NULL DEFAULT 0,
+     error TEXT,
+     freeze_ms INTEGER, checkpoint_ms INTEGER, transfer_ms INTEGER, restore_ms INTEGER, total_ms INTEGER,
+     memory_bytes INTEGER, rootfs_bytes INTEGER, volume_bytes INTEGER, image_bytes INTEGER, transferred_bytes INTEGER,
+     connections_preserved INTEGER,
+     abort_requested INTEGER NOT NULL DEFAULT 0,
+     request_id TEXT, user_id TEXT, project_id TEXT,
+     steps TEXT NOT NULL DEFAULT '{}',
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX migrations_status ON migrations(status);
+   CREATE INDEX migrations_container ON migrations(container_id);
+   CREATE TABLE compute_hosts (
+     name TEXT PRIMARY KEY,
+     report TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE containers (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     host TEXT NOT NULL,
+     image TEXT NOT NULL,
+     status TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX containers_host ON containers(host);
+   CREATE INDEX containers_name ON containers(name);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** `sqlite:////abs/path` (oslo.db style) or `sqlite:///:memory:`. */
+export function sqlitePath(connection: string): string {
+  const m = /^sqlite:\/\/\/(.*)$/.exec(connection);
+  if (!m) throw new ConfigError(`[database] connection "${connection}": only sqlite:////ABS/PATH is supported`);
+  return m[1] === ':memory:' ? ':memory:' : m[1];
+}
+
+export function openDatabase(connection: string): Db {
+  const file = sqlitePath(connection);
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Apply the migrations the database lacks; returns [from, to]. */
+export function syncSchema(db: Db): [number, number] {
+  const from = schemaVersion(db);
+  if (from > SCHEMA_VERSION) {
+    throw new ConfigError(`database schema ${from} is newer than this Ferry (${SCHEMA_VERSION}); upgrade Ferry`);
+  }
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return [from, SCHEMA_VERSION];
+}
+
+export function requireCurrentSchema(db: Db): void {
+  const v = schemaVersion(db);
+  if (v !== SCHEMA_VERSION) {
+    throw new ConfigError(`database schema is at version ${v}, this Ferry needs ${SCHEMA_VERSION}: run "ferry-manage db sync"`);
+  }
+}
