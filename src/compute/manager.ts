@@ -22,9 +22,23 @@ import type {
 export class ComputeManager {
   readonly target = { version: COMPUTE_RPC_VERSION };
   readonly #agent: MigrationAgent;
+  /**
+   * Steps in progress, by method and migration: a conductor that restarted mid-step calls
+   * the same step again, and must get the outcome of the one already running, not a second run.
+   */
+  readonly #inflight = new Map<string, Promise<unknown>>();
 
   constructor(agent: MigrationAgent) {
     this.#agent = agent;
+  }
+
+  #once<T>(method: string, args: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+    const key = `${method}:${String(args.migration_id)}`;
+    const running = this.#inflight.get(key);
+    if (running) return running as Promise<T>;
+    const p = run().finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, p);
+    return p;
   }
 
   check_can_migrate_destination(_ctx: RequestContext, args: Record<string, unknown>) {
@@ -34,22 +48,26 @@ export class ComputeManager {
     return this.#agent.checkCanMigrateSource(args as unknown as CheckSourceRequest);
   }
   pre_migration(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.preMigration(args as unknown as PreMigrationRequest);
+    return this.#once('pre_migration', args, () => this.#agent.preMigration(args as unknown as PreMigrationRequest));
   }
   live_migration(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.liveMigration(args as unknown as LiveMigrationRequest);
+    return this.#once('live_migration', args, () => this.#agent.liveMigration(args as unknown as LiveMigrationRequest));
   }
   post_migration_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.postMigrationAtDestination(args as unknown as PostMigrationRequest);
+    return this.#once('post_migration_at_destination', args, () =>
+      this.#agent.postMigrationAtDestination(args as unknown as PostMigrationRequest),
+    );
   }
   cleanup_source(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.cleanupSource(args as unknown as CleanupSourceRequest);
+    return this.#once('cleanup_source', args, () => this.#agent.cleanupSource(args as unknown as CleanupSourceRequest));
   }
   rollback_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.rollbackAtDestination(args as unknown as RollbackDestinationRequest);
+    return this.#once('rollback_at_destination', args, () =>
+      this.#agent.rollbackAtDestination(args as unknown as RollbackDestinationRequest),
+    );
   }
   rollback_at_source(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.rollbackAtSource(args as unknown as RollbackSourceRequest);
+    return this.#once('rollback_at_source', args, () => this.#agent.rollbackAtSource(args as unknown as RollbackSourceRequest));
   }
 }
 

@@ -1,0 +1,273 @@
+/**
+ * Safe unpacking of the tar archives that arrive over the data channel.
+ * Rules (checkEntry, pure and unit-tested):
+ *  - names are relative, without `..` components or NUL bytes;
+ *  - regular files, directories, symlinks, hard links and FIFOs only; no device files,
+ *    except overlay whiteouts (character device 0:0) in the rootfs diff, where they are how a
+ *    deleted file is recorded;
+ *  - a symlink may not point outside the tree (relative targets that climb out are refused;
+ *    absolute targets only in the rootfs diff, where they resolve inside the container);
+ *  - a hard link must name an entry inside the tree.
+ * The extractor never writes through a link: every parent directory is checked with lstat.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { TransferFailed } from '../../common/errors.js';
+
+export type PartKind = 'checkpoint' | 'rootfs' | 'volume';
+
+export class UnsafeArchive extends Error {}
+
+export interface EntryHeader {
+  name: string;
+  type?: string | null;
+  linkname?: string | null;
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** A relative, normalised path inside the tree ("" for the tree's root), or UnsafeArchive. */
+export function safeRelative(name: string): string {
+  if (name.includes('\0')) throw new UnsafeArchive(`entry name with a NUL byte`);
+  if (name.startsWith('/')) throw new UnsafeArchive(`absolute path in archive: ${name}`);
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) throw new UnsafeArchive(`path with "..": ${name}`);
+  return parts.join('/');
+}
+
+export type EntryAction =
+  | { kind: 'file'; rel: string }
+  | { kind: 'directory'; rel: string }
+  | { kind: 'symlink'; rel: string; target: string }
+  | { kind: 'hardlink'; rel: string; target: string }
+  | { kind: 'whiteout'; rel: string }
+  | { kind: 'fifo'; rel: string };
+
+/** Decide what an archive entry may become; throws UnsafeArchive when it is refused. */
+export function checkEntry(h: EntryHeader, kind: PartKind): EntryAction {
+  const rel = safeRelative(h.name);
+  const type = h.type ?? 'file';
+  switch (type) {
+    case 'file':
+    case 'contiguous-file':
+      if (rel === '') throw new UnsafeArchive('a file cannot be the archive root');
+      return { kind: 'file', rel };
+    case 'directory':
+      return { kind: 'directory', rel };
+    case 'symlink': {
+      if (rel === '') throw new UnsafeArchive('a symlink cannot be the archive root');
+      const target = h.linkname ?? '';
+      if (target === '' || target.includes('\0')) throw new UnsafeArchive(`symlink ${rel} without a valid target`);
+      if (target.startsWith('/')) {
+        if (kind !== 'rootfs') throw new UnsafeArchive(`symlink ${rel} -> ${target} points outside the tree`);
+        return { kind: 'symlink', rel, target };
+      }
+      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
+      if (resolved === '..' || resolved.startsWith('../')) throw new UnsafeArchive(`symlink ${rel} -> ${target} escapes the tree`);
+      return { kind: 'symlink', rel, target };
+    }
+    case 'link': {
+      if (rel === '') throw new UnsafeArchive('a hard link cannot be the archive root');
+      const target = safeRelative(h.linkname ?? '');
+      if (target === '') throw new UnsafeArchive(`hard link ${rel} without a target`);
+      return { kind: 'hardlink', rel, target };
+    }
+    case 'character-device':
+      if (kind === 'rootfs' && (h.devmajor ?? 0) === 0 && (h.devminor ?? 0) === 0 && rel !== '') return { kind: 'whiteout', rel };
+      throw new UnsafeArchive(`device file refused: ${rel} (char ${h.devmajor ?? 0}:${h.devminor ?? 0})`);
+    case 'fifo':
+      if (kind === 'checkpoint') throw new UnsafeArchive(`fifo refused in a checkpoint: ${rel}`);
+      if (rel === '') throw new UnsafeArchive('a fifo cannot be the archive root');
+      return { kind: 'fifo', rel };
+    default:
+      throw new UnsafeArchive(`entry type ${type} refused: ${rel}`);
+  }
+}
+
+/** Extended attributes that may be restored, per part kind. */
+export function allowedXattr(name: string, kind: PartKind): boolean {
+  if (name === 'trusted.overlay.opaque') return kind === 'rootfs';
+  return name.startsWith('user.');
+}
+
+function mknod(p: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('mknod', [p, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += String(d)));
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`mknod ${p}: ${err.trim()}`))));
+  });
+}
+
+/** Set xattrs with Python (Node has no setxattr); rare: only opaque directories and user.* attributes. */
+function setXattrs(items: { path: string; name: string; value: string }[]): Promise<void> {
+  if (items.length === 0) return Promise.resolve();
+  const py = 'import json,os,sys\nfor i in json.load(sys.stdin): os.setxattr(i["path"], i["name"], i["value"].encode(), follow_symlinks=False)';
+  return new Promise((resolve, reject) => {
+    const c = spawn('python3', ['-c', py], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += String(d)));
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`setxattr: ${err.trim()}`))));
+    c.stdin.end(JSON.stringify(items));
+  });
+}
+
+export interface ExtractResult {
+  bytes: number; // archive bytes read
+  entries: number;
+  payload_bytes: number; // file content bytes written
+}
+
+/** Counts bytes and stops the stream past `max`. */
+export function byteLimiter(max: number, onCount?: (n: number) => void): Transform & { bytes: number } {
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      t.bytes += chunk.length;
+      onCount?.(t.bytes);
+      if (t.bytes > max) cb(new TransferFailed(`transfer larger than the limit of ${max} bytes`, { limit: max }));
+      else cb(null, chunk);
+    },
+  }) as Transform & { bytes: number };
+  t.bytes = 0;
+  return t;
+}
+
+/**
+ * Unpack `input` (a tar stream) into `root`, which must be an empty or absent directory.
+ * Owners, modes, times and allowed xattrs are kept.
+ */
+export async function extractSafely(input: Readable, root: string, kind: PartKind, maxBytes: number): Promise<ExtractResult> {
+  fs.mkdirSync(root, { recursive: true });
+  const realRoot = fs.realpathSync(root);
+  const limiter = byteLimiter(maxBytes);
+  const extract = tar.extract();
+  const dirsOk = new Set<string>(['']);
+  const dirMeta: { p: string; mode: number; uid: number; gid: number; mtime: Date | undefined }[] = [];
+  const xattrs: { path: string; name: string; value: string }[] = [];
+  let entries = 0;
+  let payload = 0;
+
+  const ensureParents = (rel: string) => {
+    const parts = rel.split('/');
+    parts.pop();
+    let cur = '';
+    for (const part of parts) {
+      cur = cur ? `${cur}/${part}` : part;
+      if (dirsOk.has(cur)) continue;
+      const abs = path.join(realRoot, cur);
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(abs);
+      } catch {
+        st = null;
+      }
+      if (!st) fs.mkdirSync(abs, { mode: 0o755 });
+      else if (!st.isDirectory()) throw new UnsafeArchive(`${rel}: parent ${cur} is not a directory (a link or file is in the way)`);
+      dirsOk.add(cur);
+    }
+  };
+  /** Make room for a non-directory entry at `abs` (a later entry wins, as with tar). */
+  const clearFor = (abs: string, rel: string) => {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) throw new UnsafeArchive(`${rel}: a directory is already there`);
+    fs.unlinkSync(abs);
+    dirsOk.delete(rel);
+  };
+
+  const consume = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const action = checkEntry(h, kind);
+      entries++;
+      const abs = action.rel === '' ? realRoot : path.join(realRoot, action.rel);
+      if (action.rel !== '') ensureParents(action.rel);
+      const uid = h.uid ?? 0;
+      const gid = h.gid ?? 0;
+      const mode = (h.mode ?? 0o644) & 0o7777;
+      switch (action.kind) {
+        case 'file': {
+          clearFor(abs, action.rel);
+          const out = fs.createWriteStream(abs, { flags: 'wx', mode: 0o600 });
+          await pipeline(entry, out);
+          payload += h.size ?? 0;
+          fs.chownSync(abs, uid, gid);
+          fs.chmodSync(abs, mode);
+          if (h.mtime) fs.utimesSync(abs, h.mtime, h.mtime);
+          break;
+        }
+        case 'directory': {
+          entry.resume();
+          let st: fs.Stats | null = null;
+          try {
+            st = fs.lstatSync(abs);
+          } catch {
+            st = null;
+          }
+          if (st && !st.isDirectory()) throw new UnsafeArchive(`${action.rel}: not a directory on disk`);
+          if (!st) fs.mkdirSync(abs, { mode: 0o700 });
+          dirsOk.add(action.rel);
+          dirMeta.push({ p: abs, mode, uid, gid, mtime: h.mtime });
+          break;
+        }
+        case 'symlink':
+          entry.resume();
+          clearFor(abs, action.rel);
+          fs.symlinkSync(action.target, abs);
+          fs.lchownSync(abs, uid, gid);
+          break;
+        case 'hardlink': {
+          entry.resume();
+          const target = path.join(realRoot, action.target);
+          ensureParents(action.target);
+          const st = fs.lstatSync(target, { throwIfNoEntry: false });
+          if (!st || !st.isFile()) throw new UnsafeArchive(`hard link ${action.rel} -> ${action.target}: target is not a file in the tree`);
+          clearFor(abs, action.rel);
+          fs.linkSync(target, abs);
+          break;
+        }
+        case 'whiteout':
+        case 'fifo':
+          entry.resume();
+          clearFor(abs, action.rel);
+          await mknod(abs, action.kind === 'whiteout' ? ['c', '0', '0'] : ['p']);
+          fs.lchownSync(abs, uid, gid);
+          if (action.kind === 'fifo') fs.chmodSync(abs, mode);
+          break;
+      }
+      for (const [k, v] of Object.entries(h.pax ?? {})) {
+        if (!k.startsWith('SCHILY.xattr.')) continue;
+        const name = k.slice('SCHILY.xattr.'.length);
+        if (allowedXattr(name, kind)) xattrs.push({ path: abs, name, value: v });
+      }
+    }
+  })();
+
+  try {
+    await Promise.all([pipeline(input, limiter, extract), consume]);
+  } catch (e) {
+    // Make sure both sides stop.
+    extract.destroy();
+    input.destroy();
+    await consume.catch(() => undefined);
+    throw e;
+  }
+  // Directory metadata last (deepest first), so read-only dirs do not block their children.
+  for (const d of dirMeta.reverse()) {
+    fs.chownSync(d.p, d.uid, d.gid);
+    fs.chmodSync(d.p, d.mode);
+    if (d.mtime) fs.utimesSync(d.p, d.mtime, d.mtime);
+  }
+  await setXattrs(xattrs);
+  return { bytes: limiter.bytes, entries, payload_bytes: payload };
+}

@@ -1,0 +1,118 @@
+/**
+ * Checkpoint on the source and restore on the target, through Docker (API 1.41, experimental).
+ * - Docker's API: POST /containers/{id}/checkpoints {CheckpointID, Exit: true}; the images land
+ *   in <DockerRootDir>/containers/<id>/checkpoints/<name>/ (the default dir, so the source can
+ *   roll back with a plain `start?checkpoint=<name>`).
+ * - Fast path ([compute] fast_checkpoint): containerd's own checkpoint with an image path
+ *   (`ctr ... tasks checkpoint --exit --image-path DIR`), which skips the content-store round trip
+ *   (FACTS.md: 0.28 s instead of 4.6 s for Redis with 1M keys). Docker then sees the container
+ *   exit, exactly as after its own checkpoint, and starts it from the same directory.
+ * - Restore: the checkpoint is placed in the target's checkpoints dir, then start?checkpoint=<name>.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { CheckpointFailed, RestoreFailed } from '../../common/errors.js';
+import { run } from './exec.js';
+
+export function checkpointDir(dockerRoot: string, containerId: string, name: string): string {
+  return path.join(dockerRoot, 'containers', containerId, 'checkpoints', name);
+}
+
+/** Checkpoint names Docker accepts, derived from the migration ID. */
+export function checkpointName(migrationId: string): string {
+  return `ferry-${migrationId.replace(/[^A-Za-z0-9_.-]/g, '-')}`.slice(0, 100);
+}
+
+function errText(e: unknown): string {
+  const err = e as { json?: { message?: string }; message?: string };
+  return err.json?.message ?? err.message ?? String(e);
+}
+
+export async function dockerCheckpoint(docker: Docker, containerId: string, name: string): Promise<void> {
+  try {
+    const c = docker.getContainer(containerId) as unknown as { createCheckpoint(o: Record<string, unknown>): Promise<unknown> };
+    await c.createCheckpoint({ CheckpointID: name, Exit: true });
+  } catch (e) {
+    throw new CheckpointFailed(`checkpoint of ${containerId.slice(0, 12)} failed: ${errText(e)}`, { container: containerId });
+  }
+}
+
+export async function fastCheckpoint(opts: {
+  docker: Docker;
+  containerdAddress: string;
+  dockerRoot: string;
+  workDir: string;
+  containerId: string;
+  name: string;
+}): Promise<void> {
+  const dir = checkpointDir(opts.dockerRoot, opts.containerId, opts.name);
+  const work = path.join(opts.workDir, 'criu-work', `${opts.containerId.slice(0, 12)}-${opts.name}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(work, { recursive: true });
+  const r = await run(
+    'ctr',
+    ['-a', opts.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, opts.containerId],
+    { timeoutMs: 600_000 },
+  );
+  if (r.code !== 0) {
+    let criuLog = '';
+    try {
+      criuLog = fs.readFileSync(path.join(work, 'dump.log'), 'utf8').split('\n').filter((l) => /Error|error/.test(l)).slice(-5).join(' | ');
+    } catch {
+      /* no log */
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new CheckpointFailed(`fast checkpoint of ${opts.containerId.slice(0, 12)} failed: ${(r.stderr || r.stdout).trim()} ${criuLog}`.trim(), {
+      container: opts.containerId,
+    });
+  }
+  // Docker learns of the exit from containerd's event; wait until it has.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ins = await opts.docker.getContainer(opts.containerId).inspect();
+    if (!ins.State.Running) break;
+    if (Date.now() > deadline) throw new CheckpointFailed(`container ${opts.containerId.slice(0, 12)} still running after the fast checkpoint`);
+    await new Promise((r2) => setTimeout(r2, 20));
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Start from a checkpoint. Docker 20.10 uploads the checkpoint into containerd's content store
+ * and fails with "already exists" when a blob of the same digest is still there (e.g. from the
+ * checkpoint just taken on this host, until containerd's GC has run): retry for a few seconds.
+ */
+export async function startFromCheckpoint(docker: Docker, containerId: string, name: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await startOnce(docker, containerId, name);
+      return;
+    } catch (e) {
+      if (attempt >= 20 || !/already exists/.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function startOnce(docker: Docker, containerId: string, name: string): Promise<void> {
+  // dockerode would also send its options as a JSON body, which the engine refuses on start:
+  // dial the bare request with the query string.
+  const modem = docker.modem as unknown as { dial(o: Record<string, unknown>, cb: (err: unknown, data: unknown) => void): void };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(containerId)}/start?`,
+          method: 'POST',
+          options: { _query: { checkpoint: name }, _body: {} }, // empty body is dropped
+          statusCodes: { 204: true, 304: 'container already started', 404: 'no such container', 500: 'server error' },
+        },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  } catch (e) {
+    throw new RestoreFailed(`restore of ${containerId.slice(0, 12)} from checkpoint ${name} failed: ${errText(e)}`, { container: containerId });
+  }
+}

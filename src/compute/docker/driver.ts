@@ -1,0 +1,462 @@
+/** The Docker Engine (API 1.41, experimental) + CRIU implementation of the engine driver. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Docker from 'dockerode';
+import { ContainerNotFound, EngineError, ImageNotFound, RestoreFailed, TransferFailed } from '../../common/errors.js';
+import { getLogger } from '../../common/log.js';
+import type {
+  CheckpointResult,
+  ContainerSpec,
+  EngineDriver,
+  HostFacts,
+  ImageTransferResult,
+  OwnedResources,
+  PartSource,
+  Refusal,
+  RestoreResult,
+  VolumeSpec,
+} from '../driver.js';
+import { checkpointDir, dockerCheckpoint, fastCheckpoint, startFromCheckpoint } from './checkpoint.js';
+import { buildCreateBody, captureSpec, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
+import { criuStatus } from './criu.js';
+import { gratuitousArp } from './network.js';
+import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
+import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
+
+const log = getLogger('compute.docker');
+
+export interface DockerDriverOptions {
+  host: string; // this compute host's name
+  dockerUrl: string; // unix:///path or tcp://host:port
+  dockerRoot?: string; // empty = ask the engine
+  workDir: string;
+  criuBinary: string;
+  criuMinVersion: string;
+  sharedStoragePaths: string; // comma-separated
+  fabricNetworks: string; // comma-separated
+  fastCheckpoint: boolean;
+  containerdAddress: string;
+}
+
+export function dockerFromUrl(url: string): Docker {
+  if (url.startsWith('unix://')) return new Docker({ socketPath: url.slice('unix://'.length) });
+  const u = new URL(url.replace(/^tcp:/, 'http:'));
+  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
+}
+
+function status(e: unknown): number | undefined {
+  return (e as { statusCode?: number }).statusCode;
+}
+
+function errText(e: unknown): string {
+  const err = e as { json?: { message?: string }; message?: string };
+  return err.json?.message ?? err.message ?? String(e);
+}
+
+export class DockerDriver implements EngineDriver {
+  readonly host: string;
+  readonly docker: Docker;
+  private rootDir: string | null;
+  private readonly fabric: string[];
+  private readonly shared: string[];
+
+  constructor(private readonly opts: DockerDriverOptions) {
+    this.host = opts.host;
+    this.docker = dockerFromUrl(opts.dockerUrl);
+    this.rootDir = opts.dockerRoot || null;
+    this.fabric = parseList(opts.fabricNetworks);
+    this.shared = parseList(opts.sharedStoragePaths);
+  }
+
+  async dockerRoot(): Promise<string> {
+    if (!this.rootDir) this.rootDir = ((await this.docker.info()) as { DockerRootDir: string }).DockerRootDir;
+    return this.rootDir;
+  }
+
+  async hostFacts(): Promise<HostFacts> {
+    let info: Record<string, unknown>;
+    let version: Record<string, unknown>;
+    try {
+      [info, version] = await Promise.all([this.docker.info() as Promise<Record<string, unknown>>, this.docker.version() as Promise<unknown> as Promise<Record<string, unknown>>]);
+    } catch (e) {
+      throw new EngineError(`Docker engine of ${this.host} unreachable at ${this.opts.dockerUrl}: ${errText(e)}`);
+    }
+    const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
+    const root = (info.DockerRootDir as string) || (await this.dockerRoot());
+    let free: number | null = null;
+    try {
+      const s = fs.statfsSync(root);
+      free = s.bavail * s.bsize;
+    } catch {
+      free = null;
+    }
+    return {
+      host: this.host,
+      architecture: String(info.Architecture ?? os.arch()),
+      kernel: String(info.KernelVersion ?? os.release()),
+      engine: 'docker',
+      engine_version: String(version.Version ?? info.ServerVersion ?? ''),
+      api_version: String(version.ApiVersion ?? ''),
+      experimental: Boolean(info.ExperimentalBuild),
+      criu_version: criu.version,
+      criu_ok: criu.ok,
+      criu_error: criu.error,
+      fast_checkpoint: this.opts.fastCheckpoint,
+      migration_address: '',
+      free_disk_bytes: free,
+    };
+  }
+
+  async inspect(idOrName: string): Promise<DockerInspect> {
+    try {
+      return (await this.docker.getContainer(idOrName).inspect()) as unknown as DockerInspect;
+    } catch (e) {
+      if (status(e) === 404) throw new ContainerNotFound(`no container ${idOrName} on ${this.host}`, { container: idOrName, host: this.host });
+      throw new EngineError(`inspect ${idOrName} on ${this.host}: ${errText(e)}`);
+    }
+  }
+
+  async describeContainer(idOrName: string): Promise<ContainerSpec> {
+    const ins = await this.inspect(idOrName);
+    let imageRef: string | null = null;
+    const ref = ins.Config.Image;
+    if (ref && !ref.startsWith('sha256:')) {
+      try {
+        const img = await this.docker.getImage(ref).inspect();
+        if (img.Id === ins.Image) imageRef = ref.includes(':') ? ref : `${ref}:latest`;
+      } catch {
+        imageRef = null;
+      }
+    }
+    const volumes: Record<string, { driver: string; labels: Record<string, string>; options: Record<string, string> }> = {};
+    for (const m of ins.Mounts ?? []) {
+      if (m.Type !== 'volume' || !m.Name) continue;
+      try {
+        const v = (await this.docker.getVolume(m.Name).inspect()) as { Driver: string; Labels: Record<string, string> | null; Options: Record<string, string> | null };
+        volumes[m.Name] = { driver: v.Driver, labels: v.Labels ?? {}, options: v.Options ?? {} };
+      } catch {
+        /* the mount still tells the driver */
+      }
+    }
+    let memoryEstimate: number | null = null;
+    if (ins.State.Running) {
+      try {
+        const st = (await this.docker.getContainer(ins.Id).stats({ stream: false, 'one-shot': true } as { stream: false })) as {
+          memory_stats?: { usage?: number };
+        };
+        memoryEstimate = st.memory_stats?.usage ?? null;
+      } catch {
+        memoryEstimate = null;
+      }
+    }
+    return captureSpec(ins, { fabric: this.fabric, imageRef, volumes, memoryEstimate });
+  }
+
+  async sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]> {
+    const source = await this.hostFacts();
+    return decideSource({ source, dest, destHost, spec, sharedStorage: this.shared });
+  }
+
+  async targetState(own: OwnedResources = {}): Promise<TargetState> {
+    const containers = await this.docker.listContainers({ all: true });
+    const names: string[] = [];
+    const usedHostPorts: TargetState['usedHostPorts'] = [];
+    for (const c of containers) {
+      if (own.container_id && c.Id === own.container_id) continue;
+      for (const n of c.Names ?? []) names.push(n.replace(/^\//, ''));
+      for (const p of c.Ports ?? []) {
+        if (p.PublicPort) usedHostPorts.push({ host_ip: p.IP ?? '', host_port: String(p.PublicPort), proto: p.Type });
+      }
+    }
+    const nets = await this.docker.listNetworks();
+    const networkIps: Record<string, string[]> = {};
+    for (const n of nets) {
+      if (!this.fabric.includes(n.Name)) continue;
+      const full = (await this.docker.getNetwork(n.Id).inspect()) as { Containers?: Record<string, { IPv4Address?: string }> };
+      networkIps[n.Name] = Object.entries(full.Containers ?? {})
+        .filter(([cid]) => cid !== own.container_id)
+        .map(([, c]) => (c.IPv4Address ?? '').split('/')[0])
+        .filter(Boolean);
+    }
+    const vols = ((await this.docker.listVolumes()).Volumes ?? []).map((v) => v.Name).filter((n) => !(own.volumes ?? []).includes(n));
+    return { names, usedHostPorts, networkIps, networks: nets.map((n) => n.Name), volumes: vols, imagePresent: false };
+  }
+
+  async destinationRefusals(source: HostFacts | null, sourceHost: string, spec: ContainerSpec | null, own: OwnedResources = {}): Promise<Refusal[]> {
+    const dest = await this.hostFacts();
+    const state = spec ? await this.targetState(own) : null;
+    const needed = spec?.memory_bytes_estimate ? spec.memory_bytes_estimate * 2 : undefined;
+    return decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed });
+  }
+
+  async hasImage(imageId: string): Promise<boolean> {
+    try {
+      const img = await this.docker.getImage(imageId).inspect();
+      return img.Id === imageId;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The tag when it names this image ID, else the ID (then the tag is not carried). */
+  private async imageName(image: ContainerSpec['image']): Promise<string> {
+    if (image.ref) {
+      try {
+        if ((await this.docker.getImage(image.ref).inspect()).Id === image.id) return image.ref;
+      } catch {
+        /* fall back to the ID */
+      }
+    }
+    return image.id;
+  }
+
+  async exportImage(image: ContainerSpec['image']): Promise<Readable> {
+    if (!(await this.hasImage(image.id))) throw new ImageNotFound(`image ${image.id} is not on ${this.host}`);
+    return (await this.docker.getImage(await this.imageName(image)).get()) as unknown as Readable;
+  }
+
+  async importImage(image: ContainerSpec['image'], stream: Readable): Promise<ImageTransferResult> {
+    const t0 = Date.now();
+    let bytes = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    stream.pipe(counter);
+    stream.on('error', (e) => counter.destroy(e));
+    let out = '';
+    try {
+      const res = (await this.docker.loadImage(counter, { quiet: true })) as unknown as Readable;
+      await pipeline(res, async function* (src) {
+        for await (const c of src) out += String(c);
+        yield '';
+      });
+    } catch (e) {
+      throw new TransferFailed(`docker load on ${this.host} failed: ${errText(e)}`);
+    }
+    if (/"error"/.test(out)) throw new TransferFailed(`docker load on ${this.host} failed: ${out.slice(0, 500)}`);
+    if (!(await this.hasImage(image.id))) throw new TransferFailed(`image ${image.id} missing on ${this.host} after docker load (${out.slice(0, 300)})`);
+    return { bytes, ms: Date.now() - t0 };
+  }
+
+  async removeImage(imageId: string): Promise<boolean> {
+    const users = await this.docker.listContainers({ all: true, filters: { ancestor: [imageId] } });
+    if (users.length > 0) return false;
+    try {
+      await this.docker.getImage(imageId).remove({ force: true });
+      return true;
+    } catch (e) {
+      if (status(e) === 404) return false;
+      throw new EngineError(`removing image ${imageId} on ${this.host}: ${errText(e)}`);
+    }
+  }
+
+  async createShell(spec: ContainerSpec): Promise<string> {
+    let image = spec.image.id;
+    if (spec.image.ref) {
+      const [repo, tag] = splitRef(spec.image.ref);
+      let refId: string | null = null;
+      try {
+        refId = (await this.docker.getImage(spec.image.ref).inspect()).Id;
+      } catch {
+        refId = null;
+      }
+      if (refId === null) {
+        await this.docker.getImage(spec.image.id).tag({ repo, tag });
+        refId = spec.image.id;
+      }
+      if (refId === spec.image.id) image = spec.image.ref;
+    }
+    const body = buildCreateBody(spec, image);
+    let id: string;
+    try {
+      id = (await this.docker.createContainer(body as Docker.ContainerCreateOptions)).id;
+    } catch (e) {
+      throw new EngineError(`creating ${spec.name} on ${this.host} failed: ${errText(e)}`, { container: spec.name });
+    }
+    for (const n of secondaryNetworks(spec)) {
+      if (n.name === 'none') continue;
+      try {
+        await this.docker.getNetwork(n.name).connect({ Container: id, EndpointConfig: endpointFor(n) });
+      } catch (e) {
+        throw new EngineError(`connecting ${spec.name} to ${n.name} on ${this.host} failed: ${errText(e)}`);
+      }
+    }
+    return id;
+  }
+
+  async createVolume(v: VolumeSpec): Promise<void> {
+    await this.docker.createVolume({ Name: v.name, Driver: v.driver, DriverOpts: v.options, Labels: v.labels });
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).remove();
+      return true;
+    } catch (e) {
+      if (status(e) === 404) return false;
+      log.warn({ volume: name, err: errText(e) }, 'volume not removed');
+      return false;
+    }
+  }
+
+  private async volumeMountpoint(name: string): Promise<string> {
+    const v = (await this.docker.getVolume(name).inspect()) as { Mountpoint: string };
+    return v.Mountpoint;
+  }
+
+  async stagingRoot(): Promise<string> {
+    // Docker bind-mounts its root onto itself: a rename from anywhere else would be EXDEV.
+    const dir = path.join(await this.dockerRoot(), 'ferry-staging', this.host);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  async setRestartPolicy(containerId: string, policy: { Name: string; MaximumRetryCount?: number }): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).update({ RestartPolicy: { Name: policy.Name, MaximumRetryCount: policy.MaximumRetryCount ?? 0 } });
+    } catch (e) {
+      throw new EngineError(`setting the restart policy of ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+    }
+  }
+
+  async checkpoint(containerId: string, name: string): Promise<CheckpointResult> {
+    const root = await this.dockerRoot();
+    const ins = await this.inspect(containerId);
+    const id = ins.Id;
+    // The fast path skips Docker's own stop bookkeeping: only for containers Docker would not restart
+    // (the agent switches the source's restart policy off before the freeze).
+    const fast = this.opts.fastCheckpoint && (ins.HostConfig.RestartPolicy?.Name || 'no') === 'no';
+    const t0 = Date.now();
+    if (fast) {
+      await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
+    } else {
+      await dockerCheckpoint(this.docker, id, name);
+    }
+    const ms = Date.now() - t0;
+    const dir = checkpointDir(root, id, name);
+    return { name, dir, bytes: treeBytes(dir), checkpoint_ms: ms, fast };
+  }
+
+  async partsToMove(containerId: string, ckpt: CheckpointResult, spec: ContainerSpec): Promise<PartSource[]> {
+    const ins = await this.inspect(containerId);
+    const upper = ins.GraphDriver?.Data?.UpperDir;
+    if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} has no overlay2 UpperDir (storage driver ${ins.GraphDriver?.Name})`);
+    const parts: PartSource[] = [
+      { part: 'checkpoint', dir: ckpt.dir, kind: 'checkpoint' },
+      { part: 'rootfs', dir: upper, kind: 'rootfs' },
+    ];
+    for (const v of spec.volumes) {
+      if (v.driver !== 'local' || (v.options.type && v.options.type !== 'none')) continue; // remote/network volumes are shared storage
+      parts.push({ part: `volume/${v.name}`, dir: await this.volumeMountpoint(v.name), kind: 'volume' });
+    }
+    return parts;
+  }
+
+  async placeCheckpoint(containerId: string, name: string, stagedDir: string): Promise<void> {
+    const root = await this.dockerRoot();
+    const ins = await this.inspect(containerId);
+    await replaceDir(stagedDir, checkpointDir(root, ins.Id, name));
+  }
+
+  async applyRootfs(containerId: string, stagedDir: string): Promise<void> {
+    const ins = await this.inspect(containerId);
+    const upper = ins.GraphDriver?.Data?.UpperDir;
+    if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} on ${this.host} has no overlay2 UpperDir`);
+    await mergeInto(stagedDir, upper);
+  }
+
+  async applyVolume(name: string, stagedDir: string): Promise<void> {
+    const mp = await this.volumeMountpoint(name);
+    emptyDir(mp); // Docker may have copied the image's content in at create time
+    await mergeInto(stagedDir, mp);
+  }
+
+  async restore(containerId: string, checkpointName: string): Promise<RestoreResult> {
+    const t0 = Date.now();
+    await startFromCheckpoint(this.docker, containerId, checkpointName);
+    const ms = Date.now() - t0;
+    const ins = await this.inspect(containerId);
+    if (!ins.State.Running) throw new RestoreFailed(`container ${containerId.slice(0, 12)} is ${ins.State.Status} right after the restore`);
+    return { container_id: ins.Id, pid: ins.State.Pid, restore_ms: ms };
+  }
+
+  async announce(containerId: string, spec: ContainerSpec): Promise<boolean> {
+    const ips = spec.networks.filter((n) => n.shared && n.ip).map((n) => n.ip as string);
+    if (ips.length === 0) return false;
+    const ins = await this.inspect(containerId);
+    let ok = true;
+    for (const ip of ips) ok = (await gratuitousArp(ins.State.Pid, ip)) && ok;
+    return ok;
+  }
+
+  async verifyRunning(containerId: string, settleMs = 250): Promise<{ running: boolean; pid: number; status: string }> {
+    const a = await this.inspect(containerId);
+    if (!a.State.Running) return { running: false, pid: 0, status: a.State.Status };
+    await new Promise((r) => setTimeout(r, settleMs));
+    const b = await this.inspect(containerId);
+    return { running: b.State.Running && b.State.Pid === a.State.Pid, pid: b.State.Pid, status: b.State.Status };
+  }
+
+  async start(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).start();
+    } catch (e) {
+      if (status(e) === 304) return;
+      throw new EngineError(`start ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+    }
+  }
+
+  async containerState(containerId: string): Promise<{ exists: boolean; running: boolean; status: string; name: string | null }> {
+    try {
+      const ins = await this.inspect(containerId);
+      return { exists: true, running: ins.State.Running, status: ins.State.Status, name: ins.Name.replace(/^\//, '') };
+    } catch (e) {
+      if (e instanceof ContainerNotFound) return { exists: false, running: false, status: 'absent', name: null };
+      throw e;
+    }
+  }
+
+  async checkpointExists(containerId: string, name: string): Promise<boolean> {
+    const root = await this.dockerRoot();
+    const ins = await this.inspect(containerId);
+    return fs.existsSync(path.join(checkpointDir(root, ins.Id, name), 'inventory.img'));
+  }
+
+  async removeContainer(containerId: string): Promise<boolean> {
+    try {
+      await this.docker.getContainer(containerId).remove({ force: true });
+      return true;
+    } catch (e) {
+      if (status(e) === 404) return false;
+      throw new EngineError(`removing ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+    }
+  }
+
+  /** Containers (other than `except`) that use a volume. */
+  async volumeUsers(name: string, except?: string): Promise<string[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { volume: [name] } });
+    return list.map((c) => c.Id).filter((id) => id !== except);
+  }
+}
+
+export function splitRef(ref: string): [string, string] {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) return [ref.slice(0, colon), ref.slice(colon + 1)];
+  return [ref, 'latest'];
+}

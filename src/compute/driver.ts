@@ -1,0 +1,176 @@
+/**
+ * The engine driver: what any container engine must offer for Ferry to migrate a running
+ * container. Everything crossing this interface is plain JSON-serialisable data, so that the
+ * step results can travel over RPC unchanged. The Docker + CRIU implementation is
+ * src/compute/docker/driver.ts.
+ */
+import type { Readable } from 'node:stream';
+
+/** What a host can do, as the pre-checks and the heartbeat need it. */
+export interface HostFacts {
+  host: string;
+  architecture: string; // the engine's (x86_64, aarch64, ...)
+  kernel: string;
+  engine: string; // "docker"
+  engine_version: string;
+  api_version: string;
+  experimental: boolean;
+  criu_version: string | null;
+  criu_ok: boolean;
+  /** Why CRIU is not usable (missing, too old, `criu check` output), null when it is. */
+  criu_error: string | null;
+  fast_checkpoint: boolean;
+  /** host:port of this host's migration data channel. */
+  migration_address: string;
+  free_disk_bytes: number | null;
+}
+
+export interface NetworkAttachment {
+  name: string;
+  /** true for the shared tenant networks (fabric): IP and MAC are kept, TCP connections survive. */
+  shared: boolean;
+  ip: string | null;
+  mac: string | null;
+  aliases: string[];
+}
+
+export interface VolumeSpec {
+  name: string;
+  destination: string;
+  driver: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  read_only: boolean;
+}
+
+export interface BindSpec {
+  source: string;
+  destination: string;
+  read_only: boolean;
+}
+
+export interface PortSpec {
+  container_port: string; // "8080/tcp"
+  host_ip: string;
+  host_port: string; // "" = engine picks one
+}
+
+/**
+ * Everything needed to recreate the container elsewhere: a snapshot of its configuration
+ * taken on the source (pre-check time), engine-neutral metadata plus the engine's own
+ * create body in `create`.
+ */
+export interface ContainerSpec {
+  id: string;
+  name: string;
+  image: { id: string; ref: string | null };
+  running: boolean;
+  tty: boolean;
+  privileged: boolean;
+  auto_remove: boolean;
+  network_mode: string;
+  networks: NetworkAttachment[];
+  volumes: VolumeSpec[];
+  binds: BindSpec[];
+  ports: PortSpec[];
+  devices: string[];
+  restart_policy: string;
+  memory_bytes_estimate: number | null;
+  /** The engine's create request (for Docker: the body of POST /containers/create, without the name). */
+  create: Record<string, unknown>;
+}
+
+export interface Refusal {
+  /** Stable machine-readable reason, e.g. "criu_too_old", "tty_attached". */
+  reason: string;
+  /** What is wrong and what to change. */
+  message: string;
+}
+
+export interface CheckpointResult {
+  name: string;
+  dir: string; // where the checkpoint images are on this host
+  bytes: number;
+  checkpoint_ms: number;
+  fast: boolean;
+}
+
+export interface RestoreResult {
+  container_id: string;
+  pid: number;
+  restore_ms: number;
+}
+
+export interface ImageTransferResult {
+  bytes: number;
+  ms: number;
+}
+
+/** A directory tree to move (checkpoint images, writable-layer diff, volume data). */
+export interface PartSource {
+  part: string; // "checkpoint", "rootfs", "volume/<name>"
+  dir: string;
+  /** The rootfs diff carries overlay whiteouts (char 0:0) and opaque-dir xattrs. */
+  kind: 'checkpoint' | 'rootfs' | 'volume';
+}
+
+/** The engine operations migration is made of. Source-side and target-side. */
+export interface EngineDriver {
+  readonly host: string;
+
+  hostFacts(): Promise<HostFacts>;
+  /** Snapshot of a container's configuration; ContainerNotFound if there is none. */
+  describeContainer(idOrName: string): Promise<ContainerSpec>;
+  /** Refusals on the source side (container and host); empty when migration may go on. */
+  sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]>;
+  /** Refusals on the target side (host facts vs source, name/port/IP/volume clashes). */
+  destinationRefusals(source: HostFacts | null, sourceHost: string, spec: ContainerSpec | null, own?: OwnedResources): Promise<Refusal[]>;
+
+  hasImage(imageId: string): Promise<boolean>;
+  /** `docker save` of the image (by its tag when the tag names that ID, so the tag travels too). */
+  exportImage(image: ContainerSpec['image']): Promise<Readable>;
+  /** `docker load`; returns bytes read. Verifies the ID is there afterwards. */
+  importImage(image: ContainerSpec['image'], stream: Readable): Promise<ImageTransferResult>;
+  removeImage(imageId: string): Promise<boolean>;
+
+  /** Create the container shell (not started) with the source's config; returns its ID. */
+  createShell(spec: ContainerSpec): Promise<string>;
+  createVolume(v: VolumeSpec): Promise<void>;
+  volumeExists(name: string): Promise<boolean>;
+  removeVolume(name: string): Promise<boolean>;
+
+  /** Where received trees are staged: on the same mount as the engine's data, so placing them is a rename. */
+  stagingRoot(): Promise<string>;
+  /** Set the restart policy (the source's is switched off while it is frozen, so the engine does not restart it). */
+  setRestartPolicy(containerId: string, policy: { Name: string; MaximumRetryCount?: number }): Promise<void>;
+
+  /** Freeze and dump the running container; it stops. */
+  checkpoint(containerId: string, name: string): Promise<CheckpointResult>;
+  /** The directories whose content moves: checkpoint images, writable-layer diff, volumes. */
+  partsToMove(containerId: string, checkpoint: CheckpointResult, spec: ContainerSpec): Promise<PartSource[]>;
+
+  /** Place received trees into the shell: checkpoint, rootfs diff, volume data. */
+  placeCheckpoint(containerId: string, name: string, stagedDir: string): Promise<void>;
+  applyRootfs(containerId: string, stagedDir: string): Promise<void>;
+  applyVolume(name: string, stagedDir: string): Promise<void>;
+
+  /** Start from the checkpoint; RestoreFailed when the engine refuses. */
+  restore(containerId: string, checkpointName: string): Promise<RestoreResult>;
+  /** Gratuitous ARP from the container's namespace for each shared-network address. */
+  announce(containerId: string, spec: ContainerSpec): Promise<boolean>;
+  /** Running, and still running a moment later. */
+  verifyRunning(containerId: string, settleMs?: number): Promise<{ running: boolean; pid: number; status: string }>;
+  /** Plain start (last resort when no checkpoint is usable). */
+  start(containerId: string): Promise<void>;
+  containerState(containerId: string): Promise<{ exists: boolean; running: boolean; status: string; name: string | null }>;
+  checkpointExists(containerId: string, name: string): Promise<boolean>;
+  removeContainer(containerId: string): Promise<boolean>;
+  /** IDs of the containers (other than `except`) that use a volume. */
+  volumeUsers(name: string, except?: string): Promise<string[]>;
+}
+
+/** What a target created for a migration (so that checks and rollback recognise their own). */
+export interface OwnedResources {
+  container_id?: string | null;
+  volumes?: string[];
+}

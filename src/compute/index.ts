@@ -1,0 +1,35 @@
+/** Building the compute side's migration engine from the configuration. */
+import type { FerryConfig } from '../conf/index.js';
+import { MigrationAgent } from './agent.js';
+import { DockerDriver } from './docker/driver.js';
+import type { Faults } from './faults.js';
+
+export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: number } = {}): MigrationAgent {
+  const c = conf.compute;
+  const driver = new DockerDriver({
+    host: conf.DEFAULT.host,
+    dockerUrl: c.docker_url,
+    dockerRoot: c.docker_root,
+    workDir: c.work_dir,
+    criuBinary: conf.criu.binary,
+    criuMinVersion: conf.criu.min_version,
+    sharedStoragePaths: c.shared_storage_paths,
+    fabricNetworks: c.fabric_networks,
+    fastCheckpoint: c.fast_checkpoint,
+    containerdAddress: c.containerd_address,
+  });
+  return new MigrationAgent({
+    driver,
+    workDir: c.work_dir,
+    bindHost: c.migration_bind_host,
+    advertiseHost: c.migration_host || undefined,
+    port: extra.port ?? c.migration_port,
+    maxTransferBytes: c.max_transfer_bytes,
+    faults: extra.faults,
+  });
+}
+
+export { MigrationAgent } from './agent.js';
+export { Migrator } from './migrator.js';
+export type * from './steps.js';
+export type * from './driver.js';

@@ -1,0 +1,116 @@
+/**
+ * Pre-check refusals on the real engines, each with its reason and a message saying what to
+ * change; the container is left running on the source and nothing is created on the target.
+ * (Experimental-off, architecture and CRIU-too-old are decided by pure functions whose unit
+ * tests are in test/unit/compute/prechecks.test.ts: the dev cloud cannot flip those.)
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { Migrator, type MigrationReport } from '../../../src/compute/migrator.js';
+import { dk, exists, isRunning, makeAgent, removeEverywhere, uniqueName } from './helpers.js';
+
+jest.setTimeout(300_000);
+
+let a1: MigrationAgent;
+let a2: MigrationAgent;
+const names: string[] = [];
+const SHARED = '/tmp/ferry-test-shared';
+
+beforeAll(async () => {
+  a1 = await makeAgent('compute1', { sharedStoragePaths: SHARED });
+  a2 = await makeAgent('compute2');
+  fs.mkdirSync(`${SHARED}/data`, { recursive: true });
+  fs.mkdirSync('/tmp/ferry-test-local', { recursive: true });
+});
+
+afterAll(async () => {
+  await removeEverywhere(names);
+  await a1?.stop();
+  await a2?.stop();
+});
+
+function refusedFor(r: MigrationReport, reason: string, message: RegExp) {
+  expect(r.status).toBe('failed');
+  expect(r.error?.class).toBe('MigrationPreCheckError');
+  expect(r.error?.details.reasons).toContain(reason);
+  expect(r.error?.message).toMatch(message);
+}
+
+async function run(tag: string, args: string[], host = 'compute1'): Promise<string> {
+  const name = uniqueName(tag);
+  names.push(name);
+  await dk(host, ['run', '-d', '--name', name, ...args]);
+  return name;
+}
+
+async function untouched(name: string) {
+  expect(await isRunning('compute1', name)).toBe(true);
+  expect(await exists('compute2', name)).toBe(false);
+}
+
+test('container not running', async () => {
+  const name = await run('stopped', ['ferry/counter']);
+  await dk('compute1', ['stop', '-t', '1', name]);
+  refusedFor(await new Migrator(a1, a2).migrate(name), 'not_running', /not running: start it first/);
+  expect(await exists('compute2', name)).toBe(false);
+});
+
+test('same host', async () => {
+  const name = await run('same', ['ferry/counter']);
+  refusedFor(await new Migrator(a1, a1).migrate(name), 'same_host', /choose another target host/);
+  await untouched(name);
+});
+
+test('attached TTY', async () => {
+  const name = await run('tty', ['-t', 'ferry/counter']);
+  refusedFor(await new Migrator(a1, a2).migrate(name), 'tty_attached', /recreate it without -t/);
+  await untouched(name);
+});
+
+test('privileged (every refusal is reported, not only the first)', async () => {
+  // This sandbox cannot start privileged containers ("unable to apply caps"): a created one
+  // is refused for both reasons at once.
+  const name = uniqueName('priv');
+  names.push(name);
+  await dk('compute1', ['create', '--name', name, '--privileged', 'ferry/counter']);
+  const r = await new Migrator(a1, a2).migrate(name);
+  refusedFor(r, 'privileged', /without --privileged/);
+  expect(r.error?.details.reasons).toEqual(['not_running', 'privileged']);
+  expect(await exists('compute2', name)).toBe(false);
+});
+
+test('host bind mount not on shared storage; one on shared storage passes the check', async () => {
+  const name = await run('bind', ['-v', '/tmp/ferry-test-local:/local', 'ferry/counter']);
+  refusedFor(await new Migrator(a1, a2).migrate(name), 'host_bind_mount', /shared_storage_paths/);
+  await untouched(name);
+  const ok = await run('bindok', ['-v', `${SHARED}/data:/shared`, 'ferry/counter']);
+  const spec = (await a1.checkCanMigrateSource({ migration_id: `bind-${Date.now()}`, container: ok, dest_host: 'compute2' })).spec;
+  expect(spec.binds).toEqual([{ source: `${SHARED}/data`, destination: '/shared', read_only: false }]);
+});
+
+test('name already taken on the target', async () => {
+  const name = await run('name', ['ferry/counter']);
+  await dk('compute2', ['create', '--name', name, 'ferry/counter']);
+  refusedFor(await new Migrator(a1, a2).migrate(name), 'name_taken', /already exists on compute2: rename or remove it there/);
+  expect(await isRunning('compute1', name)).toBe(true);
+  expect(await dk('compute2', ['inspect', '-f', '{{.State.Status}}', name])).toBe('created'); // theirs, untouched
+});
+
+test('published host port already used on the target', async () => {
+  const name = await run('port', ['-p', '18181:8080', 'ferry/counter']);
+  await run('portblock', ['-p', '18181:8080', 'ferry/counter'], 'compute2');
+  refusedFor(await new Migrator(a1, a2).migrate(name), 'port_in_use', /host port 18181\/tcp is already published on compute2/);
+  await untouched(name);
+});
+
+test('CRIU missing on the source', async () => {
+  const broken = await makeAgent('compute1', { criuBinary: '/nonexistent/criu' });
+  try {
+    const name = await run('nocriu', ['ferry/counter']);
+    refusedFor(await new Migrator(broken, a2).migrate(name), 'criu_unusable', /CRIU not found .*install CRIU 4.2 or newer/);
+    await untouched(name);
+  } finally {
+    await broken.stop();
+  }
+});
