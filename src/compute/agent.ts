@@ -273,6 +273,7 @@ export class MigrationAgent {
     this.save(s);
     const createMs = Date.now() - t1;
     if (this.faults.failPreMigration) throw new TransferFailed('fault injected: pre_migration fails after the shell was created');
+    if (this.faults.delayPreMigrationMs) await new Promise((r) => setTimeout(r, this.faults.delayPreMigrationMs));
     s.pre = {
       dest_host: this.host,
       container_id: s.container_id,
@@ -317,6 +318,7 @@ export class MigrationAgent {
         if (spec.restart_policy !== 'no') await this.driver.setRestartPolicy(spec.id, { Name: 'no' });
         frozenAt = Date.now();
         ckpt = await this.driver.checkpoint(spec.id, name);
+        if (this.faults.delayAfterCheckpointMs) await new Promise((r) => setTimeout(r, this.faults.delayAfterCheckpointMs));
       } else if (state.exists && s.phase === 'frozen' && (await this.driver.checkpointExists(spec.id, name))) {
         // Retry after a freeze: the checkpoint is already there.
         frozenAt = s.live?.frozen_at ?? frozenAt;

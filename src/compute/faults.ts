@@ -19,6 +19,10 @@ export interface Faults {
   failCheckpoint?: boolean;
   /** Target: pre_migration fails after the image and the shell were made (before any freeze). */
   failPreMigration?: boolean;
+  /** Target: pre_migration waits this long after the shell was made (a window to abort before the freeze). */
+  delayPreMigrationMs?: number;
+  /** Source: live_migration waits this long after the checkpoint (a window to abort, or kill the conductor, after the freeze). */
+  delayAfterCheckpointMs?: number;
 }
 
 export function faultsAllowed(): boolean {

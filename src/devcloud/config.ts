@@ -57,7 +57,7 @@ export function writeConfigFiles(): Record<string, string> {
       '',
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
-      'service_down_time = 30',
+      'service_down_time = 15',
       '',
     ].join('\n'),
   );

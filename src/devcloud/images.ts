@@ -5,6 +5,7 @@
  *   ferry/stream   streams an increasing sequence to each TCP client on 9000 (one per line)
  *   ferry/redis    redis-server on 6379, no persistence
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hostDirs, stateDir } from './layout.js';
@@ -95,7 +96,7 @@ async function buildRootfs(kind: keyof typeof IMAGES): Promise<{ dir: string; ch
       return {
         dir,
         changes: [
-          'CMD ["/usr/bin/redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data"]',
+          'CMD ["/usr/bin/redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data", "--enable-debug-command", "local"]',
           'EXPOSE 6379',
           'WORKDIR /data',
         ],
@@ -107,13 +108,25 @@ export async function imagePresent(host: string, ref: string): Promise<boolean> 
   return (await docker(host, ['image', 'inspect', ref], { allowFail: true })).code === 0;
 }
 
+/** The recipe label of an image on a host ('' when absent): a changed recipe means a rebuild. */
+async function imageRecipe(host: string, ref: string): Promise<string> {
+  const r = await docker(host, ['image', 'inspect', '-f', '{{index .Config.Labels "ferry.recipe"}}', ref], { allowFail: true });
+  return r.code === 0 ? r.stdout.trim() : '';
+}
+
+function recipeOf(kind: keyof typeof IMAGES, changes: string[]): string {
+  const text = [kind, COUNTER_SCRIPT, STREAM_SERVER, SEQSTREAM, APPLETS.join(','), ...changes].join('\n');
+  return crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
 /** Build and import the test images into `host` (skipped when it already has them). */
 export async function ensureImages(host: string, log: (s: string) => void): Promise<void> {
   for (const kind of Object.keys(IMAGES) as (keyof typeof IMAGES)[]) {
     const ref = IMAGES[kind];
-    if (await imagePresent(host, ref)) continue;
     const { dir, changes } = await buildRootfs(kind);
-    const args = changes.flatMap((c) => ['-c', c]);
+    const recipe = recipeOf(kind, changes);
+    if ((await imageRecipe(host, ref)) === recipe) continue;
+    const args = [...changes, `LABEL ferry.recipe=${recipe}`].flatMap((c) => ['-c', c]);
     // tar streams the rootfs straight into `docker import` on the engine's socket.
     const cmd = `tar -C '${dir}' --numeric-owner -c . | /usr/bin/docker -H unix://'${hostDirs(host).socket}' import ${args
       .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
