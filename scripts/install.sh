@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Installs everything Ferry's development cloud, tests and demo need on a Debian 12 machine.
 # Idempotent: a second run only checks, in seconds.
 set -euo pipefail
-# shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
-# shellcheck source=lib/install.sh
-. "$FERRY_ROOT/scripts/lib/install.sh"
+. "$(dirname "$0")/lib/install.sh"
 need_root
 
 step "Debian packages"

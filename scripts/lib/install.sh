@@ -103,3 +103,38 @@ ferry_install_node_deps() { # ferry_install_node_deps DIR
   info "building TypeScript"
   (cd "$dir" && npx tsc -p tsconfig.json) || die "TypeScript build failed"
 }
+
+# The OpenStack client plugin (osc-plugin/, Python package ferryclient) for Debian's
+# /usr/bin/python3, which has python3-openstackclient: offline, without pip. setuptools
+# writes the package metadata (entry points) with `egg_info`; the package and that
+# metadata are copied into /usr/local/lib/python3.X/dist-packages, replacing any earlier
+# copy, so re-running it is harmless and picks up changes.
+ferry_install_osc_plugin() { # ferry_install_osc_plugin DIR
+  local dir=$1 py=${FERRY_OSC_PYTHON:-/usr/bin/python3} site tmp
+  [ -f "$dir/setup.cfg" ] || die "no osc plugin in $dir"
+  "$py" -c 'import openstackclient, osc_lib, setuptools' 2>/dev/null \
+    || die "$py lacks python3-openstackclient, python3-osc-lib or python3-setuptools"
+  site=${FERRY_OSC_SITE:-$("$py" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')}
+  tmp=$(mktemp -d)
+  # egg_info writes into the tree it runs in: run it on a copy, keep the checkout clean.
+  cp -r "$dir/setup.py" "$dir/setup.cfg" "$dir/ferryclient" "$tmp/"
+  if ! (cd "$tmp" && "$py" setup.py -q egg_info --egg-base "$tmp" >/dev/null 2>"$tmp/egg_info.log"); then
+    cat "$tmp/egg_info.log" >&2
+    rm -rf "$tmp"
+    die "setup.py egg_info failed for $dir"
+  fi
+  local egg version
+  egg=$(find "$tmp" -maxdepth 1 -name '*.egg-info' -type d | head -1)
+  version=$(awk '/^Version:/ {print $2; exit}' "$egg/PKG-INFO")
+  mkdir -p "$site"
+  rm -rf "$site/ferryclient" "$site"/python_ferryclient-*.egg-info
+  find "$tmp/ferryclient" -name __pycache__ -prune -exec rm -rf {} +
+  rm -rf "$tmp/ferryclient/tests"
+  cp -r "$tmp/ferryclient" "$site/ferryclient"
+  cp -r "$egg" "$site/python_ferryclient-$version.egg-info"
+  "$py" -m compileall -q "$site/ferryclient" >/dev/null || true
+  rm -rf "$tmp"
+  "$py" -c 'import importlib.metadata as m; eps = [e.name for e in m.entry_points(group="openstack.cli.extension")]; assert "container_migration" in eps, eps' \
+    || die "the openstack.cli.extension entry point of ferryclient is not visible to $py"
+  info "ferryclient $version installed for $py in $site"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** ferry-devcloud up|down|status [--json]: a whole cloud on one machine, for the demo, tests and benchmarks. */
 import { down, status, up } from '../devcloud/cloud.js';
+import { runDemo } from '../devcloud/demo.js';
 import { restartService, serviceSpecs } from '../devcloud/services.js';
 
 const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json]
@@ -9,6 +10,7 @@ const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json]
            the ferry-fabric tenant network, the test images and Ferry's services
   down     stop everything the development cloud started, by PID, and remove its namespaces
   status   describe the cloud (--json for scripts and tests)
+  demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
   restart [SERVICE...] [--kill]
            restart Ferry services (all when none is named); --kill ends them with SIGKILL first`;
 
@@ -37,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
     case 'down':
       await down(log);
       return 0;
+    case 'demo': {
+      await up(log);
+      return (await runDemo((s) => process.stdout.write(`${s}\n`))) ? 0 : 1;
+    }
     case 'restart': {
       const names = rest.filter((a) => !a.startsWith('--'));
       for (const n of names.length ? names : serviceSpecs().map((s) => s.name)) {

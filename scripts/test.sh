@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Runs every test of Ferry on this machine: installs what is missing, brings up the
+# development cloud (RabbitMQ, Keystone, two Docker engines with CRIU, Ferry's services),
+# then lint, unit tests and integration tests against those real services.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+need_root
+cd "$FERRY_ROOT"
+
+bash scripts/install.sh
+
+step "development cloud"
+node dist/cmd/devcloud.js up
+
+step "lint (eslint, tsc on the tests, shellcheck)"
+npx eslint src test
+npx tsc --noEmit -p tsconfig.test.json
+shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
+
+mkdir -p results
+export NODE_OPTIONS=--experimental-vm-modules
+export FERRY_LOG_LEVEL=${FERRY_LOG_LEVEL:-warn}
+status=0
+
+step "unit tests"
+npx jest --selectProjects unit --json --outputFile=results/jest-unit.json || status=1
+
+step "integration tests (real RabbitMQ, Keystone, Docker engines, CRIU; one file at a time)"
+npx jest --selectProjects integration --runInBand --forceExit --testTimeout=300000 \
+  --json --outputFile=results/jest-integration.json || status=1
+
+step "summary"
+node scripts/jest-summary.mjs results/jest-unit.json results/jest-integration.json || status=1
+exit $status
