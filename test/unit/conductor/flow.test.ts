@@ -1,0 +1,178 @@
+/** The conductor's flow and service with an in-memory database and a scripted ComputeAPI (fakes are fine for pure logic). */
+import { describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { RequestContext } from '../../../src/bus/context.js';
+import { RestoreFailed, TransferFailed } from '../../../src/common/errors.js';
+import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
+import { MigrationFlow, type EventName } from '../../../src/conductor/flow.js';
+import { SqliteRepository } from '../../../src/conductor/repository.js';
+import { ConductorService } from '../../../src/conductor/service.js';
+import { openDatabase, syncSchema } from '../../../src/db/schema.js';
+import type { HostState } from '../../../src/objects/host.js';
+
+const log = pino({ level: 'silent' });
+
+function repo() {
+  const db = openDatabase('sqlite:///:memory:');
+  syncSchema(db);
+  return new SqliteRepository(db);
+}
+
+function state(containers: HostState['containers']): HostState {
+  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers };
+}
+
+type Calls = string[];
+function fakeCompute(calls: Calls, fail: Partial<Record<keyof ComputeAPI, Error>> = {}, hooks: Partial<Record<keyof ComputeAPI, () => void>> = {}): ComputeAPI {
+  const step =
+    <T>(name: keyof ComputeAPI, result: T) =>
+    async (_ctx: RequestContext, host: string) => {
+      calls.push(`${name}@${host}`);
+      hooks[name]?.();
+      if (fail[name]) throw fail[name];
+      return result;
+    };
+  return {
+    checkCanMigrateDestination: step('checkCanMigrateDestination', { dest: {} as never, image_present: true }),
+    checkCanMigrateSource: step('checkCanMigrateSource', { source: {} as never, spec: {} as never, export: { address: 'a', token: 't' } }),
+    preMigration: step('preMigration', {
+      dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true,
+    }),
+    liveMigration: step('liveMigration', {
+      container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 300, transfer_ms: 100,
+      memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
+    }),
+    postMigrationAtDestination: step('postMigrationAtDestination', {
+      container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true,
+    }),
+    cleanupSource: step('cleanupSource', { container_removed: true, volumes_removed: [] }),
+    rollbackAtDestination: step('rollbackAtDestination', { container_removed: true, volumes_removed: [], image_removed: false }),
+    rollbackAtSource: step('rollbackAtSource', { container_id: 'abc', running: true, from_checkpoint: true, state_kept: true }),
+  } as unknown as ComputeAPI;
+}
+
+function setup(compute: ComputeAPI) {
+  const r = repo();
+  const events: EventName[] = [];
+  const svc = new ConductorService(r, compute, async (_c, e) => void events.push(e), { maxConcurrentPerHost: 1, serviceDownTime: 30 }, log);
+  svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }, { id: 'def', name: 'db', image: 'img', status: 'running' }]));
+  svc.reportState('c2', state([]));
+  return { r, svc, events };
+}
+
+describe('migration flow', () => {
+  it('runs every step in order and records timings', async () => {
+    const calls: Calls = [];
+    const { svc, events } = setup(fakeCompute(calls));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    expect(m0).toMatchObject({ status: 'accepted', source_host: 'c1', dest_host: 'c2' });
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m).toMatchObject({ status: 'completed', freeze_ms: 900, checkpoint_ms: 300, transfer_ms: 100, restore_ms: 400, memory_bytes: 5000, progress: 100 });
+    expect(calls).toEqual([
+      'checkCanMigrateDestination@c2', 'checkCanMigrateSource@c1', 'checkCanMigrateDestination@c2', 'preMigration@c2',
+      'liveMigration@c1', 'postMigrationAtDestination@c2', 'cleanupSource@c1',
+    ]);
+    expect(events[0]).toBe('live_migration.start');
+    expect(events[events.length - 1]).toBe('live_migration.end');
+    expect(svc.listContainers().find((c) => c.name === 'web')?.host).toBe('c2');
+  });
+
+  it('a failure before the freeze cleans the target only; the source is never touched', async () => {
+    const calls: Calls = [];
+    const { svc, events } = setup(fakeCompute(calls, { preMigration: new TransferFailed('image stream cut') }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(svc.getMigration(m0.uuid)).toMatchObject({ status: 'failed', error: 'image stream cut' });
+    expect(calls).not.toContain('liveMigration@c1');
+    expect(calls).not.toContain('rollbackAtSource@c1');
+    expect(calls).toContain('rollbackAtDestination@c2');
+    expect(events).toContain('live_migration.error');
+  });
+
+  it('a failure after the freeze rolls back: target first, then the source from its checkpoint', async () => {
+    const calls: Calls = [];
+    const { svc, events } = setup(fakeCompute(calls, { postMigrationAtDestination: new RestoreFailed('criu restore failed') }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m.status).toBe('failed');
+    expect(m.phase).toBe('rolled-back');
+    expect(m.error).toMatch(/criu restore failed; rolled back to c1/);
+    const tail = calls.slice(calls.indexOf('postMigrationAtDestination@c2'));
+    expect(tail).toEqual(['postMigrationAtDestination@c2', 'rollbackAtDestination@c2', 'rollbackAtSource@c1']);
+    expect(events).toEqual(expect.arrayContaining(['live_migration_rollback.start', 'live_migration_rollback.end', 'live_migration.error']));
+  });
+
+  it('once the target runs the container, a later failure never rolls it back', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(fakeCompute(calls, { cleanupSource: new Error('source agent gone') }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m.status).toBe('completed');
+    expect(m.error).toMatch(/removing the stopped container on c1 failed/);
+    expect(calls).not.toContain('rollbackAtDestination@c2');
+  });
+
+  it('abort before the freeze cancels; abort after it rolls back', async () => {
+    const calls: Calls = [];
+    let svcRef: ConductorService | null = null;
+    let uuid = '';
+    const compute = fakeCompute(calls, {}, { preMigration: () => void svcRef!.abort(new RequestContext(), uuid) });
+    const { svc } = setup(compute);
+    svcRef = svc;
+    uuid = svc.migrate(new RequestContext(), 'web').uuid;
+    await svc.whenIdle();
+    expect(svc.getMigration(uuid).status).toBe('cancelled');
+    expect(calls).not.toContain('liveMigration@c1');
+
+    const calls2: Calls = [];
+    const compute2 = fakeCompute(calls2, {}, { liveMigration: () => void svc2.abort(new RequestContext(), uuid2) });
+    const { svc: svc2 } = setup(compute2);
+    const uuid2 = svc2.migrate(new RequestContext(), 'web').uuid;
+    await svc2.whenIdle();
+    expect(svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
+    expect(calls2.slice(-2)).toEqual(['rollbackAtDestination@c2', 'rollbackAtSource@c1']);
+  });
+
+  it('resumes a migration left in `running` by a crashed conductor, skipping finished steps', async () => {
+    const { r, svc } = setup(fakeCompute([]));
+    // Accepted and driven up to the freeze by a conductor that then died: checks and pre_migration are recorded.
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const done = r.getSteps(m0.uuid);
+    const crashed = { ...r.getMigration(m0.uuid)!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' };
+    r.createMigration(crashed);
+    for (const k of ['started_at', 'check_dest', 'check_source', 'check_dest_spec', 'pre']) r.saveStep(crashed.uuid, k, done[k]);
+    const calls: Calls = [];
+    const m = await new MigrationFlow({ repo: r, compute: fakeCompute(calls), notify: async () => undefined, log }, new RequestContext(), crashed.uuid).run();
+    expect(m.status).toBe('completed');
+    expect(calls).toEqual(['liveMigration@c1', 'postMigrationAtDestination@c2', 'cleanupSource@c1']);
+  });
+
+  it('queues the second migration from the same source host until the first ends', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(fakeCompute(calls));
+    const a = svc.migrate(new RequestContext(), 'web');
+    const b = svc.migrate(new RequestContext(), 'db');
+    expect(svc.getMigration(b.uuid).status).toBe('accepted');
+    await svc.whenIdle();
+    expect(svc.getMigration(a.uuid).status).toBe('completed');
+    expect(svc.getMigration(b.uuid).status).toBe('completed');
+    // All of a's steps came before any of b's.
+    expect(calls.indexOf('cleanupSource@c1')).toBeLessThan(calls.lastIndexOf('checkCanMigrateSource@c1'));
+  });
+});
+
+describe('migrate() refusals', () => {
+  it('names what is wrong', () => {
+    const { svc } = setup(fakeCompute([]));
+    const ctx = new RequestContext();
+    expect(() => svc.migrate(ctx, 'nope')).toThrow(/"nope" was not found/);
+    expect(() => svc.migrate(ctx, 'web', 'c1')).toThrow(/already runs on "c1"/);
+    expect(() => svc.migrate(ctx, 'web', 'c9')).toThrow(/"c9" is not known/);
+    svc.migrate(ctx, 'web');
+    expect(() => svc.migrate(ctx, 'web')).toThrow(/already being migrated/);
+  });
+});
