@@ -3,7 +3,7 @@ import { transportFromConfig } from '../bus/index.js';
 import type { Transport } from '../bus/transport.js';
 import { FerryError } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
-import { configFilesFromArgv, loadConfig, type FerryConfig } from '../conf/index.js';
+import { configFilesFromArgv, configWarnings, loadConfig, type FerryConfig } from '../conf/index.js';
 
 export interface ServiceContext {
   conf: FerryConfig;
@@ -23,6 +23,7 @@ export async function runService(name: string, body: (s: ServiceContext) => Prom
     process.stderr.write(`${name}: ${(e as Error).message}\n`);
     process.exit(2);
   }
+  for (const w of configWarnings) log.warn(w);
   const transport = transportFromConfig(conf, { connectionName: `${name}:${conf.DEFAULT.host}` });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping');

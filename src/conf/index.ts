@@ -31,6 +31,9 @@ export type FerryConfig = { [G in keyof typeof groups]: GroupValues<(typeof grou
 
 export const DEFAULT_CONFIG_FILE = '/etc/ferry/ferry.conf';
 
+/** What the loader ignored; services log these at start. */
+export const configWarnings: string[] = [];
+
 function defaults(): FerryConfig {
   const out: Record<string, Record<string, unknown>> = {};
   for (const [g, opts] of Object.entries(groups)) {
@@ -40,7 +43,11 @@ function defaults(): FerryConfig {
   return out as FerryConfig;
 }
 
-/** Parse INI text into the config, on top of `base`. Unknown groups are ignored (other tools share files); unknown options in known groups are errors. */
+/**
+ * Parse INI text into the config, on top of `base`. Unknown groups and options are ignored with
+ * a warning, as oslo.config does: sections such as [keystone_authtoken] carry options of other
+ * libraries (memcached_servers, cafile, ...) that Ferry does not read. Bad values are errors.
+ */
 export function applyIni(base: FerryConfig, text: string, source: string): FerryConfig {
   const parsed = parseIni(text) as Record<string, unknown>;
   const out = structuredClone(base) as Record<string, Record<string, unknown>>;
@@ -61,7 +68,10 @@ export function applyIni(base: FerryConfig, text: string, source: string): Ferry
 function setOpt(out: Record<string, Record<string, unknown>>, group: string, name: string, raw: string, source: string) {
   const opts = (groups as Record<string, OptGroup>)[group];
   const opt = opts[name];
-  if (!opt) throw new ConfigError(`${source}: unknown option [${group}] ${name}`);
+  if (!opt) {
+    configWarnings.push(`${source}: option [${group}] ${name} is not used by Ferry; ignored`);
+    return;
+  }
   out[group][name] = opt.parse(raw.trim(), `${source} [${group}] ${name}`);
 }
 

@@ -52,15 +52,23 @@ export function engineRunning(host: string): boolean {
   return runningPid(hostDirs(host).pidFile, hostDirs(host).socket) !== null;
 }
 
-/** /etc/criu/runc.conf: runc passes it to CRIU; tcp-established lets live TCP connections move. */
+/**
+ * /etc/criu/runc.conf: runc passes it to CRIU. tcp-established lets live TCP connections move;
+ * skip-in-flight lets a server be frozen while a client's connection waits in its accept queue
+ * (that client reconnects; without it the whole checkpoint fails).
+ */
+export const RUNC_CRIU_OPTIONS = ['tcp-established', 'skip-in-flight'];
+
 export function ensureRuncCriuConf(log: (s: string) => void): void {
   const file = '/etc/criu/runc.conf';
-  const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  if (!current.split('\n').some((l) => l.trim() === 'tcp-established')) {
-    fs.mkdirSync('/etc/criu', { recursive: true });
-    fs.writeFileSync(file, `${current}${current && !current.endsWith('\n') ? '\n' : ''}tcp-established\n`);
-    log(`wrote tcp-established into ${file}`);
-  }
+  let current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const have = new Set(current.split('\n').map((l) => l.trim()));
+  const missing = RUNC_CRIU_OPTIONS.filter((o) => !have.has(o));
+  if (missing.length === 0) return;
+  fs.mkdirSync('/etc/criu', { recursive: true });
+  if (current && !current.endsWith('\n')) current += '\n';
+  fs.writeFileSync(file, `${current}${missing.join('\n')}\n`);
+  log(`wrote ${missing.join(', ')} into ${file}`);
 }
 
 export async function startEngine(host: string, log: (s: string) => void): Promise<void> {

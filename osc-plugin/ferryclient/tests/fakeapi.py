@@ -1,0 +1,153 @@
+"""A fake Ferry API (the REST contract, in memory) for the plugin's own tests.
+
+Each GET of a migration moves it one step along accepted -> pre-migrating -> running
+(checkpoint, transfer) -> post-migrating (restore) -> completed; a container whose name
+starts with ``doomed`` ends ``failed`` after the checkpoint instead.
+"""
+import json
+import threading
+import uuid as uuidlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+STEPS = [
+    ('accepted', None, 0),
+    ('pre-migrating', 'pre_migration', 10),
+    ('running', 'checkpoint', 30),
+    ('running', 'transfer', 60),
+    ('post-migrating', 'restore', 90),
+    ('completed', None, 100),
+]
+
+HOSTS = [
+    {'name': 'compute1', 'state': 'up', 'docker_version': '20.10.24', 'criu_version': '4.2.1',
+     'criu_ok': True, 'architecture': 'x86_64', 'migration_address': '127.0.0.1:9518',
+     'containers': 1, 'updated_at': '2026-05-07T10:00:00Z'},
+    {'name': 'compute2', 'state': 'up', 'docker_version': '20.10.24', 'criu_version': '4.2.1',
+     'criu_ok': True, 'architecture': 'x86_64', 'migration_address': '127.0.0.1:9519',
+     'containers': 0, 'updated_at': '2026-05-07T10:00:00Z'},
+]
+CONTAINERS = {'counter': 'compute1', 'doomed-counter': 'compute1'}
+
+
+def new_migration(container, host):
+    return {
+        'uuid': str(uuidlib.uuid4()), 'container_id': 'c0ffee' + container,
+        'container_name': container, 'source_host': CONTAINERS[container],
+        'dest_host': host or 'compute2', 'status': 'accepted', 'phase': None, 'progress': 0,
+        'error': None, 'freeze_ms': None, 'checkpoint_ms': None, 'transfer_ms': None,
+        'restore_ms': None, 'total_ms': None, 'memory_bytes': None, 'rootfs_bytes': None,
+        'volume_bytes': None, 'image_bytes': None, 'transferred_bytes': None,
+        'connections_preserved': None, 'abort_requested': False, 'request_id': None,
+        'user_id': 'u', 'project_id': 'p', 'created_at': '2026-05-07T10:00:00Z',
+        'updated_at': '2026-05-07T10:00:00Z', '_step': 0,
+    }
+
+
+class FakeFerry(object):
+    def __init__(self):
+        self.migrations = {}
+        self.requests = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(data)))
+                self.send_header('x-openstack-request-id', 'req-fake-%d' % len(fake.requests))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status, title, message):
+                self._send(status, {'error': {'code': status, 'title': title, 'message': message}})
+
+            def _route(self, method):
+                url = urlparse(self.path)
+                parts = [unquote(p) for p in url.path.strip('/').split('/')]
+                length = int(self.headers.get('Content-Length') or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                with fake.lock:
+                    fake.requests.append((method, self.path, body))
+                    return fake.handle(self, method, parts, parse_qs(url.query), body)
+
+            def do_GET(self):
+                self._route('GET')
+
+            def do_POST(self):
+                self._route('POST')
+
+            def do_DELETE(self):
+                self._route('DELETE')
+
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/v1' % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def public(m):
+        return {k: v for k, v in m.items() if not k.startswith('_')}
+
+    def advance(self, m):
+        if m['status'] in ('completed', 'failed', 'cancelled'):
+            return
+        m['_step'] += 1
+        status, phase, progress = STEPS[m['_step']]
+        if m['container_name'].startswith('doomed') and phase == 'transfer':
+            m.update(status='failed', phase='rollback', progress=100,
+                     error='restore on compute2 failed; rolled back to compute1')
+            return
+        m.update(status=status, phase=phase, progress=progress)
+        if status == 'completed':
+            m.update(freeze_ms=412, checkpoint_ms=150, transfer_ms=120, restore_ms=140,
+                     total_ms=2310, memory_bytes=2097152, rootfs_bytes=10240,
+                     transferred_bytes=2107392, connections_preserved=True)
+
+    def handle(self, h, method, parts, query, body):
+        if parts[:1] != ['v1']:
+            return h._error(404, 'Not Found', 'No such resource.')
+        rest = parts[1:]
+        if method == 'GET' and rest == ['hosts']:
+            return h._send(200, {'hosts': HOSTS})
+        if method == 'POST' and len(rest) == 3 and rest[0] == 'containers' and rest[2] == 'migrate':
+            if rest[1] not in CONTAINERS:
+                return h._error(404, 'Not Found', 'Container %s could not be found.' % rest[1])
+            m = new_migration(rest[1], (body or {}).get('host'))
+            self.migrations[m['uuid']] = m
+            return h._send(202, {'migration': self.public(m)})
+        if method == 'GET' and rest == ['migrations']:
+            ms = [self.public(m) for m in self.migrations.values()
+                  if all(m.get(k) == v[0] or (k == 'container' and m['container_name'] == v[0])
+                         for k, v in query.items())]
+            return h._send(200, {'migrations': ms})
+        if len(rest) == 2 and rest[0] == 'migrations':
+            m = self.migrations.get(rest[1])
+            if not m:
+                return h._error(404, 'Not Found', 'Migration %s could not be found.' % rest[1])
+            if method == 'GET':
+                self.advance(m)
+                return h._send(200, {'migration': self.public(m)})
+            if method == 'DELETE':
+                m.update(status='cancelled', abort_requested=True)
+                return h._send(202, {'migration': self.public(m)})
+        if method == 'GET' and rest == ['broken']:
+            data = b'<html>bad gateway</html>'
+            h.send_response(502)
+            h.send_header('Content-Length', str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return None
+        return h._error(405, 'Method Not Allowed', 'No.')

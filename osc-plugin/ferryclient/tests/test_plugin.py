@@ -1,0 +1,219 @@
+"""The plugin against a fake Ferry API: the client, the progress display, and the real
+``openstack`` command (auth type ``none``, endpoint override) end to end.
+
+Run: cd osc-plugin && /usr/bin/python3 -m unittest discover -v
+"""
+import importlib.metadata
+import io
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from keystoneauth1 import session as ks_session
+
+from ferryclient import exceptions
+from ferryclient import progress
+from ferryclient.osc.v1 import migrations as osc_migrations
+from ferryclient.tests.fakeapi import FakeFerry
+from ferryclient.v1 import client as v1_client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLUGIN_ROOT = os.path.dirname(os.path.dirname(HERE))
+OPENSTACK = shutil.which('openstack') or '/usr/bin/openstack'
+
+
+def plugin_installed():
+    eps = importlib.metadata.entry_points(group='openstack.cli.extension')
+    return any(e.name == 'container_migration' for e in eps)
+
+
+class ClientTest(unittest.TestCase):
+    def setUp(self):
+        self.fake = FakeFerry().__enter__()
+        self.client = v1_client.Client(ks_session.Session(), endpoint_override=self.fake.url)
+
+    def tearDown(self):
+        self.fake.__exit__()
+
+    def test_hosts(self):
+        self.assertEqual([h['name'] for h in self.client.list_hosts()], ['compute1', 'compute2'])
+
+    def test_migrate_sends_host_and_follows(self):
+        m = self.client.migrate('counter', host='compute2')
+        self.assertEqual(m['status'], 'accepted')
+        self.assertEqual(self.fake.requests[-1][2], {'host': 'compute2'})
+        m2 = self.client.get_migration(m['uuid'])
+        self.assertEqual(m2['status'], 'pre-migrating')
+
+    def test_migrate_without_host_sends_empty_body(self):
+        self.client.migrate('counter')
+        self.assertEqual(self.fake.requests[-1][2], {})
+
+    def test_names_are_quoted(self):
+        with self.assertRaises(exceptions.NotFound) as ctx:
+            self.client.migrate('a/b c')
+        self.assertIn('/v1/containers/a%2Fb%20c/migrate', self.fake.requests[-1][1])
+        self.assertIn('Container a/b c could not be found.', str(ctx.exception))
+
+    def test_filters_become_query(self):
+        self.client.list_migrations(container='counter', status='completed')
+        path = self.fake.requests[-1][1]
+        self.assertIn('container=counter', path)
+        self.assertIn('status=completed', path)
+
+    def test_not_found_is_one_line(self):
+        with self.assertRaises(exceptions.NotFound) as ctx:
+            self.client.get_migration('nope')
+        line = str(ctx.exception)
+        self.assertEqual(ctx.exception.status, 404)
+        self.assertNotIn('\n', line)
+        self.assertTrue(line.startswith('Migration nope could not be found. (HTTP 404, request req-fake-'), line)
+
+    def test_non_json_error(self):
+        with self.assertRaises(exceptions.HttpError) as ctx:
+            self.client._request('GET', '/broken')
+        self.assertEqual(ctx.exception.status, 502)
+        self.assertIn('HTTP 502', str(ctx.exception))
+
+    def test_connection_refused(self):
+        dead = v1_client.Client(ks_session.Session(), endpoint_override='http://127.0.0.1:9/v1')
+        with self.assertRaises(exceptions.ConnectionError) as ctx:
+            dead.list_hosts()
+        self.assertEqual(str(ctx.exception),
+                         'Cannot reach the Ferry API at http://127.0.0.1:9/v1/hosts: connection refused')
+
+
+class ProgressTest(unittest.TestCase):
+    def test_bar(self):
+        self.assertEqual(progress.bar(0, 10), '[..........]   0%')
+        self.assertEqual(progress.bar(45, 10), '[####......]  45%')
+        self.assertEqual(progress.bar(100, 10), '[##########] 100%')
+        self.assertEqual(progress.bar(None, 4), '[....]   0%')
+        self.assertEqual(progress.bar(250, 4), '[####] 100%')
+
+    def test_printer_one_line_per_change_without_tty(self):
+        out = io.StringIO()
+        p = progress.ProgressPrinter(out, tty=False)
+        m = {'uuid': '12345678-aaaa', 'source_host': 'compute1', 'dest_host': 'compute2',
+             'status': 'running', 'phase': 'transfer', 'progress': 60}
+        p.update(m)
+        p.update(dict(m))
+        p.update(dict(m, status='completed', phase=None, progress=100))
+        p.done()
+        lines = out.getvalue().splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertIn('running (transfer)', lines[0])
+        self.assertIn('compute1 -> compute2', lines[0])
+        self.assertTrue(lines[1].endswith('completed'))
+
+    def test_printer_redraws_on_tty(self):
+        out = io.StringIO()
+        p = progress.ProgressPrinter(out, tty=True)
+        p.update({'uuid': 'u', 'status': 'accepted', 'progress': 0})
+        p.update({'uuid': 'u', 'status': 'running', 'phase': 'checkpoint', 'progress': 30})
+        p.done()
+        self.assertEqual(out.getvalue().count('\r'), 2)
+        self.assertTrue(out.getvalue().endswith('\n'))
+
+    def test_wait_times_out(self):
+        t = [0.0]
+
+        def sleep(s):
+            t[0] += s
+        with self.assertRaises(progress.WaitTimeout):
+            progress.wait_for_migration(lambda u: {'uuid': u, 'status': 'running'}, 'x',
+                                        interval=1, timeout=5, clock=lambda: t[0], sleep=sleep)
+        self.assertGreater(t[0], 5)
+
+    def test_summary_has_downtime(self):
+        line = osc_migrations.summary({'uuid': 'u1', 'container_name': 'c', 'status': 'completed',
+                                       'source_host': 'compute1', 'dest_host': 'compute2',
+                                       'total_ms': 2310, 'freeze_ms': 412})
+        self.assertEqual(line, 'Migration u1 of c completed: compute1 -> compute2 in 2.31 s, downtime 412 ms')
+
+
+@unittest.skipUnless(plugin_installed(), 'the plugin is not installed for this Python '
+                     '(scripts/lib/install.sh: ferry_install_osc_plugin osc-plugin)')
+class OpenStackCommandTest(unittest.TestCase):
+    """The real `openstack` command with this checkout's ferryclient first on sys.path."""
+
+    def setUp(self):
+        self.fake = FakeFerry().__enter__()
+
+    def tearDown(self):
+        self.fake.__exit__()
+
+    def osc(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+        env['PYTHONPATH'] = PLUGIN_ROOT
+        argv = [OPENSTACK, '--os-auth-type', 'none', '--os-endpoint', self.fake.url,
+                '--os-container-migration-endpoint', self.fake.url] + list(args)
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_migrate_wait_json(self):
+        r = self.osc('container', 'migrate', 'counter', '--host', 'compute2', '--wait',
+                     '-f', 'json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = json.loads(r.stdout)
+        self.assertEqual(m['status'], 'completed')
+        self.assertEqual(m['freeze_ms'], 412)
+        self.assertIn('running (transfer)', r.stderr)
+        self.assertIn('[', r.stderr)
+        self.assertIn('downtime 412 ms', r.stderr)
+
+    def test_migrate_wait_failed_exits_non_zero(self):
+        r = self.osc('container', 'migrate', 'doomed-counter', '--wait', '-f', 'value',
+                     '-c', 'status')
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.strip(), 'failed')
+        self.assertIn('rolled back to compute1', r.stderr)
+
+    def test_migrate_without_wait_returns_accepted(self):
+        r = self.osc('container', 'migrate', 'counter', '-f', 'value', '-c', 'status')
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, 'accepted'), r.stderr)
+
+    def test_list_show_long(self):
+        self.osc('container', 'migrate', 'counter', '--wait')
+        r = self.osc('container', 'migration', 'list', '-f', 'json', '--long')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]['Container'], 'counter')
+        self.assertEqual(rows[0]['Downtime (ms)'], 412)
+        self.assertIn('Total (ms)', rows[0])
+        short = json.loads(self.osc('container', 'migration', 'list', '-f', 'json').stdout)
+        self.assertNotIn('Total (ms)', short[0])
+        r = self.osc('container', 'migration', 'show', rows[0]['UUID'], '-f', 'value',
+                     '-c', 'freeze_ms', '-c', 'total_ms')
+        self.assertEqual(r.stdout.split(), ['412', '2310'])
+        r = self.osc('container', 'migration', 'list', '--status', 'failed', '-f', 'value')
+        self.assertEqual(r.stdout.strip(), '')
+
+    def test_abort_unknown(self):
+        r = self.osc('container', 'migration', 'abort', '00000000-0000-0000-0000-000000000000')
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, '')
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn('Migration 00000000-0000-0000-0000-000000000000 could not be found.', lines[0])
+
+    def test_unknown_container(self):
+        r = self.osc('container', 'migrate', 'ghost')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Container ghost could not be found. (HTTP 404', r.stderr)
+
+    def test_host_list(self):
+        r = self.osc('container', 'host', 'list', '-f', 'value', '-c', 'Name', '-c', 'State')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split('\n')[:2], ['compute1 up', 'compute2 up'])
+
+    def test_swift_container_commands_still_there(self):
+        r = self.osc('container', 'list', '--help')
+        self.assertEqual(r.returncode, 0)
+        self.assertIn('openstack container list', r.stdout)
+
+
+if __name__ == '__main__':
+    unittest.main()

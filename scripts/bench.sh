@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# npm run bench [-- options]: downtime benchmarks of Ferry beside the manual Docker procedure and
+# raw CRIU, on the development cloud (brought up here if needed). Results in results/.
+# Options: see `node dist/cmd/bench.js --help` (e.g. --quick, --runs N, --workloads a,b).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench: run as root (CRIU, network namespaces, Docker engines)" >&2
+  exit 1
+fi
+echo "==> install check" >&2
+bash scripts/install.sh
+echo "==> development cloud" >&2
+node dist/cmd/devcloud.js up
+echo "==> benchmark" >&2
+exec node dist/cmd/bench.js "$@"

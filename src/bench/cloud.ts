@@ -1,0 +1,154 @@
+/**
+ * What the benchmark needs of the development cloud: its description, the 20.10 Docker CLI
+ * against one engine, a Keystone token and the Ferry REST API, bench container addresses.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { status } from '../devcloud/cloud.js';
+import type { CloudHost, CloudStatus } from '../devcloud/status.js';
+import type { Workload } from './types.js';
+
+const pexec = promisify(execFile);
+export const DOCKER = '/usr/bin/docker'; // the 20.10 client: accepts --mac-address with --network (FACTS.md)
+
+export interface BenchCloud {
+  status: CloudStatus;
+  source: CloudHost;
+  target: CloudHost;
+  apiUrl: string; // http://127.0.0.1:9517/v1
+  workDir: string; // scratch under the dev cloud's state dir
+}
+
+export async function loadCloud(): Promise<BenchCloud> {
+  const st = await status();
+  const source = st.hosts.find((h) => h.name === 'compute1');
+  const target = st.hosts.find((h) => h.name === 'compute2');
+  if (!source || !target) throw new Error('the development cloud has no compute1/compute2');
+  if (source.state !== 'up' || target.state !== 'up') throw new Error('compute engines are down: run `node dist/cmd/devcloud.js up`');
+  const workDir = path.join(st.state_dir, 'bench');
+  fs.mkdirSync(workDir, { recursive: true });
+  return { status: st, source, target, apiUrl: st.api?.url ?? 'http://127.0.0.1:9517/v1', workDir };
+}
+
+export interface CmdResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Run a command; throws with its stderr unless allowFail. */
+export async function sh(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<CmdResult> {
+  const t0 = Date.now();
+  try {
+    const r = await pexec(cmd, args, { maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 600_000 });
+    return { code: 0, stdout: r.stdout.trim(), stderr: r.stderr.trim(), ms: Date.now() - t0 };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
+    const res = { code: typeof err.code === 'number' ? err.code : 1, stdout: (err.stdout ?? '').trim(), stderr: (err.stderr ?? err.message).trim(), ms: Date.now() - t0 };
+    if (opts.allowFail) return res;
+    throw new Error(`${cmd} ${args.join(' ')}: ${res.stderr.split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+export function dk(h: CloudHost, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<CmdResult> {
+  return sh(DOCKER, ['-H', h.docker_host, ...args], opts);
+}
+
+/** Bench containers live at 10.250.0.200-219 on ferry-fabric, with MACs of their own. */
+export function benchAddress(slot: number): { ip: string; mac: string } {
+  const last = 200 + (slot % 20);
+  return { ip: `10.250.0.${last}`, mac: `02:be:0c:fa:00:${last.toString(16).padStart(2, '0')}` };
+}
+
+let nameSeq = 0;
+export function benchName(w: Workload, method: string): string {
+  nameSeq++;
+  return `bench-${w.name}-${method}-${process.pid.toString(36)}${nameSeq}`;
+}
+
+/** docker run the workload on `h` at a fixed fabric address; returns the full container id. */
+export async function runWorkloadContainer(cloud: BenchCloud, h: CloudHost, w: Workload, name: string, addr: { ip: string; mac: string }): Promise<string> {
+  const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const r = await dk(h, ['run', '-d', '--name', name, '--network', cloud.status.fabric.network, '--ip', addr.ip, '--mac-address', addr.mac, ...env, w.image]);
+  return r.stdout.split('\n').pop() ?? '';
+}
+
+export async function removeContainer(h: CloudHost, name: string): Promise<void> {
+  await dk(h, ['rm', '-f', '-v', name], { allowFail: true });
+}
+
+export async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Load the workload's data into a containerised Redis and check it. */
+export async function fillContainerRedis(h: CloudHost, name: string, keys: number): Promise<void> {
+  await waitUntil(`redis in ${name}`, async () => (await dk(h, ['exec', name, 'redis-cli', 'PING'], { allowFail: true })).stdout === 'PONG');
+  if (keys <= 0) return;
+  await dk(h, ['exec', name, 'redis-cli', 'DEBUG', 'POPULATE', String(keys)], { timeoutMs: 300_000 });
+  const n = (await dk(h, ['exec', name, 'redis-cli', 'DBSIZE'])).stdout;
+  if (n !== String(keys)) throw new Error(`${name} holds ${n} keys, not ${keys}`);
+}
+
+export async function containerDbsize(h: CloudHost, name: string): Promise<number> {
+  const r = await dk(h, ['exec', name, 'redis-cli', 'DBSIZE'], { allowFail: true });
+  return r.code === 0 ? Number(r.stdout) : -1;
+}
+
+/** Bytes of all files under a directory (sparse files counted by their length). */
+export function treeBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += fs.statSync(p).size;
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return total;
+}
+
+// ---------------- Ferry REST ----------------
+let cachedToken: { token: string; at: number } | null = null;
+
+export async function adminToken(cloud: BenchCloud, fresh = false): Promise<string> {
+  if (!fresh && cachedToken && Date.now() - cachedToken.at < 30 * 60_000) return cachedToken.token;
+  const c = cloud.status.keystone.admin;
+  const r = await fetch(`${cloud.status.keystone.auth_url}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
+        scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
+      },
+    }),
+  });
+  if (r.status !== 201) throw new Error(`Keystone token: HTTP ${r.status}`);
+  cachedToken = { token: r.headers.get('x-subject-token') ?? '', at: Date.now() };
+  return cachedToken.token;
+}
+
+export async function ferryApi<T>(cloud: BenchCloud, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = { 'x-auth-token': await adminToken(cloud) };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(`${cloud.apiUrl}${urlPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  if (r.status === 401) cachedToken = null;
+  return { status: r.status, body: parsed as T };
+}

@@ -1,0 +1,220 @@
+/** Summaries of the runs: per workload and method medians, ratios, the table, Markdown and JSON. */
+import type { MemoryReport } from './memory.js';
+import { fmtBytes, fmtMs, fmtStat, ratio, stat } from './stats.js';
+import { downtimeChart, type Series } from './svg.js';
+import type { MethodName, RunResult, Stat, Workload } from './types.js';
+
+export interface Summary {
+  workload: string;
+  method: MethodName;
+  runs: number;
+  failed: number;
+  downtime: Stat;
+  tool_freeze: Stat;
+  total: Stat;
+  checkpoint: Stat;
+  transfer: Stat;
+  restore: Stat;
+  memory_bytes: Stat;
+  transferred_bytes: Stat;
+  verified: boolean | null;
+  errors: string[];
+}
+
+export interface Ratios {
+  workload: string;
+  ferry_vs_manual: number | null;
+  ferry_vs_raw: number | null;
+  engine_vs_manual: number | null;
+  engine_vs_raw: number | null;
+  /** REST / engine alone: the control plane's cost. */
+  rest_vs_engine: number | null;
+  fast_vs_raw: number | null;
+}
+
+export function summarize(results: RunResult[], workloads: Workload[], methods: MethodName[]): Summary[] {
+  const out: Summary[] = [];
+  for (const w of workloads) {
+    for (const m of methods) {
+      const rs = results.filter((r) => r.workload === w.name && r.method === m);
+      if (rs.length === 0) continue;
+      const ok = rs.filter((r) => r.ok);
+      out.push({
+        workload: w.name,
+        method: m,
+        runs: rs.length,
+        failed: rs.length - ok.length,
+        downtime: stat(ok.map((r) => r.downtime_ms)),
+        tool_freeze: stat(ok.map((r) => r.tool_freeze_ms)),
+        total: stat(ok.map((r) => r.total_ms)),
+        checkpoint: stat(ok.map((r) => r.checkpoint_ms)),
+        transfer: stat(ok.map((r) => r.transfer_ms)),
+        restore: stat(ok.map((r) => r.restore_ms)),
+        memory_bytes: stat(ok.map((r) => r.memory_bytes)),
+        transferred_bytes: stat(ok.map((r) => r.transferred_bytes)),
+        verified: ok.length ? ok.every((r) => r.verified !== false) : null,
+        errors: rs.filter((r) => !r.ok).map((r) => r.error ?? 'failed'),
+      });
+    }
+  }
+  return out;
+}
+
+export function ratios(summaries: Summary[], workloads: Workload[]): Ratios[] {
+  return workloads.map((w) => {
+    const d = (m: MethodName) => summaries.find((s) => s.workload === w.name && s.method === m)?.downtime.median ?? null;
+    return {
+      workload: w.name,
+      ferry_vs_manual: ratio(d('ferry-rest'), d('docker-manual')),
+      ferry_vs_raw: ratio(d('ferry-rest'), d('raw-criu')),
+      engine_vs_manual: ratio(d('ferry-engine'), d('docker-manual')),
+      engine_vs_raw: ratio(d('ferry-engine'), d('raw-criu')),
+      rest_vs_engine: ratio(d('ferry-rest'), d('ferry-engine')),
+      fast_vs_raw: ratio(d('ferry-engine-fast'), d('raw-criu')),
+    };
+  });
+}
+
+const HEAD = ['workload', 'method', 'ok/runs', 'downtime (client)', 'tool freeze', 'total', 'checkpoint', 'transfer', 'restore', 'memory image', 'moved'];
+
+function rowCells(s: Summary): string[] {
+  return [
+    s.workload,
+    s.method,
+    `${s.runs - s.failed}/${s.runs}`,
+    fmtStat(s.downtime),
+    fmtStat(s.tool_freeze),
+    fmtStat(s.total),
+    fmtStat(s.checkpoint),
+    fmtStat(s.transfer),
+    fmtStat(s.restore),
+    fmtBytes(s.memory_bytes.median),
+    fmtBytes(s.transferred_bytes.median),
+  ];
+}
+
+export function terminalTable(summaries: Summary[]): string {
+  const rows = [HEAD, ...summaries.map(rowCells)];
+  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
+  const out = [line(rows[0]), sep];
+  let last = '';
+  for (const r of rows.slice(1)) {
+    if (last && r[0] !== last) out.push('');
+    last = r[0];
+    out.push(line(r));
+  }
+  return out.join('\n');
+}
+
+function x(v: number | null): string {
+  return v === null ? '–' : `${v}×`;
+}
+
+export function ratioTable(rs: Ratios[], md: boolean): string {
+  const head = ['workload', 'Ferry/manual', 'Ferry/raw CRIU', 'engine/manual', 'engine/raw CRIU', 'REST/engine', 'engine fast/raw CRIU'];
+  const rows = rs.map((r) => [r.workload, x(r.ferry_vs_manual), x(r.ferry_vs_raw), x(r.engine_vs_manual), x(r.engine_vs_raw), x(r.rest_vs_engine), x(r.fast_vs_raw)]);
+  if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+export function memoryTable(mem: MemoryReport, md: boolean): string {
+  const labels = [...new Set(Object.values(mem.peak_rss).flatMap((o) => Object.keys(o)))].sort();
+  const head = ['process', 'VmHWM (lifetime peak)', ...labels.map((l) => `peak RSS ${l}`)];
+  const names = Object.keys(mem.hwm);
+  const rows = names.map((n) => [n, fmtBytes(mem.hwm[n]), ...labels.map((l) => fmtBytes(mem.peak_rss[n]?.[l] ?? null))]);
+  if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/** One series per method: median downtime at the median image size of each workload. */
+export function chartSeries(summaries: Summary[], methods: MethodName[], labels: Record<MethodName, string>): Series[] {
+  return methods
+    .map((m) => ({
+      name: labels[m] ?? m,
+      points: summaries
+        .filter((s) => s.method === m && s.downtime.median !== null && s.memory_bytes.median)
+        .map((s) => ({ x: s.memory_bytes.median as number, y: s.downtime.median as number, label: s.workload })),
+    }))
+    .filter((s) => s.points.length > 0);
+}
+
+export interface ReportInput {
+  started: string;
+  finished: string;
+  argv: string[];
+  machine: Record<string, string>;
+  workloads: Workload[];
+  methods: MethodName[];
+  methodLabels: Record<MethodName, string>;
+  results: RunResult[];
+  summaries: Summary[];
+  ratios: Ratios[];
+  memory: MemoryReport;
+  analysis: string | null;
+  chartFile: string;
+}
+
+export function markdown(r: ReportInput): string {
+  const md: string[] = [];
+  md.push(`# Ferry downtime benchmark, ${r.started}`);
+  md.push('');
+  md.push(`Command: \`npm run bench -- ${r.argv.join(' ')}\` · finished ${r.finished}`);
+  md.push('');
+  md.push(`Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
+  md.push('');
+  md.push('Methods:');
+  for (const m of r.methods) md.push(`- \`${m}\`: ${r.methodLabels[m]}`);
+  md.push('');
+  md.push(
+    'Downtime is what a client sees: a probe outside the workload asks for an answer every 10 ms (a fresh TCP connection each time; HTTP GET for the counter, Redis `GET key:1`) — from the `ferry-client` namespace over `ferry-fabric` for the container methods, over 127.0.0.1 for raw CRIU — and the downtime is the gap between the last answer before the freeze and the first after the restore. "tool freeze" is what the tool itself reports (Ferry\'s `freeze_ms`; for the manual procedure and raw CRIU, checkpoint start to restore end). Values are median ±half the range over the successful runs.',
+  );
+  md.push('');
+  md.push('## Results');
+  md.push('');
+  md.push(`| ${HEAD.join(' | ')} |`);
+  md.push(`|${HEAD.map(() => '---').join('|')}|`);
+  for (const s of r.summaries) md.push(`| ${rowCells(s).join(' | ')} |`);
+  md.push('');
+  md.push(`![downtime vs memory](${r.chartFile})`);
+  md.push('');
+  md.push('## Ratios (median client-observed downtime)');
+  md.push('');
+  md.push(ratioTable(r.ratios, true));
+  md.push('');
+  md.push('## Memory of the Ferry services (and the engines) during the migrations');
+  md.push('');
+  md.push('Peak VmRSS sampled every 100 ms from /proc while each method/workload ran; VmHWM is each process\'s peak since it started (other tests on the same cloud count there too).');
+  md.push('');
+  md.push(memoryTable(r.memory, true));
+  md.push('');
+  const failed = r.results.filter((x) => !x.ok);
+  if (failed.length) {
+    md.push('## Failed runs');
+    md.push('');
+    for (const f of failed) md.push(`- ${f.workload} / ${f.method} run ${f.run}: ${f.error}`);
+    md.push('');
+  }
+  if (r.analysis) {
+    md.push(r.analysis);
+    md.push('');
+  }
+  md.push('## Every run');
+  md.push('');
+  md.push('| workload | method | run | ok | downtime | tool freeze | total | checkpoint | transfer | restore | image | verified | probe answers/failures |');
+  md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const x of r.results) {
+    md.push(
+      `| ${x.workload} | ${x.method} | ${x.run} | ${x.ok ? 'yes' : 'no'} | ${fmtMs(x.downtime_ms)} | ${fmtMs(x.tool_freeze_ms)} | ${fmtMs(x.total_ms)} | ${fmtMs(x.checkpoint_ms)} | ${fmtMs(x.transfer_ms)} | ${fmtMs(x.restore_ms)} | ${fmtBytes(x.memory_bytes)} | ${x.verified ?? '–'} | ${x.probe.answers}/${x.probe.failures} |`,
+    );
+  }
+  md.push('');
+  return md.join('\n');
+}
+
+export function chart(r: Pick<ReportInput, 'summaries' | 'methods' | 'methodLabels'>): string {
+  return downtimeChart(chartSeries(r.summaries, r.methods, r.methodLabels), { title: 'Client-observed downtime vs memory image size (median)' });
+}

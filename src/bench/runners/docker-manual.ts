@@ -1,0 +1,54 @@
+/**
+ * Method 2: the manual procedure with the Docker 20.10 CLI (FACTS.md): checkpoint into a
+ * directory on compute1, `docker create` the same container (network, --ip, --mac-address) on
+ * compute2, copy the checkpoint into its checkpoints folder, `docker start --checkpoint`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { dk, sh, treeBytes } from '../cloud.js';
+import type { RunResult, Workload } from '../types.js';
+import type { Method, MigrationOutcome, RunContext } from './common.js';
+import { containerRun, type ContainerSubject } from './container.js';
+
+async function migrateManual(ctx: RunContext, w: Workload, s: ContainerSubject): Promise<MigrationOutcome> {
+  const { cloud } = ctx;
+  const ck = 'bench-ck';
+  const dir = path.join(cloud.workDir, `manual-${s.name}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    const t0 = Date.now();
+    const c = await dk(cloud.source, ['checkpoint', 'create', '--checkpoint-dir', dir, s.name, ck], { timeoutMs: 600_000 });
+    const t1 = Date.now();
+    const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const created = await dk(cloud.target, ['create', '--name', s.name, '--network', cloud.status.fabric.network, '--ip', s.ip, '--mac-address', s.mac, ...env, w.image]);
+    const id = created.stdout.split('\n').pop() ?? '';
+    const t2 = Date.now();
+    const dest = path.join(cloud.target.data_root, 'containers', id, 'checkpoints');
+    fs.mkdirSync(dest, { recursive: true });
+    await sh('cp', ['-a', path.join(dir, ck), path.join(dest, ck)]);
+    const t3 = Date.now();
+    await dk(cloud.target, ['start', '--checkpoint', ck, s.name], { timeoutMs: 600_000 });
+    const t4 = Date.now();
+    const bytes = treeBytes(path.join(dir, ck));
+    return {
+      tool_freeze_ms: t4 - t0,
+      total_ms: t4 - t0,
+      checkpoint_ms: t1 - t0,
+      transfer_ms: t3 - t2,
+      restore_ms: t4 - t3,
+      memory_bytes: bytes,
+      transferred_bytes: bytes,
+      detail: { create_ms: t2 - t1, checkpoint_cli_ms: c.ms },
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const dockerManual: Method = {
+  name: 'docker-manual',
+  label: 'manual Docker CLI procedure',
+  supports: () => true,
+  run: (w: Workload, ctx: RunContext): Promise<RunResult> => containerRun('docker-manual', w, ctx, (s) => migrateManual(ctx, w, s)),
+};

@@ -1,0 +1,69 @@
+/** Shared shapes of the benchmark: workloads, methods, one run's result. */
+
+export type ProbeKind = 'http' | 'redis';
+
+/** One workload the benchmark knows; later ones are added to the list in workloads.ts. */
+export interface Workload {
+  name: string; // CLI name, e.g. redis-1m
+  label: string; // human label, e.g. "Redis 1M keys"
+  image: string; // Docker image on compute1
+  env: Record<string, string>;
+  port: number; // what the probe asks, inside the container
+  probe: ProbeKind;
+  /** Redis: keys loaded with DEBUG POPULATE before the migration. */
+  keys: number;
+  /** Rough memory of the process, for ordering only (the measured image size is what the chart uses). */
+  approxBytes: number;
+  /** Heavy workloads may get fewer runs (see --runs-heavy). */
+  heavy: boolean;
+}
+
+export type MethodName = 'ferry-rest' | 'ferry-engine' | 'ferry-engine-fast' | 'docker-manual' | 'raw-criu';
+
+export interface ProbeSample {
+  /** Epoch ms when the answer (or failure) arrived. */
+  t: number;
+  ok: boolean;
+  /** The answer (counter value, Redis reply) or the error code. */
+  v: string;
+}
+
+export interface DowntimeResult {
+  downtime_ms: number;
+  last_before: number;
+  first_after: number;
+}
+
+/** One migration of one workload by one method. */
+export interface RunResult {
+  method: MethodName;
+  workload: string;
+  run: number;
+  ok: boolean;
+  error: string | null;
+  /** Client-observed: gap between the last answer before the freeze and the first after the restore. */
+  downtime_ms: number | null;
+  /** What the tool itself reports as frozen time (Ferry: freeze_ms), when it reports one. */
+  tool_freeze_ms: number | null;
+  total_ms: number | null;
+  checkpoint_ms: number | null;
+  transfer_ms: number | null;
+  restore_ms: number | null;
+  /** Size of the checkpoint (CRIU images) on disk. */
+  memory_bytes: number | null;
+  /** Bytes moved between the hosts (checkpoint, rootfs, image...). */
+  transferred_bytes: number | null;
+  /** The workload's state survived (Redis DBSIZE, counter went on). */
+  verified: boolean | null;
+  probe: { answers: number; failures: number; answers_after: number };
+  detail: Record<string, number | string | boolean | null>;
+}
+
+export interface Stat {
+  n: number;
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  /** (max - min) / 2: half the range, a small-sample spread. */
+  spread: number | null;
+}

@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+/**
+ * ferry-bench: client-observed downtime of live migration, Ferry side by side with the manual
+ * Docker procedure and raw CRIU, on the development cloud. `npm run bench -- --help`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { analyzeDockerPath } from '../bench/analysis.js';
+import { loadCloud, sh } from '../bench/cloud.js';
+import { MemorySampler } from '../bench/memory.js';
+import { chart, markdown, ratios, ratioTable, summarize, terminalTable } from '../bench/report.js';
+import type { Method } from '../bench/runners/common.js';
+import { dockerManual } from '../bench/runners/docker-manual.js';
+import { ferryEngine, ferryEngineFast } from '../bench/runners/ferry-engine.js';
+import { ferryRest } from '../bench/runners/ferry-rest.js';
+import { rawCriu } from '../bench/runners/raw-criu.js';
+import { fmtMs } from '../bench/stats.js';
+import type { MethodName, RunResult } from '../bench/types.js';
+import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
+import { repoRoot } from '../devcloud/layout.js';
+
+const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, dockerManual, rawCriu];
+const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'docker-manual', 'raw-criu'];
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --runs N              runs per workload and method (default 3)
+  --runs-heavy N        runs for heavy workloads (redis-3m; default: --runs)
+  --workloads a,b       ${WORKLOADS.map((w) => w.name).join(',')} (default: all)
+  --methods a,b         ${DEFAULT_METHODS.join(',')} (default: all)
+  --quick               ${QUICK_WORKLOADS.join(' + ')}, 1 run, no Docker-path analysis
+  --analysis WORKLOAD   where the Docker-vs-CRIU analysis runs (default redis-1m; "none" skips it)
+  --out DIR             results folder (default results/)`;
+
+interface Options {
+  runs: number;
+  runsHeavy: number | null;
+  workloads: string[];
+  methods: MethodName[];
+  analysis: string | null;
+  out: string;
+}
+
+function parse(argv: string[]): Options | string {
+  const o: Options = { runs: 3, runsHeavy: null, workloads: WORKLOADS.map((w) => w.name), methods: DEFAULT_METHODS, analysis: 'redis-1m', out: path.join(repoRoot, 'results') };
+  let quick = false;
+  let analysisSet = false;
+  let runsSet = false;
+  let workloadsSet = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--runs':
+        o.runs = Number(val());
+        runsSet = true;
+        break;
+      case '--runs-heavy':
+        o.runsHeavy = Number(val());
+        break;
+      case '--workloads':
+        o.workloads = val().split(',').filter(Boolean);
+        workloadsSet = true;
+        break;
+      case '--methods':
+        o.methods = val().split(',').filter(Boolean) as MethodName[];
+        break;
+      case '--quick':
+        quick = true;
+        break;
+      case '--analysis': {
+        const v = val();
+        o.analysis = v === 'none' ? null : v;
+        analysisSet = true;
+        break;
+      }
+      case '--out':
+        o.out = path.resolve(val());
+        break;
+      case '--help':
+      case '-h':
+        return USAGE;
+      default:
+        throw new Error(`unknown option ${a}`);
+    }
+  }
+  if (quick) {
+    if (!workloadsSet) o.workloads = QUICK_WORKLOADS;
+    if (!runsSet) o.runs = 1;
+    if (!analysisSet) o.analysis = null;
+  }
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('--runs must be a positive integer');
+  for (const m of o.methods) if (!METHODS.some((x) => x.name === m)) throw new Error(`unknown method ${m} (known: ${DEFAULT_METHODS.join(', ')})`);
+  findWorkloads(o.workloads);
+  if (o.analysis) findWorkloads([o.analysis]);
+  return o;
+}
+
+function log(s: string) {
+  process.stderr.write(`${s}\n`);
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+async function machine(): Promise<Record<string, string>> {
+  const criu = await sh('/usr/local/sbin/criu', ['--version'], { allowFail: true });
+  const docker = await sh('/usr/bin/docker', ['--version'], { allowFail: true });
+  return {
+    kernel: os.release(),
+    cpus: String(os.cpus().length),
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    node: process.version,
+    criu: criu.stdout.split('\n')[0] ?? '?',
+    docker: docker.stdout.replace(/^Docker version /, ''),
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: Options;
+  try {
+    const p = parse(argv);
+    if (typeof p === 'string') {
+      process.stdout.write(`${p}\n`);
+      return 0;
+    }
+    opts = p;
+  } catch (e) {
+    process.stderr.write(`ferry-bench: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('ferry-bench: run as root (CRIU, network namespaces, Docker data roots)\n');
+    return 1;
+  }
+  const started = new Date();
+  const cloud = await loadCloud();
+  const workloads = findWorkloads(opts.workloads);
+  const methods = METHODS.filter((m) => opts.methods.includes(m.name));
+  const labels = Object.fromEntries(METHODS.map((m) => [m.name, m.label])) as Record<MethodName, string>;
+  const sampler = new MemorySampler(cloud.status.state_dir);
+  sampler.start();
+  const results: RunResult[] = [];
+  let slot = 0;
+  let stopping = false;
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log('stopping after the current run (Ctrl-C again to abort now)');
+  });
+  try {
+    for (const w of workloads) {
+      const runs = w.heavy && opts.runsHeavy ? opts.runsHeavy : opts.runs;
+      for (let run = 1; run <= runs && !stopping; run++) {
+        // Methods interleave within a run, so each sees the machine in the same state.
+        for (const m of methods) {
+          if (stopping) break;
+          if (!m.supports(w)) continue;
+          log(`${w.name} · ${m.name} · run ${run}/${runs}`);
+          sampler.setLabel(`${m.name}/${w.name}`);
+          const r = await m.run(w, { cloud, slot: slot++, run, log });
+          sampler.setLabel(null);
+          results.push(r);
+          log(
+            r.ok
+              ? `  downtime ${fmtMs(r.downtime_ms)} (tool ${fmtMs(r.tool_freeze_ms)}) total ${fmtMs(r.total_ms)} checkpoint ${fmtMs(r.checkpoint_ms)} transfer ${fmtMs(r.transfer_ms)} restore ${fmtMs(r.restore_ms)} image ${((r.memory_bytes ?? 0) / 1e6).toFixed(1)} MB`
+              : `  FAILED: ${r.error}`,
+          );
+        }
+      }
+    }
+  } finally {
+    for (const m of methods) await m.close?.();
+  }
+  let analysis: { markdown: string; data: unknown } | null = null;
+  if (opts.analysis && !stopping) {
+    log(`analysis of Docker's checkpoint path on ${opts.analysis}`);
+    sampler.setLabel(`analysis/${opts.analysis}`);
+    try {
+      analysis = await analyzeDockerPath(cloud, findWorkloads([opts.analysis])[0], log);
+    } catch (e) {
+      analysis = { markdown: `## Where Docker's checkpoint time goes\n\nThe analysis failed: ${(e as Error).message}\n`, data: { error: (e as Error).message } };
+    }
+    sampler.setLabel(null);
+  }
+  const memory = sampler.stop();
+  const finished = new Date();
+  const summaries = summarize(results, workloads, opts.methods);
+  const rs = ratios(summaries, workloads);
+  fs.mkdirSync(opts.out, { recursive: true });
+  const base = path.join(opts.out, `bench-${stamp(started)}`);
+  const chartFile = `${path.basename(base)}.svg`;
+  const input = {
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    argv,
+    machine: await machine(),
+    workloads,
+    methods: opts.methods,
+    methodLabels: labels,
+    results,
+    summaries,
+    ratios: rs,
+    memory,
+    analysis: analysis?.markdown ?? null,
+    chartFile,
+  };
+  fs.writeFileSync(`${base}.svg`, chart(input));
+  fs.writeFileSync(`${base}.md`, markdown(input));
+  fs.writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, analysis: analysis?.data ?? null, analysis_markdown: analysis?.markdown ?? null }, null, 1)}\n`);
+  process.stdout.write(`\n${terminalTable(summaries)}\n\nratios of median client-observed downtime:\n${ratioTable(rs, false)}\n\n`);
+  process.stdout.write(`results: ${base}.{json,md,svg}\n`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`ferry-bench: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
