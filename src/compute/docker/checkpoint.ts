@@ -24,9 +24,26 @@ export function checkpointName(migrationId: string): string {
   return `ferry-${migrationId.replace(/[^A-Za-z0-9_.-]/g, '-')}`.slice(0, 100);
 }
 
+/**
+ * The engine's error, plus CRIU's own reason: Docker only names the log file
+ * (".../criu-dump.log"), so its last Error lines are read and added when the file is there.
+ */
 function errText(e: unknown): string {
   const err = e as { json?: { message?: string }; message?: string };
-  return err.json?.message ?? err.message ?? String(e);
+  const msg = err.json?.message ?? err.message ?? String(e);
+  const logPath = /(\/\S+criu-(?:dump|restore)\.log)/.exec(msg)?.[1];
+  if (!logPath) return msg;
+  try {
+    const reasons = fs
+      .readFileSync(logPath, 'utf8')
+      .split('\n')
+      .filter((l) => /Error|error/.test(l))
+      .slice(-3)
+      .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, '').trim());
+    return reasons.length ? `${msg} | CRIU: ${reasons.join(' | ')}` : msg;
+  } catch {
+    return msg;
+  }
 }
 
 export async function dockerCheckpoint(docker: Docker, containerId: string, name: string): Promise<void> {
