@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import { FerryError } from '../common/errors.js';
-import type { MigrationCounters, MigrationTimings } from '../objects/migration.js';
+import { unmeasured, type MigrationCounters, type MigrationTimings } from '../objects/migration.js';
 import type { MigrationAgent } from './agent.js';
 import type {
   CheckSourceResult,
@@ -71,16 +71,7 @@ export class Migrator {
       connections_preserved: null,
       source_container_id: null,
       dest_container_id: null,
-      freeze_ms: null,
-      checkpoint_ms: null,
-      transfer_ms: null,
-      restore_ms: null,
-      total_ms: null,
-      memory_bytes: null,
-      rootfs_bytes: null,
-      volume_bytes: null,
-      image_bytes: null,
-      transferred_bytes: null,
+      ...unmeasured(),
       detail_ms: {},
       rollback: null,
     };

@@ -16,7 +16,7 @@ import {
 import type { Logger } from '../common/log.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
 import type { ComputeHost, Container, HostState } from '../objects/host.js';
-import { isFinal, type Migration } from '../objects/migration.js';
+import { isFinal, unmeasured, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps } from './flow.js';
 import { chooseTarget, toComputeHost } from './hosts.js';
 import type { MigrationFilters } from './interface.js';
@@ -108,16 +108,7 @@ export class ConductorService {
       phase: null,
       progress: 0,
       error: null,
-      freeze_ms: null,
-      checkpoint_ms: null,
-      transfer_ms: null,
-      restore_ms: null,
-      total_ms: null,
-      memory_bytes: null,
-      rootfs_bytes: null,
-      volume_bytes: null,
-      image_bytes: null,
-      transferred_bytes: null,
+      ...unmeasured(),
       connections_preserved: null,
       abort_requested: false,
       request_id: ctx.request_id,

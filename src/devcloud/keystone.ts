@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { passwordAuthBody } from '../identity/keystone.js';
 import { KEYSTONE, stateDir } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 import type { CloudCredentials } from './status.js';
@@ -63,12 +64,7 @@ async function api(method: string, urlPath: string, token: string | null, body?:
 }
 
 export async function issueToken(c: CloudCredentials): Promise<string> {
-  const r = await api('POST', '/auth/tokens', null, {
-    auth: {
-      identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
-      scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
-    },
-  });
+  const r = await api('POST', '/auth/tokens', null, passwordAuthBody(c));
   if (r.status !== 201) throw new Error(`Keystone token for ${c.username}: HTTP ${r.status}`);
   return r.headers.get('x-subject-token') as string;
 }

@@ -219,17 +219,7 @@ export class KeystoneClient implements TokenValidator {
    */
   async issueToken(credentials: PasswordCredentials, options: { catalog?: boolean } = {}): Promise<IssuedToken> {
     const res = await this.rawRequest('POST', options.catalog === false ? '/auth/tokens?nocatalog' : '/auth/tokens', {
-      body: {
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: {
-              user: { name: credentials.username, domain: { name: credentials.user_domain_name }, password: credentials.password },
-            },
-          },
-          scope: { project: { name: credentials.project_name, domain: { name: credentials.project_domain_name } } },
-        },
-      },
+      body: passwordAuthBody(credentials),
     });
     if (res.status === 401) {
       throw new NotAuthenticated(
@@ -475,6 +465,16 @@ export function parseCatalog(raw: unknown): CatalogService[] {
 export function keystoneError(res: KeystoneResponse): string {
   const msg = str(obj(obj(res.json)?.error)?.message);
   return `HTTP ${res.status}${msg ? `: ${msg}` : ''}`;
+}
+
+/** The body of POST /v3/auth/tokens for a project-scoped password token. */
+export function passwordAuthBody(c: PasswordCredentials) {
+  return {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
+      scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
+    },
+  };
 }
 
 export function normalizeAuthUrl(url: string): string {

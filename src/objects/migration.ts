@@ -53,6 +53,22 @@ export interface Migration extends MigrationTimings, MigrationCounters {
   updated_at: string;
 }
 
+/** Timings and counters of a migration that has not measured anything yet. */
+export function unmeasured(): MigrationTimings & MigrationCounters {
+  return {
+    freeze_ms: null,
+    checkpoint_ms: null,
+    transfer_ms: null,
+    restore_ms: null,
+    total_ms: null,
+    memory_bytes: null,
+    rootfs_bytes: null,
+    volume_bytes: null,
+    image_bytes: null,
+    transferred_bytes: null,
+  };
+}
+
 export function isFinal(status: MigrationStatus): boolean {
   return FINAL_STATUSES.includes(status);
 }

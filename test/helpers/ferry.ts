@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { passwordAuthBody } from '../../src/identity/keystone.js';
 import type { Migration } from '../../src/objects/migration.js';
 import { cloud, repoRoot } from './cloud.js';
 import { sleep } from './docker.js';
@@ -16,12 +17,7 @@ export async function token(who: 'admin' | 'demo' | 'service'): Promise<string> 
   const r = await fetch(`${cloud().keystone.auth_url}/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
-        scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
-      },
-    }),
+    body: JSON.stringify(passwordAuthBody(c)),
   });
   if (r.status !== 201) throw new Error(`token for ${who}: HTTP ${r.status}`);
   const t = r.headers.get('x-subject-token') as string;

@@ -1,6 +1,7 @@
 /** The development cloud's control-plane services are real and usable: RabbitMQ and Keystone. */
 import amqp from 'amqplib';
 import { randomUUID } from 'node:crypto';
+import { passwordAuthBody } from '../../../src/identity/keystone.js';
 import { cloud } from '../../helpers/cloud.js';
 
 function amqpUrl(transportUrl: string): string {
@@ -11,12 +12,7 @@ async function token(c: ReturnType<typeof cloud>['keystone']['admin']): Promise<
   return fetch(`${cloud().keystone.auth_url}/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
-        scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
-      },
-    }),
+    body: JSON.stringify(passwordAuthBody(c)),
   });
 }
 

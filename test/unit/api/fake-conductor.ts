@@ -13,7 +13,7 @@ import {
 } from '../../../src/common/errors.js';
 import type { ConductorAPI, MigrationFilters } from '../../../src/conductor/interface.js';
 import type { ComputeHost, Container } from '../../../src/objects/host.js';
-import { isFinal, type Migration } from '../../../src/objects/migration.js';
+import { isFinal, unmeasured, type Migration } from '../../../src/objects/migration.js';
 
 export interface Call {
   method: string;
@@ -72,16 +72,7 @@ export class FakeConductor implements ConductorAPI {
       project_id: null,
       created_at: now,
       updated_at: now,
-      freeze_ms: null,
-      checkpoint_ms: null,
-      transfer_ms: null,
-      restore_ms: null,
-      total_ms: null,
-      memory_bytes: null,
-      rootfs_bytes: null,
-      volume_bytes: null,
-      image_bytes: null,
-      transferred_bytes: null,
+      ...unmeasured(),
       ...m,
     };
     this.migrations.set(rec.uuid, rec);
