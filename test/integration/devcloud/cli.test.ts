@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { cloud, repoRoot } from '../../helpers/cloud.js';
 
@@ -45,5 +46,27 @@ describe('ferry-devcloud command', () => {
     const after = JSON.parse(r.stdout);
     expect(after.hosts.map((h: { docker_host: string }) => h.docker_host)).toEqual(before.hosts.map((h) => h.docker_host));
     expect(r.stderr).not.toMatch(/starting Docker engine|starting RabbitMQ|starting Keystone/);
+  });
+
+  it('repairs a cloud whose engine died: `up` starts it again', () => {
+    const pidFile = path.join(cloud().state_dir, 'run', 'dockerd-compute2.pid');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 200; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      spawnSync('sleep', ['0.1']);
+    }
+    const down = spawnSync(process.execPath, [devcloud, 'status', '--json'], { encoding: 'utf8' });
+    expect(down.status).toBe(3);
+    expect(JSON.parse(down.stdout).hosts.find((h: { name: string }) => h.name === 'compute2').state).toBe('down');
+    const r = spawnSync(process.execPath, [devcloud, 'up', '--json'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/starting Docker engine compute2/);
+    expect(JSON.parse(r.stdout).hosts.every((h: { state: string }) => h.state === 'up')).toBe(true);
+    expect(Number(fs.readFileSync(pidFile, 'utf8'))).not.toBe(pid);
   });
 });
