@@ -13,4 +13,4 @@ bash scripts/install.sh
 echo "==> development cloud" >&2
 node dist/cmd/devcloud.js up
 echo "==> benchmark" >&2
-exec node dist/cmd/bench.js "$@"
+FERRY_LOG_LEVEL="${FERRY_LOG_LEVEL:-warn}" exec node dist/cmd/bench.js "$@"

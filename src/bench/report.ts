@@ -121,13 +121,31 @@ export function ratioTable(rs: Ratios[], md: boolean): string {
 }
 
 export function memoryTable(mem: MemoryReport, md: boolean): string {
+  const names = Object.keys(mem.hwm).length ? Object.keys(mem.hwm) : Object.keys(mem.peak_rss);
   const labels = [...new Set(Object.values(mem.peak_rss).flatMap((o) => Object.keys(o)))].sort();
-  const head = ['process', 'VmHWM (lifetime peak)', ...labels.map((l) => `peak RSS ${l}`)];
-  const names = Object.keys(mem.hwm);
-  const rows = names.map((n) => [n, fmtBytes(mem.hwm[n]), ...labels.map((l) => fmtBytes(mem.peak_rss[n]?.[l] ?? null))]);
+  const head = ['while running', ...names];
+  const rows = labels.map((l) => [l, ...names.map((n) => fmtBytes(mem.peak_rss[n]?.[l] ?? null))]);
+  rows.push(['VmHWM (lifetime peak)', ...names.map((n) => fmtBytes(mem.hwm[n] ?? null))]);
   if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/** Peak RSS of each Ferry service over all Ferry REST runs, and of this process over the engine runs. */
+export function ferryPeaks(mem: MemoryReport): Record<string, number | null> {
+  const peak = (name: string, prefix: string) => {
+    const v = Object.entries(mem.peak_rss[name] ?? {})
+      .filter(([l]) => l.startsWith(prefix))
+      .map(([, b]) => b);
+    return v.length ? Math.max(...v) : null;
+  };
+  return {
+    'ferry-api': peak('ferry-api', 'ferry-rest/'),
+    'ferry-conductor': peak('ferry-conductor', 'ferry-rest/'),
+    'ferry-compute-compute1': peak('ferry-compute-compute1', 'ferry-rest/'),
+    'ferry-compute-compute2': peak('ferry-compute-compute2', 'ferry-rest/'),
+    'engine in-process (bench)': peak('bench (engine in-process)', 'ferry-engine'),
+  };
 }
 
 /** One series per method: median downtime at the median image size of each workload. */
@@ -170,7 +188,7 @@ export function markdown(r: ReportInput): string {
   for (const m of r.methods) md.push(`- \`${m}\`: ${r.methodLabels[m]}`);
   md.push('');
   md.push(
-    'Downtime is what a client sees: a probe outside the workload asks for an answer every 10 ms (a fresh TCP connection each time; HTTP GET for the counter, Redis `GET key:1`) — from the `ferry-client` namespace over `ferry-fabric` for the container methods, over 127.0.0.1 for raw CRIU — and the downtime is the gap between the last answer before the freeze and the first after the restore. "tool freeze" is what the tool itself reports (Ferry\'s `freeze_ms`; for the manual procedure and raw CRIU, checkpoint start to restore end). Values are median ±half the range over the successful runs.',
+    'Downtime is what a client sees: a probe process outside the workload asks for an answer every 10 ms (HTTP GET for the counter, Redis `GET key:1`) — from the `ferry-client` namespace over `ferry-fabric` for the container methods, over 127.0.0.1 for raw CRIU — and the downtime is the gap between the last answer before the freeze and the first after the restore. The probe asks over a small pool of established connections (4 for Redis, 8 for httpd) and, once nothing has answered for 200 ms (30 ms for raw CRIU), over a fresh connection every 10 ms as well: a fresh connection arriving in the first ~25 ms after the freeze would sit in the listening socket\'s accept queue and make CRIU refuse the dump ("In-flight connection"), since runc does not pass `skip-in-flight` here. "tool freeze" is what the tool itself reports (Ferry\'s `freeze_ms`; for the manual procedure and raw CRIU, checkpoint start to restore end). Raw CRIU restores on the same host (no transfer) with `--skip-in-flight --network-lock nftables`. Values are median ±half the range over the successful runs; each run uses a fresh container (or host process) filled with `DEBUG POPULATE`.',
   );
   md.push('');
   md.push('## Results');
@@ -187,7 +205,12 @@ export function markdown(r: ReportInput): string {
   md.push('');
   md.push('## Memory of the Ferry services (and the engines) during the migrations');
   md.push('');
-  md.push('Peak VmRSS sampled every 100 ms from /proc while each method/workload ran; VmHWM is each process\'s peak since it started (other tests on the same cloud count there too).');
+  md.push('Peak VmRSS sampled every 100 ms from /proc while each method/workload ran (container setup included); VmHWM is each process\'s peak since it started (other tests on the same cloud count there too). Peak over all Ferry REST runs:');
+  md.push('');
+  const peaks = ferryPeaks(r.memory);
+  md.push(`| ${Object.keys(peaks).join(' | ')} |`);
+  md.push(`|${Object.keys(peaks).map(() => '---').join('|')}|`);
+  md.push(`| ${Object.values(peaks).map((v) => fmtBytes(v)).join(' | ')} |`);
   md.push('');
   md.push(memoryTable(r.memory, true));
   md.push('');

@@ -9,13 +9,13 @@ import path from 'node:path';
 import { analyzeDockerPath } from '../bench/analysis.js';
 import { loadCloud, sh } from '../bench/cloud.js';
 import { MemorySampler } from '../bench/memory.js';
-import { chart, markdown, ratios, ratioTable, summarize, terminalTable } from '../bench/report.js';
+import { chart, ferryPeaks, markdown, ratios, ratioTable, summarize, terminalTable, type ReportInput } from '../bench/report.js';
 import type { Method } from '../bench/runners/common.js';
 import { dockerManual } from '../bench/runners/docker-manual.js';
 import { ferryEngine, ferryEngineFast } from '../bench/runners/ferry-engine.js';
 import { ferryRest } from '../bench/runners/ferry-rest.js';
 import { rawCriu } from '../bench/runners/raw-criu.js';
-import { fmtMs } from '../bench/stats.js';
+import { fmtBytes, fmtMs } from '../bench/stats.js';
 import type { MethodName, RunResult } from '../bench/types.js';
 import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
 import { repoRoot } from '../devcloud/layout.js';
@@ -31,6 +31,9 @@ const USAGE = `usage: npm run bench -- [options]
   --methods a,b         ${DEFAULT_METHODS.join(',')} (default: all)
   --quick               ${QUICK_WORKLOADS.join(' + ')}, 1 run, no Docker-path analysis
   --analysis WORKLOAD   where the Docker-vs-CRIU analysis runs (default redis-1m; "none" skips it)
+  --analysis-only       only the Docker-vs-CRIU analysis (on --analysis, default redis-1m)
+  --report FILE.json    render the Markdown report and chart of an earlier run again
+                        (with --analysis-only: run the analysis and add it to that report)
   --out DIR             results folder (default results/)`;
 
 interface Options {
@@ -39,11 +42,13 @@ interface Options {
   workloads: string[];
   methods: MethodName[];
   analysis: string | null;
+  analysisOnly: boolean;
+  report: string | null;
   out: string;
 }
 
 function parse(argv: string[]): Options | string {
-  const o: Options = { runs: 3, runsHeavy: null, workloads: WORKLOADS.map((w) => w.name), methods: DEFAULT_METHODS, analysis: 'redis-1m', out: path.join(repoRoot, 'results') };
+  const o: Options = { runs: 3, runsHeavy: null, workloads: WORKLOADS.map((w) => w.name), methods: DEFAULT_METHODS, analysis: 'redis-1m', analysisOnly: false, report: null, out: path.join(repoRoot, 'results') };
   let quick = false;
   let analysisSet = false;
   let runsSet = false;
@@ -79,6 +84,12 @@ function parse(argv: string[]): Options | string {
         analysisSet = true;
         break;
       }
+      case '--analysis-only':
+        o.analysisOnly = true;
+        break;
+      case '--report':
+        o.report = path.resolve(val());
+        break;
       case '--out':
         o.out = path.resolve(val());
         break;
@@ -139,6 +150,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('ferry-bench: run as root (CRIU, network namespaces, Docker data roots)\n');
     return 1;
   }
+  if (opts.report && opts.analysisOnly) return attachAnalysis(opts.report, opts.analysis ?? 'redis-1m');
+  if (opts.report) return rerender(opts.report);
   const started = new Date();
   const cloud = await loadCloud();
   const workloads = findWorkloads(opts.workloads);
@@ -155,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
     log('stopping after the current run (Ctrl-C again to abort now)');
   });
   try {
-    for (const w of workloads) {
+    for (const w of opts.analysisOnly ? [] : workloads) {
       const runs = w.heavy && opts.runsHeavy ? opts.runsHeavy : opts.runs;
       for (let run = 1; run <= runs && !stopping; run++) {
         // Methods interleave within a run, so each sees the machine in the same state.
@@ -192,11 +205,9 @@ async function main(argv: string[]): Promise<number> {
   const memory = sampler.stop();
   const finished = new Date();
   const summaries = summarize(results, workloads, opts.methods);
-  const rs = ratios(summaries, workloads);
   fs.mkdirSync(opts.out, { recursive: true });
   const base = path.join(opts.out, `bench-${stamp(started)}`);
-  const chartFile = `${path.basename(base)}.svg`;
-  const input = {
+  const input: ReportInput = {
     started: started.toISOString(),
     finished: finished.toISOString(),
     argv,
@@ -206,17 +217,48 @@ async function main(argv: string[]): Promise<number> {
     methodLabels: labels,
     results,
     summaries,
-    ratios: rs,
+    ratios: ratios(summaries, workloads),
     memory,
     analysis: analysis?.markdown ?? null,
-    chartFile,
+    chartFile: `${path.basename(base)}.svg`,
   };
+  fs.writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, analysis: analysis?.data ?? null, analysis_markdown: analysis?.markdown ?? null }, null, 1)}\n`);
+  render(input, base);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/** Markdown and chart beside the JSON; the tables on stdout. */
+function render(input: ReportInput, base: string): void {
   fs.writeFileSync(`${base}.svg`, chart(input));
   fs.writeFileSync(`${base}.md`, markdown(input));
-  fs.writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, analysis: analysis?.data ?? null, analysis_markdown: analysis?.markdown ?? null }, null, 1)}\n`);
-  process.stdout.write(`\n${terminalTable(summaries)}\n\nratios of median client-observed downtime:\n${ratioTable(rs, false)}\n\n`);
+  const peaks = Object.entries(ferryPeaks(input.memory))
+    .map(([k, v]) => `${k} ${fmtBytes(v)}`)
+    .join(' · ');
+  process.stdout.write(`\n${terminalTable(input.summaries)}\n\nratios of median client-observed downtime:\n${ratioTable(input.ratios, false)}\n\npeak RSS during Ferry migrations: ${peaks}\n\n`);
+  if (input.analysis) process.stdout.write(`${input.analysis}\n`);
   process.stdout.write(`results: ${base}.{json,md,svg}\n`);
-  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/** --analysis-only --report: run the analysis now and add it to an earlier run's report. */
+async function attachAnalysis(file: string, workload: string): Promise<number> {
+  const cloud = await loadCloud();
+  log(`analysis of Docker's checkpoint path on ${workload}`);
+  const a = await analyzeDockerPath(cloud, findWorkloads([workload])[0], log);
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  j.analysis = a.data;
+  j.analysis_markdown = a.markdown;
+  fs.writeFileSync(file, `${JSON.stringify(j, null, 1)}\n`);
+  return rerender(file);
+}
+
+/** --report: the JSON of an earlier run, rendered again with this version's report code. */
+function rerender(file: string): number {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as ReportInput & { analysis_markdown: string | null };
+  const workloads = j.workloads;
+  const summaries = summarize(j.results, workloads, j.methods);
+  const input: ReportInput = { ...j, summaries, ratios: ratios(summaries, workloads), analysis: j.analysis_markdown ?? null };
+  render(input, file.replace(/\.json$/, ''));
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

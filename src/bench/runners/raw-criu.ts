@@ -166,11 +166,12 @@ export const rawCriu: Method = {
       result.detail.host_pid = root;
       await probedMigration(
         result,
-        { kind: w.probe, host: '127.0.0.1', port, netns: null },
+        // --skip-in-flight below lets the probe open fresh connections soon after answers stop.
+        { kind: w.probe, host: '127.0.0.1', port, netns: null, detectMs: 30 },
         async (): Promise<MigrationOutcome> => {
           const tree = treePids(root);
           const t0 = Date.now();
-          const d = await sh(criu, ['dump', '-t', String(root), '-D', img, '--tcp-established', '--skip-in-flight', '--shell-job', '-o', 'dump.log', '-v2'], { allowFail: true });
+          const d = await sh(criu, ['dump', '-t', String(root), '-D', img, '--tcp-established', '--skip-in-flight', '--network-lock', 'nftables', '--shell-job', '-o', 'dump.log', '-v2'], { allowFail: true });
           if (d.code !== 0) throw new Error(`criu dump failed: ${d.stderr} ${tailLog(path.join(img, 'dump.log'))}`);
           const td = Date.now();
           // The restore needs the PIDs free again: the original is our child (reaped by Node), its
@@ -180,7 +181,7 @@ export const rawCriu: Method = {
           while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
           const t1 = Date.now();
           const pidfile = path.join(dir, 'restored.pid');
-          const r = await sh(criu, ['restore', '-D', img, '--tcp-established', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });
+          const r = await sh(criu, ['restore', '-D', img, '--tcp-established', '--network-lock', 'nftables', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });
           if (r.code !== 0) throw new Error(`criu restore failed: ${r.stderr} ${tailLog(path.join(img, 'restore.log'))}`);
           const t2 = Date.now();
           restoredPid = Number(fs.readFileSync(pidfile, 'utf8').trim()) || root;
