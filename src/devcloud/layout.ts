@@ -1,12 +1,16 @@
 /** Where the development cloud keeps its state, and its fixed names and addresses. */
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const stateDir = process.env.FERRY_DEVCLOUD_DIR ?? path.join(repoRoot, '.devcloud');
-/** Unix sockets and engine exec roots: short paths (socket paths are limited to 108 bytes). */
-export const runDir = '/run/ferry-devcloud';
+/**
+ * Unix sockets and engine exec roots: short paths (socket paths are limited to 108 bytes),
+ * one folder per state dir so that a cloud never inherits a dead cloud's runtime state.
+ */
+export const runDir = path.join('/run/ferry-devcloud', crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 8));
 
 export const HOST_NAMES = ['compute1', 'compute2'] as const;
 
