@@ -14,7 +14,7 @@ for (const f of process.argv.slice(2)) {
   passed += r.numPassedTests;
   failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
   skipped += r.numPendingTests + r.numTodoTests;
-  for (const s of r.testResults) if (s.status !== 'passed') console.log(`    FAILED: ${s.name}`);
+  for (const s of r.testResults) if (s.status === 'failed') console.log(`    FAILED: ${s.name}`);
 }
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);
