@@ -44,10 +44,12 @@ export async function up(log: Log, opts: { services?: boolean } = {}): Promise<C
   const rabbit = startRabbit(step);
   step('Keystone');
   const keystone = startKeystone(step);
-  step('compute hosts');
-  await Promise.all(HOST_NAMES.map((h) => startEngine(h, step)));
+  // The fabric's links come first: an engine restores its macvlan network at start only if
+  // the parent interface is already there (after `down`, the namespaces were recreated).
   step('tenant network ferry-fabric');
   await ensureFabricLinks(step);
+  step('compute hosts');
+  await Promise.all(HOST_NAMES.map((h) => startEngine(h, step)));
   for (const h of HOST_NAMES) await ensureFabricNetwork(h);
   step('test images on compute1');
   await ensureImages('compute1', step);

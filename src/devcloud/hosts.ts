@@ -138,6 +138,7 @@ export async function ensureFabricLinks(log: (s: string) => void): Promise<void>
 
   for (const host of HOST_NAMES) {
     const ns = hostNetns(host);
+    await ensureNetns(ns);
     await ensureVeth(br, `fab-${host}`, ns, 'fabric0');
     await run('ip', ['-n', br, 'link', 'set', `fab-${host}`, 'master', FABRIC.bridge, 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'fabric0', 'up']);

@@ -69,4 +69,24 @@ describe('ferry-devcloud command', () => {
     expect(JSON.parse(r.stdout).hosts.every((h: { state: string }) => h.state === 'up')).toBe(true);
     expect(Number(fs.readFileSync(pidFile, 'utf8'))).not.toBe(pid);
   });
+
+  it('comes back whole after `down`: namespaces, engines, the fabric network and the services', async () => {
+    const d = spawnSync(process.execPath, [devcloud, 'down'], { encoding: 'utf8', timeout: 300_000 });
+    expect(d.status).toBe(0);
+    expect(fs.existsSync('/run/netns/ferry-fabric')).toBe(false);
+    const r = spawnSync(process.execPath, [devcloud, 'up', '--json'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.hosts.every((h: { state: string }) => h.state === 'up')).toBe(true);
+    expect(s.api.state).toBe('up');
+    // The macvlan network works again (its parent link was recreated): a container starts on it.
+    const socket = s.hosts.find((x: { name: string }) => x.name === 'compute1').docker_host;
+    const name = `fabric-check-${process.pid}`;
+    const started = spawnSync('/usr/bin/docker', ['-H', socket, 'run', '-d', '--name', name, '--network', 'ferry-fabric', '--ip', '10.250.0.59', 'ferry/counter:latest'], {
+      encoding: 'utf8',
+    });
+    spawnSync('/usr/bin/docker', ['-H', socket, 'rm', '-f', name]);
+    expect(started.stderr).toBe('');
+    expect(started.status).toBe(0);
+  });
 });
