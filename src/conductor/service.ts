@@ -126,8 +126,9 @@ export class ConductorService {
   async abort(ctx: RequestContext, uuid: string): Promise<Migration> {
     const m = this.getMigration(uuid);
     if (isFinal(m.status)) throw new InvalidMigrationState(`migration ${uuid} is already ${m.status}; there is nothing to abort`);
-    if (m.status === 'post-migrating' && m.phase === 'cleanup') {
-      throw new InvalidMigrationState(`migration ${uuid} has already restored the container on ${m.dest_host}; too late to abort`);
+    if (m.status === 'post-migrating') {
+      // The restore on the target has begun; rolling back now could leave no running copy.
+      throw new InvalidMigrationState(`migration ${uuid} is restoring the container on ${m.dest_host}; too late to abort`);
     }
     let updated = this.repo.updateMigration(uuid, { abort_requested: true });
     await this.notify(ctx, 'live_migration_abort.start', updated);

@@ -176,3 +176,25 @@ describe('migrate() refusals', () => {
     expect(() => svc.migrate(ctx, 'web')).toThrow(/already being migrated/);
   });
 });
+
+describe('abort refusals', () => {
+  it('refuses once the restore on the target has begun, and after the end', async () => {
+    const { svc } = setup(fakeCompute([]));
+    let uuid = '';
+    let refused: Error | null = null;
+    const { svc: svc2 } = setup(
+      fakeCompute([], {}, {
+        postMigrationAtDestination: () => {
+          svc2.abort(new RequestContext(), uuid).catch((e: Error) => (refused = e));
+        },
+      }),
+    );
+    uuid = svc2.migrate(new RequestContext(), 'web').uuid;
+    await svc2.whenIdle();
+    expect(svc2.getMigration(uuid).status).toBe('completed');
+    expect(String(refused)).toMatch(/too late to abort/);
+    const done = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    await expect(svc.abort(new RequestContext(), done.uuid)).rejects.toThrow(/already completed/);
+  });
+});
