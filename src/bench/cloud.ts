@@ -103,19 +103,7 @@ export async function containerDbsize(h: CloudHost, name: string): Promise<numbe
   return r.code === 0 ? Number(r.stdout) : -1;
 }
 
-/** Bytes of all files under a directory (sparse files counted by their length). */
-export function treeBytes(dir: string): number {
-  let total = 0;
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) total += fs.statSync(p).size;
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return total;
-}
+export { treeBytes } from '../compute/docker/tree.js';
 
 // ---------------- Ferry REST ----------------
 let cachedToken: { token: string; at: number } | null = null;
