@@ -9,7 +9,5 @@ need_root
 cd "$FERRY_ROOT"
 
 bash scripts/install.sh
-step "development cloud"
-node dist/cmd/devcloud.js up
-step "live migration of the demo containers"
+step "development cloud, then live migration of the demo containers"
 node dist/cmd/devcloud.js demo

@@ -1,12 +1,13 @@
 /**
  * What the benchmark needs of the development cloud: its description, the 20.10 Docker CLI
- * against one engine, a Keystone token and the Ferry REST API, bench container addresses.
+ * against one engine, the Ferry REST API (FerryClient), bench container addresses.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { status } from '../devcloud/cloud.js';
+import { FerryClient } from '../devcloud/ferry-client.js';
 import type { CloudHost, CloudStatus } from '../devcloud/status.js';
 import type { Workload } from './types.js';
 
@@ -17,7 +18,8 @@ export interface BenchCloud {
   status: CloudStatus;
   source: CloudHost;
   target: CloudHost;
-  apiUrl: string; // http://127.0.0.1:9517/v1
+  /** Ferry's REST API as the admin user. */
+  ferry: FerryClient;
   workDir: string; // scratch under the dev cloud's state dir
 }
 
@@ -29,7 +31,8 @@ export async function loadCloud(): Promise<BenchCloud> {
   if (source.state !== 'up' || target.state !== 'up') throw new Error('compute engines are down: run `node dist/cmd/devcloud.js up`');
   const workDir = path.join(st.state_dir, 'bench');
   fs.mkdirSync(workDir, { recursive: true });
-  return { status: st, source, target, apiUrl: st.api?.url ?? 'http://127.0.0.1:9517/v1', workDir };
+  const apiRoot = (st.api?.url ?? 'http://127.0.0.1:9517/v1').replace(/\/v1$/, '');
+  return { status: st, source, target, ferry: new FerryClient(apiRoot, st.keystone.auth_url, st.keystone.admin), workDir };
 }
 
 export interface CmdResult {
@@ -105,38 +108,3 @@ export async function containerDbsize(h: CloudHost, name: string): Promise<numbe
 
 export { treeBytes } from '../compute/docker/tree.js';
 
-// ---------------- Ferry REST ----------------
-let cachedToken: { token: string; at: number } | null = null;
-
-export async function adminToken(cloud: BenchCloud, fresh = false): Promise<string> {
-  if (!fresh && cachedToken && Date.now() - cachedToken.at < 30 * 60_000) return cachedToken.token;
-  const c = cloud.status.keystone.admin;
-  const r = await fetch(`${cloud.status.keystone.auth_url}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: { methods: ['password'], password: { user: { name: c.username, domain: { name: c.user_domain_name }, password: c.password } } },
-        scope: { project: { name: c.project_name, domain: { name: c.project_domain_name } } },
-      },
-    }),
-  });
-  if (r.status !== 201) throw new Error(`Keystone token: HTTP ${r.status}`);
-  cachedToken = { token: r.headers.get('x-subject-token') ?? '', at: Date.now() };
-  return cachedToken.token;
-}
-
-export async function ferryApi<T>(cloud: BenchCloud, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = { 'x-auth-token': await adminToken(cloud) };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(`${cloud.apiUrl}${urlPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON */
-  }
-  if (r.status === 401) cachedToken = null;
-  return { status: r.status, body: parsed as T };
-}

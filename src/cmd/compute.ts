@@ -6,7 +6,6 @@ import { ConductorRPCAPI } from '../conductor/rpcapi.js';
 import { createAgent } from '../compute/index.js';
 import { ComputeManager, hostState, startHeartbeat } from '../compute/manager.js';
 import { COMPUTE_TOPIC } from '../compute/rpcapi.js';
-import { listContainers } from '../compute/inventory.js';
 import { runService } from './service.js';
 
 await runService('ferry-compute', async ({ conf, log, transport, onStop }) => {
@@ -19,7 +18,7 @@ await runService('ferry-compute', async ({ conf, log, transport, onStop }) => {
   const conductor = new ConductorRPCAPI(transport);
   const ctx = RequestContext.admin();
   const stopBeat = startHeartbeat(
-    async () => conductor.reportState(ctx, conf.DEFAULT.host, await hostState(agent, () => listContainers(conf.compute.docker_url))),
+    async () => conductor.reportState(ctx, conf.DEFAULT.host, await hostState(agent)),
     conf.compute.report_interval,
     log,
   );

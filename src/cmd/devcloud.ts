@@ -40,7 +40,8 @@ async function main(argv: string[]): Promise<number> {
       await down(log);
       return 0;
     case 'demo': {
-      await up(log);
+      printStatus(await up(log), false);
+      process.stdout.write('\n');
       return (await runDemo((s) => process.stdout.write(`${s}\n`))) ? 0 : 1;
     }
     case 'restart': {

@@ -5,6 +5,7 @@
  * src/compute/docker/driver.ts.
  */
 import type { Readable } from 'node:stream';
+import type { ContainerSummary } from '../objects/host.js';
 
 /** What a host can do, as the pre-checks and the heartbeat need it. */
 export interface HostFacts {
@@ -119,6 +120,8 @@ export interface EngineDriver {
   readonly host: string;
 
   hostFacts(): Promise<HostFacts>;
+  /** Every container the engine has, running or not (the heartbeat's inventory). */
+  listContainers(): Promise<ContainerSummary[]>;
   /** Snapshot of a container's configuration; ContainerNotFound if there is none. */
   describeContainer(idOrName: string): Promise<ContainerSpec>;
   /** Refusals on the source side (container and host); empty when migration may go on. */

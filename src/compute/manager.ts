@@ -5,7 +5,7 @@
  */
 import type { RequestContext } from '../bus/context.js';
 import type { Logger } from '../common/log.js';
-import type { ContainerSummary, HostState } from '../objects/host.js';
+import type { HostState } from '../objects/host.js';
 import type { MigrationAgent } from './agent.js';
 import { COMPUTE_RPC_VERSION } from './rpcapi.js';
 import type {
@@ -72,8 +72,8 @@ export class ComputeManager {
 }
 
 /** What the heartbeat reports: the host's facts and the containers its engine has. */
-export async function hostState(agent: MigrationAgent, listContainers: () => Promise<ContainerSummary[]>): Promise<HostState> {
-  const [facts, containers] = await Promise.all([agent.hostFacts(), listContainers()]);
+export async function hostState(agent: MigrationAgent): Promise<HostState> {
+  const [facts, containers] = await Promise.all([agent.hostFacts(), agent.driver.listContainers()]);
   return {
     docker_version: facts.engine_version,
     api_version: facts.api_version,

@@ -41,6 +41,16 @@ export interface Repository {
   setContainerHost(id: string, host: string, newId?: string): void;
 }
 
+interface HostRow {
+  name: string;
+  report: string;
+  updated_at: string;
+}
+
+function hostRecord(r: HostRow): HostRecord {
+  return { name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at };
+}
+
 const BOOL_FIELDS = new Set(['connections_preserved', 'abort_requested']);
 
 function rowToMigration(row: Record<string, unknown>): Migration {
@@ -141,13 +151,12 @@ export class SqliteRepository implements Repository {
   }
 
   listHostRecords(): HostRecord[] {
-    return (this.db.prepare('SELECT * FROM compute_hosts ORDER BY name').all() as { name: string; report: string; updated_at: string }[]).map(
-      (r) => ({ name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at }),
-    );
+    return (this.db.prepare('SELECT name, report, updated_at FROM compute_hosts ORDER BY name').all() as HostRow[]).map(hostRecord);
   }
 
   getHostRecord(name: string): HostRecord | null {
-    return this.listHostRecords().find((h) => h.name === name) ?? null;
+    const row = this.db.prepare('SELECT name, report, updated_at FROM compute_hosts WHERE name = ?').get(name) as HostRow | undefined;
+    return row ? hostRecord(row) : null;
   }
 
   listContainers(): ContainerRecord[] {

@@ -109,8 +109,8 @@ export async function status(): Promise<CloudStatus> {
     },
     criu: await criuInfo(),
     config_files: configFiles(),
+    services,
   };
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
-  (result as CloudStatus & { services: Record<string, string> }).services = services;
   return result;
 }

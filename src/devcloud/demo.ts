@@ -4,50 +4,30 @@
  * Ferry's REST API, with progress and downtime printed as they go.
  */
 import { spawn } from 'node:child_process';
-import { credentials, issueToken } from './keystone.js';
-import { FABRIC } from './layout.js';
+import { FerryClient } from './ferry-client.js';
+import { credentials } from './keystone.js';
+import { FABRIC, KEYSTONE } from './layout.js';
 import { docker } from './hosts.js';
 import { apiUrl } from './services.js';
 import type { Migration } from '../objects/migration.js';
 
 type Out = (s: string) => void;
 
-async function api<T>(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${apiUrl}${path}`, {
-    method,
-    headers: { 'x-auth-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, body: (await r.json()) as T };
-}
-
 function bar(p: number): string {
   const n = Math.round(p / 5);
   return `[${'#'.repeat(n)}${'.'.repeat(20 - n)}] ${String(p).padStart(3)}%`;
 }
 
-async function waitKnown(token: string, name: string, host: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const r = await api<{ containers: { name: string; host: string; status: string }[] }>(token, 'GET', '/v1/containers');
-    if (r.body.containers.some((c) => c.name === name && c.host === host && c.status === 'running')) return;
-    await new Promise((res) => setTimeout(res, 300));
-  }
-  throw new Error(`Ferry never saw ${name} running on ${host}`);
-}
-
-async function migrate(token: string, name: string, dest: string, out: Out): Promise<Migration> {
-  const r = await api<{ migration: Migration; error?: { message: string } }>(token, 'POST', `/v1/containers/${name}/migrate`, { host: dest });
-  if (r.status !== 202) throw new Error(`migrate ${name}: HTTP ${r.status}: ${r.body.error?.message}`);
-  let m = r.body.migration;
+async function migrate(ferry: FerryClient, name: string, dest: string, out: Out): Promise<Migration> {
+  const m = await ferry.migrate(name, dest);
   let last = '';
-  for (;;) {
-    m = (await api<{ migration: Migration }>(token, 'GET', `/v1/migrations/${m.uuid}`)).body.migration;
-    const line = `    ${name.padEnd(14)} ${bar(m.progress)} ${m.status}${m.phase ? ` (${m.phase})` : ''}`;
-    if (line !== last) out(line);
-    last = line;
-    if (['completed', 'failed', 'cancelled'].includes(m.status)) return m;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  return ferry.waitMigration(m.uuid, {
+    onPoll: (p) => {
+      const line = `    ${name.padEnd(14)} ${bar(p.progress)} ${p.status}${p.phase ? ` (${p.phase})` : ''}`;
+      if (line !== last) out(line);
+      last = line;
+    },
+  });
 }
 
 function summary(m: Migration): string {
@@ -65,7 +45,7 @@ async function dockerOut(host: string, args: string[]): Promise<string> {
 }
 
 export async function runDemo(out: Out): Promise<boolean> {
-  const token = await issueToken(credentials.admin);
+  const ferry = new FerryClient(apiUrl, KEYSTONE.authUrl, credentials.admin);
   const names = { counter: 'demo-counter', redis: 'demo-redis', stream: 'demo-stream' };
   for (const h of ['compute1', 'compute2']) {
     for (const n of Object.values(names)) await docker(h, ['rm', '-f', n], { allowFail: true });
@@ -93,12 +73,12 @@ export async function runDemo(out: Out): Promise<boolean> {
     for (const l of lines) if (/^\d+$/.test(l)) seen.push({ n: Number(l), t: Date.now() });
   });
 
-  for (const n of Object.values(names)) await waitKnown(token, n, 'compute1');
+  for (const n of Object.values(names)) await ferry.waitKnown(n, 'compute1');
   let ok = true;
   for (const n of [names.counter, names.redis, names.stream]) {
     out(`\nLive-migrating ${n}: compute1 -> compute2`);
     const before = n === names.counter ? await dockerOut('compute1', ['exec', n, 'cat', '/www/index.html']) : '';
-    const m = await migrate(token, n, 'compute2', out);
+    const m = await migrate(ferry, n, 'compute2', out);
     out(summary(m));
     ok &&= m.status === 'completed';
     if (m.status !== 'completed') continue;

@@ -13,12 +13,12 @@ import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
 const DOCKER_CLI = '/usr/bin/docker'; // Debian's 20.10 client matches the 1.41 engine (FACTS.md)
 
-export async function netnsExists(name: string): Promise<boolean> {
+export function netnsExists(name: string): boolean {
   return fs.existsSync(`/run/netns/${name}`);
 }
 
 async function ensureNetns(name: string): Promise<void> {
-  if (!(await netnsExists(name))) {
+  if (!netnsExists(name)) {
     await run('ip', ['netns', 'add', name]);
   }
   await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
@@ -170,6 +170,6 @@ export async function ensureFabricNetwork(host: string): Promise<void> {
 
 export async function deleteNamespaces(): Promise<void> {
   for (const ns of [...HOST_NAMES.map(hostNetns), FABRIC.bridgeNetns, FABRIC.clientNetns]) {
-    if (await netnsExists(ns)) await run('ip', ['netns', 'del', ns], { allowFail: true });
+    if (netnsExists(ns)) await run('ip', ['netns', 'del', ns], { allowFail: true });
   }
 }

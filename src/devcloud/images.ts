@@ -80,32 +80,37 @@ async function copyWithLibraries(dir: string, binaries: string[]) {
   }
 }
 
-async function buildRootfs(kind: keyof typeof IMAGES): Promise<{ dir: string; changes: string[] }> {
-  const dir = path.join(stateDir, 'images', kind);
-  busyboxRootfs(dir);
-  switch (kind) {
-    case 'counter':
-      script(dir, 'bin/counter', COUNTER_SCRIPT);
-      return { dir, changes: ['CMD ["/bin/counter"]', 'EXPOSE 8080'] };
-    case 'stream':
-      script(dir, 'bin/stream-server', STREAM_SERVER);
-      script(dir, 'bin/seqstream', SEQSTREAM);
-      return { dir, changes: ['CMD ["/bin/stream-server"]', 'EXPOSE 9000'] };
-    case 'redis':
-      await copyWithLibraries(dir, ['/usr/bin/redis-server', '/usr/bin/redis-cli']);
-      return {
-        dir,
-        changes: [
-          'CMD ["/usr/bin/redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data", "--enable-debug-command", "local"]',
-          'EXPOSE 6379',
-          'WORKDIR /data',
-        ],
-      };
-  }
+interface Recipe {
+  scripts: Record<string, string>; // path in the rootfs -> text (executable)
+  binaries: string[]; // host binaries copied with the libraries ldd lists
+  changes: string[]; // `docker import -c` instructions
 }
 
-export async function imagePresent(host: string, ref: string): Promise<boolean> {
-  return (await docker(host, ['image', 'inspect', ref], { allowFail: true })).code === 0;
+const RECIPES: Record<keyof typeof IMAGES, Recipe> = {
+  counter: { scripts: { 'bin/counter': COUNTER_SCRIPT }, binaries: [], changes: ['CMD ["/bin/counter"]', 'EXPOSE 8080'] },
+  stream: {
+    scripts: { 'bin/stream-server': STREAM_SERVER, 'bin/seqstream': SEQSTREAM },
+    binaries: [],
+    changes: ['CMD ["/bin/stream-server"]', 'EXPOSE 9000'],
+  },
+  redis: {
+    scripts: {},
+    binaries: ['/usr/bin/redis-server', '/usr/bin/redis-cli'],
+    changes: [
+      'CMD ["/usr/bin/redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", "/data", "--enable-debug-command", "local"]',
+      'EXPOSE 6379',
+      'WORKDIR /data',
+    ],
+  },
+};
+
+async function buildRootfs(kind: keyof typeof IMAGES): Promise<string> {
+  const dir = path.join(stateDir, 'images', kind);
+  const recipe = RECIPES[kind];
+  busyboxRootfs(dir);
+  for (const [rel, text] of Object.entries(recipe.scripts)) script(dir, rel, text);
+  if (recipe.binaries.length) await copyWithLibraries(dir, recipe.binaries);
+  return dir;
 }
 
 /** The recipe label of an image on a host ('' when absent): a changed recipe means a rebuild. */
@@ -114,8 +119,8 @@ async function imageRecipe(host: string, ref: string): Promise<string> {
   return r.code === 0 ? r.stdout.trim() : '';
 }
 
-function recipeOf(kind: keyof typeof IMAGES, changes: string[]): string {
-  const text = [kind, COUNTER_SCRIPT, STREAM_SERVER, SEQSTREAM, APPLETS.join(','), ...changes].join('\n');
+function recipeHash(kind: keyof typeof IMAGES): string {
+  const text = JSON.stringify([kind, APPLETS, RECIPES[kind]]);
   return crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
@@ -123,10 +128,10 @@ function recipeOf(kind: keyof typeof IMAGES, changes: string[]): string {
 export async function ensureImages(host: string, log: (s: string) => void): Promise<void> {
   for (const kind of Object.keys(IMAGES) as (keyof typeof IMAGES)[]) {
     const ref = IMAGES[kind];
-    const { dir, changes } = await buildRootfs(kind);
-    const recipe = recipeOf(kind, changes);
+    const recipe = recipeHash(kind);
     if ((await imageRecipe(host, ref)) === recipe) continue;
-    const args = [...changes, `LABEL ferry.recipe=${recipe}`].flatMap((c) => ['-c', c]);
+    const dir = await buildRootfs(kind);
+    const args = [...RECIPES[kind].changes, `LABEL ferry.recipe=${recipe}`].flatMap((c) => ['-c', c]);
     // tar streams the rootfs straight into `docker import` on the engine's socket.
     const cmd = `tar -C '${dir}' --numeric-owner -c . | /usr/bin/docker -H unix://'${hostDirs(host).socket}' import ${args
       .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { passwordAuthBody } from '../identity/keystone.js';
+import { KeystoneClient } from '../identity/keystone.js';
 import { KEYSTONE, stateDir } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 import type { CloudCredentials } from './status.js';
@@ -50,48 +50,30 @@ async function manage(args: string[]) {
   return run('keystone-manage', ['--config-file', confFile, ...args], { timeoutMs: 300_000 });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Keystone's JSON, read field by field by the callers
-type Json = any;
-
-async function api(method: string, urlPath: string, token: string | null, body?: unknown): Promise<{ status: number; json: Json; headers: Headers }> {
-  const res = await fetch(`${KEYSTONE.authUrl}${urlPath}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
-}
-
-export async function issueToken(c: CloudCredentials): Promise<string> {
-  const r = await api('POST', '/auth/tokens', null, passwordAuthBody(c));
-  if (r.status !== 201) throw new Error(`Keystone token for ${c.username}: HTTP ${r.status}`);
-  return r.headers.get('x-subject-token') as string;
-}
-
-async function ensure(token: string, kind: 'projects' | 'users' | 'roles', name: string, body: Record<string, unknown>): Promise<string> {
-  const found = await api('GET', `/${kind}?name=${encodeURIComponent(name)}`, token);
-  const list = found.json[kind] as { id: string }[];
+/** Find a project, user or role by name, or create it; its ID. */
+async function ensure(ks: KeystoneClient, kind: 'projects' | 'users' | 'roles', name: string, body: Record<string, unknown>): Promise<string> {
+  const found = await ks.request('GET', `/${kind}?name=${encodeURIComponent(name)}`);
+  const list = (found.json as Record<string, { id: string }[]>)[kind];
   if (list.length > 0) return list[0].id;
   const single = kind.slice(0, -1);
-  const made = await api('POST', `/${kind}`, token, { [single]: { name, ...body } });
+  const made = await ks.request('POST', `/${kind}`, { body: { [single]: { name, ...body } } });
   if (made.status !== 201) throw new Error(`creating Keystone ${single} ${name}: HTTP ${made.status} ${JSON.stringify(made.json)}`);
-  return made.json[single].id;
+  return (made.json as Record<string, { id: string }>)[single].id;
 }
 
 async function provision(log: (s: string) => void) {
-  const token = await issueToken(credentials.admin);
-  const service = await ensure(token, 'projects', 'service', { domain_id: 'default', description: 'Service users' });
-  const demo = await ensure(token, 'projects', 'demo', { domain_id: 'default', description: 'A tenant' });
-  const member = await ensure(token, 'roles', 'member', {});
-  const admin = await ensure(token, 'roles', 'admin', {});
-  const demoUser = await ensure(token, 'users', 'demo', { domain_id: 'default', password: KEYSTONE.demoPassword, default_project_id: demo });
-  const ferryUser = await ensure(token, 'users', 'ferry', { domain_id: 'default', password: KEYSTONE.servicePassword, default_project_id: service });
+  const ks = new KeystoneClient({ authUrl: KEYSTONE.authUrl, credentials: credentials.admin });
+  const service = await ensure(ks, 'projects', 'service', { domain_id: 'default', description: 'Service users' });
+  const demo = await ensure(ks, 'projects', 'demo', { domain_id: 'default', description: 'A tenant' });
+  const member = await ensure(ks, 'roles', 'member', {});
+  const admin = await ensure(ks, 'roles', 'admin', {});
+  const demoUser = await ensure(ks, 'users', 'demo', { domain_id: 'default', password: KEYSTONE.demoPassword, default_project_id: demo });
+  const ferryUser = await ensure(ks, 'users', 'ferry', { domain_id: 'default', password: KEYSTONE.servicePassword, default_project_id: service });
   for (const [project, user, role] of [
     [demo, demoUser, member],
     [service, ferryUser, admin],
   ]) {
-    const r = await api('PUT', `/projects/${project}/users/${user}/roles/${role}`, token);
+    const r = await ks.request('PUT', `/projects/${project}/users/${user}/roles/${role}`);
     if (r.status !== 204) throw new Error(`granting a Keystone role: HTTP ${r.status}`);
   }
   log('Keystone users: admin (admin), demo (member of demo), ferry (admin in service)');

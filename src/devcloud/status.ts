@@ -27,4 +27,6 @@ export interface CloudStatus {
   fabric: { network: string; subnet: string; gateway: string; client_netns: string; client_ip: string; bridge_netns: string };
   criu: { binary: string; version: string };
   config_files: Record<string, string>;
+  /** Ferry's own services (those built), by name. */
+  services: Record<string, 'up' | 'down'>;
 }

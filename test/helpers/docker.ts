@@ -7,17 +7,20 @@ export function engine(name: string): Docker {
   return new Docker({ socketPath });
 }
 
-/** Stdout of a container so far (Docker's multiplexed log stream demuxed). */
-export async function logs(d: Docker, id: string): Promise<string> {
-  const buf = (await d.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+/** The payload of Docker's multiplexed stream (8-byte frame headers), as text. */
+export function demux(buf: Buffer): string {
   const out: string[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
+  for (let i = 0; i + 8 <= buf.length; ) {
     const len = buf.readUInt32BE(i + 4);
     out.push(buf.subarray(i + 8, i + 8 + len).toString('utf8'));
     i += 8 + len;
   }
   return out.join('');
+}
+
+/** Stdout of a container so far (Docker's multiplexed log stream demuxed). */
+export async function logs(d: Docker, id: string): Promise<string> {
+  return demux((await d.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
 }
 
 export async function lastNumber(d: Docker, id: string): Promise<number> {

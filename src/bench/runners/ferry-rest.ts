@@ -1,41 +1,15 @@
 /** Method 1: Ferry through its REST API (Keystone token, POST migrate, poll the migration). */
-import { ferryApi, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
 import type { Method, MigrationOutcome, RunContext } from './common.js';
 import { containerRun, type ContainerSubject } from './container.js';
 
-interface MigrationRecord {
-  uuid: string;
-  status: string;
-  phase: string | null;
-  error: string | null;
-  freeze_ms: number | null;
-  checkpoint_ms: number | null;
-  transfer_ms: number | null;
-  restore_ms: number | null;
-  total_ms: number | null;
-  memory_bytes: number | null;
-  transferred_bytes: number | null;
-}
-
-const FINAL = ['completed', 'failed', 'cancelled'];
-
 async function migrateRest(ctx: RunContext, s: ContainerSubject): Promise<MigrationOutcome> {
-  const { cloud } = ctx;
+  const { ferry, target } = ctx.cloud;
   const t0 = Date.now();
-  const r = await ferryApi<{ migration: MigrationRecord }>(cloud, 'POST', `/containers/${encodeURIComponent(s.name)}/migrate`, { host: cloud.target.name });
-  if (r.status !== 202) throw new Error(`POST migrate: HTTP ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-  const uuid = r.body.migration.uuid;
-  const deadline = Date.now() + 600_000;
-  let m = r.body.migration;
-  while (!FINAL.includes(m.status)) {
-    if (Date.now() > deadline) throw new Error(`migration ${uuid} stuck in ${m.status}/${m.phase}`);
-    await new Promise((res) => setTimeout(res, 50));
-    const g = await ferryApi<{ migration: MigrationRecord }>(cloud, 'GET', `/migrations/${uuid}`);
-    if (g.status === 200) m = g.body.migration;
-  }
+  const m0 = await ferry.migrate(s.name, target.name);
+  const m = await ferry.waitMigration(m0.uuid, { everyMs: 50 });
   const observed = Date.now() - t0;
-  if (m.status !== 'completed') throw new Error(`migration ${uuid} ${m.status}: ${m.error ?? ''}`);
+  if (m.status !== 'completed') throw new Error(`migration ${m.uuid} ${m.status}: ${m.error ?? ''}`);
   return {
     tool_freeze_ms: m.freeze_ms,
     total_ms: m.total_ms,
@@ -44,20 +18,12 @@ async function migrateRest(ctx: RunContext, s: ContainerSubject): Promise<Migrat
     restore_ms: m.restore_ms,
     memory_bytes: m.memory_bytes,
     transferred_bytes: m.transferred_bytes,
-    detail: { migration: uuid, client_total_ms: observed },
+    detail: { migration: m.uuid, client_total_ms: observed },
   };
 }
 
-async function waitKnown(ctx: RunContext, s: ContainerSubject): Promise<void> {
-  await waitUntil(
-    `the conductor to see ${s.name} running on ${ctx.cloud.source.name}`,
-    async () => {
-      const r = await ferryApi<{ containers?: { name: string; host: string; status: string }[] }>(ctx.cloud, 'GET', '/containers');
-      return !!r.body.containers?.some((c) => c.name === s.name && c.host === ctx.cloud.source.name && c.status === 'running');
-    },
-    60_000,
-    300,
-  );
+function waitKnown(ctx: RunContext, s: ContainerSubject): Promise<void> {
+  return ctx.cloud.ferry.waitKnown(s.name, ctx.cloud.source.name);
 }
 
 export const ferryRest: Method = {

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import { ContainerNotFound, EngineError, ImageNotFound, RestoreFailed, TransferFailed } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
+import type { ContainerSummary } from '../../objects/host.js';
 import type {
   CheckpointResult,
   ContainerSpec,
@@ -419,6 +420,11 @@ export class DockerDriver implements EngineDriver {
       if (status(e) === 304) return;
       throw new EngineError(`start ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
     }
+  }
+
+  async listContainers(): Promise<ContainerSummary[]> {
+    const list = await this.docker.listContainers({ all: true });
+    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''), image: c.Image, status: c.State }));
   }
 
   async containerState(containerId: string): Promise<{ exists: boolean; running: boolean; status: string; name: string | null }> {

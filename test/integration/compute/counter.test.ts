@@ -2,27 +2,15 @@
  * The counter moves compute1 -> compute2 and goes on counting from where it was (not from 0),
  * with a file created and a file deleted in its writable layer; then it moves back.
  */
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { expect, jest, test } from '@jest/globals';
 import { Migrator } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, lastCount, logTimings, makeAgent, removeEverywhere, uniqueName, waitFor } from './helpers.js';
+import { dk, exists, isRunning, lastCount, logTimings, uniqueName, waitFor, useAgents } from './helpers.js';
 
 jest.setTimeout(180_000);
 
-let a1: MigrationAgent;
-let a2: MigrationAgent;
 const name = uniqueName('counter');
 
-beforeAll(async () => {
-  a1 = await makeAgent('compute1');
-  a2 = await makeAgent('compute2');
-});
-
-afterAll(async () => {
-  await removeEverywhere([name]);
-  await a1?.stop();
-  await a2?.stop();
-});
+const agents = useAgents([name]);
 
 test('counter compute1 -> compute2 keeps counting, rootfs diff moves, then back', async () => {
   await dk('compute1', ['run', '-d', '--name', name, '-e', 'COUNTER_INTERVAL=0.2', 'ferry/counter']);
@@ -33,7 +21,7 @@ test('counter compute1 -> compute2 keeps counting, rootfs diff moves, then back'
     return n >= 5 ? n : null;
   });
 
-  const r = await new Migrator(a1, a2).migrate(name);
+  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
   logTimings('counter compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.status).toBe('completed');
@@ -56,7 +44,7 @@ test('counter compute1 -> compute2 keeps counting, rootfs diff moves, then back'
 
   // And back.
   const mid = after[after.length - 1];
-  const back = await new Migrator(a2, a1).migrate(name);
+  const back = await new Migrator(agents.a2, agents.a1).migrate(name);
   logTimings('counter compute2->compute1', back);
   expect(back.error).toBeNull();
   expect(await isRunning('compute1', name)).toBe(true);

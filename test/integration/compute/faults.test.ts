@@ -7,32 +7,19 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import type { Faults } from '../../../src/compute/faults.js';
 import { Migrator, toErrorInfo } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, lastCount, makeAgent, removeEverywhere, uniqueName, waitFor } from './helpers.js';
+import { dk, exists, isRunning, lastCount, uniqueName, waitFor, useAgents } from './helpers.js';
 
 jest.setTimeout(300_000);
 
-let a1: MigrationAgent;
-let a2: MigrationAgent;
 const names: string[] = [];
-
-beforeAll(async () => {
-  a1 = await makeAgent('compute1');
-  a2 = await makeAgent('compute2');
-});
+const agents = useAgents(names);
 
 afterEach(() => {
-  a1.setFaults({});
-  a2.setFaults({});
-});
-
-afterAll(async () => {
-  await removeEverywhere(names);
-  await a1?.stop();
-  await a2?.stop();
+  agents.a1.setFaults({});
+  agents.a2.setFaults({});
 });
 
 async function startCounter(tag: string): Promise<{ name: string; before: number }> {
@@ -62,8 +49,8 @@ async function expectBackOnSource(name: string, before: number, migrationId: str
   expect(await dk('compute1', ['exec', name, 'cat', '/kept.txt'])).toBe('kept');
   // Nothing left on the target: no container, no record, no staged data.
   expect(await exists('compute2', name)).toBe(false);
-  expect(a2.load(migrationId)).toBeNull();
-  const staging = await a2.driver.stagingRoot();
+  expect(agents.a2.load(migrationId)).toBeNull();
+  const staging = await agents.a2.driver.stagingRoot();
   expect(fs.existsSync(path.join(staging, migrationId))).toBe(false);
 }
 
@@ -75,9 +62,9 @@ describe.each<[string, { src?: Faults; dst?: Faults }, string, RegExp]>([
 ])('%s', (_label, faults, step, message) => {
   test('rolls back to the source with its state', async () => {
     const { name, before } = await startCounter('fault');
-    if (faults.src) a1.setFaults(faults.src);
-    if (faults.dst) a2.setFaults(faults.dst);
-    const r = await new Migrator(a1, a2).migrate(name);
+    if (faults.src) agents.a1.setFaults(faults.src);
+    if (faults.dst) agents.a2.setFaults(faults.dst);
+    const r = await new Migrator(agents.a1, agents.a2).migrate(name);
     expect(r.status).toBe('failed');
     expect(r.failed_step).toBe(step);
     expect(r.error?.message).toMatch(message);
@@ -91,8 +78,8 @@ describe.each<[string, { src?: Faults; dst?: Faults }, string, RegExp]>([
 test('wrong token: refused with 403, rolled back; no token: 401', async () => {
   const { name, before } = await startCounter('token');
   const id = `tok-${Date.now()}`;
-  const src = await a1.checkCanMigrateSource({ migration_id: id, container: name, dest_host: 'compute2' });
-  const pre = await a2.preMigration({ migration_id: id, source_host: 'compute1', source: src.source, spec: src.spec, export: src.export });
+  const src = await agents.a1.checkCanMigrateSource({ migration_id: id, container: name, dest_host: 'compute2' });
+  const pre = await agents.a2.preMigration({ migration_id: id, source_host: 'compute1', source: src.source, spec: src.spec, export: src.export });
 
   // No token at all, straight at the data channel.
   const status = await new Promise<number>((resolve, reject) => {
@@ -108,7 +95,7 @@ test('wrong token: refused with 403, rolled back; no token: 401', async () => {
 
   let err: unknown = null;
   try {
-    await a1.liveMigration({ migration_id: id, upload: { ...pre.upload, token: `${pre.upload.token}x` } });
+    await agents.a1.liveMigration({ migration_id: id, upload: { ...pre.upload, token: `${pre.upload.token}x` } });
   } catch (e) {
     err = e;
   }
@@ -116,8 +103,8 @@ test('wrong token: refused with 403, rolled back; no token: 401', async () => {
   expect(info?.class).toBe('TransferFailed');
   expect(info?.message).toMatch(/403/);
   expect((info?.details.rolled_back as { running: boolean }).running).toBe(true); // live_migration rolled back at once
-  await a2.rollbackAtDestination({ migration_id: id });
-  const rb = await a1.rollbackAtSource({ migration_id: id }); // idempotent: already running
+  await agents.a2.rollbackAtDestination({ migration_id: id });
+  const rb = await agents.a1.rollbackAtSource({ migration_id: id }); // idempotent: already running
   expect(rb.running).toBe(true);
   await expectBackOnSource(name, before, id);
 });
@@ -125,8 +112,8 @@ test('wrong token: refused with 403, rolled back; no token: 401', async () => {
 test('a failure before the freeze leaves the source untouched', async () => {
   const { name } = await startCounter('prefreeze');
   const pidBefore = await dk('compute1', ['inspect', '-f', '{{.State.Pid}}', name]);
-  a2.setFaults({ failPreMigration: true });
-  const r = await new Migrator(a1, a2).migrate(name);
+  agents.a2.setFaults({ failPreMigration: true });
+  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
   expect(r.status).toBe('failed');
   expect(r.failed_step).toBe('pre_migration');
   expect(r.rollback?.source).toBeUndefined(); // never frozen, nothing to roll back there

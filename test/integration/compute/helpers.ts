@@ -1,4 +1,5 @@
 /** Shared pieces of the compute integration tests: agents on the dev cloud's real engines. */
+import { afterAll, beforeAll } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -49,6 +50,24 @@ export async function makeAgent(
 }
 
 /** `docker` (20.10 CLI) against one dev-cloud engine. */
+/**
+ * compute1's and compute2's agents for one test file: made before its tests, stopped after
+ * them, once the named containers and volumes are removed from both hosts.
+ */
+export function useAgents(names: string[], volumes: string[] = []): { a1: MigrationAgent; a2: MigrationAgent } {
+  const pair = {} as { a1: MigrationAgent; a2: MigrationAgent };
+  beforeAll(async () => {
+    pair.a1 = await makeAgent('compute1');
+    pair.a2 = await makeAgent('compute2');
+  });
+  afterAll(async () => {
+    await removeEverywhere(names, volumes);
+    await pair.a1?.stop();
+    await pair.a2?.stop();
+  });
+  return pair;
+}
+
 export async function dk(hostName: string, args: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
   try {
     const r = await pexec(DOCKER, ['-H', host(hostName).docker_host, ...args], { maxBuffer: 64 * 1024 * 1024 });

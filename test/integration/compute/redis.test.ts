@@ -2,27 +2,15 @@
  * Redis with 100,000 keys moves compute1 -> compute2: all keys are there, and so is a write
  * acknowledged just before the migration started.
  */
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { expect, jest, test } from '@jest/globals';
 import { Migrator } from '../../../src/compute/migrator.js';
-import { exists, fillRedis, isRunning, logTimings, makeAgent, redisCli, removeEverywhere, uniqueName, waitFor, dk } from './helpers.js';
+import { exists, fillRedis, isRunning, logTimings, redisCli, uniqueName, waitFor, dk, makeAgent, useAgents } from './helpers.js';
 
 jest.setTimeout(300_000);
 
-let a1: MigrationAgent;
-let a2: MigrationAgent;
 const name = uniqueName('redis');
 
-beforeAll(async () => {
-  a1 = await makeAgent('compute1');
-  a2 = await makeAgent('compute2');
-});
-
-afterAll(async () => {
-  await removeEverywhere([name]);
-  await a1?.stop();
-  await a2?.stop();
-});
+const agents = useAgents([name]);
 
 test('redis with 100k keys and a last acknowledged write', async () => {
   await dk('compute1', ['run', '-d', '--name', name, 'ferry/redis']);
@@ -32,7 +20,7 @@ test('redis with 100k keys and a last acknowledged write', async () => {
   const stamp = `written-${Date.now()}`;
   expect(await redisCli('compute1', name, ['SET', 'last-write', stamp])).toBe('OK');
 
-  const r = await new Migrator(a1, a2).migrate(name);
+  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
   logTimings('redis 100k compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(await isRunning('compute2', name)).toBe(true);
@@ -51,7 +39,7 @@ test('and back with the containerd fast checkpoint ([compute] fast_checkpoint)',
   const fast2 = await makeAgent('compute2', { fastCheckpoint: true });
   try {
     expect(await redisCli('compute2', name, ['SET', 'before-back', 'yes'])).toBe('OK');
-    const r = await new Migrator(fast2, a1).migrate(name);
+    const r = await new Migrator(fast2, agents.a1).migrate(name);
     logTimings('redis 100k compute2->compute1 (fast checkpoint)', r);
     expect(r.error).toBeNull();
     expect(await isRunning('compute1', name)).toBe(true);

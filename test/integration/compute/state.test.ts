@@ -3,28 +3,16 @@
  * link) moves and is removed from the source; the image is streamed from compute1 when
  * compute2 lacks it (by ID, with its tag); the configuration is recreated.
  */
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { expect, jest, test } from '@jest/globals';
 import { Migrator } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, logTimings, makeAgent, removeEverywhere, uniqueName } from './helpers.js';
+import { dk, exists, isRunning, logTimings, uniqueName, useAgents } from './helpers.js';
 
 jest.setTimeout(300_000);
 
-let a1: MigrationAgent;
-let a2: MigrationAgent;
 const name = uniqueName('state');
 const vol = `${name}-data`;
 
-beforeAll(async () => {
-  a1 = await makeAgent('compute1');
-  a2 = await makeAgent('compute2');
-});
-
-afterAll(async () => {
-  await removeEverywhere([name], [vol]);
-  await a1?.stop();
-  await a2?.stop();
-});
+const agents = useAgents([name], [vol]);
 
 test('named volume, image transfer and configuration move', async () => {
   // compute2 must lack the image: remove it there (no container of this test uses it there).
@@ -48,7 +36,7 @@ test('named volume, image transfer and configuration move', async () => {
     'echo volume-data > /vol/a.txt && mkdir -p /vol/sub && echo deep > /vol/sub/b.txt && chmod 640 /vol/sub/b.txt && ' +
     'ln -s sub/b.txt /vol/link && ln /vol/a.txt /vol/hard && touch /vol/sub/c && chmod 1777 /vol/sub']);
 
-  const r = await new Migrator(a1, a2).migrate(name);
+  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
   logTimings('state (volume + image) compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.image_bytes).toBeGreaterThan(1_000_000);

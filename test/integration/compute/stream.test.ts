@@ -5,31 +5,21 @@
  * process never exits) goes on receiving 1, 2, 3, ... with no number missing or repeated.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { afterAll, expect, jest, test } from '@jest/globals';
 import { Migrator } from '../../../src/compute/migrator.js';
 import { cloud } from '../../helpers/cloud.js';
-import { dk, exists, isRunning, logTimings, makeAgent, removeEverywhere, sh, uniqueName, waitFor } from './helpers.js';
+import { dk, exists, isRunning, logTimings, sh, uniqueName, waitFor, useAgents } from './helpers.js';
 
 jest.setTimeout(180_000);
 
-let a1: MigrationAgent;
-let a2: MigrationAgent;
 let client: ChildProcess | null = null;
 const name = uniqueName('stream');
 const IP = '10.250.0.21';
 const MAC = '02:42:0a:fa:00:15';
 
-beforeAll(async () => {
-  a1 = await makeAgent('compute1');
-  a2 = await makeAgent('compute2');
-});
-
+const agents = useAgents([name]);
 afterAll(async () => {
   if (client && client.exitCode === null && client.pid) process.kill(client.pid, 'SIGTERM');
-  await removeEverywhere([name]);
-  await a1?.stop();
-  await a2?.stop();
 });
 
 /** The client's TCP connection(s) to the container, as `ss` in the client namespace sees them. */
@@ -71,7 +61,7 @@ test('one TCP connection survives the move, no number missing or repeated', asyn
   expect(await fdbPort()).toBe('fab-compute1');
 
   const atStart = lines.length;
-  const r = await new Migrator(a1, a2).migrate(name);
+  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
   logTimings('stream compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.status).toBe('completed');

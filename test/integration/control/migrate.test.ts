@@ -9,7 +9,7 @@ import { NotificationListener, type Notification } from '../../../src/bus/listen
 import { Transport } from '../../../src/bus/transport.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { engine, lastNumber, logs, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { demux, engine, lastNumber, logs, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 
 const c1 = engine('compute1');
@@ -24,15 +24,7 @@ async function execOut(d: ReturnType<typeof engine>, id: string, cmd: string[]):
     stream.on('end', () => resolve());
     stream.on('error', reject);
   });
-  // Demultiplex Docker's 8-byte frame headers.
-  const buf = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= buf.length; ) {
-    const len = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + len).toString();
-    i += 8 + len;
-  }
-  return out.trim();
+  return demux(Buffer.concat(chunks)).trim();
 }
 
 async function containerOn(d: ReturnType<typeof engine>, name: string) {
