@@ -10,7 +10,7 @@ FERRY_APT_PACKAGES=(
   python3-openstackclient python3-oslo.messaging python3-osc-lib python3-setuptools
   # test images are built locally from these binaries
   busybox-static redis-server
-  # CRIU build dependencies (FACTS.md)
+  # CRIU build dependencies (docs/platform-facts.md)
   build-essential pkgconf xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
   libgnutls28-dev uuid-dev python3-protobuf
@@ -54,7 +54,7 @@ criu_usable() { # criu_usable BINARY
 }
 
 # CRIU 4.2+ that passes `criu check`: the system's if good, else built from Debian's
-# newer source package (FACTS.md: bookworm's 3.17 and 4.1 cannot dump TCP sockets here).
+# newer source package (docs/platform-facts.md: bookworm's 3.17 and 4.1 cannot dump TCP sockets here).
 ferry_install_criu() {
   local found
   found=$(command -v criu || true)

@@ -1,5 +1,5 @@
 /**
- * Where Docker's checkpoint/restore time goes (FACTS.md: ~20x raw CRIU). On one workload
+ * Where Docker's checkpoint/restore time goes (docs/platform-facts.md: ~20x raw CRIU). On one workload
  * container on compute1, each step timed with the CPU time dockerd and containerd spent in it:
  *   A  `docker checkpoint create` (Docker API path), CRIU's own stats-dump read from the result
  *   B  `docker start --checkpoint` of it (restore through Docker)

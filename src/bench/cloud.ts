@@ -12,7 +12,7 @@ import type { CloudHost, CloudStatus } from '../devcloud/status.js';
 import type { Workload } from './types.js';
 
 const pexec = promisify(execFile);
-export const DOCKER = '/usr/bin/docker'; // the 20.10 client: accepts --mac-address with --network (FACTS.md)
+export const DOCKER = '/usr/bin/docker'; // the 20.10 client: accepts --mac-address with --network (docs/platform-facts.md)
 
 export interface BenchCloud {
   status: CloudStatus;

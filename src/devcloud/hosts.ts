@@ -11,7 +11,7 @@ import path from 'node:path';
 import { FABRIC, HOST_NAMES, hostDirs, hostNetns } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
-const DOCKER_CLI = '/usr/bin/docker'; // Debian's 20.10 client matches the 1.41 engine (FACTS.md)
+const DOCKER_CLI = '/usr/bin/docker'; // Debian's 20.10 client matches the 1.41 engine (docs/platform-facts.md)
 
 export function netnsExists(name: string): boolean {
   return fs.existsSync(`/run/netns/${name}`);
@@ -88,7 +88,7 @@ export async function startEngine(host: string, log: (s: string) => void): Promi
     JSON.stringify({ experimental: true, 'storage-driver': 'overlay2', 'cgroup-parent': `ferry-${host}`, 'log-level': 'warn' }, null, 2),
   );
   log(`starting Docker engine ${host} in netns ${ns}`);
-  // `ip netns exec` remounts /sys and breaks dockerd's cgroup setup; nsenter only switches the network (FACTS.md).
+  // `ip netns exec` remounts /sys and breaks dockerd's cgroup setup; nsenter only switches the network (docs/platform-facts.md).
   startDaemon({
     name: `dockerd-${host}`,
     cmd: 'nsenter',

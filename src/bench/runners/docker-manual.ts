@@ -1,5 +1,5 @@
 /**
- * Method 2: the manual procedure with the Docker 20.10 CLI (FACTS.md): checkpoint into a
+ * Method 2: the manual procedure with the Docker 20.10 CLI (docs/platform-facts.md): checkpoint into a
  * directory on compute1, `docker create` the same container (network, --ip, --mac-address) on
  * compute2, copy the checkpoint into its checkpoints folder, `docker start --checkpoint`.
  */

@@ -5,7 +5,7 @@
  *   roll back with a plain `start?checkpoint=<name>`).
  * - Fast path ([compute] fast_checkpoint): containerd's own checkpoint with an image path
  *   (`ctr ... tasks checkpoint --exit --image-path DIR`), which skips the content-store round trip
- *   (FACTS.md: 0.28 s instead of 4.6 s for Redis with 1M keys). Docker then sees the container
+ *   (docs/platform-facts.md: 0.28 s instead of 4.6 s for Redis with 1M keys). Docker then sees the container
  *   exit, exactly as after its own checkpoint, and starts it from the same directory.
  * - Restore: the checkpoint is placed in the target's checkpoints dir, then start?checkpoint=<name>.
  */

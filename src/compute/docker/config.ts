@@ -198,7 +198,7 @@ export function captureSpec(
       ...(pnet.shared && pnet.ip ? { IPAMConfig: { IPv4Address: pnet.ip } } : {}),
       ...(pnet.aliases.length > 0 ? { Aliases: pnet.aliases } : {}),
     };
-    // API 1.41: the MAC of the primary endpoint is Config.MacAddress (FACTS.md).
+    // API 1.41: the MAC of the primary endpoint is Config.MacAddress (docs/platform-facts.md).
     if (pnet.shared && pnet.mac) config.MacAddress = pnet.mac;
   }
 

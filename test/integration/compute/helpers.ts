@@ -11,7 +11,7 @@ import { cloud, host } from '../../helpers/cloud.js';
 
 const pexec = promisify(execFile);
 
-export const DOCKER = '/usr/bin/docker'; // the 20.10 client (FACTS.md)
+export const DOCKER = '/usr/bin/docker'; // the 20.10 client (docs/platform-facts.md)
 
 export function workDir(hostName: string): string {
   return path.join(cloud().state_dir, 'ferry', `test-${hostName}`);
