@@ -19,6 +19,7 @@ import { benchAddress, type BenchCloud, dk, fillContainerRedis, removeContainer,
 import { readStatsDump, type DumpStats } from './criu-stats.js';
 import { fmtBytes } from './stats.js';
 import type { Workload } from './types.js';
+import { sleep } from '../common/sleep.js';
 
 const CLK_TCK = 100;
 
@@ -146,7 +147,7 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
     if (hasStrace) {
       log('  C: checkpoint under strace -c');
       const st = startTool('strace', ['-c', '-f', '-p', String(containerd), '-p', String(dockerd)]);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const c = await timed(procs, 'C', '`docker checkpoint create` under `strace -c -f` on containerd + dockerd (slower: traced)', () => checkpoint('ana-c'));
       strace = straceTop(await stopTool(st));
       steps.push(c);
@@ -156,14 +157,14 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
       log('  D: checkpoint under perf record');
       const file = path.join(work, 'ckpt.perf');
       const pr = startTool('perf', ['record', '-F', '499', '-g', '-o', file, '-p', `${containerd},${dockerd}`]);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       steps.push(await timed(procs, 'D', '`docker checkpoint create` under `perf record -g` on containerd + dockerd', () => checkpoint('ana-d')));
       await stopTool(pr);
       perfCkpt = await perfTop(file);
       const file2 = path.join(work, 'restore.perf');
       log('  G: restore under perf record');
       const pr2 = startTool('perf', ['record', '-F', '499', '-g', '-o', file2, '-p', `${containerd},${dockerd}`]);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       steps.push(await timed(procs, 'G', '`docker start --checkpoint` under `perf record -g` on containerd + dockerd', () => restore('ana-d')));
       await stopTool(pr2);
       perfRestore = await perfTop(file2);

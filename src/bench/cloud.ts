@@ -10,6 +10,7 @@ import { status } from '../devcloud/cloud.js';
 import { FerryClient } from '../devcloud/ferry-client.js';
 import type { CloudHost, CloudStatus } from '../devcloud/status.js';
 import type { Workload } from './types.js';
+import { sleep } from '../common/sleep.js';
 
 const pexec = promisify(execFile);
 export const DOCKER = '/usr/bin/docker'; // the 20.10 client: accepts --mac-address with --network (docs/platform-facts.md)
@@ -88,7 +89,7 @@ export async function waitUntil(what: string, fn: () => Promise<boolean>, timeou
   for (;;) {
     if (await fn().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 

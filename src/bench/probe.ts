@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProbeKind, ProbeSample } from './types.js';
+import { sleep } from '../common/sleep.js';
 
 const probeScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'probe-main.js');
 
@@ -68,7 +69,7 @@ export class Probe {
     while (Date.now() < deadline) {
       if (this.answersSince(since) >= n) return true;
       if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) return false;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     return false;
   }

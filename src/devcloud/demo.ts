@@ -4,6 +4,7 @@
  * Ferry's REST API, with progress and downtime printed as they go.
  */
 import { spawn } from 'node:child_process';
+import { sleep } from '../common/sleep.js';
 import { FerryClient } from './ferry-client.js';
 import { credentials } from './keystone.js';
 import { FABRIC, KEYSTONE } from './layout.js';
@@ -57,7 +58,7 @@ export async function runDemo(out: Out): Promise<boolean> {
   await docker('compute1', [
     'run', '-d', '--name', names.stream, '--network', FABRIC.network, '--ip', ip, '--mac-address', '02:42:0a:fa:00:28', 'ferry/stream:latest',
   ]);
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   await dockerOut('compute1', ['exec', names.redis, 'redis-cli', 'DEBUG', 'POPULATE', '100000']);
   await dockerOut('compute1', ['exec', names.redis, 'redis-cli', 'SET', 'greeting', 'written before the move']);
   out(`    counter, redis (DBSIZE ${await dockerOut('compute1', ['exec', names.redis, 'redis-cli', 'DBSIZE'])}), stream on ${ip}`);
@@ -91,7 +92,7 @@ export async function runDemo(out: Out): Promise<boolean> {
       out(`    on compute2: DBSIZE ${size}, greeting = "${g}"`);
     }
   }
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   client.kill();
   let gaps = 0;
   let pause = 0;

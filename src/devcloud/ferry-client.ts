@@ -3,6 +3,7 @@
  * token (kept and refreshed by KeystoneClient), requests, and waiting on migrations and on
  * the conductor learning of a container from heartbeats.
  */
+import { sleep } from '../common/sleep.js';
 import { KeystoneClient } from '../identity/keystone.js';
 import type { PasswordCredentials } from '../identity/types.js';
 import type { Container } from '../objects/host.js';
@@ -23,8 +24,6 @@ export interface RequestOptions {
   rawBody?: string;
   headers?: Record<string, string>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class FerryClient {
   readonly keystone: KeystoneClient;

@@ -5,6 +5,7 @@
 import { execFile, spawn, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sleep } from '../common/sleep.js';
 
 export class CommandFailed extends Error {
   constructor(
@@ -131,10 +132,6 @@ export async function stopDaemon(pidFile: string, marker: string, graceMs = 15_0
   while (pidAlive(pid)) await sleep(50);
   fs.rmSync(pidFile, { force: true });
   return true;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Poll `check` until it returns true or `timeoutMs` passes; then throw with `what`. */

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { IdentityUnavailable, NotAuthenticated } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
+import { sleep } from '../common/sleep.js';
 import type { FerryConfig } from '../conf/index.js';
 import type { CatalogService, PasswordCredentials, TokenInfo, TokenValidator } from './types.js';
 
@@ -495,8 +496,4 @@ function describe(e: unknown): string {
   if (typeof cause?.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message;
   return typeof err.message === 'string' ? err.message : String(e);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

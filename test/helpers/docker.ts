@@ -36,10 +36,6 @@ export async function removeQuietly(d: Docker, idOrName: string): Promise<void> 
   }
 }
 
-export function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { sleep } from '../../src/common/sleep.js';
 
 const execFileP = promisify(execFile);
 
@@ -130,7 +131,7 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await probe(port)) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`port ${port} did not open within ${ms} ms`);
 }
@@ -139,7 +140,7 @@ async function waitForPortClosed(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (!(await probe(port))) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`port ${port} still open after ${ms} ms`);
 }

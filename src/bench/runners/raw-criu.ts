@@ -11,6 +11,7 @@ import path from 'node:path';
 import { sh, treeBytes, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
 import { counterContinued, emptyResult, errMessage, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
+import { sleep } from '../../common/sleep.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const REDIS_CLI = '/usr/bin/redis-cli';
@@ -34,7 +35,7 @@ async function killPid(pid: number | null): Promise<void> {
     return;
   }
   const deadline = Date.now() + 5000;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (alive(pid) && Date.now() < deadline) await sleep(50);
   if (alive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -176,9 +177,9 @@ export const rawCriu: Method = {
           const td = Date.now();
           // The restore needs the PIDs free again: the original is our child (reaped by Node), its
           // children (counter: httpd, sleep) are reaped by PID 1, which may take a moment.
-          if (!p.reaper) await Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))]);
+          if (!p.reaper) await Promise.race([p.exited, sleep(5000)]);
           const deadline = Date.now() + 5000;
-          while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+          while (tree.some(alive) && Date.now() < deadline) await sleep(5);
           const t1 = Date.now();
           const pidfile = path.join(dir, 'restored.pid');
           const r = await sh(criu, ['restore', '-D', img, '--tcp-established', '--network-lock', 'nftables', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });

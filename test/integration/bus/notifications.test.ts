@@ -7,6 +7,7 @@ import { NotificationListener, type Notification } from '../../../src/bus/listen
 import { Notifier, exceptionPayload } from '../../../src/bus/notifier.js';
 import { Transport } from '../../../src/bus/transport.js';
 import { PythonPeer, deleteEntities, testBroker, unique, type Broker } from './peer.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 jest.setTimeout(120_000);
 
@@ -92,7 +93,7 @@ test('Python notifier -> Ferry listener: event type, publisher, priority, payloa
     expect(r.ok).toBe(true);
     await py.command({ op: 'notify', topics: [topic], publisher_id: 'compute.host9', event_type: 'instance.thing', priority: 'warn', payload: {} });
     const end = Date.now() + 10_000;
-    while (got.length < 2 && Date.now() < end) await new Promise((r2) => setTimeout(r2, 50));
+    while (got.length < 2 && Date.now() < end) await sleep(50);
     expect(got).toHaveLength(2);
     const info = got.find((n) => n.priority === 'info')!;
     expect(info.eventType).toBe('instance.create.end');
@@ -121,8 +122,8 @@ test('notifications sent before the listener starts wait in its queue; the noop 
   await listener.start();
   try {
     const end = Date.now() + 5000;
-    while (got.length < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
+    while (got.length < 1 && Date.now() < end) await sleep(50);
+    await sleep(300);
     expect(got.map((n) => n.eventType)).toEqual(['early.event']);
   } finally {
     await listener.stop();
@@ -141,8 +142,8 @@ test('a handler that throws gets the notification again (requeue), then it is ac
   try {
     await new Notifier(transport, { publisherId: 'p', topics: [topic] }).info(ctx, 'retry.event', {});
     const end = Date.now() + 5000;
-    while (calls < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
+    while (calls < 2 && Date.now() < end) await sleep(50);
+    await sleep(300);
     expect(calls).toBe(2);
   } finally {
     await listener.stop();

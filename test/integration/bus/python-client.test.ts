@@ -12,6 +12,7 @@ import { RPCServer } from '../../../src/bus/rpc/server.js';
 import { Transport } from '../../../src/bus/transport.js';
 import { parseTransportUrl } from '../../../src/bus/url.js';
 import { PythonPeer, deleteEntities, testBroker, unique, type Broker } from './peer.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 jest.setTimeout(120_000);
 
@@ -35,7 +36,7 @@ class TestManager {
   }
 
   async slow(_ctx: RequestContext, args: Record<string, unknown>) {
-    await new Promise((r) => setTimeout(r, Number(args.seconds) * 1000));
+    await sleep(Number(args.seconds) * 1000);
     return `slept ${String(args.seconds)}`;
   }
 
@@ -78,7 +79,7 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 

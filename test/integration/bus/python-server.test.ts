@@ -11,6 +11,7 @@ import { RPCClient } from '../../../src/bus/rpc/client.js';
 import { RPCServer } from '../../../src/bus/rpc/server.js';
 import { Transport } from '../../../src/bus/transport.js';
 import { PythonPeer, deleteEntities, testBroker, unique, type Broker } from './peer.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 jest.setTimeout(120_000);
 
@@ -64,10 +65,10 @@ test('cast reaches one Python server with its arguments', async () => {
   const pred = (l: Record<string, unknown>) => l.event === 'cast' && (l.args as Record<string, unknown>).k === 'cast-1';
   let seen: Record<string, unknown>[] = [];
   for (let i = 0; i < 200 && seen.length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     seen = [...pyA.drain(pred), ...pyB.drain(pred)];
   }
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   seen.push(...pyA.drain(pred), ...pyB.drain(pred));
   expect(seen).toHaveLength(1); // a topic cast goes to exactly one server
   const got = seen[0];

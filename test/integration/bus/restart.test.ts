@@ -11,6 +11,7 @@ import { RPCServer } from '../../../src/bus/rpc/server.js';
 import { Transport } from '../../../src/bus/transport.js';
 import { PrivateRabbit } from '../../helpers/private-rabbit.js';
 import { unique } from './peer.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 jest.setTimeout(180_000);
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
     {
       ping: (_c: RequestContext, a: Record<string, unknown>) => a.i,
       slow: async (_c: RequestContext, a: Record<string, unknown>) => {
-        await new Promise((r) => setTimeout(r, Number(a.seconds) * 1000));
+        await sleep(Number(a.seconds) * 1000);
         return 'done';
       },
     },
@@ -78,7 +79,7 @@ test('RabbitMQ restart during a series of calls', async () => {
       () => ({ ok: true as const, at: Date.now() }),
       (e: unknown) => ({ ok: false as const, err: e as Error, at: Date.now() }),
     );
-  await new Promise((r) => setTimeout(r, 500)); // the server has it now
+  await sleep(500); // the server has it now
 
   // Calls keep coming during the outage; each must settle within its 3 s timeout (+ slack).
   const outcomes: { ok: boolean; err?: Error; took: number }[] = [];
@@ -93,7 +94,7 @@ test('RabbitMQ restart during a series of calls', async () => {
       } catch (e) {
         outcomes.push({ ok: false, err: e as Error, took: Date.now() - t0 });
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   })();
 
@@ -107,7 +108,7 @@ test('RabbitMQ restart during a series of calls', async () => {
     expect(r.at - inflightStart).toBeLessThan(30_000);
     expect(r.at - stoppedAt).toBeLessThan(15_000); // failed with the broker, not at the timeout
   }
-  await new Promise((res) => setTimeout(res, 2000)); // some calls hit the outage
+  await sleep(2000); // some calls hit the outage
   await rabbit.start();
 
   // Both sides come back by themselves.
@@ -155,7 +156,7 @@ test('closing the transport fails the calls waiting on it', async () => {
   const t = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry' });
   await t.connect();
   const p = new RPCClient(t, { topic }, { timeoutSeconds: 30 }).call(ctx, 'slow', { seconds: 3 }).catch((e: unknown) => e);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const t0 = Date.now();
   await t.close();
   const err = await p;

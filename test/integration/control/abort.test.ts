@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type Docker from 'dockerode';
 import type { Migration } from '../../../src/objects/migration.js';
-import { engine, lastNumber, logs, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { engine, lastNumber, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { sleep } from '../../../src/common/sleep.js';
 import { admin, getMigration, restartServices, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 
 const c1 = engine('compute1');

@@ -5,7 +5,8 @@ import { Transport } from '../../../src/bus/transport.js';
 import { ConductorRPCAPI } from '../../../src/conductor/rpcapi.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { engine, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { sleep } from '../../../src/common/sleep.js';
 import { admin, api, startMigration, token, waitKnown, waitMigration } from '../../helpers/ferry.js';
 
 const c1 = engine('compute1');

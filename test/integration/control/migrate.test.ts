@@ -9,7 +9,8 @@ import { NotificationListener, type Notification } from '../../../src/bus/listen
 import { Transport } from '../../../src/bus/transport.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { demux, engine, lastNumber, logs, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { demux, engine, lastNumber, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { sleep } from '../../../src/common/sleep.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 
 const c1 = engine('compute1');

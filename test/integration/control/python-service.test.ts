@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { cloud } from '../../helpers/cloud.js';
-import { engine, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { sleep } from '../../../src/common/sleep.js';
 import { waitKnown } from '../../helpers/ferry.js';
 import { PythonPeer } from '../bus/peer.js';
 

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { cloud, host } from '../../helpers/cloud.js';
-import { engine, lastNumber, logs, removeQuietly, sleep, uniqueName } from '../../helpers/docker.js';
+import { engine, lastNumber, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 const pexec = promisify(execFile);
 
