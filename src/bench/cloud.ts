@@ -8,12 +8,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { status } from '../devcloud/cloud.js';
 import { FerryClient } from '../devcloud/ferry-client.js';
+import { DOCKER_CLI } from '../devcloud/layout.js';
 import type { CloudHost, CloudStatus } from '../devcloud/status.js';
 import type { Workload } from './types.js';
 import { sleep } from '../common/sleep.js';
 
 const pexec = promisify(execFile);
-export const DOCKER = '/usr/bin/docker'; // the 20.10 client: accepts --mac-address with --network (docs/platform-facts.md)
 
 export interface BenchCloud {
   status: CloudStatus;
@@ -58,7 +58,7 @@ export async function sh(cmd: string, args: string[], opts: { allowFail?: boolea
 }
 
 export function dk(h: CloudHost, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<CmdResult> {
-  return sh(DOCKER, ['-H', h.docker_host, ...args], opts);
+  return sh(DOCKER_CLI, ['-H', h.docker_host, ...args], opts);
 }
 
 /** Bench containers live at 10.250.0.200-219 on ferry-fabric, with MACs of their own. */

@@ -18,7 +18,7 @@ import { rawCriu } from '../bench/runners/raw-criu.js';
 import { fmtBytes, fmtMs } from '../bench/stats.js';
 import type { MethodName, RunResult } from '../bench/types.js';
 import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
-import { repoRoot } from '../devcloud/layout.js';
+import { DOCKER_CLI, repoRoot } from '../devcloud/layout.js';
 
 const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, dockerManual, rawCriu];
 const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'docker-manual', 'raw-criu'];
@@ -122,7 +122,7 @@ function stamp(d: Date): string {
 
 async function machine(): Promise<Record<string, string>> {
   const criu = await sh('/usr/local/sbin/criu', ['--version'], { allowFail: true });
-  const docker = await sh('/usr/bin/docker', ['--version'], { allowFail: true });
+  const docker = await sh(DOCKER_CLI, ['--version'], { allowFail: true });
   return {
     kernel: os.release(),
     cpus: String(os.cpus().length),

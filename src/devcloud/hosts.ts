@@ -8,10 +8,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { FABRIC, HOST_NAMES, hostDirs, hostNetns } from './layout.js';
+import { DOCKER_CLI, FABRIC, HOST_NAMES, hostDirs, hostNetns } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
-
-const DOCKER_CLI = '/usr/bin/docker'; // Debian's 20.10 client matches the 1.41 engine (docs/platform-facts.md)
 
 export function netnsExists(name: string): boolean {
   return fs.existsSync(`/run/netns/${name}`);

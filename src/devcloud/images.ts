@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hostDirs, stateDir } from './layout.js';
+import { DOCKER_CLI, hostDirs, stateDir } from './layout.js';
 import { docker } from './hosts.js';
 import { run } from './proc.js';
 
@@ -133,7 +133,7 @@ export async function ensureImages(host: string, log: (s: string) => void): Prom
     const dir = await buildRootfs(kind);
     const args = [...RECIPES[kind].changes, `LABEL ferry.recipe=${recipe}`].flatMap((c) => ['-c', c]);
     // tar streams the rootfs straight into `docker import` on the engine's socket.
-    const cmd = `tar -C '${dir}' --numeric-owner -c . | /usr/bin/docker -H unix://'${hostDirs(host).socket}' import ${args
+    const cmd = `tar -C '${dir}' --numeric-owner -c . | ${DOCKER_CLI} -H unix://'${hostDirs(host).socket}' import ${args
       .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
       .join(' ')} - ${ref}`;
     await run('bash', ['-o', 'pipefail', '-c', cmd], { timeoutMs: 300_000 });

@@ -14,6 +14,12 @@ export const runDir = path.join('/run/ferry-devcloud', crypto.createHash('sha256
 
 export const HOST_NAMES = ['compute1', 'compute2'] as const;
 
+/**
+ * The docker CLI the dev cloud, the bench and the tests run: Debian's 20.10 client, which matches
+ * the engines' API 1.41 (a newer client refuses --mac-address with --network; docs/platform-facts.md).
+ */
+export const DOCKER_CLI = '/usr/bin/docker';
+
 export const FABRIC = {
   network: 'ferry-fabric',
   subnet: '10.250.0.0/24',

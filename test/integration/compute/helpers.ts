@@ -7,11 +7,10 @@ import { promisify } from 'node:util';
 import { MigrationAgent } from '../../../src/compute/agent.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
 import type { Faults } from '../../../src/compute/faults.js';
+import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, host } from '../../helpers/cloud.js';
 
 const pexec = promisify(execFile);
-
-export const DOCKER = '/usr/bin/docker'; // the 20.10 client (docs/platform-facts.md)
 
 export function workDir(hostName: string): string {
   return path.join(cloud().state_dir, 'ferry', `test-${hostName}`);
@@ -70,7 +69,7 @@ export function useAgents(names: string[], volumes: string[] = []): { a1: Migrat
 
 export async function dk(hostName: string, args: string[], opts: { allowFail?: boolean } = {}): Promise<string> {
   try {
-    const r = await pexec(DOCKER, ['-H', host(hostName).docker_host, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const r = await pexec(DOCKER_CLI, ['-H', host(hostName).docker_host, ...args], { maxBuffer: 64 * 1024 * 1024 });
     return r.stdout.trim();
   } catch (e) {
     if (opts.allowFail) return '';
@@ -138,7 +137,7 @@ export function logTimings(label: string, r: object): void {
 /** Load `n` keys (key:1..key:n = val:1..val:n) into a redis container through redis-cli --pipe. */
 export async function fillRedis(hostName: string, name: string, n: number): Promise<void> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(DOCKER, ['-H', host(hostName).docker_host, 'exec', '-i', name, 'redis-cli', '--pipe'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(DOCKER_CLI, ['-H', host(hostName).docker_host, 'exec', '-i', name, 'redis-cli', '--pipe'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += String(d)));
   child.stderr.on('data', (d) => (out += String(d)));

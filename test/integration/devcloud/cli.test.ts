@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, repoRoot } from '../../helpers/cloud.js';
 
 const devcloud = path.join(repoRoot, 'dist/cmd/devcloud.js');
@@ -82,10 +83,10 @@ describe('ferry-devcloud command', () => {
     // The macvlan network works again (its parent link was recreated): a container starts on it.
     const socket = s.hosts.find((x: { name: string }) => x.name === 'compute1').docker_host;
     const name = `fabric-check-${process.pid}`;
-    const started = spawnSync('/usr/bin/docker', ['-H', socket, 'run', '-d', '--name', name, '--network', 'ferry-fabric', '--ip', '10.250.0.59', 'ferry/counter:latest'], {
+    const started = spawnSync(DOCKER_CLI, ['-H', socket, 'run', '-d', '--name', name, '--network', 'ferry-fabric', '--ip', '10.250.0.59', 'ferry/counter:latest'], {
       encoding: 'utf8',
     });
-    spawnSync('/usr/bin/docker', ['-H', socket, 'rm', '-f', name]);
+    spawnSync(DOCKER_CLI, ['-H', socket, 'rm', '-f', name]);
     expect(started.stderr).toBe('');
     expect(started.status).toBe(0);
   });
