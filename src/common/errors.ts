@@ -81,7 +81,24 @@ export const EngineError = define('engine_error', 'internal', 'EngineError');
 export const IdentityUnavailable = define('identity_unavailable', 'unavailable', 'IdentityUnavailable');
 export const MessagingUnavailable = define('messaging_unavailable', 'unavailable', 'MessagingUnavailable');
 export const MessagingTimeout = define('messaging_timeout', 'timeout', 'MessagingTimeout');
+/** A step's outcome could not be learned before its deadline (host or bus unreachable): the operator must check. */
+export const OutcomeUnknown = define('outcome_unknown', 'unavailable', 'OutcomeUnknown');
+/** The target already runs the migrated container: it must not be rolled back (there would be no running copy). */
+export const TargetRunsContainer = define('target_runs_container', 'conflict', 'TargetRunsContainer');
+/** A request arrived after its caller's deadline: it was dropped without running. */
+export const RequestExpired = define('request_expired', 'timeout', 'RequestExpired');
 export const UnsupportedVersion = define('unsupported_version', 'invalid', 'UnsupportedVersion');
 export const NoSuchMethod = define('no_such_method', 'invalid', 'NoSuchMethod');
+// data channel (src/compute/datachannel/status.ts gives them their HTTP statuses there)
+export const ChannelTokenMissing = define('channel_token_missing', 'unauthorized', 'ChannelTokenMissing');
+export const ChannelTokenRefused = define('channel_token_refused', 'forbidden', 'ChannelTokenRefused');
+export const PartNotPlanned = define('part_not_planned', 'forbidden', 'PartNotPlanned');
+export const PartAlreadySent = define('part_already_sent', 'conflict', 'PartAlreadySent');
+export const TransferQuotaExceeded = define('transfer_quota_exceeded', 'invalid', 'TransferQuotaExceeded');
+export const UnsafeArchive = define('unsafe_archive', 'invalid', 'UnsafeArchive');
+export const TransferCorrupted = define('transfer_corrupted', 'invalid', 'TransferCorrupted');
+export const InsufficientStorage = define('insufficient_storage', 'unavailable', 'InsufficientStorage');
+export const NoSuchResource = define('no_such_resource', 'not_found', 'NoSuchResource');
+export const MethodNotAllowed = define('method_not_allowed', 'invalid', 'MethodNotAllowed');
 /** A failure raised by a remote peer whose class Ferry does not know. */
 export const RemoteError = define('remote_error', 'internal', 'RemoteError');

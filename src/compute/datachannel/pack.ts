@@ -3,6 +3,8 @@
  * keeps owners, modes, whiteout device nodes and the overlay "opaque" xattr of the rootfs diff).
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { PartKind } from './tarsafe.js';
 
@@ -39,4 +41,23 @@ export function packTree(dir: string, kind: PartKind): PackedTree {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   child.stdout.pipe(out);
   return { stream: out, done, kill: () => child.kill('SIGKILL') };
+}
+
+/**
+ * What the sender declares for a tree before packing it (the receiver's quota): the content
+ * bytes of its regular files and its entries, root included, as tar will list them.
+ */
+export function treeStats(dir: string): { bytes: number; entries: number } {
+  let bytes = 0;
+  let entries = 1;
+  const walk = (p: string) => {
+    for (const e of fs.readdirSync(p, { withFileTypes: true })) {
+      const q = path.join(p, e.name);
+      entries++;
+      if (e.isDirectory()) walk(q);
+      else if (e.isFile()) bytes += fs.lstatSync(q).size;
+    }
+  };
+  walk(dir);
+  return { bytes, entries };
 }

@@ -1,11 +1,11 @@
-/** The receiving (and image-exporting) end of the data channel. See protocol.ts. */
+/** @deprecated The pre-plan receiving end; replaced by receiver.ts once the agent is split (then removed). */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FerryError, TransferFailed } from '../../common/errors.js';
+import { FerryError, TransferQuotaExceeded } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
 import { MIGRATION_ID_RE, PART_RE, manifestProblems, partKind, type Manifest, type PartReceipt } from './protocol.js';
 import { UnsafeArchive, extractSafely } from './tarsafe.js';
@@ -169,9 +169,9 @@ export class DataChannelServer {
           cb(null, chunk);
         },
       });
-      const result = await extractSafely(req.pipe(tap), dir, partKind(part), this.opts.maxBytes).catch((e: unknown) => {
+      const result = await extractSafely(req.pipe(tap), dir, partKind(part), { maxTarBytes: this.opts.maxBytes, maxEntries: Number.MAX_SAFE_INTEGER, maxPayloadBytes: this.opts.maxBytes }).catch((e: unknown) => {
         if (e instanceof UnsafeArchive) throw new HttpError(422, `unsafe archive refused: ${e.message}`);
-        if (e instanceof TransferFailed) throw new HttpError(413, e.message);
+        if (e instanceof TransferQuotaExceeded) throw new HttpError(413, e.message);
         throw new HttpError(422, `archive unreadable (truncated or corrupted?): ${(e as Error).message}`);
       });
       // A tar reader stops at the end-of-archive marker; drain anything after it so it is counted.

@@ -1,13 +1,20 @@
 /**
  * Safe unpacking of the tar archives that arrive over the data channel.
- * Rules (checkEntry, pure and unit-tested):
+ * Rules (checkEntry and keptMode, pure and unit-tested):
  *  - names are relative, without `..` components or NUL bytes;
  *  - regular files, directories, symlinks, hard links and FIFOs only; no device files,
  *    except overlay whiteouts (character device 0:0) in the rootfs diff, where they are how a
  *    deleted file is recorded;
- *  - a symlink may not point outside the tree (relative targets that climb out are refused;
- *    absolute targets only in the rootfs diff, where they resolve inside the container);
- *  - a hard link must name an entry inside the tree.
+ *  - a checkpoint part (CRIU images) holds regular files and directories only: no symlinks,
+ *    hard links, FIFOs or devices;
+ *  - a relative symlink target may climb (`..`) only at its start, and not above the tree's
+ *    root; `..` after a name is refused, because the name may itself be a symlink
+ *    (`d -> .` then `x -> d/d/d/../../../SECRET` resolves outside although it looks inside).
+ *    Absolute targets only in the rootfs diff, where they resolve inside the container;
+ *  - a hard link must name a regular file already extracted inside the tree;
+ *  - setuid and setgid bits are stripped from checkpoint and volume parts (see keptMode for
+ *    why the rootfs diff keeps them);
+ *  - no more entries, content bytes or archive bytes than the sender declared (partLimits).
  * The extractor never writes through a link: every parent directory is checked with lstat.
  */
 import { spawn } from 'node:child_process';
@@ -16,11 +23,12 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { TransferFailed } from '../../common/errors.js';
+import { TransferQuotaExceeded, UnsafeArchive } from '../../common/errors.js';
+import type { PartLimits } from './protocol.js';
+
+export { UnsafeArchive };
 
 export type PartKind = 'checkpoint' | 'rootfs' | 'volume';
-
-export class UnsafeArchive extends Error {}
 
 export interface EntryHeader {
   name: string;
@@ -59,6 +67,7 @@ export function checkEntry(h: EntryHeader, kind: PartKind): EntryAction {
     case 'directory':
       return { kind: 'directory', rel };
     case 'symlink': {
+      if (kind === 'checkpoint') throw new UnsafeArchive(`symlink refused in a checkpoint: ${rel}`);
       if (rel === '') throw new UnsafeArchive('a symlink cannot be the archive root');
       const target = h.linkname ?? '';
       if (target === '' || target.includes('\0')) throw new UnsafeArchive(`symlink ${rel} without a valid target`);
@@ -66,11 +75,18 @@ export function checkEntry(h: EntryHeader, kind: PartKind): EntryAction {
         if (kind !== 'rootfs') throw new UnsafeArchive(`symlink ${rel} -> ${target} points outside the tree`);
         return { kind: 'symlink', rel, target };
       }
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-      if (resolved === '..' || resolved.startsWith('../')) throw new UnsafeArchive(`symlink ${rel} -> ${target} escapes the tree`);
+      const comps = target.split('/').filter((c) => c !== '' && c !== '.');
+      const climbs = comps.findIndex((c) => c !== '..');
+      const up = climbs < 0 ? comps.length : climbs;
+      if (comps.slice(up).includes('..')) {
+        throw new UnsafeArchive(`symlink ${rel} -> ${target} has ".." after a name (it could climb through another link)`);
+      }
+      const depth = rel.split('/').length - 1;
+      if (up > depth) throw new UnsafeArchive(`symlink ${rel} -> ${target} escapes the tree`);
       return { kind: 'symlink', rel, target };
     }
     case 'link': {
+      if (kind === 'checkpoint') throw new UnsafeArchive(`hard link refused in a checkpoint: ${rel}`);
       if (rel === '') throw new UnsafeArchive('a hard link cannot be the archive root');
       const target = safeRelative(h.linkname ?? '');
       if (target === '') throw new UnsafeArchive(`hard link ${rel} without a target`);
@@ -86,6 +102,21 @@ export function checkEntry(h: EntryHeader, kind: PartKind): EntryAction {
     default:
       throw new UnsafeArchive(`entry type ${type} refused: ${rel}`);
   }
+}
+
+/**
+ * The permission bits an extracted entry keeps. Setuid and setgid are dropped from checkpoint
+ * parts (CRIU images are data, never executed) and from volumes (data that other containers,
+ * with other images and users, may mount). The rootfs diff keeps them: it is the container's
+ * own writable layer, Docker keeps these bits in every image layer and `docker load` too, and
+ * a program the container installed (su, ping, sudo) must still work after the move; on the
+ * host the diff is reachable only by root (the staging dir is 0700, overlay2's layer dirs
+ * root-only), so the bits give nothing to anyone outside the container that the container did
+ * not already have. The sticky bit is kept everywhere (shared /tmp-like directories).
+ */
+export function keptMode(mode: number, kind: PartKind): number {
+  const m = mode & 0o7777;
+  return kind === 'rootfs' ? m : m & ~0o6000;
 }
 
 /** Extended attributes that may be restored, per part kind. */
@@ -125,12 +156,12 @@ export interface ExtractResult {
 }
 
 /** Counts bytes and stops the stream past `max`. */
-export function byteLimiter(max: number, onCount?: (n: number) => void): Transform & { bytes: number } {
+export function byteLimiter(max: number, what = 'archive', onCount?: (n: number) => void): Transform & { bytes: number } {
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       t.bytes += chunk.length;
       onCount?.(t.bytes);
-      if (t.bytes > max) cb(new TransferFailed(`transfer larger than the limit of ${max} bytes`, { limit: max }));
+      if (t.bytes > max) cb(new TransferQuotaExceeded(`${what} larger than declared: over ${max} bytes`, { limit: max }));
       else cb(null, chunk);
     },
   }) as Transform & { bytes: number };
@@ -142,10 +173,10 @@ export function byteLimiter(max: number, onCount?: (n: number) => void): Transfo
  * Unpack `input` (a tar stream) into `root`, which must be an empty or absent directory.
  * Owners, modes, times and allowed xattrs are kept.
  */
-export async function extractSafely(input: Readable, root: string, kind: PartKind, maxBytes: number): Promise<ExtractResult> {
+export async function extractSafely(input: Readable, root: string, kind: PartKind, limits: PartLimits): Promise<ExtractResult> {
   fs.mkdirSync(root, { recursive: true });
   const realRoot = fs.realpathSync(root);
-  const limiter = byteLimiter(maxBytes);
+  const limiter = byteLimiter(limits.maxTarBytes, 'archive');
   const extract = tar.extract();
   const dirsOk = new Set<string>(['']);
   const dirMeta: { p: string; mode: number; uid: number; gid: number; mtime: Date | undefined }[] = [];
@@ -190,11 +221,15 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
       const h = entry.header;
       const action = checkEntry(h, kind);
       entries++;
+      if (entries > limits.maxEntries) throw new TransferQuotaExceeded(`archive has more entries than the ${limits.maxEntries} declared`, { limit: limits.maxEntries });
+      if (action.kind === 'file' && payload + (h.size ?? 0) > limits.maxPayloadBytes) {
+        throw new TransferQuotaExceeded(`archive has more content than the ${limits.maxPayloadBytes} bytes declared`, { limit: limits.maxPayloadBytes });
+      }
       const abs = action.rel === '' ? realRoot : path.join(realRoot, action.rel);
       if (action.rel !== '') ensureParents(action.rel);
       const uid = h.uid ?? 0;
       const gid = h.gid ?? 0;
-      const mode = (h.mode ?? 0o644) & 0o7777;
+      const mode = keptMode(h.mode ?? 0o644, kind);
       switch (action.kind) {
         case 'file': {
           clearFor(abs, action.rel);

@@ -1,0 +1,322 @@
+/**
+ * The sending end of the data channel (and the image fetch from the source). See protocol.ts.
+ * transferParts is the whole upload of one migration: declare every part (plan), send each
+ * as a tar stream with its own token (optionally gzip-compressed, as negotiated, and held to
+ * [compute] migration_bandwidth), then commit. Every refusal becomes a TransferFailed that
+ * carries the target's own message and HTTP status.
+ *
+ * Compression: the npm zstd/lz4 bindings either download prebuilt binaries from outside the
+ * npm registry or build from source with node-gyp (zstd-napi), or only work on whole buffers
+ * (lz4-napi); node:zlib's gzip streams, is built in and needs nothing installed, so the
+ * channel uses gzip (level 1: CRIU's memory pages compress well, and the CPU cost stays low).
+ */
+import crypto from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { TransferFailed } from '../../common/errors.js';
+import { packTree, treeStats } from './pack.js';
+import type { CommitManifest, Encoding, PartReceipt } from './protocol.js';
+import type { PartKind } from './tarsafe.js';
+import { clientTlsOptions, type TlsMaterial } from './tls.js';
+import type { PlanAnswer, PlannedPart } from './grants.js';
+
+export interface SendFaults {
+  /** Stop sending the checkpoint part after 32 KiB, then end the request normally (trailer of the full stream). */
+  truncateTransfer?: boolean;
+  /** Flip one byte of the checkpoint part in flight (the digest is of the original). */
+  corruptTransfer?: boolean;
+}
+
+/** A data channel to reach: where, which host must answer (its certificate), and the token. */
+export interface ChannelTarget {
+  address: string;
+  /** The host name the peer's certificate must carry (not checked without TLS). */
+  host: string;
+  token: string;
+}
+
+export interface ChannelClientOptions {
+  /** This host's certificate, key and CA; null = plain HTTP ([compute] data_channel_insecure). */
+  tls: TlsMaterial | null;
+  /** Encoding to ask for each part; the target may answer "identity". */
+  compression?: Encoding;
+  /** Cap for all parts of one migration together, bytes per second; 0 = unlimited. */
+  bandwidthBytesPerSec?: number;
+}
+
+/**
+ * A shared pace for several streams: `take(n)` waits until n more bytes fit under the rate
+ * (a virtual clock; bursts of up to 100 ms of traffic pass at once).
+ */
+export class Throttle {
+  private cursor = 0;
+
+  constructor(
+    readonly bytesPerSec: number,
+    private readonly burstMs = 100,
+  ) {}
+
+  async take(n: number): Promise<void> {
+    if (this.bytesPerSec <= 0) return;
+    const now = Date.now();
+    this.cursor = Math.max(this.cursor, now - this.burstMs) + (n * 1000) / this.bytesPerSec;
+    const wait = this.cursor - now;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new TransferFailed(`bad data channel address ${address}`);
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+function request(opts: ChannelClientOptions, target: { address: string; host: string }, options: http.RequestOptions): http.ClientRequest {
+  const { host, port } = splitAddress(target.address);
+  const base = { ...options, host, port, agent: false as const };
+  if (!opts.tls) return http.request(base);
+  return https.request({ ...base, ...clientTlsOptions(opts.tls, target.host) });
+}
+
+function describe(res: http.IncomingMessage, body: string): string {
+  try {
+    const j = JSON.parse(body) as { error?: { message?: string } };
+    if (j.error?.message) return `${res.statusCode}: ${j.error.message}`;
+  } catch {
+    /* not JSON */
+  }
+  return `${res.statusCode}: ${body.slice(0, 500)}`;
+}
+
+async function readBody(res: http.IncomingMessage): Promise<string> {
+  let s = '';
+  res.setEncoding('utf8');
+  for await (const c of res) s += c as string;
+  return s;
+}
+
+function partPath(migrationId: string, part: string): string {
+  return `/v1/migrations/${encodeURIComponent(migrationId)}/parts/${part.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * Stream one readable to PUT /parts/{part}, with the SHA-256 trailer. Returns the receiver's
+ * receipt plus the digest of what was read from `source` (the bytes on the wire).
+ */
+export async function sendStream(
+  opts: ChannelClientOptions,
+  target: ChannelTarget,
+  migrationId: string,
+  part: string,
+  source: Readable,
+  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults } = {},
+): Promise<PartReceipt & { sent_sha256: string }> {
+  const faults = extra.faults ?? {};
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${target.token}`,
+    'content-type': 'application/x-tar',
+    trailer: 'x-ferry-sha256, x-ferry-bytes',
+    expect: '100-continue',
+  };
+  if (extra.encoding && extra.encoding !== 'identity') headers['content-encoding'] = extra.encoding;
+  const req = request(opts, target, { method: 'PUT', path: partPath(migrationId, part), headers });
+  const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+  response.catch(() => undefined);
+  req.flushHeaders();
+  // The receiver checks the token before the body: a refusal arrives instead of "100 Continue".
+  const first = await Promise.race([once(req, 'continue').then(() => null), response]).catch((e: Error) => {
+    source.destroy();
+    throw new TransferFailed(`sending ${part} to ${target.host} (${target.address}) failed: ${e.message}`, { part });
+  });
+  if (first) {
+    source.destroy();
+    const body = await readBody(first);
+    req.destroy();
+    throw new TransferFailed(`target refused ${part}: ${describe(first, body)}`, { part, status: first.statusCode });
+  }
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  let sent = 0;
+  const faultPart = part === 'checkpoint';
+  let writeError: Error | null = null;
+  req.on('error', (e) => (writeError = e));
+  try {
+    for await (const c of source) {
+      let chunk = c as Buffer;
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (faultPart && faults.truncateTransfer) {
+        const room = 32 * 1024 - sent;
+        if (room <= 0) continue;
+        chunk = chunk.subarray(0, room);
+      }
+      if (faultPart && faults.corruptTransfer && sent <= 10_000 && sent + chunk.length > 10_000) {
+        chunk = Buffer.from(chunk);
+        chunk[10_000 - sent] ^= 0xff;
+      }
+      if (extra.throttle) await extra.throttle.take(chunk.length);
+      sent += chunk.length;
+      if (writeError) break;
+      if (!req.write(chunk)) await Promise.race([once(req, 'drain'), response.then(() => undefined, () => undefined)]);
+      if (req.destroyed) break;
+    }
+  } catch (e) {
+    req.destroy();
+    throw new TransferFailed(`reading ${part} for migration ${migrationId} failed: ${(e as Error).message}`);
+  }
+  const sha = hash.digest('hex');
+  if (!writeError && !req.destroyed) {
+    req.addTrailers({ 'x-ferry-sha256': sha, 'x-ferry-bytes': String(bytes) });
+    req.end();
+  }
+  let res: http.IncomingMessage;
+  try {
+    res = await response;
+  } catch (e) {
+    throw new TransferFailed(`sending ${part} to ${target.host} (${target.address}) failed: ${(e as Error).message}`, { part });
+  }
+  const body = await readBody(res);
+  if (res.statusCode !== 200) {
+    throw new TransferFailed(`target refused ${part}: ${describe(res, body)}`, { part, status: res.statusCode });
+  }
+  if (writeError) throw new TransferFailed(`sending ${part} failed: ${(writeError as Error).message}`, { part });
+  return { ...(JSON.parse(body) as PartReceipt), sent_sha256: sha };
+}
+
+/** Pack a directory with GNU tar (gzip it when asked) and send it as one part. */
+export async function sendTree(
+  opts: ChannelClientOptions,
+  target: ChannelTarget,
+  migrationId: string,
+  part: string,
+  dir: string,
+  kind: PartKind,
+  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults } = {},
+): Promise<PartReceipt> {
+  const packed = packTree(dir, kind);
+  let stream: Readable = packed.stream;
+  if (extra.encoding === 'gzip') {
+    const gz = zlib.createGzip({ level: 1 });
+    packed.stream.on('error', (e) => gz.destroy(e));
+    stream = packed.stream.pipe(gz);
+  }
+  try {
+    const receipt = await sendStream(opts, target, migrationId, part, stream, extra);
+    await packed.done;
+    return { part, bytes: receipt.bytes, sha256: receipt.sent_sha256, entries: receipt.entries };
+  } catch (e) {
+    packed.kill();
+    throw e;
+  }
+}
+
+async function requestJson(
+  opts: ChannelClientOptions,
+  target: { address: string; host: string },
+  method: string,
+  path: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; body: string; res: http.IncomingMessage }> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(opts, target, {
+      method,
+      path,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) },
+    });
+    req.on('response', (res) => {
+      readBody(res).then((b) => resolve({ status: res.statusCode ?? 0, body: b, res }), reject);
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/** POST the plan with the upload grant; returns the per-part tokens and the commit token. */
+export async function planTransfer(opts: ChannelClientOptions, grant: ChannelTarget, migrationId: string, parts: PlannedPart[]): Promise<PlanAnswer> {
+  let r;
+  try {
+    r = await requestJson(opts, grant, 'POST', `/v1/migrations/${encodeURIComponent(migrationId)}/plan`, grant.token, { parts });
+  } catch (e) {
+    throw new TransferFailed(`planning the transfer to ${grant.host} (${grant.address}) failed: ${(e as Error).message}`);
+  }
+  if (r.status !== 200) throw new TransferFailed(`target refused the plan: ${describe(r.res, r.body)}`, { status: r.status });
+  return JSON.parse(r.body) as PlanAnswer;
+}
+
+export async function commit(
+  opts: ChannelClientOptions,
+  target: ChannelTarget,
+  migrationId: string,
+  manifest: CommitManifest,
+): Promise<{ checkpoint_name: string; parts: PartReceipt[] }> {
+  let r;
+  try {
+    r = await requestJson(opts, target, 'POST', `/v1/migrations/${encodeURIComponent(migrationId)}/commit`, target.token, manifest);
+  } catch (e) {
+    throw new TransferFailed(`commit to ${target.host} (${target.address}) failed: ${(e as Error).message}`);
+  }
+  if (r.status !== 200) throw new TransferFailed(`target refused the commit: ${describe(r.res, r.body)}`, { status: r.status });
+  return JSON.parse(r.body) as { checkpoint_name: string; parts: PartReceipt[] };
+}
+
+export interface TreeToSend {
+  part: string;
+  dir: string;
+  kind: PartKind;
+}
+
+/**
+ * The whole upload of one migration: plan, send every part in parallel, commit. Returns the
+ * receipts (bytes and digests of what went over the wire) and the target's checkpoint name.
+ */
+export async function transferParts(
+  opts: ChannelClientOptions,
+  grant: ChannelTarget,
+  migrationId: string,
+  trees: TreeToSend[],
+  faults: SendFaults = {},
+): Promise<{ receipts: PartReceipt[]; checkpoint_name: string }> {
+  const encoding: Encoding = opts.compression ?? 'identity';
+  const planned: PlannedPart[] = trees.map((t) => ({ part: t.part, ...treeStats(t.dir), encoding }));
+  const plan = await planTransfer(opts, grant, migrationId, planned);
+  const throttle = opts.bandwidthBytesPerSec ? new Throttle(opts.bandwidthBytesPerSec) : undefined;
+  const receipts = await Promise.all(
+    trees.map((t) => {
+      const granted = plan.parts.find((p) => p.part === t.part);
+      if (!granted) throw new TransferFailed(`target sent no token for part ${t.part}`);
+      return sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
+        encoding: granted.encoding as Encoding,
+        throttle,
+        faults,
+      });
+    }),
+  );
+  const manifest: CommitManifest = { parts: receipts.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) };
+  const done = await commit(opts, { ...grant, token: plan.commit_token }, migrationId, manifest);
+  return { receipts, checkpoint_name: done.checkpoint_name };
+}
+
+/** GET the image stream from the source's data channel. */
+export function fetchImage(opts: ChannelClientOptions, source: ChannelTarget, migrationId: string): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(opts, source, {
+      method: 'GET',
+      path: `/v1/migrations/${encodeURIComponent(migrationId)}/image`,
+      headers: { authorization: `Bearer ${source.token}` },
+    });
+    req.on('response', (res) => {
+      if (res.statusCode === 200) resolve(res);
+      else readBody(res).then((b) => reject(new TransferFailed(`source refused the image: ${describe(res, b)}`, { status: res.statusCode })), reject);
+    });
+    req.on('error', (e) => reject(new TransferFailed(`image fetch from ${source.host} (${source.address}) failed: ${e.message}`)));
+    req.end();
+  });
+}
