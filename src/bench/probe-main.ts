@@ -2,7 +2,7 @@
  * The probe process: asks a workload for an answer every --interval ms and prints one JSON
  * line per answer or failure: {"t": epoch ms, "ok": bool, "v": answer or error}.
  * It runs as its own process because entering the client's network namespace takes
- * `ip netns exec ferry-client node probe-main.js ...`. Only node:net, no other imports.
+ * `ip netns exec ferry-client node probe-main.js ...`. Only Node's own modules, no other imports.
  *   --kind http|redis --host H --port P [--interval 10] [--pool 4] [--detect 200]
  *
  * Why not simply a new TCP connection per request: CRIU refuses to dump a listening socket
@@ -22,21 +22,41 @@
  *   the benchmark passes a short --detect.
  */
 import net from 'node:net';
+import { parseArgs } from 'node:util';
 
-function arg(name: string, def?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
-  if (def === undefined) throw new Error(`probe: --${name} is required`);
-  return def;
+const { values: args } = parseArgs({
+  strict: true,
+  options: {
+    kind: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    interval: { type: 'string', default: '10' },
+    pool: { type: 'string', default: '4' },
+    detect: { type: 'string', default: '200' },
+    timeout: { type: 'string', default: '500' },
+  },
+});
+
+function required(name: 'kind' | 'host' | 'port'): string {
+  const v = args[name];
+  if (v === undefined) throw new Error(`probe: --${name} is required`);
+  return v;
 }
 
-const kind = arg('kind');
-const host = arg('host');
-const port = Number(arg('port'));
-const interval = Number(arg('interval', '10'));
-const poolSize = Number(arg('pool', '4'));
-const detect = Number(arg('detect', '200'));
-const connectTimeout = Number(arg('timeout', '500'));
+/** A non-negative number of milliseconds (or a port), or a clear error. */
+function count(name: 'port' | 'interval' | 'pool' | 'detect' | 'timeout', raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`probe: --${name} must be a non-negative integer, not "${raw}"`);
+  return n;
+}
+
+const kind = required('kind');
+const host = required('host');
+const port = count('port', required('port'));
+const interval = count('interval', args.interval);
+const poolSize = count('pool', args.pool);
+const detect = count('detect', args.detect);
+const connectTimeout = count('timeout', args.timeout);
 
 const REQUEST = kind === 'http' ? `GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n` : kind === 'redis' ? '*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n' : '';
 if (!REQUEST) throw new Error(`probe: unknown kind ${kind}`);

@@ -19,6 +19,9 @@ import { fmtBytes, fmtMs } from '../bench/stats.js';
 import type { MethodName, RunResult } from '../bench/types.js';
 import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
 import { DOCKER_CLI, repoRoot } from '../devcloud/layout.js';
+import { parseCommandLine } from '../common/args.js';
+import { InvalidInput } from '../common/errors.js';
+import { parseList } from '../conf/opts.js';
 
 const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, dockerManual, rawCriu];
 const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'docker-manual', 'raw-criu'];
@@ -47,66 +50,41 @@ interface Options {
   out: string;
 }
 
+const OPTIONS = {
+  runs: { type: 'string' },
+  'runs-heavy': { type: 'string' },
+  workloads: { type: 'string' },
+  methods: { type: 'string' },
+  quick: { type: 'boolean' },
+  analysis: { type: 'string' },
+  'analysis-only': { type: 'boolean' },
+  report: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function positiveInt(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidInput(`${flag} must be a positive integer, not "${raw}"`);
+  return n;
+}
+
+/** The options, or the usage text for --help; bad flags and values throw InvalidInput. */
 function parse(argv: string[]): Options | string {
-  const o: Options = { runs: 3, runsHeavy: null, workloads: WORKLOADS.map((w) => w.name), methods: DEFAULT_METHODS, analysis: 'redis-1m', analysisOnly: false, report: null, out: path.join(repoRoot, 'results') };
-  let quick = false;
-  let analysisSet = false;
-  let runsSet = false;
-  let workloadsSet = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '--runs':
-        o.runs = Number(val());
-        runsSet = true;
-        break;
-      case '--runs-heavy':
-        o.runsHeavy = Number(val());
-        break;
-      case '--workloads':
-        o.workloads = val().split(',').filter(Boolean);
-        workloadsSet = true;
-        break;
-      case '--methods':
-        o.methods = val().split(',').filter(Boolean) as MethodName[];
-        break;
-      case '--quick':
-        quick = true;
-        break;
-      case '--analysis': {
-        const v = val();
-        o.analysis = v === 'none' ? null : v;
-        analysisSet = true;
-        break;
-      }
-      case '--analysis-only':
-        o.analysisOnly = true;
-        break;
-      case '--report':
-        o.report = path.resolve(val());
-        break;
-      case '--out':
-        o.out = path.resolve(val());
-        break;
-      case '--help':
-      case '-h':
-        return USAGE;
-      default:
-        throw new Error(`unknown option ${a}`);
-    }
-  }
-  if (quick) {
-    if (!workloadsSet) o.workloads = QUICK_WORKLOADS;
-    if (!runsSet) o.runs = 1;
-    if (!analysisSet) o.analysis = null;
-  }
-  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('--runs must be a positive integer');
-  for (const m of o.methods) if (!METHODS.some((x) => x.name === m)) throw new Error(`unknown method ${m} (known: ${DEFAULT_METHODS.join(', ')})`);
+  const { values: v } = parseCommandLine(argv, OPTIONS, false);
+  if (v.help) return USAGE;
+  const quick = v.quick === true;
+  const o: Options = {
+    runs: v.runs !== undefined ? positiveInt('--runs', v.runs) : quick ? 1 : 3,
+    runsHeavy: v['runs-heavy'] !== undefined ? positiveInt('--runs-heavy', v['runs-heavy']) : null,
+    workloads: v.workloads !== undefined ? parseList(v.workloads) : quick ? QUICK_WORKLOADS : WORKLOADS.map((w) => w.name),
+    methods: v.methods !== undefined ? (parseList(v.methods) as MethodName[]) : DEFAULT_METHODS,
+    analysis: v.analysis !== undefined ? (v.analysis === 'none' ? null : v.analysis) : quick ? null : 'redis-1m',
+    analysisOnly: v['analysis-only'] === true,
+    report: v.report !== undefined ? path.resolve(v.report) : null,
+    out: path.resolve(v.out ?? path.join(repoRoot, 'results')),
+  };
+  for (const m of o.methods) if (!METHODS.some((x) => x.name === m)) throw new InvalidInput(`unknown method ${m} (known: ${DEFAULT_METHODS.join(', ')})`);
   findWorkloads(o.workloads);
   if (o.analysis) findWorkloads([o.analysis]);
   return o;

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** ferry-devcloud up|down|status [--json]: a whole cloud on one machine, for the demo, tests and benchmarks. */
+import { parseCommandLine } from '../common/args.js';
+import { InvalidInput } from '../common/errors.js';
 import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
 import { restartService, serviceSpecs } from '../devcloud/services.js';
@@ -18,13 +20,48 @@ function log(s: string) {
   process.stderr.write(`    ${s}\n`);
 }
 
+const OPTIONS = {
+  json: { type: 'boolean' },
+  'no-services': { type: 'boolean' },
+  kill: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The options each command takes; restart alone takes arguments (service names). */
+const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
+  up: ['json', 'no-services'],
+  down: [],
+  status: ['json'],
+  demo: [],
+  restart: ['kill'],
+};
+
+/** The command, its arguments and flags; a usage problem is an InvalidInput. */
+function parse(argv: string[]) {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, true);
+  const [verb, ...rest] = positionals;
+  const allowed = verb === undefined ? undefined : COMMAND_OPTIONS[verb];
+  if (allowed) {
+    const misplaced = (Object.keys(values) as (keyof typeof OPTIONS)[]).find((k) => k !== 'help' && !allowed.includes(k));
+    if (misplaced) throw new InvalidInput(`option --${misplaced} does not apply to "${verb}"`);
+    if (verb !== 'restart' && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
+  }
+  return { verb, rest, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  const flags = new Set(rest);
-  const unknown = rest.filter((f) => f.startsWith('--') && !['--json', '--no-services', '--kill'].includes(f));
-  if (unknown.length > 0) {
-    process.stderr.write(`ferry-devcloud: unknown option ${unknown[0]}\n${USAGE}\n`);
+  let args;
+  try {
+    args = parse(argv);
+  } catch (e) {
+    if (!(e instanceof InvalidInput)) throw e;
+    process.stderr.write(`ferry-devcloud: ${e.message}\n${USAGE}\n`);
     return 2;
+  }
+  const { verb, rest, flags } = args;
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
   if (process.getuid?.() !== 0 && verb !== 'status') {
     process.stderr.write('ferry-devcloud: run as root (it creates network namespaces and starts Docker engines)\n');
@@ -45,8 +82,7 @@ async function main(argv: string[]): Promise<number> {
       return (await runDemo((s) => process.stdout.write(`${s}\n`))) ? 0 : 1;
     }
     case 'restart': {
-      const names = rest.filter((a) => !a.startsWith('--'));
-      for (const n of names.length ? names : serviceSpecs().map((s) => s.name)) {
+      for (const n of rest.length ? rest : serviceSpecs().map((s) => s.name)) {
         await restartService(n, log, flags.has('--kill') ? 'SIGKILL' : 'SIGTERM');
       }
       return 0;
@@ -76,6 +112,7 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
     `CRIU       ${s.criu.version} (${s.criu.binary})`,
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
+  if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -3,7 +3,9 @@
 import { registerCatalog, registrationFromConf } from '../identity/catalog.js';
 import { KeystoneClient, keystoneOptionsFromConf } from '../identity/keystone.js';
 import { generatePolicySample } from '../identity/policy.js';
-import { configFilesFromArgv, loadConfig, sampleConfig } from '../conf/index.js';
+import { parseCommandLine } from '../common/args.js';
+import { InvalidInput } from '../common/errors.js';
+import { CONFIG_FILE_ARG, configFilesOrDefault, loadConfig, sampleConfig } from '../conf/index.js';
 import { openDatabase, syncSchema } from '../db/schema.js';
 import { SqliteRepository } from '../conductor/repository.js';
 import { toComputeHost } from '../conductor/hosts.js';
@@ -18,9 +20,20 @@ commands:
   policy sample     print a sample policy.yaml with every rule and its default`;
 
 async function main(argv: string[]): Promise<number> {
-  const words = argv.filter((a, i) => !a.startsWith('--config-file') && argv[i - 1] !== '--config-file');
-  const cmd = words.join(' ');
-  const conf = () => loadConfig(configFilesFromArgv(argv));
+  let args;
+  try {
+    args = parseCommandLine(argv, { ...CONFIG_FILE_ARG, help: { type: 'boolean', short: 'h' } }, true);
+  } catch (e) {
+    if (!(e instanceof InvalidInput)) throw e;
+    process.stderr.write(`ferry-manage: ${e.message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const cmd = args.positionals.join(' ');
+  const conf = () => loadConfig(configFilesOrDefault(args.values['config-file']));
   switch (cmd) {
     case 'db sync': {
       const db = openDatabase(conf().database.connection);

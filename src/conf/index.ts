@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { parse as parseIni } from 'ini';
+import { parseCommandLine } from '../common/args.js';
 import { ConfigError } from '../common/errors.js';
 import { apiOpts } from './api.js';
 import { computeOpts } from './compute.js';
@@ -93,21 +94,18 @@ export function defaultConfig(): FerryConfig {
   return defaults();
 }
 
-/** `--config-file F` (repeatable) from argv, else the default file when it exists. */
+/** The `--config-file` option as parseArgs declares it (repeatable, as with oslo.config). */
+export const CONFIG_FILE_ARG = { 'config-file': { type: 'string', multiple: true } } as const;
+
+/** The files given with --config-file, else the default file when it exists. */
+export function configFilesOrDefault(given: string[] | undefined): string[] {
+  if (given && given.length > 0) return given;
+  return fs.existsSync(DEFAULT_CONFIG_FILE) ? [DEFAULT_CONFIG_FILE] : [];
+}
+
+/** A service's whole command line: `--config-file F` (repeatable) and nothing else. */
 export function configFilesFromArgv(argv: string[]): string[] {
-  const files: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--config-file') {
-      const f = argv[i + 1];
-      if (!f) throw new ConfigError('--config-file needs a path');
-      files.push(f);
-      i++;
-    } else if (argv[i].startsWith('--config-file=')) {
-      files.push(argv[i].slice('--config-file='.length));
-    }
-  }
-  if (files.length === 0 && fs.existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
-  return files;
+  return configFilesOrDefault(parseCommandLine(argv, CONFIG_FILE_ARG, false).values['config-file']);
 }
 
 /** The sample file text: every option commented out with its help and default. */

@@ -69,17 +69,20 @@ export function boolOpt(def: boolean, help: string): Opt<boolean> {
   };
 }
 
+/** "a, b,,c" -> ["a", "b", "c"]: how every comma-separated list is read (list options, command-line lists). */
+export function parseList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
 export function listOpt(def: string[], help: string): Opt<string[]> {
   return {
     type: 'list',
     default: def,
     help,
-    parse(raw) {
-      return raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0);
-    },
+    parse: parseList,
   };
 }
 

@@ -28,9 +28,11 @@ describe('config loader', () => {
     expect(configWarnings.some((w) => w.includes('[keystone_authtoken] memcached_servers'))).toBe(true);
   });
 
-  it('takes --config-file from argv, repeatable', () => {
+  it('takes --config-file from argv, repeatable, and nothing else', () => {
     expect(configFilesFromArgv(['--config-file', 'a.conf', '--config-file=b.conf'])).toEqual(['a.conf', 'b.conf']);
-    expect(() => configFilesFromArgv(['--config-file'])).toThrow(/needs a path/);
+    expect(() => configFilesFromArgv(['--config-file'])).toThrow('option --config-file needs a value');
+    expect(() => configFilesFromArgv(['--config-fle', 'a.conf'])).toThrow('unknown option --config-fle');
+    expect(() => configFilesFromArgv(['a.conf'])).toThrow('unexpected argument "a.conf"');
   });
 
   it('documents every option in the sample', () => {
