@@ -4,6 +4,8 @@
 FERRY_APT_PACKAGES=(
   # the two compute hosts and CRIU's runtime needs
   docker.io iproute2 iptables arping util-linux procps
+  # the data channel's CA and host certificates (dev cloud, DevStack)
+  openssl
   # the development cloud's control plane
   rabbitmq-server keystone
   # OpenStack clients, the interop peer and the CLI plugin's base
@@ -16,6 +18,8 @@ FERRY_APT_PACKAGES=(
   libgnutls28-dev uuid-dev python3-protobuf
   # linting the DevStack plugin
   shellcheck
+  # the Horizon panel, the tempest plugin, and the browser test that drives the panel
+  openstack-dashboard python3-tempest chromium chromium-driver python3-selenium
 )
 
 ferry_install_apt_packages() {
@@ -137,4 +141,58 @@ ferry_install_osc_plugin() { # ferry_install_osc_plugin DIR
   "$py" -c 'import importlib.metadata as m; eps = [e.name for e in m.entry_points(group="openstack.cli.extension")]; assert "container_migration" in eps, eps' \
     || die "the openstack.cli.extension entry point of ferryclient is not visible to $py"
   info "ferryclient $version installed for $py in $site"
+}
+
+# A Python package of this repository (setup.cfg + package dir) for /usr/bin/python3, offline,
+# the way ferry_install_osc_plugin does it: `egg_info` on a copy writes the metadata (entry
+# points), then the package and its metadata replace any earlier copy in the site directory.
+ferry_install_py_package() { # ferry_install_py_package DIR PACKAGE DIST_NAME
+  local dir=$1 pkg=$2 dist=$3 py=${FERRY_PY:-/usr/bin/python3} site tmp egg version
+  [ -f "$dir/setup.cfg" ] || die "no Python package in $dir"
+  site=${FERRY_PY_SITE:-$("$py" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')}
+  tmp=$(mktemp -d)
+  cp -r "$dir/setup.py" "$dir/setup.cfg" "$dir/$pkg" "$tmp/"
+  if ! (cd "$tmp" && "$py" setup.py -q egg_info --egg-base "$tmp" >/dev/null 2>"$tmp/egg_info.log"); then
+    cat "$tmp/egg_info.log" >&2
+    rm -rf "$tmp"
+    die "setup.py egg_info failed for $dir"
+  fi
+  egg=$(find "$tmp" -maxdepth 1 -name '*.egg-info' -type d | head -1)
+  version=$(awk '/^Version:/ {print $2; exit}' "$egg/PKG-INFO")
+  mkdir -p "$site"
+  rm -rf "${site:?}/$pkg" "$site/${dist//-/_}"-*.egg-info
+  find "$tmp/$pkg" -name __pycache__ -prune -exec rm -rf {} +
+  cp -r "$tmp/$pkg" "$site/$pkg"
+  cp -r "$egg" "$site/${dist//-/_}-$version.egg-info"
+  "$py" -m compileall -q "$site/$pkg" >/dev/null || true
+  rm -rf "$tmp"
+  info "$pkg $version installed for $py in $site"
+}
+
+# The tempest plugin (tempest-plugin/, ferry_tempest_plugin): `tempest list-plugins` shows it.
+ferry_install_tempest_plugin() { # ferry_install_tempest_plugin DIR
+  local py=${FERRY_PY:-/usr/bin/python3}
+  "$py" -c 'import tempest.test_discover.plugins' 2>/dev/null || die "$py lacks python3-tempest"
+  ferry_install_py_package "$1" ferry_tempest_plugin ferry-tempest-plugin
+  "$py" -c 'import importlib.metadata as m; eps = [e.name for e in m.entry_points(group="tempest.test_plugins")]; assert "ferry_tests" in eps, eps' \
+    || die "the tempest.test_plugins entry point of ferry_tempest_plugin is not visible to $py"
+}
+
+# The Horizon plugin (horizon-plugin/, ferry_dashboard): the package, its enabled file in
+# Horizon's local/enabled, and its settings snippet (Ferry's policy rules) in local_settings.d.
+ferry_install_dashboard_plugin() { # ferry_install_dashboard_plugin DIR
+  local dir=$1 py=${FERRY_PY:-/usr/bin/python3} dash enabled settings_d f
+  dash=${FERRY_HORIZON_DIR:-$("$py" -c 'import os, openstack_dashboard; print(os.path.dirname(openstack_dashboard.__file__))' 2>/dev/null)} \
+    || die "$py lacks openstack-dashboard (Horizon)"
+  enabled=$dash/local/enabled
+  settings_d=${FERRY_HORIZON_SETTINGS_D:-$dash/local/local_settings.d}
+  ferry_install_py_package "$dir" ferry_dashboard ferry-dashboard
+  mkdir -p "$enabled" "$settings_d"
+  for f in "$dir"/ferry_dashboard/enabled/_[0-9]*.py; do
+    install -m 0644 "$f" "$enabled/$(basename "$f")"
+  done
+  for f in "$dir"/ferry_dashboard/local_settings.d/_[0-9]*.py; do
+    install -m 0644 "$f" "$settings_d/$(basename "$f")"
+  done
+  info "Horizon panel enabled in $enabled, settings in $settings_d"
 }

@@ -262,6 +262,7 @@ export class DataChannelServer {
       ok = true;
       sendJson(res, 200, receipt);
     } catch (e) {
+      inc?.active.delete(req); // this request gets its answer; forget() below stops the others
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
       if (isNoSpace(e)) {
         const needed = this.opts.grants.plannedBytes(id);
@@ -332,8 +333,15 @@ export class DataChannelServer {
     }
     res.setHeader('connection', 'close');
     sendJson(res, status, body);
-    // Do not read the rest of a refused upload; close once the answer is out.
-    res.on('finish', () => req.destroy());
+    // The sender may still be writing: read and drop what it sends for a moment, so that the
+    // answer reaches it instead of a connection reset; then close.
+    res.on('finish', () => {
+      if (req.complete) return;
+      req.unpipe();
+      req.resume();
+      const timer = setTimeout(() => req.destroy(), 2000).unref();
+      req.once('close', () => clearTimeout(timer));
+    });
   }
 }
 

@@ -145,7 +145,12 @@ export async function sendStream(
   let sent = 0;
   const faultPart = part === 'checkpoint';
   let writeError: Error | null = null;
+  let answered = false;
   req.on('error', (e) => (writeError = e));
+  response.then(
+    () => (answered = true),
+    () => undefined,
+  );
   try {
     for await (const c of source) {
       let chunk = c as Buffer;
@@ -162,7 +167,7 @@ export async function sendStream(
       }
       if (extra.throttle) await extra.throttle.take(chunk.length);
       sent += chunk.length;
-      if (writeError) break;
+      if (writeError || answered) break; // an answer before the end is a refusal
       if (!req.write(chunk)) await Promise.race([once(req, 'drain'), response.then(() => undefined, () => undefined)]);
       if (req.destroyed) break;
     }
@@ -171,7 +176,7 @@ export async function sendStream(
     throw new TransferFailed(`reading ${part} for migration ${migrationId} failed: ${(e as Error).message}`);
   }
   const sha = hash.digest('hex');
-  if (!writeError && !req.destroyed) {
+  if (!writeError && !req.destroyed && !answered) {
     req.addTrailers({ 'x-ferry-sha256': sha, 'x-ferry-bytes': String(bytes) });
     req.end();
   }

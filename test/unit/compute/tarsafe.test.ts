@@ -1,7 +1,6 @@
 import { expect, test } from '@jest/globals';
-import { UnsafeArchive, allowedXattr, checkEntry, safeRelative } from '../../../src/compute/datachannel/tarsafe.js';
-import { TokenStore, bearer } from '../../../src/compute/datachannel/tokens.js';
-import { manifestProblems } from '../../../src/compute/datachannel/protocol.js';
+import { UnsafeArchive, allowedXattr, checkEntry, keptMode, safeRelative } from '../../../src/compute/datachannel/tarsafe.js';
+import { commitProblems, partLimits } from '../../../src/compute/datachannel/protocol.js';
 
 test('names: relative only, no "..", no NUL', () => {
   expect(safeRelative('./a/b')).toBe('a/b');
@@ -27,15 +26,42 @@ test('symlinks may not escape; absolute targets only inside a container rootfs',
   expect(checkEntry({ name: 'a/l', type: 'symlink', linkname: '../b' }, 'volume')).toEqual({ kind: 'symlink', rel: 'a/l', target: '../b' });
   expect(() => checkEntry({ name: 'a/l', type: 'symlink', linkname: '../../b' }, 'volume')).toThrow(/escapes/);
   expect(() => checkEntry({ name: 'l', type: 'symlink', linkname: '/etc' }, 'volume')).toThrow(/outside/);
-  expect(() => checkEntry({ name: 'l', type: 'symlink', linkname: '/etc' }, 'checkpoint')).toThrow(/outside/);
   expect(checkEntry({ name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }, 'rootfs').kind).toBe('symlink');
   expect(() => checkEntry({ name: 'bin/sh', type: 'symlink', linkname: '../../../x' }, 'rootfs')).toThrow(/escapes/);
+  expect(checkEntry({ name: 'usr/lib/l', type: 'symlink', linkname: '../../lib/x/./y' }, 'rootfs').kind).toBe('symlink');
 });
 
-test('hard links must name an entry inside the tree', () => {
-  expect(checkEntry({ name: 'h', type: 'link', linkname: './a/b' }, 'volume')).toEqual({ kind: 'hardlink', rel: 'h', target: 'a/b' });
-  expect(() => checkEntry({ name: 'h', type: 'link', linkname: '/etc/shadow' }, 'volume')).toThrow(UnsafeArchive);
-  expect(() => checkEntry({ name: 'h', type: 'link', linkname: '../x' }, 'volume')).toThrow(UnsafeArchive);
+test('the symlink chain: ".." after a name is refused in every part kind', () => {
+  for (const kind of ['rootfs', 'volume'] as const) {
+    expect(checkEntry({ name: 'd', type: 'symlink', linkname: '.' }, kind).kind).toBe('symlink');
+    expect(() => checkEntry({ name: 'x', type: 'symlink', linkname: 'd/d/d/../../../SECRET' }, kind)).toThrow(/after a name/);
+    expect(() => checkEntry({ name: 'a/x', type: 'symlink', linkname: '../d/../../e' }, kind)).toThrow(/after a name/);
+  }
+  expect(() => checkEntry({ name: 'x', type: 'symlink', linkname: 'd/d/d/../../../SECRET' }, 'checkpoint')).toThrow(UnsafeArchive);
+});
+
+test('a checkpoint holds files and directories only: no symlinks, hard links, fifos or devices', () => {
+  expect(checkEntry({ name: 'pages-1.img', type: 'file' }, 'checkpoint').kind).toBe('file');
+  expect(checkEntry({ name: 'sub', type: 'directory' }, 'checkpoint').kind).toBe('directory');
+  expect(() => checkEntry({ name: 'l', type: 'symlink', linkname: 'pages-1.img' }, 'checkpoint')).toThrow(/symlink refused in a checkpoint/);
+  expect(() => checkEntry({ name: 'l', type: 'symlink', linkname: '/etc' }, 'checkpoint')).toThrow(/symlink refused in a checkpoint/);
+  expect(() => checkEntry({ name: 'h', type: 'link', linkname: 'pages-1.img' }, 'checkpoint')).toThrow(/hard link refused in a checkpoint/);
+  expect(checkEntry({ name: 'h', type: 'link', linkname: 'a' }, 'volume').kind).toBe('hardlink');
+  expect(() => checkEntry({ name: 'w', type: 'character-device', devmajor: 0, devminor: 0 }, 'checkpoint')).toThrow(/device/);
+});
+
+test('setuid and setgid: stripped in checkpoints and volumes, kept in the rootfs diff; sticky kept', () => {
+  expect(keptMode(0o104755, 'volume')).toBe(0o755);
+  expect(keptMode(0o2755, 'checkpoint')).toBe(0o755);
+  expect(keptMode(0o6755, 'rootfs')).toBe(0o6755);
+  expect(keptMode(0o1777, 'volume')).toBe(0o1777);
+});
+
+test('quota from the declaration: exact entries and content, tar overhead per entry', () => {
+  const l = partLimits({ bytes: 1000, entries: 3 });
+  expect(l.maxEntries).toBe(3);
+  expect(l.maxPayloadBytes).toBe(1000);
+  expect(l.maxTarBytes).toBe(1000 + 3 * 4096 + (1 << 20));
 });
 
 test('xattrs: the overlay opaque marker only in the rootfs diff', () => {
@@ -45,30 +71,15 @@ test('xattrs: the overlay opaque marker only in the rootfs diff', () => {
   expect(allowedXattr('user.mime', 'volume')).toBe(true);
 });
 
-test('tokens: one per migration and purpose, wrong/unknown/used refused', () => {
-  const t = new TokenStore();
-  const a = t.issue('m', 'upload');
-  expect(t.check('m', 'upload', a)).toBe('ok');
-  expect(t.check('m', 'upload', null)).toBe('missing');
-  expect(t.check('m', 'upload', `${a}x`)).toBe('wrong');
-  expect(t.check('m', 'export', a)).toBe('unknown');
-  expect(t.check('other', 'upload', a)).toBe('unknown');
-  t.consume('m', 'upload');
-  expect(t.check('m', 'upload', a)).toBe('used');
-  const b = t.issue('m', 'upload');
-  expect(t.check('m', 'upload', a)).toBe('wrong'); // reissued: the old one is dead
-  t.revoke('m');
-  expect(t.check('m', 'upload', b)).toBe('unknown');
-  expect(bearer('Bearer abc')).toBe('abc');
-  expect(bearer('Basic abc')).toBeNull();
-});
-
-test('manifest vs received parts', () => {
+test('commit manifest vs plan and received parts', () => {
   const got = new Map([['checkpoint', { part: 'checkpoint', bytes: 10, sha256: 'aa', entries: 1 }]]);
-  expect(manifestProblems({ checkpoint_name: 'c', parts: [{ part: 'checkpoint', bytes: 10, sha256: 'aa' }] }, got)).toEqual([]);
-  expect(manifestProblems({ checkpoint_name: 'c', parts: [{ part: 'checkpoint', bytes: 10, sha256: 'ab' }] }, got)[0]).toMatch(/differs/);
-  expect(manifestProblems({ checkpoint_name: 'c', parts: [{ part: 'rootfs', bytes: 1, sha256: 'x' }] }, got)).toEqual([
+  expect(commitProblems({ parts: [{ part: 'checkpoint', bytes: 10, sha256: 'aa' }] }, ['checkpoint'], got)).toEqual([]);
+  expect(commitProblems({ parts: [{ part: 'checkpoint', bytes: 10, sha256: 'ab' }] }, ['checkpoint'], got)[0]).toMatch(/differs/);
+  expect(commitProblems({ parts: [{ part: 'rootfs', bytes: 1, sha256: 'x' }] }, ['checkpoint', 'rootfs'], got)).toEqual([
     'the manifest has no checkpoint',
+    'planned part checkpoint is not in the manifest',
     'part rootfs was not received',
   ]);
+  const extra = commitProblems({ parts: [{ part: 'checkpoint', bytes: 10, sha256: 'aa' }, { part: 'volume/x', bytes: 1, sha256: 'x' }] }, ['checkpoint'], got);
+  expect(extra).toEqual(['part volume/x was not planned']);
 });
