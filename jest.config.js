@@ -11,7 +11,8 @@ export default {
   // Integration tests drive real engines and migrations; unit tests finish far sooner.
   testTimeout: 300_000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    // Unit runs keep Ferry's logger silent (test/unit/setup.ts; FERRY_TEST_LOG_LEVEL shows it).
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], setupFiles: ['<rootDir>/test/unit/setup.ts'] },
     {
       ...common,
       displayName: 'integration',
