@@ -2,7 +2,9 @@ import os from 'node:os';
 import { intOpt, strOpt } from './opts.js';
 
 export const defaultOpts = {
-  host: strOpt(os.hostname(), 'Name of this host as the other services know it (the compute host name).'),
+  host: strOpt(os.hostname(), 'Name of this host as the other services know it (the compute host name).', {
+    sampleDefault: '<this machine\'s host name>',
+  }),
   transport_url: strOpt(
     'rabbit://guest:guest@127.0.0.1:5672/',
     'Message bus URL: rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST:PORT...]/VHOST',

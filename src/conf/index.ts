@@ -115,7 +115,7 @@ export function sampleConfig(): string {
     lines.push(`[${g}]`, '');
     for (const [name, opt] of Object.entries(opts as OptGroup)) {
       lines.push(`# ${opt.help} (${opt.type})`);
-      const def = Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default);
+      const def = opt.sampleDefault ?? (Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default));
       lines.push(`#${name} = ${def}`, '');
     }
   }

@@ -10,15 +10,18 @@ export interface Opt<T> {
   readonly default: T;
   readonly help: string;
   readonly secret?: boolean;
+  /** What the sample file shows instead of a default that depends on the machine (oslo.config's sample_default). */
+  readonly sampleDefault?: string;
   parse(raw: string, where: string): T;
 }
 
-export function strOpt(def: string, help: string, extra: { secret?: boolean; choices?: string[] } = {}): Opt<string> {
+export function strOpt(def: string, help: string, extra: { secret?: boolean; choices?: string[]; sampleDefault?: string } = {}): Opt<string> {
   return {
     type: 'str',
     default: def,
     help,
     secret: extra.secret,
+    sampleDefault: extra.sampleDefault,
     parse(raw, where) {
       if (extra.choices && !extra.choices.includes(raw)) {
         throw new ConfigError(`${where}: "${raw}" is not one of ${extra.choices.join(', ')}`);
