@@ -136,16 +136,24 @@ export interface EngineDriver {
   importImage(image: ContainerSpec['image'], stream: Readable): Promise<ImageTransferResult>;
   removeImage(imageId: string): Promise<boolean>;
 
-  /** Create the container shell (not started) with the source's config; returns its ID. */
-  createShell(spec: ContainerSpec): Promise<string>;
+  /** Create the container shell (not started) with the source's config, marked with the migration; returns its ID. */
+  createShell(spec: ContainerSpec, migrationId: string): Promise<string>;
+  /** IDs of the shells a migration created here (found by their mark, even when the agent died before noting the ID). */
+  shellsOf(migrationId: string): Promise<string[]>;
   createVolume(v: VolumeSpec): Promise<void>;
   volumeExists(name: string): Promise<boolean>;
   removeVolume(name: string): Promise<boolean>;
 
   /** Where received trees are staged: on the same mount as the engine's data, so placing them is a rename. */
   stagingRoot(): Promise<string>;
-  /** Set the restart policy (the source's is switched off while it is frozen, so the engine does not restart it). */
-  setRestartPolicy(containerId: string, policy: { Name: string; MaximumRetryCount?: number }): Promise<void>;
+  /** Stop the engine from restarting the container by itself (while it is frozen it must not run twice). */
+  holdRestarts(spec: ContainerSpec): Promise<void>;
+  /** Give the container back the restart behaviour the spec recorded (after a rollback). */
+  releaseRestarts(containerId: string, spec: ContainerSpec): Promise<void>;
+  /** The checkpoint's name for a migration: chosen by each host from the migration ID, never taken from a peer. */
+  checkpointName(migrationId: string): string;
+  /** Whether the container's TCP connections survive a move between hosts (all its networks are shared ones). */
+  connectionsPreserved(spec: ContainerSpec): boolean;
 
   /** Freeze and dump the running container; it stops. */
   checkpoint(containerId: string, name: string): Promise<CheckpointResult>;

@@ -1,10 +1,16 @@
 /**
- * Fault injection for tests. Honoured only when NODE_ENV is "test" (jest sets it) or
- * FERRY_ENABLE_FAULTS=1; anywhere else the faults are ignored and a warning is logged.
- * Faults come from the agent's options or from FERRY_FAULTS (JSON), e.g.
- * FERRY_FAULTS='{"failRestore":true}'.
+ * Fault injection for tests: the faults, where they may be switched on, and the engine driver
+ * wrapper that injects the engine-side ones (the data channel injects the transfer ones).
+ * Honoured only when NODE_ENV is "test" (jest sets it) or FERRY_ENABLE_FAULTS=1; anywhere
+ * else the faults are ignored and a warning is logged. Faults come from the agent's options or
+ * from FERRY_FAULTS (JSON), e.g. FERRY_FAULTS='{"failRestore":true}'.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { CheckpointFailed, TransferFailed } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
+import { sleep } from '../common/sleep.js';
+import type { EngineDriver } from './driver.js';
 
 export interface Faults {
   /** Target: the checkpoint is damaged before the start, so the engine's restore really fails. */
@@ -23,6 +29,12 @@ export interface Faults {
   delayPreMigrationMs?: number;
   /** Source: live_migration waits this long after the checkpoint (a window to abort, or kill the conductor, after the freeze). */
   delayAfterCheckpointMs?: number;
+  /** Source: the checkpoint waits this long before CRIU runs (a window to kill the agent during the checkpoint step). */
+  delayBeforeCheckpointMs?: number;
+  /** Target: the restore waits this long after the state was placed (a window to kill the target agent mid-restore). */
+  delayBeforeRestoreMs?: number;
+  /** Target: post_migration waits this long after the container runs, before answering (kill the target after restore). */
+  delayAfterRestoreMs?: number;
 }
 
 export function faultsAllowed(): boolean {
@@ -45,4 +57,51 @@ export function effectiveFaults(given: Faults | undefined): Faults {
     return {};
   }
   return all;
+}
+
+/**
+ * The engine driver with the engine-side faults injected; `current` is read on every call, so
+ * a test can change the faults of a running agent. Everything else passes straight through.
+ */
+export function withFaults(driver: EngineDriver, current: () => Faults): EngineDriver {
+  const injected: Partial<EngineDriver> = {
+    async checkpoint(containerId, name) {
+      const f = current();
+      if (f.delayBeforeCheckpointMs) await sleep(f.delayBeforeCheckpointMs);
+      if (f.failCheckpoint) throw new CheckpointFailed('fault injected: checkpoint fails before CRIU runs');
+      const r = await driver.checkpoint(containerId, name);
+      if (f.delayAfterCheckpointMs) await sleep(f.delayAfterCheckpointMs);
+      return r;
+    },
+    async createShell(spec, migrationId) {
+      const id = await driver.createShell(spec, migrationId);
+      const f = current();
+      if (f.failPreMigration) throw new TransferFailed('fault injected: pre_migration fails after the shell was created');
+      if (f.delayPreMigrationMs) await sleep(f.delayPreMigrationMs);
+      return id;
+    },
+    async placeCheckpoint(containerId, name, stagedDir) {
+      // A real engine failure, caused by a damaged image.
+      if (current().failRestore) fs.writeFileSync(path.join(stagedDir, 'inventory.img'), 'damaged by a fault injection\n');
+      return driver.placeCheckpoint(containerId, name, stagedDir);
+    },
+    async restore(containerId, checkpointName) {
+      const f = current();
+      if (f.delayBeforeRestoreMs) await sleep(f.delayBeforeRestoreMs);
+      return driver.restore(containerId, checkpointName);
+    },
+    async verifyRunning(containerId, settleMs) {
+      const r = await driver.verifyRunning(containerId, settleMs);
+      const f = current();
+      if (f.delayAfterRestoreMs) await sleep(f.delayAfterRestoreMs);
+      return r;
+    },
+  };
+  return new Proxy(driver, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && prop in injected) return injected[prop as keyof EngineDriver];
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

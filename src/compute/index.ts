@@ -30,6 +30,5 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
 }
 
 export { MigrationAgent } from './agent.js';
-export { Migrator } from './migrator.js';
 export type * from './steps.js';
 export type * from './driver.js';

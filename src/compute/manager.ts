@@ -1,73 +1,52 @@
 /**
- * Server side of the `ferry-compute` topic on one host (`ferry-compute.<host>`): each RPC
- * method is one migration step of MigrationAgent. Also the heartbeat that tells the
+ * Server side of the `ferry-compute` topic on one host (`ferry-compute.<host>`): every method
+ * of methods.ts, its arguments checked against their schema, then run as one step of
+ * MigrationAgent (one step per migration at a time). Also the heartbeat that tells the
  * conductor this host is up, with its versions and containers.
  */
 import type { RequestContext } from '../bus/context.js';
+import { InvalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { HostState } from '../objects/host.js';
 import type { MigrationAgent } from './agent.js';
-import { COMPUTE_RPC_VERSION } from './rpcapi.js';
-import type {
-  CheckDestinationRequest,
-  CheckSourceRequest,
-  CleanupSourceRequest,
-  LiveMigrationRequest,
-  PostMigrationRequest,
-  PreMigrationRequest,
-  RollbackDestinationRequest,
-  RollbackSourceRequest,
-} from './steps.js';
+import { COMPUTE_METHODS, COMPUTE_RPC_VERSION, isComputeMethod, type ComputeArgs, type ComputeMethod, type ComputeResult } from './methods.js';
+
+type Handlers = { [M in ComputeMethod]: (args: ComputeArgs<M>) => Promise<ComputeResult<M>> };
 
 export class ComputeManager {
   readonly target = { version: COMPUTE_RPC_VERSION };
   readonly #agent: MigrationAgent;
-  /**
-   * Steps in progress, by method and migration: a conductor that restarted mid-step calls
-   * the same step again, and must get the outcome of the one already running, not a second run.
-   */
-  readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #handlers: Handlers;
 
   constructor(agent: MigrationAgent) {
     this.#agent = agent;
+    this.#handlers = {
+      check_can_migrate_destination: (a) => agent.checkCanMigrateDestination(a),
+      check_can_migrate_source: (a) => agent.checkCanMigrateSource(a),
+      pre_migration: (a) => agent.preMigration(a),
+      live_migration: (a) => agent.liveMigration(a),
+      post_migration_at_destination: (a) => agent.postMigrationAtDestination(a),
+      cleanup_source: (a) => agent.cleanupSource(a),
+      rollback_at_destination: (a) => agent.rollbackAtDestination(a),
+      rollback_at_source: (a) => agent.rollbackAtSource(a),
+    };
+    // The RPC server finds methods by name on the endpoint: one per method of the contract.
+    for (const name of Object.keys(COMPUTE_METHODS) as ComputeMethod[]) {
+      Object.defineProperty(this, name, { value: (_ctx: RequestContext, args: unknown) => this.dispatch(name, args), enumerable: true });
+    }
   }
 
-  #once<T>(method: string, args: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
-    const key = `${method}:${String(args.migration_id)}`;
-    const running = this.#inflight.get(key);
-    if (running) return running as Promise<T>;
-    const p = run().finally(() => this.#inflight.delete(key));
-    this.#inflight.set(key, p);
-    return p;
-  }
-
-  check_can_migrate_destination(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.checkCanMigrateDestination(args as unknown as CheckDestinationRequest);
-  }
-  check_can_migrate_source(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#agent.checkCanMigrateSource(args as unknown as CheckSourceRequest);
-  }
-  pre_migration(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('pre_migration', args, () => this.#agent.preMigration(args as unknown as PreMigrationRequest));
-  }
-  live_migration(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('live_migration', args, () => this.#agent.liveMigration(args as unknown as LiveMigrationRequest));
-  }
-  post_migration_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('post_migration_at_destination', args, () =>
-      this.#agent.postMigrationAtDestination(args as unknown as PostMigrationRequest),
-    );
-  }
-  cleanup_source(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('cleanup_source', args, () => this.#agent.cleanupSource(args as unknown as CleanupSourceRequest));
-  }
-  rollback_at_destination(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('rollback_at_destination', args, () =>
-      this.#agent.rollbackAtDestination(args as unknown as RollbackDestinationRequest),
-    );
-  }
-  rollback_at_source(_ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#once('rollback_at_source', args, () => this.#agent.rollbackAtSource(args as unknown as RollbackSourceRequest));
+  /** Check the arguments, then run the step (joining the same step already running for that migration). */
+  dispatch<M extends ComputeMethod>(method: M, raw: unknown): Promise<ComputeResult<M>> {
+    if (!isComputeMethod(method)) return Promise.reject(new InvalidInput(`no compute method ${String(method)}`));
+    const parsed = COMPUTE_METHODS[method].args.safeParse(raw ?? {});
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ');
+      return Promise.reject(new InvalidInput(`bad arguments for ${method}: ${why}`, { method }));
+    }
+    const args = parsed.data as ComputeArgs<M>;
+    const run = this.#handlers[method] as (a: ComputeArgs<M>) => Promise<ComputeResult<M>>;
+    return this.#agent.serialize(args.migration_id, method, () => run(args));
   }
 }
 

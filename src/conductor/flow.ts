@@ -4,15 +4,32 @@
  *   pre-migrating  checks on both hosts, pre_migration on the target (image, shell, channel)
  *   running        live_migration on the source: the freeze, checkpoint, transfer
  *   post-migrating post_migration_at_destination (restore), then cleanup on the source
- *   completed      | failed (rolled back after the freeze) | cancelled (aborted)
+ *   completed | failed (rolled back) | cancelled (aborted) | error (outcome unknown: operator)
  *
- * Every status change is persisted before the step it announces is started, and each step's
- * result is saved, so a restarted conductor resumes the flow where it was (the agents' steps
- * are idempotent). Plain TypeScript: no HTTP or AMQP here, the agents are behind ComputeAPI.
+ * The invariant: afterwards the container runs on exactly one host with its state, and the
+ * record says which. The rules that keep it (each has a unit test):
+ *  - a step whose outcome is unknown (no reply, bus lost) is asked again (steps are
+ *    idempotent) until it answers or the retry deadline passes; then the migration ends in
+ *    `error` with what to check, never `failed` on a guess;
+ *  - never roll back once the target runs the container;
+ *  - after the freeze, the source restores only after the target confirmed its copy is gone;
+ *  - every status change is persisted before the step it announces, and each step's result
+ *    is saved, so a restarted conductor resumes where the flow was.
+ * Plain TypeScript: the agents are behind ComputeAPI (the bus, or in-process for tests).
  */
 import type { RequestContext } from '../bus/context.js';
-import { FerryError, MigrationAborted } from '../common/errors.js';
+import {
+  FerryError,
+  MessagingTimeout,
+  MessagingUnavailable,
+  MigrationAborted,
+  OutcomeUnknown,
+  RequestExpired,
+  TargetRunsContainer,
+} from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { sleep } from '../common/sleep.js';
+import type { ComputeArgs, ComputeMethod, ComputeResult } from '../compute/methods.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
 import type {
   CheckDestinationResult,
@@ -38,12 +55,22 @@ export type EventName =
   | 'live_migration_abort.start'
   | 'live_migration_abort.end';
 
+export interface RetryPolicy {
+  /** How long a step with an unknown outcome is asked again, ms. */
+  deadlineMs: number;
+  /** Wait before the first repeat, ms; grows to 5 s. */
+  backoffMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { deadlineMs: 300_000, backoffMs: 1000 };
+
 export interface FlowDeps {
   repo: Repository;
   compute: ComputeAPI;
   /** Sends `container.<event>`; never throws (a lost notification must not break a migration). */
   notify(ctx: RequestContext, event: EventName, m: Migration, error?: Error): Promise<void>;
   log: Logger;
+  retry?: RetryPolicy;
 }
 
 interface Steps {
@@ -56,8 +83,14 @@ interface Steps {
   post?: PostMigrationResult;
 }
 
+/** No answer came (time-out, connection lost, request expired): the step may or may not have run. */
+export function isUnknownOutcome(e: unknown): boolean {
+  return e instanceof MessagingTimeout || e instanceof MessagingUnavailable || e instanceof RequestExpired;
+}
+
 export class MigrationFlow {
   private steps: Steps;
+  private readonly retry: RetryPolicy;
 
   constructor(
     private readonly deps: FlowDeps,
@@ -65,6 +98,7 @@ export class MigrationFlow {
     private readonly uuid: string,
   ) {
     this.steps = deps.repo.getSteps(uuid) as Steps;
+    this.retry = deps.retry ?? DEFAULT_RETRY;
   }
 
   private get m(): Migration {
@@ -81,6 +115,24 @@ export class MigrationFlow {
     return this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
   }
 
+  /** Ask a host for a step; an unknown outcome is asked again until the retry deadline, then OutcomeUnknown. */
+  private async ask<M extends ComputeMethod>(host: string, method: M, args: ComputeArgs<M>): Promise<ComputeResult<M>> {
+    const deadline = Date.now() + this.retry.deadlineMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.deps.compute.call(this.ctx, host, method, args);
+      } catch (e) {
+        if (!isUnknownOutcome(e)) throw e;
+        const why = (e as Error).message;
+        if (Date.now() >= deadline) {
+          throw new OutcomeUnknown(`${host} gave no answer to ${method} for ${Math.round(this.retry.deadlineMs / 1000)} s (${why})`, { host, method });
+        }
+        this.deps.log.warn({ migration: this.uuid, host, method, attempt, err: why }, 'no answer from the host; asking again');
+        await sleep(Math.min(this.retry.backoffMs * attempt, 5000, Math.max(0, deadline - Date.now())));
+      }
+    }
+  }
+
   private async step<K extends keyof Steps>(name: K, fn: () => Promise<NonNullable<Steps[K]>>): Promise<NonNullable<Steps[K]>> {
     const done = this.steps[name];
     if (done !== undefined) return done as NonNullable<Steps[K]>;
@@ -94,7 +146,7 @@ export class MigrationFlow {
     return this.m.abort_requested;
   }
 
-  /** Run (or resume) the migration to a final status; never throws. */
+  /** Run (or resume) the migration to a final status; rejects only when the database itself fails. */
   async run(): Promise<Migration> {
     try {
       return await this.drive();
@@ -104,7 +156,7 @@ export class MigrationFlow {
   }
 
   private async drive(): Promise<Migration> {
-    const { compute, notify } = this.deps;
+    const { notify } = this.deps;
     const ctx = this.ctx;
     const id = this.uuid;
     let m = this.m;
@@ -118,20 +170,18 @@ export class MigrationFlow {
     const dest = m.dest_host as string;
 
     if (m.status === 'pre-migrating') {
-      const d = await this.step('check_dest', () =>
-        compute.checkCanMigrateDestination(ctx, dest, { migration_id: id, source_host: source }),
-      );
+      const d = await this.step('check_dest', () => this.ask(dest, 'check_can_migrate_destination', { migration_id: id, source_host: source }));
       const s = await this.step('check_source', () =>
-        compute.checkCanMigrateSource(ctx, source, { migration_id: id, container: m.container_id, dest_host: dest, dest: d.dest }),
+        this.ask(source, 'check_can_migrate_source', { migration_id: id, container: m.container_id, dest_host: dest, dest: d.dest }),
       );
       await this.step('check_dest_spec', () =>
-        compute.checkCanMigrateDestination(ctx, dest, { migration_id: id, source_host: source, source: s.source, spec: s.spec }),
+        this.ask(dest, 'check_can_migrate_destination', { migration_id: id, source_host: source, source: s.source, spec: s.spec }),
       );
       if (this.abortRequested()) return this.cancel();
       m = this.set('pre-migrating', 'prepare');
       await notify(ctx, 'live_migration_pre.start', m);
       const pre = await this.step('pre', () =>
-        compute.preMigration(ctx, dest, { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export }),
+        this.ask(dest, 'pre_migration', { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export }),
       );
       m = this.deps.repo.updateMigration(id, { image_bytes: pre.image_bytes, connections_preserved: pre.connections_preserved });
       await notify(ctx, 'live_migration_pre.end', m);
@@ -142,9 +192,7 @@ export class MigrationFlow {
 
     if (m.status === 'running') {
       const pre = this.steps.pre as PreMigrationResult;
-      const live = await this.step('live', () =>
-        compute.liveMigration(ctx, source, { migration_id: id, upload: pre.upload, rollback_on_failure: false }),
-      );
+      const live = await this.step('live', () => this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload }));
       m = this.deps.repo.updateMigration(id, {
         checkpoint_ms: live.checkpoint_ms,
         transfer_ms: live.transfer_ms,
@@ -153,34 +201,42 @@ export class MigrationFlow {
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
       });
-      if (this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze; rolled back to the source');
+      if (this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze');
       m = this.set('post-migrating', 'restore');
     }
 
     if (m.status === 'post-migrating') {
-      const live = this.steps.live as LiveMigrationResult;
       await notify(ctx, 'live_migration_post_dest.start', m);
-      const post = await this.step('post', () => compute.postMigrationAtDestination(ctx, dest, { migration_id: id }));
+      await this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id }));
+      return this.finishOnTarget();
+    }
+    return m;
+  }
+
+  /** The container runs on the target: note it, clean the source up. Nothing here may roll back. */
+  private async finishOnTarget(): Promise<Migration> {
+    const live = this.steps.live as LiveMigrationResult;
+    const post = this.steps.post as PostMigrationResult;
+    let m = this.m;
+    if (m.status === 'post-migrating' && m.phase !== 'cleanup') {
       m = this.set('post-migrating', 'cleanup', {
         restore_ms: post.restore_ms,
         freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
         connections_preserved: post.connections_preserved,
       });
-      await notify(ctx, 'live_migration_post_dest.end', m);
-      // The container runs on the target now: from here on nothing may roll it back.
-      let cleanupError: string | null = null;
-      try {
-        await compute.cleanupSource(ctx, source, { migration_id: id, container_id: live.container_id });
-      } catch (e) {
-        cleanupError = `migrated, but removing the stopped container on ${source} failed: ${(e as Error).message}`;
-        this.deps.log.warn({ migration: id, err: (e as Error).message }, 'source cleanup failed');
-      }
-      return this.complete(cleanupError);
+      await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
     }
-    return m;
+    let cleanupError: string | null = null;
+    try {
+      await this.ask(m.source_host, 'cleanup_source', { migration_id: this.uuid, container_id: live.container_id });
+    } catch (e) {
+      cleanupError = `migrated, but removing the stopped container on ${m.source_host} failed: ${(e as Error).message}`;
+      this.deps.log.warn({ migration: this.uuid, err: (e as Error).message }, 'source cleanup failed');
+    }
+    return this.complete(cleanupError);
   }
 
-  /** The container runs on the target: record it. Nothing after this point may roll back. */
+  /** Record that the container runs on the target. */
   private async complete(warning: string | null): Promise<Migration> {
     let m = this.m;
     const post = this.steps.post as PostMigrationResult;
@@ -198,13 +254,24 @@ export class MigrationFlow {
   /** Abort before the freeze: undo what the target prepared; the source never stopped. */
   private async cancel(): Promise<Migration> {
     const m0 = this.m;
+    let note = '';
     if (m0.dest_host && m0.status !== 'accepted') {
-      await this.deps.compute.rollbackAtDestination(this.ctx, m0.dest_host, { migration_id: this.uuid }).catch((e: Error) => {
-        this.deps.log.warn({ migration: this.uuid, err: e.message }, 'target cleanup after abort failed');
-      });
+      try {
+        await this.ask(m0.dest_host, 'rollback_at_destination', { migration_id: this.uuid });
+      } catch (e) {
+        note = `; what ${m0.dest_host} prepared may be left there (${(e as Error).message})`;
+      }
     }
-    const m = this.set('cancelled', null, { error: 'aborted by request before the freeze; the container did not stop' });
+    const m = this.set('cancelled', null, { error: `aborted by request before the freeze; the container did not stop${note}` });
     await this.deps.notify(this.ctx, 'live_migration_abort.end', m);
+    return m;
+  }
+
+  /** End in `error`: the operator must look. The message says what to check. */
+  private async giveUp(reason: string, err: Error): Promise<Migration> {
+    this.deps.log.error({ migration: this.uuid, err: reason }, 'migration outcome unknown; needs the operator');
+    const m = this.set('error', 'needs-operator', { error: reason });
+    await this.deps.notify(this.ctx, 'live_migration.error', m, err);
     return m;
   }
 
@@ -214,41 +281,73 @@ export class MigrationFlow {
     const reason = err instanceof FerryError ? err.message : `${err.name}: ${err.message}`;
     this.deps.log.error({ migration: id, status: m.status, err: reason }, 'migration step failed');
     const aborted = err instanceof MigrationAborted;
+    const name = m.container_name;
+    const dest = m.dest_host as string;
     if (this.steps.post?.running) {
       // Restored and running on the target: rolling back now would lose the only running copy.
       return this.complete(`migrated, but a later bookkeeping step failed: ${reason}`);
     }
     if (isBeforeFreeze(m.status)) {
       // Nothing was frozen: the source still runs; remove whatever the target prepared.
+      let note = '';
       if (m.status !== 'accepted' && m.dest_host) {
-        await this.deps.compute.rollbackAtDestination(this.ctx, m.dest_host, { migration_id: id }).catch((e: Error) => {
-          this.deps.log.warn({ migration: id, err: e.message }, 'target cleanup failed');
-        });
+        try {
+          await this.ask(m.dest_host, 'rollback_at_destination', { migration_id: id });
+        } catch (e) {
+          note = `; the shell prepared on ${m.dest_host} may be left there (${(e as Error).message})`;
+        }
       }
-      m = this.deps.repo.updateMigration(id, { status: 'failed', phase: null, error: reason });
+      m = this.set('failed', null, { error: `${reason}${note}` });
       await this.deps.notify(this.ctx, 'live_migration.error', m, err);
       return m;
     }
-    // After the freeze: make sure the target copy is gone, then restore on the source from its checkpoint.
+    // After the freeze. First the target: its copy must be gone (or, if it runs, the migration is done).
     m = this.deps.repo.updateMigration(id, { phase: 'rollback' });
     await this.deps.notify(this.ctx, 'live_migration_rollback.start', m);
-    let rollbackError: string | null = null;
     try {
-      if (m.dest_host) await this.deps.compute.rollbackAtDestination(this.ctx, m.dest_host, { migration_id: id });
+      await this.ask(dest, 'rollback_at_destination', { migration_id: id });
     } catch (e) {
-      rollbackError = `target cleanup: ${(e as Error).message}`;
+      if (e instanceof TargetRunsContainer) return this.adoptRunningTarget(reason, e);
+      return this.giveUp(
+        `${reason}; then ${dest} could not confirm that it holds no running copy (${(e as Error).message}). ` +
+          `The source ${m.source_host} was NOT restarted, so that ${name} cannot run twice: check ${dest} ` +
+          `(docker ps -a --filter label=org.openstack.ferry.migration=${id}); if nothing runs there, restore it on ${m.source_host} ` +
+          `(docker start --checkpoint ${this.steps.live?.checkpoint_name ?? '<checkpoint>'} ${name}).`,
+        e as Error,
+      );
     }
+    // The target holds nothing: now the source may take the container back.
     try {
       const live = this.steps.live;
-      await this.deps.compute.rollbackAtSource(this.ctx, m.source_host, { migration_id: id, container_id: live?.container_id ?? m.container_id });
+      await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: live?.container_id ?? m.container_id });
     } catch (e) {
-      rollbackError = `${rollbackError ? `${rollbackError}; ` : ''}source restore: ${(e as Error).message}`;
+      return this.giveUp(
+        `${reason}; the target copy was removed, but restoring ${name} on ${m.source_host} did not succeed (${(e as Error).message}). ` +
+          `Check ${m.source_host}: the container is stopped there with its checkpoint.`,
+        e as Error,
+      );
     }
     const status: MigrationStatus = aborted ? 'cancelled' : 'failed';
-    const error = rollbackError ? `${reason}; rollback incomplete (${rollbackError})` : `${reason}; rolled back to ${m.source_host}`;
-    m = this.deps.repo.updateMigration(id, { status, phase: rollbackError ? 'rollback-failed' : 'rolled-back', error });
+    m = this.set(status, 'rolled-back', { error: `${reason}; rolled back to ${m.source_host}` });
     await this.deps.notify(this.ctx, 'live_migration_rollback.end', m);
     await this.deps.notify(this.ctx, aborted ? 'live_migration_abort.end' : 'live_migration.error', m, aborted ? undefined : err);
     return m;
+  }
+
+  /** The target refused a rollback because it runs the container: learn its restore and finish there. */
+  private async adoptRunningTarget(reason: string, refusal: Error): Promise<Migration> {
+    const dest = this.m.dest_host as string;
+    try {
+      this.steps.post = await this.ask(dest, 'post_migration_at_destination', { migration_id: this.uuid });
+      this.deps.repo.saveStep(this.uuid, 'post', this.steps.post);
+    } catch (e) {
+      return this.giveUp(
+        `${reason}; ${this.m.container_name} runs on ${dest} (${refusal.message}) but ${dest} did not confirm its restore ` +
+          `(${(e as Error).message}); check it there, the source was not restarted.`,
+        e as Error,
+      );
+    }
+    if (this.m.status === 'running') this.set('post-migrating', 'restore');
+    return this.finishOnTarget();
   }
 }

@@ -3,13 +3,14 @@ import { InvalidMigrationState } from '../common/errors.js';
 import type { MigrationStatus } from '../objects/migration.js';
 
 const NEXT: Record<MigrationStatus, MigrationStatus[]> = {
-  accepted: ['pre-migrating', 'cancelled', 'failed'],
-  'pre-migrating': ['running', 'cancelled', 'failed'],
-  running: ['post-migrating', 'failed', 'cancelled'],
-  'post-migrating': ['completed', 'failed', 'cancelled'],
+  accepted: ['pre-migrating', 'cancelled', 'failed', 'error'],
+  'pre-migrating': ['running', 'cancelled', 'failed', 'error'],
+  running: ['post-migrating', 'failed', 'cancelled', 'error'],
+  'post-migrating': ['completed', 'failed', 'cancelled', 'error'],
   completed: [],
   failed: [],
   cancelled: [],
+  error: [],
 };
 
 export function canTransition(from: MigrationStatus, to: MigrationStatus): boolean {

@@ -10,10 +10,12 @@ export const MIGRATION_STATUSES = [
   'completed',
   'failed',
   'cancelled',
+  'error',
 ] as const;
 export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
-export const FINAL_STATUSES: readonly MigrationStatus[] = ['completed', 'failed', 'cancelled'];
+/** `error`: the outcome could not be learned (a host unreachable past its deadline); the operator must check. */
+export const FINAL_STATUSES: readonly MigrationStatus[] = ['completed', 'failed', 'cancelled', 'error'];
 
 export interface MigrationTimings {
   freeze_ms: number | null; // downtime: from the freeze to the restored process running
@@ -66,6 +68,36 @@ export function unmeasured(): MigrationTimings & MigrationCounters {
     volume_bytes: null,
     image_bytes: null,
     transferred_bytes: null,
+  };
+}
+
+/** A new migration record, as accepted (before any step ran). */
+export function newMigration(fields: {
+  uuid: string;
+  container_id: string;
+  container_name: string;
+  source_host: string;
+  dest_host: string | null;
+  request_id?: string | null;
+  user_id?: string | null;
+  project_id?: string | null;
+}): Migration {
+  const now = new Date().toISOString();
+  return {
+    ...fields,
+    container_name: fields.container_name.replace(/^\//, ''),
+    status: 'accepted',
+    phase: null,
+    progress: 0,
+    error: null,
+    ...unmeasured(),
+    connections_preserved: null,
+    abort_requested: false,
+    request_id: fields.request_id ?? null,
+    user_id: fields.user_id ?? null,
+    project_id: fields.project_id ?? null,
+    created_at: now,
+    updated_at: now,
   };
 }
 

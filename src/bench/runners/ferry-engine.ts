@@ -1,13 +1,13 @@
 /**
- * Method 1b: Ferry's engine alone — two MigrationAgents in this process and the Migrator that
- * drives them (no API, conductor or bus), on data-channel ports 9600+ (the dev cloud's
+ * Method 1b: Ferry's engine alone — two MigrationAgents in this process, driven by the
+ * conductor's own MigrationFlow in this process too (no API, conductor service or bus), on data-channel ports 9600+ (the dev cloud's
  * ferry-compute services use 9518/9519). A second source agent with [compute] fast_checkpoint
  * shows the containerd fast path (ctr-style checkpoint with an image path).
  */
 import path from 'node:path';
 import { MigrationAgent } from '../../compute/agent.js';
 import { DockerDriver } from '../../compute/docker/driver.js';
-import { Migrator } from '../../compute/migrator.js';
+import { InProcessConductor } from '../../conductor/inprocess.js';
 import type { CloudHost } from '../../devcloud/status.js';
 import type { BenchCloud } from '../cloud.js';
 import type { MethodName, RunResult, Workload } from '../types.js';
@@ -47,8 +47,8 @@ function engineMethod(name: MethodName, label: string, fast: boolean): Method {
   };
   const migrate = async (cloud: BenchCloud, s: ContainerSubject): Promise<MigrationOutcome> => {
     const a = await ensure(cloud);
-    const r = await new Migrator(a.source, a.target).migrate(s.name);
-    if (r.status !== 'completed' || r.error) throw new Error(`engine migration ${r.status} at ${r.failed_step}: ${r.error?.message}`);
+    const { migration: r, pre, post } = await new InProcessConductor([a.source, a.target]).migrate(s.name, a.source.host, a.target.host);
+    if (r.status !== 'completed' || r.error) throw new Error(`engine migration ${r.status}: ${r.error}`);
     return {
       tool_freeze_ms: r.freeze_ms,
       total_ms: r.total_ms,
@@ -57,7 +57,7 @@ function engineMethod(name: MethodName, label: string, fast: boolean): Method {
       restore_ms: r.restore_ms,
       memory_bytes: r.memory_bytes,
       transferred_bytes: r.transferred_bytes,
-      detail: { ...r.detail_ms },
+      detail: { image_ms: pre?.image_ms ?? 0, create_ms: pre?.create_ms ?? 0, place_ms: post?.place_ms ?? 0, start_ms: post?.restore_ms ?? 0 },
     };
   };
   return {
@@ -75,5 +75,5 @@ function engineMethod(name: MethodName, label: string, fast: boolean): Method {
   };
 }
 
-export const ferryEngine = engineMethod('ferry-engine', 'Ferry engine alone (in-process Migrator)', false);
+export const ferryEngine = engineMethod('ferry-engine', 'Ferry engine alone (in-process flow)', false);
 export const ferryEngineFast = engineMethod('ferry-engine-fast', 'Ferry engine, containerd fast checkpoint', true);

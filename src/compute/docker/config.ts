@@ -229,8 +229,13 @@ export function secondaryNetworks(spec: ContainerSpec): NetworkAttachment[] {
 }
 
 /** ContainerSpec -> POST /containers/create body for the target (name included). */
-export function buildCreateBody(spec: ContainerSpec, image: string): Record<string, unknown> {
-  return { ...structuredClone(spec.create), Image: image, name: spec.name };
+/** The label that marks a target's shell with the migration that made it (so rollback finds it after a crash). */
+export const MIGRATION_LABEL = 'org.openstack.ferry.migration';
+
+export function buildCreateBody(spec: ContainerSpec, image: string, migrationId: string): Record<string, unknown> {
+  const create = structuredClone(spec.create);
+  const labels = { ...((create.Labels as Record<string, string> | null | undefined) ?? {}), [MIGRATION_LABEL]: migrationId };
+  return { ...create, Labels: labels, Image: image, name: spec.name };
 }
 
 /** Endpoint config for connecting a secondary network on the target. */

@@ -20,8 +20,8 @@ import type {
   RestoreResult,
   VolumeSpec,
 } from '../driver.js';
-import { checkpointDir, dockerCheckpoint, fastCheckpoint, startFromCheckpoint } from './checkpoint.js';
-import { buildCreateBody, captureSpec, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
+import { checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint } from './checkpoint.js';
+import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
@@ -257,7 +257,7 @@ export class DockerDriver implements EngineDriver {
     }
   }
 
-  async createShell(spec: ContainerSpec): Promise<string> {
+  async createShell(spec: ContainerSpec, migrationId: string): Promise<string> {
     let image = spec.image.id;
     if (spec.image.ref) {
       const [repo, tag] = splitRef(spec.image.ref);
@@ -273,7 +273,7 @@ export class DockerDriver implements EngineDriver {
       }
       if (refId === spec.image.id) image = spec.image.ref;
     }
-    const body = buildCreateBody(spec, image);
+    const body = buildCreateBody(spec, image, migrationId);
     let id: string;
     try {
       id = (await this.docker.createContainer(body as Docker.ContainerCreateOptions)).id;
@@ -289,6 +289,11 @@ export class DockerDriver implements EngineDriver {
       }
     }
     return id;
+  }
+
+  async shellsOf(migrationId: string): Promise<string[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${MIGRATION_LABEL}=${migrationId}`] } });
+    return list.map((c) => c.Id);
   }
 
   async createVolume(v: VolumeSpec): Promise<void> {
@@ -327,12 +332,29 @@ export class DockerDriver implements EngineDriver {
     return dir;
   }
 
-  async setRestartPolicy(containerId: string, policy: { Name: string; MaximumRetryCount?: number }): Promise<void> {
+  private async setRestartPolicy(containerId: string, policy: { Name: string; MaximumRetryCount?: number }): Promise<void> {
     try {
       await this.docker.getContainer(containerId).update({ RestartPolicy: { Name: policy.Name, MaximumRetryCount: policy.MaximumRetryCount ?? 0 } });
     } catch (e) {
       throw new EngineError(`setting the restart policy of ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
     }
+  }
+
+  async holdRestarts(spec: ContainerSpec): Promise<void> {
+    if (spec.restart_policy !== 'no') await this.setRestartPolicy(spec.id, { Name: 'no' });
+  }
+
+  async releaseRestarts(containerId: string, spec: ContainerSpec): Promise<void> {
+    const policy = (spec.create.HostConfig as { RestartPolicy?: { Name: string; MaximumRetryCount?: number } } | undefined)?.RestartPolicy;
+    if (policy?.Name && policy.Name !== 'no') await this.setRestartPolicy(containerId, policy);
+  }
+
+  checkpointName(migrationId: string): string {
+    return checkpointName(migrationId);
+  }
+
+  connectionsPreserved(spec: ContainerSpec): boolean {
+    return connectionsPreserved(spec);
   }
 
   async checkpoint(containerId: string, name: string): Promise<CheckpointResult> {
@@ -357,8 +379,10 @@ export class DockerDriver implements EngineDriver {
     const ins = await this.inspect(containerId);
     const upper = ins.GraphDriver?.Data?.UpperDir;
     if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} has no overlay2 UpperDir (storage driver ${ins.GraphDriver?.Name})`);
+    // A repeated send after the freeze knows only the checkpoint's name.
+    const ckptDir = ckpt.dir || checkpointDir(await this.dockerRoot(), ins.Id, ckpt.name);
     const parts: PartSource[] = [
-      { part: 'checkpoint', dir: ckpt.dir, kind: 'checkpoint' },
+      { part: 'checkpoint', dir: ckptDir, kind: 'checkpoint' },
       { part: 'rootfs', dir: upper, kind: 'rootfs' },
     ];
     for (const v of spec.volumes) {

@@ -3,8 +3,7 @@
  * with a file created and a file deleted in its writable layer; then it moves back.
  */
 import { expect, jest, test } from '@jest/globals';
-import { Migrator } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, lastCount, logTimings, uniqueName, waitFor, useAgents } from './helpers.js';
+import { dk, exists, isRunning, lastCount, logTimings, uniqueName, waitFor, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(180_000);
 
@@ -21,7 +20,7 @@ test('counter compute1 -> compute2 keeps counting, rootfs diff moves, then back'
     return n >= 5 ? n : null;
   });
 
-  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+  const r = await migrate(agents.a1, agents.a2, name);
   logTimings('counter compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.status).toBe('completed');
@@ -44,7 +43,7 @@ test('counter compute1 -> compute2 keeps counting, rootfs diff moves, then back'
 
   // And back.
   const mid = after[after.length - 1];
-  const back = await new Migrator(agents.a2, agents.a1).migrate(name);
+  const back = await migrate(agents.a2, agents.a1, name);
   logTimings('counter compute2->compute1', back);
   expect(back.error).toBeNull();
   expect(await isRunning('compute1', name)).toBe(true);

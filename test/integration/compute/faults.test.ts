@@ -9,8 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import type { Faults } from '../../../src/compute/faults.js';
-import { Migrator, toErrorInfo } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, lastCount, uniqueName, waitFor, useAgents } from './helpers.js';
+import { dk, exists, isRunning, lastCount, uniqueName, waitFor, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(300_000);
 
@@ -64,14 +63,14 @@ describe.each<[string, { src?: Faults; dst?: Faults }, string, RegExp]>([
     const { name, before } = await startCounter('fault');
     if (faults.src) agents.a1.setFaults(faults.src);
     if (faults.dst) agents.a2.setFaults(faults.dst);
-    const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+    const r = await migrate(agents.a1, agents.a2, name);
     expect(r.status).toBe('failed');
-    expect(r.failed_step).toBe(step);
-    expect(r.error?.message).toMatch(message);
-    expect(r.rollback?.error).toBeUndefined();
-    expect(r.rollback?.source?.running).toBe(true);
-    expect(r.rollback?.source?.state_kept).toBe(true);
-    await expectBackOnSource(name, before, r.migration_id);
+    expect(r.phase).toBe('rolled-back');
+    expect(step === 'post_migration_at_destination' ? r.live : r.pre).toBeDefined();
+    expect(r.post).toBeUndefined();
+    expect(r.error).toMatch(message);
+    expect(r.error).toMatch(/rolled back to compute1/);
+    await expectBackOnSource(name, before, r.uuid);
   });
 });
 
@@ -93,19 +92,20 @@ test('wrong token: refused with 403, rolled back; no token: 401', async () => {
   });
   expect(status).toBe(401);
 
-  let err: unknown = null;
+  let err: Error | null = null;
   try {
     await agents.a1.liveMigration({ migration_id: id, upload: { ...pre.upload, token: `${pre.upload.token}x` } });
   } catch (e) {
-    err = e;
+    err = e as Error;
   }
-  const info = toErrorInfo(err);
-  expect(info?.class).toBe('TransferFailed');
-  expect(info?.message).toMatch(/403/);
-  expect((info?.details.rolled_back as { running: boolean }).running).toBe(true); // live_migration rolled back at once
+  expect(err?.name).toBe('TransferFailed');
+  expect(err?.message).toMatch(/403/);
+  // The agent never rolls back on its own: the conductor's order is target first, then source.
+  expect(await isRunning('compute1', name)).toBe(false);
   await agents.a2.rollbackAtDestination({ migration_id: id });
-  const rb = await agents.a1.rollbackAtSource({ migration_id: id }); // idempotent: already running
+  const rb = await agents.a1.rollbackAtSource({ migration_id: id });
   expect(rb.running).toBe(true);
+  expect(rb.from_checkpoint).toBe(true);
   await expectBackOnSource(name, before, id);
 });
 
@@ -113,11 +113,11 @@ test('a failure before the freeze leaves the source untouched', async () => {
   const { name } = await startCounter('prefreeze');
   const pidBefore = await dk('compute1', ['inspect', '-f', '{{.State.Pid}}', name]);
   agents.a2.setFaults({ failPreMigration: true });
-  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+  const r = await migrate(agents.a1, agents.a2, name);
   expect(r.status).toBe('failed');
-  expect(r.failed_step).toBe('pre_migration');
-  expect(r.rollback?.source).toBeUndefined(); // never frozen, nothing to roll back there
-  expect(r.rollback?.destination?.container_removed).toBe(true);
+  expect(r.phase).toBeNull(); // never frozen, nothing rolled back on the source
+  expect(r.pre).toBeUndefined();
+  expect(r.error).toMatch(/fault injected: pre_migration/);
   // The same process kept running all along.
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Pid}}', name])).toBe(pidBefore);
   expect(await exists('compute2', name)).toBe(false);

@@ -5,6 +5,8 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MigrationAgent } from '../../../src/compute/agent.js';
+import { InProcessConductor, type InProcessOutcome } from '../../../src/conductor/inprocess.js';
+import type { Migration } from '../../../src/objects/migration.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
 import type { Faults } from '../../../src/compute/faults.js';
 import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
@@ -46,6 +48,16 @@ export async function makeAgent(
   });
   await agent.start();
   return agent;
+}
+
+/** A migration's record with the step results beside it (what the tests look at). */
+export type MigrationRun = Migration & Omit<InProcessOutcome, 'migration'>;
+
+/** Move a container from one test agent to another through the conductor's own flow, in this process. */
+export async function migrate(source: MigrationAgent, dest: MigrationAgent, container: string): Promise<MigrationRun> {
+  const conductor = new InProcessConductor([source, dest], { deadlineMs: 20_000, backoffMs: 500 });
+  const { migration, ...steps } = await conductor.migrate(container, source.host, dest.host);
+  return { ...migration, ...steps };
 }
 
 /** `docker` (20.10 CLI) against one dev-cloud engine. */
@@ -131,7 +143,8 @@ export function logTimings(label: string, r: object): void {
   const line = ['freeze_ms', 'checkpoint_ms', 'transfer_ms', 'restore_ms', 'total_ms', 'memory_bytes', 'rootfs_bytes', 'volume_bytes', 'image_bytes', 'transferred_bytes']
     .map((k) => `${k}=${String(pick(k))}`)
     .join(' ');
-  process.stdout.write(`[timings] ${label}: ${line} detail=${JSON.stringify(pick('detail_ms'))}\n`);
+  const post = pick('post') as { place_ms?: number; restore_ms?: number } | undefined;
+  process.stdout.write(`[timings] ${label}: ${line} place_ms=${String(post?.place_ms)} start_ms=${String(post?.restore_ms)}\n`);
 }
 
 /** Load `n` keys (key:1..key:n = val:1..val:n) into a redis container through redis-cli --pipe. */

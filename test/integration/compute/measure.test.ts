@@ -6,8 +6,7 @@
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import type { MigrationAgent } from '../../../src/compute/agent.js';
-import { Migrator, type MigrationReport } from '../../../src/compute/migrator.js';
-import { dk, fillRedis, isRunning, lastCount, makeAgent, redisCli, removeEverywhere, uniqueName, waitFor } from './helpers.js';
+import { dk, fillRedis, isRunning, lastCount, makeAgent, redisCli, removeEverywhere, uniqueName, waitFor, migrate, type MigrationRun } from './helpers.js';
 
 jest.setTimeout(1_800_000);
 const enabled = process.env.FERRY_MEASURE === '1';
@@ -34,11 +33,11 @@ afterAll(async () => {
   }
 });
 
-function record(label: string, fast: boolean, r: MigrationReport) {
-  process.stdout.write(`[measure] ${JSON.stringify({ label, fast, ...r, error: r.error?.message ?? null })}\n`);
+function record(label: string, fast: boolean, r: MigrationRun) {
+  process.stdout.write(`[measure] ${JSON.stringify({ label, fast, ...r, spec: undefined })}\n`);
   const mb = (n: number | null) => `${((n ?? 0) / 1e6).toFixed(1)} MB`;
   rows.push(
-    `| ${label} | ${fast ? 'containerd (fast)' : 'Docker API'} | ${r.freeze_ms} ms | ${r.checkpoint_ms} ms | ${r.transfer_ms} ms | ${r.restore_ms} ms (${r.detail_ms.place_ms}+${r.detail_ms.start_ms}) | ${r.total_ms} ms | ${mb(r.memory_bytes)} | ${mb(r.transferred_bytes)} |`,
+    `| ${label} | ${fast ? 'containerd (fast)' : 'Docker API'} | ${r.freeze_ms} ms | ${r.checkpoint_ms} ms | ${r.transfer_ms} ms | ${r.restore_ms} ms (${r.post?.place_ms}+${r.post?.restore_ms}) | ${r.total_ms} ms | ${mb(r.memory_bytes)} | ${mb(r.transferred_bytes)} |`,
   );
 }
 
@@ -48,7 +47,7 @@ for (const fast of [false, true]) {
     names.push(name);
     await dk('compute1', ['run', '-d', '--name', name, '-e', 'COUNTER_INTERVAL=0.2', 'ferry/counter']);
     const before = await waitFor('count', async () => ((await lastCount('compute1', name)) >= 3 ? lastCount('compute1', name) : null));
-    const r = await new Migrator(fast ? agents.c1fast : agents.c1, agents.c2).migrate(name);
+    const r = await migrate(fast ? agents.c1fast : agents.c1, agents.c2, name);
     expect(r.error).toBeNull();
     record('counter', fast, r);
     const after = await waitFor('count on compute2', async () => Number((await dk('compute2', ['logs', name])).split('\n')[0]) || null);
@@ -63,7 +62,7 @@ for (const fast of [false, true]) {
       await dk('compute1', ['run', '-d', '--name', name, 'ferry/redis']);
       await waitFor('redis', async () => (await redisCli('compute1', name, ['PING'])) === 'PONG');
       await fillRedis('compute1', name, keys);
-      const r = await new Migrator(fast ? agents.c1fast : agents.c1, agents.c2).migrate(name);
+      const r = await migrate(fast ? agents.c1fast : agents.c1, agents.c2, name);
       expect(r.error).toBeNull();
       record(`redis ${keys / 1000}k keys`, fast, r);
       expect(await isRunning('compute2', name)).toBe(true);

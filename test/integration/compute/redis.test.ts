@@ -3,8 +3,7 @@
  * acknowledged just before the migration started.
  */
 import { expect, jest, test } from '@jest/globals';
-import { Migrator } from '../../../src/compute/migrator.js';
-import { exists, fillRedis, isRunning, logTimings, redisCli, uniqueName, waitFor, dk, makeAgent, useAgents } from './helpers.js';
+import { exists, fillRedis, isRunning, logTimings, redisCli, uniqueName, waitFor, dk, makeAgent, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(300_000);
 
@@ -20,7 +19,7 @@ test('redis with 100k keys and a last acknowledged write', async () => {
   const stamp = `written-${Date.now()}`;
   expect(await redisCli('compute1', name, ['SET', 'last-write', stamp])).toBe('OK');
 
-  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+  const r = await migrate(agents.a1, agents.a2, name);
   logTimings('redis 100k compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(await isRunning('compute2', name)).toBe(true);
@@ -39,7 +38,7 @@ test('and back with the containerd fast checkpoint ([compute] fast_checkpoint)',
   const fast2 = await makeAgent('compute2', { fastCheckpoint: true });
   try {
     expect(await redisCli('compute2', name, ['SET', 'before-back', 'yes'])).toBe('OK');
-    const r = await new Migrator(fast2, agents.a1).migrate(name);
+    const r = await migrate(fast2, agents.a1, name);
     logTimings('redis 100k compute2->compute1 (fast checkpoint)', r);
     expect(r.error).toBeNull();
     expect(await isRunning('compute1', name)).toBe(true);

@@ -4,8 +4,7 @@
  * compute2 lacks it (by ID, with its tag); the configuration is recreated.
  */
 import { expect, jest, test } from '@jest/globals';
-import { Migrator } from '../../../src/compute/migrator.js';
-import { dk, exists, isRunning, logTimings, uniqueName, useAgents } from './helpers.js';
+import { dk, exists, isRunning, logTimings, uniqueName, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(300_000);
 
@@ -36,7 +35,7 @@ test('named volume, image transfer and configuration move', async () => {
     'echo volume-data > /vol/a.txt && mkdir -p /vol/sub && echo deep > /vol/sub/b.txt && chmod 640 /vol/sub/b.txt && ' +
     'ln -s sub/b.txt /vol/link && ln /vol/a.txt /vol/hard && touch /vol/sub/c && chmod 1777 /vol/sub']);
 
-  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+  const r = await migrate(agents.a1, agents.a2, name);
   logTimings('state (volume + image) compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.image_bytes).toBeGreaterThan(1_000_000);

@@ -6,9 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, expect, jest, test } from '@jest/globals';
-import { Migrator } from '../../../src/compute/migrator.js';
 import { cloud } from '../../helpers/cloud.js';
-import { dk, exists, isRunning, logTimings, sh, uniqueName, waitFor, useAgents } from './helpers.js';
+import { dk, exists, isRunning, logTimings, sh, uniqueName, waitFor, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(180_000);
 
@@ -61,7 +60,7 @@ test('one TCP connection survives the move, no number missing or repeated', asyn
   expect(await fdbPort()).toBe('fab-compute1');
 
   const atStart = lines.length;
-  const r = await new Migrator(agents.a1, agents.a2).migrate(name);
+  const r = await migrate(agents.a1, agents.a2, name);
   logTimings('stream compute1->compute2', r);
   expect(r.error).toBeNull();
   expect(r.status).toBe('completed');

@@ -49,7 +49,7 @@ test('config capture and recreate: fabric IP+MAC, env, limits, volumes bound by 
   expect(spec.ports).toEqual([{ container_port: '8080/tcp', host_ip: '', host_port: '18080' }]);
   expect(spec.volumes.map((v) => v.name)).toEqual(['named', 'f00']);
   expect(connectionsPreserved(spec)).toBe(true);
-  const body = buildCreateBody(spec, 'ferry/counter:latest');
+  const body = buildCreateBody(spec, 'ferry/counter:latest', 'mig-1');
   expect(body).toMatchObject({
     name: 'web',
     Image: 'ferry/counter:latest',
@@ -79,7 +79,7 @@ test('default bridge: no fixed IP/MAC, connections not preserved', () => {
     { fabric: ['ferry-fabric'], imageRef: null },
   );
   expect(connectionsPreserved(spec)).toBe(false);
-  const body = buildCreateBody(spec, 'sha256:img');
+  const body = buildCreateBody(spec, 'sha256:img', 'mig-1');
   expect(body.MacAddress).toBeUndefined();
   expect(body.NetworkingConfig).toEqual({ EndpointsConfig: {} });
 });

@@ -2,7 +2,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { RequestContext } from '../../../src/bus/context.js';
-import { RestoreFailed, TransferFailed } from '../../../src/common/errors.js';
+import { MessagingTimeout, MessagingUnavailable, RestoreFailed, RollbackFailed, TargetRunsContainer, TransferFailed } from '../../../src/common/errors.js';
+import type { ComputeMethod, ComputeResult } from '../../../src/compute/methods.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
 import { MigrationFlow, type EventName } from '../../../src/conductor/flow.js';
 import { SqliteRepository } from '../../../src/conductor/repository.js';
@@ -23,38 +24,49 @@ function state(containers: HostState['containers']): HostState {
 }
 
 type Calls = string[];
-function fakeCompute(calls: Calls, fail: Partial<Record<keyof ComputeAPI, Error>> = {}, hooks: Partial<Record<keyof ComputeAPI, () => void>> = {}): ComputeAPI {
-  const step =
-    <T>(name: keyof ComputeAPI, result: T) =>
-    async (_ctx: RequestContext, host: string) => {
-      calls.push(`${name}@${host}`);
-      hooks[name]?.();
-      if (fail[name]) throw fail[name];
-      return result;
-    };
+type Method = ComputeMethod;
+
+const RESULTS: { [M in Method]: ComputeResult<M> } = {
+  check_can_migrate_destination: { dest: {} as never, image_present: true },
+  check_can_migrate_source: { source: {} as never, spec: {} as never, export: { address: 'a', token: 't' } },
+  pre_migration: {
+    dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true,
+  },
+  live_migration: {
+    container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 300, transfer_ms: 100,
+    memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
+  },
+  post_migration_at_destination: { container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true },
+  cleanup_source: { container_removed: true, volumes_removed: [] },
+  rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
+  rollback_at_source: { container_id: 'abc', running: true, from_checkpoint: true, state_kept: true },
+};
+
+/** A failure: always this error, or, as a function, the error for the n-th call of that method (undefined = answer). */
+type Failure = Error | ((n: number) => Error | undefined);
+
+function fakeCompute(calls: Calls, fail: Partial<Record<Method, Failure>> = {}, hooks: Partial<Record<Method, () => void>> = {}): ComputeAPI {
+  const counts = new Map<string, number>();
   return {
-    checkCanMigrateDestination: step('checkCanMigrateDestination', { dest: {} as never, image_present: true }),
-    checkCanMigrateSource: step('checkCanMigrateSource', { source: {} as never, spec: {} as never, export: { address: 'a', token: 't' } }),
-    preMigration: step('preMigration', {
-      dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true,
-    }),
-    liveMigration: step('liveMigration', {
-      container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 300, transfer_ms: 100,
-      memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
-    }),
-    postMigrationAtDestination: step('postMigrationAtDestination', {
-      container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true,
-    }),
-    cleanupSource: step('cleanupSource', { container_removed: true, volumes_removed: [] }),
-    rollbackAtDestination: step('rollbackAtDestination', { container_removed: true, volumes_removed: [], image_removed: false }),
-    rollbackAtSource: step('rollbackAtSource', { container_id: 'abc', running: true, from_checkpoint: true, state_kept: true }),
-  } as unknown as ComputeAPI;
+    async call<M extends Method>(_ctx: RequestContext, host: string, method: M): Promise<ComputeResult<M>> {
+      calls.push(`${method}@${host}`);
+      const n = (counts.get(method) ?? 0) + 1;
+      counts.set(method, n);
+      hooks[method]?.();
+      const f = fail[method];
+      const err = typeof f === 'function' ? f(n) : f;
+      if (err) throw err;
+      return RESULTS[method];
+    },
+  };
 }
 
-function setup(compute: ComputeAPI) {
-  const r = repo();
+const FAST_RETRY = { deadlineMs: 300, backoffMs: 10 };
+
+function setup(compute: ComputeAPI, repository = repo()) {
+  const r = repository;
   const events: EventName[] = [];
-  const svc = new ConductorService(r, compute, async (_c, e) => void events.push(e), { maxConcurrentPerHost: 1, serviceDownTime: 30 }, log);
+  const svc = new ConductorService(r, compute, async (_c, e) => void events.push(e), { maxConcurrentPerHost: 1, serviceDownTime: 30, retry: FAST_RETRY }, log);
   svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }, { id: 'def', name: 'db', image: 'img', status: 'running' }]));
   svc.reportState('c2', state([]));
   return { r, svc, events };
@@ -70,8 +82,8 @@ describe('migration flow', () => {
     const m = svc.getMigration(m0.uuid);
     expect(m).toMatchObject({ status: 'completed', freeze_ms: 900, checkpoint_ms: 300, transfer_ms: 100, restore_ms: 400, memory_bytes: 5000, progress: 100 });
     expect(calls).toEqual([
-      'checkCanMigrateDestination@c2', 'checkCanMigrateSource@c1', 'checkCanMigrateDestination@c2', 'preMigration@c2',
-      'liveMigration@c1', 'postMigrationAtDestination@c2', 'cleanupSource@c1',
+      'check_can_migrate_destination@c2', 'check_can_migrate_source@c1', 'check_can_migrate_destination@c2', 'pre_migration@c2',
+      'live_migration@c1', 'post_migration_at_destination@c2', 'cleanup_source@c1',
     ]);
     expect(events[0]).toBe('live_migration.start');
     expect(events[events.length - 1]).toBe('live_migration.end');
@@ -80,60 +92,60 @@ describe('migration flow', () => {
 
   it('a failure before the freeze cleans the target only; the source is never touched', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls, { preMigration: new TransferFailed('image stream cut') }));
+    const { svc, events } = setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));
     const m0 = svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     expect(svc.getMigration(m0.uuid)).toMatchObject({ status: 'failed', error: 'image stream cut' });
-    expect(calls).not.toContain('liveMigration@c1');
-    expect(calls).not.toContain('rollbackAtSource@c1');
-    expect(calls).toContain('rollbackAtDestination@c2');
+    expect(calls).not.toContain('live_migration@c1');
+    expect(calls).not.toContain('rollback_at_source@c1');
+    expect(calls).toContain('rollback_at_destination@c2');
     expect(events).toContain('live_migration.error');
   });
 
   it('a failure after the freeze rolls back: target first, then the source from its checkpoint', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls, { postMigrationAtDestination: new RestoreFailed('criu restore failed') }));
+    const { svc, events } = setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu restore failed') }));
     const m0 = svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = svc.getMigration(m0.uuid);
     expect(m.status).toBe('failed');
     expect(m.phase).toBe('rolled-back');
     expect(m.error).toMatch(/criu restore failed; rolled back to c1/);
-    const tail = calls.slice(calls.indexOf('postMigrationAtDestination@c2'));
-    expect(tail).toEqual(['postMigrationAtDestination@c2', 'rollbackAtDestination@c2', 'rollbackAtSource@c1']);
+    const tail = calls.slice(calls.indexOf('post_migration_at_destination@c2'));
+    expect(tail).toEqual(['post_migration_at_destination@c2', 'rollback_at_destination@c2', 'rollback_at_source@c1']);
     expect(events).toEqual(expect.arrayContaining(['live_migration_rollback.start', 'live_migration_rollback.end', 'live_migration.error']));
   });
 
   it('once the target runs the container, a later failure never rolls it back', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls, { cleanupSource: new Error('source agent gone') }));
+    const { svc } = setup(fakeCompute(calls, { cleanup_source: new Error('source agent gone') }));
     const m0 = svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = svc.getMigration(m0.uuid);
     expect(m.status).toBe('completed');
     expect(m.error).toMatch(/removing the stopped container on c1 failed/);
-    expect(calls).not.toContain('rollbackAtDestination@c2');
+    expect(calls).not.toContain('rollback_at_destination@c2');
   });
 
   it('abort before the freeze cancels; abort after it rolls back', async () => {
     const calls: Calls = [];
     let svcRef: ConductorService | null = null;
     let uuid = '';
-    const compute = fakeCompute(calls, {}, { preMigration: () => void svcRef!.abort(new RequestContext(), uuid) });
+    const compute = fakeCompute(calls, {}, { pre_migration: () => void svcRef!.abort(new RequestContext(), uuid) });
     const { svc } = setup(compute);
     svcRef = svc;
     uuid = svc.migrate(new RequestContext(), 'web').uuid;
     await svc.whenIdle();
     expect(svc.getMigration(uuid).status).toBe('cancelled');
-    expect(calls).not.toContain('liveMigration@c1');
+    expect(calls).not.toContain('live_migration@c1');
 
     const calls2: Calls = [];
-    const compute2 = fakeCompute(calls2, {}, { liveMigration: () => void svc2.abort(new RequestContext(), uuid2) });
+    const compute2 = fakeCompute(calls2, {}, { live_migration: () => void svc2.abort(new RequestContext(), uuid2) });
     const { svc: svc2 } = setup(compute2);
     const uuid2 = svc2.migrate(new RequestContext(), 'web').uuid;
     await svc2.whenIdle();
     expect(svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
-    expect(calls2.slice(-2)).toEqual(['rollbackAtDestination@c2', 'rollbackAtSource@c1']);
+    expect(calls2.slice(-2)).toEqual(['rollback_at_destination@c2', 'rollback_at_source@c1']);
   });
 
   it('resumes a migration left in `running` by a crashed conductor, skipping finished steps', async () => {
@@ -148,7 +160,7 @@ describe('migration flow', () => {
     const calls: Calls = [];
     const m = await new MigrationFlow({ repo: r, compute: fakeCompute(calls), notify: async () => undefined, log }, new RequestContext(), crashed.uuid).run();
     expect(m.status).toBe('completed');
-    expect(calls).toEqual(['liveMigration@c1', 'postMigrationAtDestination@c2', 'cleanupSource@c1']);
+    expect(calls).toEqual(['live_migration@c1', 'post_migration_at_destination@c2', 'cleanup_source@c1']);
   });
 
   it('queues the second migration from the same source host until the first ends', async () => {
@@ -161,7 +173,7 @@ describe('migration flow', () => {
     expect(svc.getMigration(a.uuid).status).toBe('completed');
     expect(svc.getMigration(b.uuid).status).toBe('completed');
     // All of a's steps came before any of b's.
-    expect(calls.indexOf('cleanupSource@c1')).toBeLessThan(calls.lastIndexOf('checkCanMigrateSource@c1'));
+    expect(calls.indexOf('cleanup_source@c1')).toBeLessThan(calls.lastIndexOf('check_can_migrate_source@c1'));
   });
 });
 
@@ -184,7 +196,7 @@ describe('abort refusals', () => {
     let refused: Error | null = null;
     const { svc: svc2 } = setup(
       fakeCompute([], {}, {
-        postMigrationAtDestination: () => {
+        post_migration_at_destination: () => {
           svc2.abort(new RequestContext(), uuid).catch((e: Error) => (refused = e));
         },
       }),
@@ -196,5 +208,89 @@ describe('abort refusals', () => {
     const done = svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     await expect(svc.abort(new RequestContext(), done.uuid)).rejects.toThrow(/already completed/);
+  });
+});
+
+/** The safety rules of the flow: removing any of them fails one of these. */
+describe('safety rules', () => {
+  const timeout = () => new MessagingTimeout('Timed out waiting for a reply');
+
+  it('a step with an unknown outcome is asked again, and the migration goes on', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? new MessagingUnavailable('connection to RabbitMQ lost') : undefined) }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(svc.getMigration(m0.uuid).status).toBe('completed');
+    expect(calls.filter((c) => c === 'live_migration@c1')).toHaveLength(2);
+  });
+
+  it('a restore whose outcome stays unknown ends in error, and the source is never restarted', async () => {
+    const calls: Calls = [];
+    const { svc, events } = setup(fakeCompute(calls, { post_migration_at_destination: timeout, rollback_at_destination: timeout }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m.status).toBe('error');
+    expect(m.error).toMatch(/could not confirm that it holds no running copy/);
+    expect(m.error).toMatch(/was NOT restarted/);
+    expect(calls).not.toContain('rollback_at_source@c1');
+    expect(events).toContain('live_migration.error');
+  });
+
+  it('after the freeze the source restores only once the target confirmed its copy is gone', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(fakeCompute(calls, { live_migration: new TransferFailed('cut'), rollback_at_destination: new RollbackFailed('engine gone') }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(svc.getMigration(m0.uuid).status).toBe('error');
+    expect(calls).not.toContain('rollback_at_source@c1');
+  });
+
+  it('never rolls back once the target runs: a target that refuses the rollback is adopted', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(
+      fakeCompute(calls, {
+        post_migration_at_destination: (n) => (n === 1 ? new RestoreFailed('verify said exited') : undefined),
+        rollback_at_destination: new TargetRunsContainer('web already runs on c2'),
+      }),
+    );
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m.status).toBe('completed');
+    expect(calls).not.toContain('rollback_at_source@c1');
+    expect(calls.slice(-2)).toEqual(['post_migration_at_destination@c2', 'cleanup_source@c1']);
+    expect(svc.listContainers().find((c) => c.name === 'web')?.host).toBe('c2');
+  });
+
+  it('a source that cannot take the container back ends in error, not failed', async () => {
+    const calls: Calls = [];
+    const { svc } = setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    const m = svc.getMigration(m0.uuid);
+    expect(m.status).toBe('error');
+    expect(m.error).toMatch(/restoring web on c1 did not succeed/);
+  });
+
+  it('a database failure inside a flow does not stop the conductor', async () => {
+    const r = repo();
+    const failing = Object.create(r) as SqliteRepository;
+    let broken = true;
+    failing.updateMigration = (uuid, patch) => {
+      if (patch.status === 'failed' && broken) {
+        broken = false;
+        throw new Error('disk I/O error');
+      }
+      return r.updateMigration(uuid, patch);
+    };
+    const { svc } = setup(fakeCompute([], { pre_migration: new TransferFailed('x') }), failing);
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(svc.getMigration(m0.uuid).status).not.toBe('completed');
+    // The conductor goes on: the next migration runs.
+    const m1 = svc.migrate(new RequestContext(), 'db');
+    await svc.whenIdle();
+    expect(svc.getMigration(m1.uuid).status).toBe('failed');
   });
 });

@@ -1,0 +1,101 @@
+/**
+ * What one compute agent remembers of its part in each migration, one small JSON file per
+ * migration (<work_dir>/migrations/<id>/record.json), written atomically. It is what makes
+ * every step repeatable: a step that already happened answers from here instead of running
+ * twice, and an agent that restarts finds the migrations it left unfinished.
+ *
+ * `stage` is this host's own progress, not the migration's status (the conductor owns that):
+ *   source: checked -> frozen (checkpoint taken, container stopped) -> sent -> (removed at cleanup)
+ *   target: checked -> prepared (image, shell) -> received (all parts) -> restored
+ *   either: rolled_back
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidInput } from '../common/errors.js';
+import { MIGRATION_ID_RE } from './datachannel/protocol.js';
+import type { ContainerSpec } from './driver.js';
+import type { LiveMigrationResult, PostMigrationResult, PreMigrationResult } from './steps.js';
+
+export type Stage = 'checked' | 'prepared' | 'frozen' | 'sent' | 'received' | 'restored' | 'rolled_back';
+
+export interface AgentRecord {
+  migration_id: string;
+  role: 'source' | 'target';
+  stage: Stage;
+  /** The peer host: the target for a source record, the source for a target record. */
+  peer_host: string | null;
+  container_id: string | null;
+  container_name: string | null;
+  spec: ContainerSpec | null;
+  checkpoint_name: string | null;
+  created_volumes: string[];
+  image_loaded: boolean;
+  live?: LiveMigrationResult;
+  pre?: Omit<PreMigrationResult, 'upload'>;
+  post?: PostMigrationResult;
+  received?: { part: string; bytes: number; sha256: string; entries: number }[];
+  updated_at: string;
+}
+
+/** Stages after which nothing more happens on this host for the migration. */
+export function isSettled(r: AgentRecord): boolean {
+  return r.stage === 'restored' || r.stage === 'rolled_back';
+}
+
+export class AgentRecordStore {
+  constructor(readonly root: string) {
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  /** The record's folder; refuses IDs that are not plain names (they become paths). */
+  dir(id: string): string {
+    if (!MIGRATION_ID_RE.test(id)) throw new InvalidInput(`bad migration id ${JSON.stringify(id)}`);
+    return path.join(this.root, id);
+  }
+
+  load(id: string): AgentRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir(id), 'record.json'), 'utf8')) as AgentRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  save(r: AgentRecord): void {
+    r.updated_at = new Date().toISOString();
+    fs.mkdirSync(this.dir(r.migration_id), { recursive: true });
+    const f = path.join(this.dir(r.migration_id), 'record.json');
+    fs.writeFileSync(`${f}.tmp`, JSON.stringify(r, null, 1));
+    fs.renameSync(`${f}.tmp`, f);
+  }
+
+  create(id: string, role: AgentRecord['role'], peer: string | null): AgentRecord {
+    return {
+      migration_id: id,
+      role,
+      stage: 'checked',
+      peer_host: peer,
+      container_id: null,
+      container_name: null,
+      spec: null,
+      checkpoint_name: null,
+      created_volumes: [],
+      image_loaded: false,
+      updated_at: '',
+    };
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  all(): AgentRecord[] {
+    const out: AgentRecord[] = [];
+    for (const id of fs.readdirSync(this.root)) {
+      if (!MIGRATION_ID_RE.test(id)) continue;
+      const r = this.load(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+}
