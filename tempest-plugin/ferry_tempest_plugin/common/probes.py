@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Client-side probes the scenarios run inside the tenant's network namespace.
+"""Client-side probes the scenario tests run inside the tenant's network namespace.
 
     probes.py http URL              poll an HTTP counter every 50 ms
     probes.py stream HOST PORT      read 1, 2, 3, ... over ONE TCP connection

@@ -1,0 +1,1 @@
+"""Tempest plugin for Ferry: API and scenario tests of container live migration."""

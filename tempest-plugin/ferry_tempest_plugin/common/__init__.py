@@ -1,0 +1,1 @@
+"""Helpers the tests share: waiting on migrations, workloads on the compute hosts, probes."""

@@ -1,0 +1,1 @@
+"""Service clients of Ferry's REST API, on tempest's RestClient."""

@@ -1,0 +1,1 @@
+"""Ferry's tempest tests: api/ (the REST contract) and scenario/ (workloads that move)."""

@@ -1,0 +1,1 @@
+"""Ferry API tests: the REST contract, one resource per module."""

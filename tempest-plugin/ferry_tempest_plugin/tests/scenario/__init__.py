@@ -1,0 +1,1 @@
+"""Ferry scenario tests: real workloads moved while a tenant's client watches them."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs Ferry's tempest plugin as OpenStack CI does, against the development cloud: a tempest
+# workspace (default .devcloud/tempest), its etc/tempest.conf written from
+# `ferry-devcloud status --json`, then `tempest run --regex ferry_tempest_plugin`.
+# Usage: tempest-plugin/tools/devcloud-tempest.sh [tempest run options...]
+# Environment: FERRY_TEMPEST_WORKSPACE (the workspace), FERRY_TEMPEST_CONCURRENCY (default 1).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WS=${FERRY_TEMPEST_WORKSPACE:-$ROOT/.devcloud/tempest}
+cd "$ROOT"
+
+command -v tempest >/dev/null || { echo "tempest is not installed (scripts/install.sh)" >&2; exit 1; }
+plugins=$(tempest list-plugins)
+[[ "$plugins" == *ferry_tests* ]] \
+  || { echo "ferry_tempest_plugin is not installed (scripts/install.sh)" >&2; exit 1; }
+
+status=$(node dist/cmd/devcloud.js status --json)
+if [ ! -d "$WS/etc" ]; then
+  mkdir -p "$(dirname "$WS")"
+  tempest init --name ferry-devcloud "$WS" >/dev/null
+fi
+printf '%s' "$status" | /usr/bin/python3 "$ROOT/tempest-plugin/tools/write_tempest_conf.py" "$WS"
+echo "    tempest workspace $WS (config $WS/etc/tempest.conf)" >&2
+
+cd "$WS"
+exec tempest run --regex ferry_tempest_plugin --concurrency "${FERRY_TEMPEST_CONCURRENCY:-1}" "$@"
