@@ -16,7 +16,7 @@ import type { TokenValidator } from '../identity/types.js';
 import { authenticate, locals, stripIdentityHeaders } from './auth.js';
 import { HttpError, toErrorResponse } from './errors.js';
 import { methodNotAllowed, v1Router } from './routes.js';
-import { versionDocument, versionsDocument } from './versions.js';
+import { baseUrl, versionDocument, versionsDocument } from './versions.js';
 
 export interface ApiDeps {
   conf: FerryConfig;
@@ -91,7 +91,12 @@ export function createApp(deps: ApiDeps): Express {
   });
   app.all('/healthcheck', methodNotAllowed(['GET']));
 
-  app.use('/v1', authenticate(identity, policy), v1Router({ conductor, policy, maxBodyBytes: conf.api.max_body_bytes }));
+  const adminProject = { name: conf.api.admin_project_name, domain: conf.api.admin_project_domain_name };
+  app.use(
+    '/v1',
+    authenticate(identity, policy, adminProject),
+    v1Router({ conductor, policy, maxBodyBytes: conf.api.max_body_bytes, maxLimit: conf.api.max_limit, baseUrl: (req) => baseUrl(conf, req) }),
+  );
 
   app.use((req: Request) => {
     throw new HttpError(404, `The resource could not be found: ${req.method} ${req.path}`);

@@ -47,6 +47,24 @@ export function identityHeaders(info: TokenInfo): Record<string, string> {
   return h;
 }
 
+/** The admin project ([api] admin_project_name / admin_project_domain_name); an empty name trusts Keystone's flag. */
+export interface AdminProject {
+  name: string;
+  domain: string;
+}
+
+/**
+ * Whether the token is scoped to the admin project: the configured one (matched by name, its
+ * domain by name or id), else what Keystone says (`is_admin_project`, true when Keystone has
+ * no admin project configured, as keystonemiddleware reads it).
+ */
+export function isAdminProject(info: TokenInfo, admin: AdminProject | undefined): boolean {
+  if (!admin?.name) return info.is_admin_project;
+  if (info.project_id === null || info.project_name !== admin.name) return false;
+  const d = admin.domain.toLowerCase();
+  return info.project_domain_name?.toLowerCase() === d || info.project_domain_id?.toLowerCase() === d;
+}
+
 /**
  * The request context of a validated token. `is_admin` is what the `context_is_admin`
  * rule says of the caller, as Nova's RequestContext does.
@@ -56,6 +74,7 @@ export function contextFromToken(
   token: string,
   ids: { requestId: string; globalRequestId?: string | null },
   policy: Policy,
+  adminProject?: AdminProject,
 ): RequestContext {
   const init = {
     request_id: ids.requestId,
@@ -68,7 +87,7 @@ export function contextFromToken(
     user_domain_id: info.user_domain_id,
     project_domain_id: info.project_domain_id,
     roles: info.roles,
-    is_admin_project: info.is_admin_project,
+    is_admin_project: isAdminProject(info, adminProject),
     system_scope: info.system_scope,
     auth_token: token,
   };
@@ -97,7 +116,7 @@ export function contextOf(res: Response): RequestContext {
   return ctx;
 }
 
-export function authenticate(identity: TokenValidator, policy: Policy) {
+export function authenticate(identity: TokenValidator, policy: Policy, adminProject?: AdminProject) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const token = req.get('x-auth-token');
     if (!token || token.trim() === '') throw new NotAuthenticated(MISSING_TOKEN_MESSAGE);
@@ -105,7 +124,7 @@ export function authenticate(identity: TokenValidator, policy: Policy) {
     if (!info) throw new NotAuthenticated(INVALID_TOKEN_MESSAGE);
     for (const [k, v] of Object.entries(identityHeaders(info))) req.headers[k] = v;
     const l = locals(res);
-    l.context = contextFromToken(info, token.trim(), { requestId: l.requestId, globalRequestId: l.globalRequestId }, policy);
+    l.context = contextFromToken(info, token.trim(), { requestId: l.requestId, globalRequestId: l.globalRequestId }, policy, adminProject);
     next();
   };
 }

@@ -1,22 +1,60 @@
 /**
  * The /v1 resources. Each handler only translates: policy check, input validation, one
  * ConductorAPI call, the contract's JSON. No decisions about migrations are made here.
+ * Lists are paged as Nova's (limit, marker, a `<collection>_links` next link); a caller who may
+ * not see every project's migrations sees only their project's, and another project's
+ * migration is "not found" to them, never "forbidden".
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { RequestContext } from '../bus/context.js';
+import { MigrationNotFound, PolicyNotAuthorized } from '../common/errors.js';
 import type { ConductorAPI } from '../conductor/interface.js';
 import type { Policy, Target } from '../identity/policy.js';
 import { POLICY } from '../identity/policies.js';
 import type { Migration } from '../objects/migration.js';
 import { contextOf } from './auth.js';
 import { HttpError } from './errors.js';
-import { parseContainerRef, parseMigrateBody, parseMigrationFilters, parseMigrationId, parseNoQuery } from './schemas.js';
+import { parseContainerPage, parseContainerRef, parseMigrateBody, parseMigrationFilters, parseMigrationId, parseNoQuery } from './schemas.js';
 
 export interface V1Deps {
   conductor: ConductorAPI;
   policy: Policy;
   /** Largest request body, bytes. */
   maxBodyBytes: number;
+  /** Most items in one page of a list ([api] max_limit). */
+  maxLimit?: number;
+  /** The API's root URL as callers reach it (for `next` links); default: what the request was sent to. */
+  baseUrl?: (req: Request) => string;
+}
+
+export interface PageLink {
+  rel: 'next';
+  href: string;
+}
+
+/**
+ * One page from a list asked for `limit + 1` items: the first `limit`, and a `next` link when
+ * there was one more (the same query, with the last item as the marker).
+ */
+export function pageOf<T>(items: T[], limit: number, markerOf: (item: T) => string, nextHref: (marker: string) => string): { items: T[]; links: PageLink[] } {
+  if (items.length <= limit) return { items, links: [] };
+  const page = items.slice(0, limit);
+  return { items: page, links: [{ rel: 'next', href: nextHref(markerOf(page[page.length - 1])) }] };
+}
+
+/** The URL of the next page: the request's own query with `limit` set and `marker` replaced. */
+function nextUrl(base: string, req: Request, limit: number, marker: string): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(req.query)) {
+    if (k !== 'marker' && k !== 'limit' && typeof v === 'string') q.set(k, v);
+  }
+  q.set('limit', String(limit));
+  q.set('marker', marker);
+  return `${base}${req.baseUrl}${req.path}?${q.toString()}`;
+}
+
+function defaultBaseUrl(req: Request): string {
+  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -67,8 +105,29 @@ export function methodNotAllowed(allowed: string[]) {
   };
 }
 
-export function v1Router({ conductor, policy, maxBodyBytes }: V1Deps): Router {
+export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, baseUrl = defaultBaseUrl }: V1Deps): Router {
   const r = express.Router({ strict: false, caseSensitive: true });
+
+  /** Whether the caller sees every project's migrations (else only their own project's). */
+  const seesAllProjects = (ctx: RequestContext) => policy.check(POLICY.migrationAllProjects, ctx, ownTarget(ctx));
+
+  /**
+   * A migration the caller may act on under `rule`: another project's is "not found" unless the
+   * caller sees all projects (the same answer as for one that does not exist); within reach, the
+   * rule decides on the migration's owner (403).
+   */
+  const visibleMigration = async (ctx: RequestContext, id: string, rule: string): Promise<Migration> => {
+    const notFound = () => new MigrationNotFound(`Migration ${id} could not be found.`, { migration_id: id });
+    let m: Migration;
+    try {
+      m = await conductor.getMigration(ctx, id);
+    } catch (e) {
+      throw e instanceof MigrationNotFound ? notFound() : e;
+    }
+    if (m.project_id !== ctx.project_id && !seesAllProjects(ctx)) throw notFound();
+    policy.enforce(rule, ctx, migrationTarget(m));
+    return m;
+  };
 
   r.get('/hosts', enforce(policy, POLICY.hostGetAll), async (req, res) => {
     parseNoQuery(req.query);
@@ -77,8 +136,11 @@ export function v1Router({ conductor, policy, maxBodyBytes }: V1Deps): Router {
   r.all('/hosts', methodNotAllowed(['GET']));
 
   r.get('/containers', enforce(policy, POLICY.containerGetAll), async (req, res) => {
-    parseNoQuery(req.query);
-    res.json({ containers: await conductor.listContainers(contextOf(res)) });
+    const page = parseContainerPage(req.query);
+    const limit = Math.min(page.limit ?? maxLimit, maxLimit);
+    const all = await conductor.listContainers(contextOf(res), { ...page, limit: limit + 1 });
+    const { items, links } = pageOf(all, limit, (c) => c.id, (marker) => nextUrl(baseUrl(req), req, limit, marker));
+    res.json(links.length ? { containers: items, containers_links: links } : { containers: items });
   });
   r.all('/containers', methodNotAllowed(['GET']));
 
@@ -91,25 +153,34 @@ export function v1Router({ conductor, policy, maxBodyBytes }: V1Deps): Router {
   r.all('/containers/:container/migrate', methodNotAllowed(['POST']));
 
   r.get('/migrations', enforce(policy, POLICY.migrationGetAll), async (req, res) => {
+    const ctx = contextOf(res);
     const filters = parseMigrationFilters(req.query);
-    res.json({ migrations: await conductor.listMigrations(contextOf(res), filters) });
+    if (!seesAllProjects(ctx)) {
+      // Nova's habit: a project filter is checked against the rule; without the all-projects rule only one's own project is listed.
+      if (filters.project_id !== undefined && filters.project_id !== ctx.project_id) {
+        throw new PolicyNotAuthorized(`Policy doesn't allow ${POLICY.migrationAllProjects} to be performed.`, { rule: POLICY.migrationAllProjects });
+      }
+      filters.project_id = ctx.project_id ?? '';
+    }
+    const limit = Math.min(filters.limit ?? maxLimit, maxLimit);
+    const all = await conductor.listMigrations(ctx, { ...filters, limit: limit + 1 });
+    const { items, links } = pageOf(all, limit, (m) => m.uuid, (marker) => nextUrl(baseUrl(req), req, limit, marker));
+    res.json(links.length ? { migrations: items, migrations_links: links } : { migrations: items });
   });
   r.all('/migrations', methodNotAllowed(['GET']));
 
-  r.get('/migrations/:id', async (req, res) => {
+  r.get('/migrations/:id', enforce(policy, POLICY.migrationGet), async (req, res) => {
     const ctx = contextOf(res);
     const id = parseMigrationId(req.params.id as string);
     parseNoQuery(req.query);
-    const migration = await conductor.getMigration(ctx, id);
-    policy.enforce(POLICY.migrationGet, ctx, migrationTarget(migration));
-    res.json({ migration });
+    res.json({ migration: await visibleMigration(ctx, id, POLICY.migrationGet) });
   });
 
-  r.delete('/migrations/:id', async (req, res) => {
+  r.delete('/migrations/:id', enforce(policy, POLICY.migrationDelete), async (req, res) => {
     const ctx = contextOf(res);
     const id = parseMigrationId(req.params.id as string);
     // The rule's target is the migration (its owner), as Nova checks an instance's project.
-    policy.enforce(POLICY.migrationDelete, ctx, migrationTarget(await conductor.getMigration(ctx, id)));
+    await visibleMigration(ctx, id, POLICY.migrationDelete);
     const migration = await conductor.abortMigration(ctx, id);
     res.status(202).json({ migration });
   });

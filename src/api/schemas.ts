@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ContainerNotFound, InvalidInput, MigrationNotFound } from '../common/errors.js';
-import type { MigrationFilters } from '../conductor/interface.js';
+import { MIGRATION_SORT_KEYS, SORT_DIRS, type MigrationFilters, type PageRequest } from '../conductor/interface.js';
 import { MIGRATION_STATUSES } from '../objects/migration.js';
 
 function noControlChars(s: string): boolean {
@@ -38,16 +38,61 @@ const queryString = z
   .max(255, 'must be at most 255 characters')
   .refine(noControlChars, 'must not contain control characters');
 
-/** GET /v1/migrations filters. */
+function oneOf<T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (i) => (Array.isArray(i.input) ? 'must be given only once' : `must be one of ${values.join(', ')}`),
+  });
+}
+
+/** `limit`: a whole number of items, at least 1 (a larger one than the API's maximum gets the maximum, as in Nova). */
+const limitParam = z
+  .string({ error: (i) => (Array.isArray(i.input) ? 'must be given only once' : 'must be a positive integer') })
+  .regex(/^[0-9]{1,9}$/, 'must be a positive integer')
+  .transform(Number)
+  .refine((n) => n >= 1, 'must be a positive integer');
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** An ISO 8601 date or date-time; without a zone it is UTC (as Nova reads changes-since). Returned in toISOString form. */
+export function parseIsoTime(v: string): string | null {
+  const m = ISO_RE.exec(v.trim());
+  if (!m) return null;
+  let text = v.trim().replace(' ', 'T');
+  if (!m[1] && text.includes('T')) text += 'Z';
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
+
+const isoTimeParam = queryString.transform((v, ctx) => {
+  const t = parseIsoTime(v);
+  if (t === null) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time, e.g. 2026-11-30T06:00:00Z' });
+    return z.NEVER;
+  }
+  return t;
+});
+
+/** GET /v1/migrations: filters, paging and sorting (Nova's 2.59/2.80 parameters). */
 export const migrationFiltersSchema = z.strictObject({
   container: queryString.optional(),
-  status: z
-    .enum(MIGRATION_STATUSES, {
-      error: (i) => (Array.isArray(i.input) ? 'must be given only once' : `must be one of ${MIGRATION_STATUSES.join(', ')}`),
-    })
-    .optional(),
+  status: oneOf(MIGRATION_STATUSES).optional(),
   source_host: queryString.optional(),
   dest_host: queryString.optional(),
+  user_id: queryString.optional(),
+  project_id: queryString.optional(),
+  'changes-since': isoTimeParam.optional(),
+  'changes-before': isoTimeParam.optional(),
+  limit: limitParam.optional(),
+  marker: queryString.refine((v) => UUID_RE.test(v), 'must be the uuid of a migration').optional(),
+  sort_key: oneOf(MIGRATION_SORT_KEYS).optional(),
+  sort_dir: oneOf(SORT_DIRS).optional(),
+});
+
+/** GET /v1/containers: paging. */
+export const containerPageSchema = z.strictObject({
+  limit: limitParam.optional(),
+  marker: queryString.optional(),
 });
 
 /** Lists without filters. */
@@ -84,10 +129,26 @@ export function parseMigrateBody(body: unknown): MigrateBody {
 export function parseMigrationFilters(query: unknown): MigrationFilters {
   const f = validate(migrationFiltersSchema, query ?? {}, 'query');
   const out: MigrationFilters = {};
-  if (f.container !== undefined) out.container = f.container;
-  if (f.status !== undefined) out.status = f.status;
-  if (f.source_host !== undefined) out.source_host = f.source_host;
-  if (f.dest_host !== undefined) out.dest_host = f.dest_host;
+  for (const k of ['container', 'status', 'source_host', 'dest_host', 'user_id', 'project_id', 'limit', 'sort_key', 'sort_dir'] as const) {
+    if (f[k] !== undefined) (out as Record<string, unknown>)[k] = f[k];
+  }
+  if (f.marker !== undefined) out.marker = f.marker.toLowerCase();
+  if (f['changes-since'] !== undefined) out.changes_since = f['changes-since'];
+  if (f['changes-before'] !== undefined) out.changes_before = f['changes-before'];
+  if (out.changes_since && out.changes_before && out.changes_before < out.changes_since) {
+    throw new InvalidInput(
+      `The value of changes-since (${out.changes_since}) must be earlier than or equal to changes-before (${out.changes_before})`,
+      { where: 'query' },
+    );
+  }
+  return out;
+}
+
+export function parseContainerPage(query: unknown): PageRequest {
+  const f = validate(containerPageSchema, query ?? {}, 'query');
+  const out: PageRequest = {};
+  if (f.limit !== undefined) out.limit = f.limit;
+  if (f.marker !== undefined) out.marker = f.marker;
   return out;
 }
 
@@ -95,7 +156,6 @@ export function parseNoQuery(query: unknown): void {
   validate(noQuerySchema, query ?? {}, 'query');
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Docker's container names ([a-zA-Z0-9][a-zA-Z0-9_.-]*, an optional leading /) and ids or id prefixes. */
 const CONTAINER_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/;
 

@@ -6,6 +6,7 @@ import { ConductorManager, CONDUCTOR_TOPIC } from '../conductor/manager.js';
 import { migrationNotifier } from '../conductor/notifications.js';
 import { SqliteRepository } from '../conductor/repository.js';
 import { ConductorService } from '../conductor/service.js';
+import { InventoryRPCAPI } from '../compute/inventory.js';
 import { ComputeRPCAPI } from '../compute/rpcapi.js';
 import { openDatabase, requireCurrentSchema } from '../db/schema.js';
 import { runService } from './service.js';
@@ -22,8 +23,13 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
     new SqliteRepository(db),
     compute,
     migrationNotifier(notifier, log),
-    { maxConcurrentPerHost: conf.conductor.max_concurrent_migrations_per_host, serviceDownTime: conf.conductor.service_down_time },
+    {
+      maxConcurrentPerHost: conf.conductor.max_concurrent_migrations_per_host,
+      serviceDownTime: conf.conductor.service_down_time,
+      containerStateMaxAge: conf.conductor.container_state_max_age,
+    },
     log,
+    new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
   );
   const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
   await server.start();

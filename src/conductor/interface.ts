@@ -6,11 +6,33 @@ import type { RequestContext } from '../bus/context.js';
 import type { ComputeHost, Container } from '../objects/host.js';
 import type { Migration, MigrationStatus } from '../objects/migration.js';
 
-export interface MigrationFilters {
+/** The keys a migration list may be sorted by (ties are broken by creation order). */
+export const MIGRATION_SORT_KEYS = ['created_at', 'updated_at', 'status', 'container_name', 'container_id', 'source_host', 'dest_host', 'uuid'] as const;
+export type MigrationSortKey = (typeof MIGRATION_SORT_KEYS)[number];
+export const SORT_DIRS = ['asc', 'desc'] as const;
+export type SortDir = (typeof SORT_DIRS)[number];
+
+/** One page of a list: at most `limit` items after the item `marker` (exclusive), as in Nova. */
+export interface PageRequest {
+  limit?: number;
+  /** A migration's uuid or a container's id; unknown -> InvalidInput. */
+  marker?: string;
+}
+
+export interface MigrationFilters extends PageRequest {
   container?: string; // id, id prefix or name
   status?: MigrationStatus;
   source_host?: string;
   dest_host?: string;
+  user_id?: string;
+  project_id?: string;
+  /** ISO 8601 (UTC, toISOString form): only migrations updated at or after it. */
+  changes_since?: string;
+  /** ISO 8601 (UTC, toISOString form): only migrations updated at or before it. */
+  changes_before?: string;
+  /** Default created_at, desc (newest first). */
+  sort_key?: MigrationSortKey;
+  sort_dir?: SortDir;
 }
 
 export interface ConductorAPI {
@@ -18,7 +40,9 @@ export interface ConductorAPI {
   migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration>;
   abortMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
   getMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
+  /** Paged when `filters.limit` is set (a caller asks limit + 1 to learn whether a next page exists). */
   listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]>;
   listHosts(ctx: RequestContext): Promise<ComputeHost[]>;
-  listContainers(ctx: RequestContext): Promise<Container[]>;
+  /** Ordered by host, name, id; paged when `page.limit` is set. */
+  listContainers(ctx: RequestContext, page?: PageRequest): Promise<Container[]>;
 }

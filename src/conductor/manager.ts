@@ -1,16 +1,19 @@
 /**
  * Server side of the `ferry-conductor` topic: translates RPC calls into ConductorService
- * calls. Methods are the RPC API (version 1.0); nothing else may be public on this class.
+ * calls. Methods are the RPC API; nothing else may be public on this class.
+ * 1.0: the first API. 1.1: `container_event` (cast), `report_state(taken_at)`, paging and
+ * more filters on `list_migrations` and `list_containers`.
  */
 import type { RequestContext } from '../bus/context.js';
 import { InvalidInput } from '../common/errors.js';
+import type { ContainerEvent } from '../compute/events.js';
 import type { HostState } from '../objects/host.js';
-import type { MigrationStatus } from '../objects/migration.js';
-import type { MigrationFilters } from './interface.js';
+import { MIGRATION_STATUSES, type MigrationStatus } from '../objects/migration.js';
+import { MIGRATION_SORT_KEYS, SORT_DIRS, type MigrationFilters, type MigrationSortKey, type PageRequest, type SortDir } from './interface.js';
 import type { ConductorService } from './service.js';
 
 export const CONDUCTOR_TOPIC = 'ferry-conductor';
-export const CONDUCTOR_RPC_VERSION = '1.0';
+export const CONDUCTOR_RPC_VERSION = '1.1';
 
 function str(args: Record<string, unknown>, key: string, required = true): string | undefined {
   const v = args[key];
@@ -22,6 +25,33 @@ function str(args: Record<string, unknown>, key: string, required = true): strin
   return v;
 }
 
+function oneOf<T extends string>(args: Record<string, unknown>, key: string, allowed: readonly T[]): T | undefined {
+  const v = str(args, key, false);
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new InvalidInput(`argument "${key}" must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+function page(args: Record<string, unknown>): PageRequest {
+  const out: PageRequest = {};
+  const limit = args.limit;
+  if (limit !== undefined && limit !== null) {
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) throw new InvalidInput('argument "limit" must be an integer >= 0');
+    out.limit = limit;
+  }
+  const marker = str(args, 'marker', false);
+  if (marker !== undefined) out.marker = marker;
+  return out;
+}
+
+function isoTime(args: Record<string, unknown>, key: string): string | undefined {
+  const v = str(args, key, false);
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidInput(`argument "${key}" must be an ISO 8601 time`);
+  return new Date(t).toISOString();
+}
+
 export class ConductorManager {
   readonly target = { version: CONDUCTOR_RPC_VERSION };
   readonly #svc: ConductorService;
@@ -31,7 +61,7 @@ export class ConductorManager {
   }
 
   migrate_container(ctx: RequestContext, args: Record<string, unknown>) {
-    return this.#svc.migrate(ctx, str(args, 'container') as string, str(args, 'host', false) ?? null);
+    return this.#svc.migrateOnLiveState(ctx, str(args, 'container') as string, str(args, 'host', false) ?? null);
   }
 
   abort_migration(ctx: RequestContext, args: Record<string, unknown>) {
@@ -43,13 +73,21 @@ export class ConductorManager {
   }
 
   list_migrations(_ctx: RequestContext, args: Record<string, unknown>) {
-    const filters: MigrationFilters = {};
-    for (const k of ['container', 'source_host', 'dest_host'] as const) {
+    const filters: MigrationFilters = page(args);
+    for (const k of ['container', 'source_host', 'dest_host', 'user_id', 'project_id'] as const) {
       const v = str(args, k, false);
       if (v) filters[k] = v;
     }
-    const status = str(args, 'status', false);
-    if (status) filters.status = status as MigrationStatus;
+    const status = oneOf<MigrationStatus>(args, 'status', MIGRATION_STATUSES);
+    if (status) filters.status = status;
+    const since = isoTime(args, 'changes_since');
+    if (since) filters.changes_since = since;
+    const before = isoTime(args, 'changes_before');
+    if (before) filters.changes_before = before;
+    const sortKey = oneOf<MigrationSortKey>(args, 'sort_key', MIGRATION_SORT_KEYS);
+    if (sortKey) filters.sort_key = sortKey;
+    const sortDir = oneOf<SortDir>(args, 'sort_dir', SORT_DIRS);
+    if (sortDir) filters.sort_dir = sortDir;
     return this.#svc.listMigrations(filters);
   }
 
@@ -57,12 +95,18 @@ export class ConductorManager {
     return this.#svc.listHosts();
   }
 
-  list_containers() {
-    return this.#svc.listContainers();
+  list_containers(_ctx: RequestContext, args: Record<string, unknown>) {
+    return this.#svc.listContainers(page(args ?? {}));
   }
 
   report_state(_ctx: RequestContext, args: Record<string, unknown>) {
-    this.#svc.reportState(str(args, 'host') as string, args.state as HostState);
+    this.#svc.reportState(str(args, 'host') as string, args.state as HostState, str(args, 'taken_at', false) ?? null);
+    return null;
+  }
+
+  /** A cast from a compute host: one container changed (created, started, died, removed, renamed...). */
+  container_event(_ctx: RequestContext, args: Record<string, unknown>) {
+    this.#svc.containerEvent(str(args, 'host') as string, args.event as ContainerEvent);
     return null;
   }
 }

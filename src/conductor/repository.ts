@@ -3,10 +3,11 @@
  * interface only; SqliteRepository is the embedded backend (a PostgreSQL or MySQL one would
  * implement the same interface).
  */
+import { InvalidInput } from '../common/errors.js';
 import type { Db } from '../db/schema.js';
 import type { ContainerSummary, HostState } from '../objects/host.js';
 import type { Migration, MigrationStatus } from '../objects/migration.js';
-import type { MigrationFilters } from './interface.js';
+import type { MigrationFilters, MigrationSortKey, PageRequest } from './interface.js';
 
 export interface HostRecord {
   name: string;
@@ -16,8 +17,24 @@ export interface HostRecord {
 
 export interface ContainerRecord extends ContainerSummary {
   host: string;
+  /** When the host last observed this state (its event's time, or its inventory's). */
   updated_at: string;
 }
+
+/** A change of one container that its host reported as it happened (engine-neutral). */
+export interface ContainerChange {
+  id: string;
+  /** Unknown in the event (e.g. some engines' die): null keeps what is recorded. */
+  name: string | null;
+  image: string | null;
+  /** The state after the change; null when unchanged (rename); `removed` when it is gone. */
+  status: string | null;
+  /** When the host observed it, ISO 8601 UTC. */
+  at: string;
+}
+
+/** The status a removed container keeps for a while, so that a late older report cannot bring it back. */
+export const REMOVED = 'removed';
 
 /** Intermediate step results kept with a migration, so that a restarted conductor can resume it. */
 export type StepResults = Record<string, unknown>;
@@ -33,13 +50,36 @@ export interface Repository {
   getSteps(uuid: string): StepResults;
   saveStep(uuid: string, step: string, result: unknown): void;
 
-  saveHostReport(name: string, report: HostState, at: string): void;
+  /**
+   * A heartbeat: the host's facts and its full container inventory, taken at `takenAt`
+   * (default `at`). Containers a newer event already changed keep that change.
+   */
+  saveHostReport(name: string, report: HostState, at: string, takenAt?: string): void;
+  /** A full container inventory of one host taken at `takenAt` (a live check); the host's facts are untouched. */
+  saveInventory(host: string, containers: ContainerSummary[], takenAt: string): void;
+  /** One container event; ignored when the record is newer. Returns whether it changed the record. */
+  applyContainerChange(host: string, change: ContainerChange): boolean;
   listHostRecords(): HostRecord[];
   getHostRecord(name: string): HostRecord | null;
-  listContainers(): ContainerRecord[];
+  /** Containers that exist (not removed), by host, name, id; paged when `page.limit` is set. */
+  listContainers(page?: PageRequest): ContainerRecord[];
+  /** How many containers each host has now. */
+  containerCounts(): Map<string, number>;
   /** Move a container's known location right away (heartbeats would take a while to say so). */
   setContainerHost(id: string, host: string, newId?: string): void;
 }
+
+/** The SQL expression each sort key orders by (NULL-free, so that keyset paging can compare it). */
+const SORT_EXPR: Readonly<Record<MigrationSortKey, string>> = {
+  created_at: 'created_at',
+  updated_at: 'updated_at',
+  status: 'status',
+  container_name: 'container_name',
+  container_id: 'container_id',
+  source_host: 'source_host',
+  dest_host: "COALESCE(dest_host, '')",
+  uuid: 'uuid',
+};
 
 interface HostRow {
   name: string;
@@ -96,17 +136,46 @@ export class SqliteRepository implements Repository {
     const where: string[] = [];
     const args: Record<string, unknown> = {};
     if (filters.container) {
-      where.push('(container_id = @c OR container_name = @c OR container_id LIKE @cp)');
+      // A prefix of the id; LIKE's own wildcards in the input are taken literally.
+      where.push("(container_id = @c OR container_name = @c OR container_id LIKE @cp ESCAPE '\\')");
       args.c = filters.container;
-      args.cp = `${filters.container}%`;
+      args.cp = `${filters.container.replace(/[%_\\]/g, (ch) => `\\${ch}`)}%`;
     }
-    for (const f of ['status', 'source_host', 'dest_host'] as const) {
+    for (const f of ['status', 'source_host', 'dest_host', 'user_id', 'project_id'] as const) {
       if (filters[f]) {
         where.push(`${f} = @${f}`);
         args[f] = filters[f];
       }
     }
-    const sql = `SELECT * FROM migrations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC`;
+    if (filters.changes_since) {
+      where.push('updated_at >= @changes_since');
+      args.changes_since = filters.changes_since;
+    }
+    if (filters.changes_before) {
+      where.push('updated_at <= @changes_before');
+      args.changes_before = filters.changes_before;
+    }
+    const key = SORT_EXPR[filters.sort_key ?? 'created_at'];
+    if (!key) throw new InvalidInput(`cannot sort migrations by "${filters.sort_key}"`);
+    const dir = filters.sort_dir === 'asc' ? 'ASC' : 'DESC';
+    if (filters.marker !== undefined) {
+      // Keyset paging: everything after the marker in this order (the marker itself excluded).
+      // Looked up within the caller's project when the list is, so a marker cannot reveal another project's migration.
+      const scope = filters.project_id ? ' AND project_id = @project_id' : '';
+      const mk = this.db
+        .prepare(`SELECT ${key} AS k, rowid AS r FROM migrations WHERE uuid = @uuid${scope}`)
+        .get({ uuid: filters.marker, ...(filters.project_id ? { project_id: filters.project_id } : {}) }) as { k: unknown; r: number } | undefined;
+      if (!mk) throw new InvalidInput(`marker "${filters.marker}" could not be found`, { marker: filters.marker });
+      const op = dir === 'ASC' ? '>' : '<';
+      where.push(`(${key} ${op} @mk OR (${key} = @mk AND rowid ${op} @mr))`);
+      args.mk = mk.k;
+      args.mr = mk.r;
+    }
+    let sql = `SELECT * FROM migrations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} ${dir}, rowid ${dir}`;
+    if (filters.limit !== undefined) {
+      sql += ' LIMIT @limit';
+      args.limit = filters.limit;
+    }
     return (this.db.prepare(sql).all(args) as Record<string, unknown>[]).map(rowToMigration);
   }
 
@@ -132,7 +201,7 @@ export class SqliteRepository implements Repository {
     })();
   }
 
-  saveHostReport(name: string, report: HostState, at: string): void {
+  saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): void {
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -140,13 +209,42 @@ export class SqliteRepository implements Repository {
            ON CONFLICT(name) DO UPDATE SET report = excluded.report, updated_at = excluded.updated_at`,
         )
         .run(name, JSON.stringify(report), at, at);
-      this.db.prepare('DELETE FROM containers WHERE host = ?').run(name);
+      this.saveInventory(name, report.containers, takenAt);
+    })();
+  }
+
+  saveInventory(host: string, containers: ContainerSummary[], takenAt: string): void {
+    this.db.transaction(() => {
+      // Whatever the host knew of before the inventory was taken and did not list is gone;
+      // what changed after it (a newer event) stays as that event left it.
+      const listed = new Set(containers.map((c) => c.id));
+      const known = this.db.prepare('SELECT id, updated_at FROM containers WHERE host = ?').all(host) as { id: string; updated_at: string }[];
+      const del = this.db.prepare('DELETE FROM containers WHERE id = ?');
+      for (const k of known) if (!listed.has(k.id) && k.updated_at <= takenAt) del.run(k.id);
       const ins = this.db.prepare(
         `INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, host = excluded.host, image = excluded.image,
-           status = excluded.status, updated_at = excluded.updated_at`,
+           status = excluded.status, updated_at = excluded.updated_at
+         WHERE containers.updated_at <= excluded.updated_at`,
       );
-      for (const c of report.containers) ins.run(c.id, c.name, name, c.image, c.status, at);
+      for (const c of containers) ins.run(c.id, c.name, host, c.image, c.status, takenAt);
+    })();
+  }
+
+  applyContainerChange(host: string, change: ContainerChange): boolean {
+    return this.db.transaction(() => {
+      const cur = this.db.prepare('SELECT * FROM containers WHERE id = ?').get(change.id) as ContainerRecord | undefined;
+      // Events of one host arrive in order; a record newer than the event came from a later inventory.
+      if (cur && cur.updated_at > change.at) return false;
+      const name = (change.name ?? cur?.name ?? change.id.slice(0, 12)).replace(/^\//, '');
+      this.db
+        .prepare(
+          `INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET name = excluded.name, host = excluded.host, image = excluded.image,
+             status = excluded.status, updated_at = excluded.updated_at`,
+        )
+        .run(change.id, name, host, change.image ?? cur?.image ?? '', change.status ?? cur?.status ?? 'unknown', change.at);
+      return true;
     })();
   }
 
@@ -159,14 +257,42 @@ export class SqliteRepository implements Repository {
     return row ? hostRecord(row) : null;
   }
 
-  listContainers(): ContainerRecord[] {
-    return this.db.prepare('SELECT * FROM containers ORDER BY host, name').all() as ContainerRecord[];
+  listContainers(page: PageRequest = {}): ContainerRecord[] {
+    const where = ['status != @removed'];
+    const args: Record<string, unknown> = { removed: REMOVED };
+    if (page.marker !== undefined) {
+      // A removed container still marks its place in the order for a while.
+      const mk = this.db.prepare('SELECT host, name, id FROM containers WHERE id = ?').get(page.marker) as
+        | { host: string; name: string; id: string }
+        | undefined;
+      if (!mk) throw new InvalidInput(`marker "${page.marker}" could not be found`, { marker: page.marker });
+      where.push('(host > @mh OR (host = @mh AND (name > @mn OR (name = @mn AND id > @mi))))');
+      Object.assign(args, { mh: mk.host, mn: mk.name, mi: mk.id });
+    }
+    let sql = `SELECT * FROM containers WHERE ${where.join(' AND ')} ORDER BY host, name, id`;
+    if (page.limit !== undefined) {
+      sql += ' LIMIT @limit';
+      args.limit = page.limit;
+    }
+    return this.db.prepare(sql).all(args) as ContainerRecord[];
+  }
+
+  containerCounts(): Map<string, number> {
+    const rows = this.db.prepare('SELECT host, COUNT(*) AS n FROM containers WHERE status != ? GROUP BY host').all(REMOVED) as { host: string; n: number }[];
+    return new Map(rows.map((r) => [r.host, r.n]));
   }
 
   setContainerHost(id: string, host: string, newId?: string): void {
     this.db.transaction(() => {
-      // The target's heartbeat may already have reported the new container.
-      if (newId && newId !== id) this.db.prepare('DELETE FROM containers WHERE id = ?').run(newId);
+      if (newId && newId !== id) {
+        // The target's events or inventory may already have reported the new container: that record is the newer truth.
+        const known = this.db.prepare('SELECT id FROM containers WHERE id = ? AND status != ?').get(newId, REMOVED);
+        if (known) {
+          this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+          return;
+        }
+        this.db.prepare('DELETE FROM containers WHERE id = ?').run(newId);
+      }
       this.db.prepare('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?').run(host, newId ?? id, 'running', id);
     })();
   }

@@ -2,10 +2,21 @@
 import type { RequestContext } from '../bus/context.js';
 import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
+import type { ContainerEvent } from '../compute/events.js';
 import type { ComputeHost, Container, HostState } from '../objects/host.js';
 import type { Migration } from '../objects/migration.js';
-import type { ConductorAPI, MigrationFilters } from './interface.js';
+import type { ConductorAPI, MigrationFilters, PageRequest } from './interface.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './manager.js';
+
+/** The version the first API's calls are sent with (any conductor answers them). */
+const V1_0 = '1.0';
+
+function pageArgs(page: PageRequest | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (page?.limit !== undefined) out.limit = page.limit;
+  if (page?.marker !== undefined) out.marker = page.marker;
+  return out;
+}
 
 export class ConductorRPCAPI implements ConductorAPI {
   private readonly client: RPCClient;
@@ -13,9 +24,14 @@ export class ConductorRPCAPI implements ConductorAPI {
   constructor(transport: Transport, timeoutSeconds = 60) {
     this.client = new RPCClient(
       transport,
-      { topic: CONDUCTOR_TOPIC, version: CONDUCTOR_RPC_VERSION },
+      { topic: CONDUCTOR_TOPIC, version: V1_0 },
       { timeoutSeconds, versionCap: CONDUCTOR_RPC_VERSION },
     );
+  }
+
+  /** 1.1 for what the first API did not have, as Nova's rpcapi bumps only the calls that need it. */
+  private v1_1(): RPCClient {
+    return this.client.prepare({ version: '1.1' });
   }
 
   migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration> {
@@ -28,16 +44,25 @@ export class ConductorRPCAPI implements ConductorAPI {
     return this.client.call<Migration>(ctx, 'get_migration', { migration_id: migrationId });
   }
   listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]> {
-    return this.client.call<Migration[]>(ctx, 'list_migrations', { ...filters });
+    const args = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
+    const old = ['container', 'status', 'source_host', 'dest_host'];
+    const client = Object.keys(args).every((k) => old.includes(k)) ? this.client : this.v1_1();
+    return client.call<Migration[]>(ctx, 'list_migrations', args);
   }
   listHosts(ctx: RequestContext): Promise<ComputeHost[]> {
     return this.client.call<ComputeHost[]>(ctx, 'list_hosts', {});
   }
-  listContainers(ctx: RequestContext): Promise<Container[]> {
-    return this.client.call<Container[]>(ctx, 'list_containers', {});
+  listContainers(ctx: RequestContext, page?: PageRequest): Promise<Container[]> {
+    const args = pageArgs(page);
+    return (Object.keys(args).length ? this.v1_1() : this.client).call<Container[]>(ctx, 'list_containers', args);
   }
-  /** The heartbeat: a cast, as in Nova's servicegroup. */
-  reportState(ctx: RequestContext, host: string, state: HostState): Promise<void> {
-    return this.client.cast(ctx, 'report_state', { host, state });
+  /** The heartbeat: a cast, as in Nova's servicegroup. `takenAt`: when the inventory in it was taken. */
+  reportState(ctx: RequestContext, host: string, state: HostState, takenAt?: string): Promise<void> {
+    if (takenAt === undefined) return this.client.cast(ctx, 'report_state', { host, state });
+    return this.v1_1().cast(ctx, 'report_state', { host, state, taken_at: takenAt });
+  }
+  /** One container changed on `host`: a cast, sent as the engine reports it. */
+  containerEvent(ctx: RequestContext, host: string, event: ContainerEvent): Promise<void> {
+    return this.v1_1().cast(ctx, 'container_event', { host, event });
   }
 }

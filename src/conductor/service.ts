@@ -1,7 +1,9 @@
 /**
  * The conductor's domain service: accepts migrations, queues them per source host, runs
- * their flows, answers queries, records heartbeats, and on start brings every migration a
- * previous run left mid-way to a definite end. No AMQP here: manager.ts exposes it on the bus.
+ * their flows, answers queries, records heartbeats and container events, and on start brings
+ * every migration a previous run left mid-way to a definite end. A migrate request is decided
+ * on live state: when what the hosts reported is older than a small bound, or disagrees with
+ * the request, the hosts concerned are asked first. No AMQP here: manager.ts exposes it on the bus.
  */
 import { randomUUID } from 'node:crypto';
 import { RequestContext } from '../bus/context.js';
@@ -14,18 +16,47 @@ import {
   MigrationNotFound,
 } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import type { ContainerEvent } from '../compute/events.js';
+import type { Inventory, InventoryAPI } from '../compute/inventory.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
-import type { ComputeHost, Container, HostState } from '../objects/host.js';
+import type { ComputeHost, Container, ContainerSummary, HostState } from '../objects/host.js';
 import { isFinal, unmeasured, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps } from './flow.js';
 import { chooseTarget, toComputeHost } from './hosts.js';
-import type { MigrationFilters } from './interface.js';
+import type { MigrationFilters, PageRequest } from './interface.js';
 import type { ContainerRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
 
 export interface ConductorOptions {
   maxConcurrentPerHost: number;
   serviceDownTime: number; // seconds
+  /** Seconds a reported container state is trusted for a migrate decision (default 1). */
+  containerStateMaxAge?: number;
+}
+
+/** What a live check of some hosts found: per host, when its inventory was taken, or why it did not answer. */
+export type LiveCheck = Map<string, { ok: true; taken_at: string } | { ok: false; error: string }>;
+
+const EVENT_KINDS = new Set(['create', 'start', 'die', 'destroy', 'rename', 'pause', 'unpause', 'checkpoint', 'restore']);
+const ID_RE = /^[0-9a-f]{12,64}$/;
+
+function isoOrNull(v: unknown): string | null {
+  if (typeof v !== 'string' || v.length > 40) return null;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
+
+function optString(v: unknown, what: string): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string' || v.length > 255) throw new InvalidInput(`container_event: "${what}" must be a string of at most 255 characters, or null`);
+  return v;
+}
+
+/** "0.4 s", "12 s", "3 min": how old a reported state is. */
+export function age(ms: number): string {
+  if (ms < 10_000) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 export class ConductorService {
@@ -33,6 +64,8 @@ export class ConductorService {
   private readonly running = new Set<string>(); // uuids with a flow in progress
   private readonly queue: string[] = [];
   private readonly idle: (() => void)[] = [];
+  /** Per host: when its newest full inventory was taken; events older than that are already in it. */
+  private readonly inventoryAt = new Map<string, string>();
 
   constructor(
     private readonly repo: Repository,
@@ -40,15 +73,20 @@ export class ConductorService {
     private readonly notify: FlowDeps['notify'],
     private readonly opts: ConductorOptions,
     private readonly log: Logger,
+    /** Asks a host for its containers live; without it, decisions rest on what the hosts reported. */
+    private readonly inventory?: InventoryAPI,
   ) {}
 
   // ---- queries ----
   listHosts(now = Date.now()): ComputeHost[] {
-    return this.repo.listHostRecords().map((r) => toComputeHost(r, now, this.opts.serviceDownTime));
+    const counts = this.repo.containerCounts();
+    return this.repo
+      .listHostRecords()
+      .map((r) => ({ ...toComputeHost(r, now, this.opts.serviceDownTime), containers: counts.get(r.name) ?? 0 }));
   }
 
-  listContainers(): Container[] {
-    return this.repo.listContainers().map(({ id, name, host, image, status }) => ({ id, name, host, image, status }));
+  listContainers(page: PageRequest = {}): Container[] {
+    return this.repo.listContainers(page).map(({ id, name, host, image, status }) => ({ id, name, host, image, status }));
   }
 
   getMigration(uuid: string): Migration {
@@ -61,36 +99,151 @@ export class ConductorService {
     return this.repo.listMigrations(filters);
   }
 
-  reportState(host: string, state: HostState): void {
+  /** A heartbeat: the host's facts and full inventory, taken at `takenAt` (the host's clock; default now). */
+  reportState(host: string, state: HostState, takenAt?: string | null): void {
     if (!host || typeof state !== 'object' || !Array.isArray(state?.containers)) {
       throw new InvalidInput('report_state needs a host name and a state with a containers list');
     }
-    this.repo.saveHostReport(host, state, new Date().toISOString());
+    const now = new Date().toISOString();
+    const taken = takenAt === undefined || takenAt === null ? now : isoOrNull(takenAt);
+    if (!taken) throw new InvalidInput('report_state: "taken_at" must be an ISO 8601 time');
+    this.repo.saveHostReport(host, state, now, taken);
+    this.noteInventory(host, taken);
+  }
+
+  private noteInventory(host: string, takenAt: string): void {
+    const prev = this.inventoryAt.get(host);
+    if (!prev || prev < takenAt) this.inventoryAt.set(host, takenAt);
+  }
+
+  /** One container event from a host (a cast, sent as it happens). Returns whether it changed the record. */
+  containerEvent(host: string, event: ContainerEvent): boolean {
+    if (!host || typeof host !== 'string') throw new InvalidInput('container_event needs a host name');
+    if (typeof event !== 'object' || event === null) throw new InvalidInput('container_event needs an event object');
+    if (!EVENT_KINDS.has(event.kind)) throw new InvalidInput(`container_event: unknown kind "${String(event.kind)}"`);
+    if (typeof event.id !== 'string' || !ID_RE.test(event.id)) throw new InvalidInput('container_event: "id" must be a container ID (hex)');
+    const at = isoOrNull(event.at);
+    if (!at) throw new InvalidInput('container_event: "at" must be an ISO 8601 time');
+    const change = {
+      id: event.id,
+      name: optString(event.name, 'name'),
+      image: optString(event.image, 'image'),
+      status: optString(event.status, 'status'),
+      at,
+    };
+    // Already part of a newer full inventory of this host (e.g. one sent after a reconnect).
+    const inv = this.inventoryAt.get(host);
+    if (inv && at < inv) return false;
+    const changed = this.repo.applyContainerChange(host, change);
+    this.log.debug({ host, kind: event.kind, container: event.id.slice(0, 12), status: change.status, changed }, 'container event');
+    return changed;
+  }
+
+  /** A host's inventory taken on request (live check): recorded like a heartbeat's, the host's facts untouched. */
+  private saveInventory(inv: Inventory, host: string): string {
+    const taken = isoOrNull(inv?.taken_at);
+    if (!taken || !Array.isArray(inv?.containers)) throw new InvalidInput(`the inventory ${host} sent is malformed`);
+    const containers: ContainerSummary[] = inv.containers.filter(
+      (c) => typeof c?.id === 'string' && typeof c.name === 'string' && typeof c.image === 'string' && typeof c.status === 'string',
+    );
+    this.repo.saveInventory(host, containers, taken);
+    this.noteInventory(host, taken);
+    return taken;
   }
 
   // ---- migrate / abort ----
-  private resolveContainer(ref: string): ContainerRecord {
-    if (!ref || typeof ref !== 'string') throw new InvalidInput('a container ID or name is required');
+  private matches(ref: string): ContainerRecord[] {
     const all = this.repo.listContainers();
     let matches = all.filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
     if (matches.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) matches = all.filter((c) => c.id.startsWith(ref));
-    if (matches.length === 0) throw new ContainerNotFound(`container "${ref}" was not found on any compute host; see GET /v1/containers`);
+    return matches;
+  }
+
+  /** The hosts to ask before deciding on `ref`; none when the reported state is fresh and says running. */
+  private hostsToAsk(ref: string, now: number): string[] {
+    const up = this.listHosts(now)
+      .filter((h) => h.state === 'up')
+      .map((h) => h.name);
+    const matches = this.matches(ref);
+    if (matches.length === 0) return up; // not known (yet): it may be on any host
+    const running = matches.filter((c) => c.status === 'running');
+    const maxAgeMs = (this.opts.containerStateMaxAge ?? 1) * 1000;
+    if (running.length === 1 && now - Date.parse(running[0].updated_at) <= maxAgeMs) return [];
+    return [...new Set(matches.map((c) => c.host))].filter((h) => up.includes(h));
+  }
+
+  /** Ask hosts for their containers now and record what they say. */
+  private async checkLive(ctx: RequestContext, hosts: string[]): Promise<LiveCheck> {
+    const out: LiveCheck = new Map();
+    const inventory = this.inventory;
+    if (!inventory) return out;
+    await Promise.all(
+      hosts.map(async (h) => {
+        try {
+          out.set(h, { ok: true, taken_at: this.saveInventory(await inventory.inventory(ctx, h), h) });
+        } catch (e) {
+          out.set(h, { ok: false, error: (e as Error).message });
+          this.log.warn({ host: h, err: (e as Error).message }, 'live container-state check failed');
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** What a refusal about a container on `host` rests on: a live check just now, or a report of some age. */
+  private basis(host: string, updatedAt: string, live: LiveCheck | undefined, now: number): string {
+    const r = live?.get(host);
+    if (r?.ok) return `checked on ${host} just now`;
+    const why = r ? `; ${host} did not answer a live check: ${r.error}` : '';
+    return `as ${host} reported ${age(now - Date.parse(updatedAt))} ago${why}`;
+  }
+
+  private resolveContainer(ref: string, live?: LiveCheck): ContainerRecord {
+    if (!ref || typeof ref !== 'string') throw new InvalidInput('a container ID or name is required');
+    const now = Date.now();
+    const matches = this.matches(ref);
+    if (matches.length === 0) {
+      const entries = live ? [...live] : [];
+      const asked = entries.filter(([, r]) => r.ok).map(([h]) => h);
+      const silent = entries.filter(([, r]) => !r.ok).map(([h]) => h);
+      let basis = asked.length ? `asked ${asked.join(', ')} just now` : 'as the hosts last reported';
+      if (silent.length) basis += `; ${silent.join(', ')} did not answer and may have it`;
+      throw new ContainerNotFound(`container "${ref}" was not found on any compute host (${basis}); see GET /v1/containers`);
+    }
     const running = matches.filter((c) => c.status === 'running');
     if (running.length > 1) {
       throw new InvalidInput(`"${ref}" matches ${running.length} running containers (${running.map((c) => `${c.id.slice(0, 12)} on ${c.host}`).join(', ')}); use the full ID`);
     }
     const c = running[0] ?? matches[0];
     if (c.status !== 'running') {
-      throw new InvalidMigrationState(`container "${c.name}" on ${c.host} is ${c.status}, not running; only running containers are live-migrated`);
+      throw new InvalidMigrationState(
+        `container "${c.name}" on ${c.host} is ${c.status}, not running (${this.basis(c.host, c.updated_at, live, now)}); only running containers are live-migrated`,
+        { container: c.id, status: c.status, state_age_ms: now - Date.parse(c.updated_at), live_checked: live?.get(c.host)?.ok === true },
+      );
     }
     return c;
   }
 
-  migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null): Migration {
+  /**
+   * Decide a migrate request on live state: when the reported state of the container is older
+   * than `containerStateMaxAge`, or is not `running`, or the container is not known, the hosts
+   * concerned are asked first, so that a container that runs is never refused as not running.
+   */
+  async migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null): Promise<Migration> {
+    let live: LiveCheck | undefined;
+    if (this.inventory && typeof containerRef === 'string' && containerRef) {
+      const hosts = this.hostsToAsk(containerRef, Date.now());
+      if (hosts.length) live = await this.checkLive(ctx, hosts);
+    }
+    return this.migrate(ctx, containerRef, requestedHost, live);
+  }
+
+  /** Decide on the state as recorded (`live`: what a live check just found, for the refusals' wording). */
+  migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck): Migration {
     if (requestedHost !== undefined && requestedHost !== null && (typeof requestedHost !== 'string' || requestedHost.trim() === '')) {
       throw new InvalidInput('"host" must be a compute host name or null');
     }
-    const c = this.resolveContainer(containerRef);
+    const c = this.resolveContainer(containerRef, live);
     const hosts = this.listHosts();
     const src = hosts.find((h) => h.name === c.host);
     if (!src || src.state !== 'up') throw new HostDown(`the container's host "${c.host}" is down; it cannot be migrated live`);

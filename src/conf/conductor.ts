@@ -1,7 +1,12 @@
-import { intOpt } from './opts.js';
+import { floatOpt, intOpt } from './opts.js';
 
 export const conductorOpts = {
   max_concurrent_migrations_per_host: intOpt(1, 'Migrations running at once from one source host; others queue.', 1),
   service_down_time: intOpt(30, 'Seconds without a heartbeat after which a compute host is down.', 1),
   migration_timeout: intOpt(900, 'Seconds a migration may take before it is rolled back.', 10),
+  container_state_max_age: floatOpt(
+    1.0,
+    'Seconds a container state the hosts reported (events, heartbeats) is trusted for a migrate decision; older, or not running, and the conductor asks the host live first.',
+  ),
+  container_state_timeout: intOpt(3, 'Seconds the conductor waits for a host to answer a live container-state check.', 1),
 };

@@ -50,6 +50,11 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX containers_host ON containers(host);
    CREATE INDEX containers_name ON containers(name);`,
+  // 2: paged lists (newest first, changes-since, per project) and the containers' page order
+  `CREATE INDEX migrations_created ON migrations(created_at);
+   CREATE INDEX migrations_updated ON migrations(updated_at);
+   CREATE INDEX migrations_project ON migrations(project_id, created_at);
+   CREATE INDEX containers_page ON containers(host, name, id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

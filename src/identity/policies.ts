@@ -27,6 +27,7 @@ export const POLICY = {
   migrationDelete: 'ferry:migration:delete',
   migrationGet: 'ferry:migration:get',
   migrationGetAll: 'ferry:migration:get_all',
+  migrationAllProjects: 'ferry:migration:all_projects',
   hostGetAll: 'ferry:host:get_all',
   containerGetAll: 'ferry:container:get_all',
 } as const;
@@ -34,9 +35,11 @@ export const POLICY = {
 export const DEFAULT_POLICIES: readonly RuleDefault[] = [
   {
     name: POLICY.contextIsAdmin,
-    check_str: 'role:admin',
+    check_str: 'role:admin and (is_admin_project:True or system_scope:all)',
     description:
-      'Decides what an administrator is: a request whose token passes this rule gets is_admin in its request context.',
+      'Decides what an administrator is: a request whose token passes this rule gets is_admin in its request context. ' +
+      "Keystone's convention: the admin role in the admin project ([api] admin_project_name, or Keystone's is_admin_project " +
+      'flag when that is empty), or a system-scoped token; the admin role in any other project is not enough.',
     operations: [],
   },
   {
@@ -69,8 +72,22 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
   {
     name: POLICY.migrationGetAll,
     check_str: 'rule:admin_api',
-    description: 'List migrations (filters: container, status, source_host, dest_host).',
+    description:
+      'List migrations (filters: container, status, source_host, dest_host, user_id, project_id, changes-since, changes-before; ' +
+      'paging: limit, marker, sort_key, sort_dir). Without ferry:migration:all_projects only the caller\'s project is listed.',
     operations: [{ method: 'GET', path: '/v1/migrations' }],
+  },
+  {
+    name: POLICY.migrationAllProjects,
+    check_str: 'rule:admin_api',
+    description:
+      "See every project's migrations. Without it, lists hold only the caller's project's migrations and another " +
+      'project\'s migration is answered "not found" (404), exactly as one that does not exist.',
+    operations: [
+      { method: 'GET', path: '/v1/migrations' },
+      { method: 'GET', path: '/v1/migrations/{migration_id}' },
+      { method: 'DELETE', path: '/v1/migrations/{migration_id}' },
+    ],
   },
   {
     name: POLICY.hostGetAll,

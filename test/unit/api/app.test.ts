@@ -218,14 +218,77 @@ describe('policy', () => {
     expect(r.status).toBe(403);
   });
 
-  it('overrides apply: owners may read their migrations', async () => {
-    const p2 = Policy.fromRules({ 'ferry:migration:get': 'rule:admin_api or project_id:%(project_id)s' });
+  it("overrides apply: owners may read their migrations; another project's is not found, exactly like a missing one", async () => {
+    const p2 = Policy.fromRules({
+      'ferry:migration:get': 'rule:admin_api or project_id:%(project_id)s',
+      'ferry:migration:delete': 'rule:admin_api or project_id:%(project_id)s',
+    });
     const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
     try {
-      const mine = conductor.add({ container_name: 'counter', project_id: 'p-demo' });
-      const theirs = conductor.add({ container_name: 'redis', project_id: 'p-admin' });
+      const mine = conductor.add({ container_name: 'counter', project_id: 'p-demo', status: 'pre-migrating' });
+      const theirs = conductor.add({ container_name: 'redis', project_id: 'p-admin', status: 'pre-migrating' });
+      const missing = '0b6b2c1e-4e1a-4f43-9a3e-2f1f3c7a9d10';
       expect((await call(s.url, 'GET', `/v1/migrations/${mine.uuid}`, { token: DEMO_TOKEN })).status).toBe(200);
-      expect((await call(s.url, 'GET', `/v1/migrations/${theirs.uuid}`, { token: DEMO_TOKEN })).status).toBe(403);
+      for (const method of ['GET', 'DELETE']) {
+        const a = await call(s.url, method, `/v1/migrations/${theirs.uuid}`, { token: DEMO_TOKEN });
+        const b = await call(s.url, method, `/v1/migrations/${missing}`, { token: DEMO_TOKEN });
+        expect([method, a.status, b.status]).toEqual([method, 404, 404]);
+        expect(a.json.error.message).toBe(`Migration ${theirs.uuid} could not be found.`);
+        expect(a.json.error.message.replace(theirs.uuid, 'X')).toBe(b.json.error.message.replace(missing, 'X'));
+      }
+      expect(conductor.migrations.get(theirs.uuid)?.status).toBe('pre-migrating');
+      expect(conductor.calls.map((c) => c.method)).not.toContain('abortMigration');
+      // The admin sees and aborts every project's.
+      expect((await call(s.url, 'GET', `/v1/migrations/${mine.uuid}`, { token: ADMIN_TOKEN })).status).toBe(200);
+      expect((await call(s.url, 'DELETE', `/v1/migrations/${mine.uuid}`, { token: DEMO_TOKEN })).status).toBe(202);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a member allowed to list sees only their project's migrations; asking for another project is refused", async () => {
+    const p2 = Policy.fromRules({ 'ferry:migration:get_all': 'rule:admin_api or role:member' });
+    const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
+    try {
+      conductor.add({ container_name: 'a', project_id: 'p-demo' });
+      conductor.add({ container_name: 'b', project_id: 'p-admin' });
+      const r = await call(s.url, 'GET', '/v1/migrations', { token: DEMO_TOKEN });
+      expect(r.status).toBe(200);
+      expect(r.json.migrations.map((m: { container_name: string }) => m.container_name)).toEqual(['a']);
+      expect(conductor.calls.at(-1)?.args[0]).toMatchObject({ project_id: 'p-demo' });
+      expect((await call(s.url, 'GET', '/v1/migrations?project_id=p-demo', { token: DEMO_TOKEN })).status).toBe(200);
+      const other = await call(s.url, 'GET', '/v1/migrations?project_id=p-admin', { token: DEMO_TOKEN });
+      expect(other.status).toBe(403);
+      expect(other.json.error.message).toBe("Policy doesn't allow ferry:migration:all_projects to be performed.");
+      const all = await call(s.url, 'GET', '/v1/migrations', { token: ADMIN_TOKEN });
+      expect(all.json.migrations).toHaveLength(2);
+      const filtered = await call(s.url, 'GET', '/v1/migrations?project_id=p-demo', { token: ADMIN_TOKEN });
+      expect(filtered.json.migrations.map((m: { container_name: string }) => m.container_name)).toEqual(['a']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the admin role counts only in the admin project ([api] admin_project_name), as Keystone's convention", async () => {
+    identity.tokens.set('tenant-admin', { ...identity.tokens.get(DEMO_TOKEN)!, roles: ['admin', 'member'], is_admin_project: true });
+    identity.tokens.set('system-admin', {
+      ...identity.tokens.get(ADMIN_TOKEN)!,
+      project_id: null,
+      project_name: null,
+      project_domain_id: null,
+      project_domain_name: null,
+      system_scope: 'all',
+    });
+    expect((await call(base, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(403);
+    expect((await call(base, 'GET', '/v1/migrations', { token: 'system-admin' })).status).toBe(200);
+    expect((await call(base, 'GET', '/v1/migrations', { token: ADMIN_TOKEN })).status).toBe(200);
+    // Empty admin_project_name: Keystone's own is_admin_project flag decides.
+    const c2 = { ...conf, api: { ...conf.api, admin_project_name: '' } };
+    const s = await serve(createApp({ conf: c2, identity, policy, conductor, logger: silentLogger }));
+    try {
+      expect((await call(s.url, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(200);
+      identity.tokens.set('tenant-admin', { ...identity.tokens.get('tenant-admin')!, is_admin_project: false });
+      expect((await call(s.url, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(403);
     } finally {
       await s.close();
     }
@@ -272,9 +335,53 @@ describe('routes', () => {
     expect(r.status).toBe(200);
     expect(r.json.migrations).toHaveLength(1);
     expect(r.json.migrations[0].container_name).toBe('counter');
-    expect(conductor.calls[0].args[0]).toEqual({ status: 'running', source_host: 'compute1' });
+    // One more than the page size, to learn whether a next page exists; an admin's list is not limited to a project.
+    expect(conductor.calls[0].args[0]).toEqual({ status: 'running', source_host: 'compute1', limit: 1001 });
     const all = await call(base, 'GET', '/v1/migrations', { token: ADMIN_TOKEN });
     expect(all.json.migrations).toHaveLength(2);
+  });
+
+  it('GET /v1/migrations pages with limit and marker; `migrations_links` leads to the next page until the last', async () => {
+    const made = Array.from({ length: 5 }, (_, i) => conductor.add({ container_name: `c${i}` }));
+    const seen: string[] = [];
+    let url = '/v1/migrations?limit=2&status=accepted';
+    const pages: number[] = [];
+    for (;;) {
+      const r = await call(base, 'GET', url, { token: ADMIN_TOKEN });
+      expect(r.status).toBe(200);
+      pages.push(r.json.migrations.length);
+      seen.push(...r.json.migrations.map((m: { uuid: string }) => m.uuid));
+      if (!r.json.migrations_links) break;
+      expect(r.json.migrations_links).toHaveLength(1);
+      const next = r.json.migrations_links[0];
+      expect(next.rel).toBe('next');
+      expect(next.href.startsWith(`${base}/v1/migrations?`)).toBe(true);
+      const q = new URL(next.href).searchParams;
+      expect([q.get('limit'), q.get('status'), q.get('marker')]).toEqual(['2', 'accepted', seen[seen.length - 1]]);
+      url = next.href.slice(base.length);
+    }
+    expect(pages).toEqual([2, 2, 1]);
+    expect(seen).toEqual(made.map((m) => m.uuid));
+  });
+
+  it('a limit above [api] max_limit gets max_limit; no limit gets max_limit too', async () => {
+    const c2 = { ...conf, api: { ...conf.api, max_limit: 3 } };
+    const s = await serve(createApp({ conf: c2, identity, policy, conductor, logger: silentLogger }));
+    try {
+      for (let i = 0; i < 5; i++) conductor.add({ container_name: `c${i}` });
+      for (const q of ['', '?limit=100']) {
+        const r = await call(s.url, 'GET', `/v1/migrations${q}`, { token: ADMIN_TOKEN });
+        expect(r.json.migrations).toHaveLength(3);
+        expect(new URL(r.json.migrations_links[0].href).searchParams.get('limit')).toBe('3');
+      }
+      const c = await call(s.url, 'GET', '/v1/containers?limit=1', { token: ADMIN_TOKEN });
+      expect(c.json.containers).toHaveLength(1);
+      expect(c.json.containers_links[0].href).toBe(`${s.url}/v1/containers?limit=1&marker=${conductor.containers[0].id}`);
+      const last = await call(s.url, 'GET', `/v1/containers?limit=1&marker=${conductor.containers[0].id}`, { token: ADMIN_TOKEN });
+      expect(last.json).toEqual({ containers: [conductor.containers[1]] });
+    } finally {
+      await s.close();
+    }
   });
 
   it('GET /v1/migrations/{uuid} -> {"migration": {...}}; any case of uuid', async () => {
@@ -376,7 +483,10 @@ describe('errors', () => {
   it.each([
     ['?status=flying', /Invalid query parameter "status": must be one of accepted, pre-migrating, running/],
     ['?status=running&status=failed', /"status": must be given only once/],
-    ['?colour=red', /Unknown query parameter: "colour" \(allowed: container, status, source_host, dest_host\)/],
+    ['?colour=red', /Unknown query parameter: "colour" \(allowed: container, status, source_host, dest_host, user_id, project_id, changes-since, changes-before, limit, marker, sort_key, sort_dir\)/],
+    ['?limit=0', /"limit": must be a positive integer/],
+    ['?marker=abc', /"marker": must be the uuid of a migration/],
+    ['?changes-since=soon', /"changes-since": must be an ISO 8601 date-time/],
     ['?container=', /"container": must not be empty/],
   ])('bad filters %s -> 400', async (query, message) => {
     const r = await call(base, 'GET', `/v1/migrations${query}`, { token: ADMIN_TOKEN });

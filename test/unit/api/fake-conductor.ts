@@ -11,7 +11,7 @@ import {
   InvalidMigrationState,
   MigrationNotFound,
 } from '../../../src/common/errors.js';
-import type { ConductorAPI, MigrationFilters } from '../../../src/conductor/interface.js';
+import type { ConductorAPI, MigrationFilters, PageRequest } from '../../../src/conductor/interface.js';
 import type { ComputeHost, Container } from '../../../src/objects/host.js';
 import { isFinal, unmeasured, type Migration } from '../../../src/objects/migration.js';
 
@@ -34,6 +34,17 @@ export function hostFixture(name: string, over: Partial<ComputeHost> = {}): Comp
     updated_at: '2026-11-26T12:00:00.000Z',
     ...over,
   };
+}
+
+/** Items after `marker` (in the list's own order), at most `limit`; an unknown marker is a 400, as the conductor answers. */
+function page<T>(items: T[], p: PageRequest, key: (x: T) => string): T[] {
+  let from = 0;
+  if (p.marker !== undefined) {
+    const i = items.findIndex((x) => key(x) === p.marker);
+    if (i < 0) throw new InvalidInput(`marker "${p.marker}" could not be found`);
+    from = i + 1;
+  }
+  return items.slice(from, p.limit === undefined ? undefined : from + p.limit);
 }
 
 export class FakeConductor implements ConductorAPI {
@@ -117,13 +128,15 @@ export class FakeConductor implements ConductorAPI {
 
   async listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]> {
     this.record('listMigrations', ctx, filters);
-    return [...this.migrations.values()].filter(
+    const all = [...this.migrations.values()].filter(
       (m) =>
         (!filters.status || m.status === filters.status) &&
         (!filters.source_host || m.source_host === filters.source_host) &&
         (!filters.dest_host || m.dest_host === filters.dest_host) &&
+        (filters.project_id === undefined || m.project_id === filters.project_id) &&
         (!filters.container || m.container_name === filters.container || m.container_id.startsWith(filters.container)),
     );
+    return page(all, filters, (m) => m.uuid);
   }
 
   async listHosts(ctx: RequestContext): Promise<ComputeHost[]> {
@@ -131,8 +144,8 @@ export class FakeConductor implements ConductorAPI {
     return this.hosts;
   }
 
-  async listContainers(ctx: RequestContext): Promise<Container[]> {
-    this.record('listContainers', ctx);
-    return this.containers;
+  async listContainers(ctx: RequestContext, p: PageRequest = {}): Promise<Container[]> {
+    this.record('listContainers', ctx, p);
+    return page(this.containers, p, (c) => c.id);
   }
 }

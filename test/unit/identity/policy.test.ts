@@ -20,7 +20,7 @@ import {
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 const logger = pino({ level: 'silent' });
 
-const admin: Credentials = { user_id: 'u1', project_id: 'p1', roles: ['admin', 'member'], is_admin: false };
+const admin: Credentials = { user_id: 'u1', project_id: 'p1', roles: ['admin', 'member'], is_admin: false, is_admin_project: true };
 const member: Credentials = { user_id: 'u2', project_id: 'p2', roles: ['member', 'reader'], is_admin: false };
 
 describe('check-string parser', () => {
@@ -160,8 +160,9 @@ describe('default rules', () => {
 
   it('are the documented set', () => {
     expect(Object.fromEntries(DEFAULT_POLICIES.map((d) => [d.name, d.check_str]))).toEqual({
-      context_is_admin: 'role:admin',
+      context_is_admin: 'role:admin and (is_admin_project:True or system_scope:all)',
       admin_api: 'is_admin:True or rule:context_is_admin',
+      'ferry:migration:all_projects': 'rule:admin_api',
       'ferry:migration:create': 'rule:admin_api',
       'ferry:migration:delete': 'rule:admin_api',
       'ferry:migration:get': 'rule:admin_api',
@@ -182,6 +183,18 @@ describe('default rules', () => {
       expect([r, p.check(r, member)]).toEqual([r, false]);
     }
     expect(p.check(POLICY.contextIsAdmin, admin)).toBe(true);
+  });
+
+  it("context_is_admin is Keystone's convention: the admin role in the admin project, or system scope", () => {
+    expect(p.check(POLICY.contextIsAdmin, admin)).toBe(true);
+    // The admin role in another project (e.g. a tenant's own project admin) is not a cloud administrator.
+    const projectAdmin = { ...admin, project_id: 'p-tenant', is_admin_project: false };
+    expect(p.check(POLICY.contextIsAdmin, projectAdmin)).toBe(false);
+    for (const r of ferryRules) expect([r, p.check(r, projectAdmin)]).toEqual([r, false]);
+    // A system-scoped token with the admin role is one.
+    expect(p.check(POLICY.contextIsAdmin, { ...admin, project_id: null, is_admin_project: false, system_scope: 'all' })).toBe(true);
+    // System scope without the admin role is not.
+    expect(p.check(POLICY.contextIsAdmin, { ...member, system_scope: 'all' })).toBe(false);
   });
 
   it('an override replaces one rule and keeps the rest', () => {
