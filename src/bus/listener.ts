@@ -12,6 +12,9 @@ import { PRIORITIES, type Priority } from './notifier.js';
 import { topicExchange } from './rpc/client.js';
 import type { Consumer, Delivery, Transport } from './transport.js';
 
+/** Notifications a listener holds unacknowledged at once (a slow handler must not pull a whole backlog into memory). */
+const LISTENER_PREFETCH = 64;
+
 const log = getLogger('bus.listener');
 
 export interface Notification {
@@ -56,13 +59,15 @@ export class NotificationListener {
       if (this.options.pool) {
         this.consumers.push(
           await this.transport.consume(
-            { queue: queue(this.options.pool), bindings: keys.map((k) => ({ exchange: ex, routingKey: k })) },
+            { queue: queue(this.options.pool), bindings: keys.map((k) => ({ exchange: ex, routingKey: k })), prefetch: LISTENER_PREFETCH },
             (d) => this.onMessage(d),
           ),
         );
       } else {
         for (const k of keys) {
-          this.consumers.push(await this.transport.consume({ queue: queue(k), bindings: [{ exchange: ex, routingKey: k }] }, (d) => this.onMessage(d)));
+          this.consumers.push(
+            await this.transport.consume({ queue: queue(k), bindings: [{ exchange: ex, routingKey: k }], prefetch: LISTENER_PREFETCH }, (d) => this.onMessage(d)),
+          );
         }
       }
     } catch (e) {

@@ -285,12 +285,15 @@ export class RPCClient {
         packContext(msg, contextDict(ctx));
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw timedOut();
+        // A call that waits on the monitor gives up after cmMs of silence: a server that picks it up later must not run it.
+        const giveUpAt = Date.now() + Math.min(remaining, cmMs ?? remaining);
+        msg._expires_at = giveUpAt / 1000;
         await this.transport.publish({
           exchange: this.exchange(),
           routingKey: this.routingKey(),
           body: serializeMsg(msg),
-          // oslo sets the message TTL to the call timeout: nobody waits for it after that.
-          expirationMs: remaining,
+          // oslo sets the message TTL to the call timeout; with a call monitor, nobody waits past its silence limit.
+          expirationMs: giveUpAt - Date.now(),
           deadline,
         });
       })().catch((e: Error) => {

@@ -49,6 +49,17 @@ export interface RPCServerOptions {
   duplicateWindow?: number;
   /** How long a reply waits for a lost connection to come back, seconds (oslo retries 60 s). */
   replyWaitSeconds?: number;
+  /** Unacknowledged messages the broker hands this server at once (oslo's rabbit_qos_prefetch_count; 0 = unlimited). */
+  prefetch?: number;
+}
+
+/**
+ * When the caller will stop waiting: Ferry's clients send `_expires_at` (epoch seconds; Python
+ * oslo.messaging peers neither send nor read it). Undefined when the message does not say.
+ */
+export function callerDeadline(msg: JsonObject): number | undefined {
+  const v = msg._expires_at;
+  return typeof v === 'number' && Number.isFinite(v) ? v * 1000 : undefined;
 }
 
 /** The method a request names, or undefined; private (`_x`) names are never callable, as in oslo. */
@@ -96,6 +107,7 @@ export class RPCServer {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly duplicateWindow: number;
   private readonly replyWaitMs: number;
+  private readonly prefetch: number;
   private running = false;
   /** The private fanout queue; fixed for this server so a reconnect re-declares the same one. */
   readonly fanoutQueue: string;
@@ -109,6 +121,7 @@ export class RPCServer {
     if (!target.topic || !target.server) throw new InvalidInput("A server's target must have topic and server names specified");
     this.duplicateWindow = options.duplicateWindow ?? 16;
     this.replyWaitMs = (options.replyWaitSeconds ?? 60) * 1000;
+    this.prefetch = options.prefetch ?? 32;
     this.fanoutQueue = `${target.topic}_fanout_${uuidHex()}`;
   }
 
@@ -121,7 +134,9 @@ export class RPCServer {
     try {
       for (const key of [topic, `${topic}.${server}`]) {
         this.consumers.push(
-          await this.transport.consume({ queue: topicQueue(key), bindings: [{ exchange: ex, routingKey: key }] }, (d) => this.onMessage(d)),
+          await this.transport.consume({ queue: topicQueue(key), bindings: [{ exchange: ex, routingKey: key }], prefetch: this.prefetch }, (d) =>
+            this.onMessage(d),
+          ),
         );
       }
       this.consumers.push(
@@ -129,6 +144,7 @@ export class RPCServer {
           {
             queue: { name: this.fanoutQueue, durable: false, autoDelete: false, arguments: { 'x-expires': TRANSIENT_QUEUE_TTL_MS } },
             bindings: [{ exchange: fanoutExchange(topic), routingKey: topic }],
+            prefetch: this.prefetch,
           },
           (d) => this.onMessage(d),
         ),
@@ -175,6 +191,12 @@ export class RPCServer {
     }
     d.ack();
 
+    const expires = callerDeadline(msg);
+    if (expires !== undefined && Date.now() > expires) {
+      // Its caller gave up: running it now could act on a decision already taken otherwise.
+      log.warn({ method, routing_key: d.routingKey, late_ms: Date.now() - expires }, 'dropping a request whose caller stopped waiting');
+      return;
+    }
     const ctx = RequestContext.fromDict(unpackContext(msg));
     const msgId = typeof msg._msg_id === 'string' ? msg._msg_id : undefined;
     const replyQ = typeof msg._reply_q === 'string' ? msg._reply_q : undefined;

@@ -1,0 +1,83 @@
+/**
+ * A request whose caller stopped waiting never runs (on a private RabbitMQ node, never the dev
+ * cloud's): a call that waited on its call monitor and gave up is not run by a server that
+ * starts consuming later, and a message that says its caller's deadline has passed is dropped.
+ */
+import { jest } from '@jest/globals';
+import { RequestContext } from '../../../src/bus/context.js';
+import { serializeMsg } from '../../../src/bus/envelope.js';
+import { RPCClient, topicExchange } from '../../../src/bus/rpc/client.js';
+import { RPCServer } from '../../../src/bus/rpc/server.js';
+import { Transport } from '../../../src/bus/transport.js';
+import { MessagingTimeout } from '../../../src/common/errors.js';
+import { sleep } from '../../../src/common/sleep.js';
+import { PrivateRabbit } from '../../helpers/private-rabbit.js';
+import { unique } from './peer.js';
+
+jest.setTimeout(120_000);
+
+let rabbit: PrivateRabbit;
+let serverT: Transport;
+let clientT: Transport;
+const ran: string[] = [];
+const ctx = new RequestContext({ user_id: 'u-deadline' });
+
+function makeServer(topic: string): RPCServer {
+  return new RPCServer(serverT, { topic, server: 'h1' }, [
+    {
+      work: (_c: RequestContext, a: Record<string, unknown>) => {
+        ran.push(String(a.tag));
+        return 'done';
+      },
+    },
+  ]);
+}
+
+beforeAll(async () => {
+  rabbit = new PrivateRabbit();
+  await rabbit.start();
+  serverT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
+  clientT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
+  await serverT.connect();
+  await clientT.connect();
+});
+
+afterAll(async () => {
+  await serverT?.close();
+  await clientT?.close();
+  await rabbit?.destroy();
+});
+
+test('a call its caller gave up on (call monitor) is not run by a server that comes later', async () => {
+  const topic = unique('late');
+  // The queue exists (a server ran once) but nobody consumes it while the call waits.
+  const first = makeServer(topic);
+  await first.start();
+  await first.stop(1000);
+  const client = new RPCClient(clientT, { topic, server: 'h1' }, { timeoutSeconds: 60 });
+  const t0 = Date.now();
+  await expect(client.prepare({ callMonitorTimeout: 2 }).call(ctx, 'work', { tag: 'late' })).rejects.toBeInstanceOf(MessagingTimeout);
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  const server = makeServer(topic);
+  await server.start();
+  await sleep(2000);
+  expect(ran).not.toContain('late');
+  // The server itself serves a live caller.
+  expect(await client.prepare({ callMonitorTimeout: 5 }).call(ctx, 'work', { tag: 'live' })).toBe('done');
+  expect(ran).toContain('live');
+  await server.stop(1000);
+});
+
+test('a message whose _expires_at has passed is dropped by the server', async () => {
+  const topic = unique('expired');
+  const server = makeServer(topic);
+  await server.start();
+  const body = (tag: string, expiresAt: number) =>
+    serializeMsg({ method: 'work', args: { tag }, version: '1.0', _unique_id: `${tag}-${Date.now()}`, _expires_at: expiresAt / 1000 });
+  await clientT.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('stale', Date.now() - 1000) });
+  await clientT.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('fresh', Date.now() + 60_000) });
+  for (let i = 0; i < 50 && !ran.includes('fresh'); i++) await sleep(100);
+  expect(ran).toContain('fresh');
+  expect(ran).not.toContain('stale');
+  await server.stop(1000);
+});
