@@ -1,0 +1,136 @@
+/**
+ * The agent's own safety rules, with a scripted engine driver (pure logic; the real engines
+ * are in test/integration): one step per migration at a time, the same step asked twice runs
+ * once, a running target refuses rollback, arguments are checked, and a restarted agent
+ * brings its records in line with the engine.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { MigrationAgent } from '../../../src/compute/agent.js';
+import type { ContainerSpec, EngineDriver } from '../../../src/compute/driver.js';
+import { ComputeManager } from '../../../src/compute/manager.js';
+import { sleep } from '../../../src/common/sleep.js';
+
+type State = { exists: boolean; running: boolean; status: string; name: string | null };
+
+/** A driver that answers what the test scripts and records what is called. */
+function fakeDriver(state: Map<string, State>, calls: string[], extra: Partial<EngineDriver> = {}): EngineDriver {
+  const base: Partial<EngineDriver> = {
+    host: 'c2',
+    containerState: async (id) => state.get(id) ?? { exists: false, running: false, status: 'absent', name: null },
+    shellsOf: async () => [],
+    removeContainer: async (id) => {
+      calls.push(`remove ${id}`);
+      state.delete(id);
+      return true;
+    },
+    removeVolume: async () => true,
+    removeImage: async () => false,
+    announce: async () => {
+      calls.push('announce');
+      return true;
+    },
+    releaseRestarts: async (id) => void calls.push(`release ${id}`),
+    connectionsPreserved: () => true,
+    checkpointName: (id) => `ferry-${id}`,
+    stagingRoot: async () => fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-stage-')),
+    ...extra,
+  };
+  return new Proxy(base as EngineDriver, {
+    get(t, p) {
+      if (p in t) return (t as unknown as Record<string | symbol, unknown>)[p];
+      return () => Promise.reject(new Error(`unexpected driver call ${String(p)}`));
+    },
+  });
+}
+
+function agentWith(driver: EngineDriver): MigrationAgent {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-agent-'));
+  return new MigrationAgent({ driver, workDir, bindHost: '127.0.0.1', port: 0, maxTransferBytes: 1e6 });
+}
+
+const spec = { id: 'cid', name: 'web', image: { id: 'sha256:x', ref: null }, networks: [], volumes: [], binds: [], devices: [], create: {} } as unknown as ContainerSpec;
+
+describe('one step per migration at a time', () => {
+  it('another step waits for the running one; the same step joins it', async () => {
+    const agent = agentWith(fakeDriver(new Map(), []));
+    const order: string[] = [];
+    const slow = agent.serialize('m1', 'live_migration', async () => {
+      order.push('live start');
+      await sleep(50);
+      order.push('live end');
+      return 'live';
+    });
+    const again = agent.serialize('m1', 'live_migration', async () => {
+      order.push('second live run');
+      return 'again';
+    });
+    const rollback = agent.serialize('m1', 'rollback_at_source', async () => {
+      order.push('rollback');
+      return 'rb';
+    });
+    const other = agent.serialize('m2', 'live_migration', async () => {
+      order.push('other migration');
+      return 'm2';
+    });
+    expect(await Promise.all([slow, again, rollback, other])).toEqual(['live', 'live', 'rb', 'm2']);
+    expect(order).toEqual(['live start', 'other migration', 'live end', 'rollback']);
+  });
+
+  it('a failed step does not block the next one', async () => {
+    const agent = agentWith(fakeDriver(new Map(), []));
+    await expect(agent.serialize('m1', 'a', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await agent.serialize('m1', 'b', async () => 'ok')).toBe('ok');
+  });
+});
+
+describe('never roll back once the target runs', () => {
+  it('rollback_at_destination refuses while the shell runs, and removes it when stopped', async () => {
+    const state = new Map<string, State>([['shell', { exists: true, running: true, status: 'running', name: 'web' }]]);
+    const calls: string[] = [];
+    const agent = agentWith(fakeDriver(state, calls, { shellsOf: async () => ['shell'] }));
+    await expect(agent.rollbackAtDestination({ migration_id: 'm1' })).rejects.toMatchObject({ name: 'TargetRunsContainer' });
+    expect(calls).not.toContain('remove shell');
+    state.set('shell', { exists: true, running: false, status: 'created', name: 'web' });
+    expect((await agent.rollbackAtDestination({ migration_id: 'm1' })).container_removed).toBe(true);
+  });
+});
+
+describe('arguments are checked before a step runs', () => {
+  it('names the bad field', async () => {
+    const manager = new ComputeManager(agentWith(fakeDriver(new Map(), [])));
+    await expect(manager.dispatch('live_migration', { migration_id: '../etc', upload: { address: 'a:1', token: 'x'.repeat(20) } })).rejects.toThrow(
+      /migration_id: migration_id must be a plain name/,
+    );
+    await expect(manager.dispatch('pre_migration', { migration_id: 'm1', source_host: 'c1', spec: { id: 1 }, export: { address: 'a:1', token: 'x'.repeat(20) } })).rejects.toThrow(
+      /spec: spec must be a container spec/,
+    );
+    await expect(manager.dispatch('rollback_at_destination', {})).rejects.toThrow(/migration_id/);
+  });
+});
+
+describe('a restarted agent resumes its records', () => {
+  it('a target whose container runs was restored; a source whose container runs was never frozen', async () => {
+    const state = new Map<string, State>([
+      ['t1', { exists: true, running: true, status: 'running', name: 'web' }],
+      ['s1', { exists: true, running: true, status: 'running', name: 'db' }],
+      ['s2', { exists: true, running: false, status: 'exited', name: 'cache' }],
+    ]);
+    const calls: string[] = [];
+    const agent = agentWith(fakeDriver(state, calls));
+    const save = (id: string, role: 'source' | 'target', stage: 'received' | 'frozen', cid: string) => {
+      const r = agent.records.create(id, role, 'peer');
+      agent.records.save({ ...r, stage, container_id: cid, spec: { ...spec, id: cid } });
+    };
+    save('mt', 'target', 'received', 't1');
+    save('ms', 'source', 'frozen', 's1');
+    save('mf', 'source', 'frozen', 's2');
+    expect((await agent.resume()).sort()).toEqual(['ms', 'mt']);
+    expect(agent.load('mt')).toMatchObject({ stage: 'restored', post: { running: true, container_id: 't1' } });
+    expect(agent.load('ms')?.stage).toBe('checked');
+    expect(calls).toContain('release s1');
+    expect(agent.load('mf')?.stage).toBe('frozen'); // stopped with its checkpoint: the conductor decides
+  });
+});
