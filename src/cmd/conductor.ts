@@ -27,6 +27,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
       maxConcurrentPerHost: conf.conductor.max_concurrent_migrations_per_host,
       serviceDownTime: conf.conductor.service_down_time,
       containerStateMaxAge: conf.conductor.container_state_max_age,
+      retry: { deadlineMs: conf.conductor.step_retry_deadline * 1000, backoffMs: 1000 },
     },
     log,
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),

@@ -21,7 +21,7 @@ import type { Inventory, InventoryAPI } from '../compute/inventory.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
 import type { ComputeHost, Container, ContainerSummary, HostState } from '../objects/host.js';
 import { isFinal, unmeasured, type Migration } from '../objects/migration.js';
-import { MigrationFlow, type FlowDeps } from './flow.js';
+import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
 import { chooseTarget, toComputeHost } from './hosts.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
 import type { ContainerRecord, Repository } from './repository.js';
@@ -32,6 +32,8 @@ export interface ConductorOptions {
   serviceDownTime: number; // seconds
   /** Seconds a reported container state is trusted for a migrate decision (default 1). */
   containerStateMaxAge?: number;
+  /** How long a step with an unknown outcome is asked again (flow.ts DEFAULT_RETRY when unset). */
+  retry?: RetryPolicy;
 }
 
 /** What a live check of some hosts found: per host, when its inventory was taken, or why it did not answer. */
@@ -332,13 +334,23 @@ export class ConductorService {
       roles: ['admin'],
       is_admin: true,
     });
-    const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: this.notify, log: this.log }, ctx, m.uuid);
-    void flow.run().then((final) => {
-      this.log.info({ migration: m.uuid, status: final.status, freeze_ms: final.freeze_ms, error: final.error }, 'migration ended');
+    const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: this.notify, log: this.log, retry: this.opts.retry }, ctx, m.uuid);
+    const release = () => {
       this.active.set(m.source_host, (this.active.get(m.source_host) ?? 1) - 1);
       this.running.delete(m.uuid);
       this.pump();
-    });
+    };
+    flow.run().then(
+      (final) => {
+        this.log.info({ migration: m.uuid, status: final.status, freeze_ms: final.freeze_ms, error: final.error }, 'migration ended');
+        release();
+      },
+      (e: unknown) => {
+        // Only the database can fail here: the flow catches everything else. Recovery picks the migration up on the next start.
+        this.log.error({ migration: m.uuid, err: (e as Error).message }, 'migration flow stopped: its record could not be written');
+        release();
+      },
+    );
   }
 
   /** On start: every migration a previous conductor left unfinished is resumed to a final status. */
