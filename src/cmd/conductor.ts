@@ -18,6 +18,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
   const compute = new ComputeRPCAPI(transport, {
     shortTimeout: conf.DEFAULT.rpc_response_timeout,
     longTimeout: conf.conductor.migration_timeout,
+    callMonitorTimeout: conf.conductor.call_monitor_timeout,
   });
   const service = new ConductorService(
     new SqliteRepository(db),

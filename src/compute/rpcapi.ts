@@ -23,6 +23,8 @@ export interface ComputeRPCOptions {
   shortTimeout: number;
   /** Seconds a long step (image transfer, checkpoint + transfer, restore, rollback) may take. */
   longTimeout: number;
+  /** Seconds of silence (no call-monitor heartbeat) after which a long step's agent counts as gone (default 30). */
+  callMonitorTimeout?: number;
 }
 
 export class ComputeRPCAPI implements ComputeAPI {
@@ -38,9 +40,9 @@ export class ComputeRPCAPI implements ComputeAPI {
   call<M extends ComputeMethod>(ctx: RequestContext, host: string, method: M, args: ComputeArgs<M>): Promise<ComputeResult<M>> {
     const long = COMPUTE_METHODS[method].long;
     const timeout = long ? this.opts.longTimeout : this.opts.shortTimeout;
-    // The agent sends heartbeat replies while it works, so a dead agent is noticed in 30 s, not at the end of a long timeout.
+    // The agent sends heartbeat replies while it works, so a dead agent is noticed within the monitor's limit, not at the end of a long timeout.
     return this.client
-      .prepare({ server: host, timeout, callMonitorTimeout: long ? 30 : undefined })
+      .prepare({ server: host, timeout, callMonitorTimeout: long ? (this.opts.callMonitorTimeout ?? 30) : undefined })
       .call<ComputeResult<M>>(ctx, method, { ...(args as Record<string, unknown>) });
   }
 }

@@ -19,12 +19,14 @@
  */
 import type { RequestContext } from '../bus/context.js';
 import {
+  EngineError,
   FerryError,
   MessagingTimeout,
   MessagingUnavailable,
   MigrationAborted,
   OutcomeUnknown,
   RequestExpired,
+  RollbackFailed,
   TargetRunsContainer,
 } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -88,6 +90,11 @@ export function isUnknownOutcome(e: unknown): boolean {
   return e instanceof MessagingTimeout || e instanceof MessagingUnavailable || e instanceof RequestExpired;
 }
 
+/** A rollback that failed on the engine (engine restarting, busy): asking again may succeed. */
+function isEngineTrouble(e: unknown): boolean {
+  return e instanceof EngineError || e instanceof RollbackFailed;
+}
+
 export class MigrationFlow {
   private steps: Steps;
   private readonly retry: RetryPolicy;
@@ -115,14 +122,22 @@ export class MigrationFlow {
     return this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
   }
 
-  /** Ask a host for a step; an unknown outcome is asked again until the retry deadline, then OutcomeUnknown. */
-  private async ask<M extends ComputeMethod>(host: string, method: M, args: ComputeArgs<M>): Promise<ComputeResult<M>> {
+  /**
+   * Ask a host for a step; an unknown outcome (or what `alsoRetry` accepts) is asked again
+   * until the retry deadline, then OutcomeUnknown (or the last error).
+   */
+  private async ask<M extends ComputeMethod>(host: string, method: M, args: ComputeArgs<M>, alsoRetry?: (e: unknown) => boolean): Promise<ComputeResult<M>> {
     const deadline = Date.now() + this.retry.deadlineMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.deps.compute.call(this.ctx, host, method, args);
       } catch (e) {
-        if (!isUnknownOutcome(e)) throw e;
+        if (!isUnknownOutcome(e)) {
+          if (!alsoRetry?.(e) || Date.now() >= deadline) throw e;
+          this.deps.log.warn({ migration: this.uuid, host, method, attempt, err: (e as Error).message }, 'step failed on the engine; asking again');
+          await sleep(Math.min(this.retry.backoffMs * attempt, 5000, Math.max(0, deadline - Date.now())));
+          continue;
+        }
         const why = (e as Error).message;
         if (Date.now() >= deadline) {
           throw new OutcomeUnknown(`${host} gave no answer to ${method} for ${Math.round(this.retry.deadlineMs / 1000)} s (${why})`, { host, method });
@@ -305,7 +320,7 @@ export class MigrationFlow {
     m = this.deps.repo.updateMigration(id, { phase: 'rollback' });
     await this.deps.notify(this.ctx, 'live_migration_rollback.start', m);
     try {
-      await this.ask(dest, 'rollback_at_destination', { migration_id: id });
+      await this.ask(dest, 'rollback_at_destination', { migration_id: id }, isEngineTrouble);
     } catch (e) {
       if (e instanceof TargetRunsContainer) return this.adoptRunningTarget(reason, e);
       return this.giveUp(
@@ -319,7 +334,7 @@ export class MigrationFlow {
     // The target holds nothing: now the source may take the container back.
     try {
       const live = this.steps.live;
-      await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: live?.container_id ?? m.container_id });
+      await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: live?.container_id ?? m.container_id }, isEngineTrouble);
     } catch (e) {
       return this.giveUp(
         `${reason}; the target copy was removed, but restoring ${name} on ${m.source_host} did not succeed (${(e as Error).message}). ` +

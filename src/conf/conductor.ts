@@ -4,6 +4,11 @@ export const conductorOpts = {
   max_concurrent_migrations_per_host: intOpt(1, 'Migrations running at once from one source host; others queue.', 1),
   service_down_time: intOpt(30, 'Seconds without a heartbeat after which a compute host is down.', 1),
   migration_timeout: intOpt(900, 'Seconds a migration may take before it is rolled back.', 10),
+  call_monitor_timeout: intOpt(
+    30,
+    'Seconds without a heartbeat from a compute host working on a long step (checkpoint, transfer, restore) after which its answer counts as lost and the step is asked again.',
+    4,
+  ),
   step_retry_deadline: intOpt(
     300,
     'Seconds the conductor keeps asking a compute host whose answer to a step is unknown (no reply, bus or host gone) before it ends the migration in `error` for the operator to check.',

@@ -58,6 +58,10 @@ export function writeConfigFiles(): Record<string, string> {
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
       'service_down_time = 15',
+      // One machine: a host that went quiet is restarted by hand or by a test within seconds, so
+      // notice a lost answer fast and give up (status error) sooner than a real region would.
+      'call_monitor_timeout = 10',
+      'step_retry_deadline = 60',
       '',
     ].join('\n'),
   );
