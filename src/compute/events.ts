@@ -159,8 +159,9 @@ export interface EventSink {
 }
 
 export interface FollowerOptions {
-  /** First wait before re-subscribing after the stream broke, ms; doubles up to retryMaxMs. */
+  /** First wait before re-subscribing after the stream broke, ms (default 100); doubles up to retryMaxMs. */
   retryInitialMs?: number;
+  /** Longest wait between tries, ms (default 1000: an engine back from a restart is noticed within a second). */
   retryMaxMs?: number;
   /** Events waiting to be sent beyond this are dropped and a full inventory is sent instead. */
   maxPending?: number;
@@ -221,6 +222,7 @@ export class ContainerEventFollower {
     const run = async (why: string): Promise<void> => {
       try {
         await this.sink.inventory(why);
+        this.log.info({ reason: why }, 'full inventory sent');
       } catch (e) {
         this.log.warn({ err: (e as Error).message, reason: why }, 'full inventory could not be sent');
       }
@@ -251,8 +253,8 @@ export class ContainerEventFollower {
   }
 
   private async follow(): Promise<void> {
-    const initial = this.opts.retryInitialMs ?? 250;
-    const max = this.opts.retryMaxMs ?? 5000;
+    const initial = this.opts.retryInitialMs ?? 100;
+    const max = this.opts.retryMaxMs ?? 1000;
     let delay = initial;
     let failures = 0;
     while (this.running) {

@@ -236,6 +236,11 @@ export class ConductorService {
     if (this.inventory && typeof containerRef === 'string' && containerRef) {
       const hosts = this.hostsToAsk(containerRef, Date.now());
       if (hosts.length) live = await this.checkLive(ctx, hosts);
+      if (live && this.matches(containerRef).length === 0) {
+        // Gone from where it was: it may have just been created elsewhere; ask the other hosts before saying "not found".
+        const rest = this.hostsToAsk(containerRef, Date.now()).filter((h) => !live?.has(h));
+        if (rest.length) for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
+      }
     }
     return this.migrate(ctx, containerRef, requestedHost, live);
   }
