@@ -26,7 +26,6 @@ import {
   MigrationAborted,
   OutcomeUnknown,
   RequestExpired,
-  RollbackFailed,
   TargetRunsContainer,
 } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -90,9 +89,9 @@ export function isUnknownOutcome(e: unknown): boolean {
   return e instanceof MessagingTimeout || e instanceof MessagingUnavailable || e instanceof RequestExpired;
 }
 
-/** A rollback that failed on the engine (engine restarting, busy): asking again may succeed. */
+/** A rollback that failed because the engine did not answer (restarting, busy): asking again may succeed. */
 function isEngineTrouble(e: unknown): boolean {
-  return e instanceof EngineError || e instanceof RollbackFailed;
+  return e instanceof EngineError;
 }
 
 export class MigrationFlow {

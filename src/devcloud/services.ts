@@ -1,8 +1,9 @@
 /** Ferry's own services in the development cloud: ferry-api, ferry-conductor, one ferry-compute per host. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { configFiles } from './config.js';
+import { configFiles, writeConfigFiles } from './config.js';
 import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
+import { withServicesLock } from './lock.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
 export interface ServiceSpec {
@@ -51,44 +52,56 @@ async function apiHealthy(): Promise<boolean> {
   }
 }
 
+function startService(s: ServiceSpec, log: (s: string) => void): void {
+  log(`starting ${s.name}`);
+  startDaemon({
+    name: s.name,
+    cmd: process.execPath,
+    args: [entryPath(s), '--config-file', s.configFile],
+    pidFile: pidFile(s),
+    logFile: path.join(stateDir, 'log', `${s.name}.log`),
+    marker: marker(s),
+    env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'info' },
+  });
+}
+
+async function waitApi(s: ServiceSpec): Promise<void> {
+  if (s.entry !== 'api') return;
+  await waitFor(`ferry-api on ${apiUrl} (log: ${path.join(stateDir, 'log', 'ferry-api.log')})`, apiHealthy, 60_000);
+}
+
+/** Start every service that is not running (after syncing the database schema). */
 export async function startServices(log: (s: string) => void): Promise<void> {
-  const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
-  if (fs.existsSync(manage)) {
-    const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
-    log(r.stdout.trim());
-  }
-  for (const s of serviceSpecs()) {
-    if (!serviceAvailable(s)) continue;
-    if (servicePid(s) !== null) continue;
-    log(`starting ${s.name}`);
-    startDaemon({
-      name: s.name,
-      cmd: process.execPath,
-      args: [entryPath(s), '--config-file', s.configFile],
-      pidFile: pidFile(s),
-      logFile: path.join(stateDir, 'log', `${s.name}.log`),
-      marker: marker(s),
-      env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'info' },
-    });
-  }
-  const api = serviceSpecs().find((s) => s.entry === 'api');
-  if (api && serviceAvailable(api)) {
-    await waitFor(`ferry-api on ${apiUrl} (log: ${path.join(stateDir, 'log', 'ferry-api.log')})`, apiHealthy, 60_000);
-  }
+  await withServicesLock(async () => {
+    const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
+    if (fs.existsSync(manage)) {
+      const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
+      log(r.stdout.trim());
+    }
+    const started = serviceSpecs().filter((s) => serviceAvailable(s) && servicePid(s) === null);
+    for (const s of started) startService(s, log);
+    for (const s of started) await waitApi(s);
+  });
 }
 
 export async function stopServices(): Promise<void> {
-  for (const s of serviceSpecs().reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+  await withServicesLock(async () => {
+    for (const s of serviceSpecs().reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+  });
 }
 
-/** Restart one service (tests use it to kill the conductor mid-migration). */
+/** Restart one service, and only that one (tests use it to kill the conductor mid-migration). */
 export async function restartService(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   const s = serviceSpecs().find((x) => x.name === name);
   if (!s) throw new Error(`unknown service ${name}; services: ${serviceSpecs().map((x) => x.name).join(', ')}`);
-  const pid = servicePid(s);
-  if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
-  await stopDaemon(pidFile(s), marker(s), 20_000);
-  await startServices(log);
+  await withServicesLock(async () => {
+    const pid = servicePid(s);
+    if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
+    await stopDaemon(pidFile(s), marker(s), 20_000);
+    writeConfigFiles(); // a restarted service reads what this code would write (new options included)
+    startService(s, log);
+    await waitApi(s);
+  });
 }
 
 export async function servicesState(): Promise<Record<string, 'up' | 'down'>> {
