@@ -3,6 +3,7 @@
  * counter with --wait, list/show the migration, abort an unknown one, list the hosts.
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import { sleep } from '../../../src/common/sleep.js';
 import { engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { installPlugin, openstack } from './helpers.js';
 
@@ -44,7 +45,7 @@ test('host list shows compute1 and compute2 up', async () => {
 });
 
 test('container migrate --wait moves the counter and reports the downtime', async () => {
-  await new Promise((r) => setTimeout(r, 2000));
+  await sleep(2000);
   const r = await openstack(['container', 'migrate', name, '--host', 'compute2', '--wait', '-f', 'json']);
   console.log(`openstack container migrate ${name} --host compute2 --wait\n${r.stderr}`);
   expect(r.code).toBe(0);

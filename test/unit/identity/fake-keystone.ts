@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sleep } from '../../../src/common/sleep.js';
 
 interface User {
   id: string;
@@ -145,7 +146,7 @@ export class FakeKeystone {
 
     if (p === '/auth/tokens' && req.method === 'POST') {
       this.counts.auth++;
-      if (this.authDelayMs) await new Promise((r) => setTimeout(r, this.authDelayMs));
+      if (this.authDelayMs) await sleep(this.authDelayMs);
       const pw = (body.auth as { identity: { password: { user: { name: string; password: string } } } }).identity.password.user;
       const user = this.users.find((x) => x.name === pw.name && x.password === pw.password);
       if (!user) return unauthorized;
