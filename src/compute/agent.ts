@@ -45,7 +45,7 @@ import type {
   RollbackSourceRequest,
   RollbackSourceResult,
 } from './steps.js';
-import { MigrationTransfer } from './transfer.js';
+import { MigrationTransfer, expectedParts, type ChannelSettings } from './transfer.js';
 
 const log = getLogger('compute.agent');
 
@@ -57,6 +57,8 @@ export interface AgentOptions {
   /** Address peers use for this host's data channel; default bind host and the bound port. */
   advertiseHost?: string;
   maxTransferBytes: number;
+  /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
+  channel?: ChannelSettings;
   faults?: Faults;
 }
 
@@ -227,7 +229,7 @@ export class MigrationAgent {
     r.container_id = spec.id;
     r.container_name = spec.name;
     this.records.save(r);
-    return { source: await this.hostFacts(), spec, export: this.transfer.grant(req.migration_id, 'export') };
+    return { source: await this.hostFacts(), spec, export: this.transfer.grantExport(req.migration_id, req.dest_host) };
   }
 
   // ---------------- target: check_can_migrate_destination ----------------
@@ -249,7 +251,7 @@ export class MigrationAgent {
     if (r && r.stage !== 'checked' && r.stage !== 'prepared') throw new InvalidMigrationState(`migration ${id} is already ${r.stage} on ${this.host}`);
     r ??= this.records.create(id, 'target', req.source_host);
     if (r.stage === 'prepared' && r.pre && r.container_id && (await this.driver.containerState(r.container_id)).exists) {
-      return { ...r.pre, upload: this.transfer.grant(id, 'upload') }; // asked again: the shell is there
+      return { ...r.pre, upload: this.transfer.grantUpload(id, req.source_host, expectedParts(r.created_volumes)) }; // asked again: the shell is there
     }
     r.spec = req.spec;
     r.container_name = req.spec.name;
@@ -265,7 +267,7 @@ export class MigrationAgent {
     let transferred = false;
     if (!(await this.driver.hasImage(req.spec.image.id))) {
       const t0 = Date.now();
-      const stream = await this.transfer.fetchImage(id, req.export);
+      const stream = await this.transfer.fetchImage(id, req.export, req.source_host);
       r.image_loaded = true; // from here on, rollback removes the image again
       this.records.save(r);
       imageBytes = (await this.driver.importImage(req.spec.image, stream)).bytes;
@@ -295,7 +297,7 @@ export class MigrationAgent {
     r.checkpoint_name = this.driver.checkpointName(id);
     r.stage = 'prepared';
     this.records.save(r);
-    return { ...r.pre, upload: this.transfer.grant(id, 'upload') };
+    return { ...r.pre, upload: this.transfer.grantUpload(id, req.source_host, expectedParts(r.created_volumes)) };
   }
 
   // ---------------- source: live_migration ----------------
@@ -332,7 +334,7 @@ export class MigrationAgent {
     const parts = await this.driver.partsToMove(spec.id, ckpt, spec);
     let receipts: PartReceipt[];
     try {
-      ({ receipts } = await this.transfer.send(id, req.upload, name, parts));
+      ({ receipts } = await this.transfer.send(id, req.upload, r.peer_host ?? '', name, parts));
     } catch (e) {
       throw e instanceof FerryError ? e : new TransferFailed(`sending ${spec.name} to ${r.peer_host ?? 'the target'} failed: ${(e as Error).message}`);
     }

@@ -1,6 +1,7 @@
 /** Building the compute side's migration engine from the configuration. */
 import type { FerryConfig } from '../conf/index.js';
 import { MigrationAgent } from './agent.js';
+import { loadTlsMaterial } from './datachannel/tls.js';
 import { DockerDriver } from './docker/driver.js';
 import type { Faults } from './faults.js';
 
@@ -17,6 +18,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     fabricNetworks: c.fabric_networks,
     fastCheckpoint: c.fast_checkpoint,
     containerdAddress: c.containerd_address,
+    maxImageBytes: c.max_image_bytes,
   });
   return new MigrationAgent({
     driver,
@@ -25,6 +27,14 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     advertiseHost: c.migration_host || undefined,
     port: extra.port ?? c.migration_port,
     maxTransferBytes: c.max_transfer_bytes,
+    channel: {
+      tls: c.data_channel_insecure
+        ? null
+        : loadTlsMaterial({ cert_file: c.data_channel_cert_file, key_file: c.data_channel_key_file, ca_file: c.data_channel_ca_file }),
+      tokenTtlMs: c.data_channel_token_ttl * 1000,
+      compression: c.migration_compression === 'gzip' ? 'gzip' : 'identity',
+      bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
+    },
     faults: extra.faults,
   });
 }

@@ -1,20 +1,40 @@
 /**
- * The agent's side of the data channel: the receiving server with its tokens and staging
- * folders, and the sending of a migration's parts to a peer. The agent asks for grants,
- * sends parts and reads what was staged; how bytes travel and are checked stays in
- * datachannel/.
+ * The agent's side of the data channel: the receiving server with its grants and staging
+ * folders, and the sending of a migration's parts to a peer. The agent grants uploads and
+ * image exports (each bound to the migration and to the peer host), sends parts and reads
+ * what was staged; how bytes travel and are checked stays in datachannel/.
+ *
+ * Settings ([compute] in the configuration, built by index.ts): mutual TLS with this host's
+ * certificate (data_channel_cert_file/key_file/ca_file) unless data_channel_insecure; tokens
+ * valid data_channel_token_ttl seconds; migration_compression; migration_bandwidth.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { InvalidInput } from '../common/errors.js';
-import { commit, fetchImage, sendTree } from './datachannel/client.js';
-import { MIGRATION_ID_RE, type Manifest, type PartReceipt } from './datachannel/protocol.js';
-import { DataChannelServer } from './datachannel/server.js';
-import { TokenStore, type TokenPurpose } from './datachannel/tokens.js';
+import { InvalidInput, TransferFailed } from '../common/errors.js';
+import { getLogger } from '../common/log.js';
+import { TransferGrants } from './datachannel/grants.js';
+import { MIGRATION_ID_RE, type Encoding, type Manifest, type PartReceipt } from './datachannel/protocol.js';
+import { DataChannelServer } from './datachannel/receiver.js';
+import { fetchImage, transferParts, type ChannelClientOptions } from './datachannel/sender.js';
+import type { TlsMaterial } from './datachannel/tls.js';
 import type { PartSource } from './driver.js';
 import type { Faults } from './faults.js';
 import type { ChannelGrant } from './steps.js';
+
+const log = getLogger('compute.transfer');
+
+/** How this host's data channel runs. */
+export interface ChannelSettings {
+  /** This host's certificate, key and the deployment CA; null = plain HTTP, no host authentication. */
+  tls: TlsMaterial | null;
+  /** How long grants and plans stay valid, ms (default 10 minutes). */
+  tokenTtlMs?: number;
+  /** Ask the target to take parts gzip-compressed (default: none). */
+  compression?: Encoding;
+  /** Cap for one migration's transfer, bytes/s (0 or absent = unlimited). */
+  bandwidthBytesPerSec?: number;
+}
 
 export interface TransferOptions {
   bindHost: string;
@@ -22,39 +42,50 @@ export interface TransferOptions {
   /** Address peers use for this host's data channel; default bind host and the bound port. */
   advertiseHost?: string;
   maxTransferBytes: number;
+  /** Absent: plain HTTP (in-process tests and the bench); the service always passes its configuration. */
+  channel?: ChannelSettings;
 }
 
 export interface TransferHandler {
-  /** Every part of a migration arrived and matches the manifest. */
+  /** Every planned part of a migration arrived and matches the commit; the checkpoint name is this host's. */
   committed(migrationId: string, manifest: Manifest, received: PartReceipt[]): Promise<void>;
   /** The image a migration needs, for the target to fetch before the freeze (source side). */
   exportImage(migrationId: string): Promise<Readable>;
 }
 
+/** The parts a target expects for a migration: the checkpoint, the rootfs diff, the volumes it created. */
+export function expectedParts(createdVolumes: string[]): string[] {
+  return ['checkpoint', 'rootfs', ...createdVolumes.map((v) => `volume/${v}`)];
+}
+
 export class MigrationTransfer {
-  private readonly tokens = new TokenStore();
+  readonly grants: TransferGrants;
   private readonly server: DataChannelServer;
+  private readonly client: ChannelClientOptions;
   private stagingRoot: string | null = null;
   private address_: string | null = null;
 
   constructor(
-    private readonly opts: TransferOptions,
+    private readonly opts: TransferOptions & { driver: { host: string; checkpointName(id: string): string } },
     handler: TransferHandler,
     private readonly faults: () => Faults,
   ) {
+    const channel = opts.channel ?? { tls: null };
+    this.grants = new TransferGrants(channel.tokenTtlMs ?? 600_000);
+    this.client = { tls: channel.tls, compression: channel.compression ?? 'identity', bandwidthBytesPerSec: channel.bandwidthBytesPerSec ?? 0 };
+    const host = opts.driver.host;
     this.server = new DataChannelServer({
+      host,
       bindHost: opts.bindHost,
       port: opts.port,
       maxBytes: opts.maxTransferBytes,
-      tokens: this.tokens,
+      grants: this.grants,
+      tls: channel.tls,
       handler: {
-        partDir: (id, part) => {
-          const dir = path.join(this.staging(id), part);
-          fs.rmSync(dir, { recursive: true, force: true });
-          fs.mkdirSync(dir, { recursive: true });
-          return dir;
-        },
-        committed: (id, manifest, received) => handler.committed(id, manifest, received),
+        stagingDir: (id) => this.staging(id),
+        checkpointName: (id) => opts.driver.checkpointName(id),
+        committed: (id, received) =>
+          handler.committed(id, { checkpoint_name: opts.driver.checkpointName(id), parts: received.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) }, received),
         exportImage: (id) => handler.exportImage(id),
       },
       faults: faults(),
@@ -67,6 +98,7 @@ export class MigrationTransfer {
     const bound = await this.server.listen();
     const port = bound.slice(bound.lastIndexOf(':') + 1);
     this.address_ = `${this.opts.advertiseHost || this.opts.bindHost}:${port}`;
+    if (!this.server.secure) log.warn({ host: this.opts.driver.host }, 'data channel without TLS: plain HTTP, peers are not authenticated ([compute] data_channel_insecure)');
     return this.address_;
   }
 
@@ -84,9 +116,14 @@ export class MigrationTransfer {
     this.server.setFaults(this.faults());
   }
 
-  /** A token that lets the peer upload to (or export from) this host for one migration. */
-  grant(migrationId: string, purpose: TokenPurpose): ChannelGrant {
-    return { address: this.address, token: this.tokens.issue(migrationId, purpose) };
+  /** Let `sender` (the source host) upload the expected parts of a migration here (replaces an earlier grant). */
+  grantUpload(migrationId: string, sender: string, parts: string[]): ChannelGrant {
+    return { address: this.address, token: this.grants.grantUpload(migrationId, sender, parts) };
+  }
+
+  /** Let `receiver` (the target host) fetch the migration's image from here, once. */
+  grantExport(migrationId: string, receiver: string): ChannelGrant {
+    return { address: this.address, token: this.grants.grantExport(migrationId, receiver) };
   }
 
   /** Where a migration's received parts are staged on this host. */
@@ -102,22 +139,37 @@ export class MigrationTransfer {
     return fs.existsSync(dir) ? dir : null;
   }
 
-  /** Send every part to the peer's channel, then commit the manifest. */
-  async send(migrationId: string, grant: ChannelGrant, checkpointName: string, parts: PartSource[]): Promise<{ manifest: Manifest; receipts: PartReceipt[] }> {
-    const faults = this.faults();
-    const receipts = await Promise.all(parts.map((p) => sendTree(grant.address, migrationId, grant.token, p.part, p.dir, p.kind, faults)));
-    const manifest: Manifest = { checkpoint_name: checkpointName, parts: receipts.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) };
-    await commit(grant.address, migrationId, grant.token, manifest);
-    return { manifest, receipts };
+  /**
+   * Send every part to `peerHost` (whose certificate must name it), then commit. The target
+   * names the checkpoint; it must be the name this host used (both derive it from the id).
+   */
+  async send(migrationId: string, grant: ChannelGrant, peerHost: string, checkpointName: string, parts: PartSource[]): Promise<{ receipts: PartReceipt[] }> {
+    const out = await transferParts(
+      this.client,
+      { ...grant, host: peerHost },
+      migrationId,
+      parts.map((p) => ({ part: p.part, dir: p.dir, kind: p.kind })),
+      this.faults(),
+    );
+    if (out.checkpoint_name !== checkpointName) {
+      throw new TransferFailed(`target ${peerHost} restores migration ${migrationId} as checkpoint ${out.checkpoint_name}, this host dumped ${checkpointName}`);
+    }
+    return { receipts: out.receipts };
   }
 
-  fetchImage(migrationId: string, grant: ChannelGrant): Promise<Readable> {
-    return fetchImage(grant.address, migrationId, grant.token);
+  /** The image stream from `peerHost`'s channel (whose certificate must name it). */
+  fetchImage(migrationId: string, grant: ChannelGrant, peerHost: string): Promise<Readable> {
+    return fetchImage(this.client, { ...grant, host: peerHost }, migrationId);
   }
 
-  /** Drop a migration's tokens, receipts and staged parts. */
+  /** Whether any grant or token of the migration is still alive here (tests, cleanup checks). */
+  holdsTokens(migrationId: string): boolean {
+    return this.grants.has(migrationId);
+  }
+
+  /** Drop a migration's grants, what is still arriving, and its staged parts. */
   forget(migrationId: string): void {
-    this.tokens.revoke(migrationId);
+    this.grants.revoke(migrationId);
     this.server.forget(migrationId);
     if (this.stagingRoot) fs.rmSync(this.staging(migrationId), { recursive: true, force: true });
   }

@@ -63,3 +63,8 @@ export function ensureHostCert(dir: string, host: string): HostCertFiles {
   }
   return { cert_file: crt, key_file: key, ca_file };
 }
+
+/** Where a development cloud keeps its data channel CA and host certificates. */
+export function pkiDir(stateDir: string): string {
+  return path.join(stateDir, 'pki');
+}

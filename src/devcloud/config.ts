@@ -1,6 +1,7 @@
 /** The Ferry config files the development cloud writes for its services. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
 import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, repoRoot, stateDir } from './layout.js';
 import { transportUrl } from './rabbit.js';
@@ -67,6 +68,8 @@ export function writeConfigFiles(): Record<string, string> {
   );
   for (const h of HOST_NAMES) {
     const d = hostDirs(h);
+    // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
+    const tls = ensureHostCert(pkiDir(stateDir), h);
     fs.writeFileSync(
       files[h],
       [
@@ -81,6 +84,9 @@ export function writeConfigFiles(): Record<string, string> {
         // containerd's own checkpoint skips Docker's content-store round trip (npm run bench: Redis 1M keys 6.5 s -> 4.5 s downtime).
         'fast_checkpoint = true',
         `containerd_address = ${path.join(d.execRoot, 'containerd', 'containerd.sock')}`,
+        `data_channel_cert_file = ${tls.cert_file}`,
+        `data_channel_key_file = ${tls.key_file}`,
+        `data_channel_ca_file = ${tls.ca_file}`,
         '',
       ].join('\n'),
     );

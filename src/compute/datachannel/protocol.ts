@@ -35,15 +35,10 @@ export interface CommitManifest {
   parts: { part: string; bytes: number; sha256: string }[];
 }
 
-/** @deprecated the pre-plan protocol (server.ts/client.ts), removed once the agent uses receiver.ts. */
+/** What the target committed: every part with its wire bytes and digest, under the checkpoint name it chose. */
 export interface Manifest {
   checkpoint_name: string;
   parts: { part: string; bytes: number; sha256: string }[];
-}
-
-/** @deprecated see Manifest. */
-export function manifestProblems(manifest: Manifest, received: Map<string, PartReceipt>): string[] {
-  return commitProblems(manifest, manifest.parts.map((p) => p.part), received);
 }
 
 export function partKind(part: string): 'checkpoint' | 'rootfs' | 'volume' {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import { ContainerNotFound, EngineError, ImageNotFound, RestoreFailed, TransferFailed } from '../../common/errors.js';
@@ -25,6 +25,7 @@ import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, en
 import { criuStatus } from './criu.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
+import { untaggedImage } from './imagetar.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
 
 const log = getLogger('compute.docker');
@@ -40,6 +41,8 @@ export interface DockerDriverOptions {
   fabricNetworks: string; // comma-separated
   fastCheckpoint: boolean;
   containerdAddress: string;
+  /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
+  maxImageBytes?: number;
 }
 
 export function dockerFromUrl(url: string): Docker {
@@ -190,7 +193,7 @@ export class DockerDriver implements EngineDriver {
     const dest = await this.hostFacts();
     const state = spec ? await this.targetState(own) : null;
     const needed = spec?.memory_bytes_estimate ? spec.memory_bytes_estimate * 2 : undefined;
-    return decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed });
+    return decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed, sharedStorage: this.shared });
   }
 
   async hasImage(imageId: string): Promise<boolean> {
@@ -228,18 +231,28 @@ export class DockerDriver implements EngineDriver {
         cb(null, chunk);
       },
     });
-    stream.pipe(counter);
     stream.on('error', (e) => counter.destroy(e));
+    // Loaded by ID only (no tag of the archive may move one this host has), and capped.
+    const untagged = untaggedImage(stream.pipe(counter), this.opts.maxImageBytes ?? 16 * 1024 ** 3, this.host);
+    const body = new PassThrough();
+    let refused: Error | null = null;
+    untagged.on('error', (e: Error) => {
+      refused ??= e;
+      body.end(); // docker load then fails on the short archive; the refusal is what is reported
+    });
+    untagged.pipe(body);
     let out = '';
     try {
-      const res = (await this.docker.loadImage(counter, { quiet: true })) as unknown as Readable;
+      const res = (await this.docker.loadImage(body, { quiet: true })) as unknown as Readable;
       await pipeline(res, async function* (src) {
         for await (const c of src) out += String(c);
         yield '';
       });
     } catch (e) {
+      if (refused) throw refused;
       throw new TransferFailed(`docker load on ${this.host} failed: ${errText(e)}`);
     }
+    if (refused) throw refused;
     if (/"error"/.test(out)) throw new TransferFailed(`docker load on ${this.host} failed: ${out.slice(0, 500)}`);
     if (!(await this.hasImage(image.id))) throw new TransferFailed(`image ${image.id} missing on ${this.host} after docker load (${out.slice(0, 300)})`);
     return { bytes, ms: Date.now() - t0 };

@@ -66,7 +66,7 @@ export function untaggedImage(input: Readable, maxBytes: number, host: string): 
         continue;
       }
       if (name === 'manifest.json' || name === 'index.json') {
-        const text = await readAll(entry);
+        const text = await readAll(entry as unknown as Readable);
         const body = name === 'manifest.json' ? untagManifest(text) : untagIndex(text);
         pack.entry({ ...entry.header, size: Buffer.byteLength(body) }, body);
         continue;

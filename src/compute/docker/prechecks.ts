@@ -133,6 +133,8 @@ export function decideDestination(args: {
   spec: ContainerSpec | null;
   state: TargetState | null;
   freeBytesNeeded?: number;
+  /** The target's own [compute] shared_storage_paths (none: every host bind mount is refused). */
+  sharedStorage?: string[];
 }): Refusal[] {
   const { dest, source, spec, state } = args;
   const out: Refusal[] = [];
@@ -152,6 +154,8 @@ export function decideDestination(args: {
       message: `target ${dest.host} has ${dest.free_disk_bytes} bytes free, about ${args.freeBytesNeeded} are needed: free space there or choose another host`,
     });
   }
+  // The target never trusts the source's checks: the same container rules, with its own shared storage.
+  if (spec) out.push(...containerRefusals(spec, args.sharedStorage ?? []));
   if (!spec || !state) return out;
   if (state.names.includes(spec.name)) {
     out.push({

@@ -5,10 +5,13 @@
  * left on the target. A failure before the freeze leaves the source untouched.
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { clientTlsOptions, loadTlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import type { Faults } from '../../../src/compute/faults.js';
+import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
+import { cloud } from '../../helpers/cloud.js';
 import { dk, exists, isRunning, lastCount, uniqueName, waitFor, useAgents, migrate } from './helpers.js';
 
 jest.setTimeout(300_000);
@@ -80,10 +83,11 @@ test('wrong token: refused with 403, rolled back; no token: 401', async () => {
   const src = await agents.a1.checkCanMigrateSource({ migration_id: id, container: name, dest_host: 'compute2' });
   const pre = await agents.a2.preMigration({ migration_id: id, source_host: 'compute1', source: src.source, spec: src.spec, export: src.export });
 
-  // No token at all, straight at the data channel.
+  // No token at all, straight at the data channel (with compute1's certificate: without one the TLS handshake fails first).
+  const tls = clientTlsOptions(loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), 'compute1')), 'compute2');
   const status = await new Promise<number>((resolve, reject) => {
     const [h, p] = pre.upload.address.split(':');
-    const req = http.request({ host: h, port: Number(p), method: 'PUT', path: `/v1/migrations/${id}/parts/checkpoint` }, (res) => {
+    const req = https.request({ host: h, port: Number(p), method: 'PUT', path: `/v1/migrations/${id}/parts/checkpoint`, ...tls }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });

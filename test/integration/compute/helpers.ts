@@ -8,7 +8,9 @@ import { MigrationAgent } from '../../../src/compute/agent.js';
 import { InProcessConductor, type InProcessOutcome } from '../../../src/conductor/inprocess.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
+import { loadTlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import type { Faults } from '../../../src/compute/faults.js';
+import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, host } from '../../helpers/cloud.js';
 
@@ -36,7 +38,7 @@ export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; 
 
 export async function makeAgent(
   hostName: string,
-  extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string; faults?: Faults; maxTransferBytes?: number; criuBinary?: string } = {},
+  extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string; faults?: Faults; maxTransferBytes?: number; criuBinary?: string; tokenTtlMs?: number; insecure?: boolean } = {},
 ): Promise<MigrationAgent> {
   const agent = new MigrationAgent({
     driver: makeDriver(hostName, extra),
@@ -44,6 +46,8 @@ export async function makeAgent(
     bindHost: '127.0.0.1',
     port: 0,
     maxTransferBytes: extra.maxTransferBytes ?? 64 * 1024 ** 3,
+    // The data channel as the services run it: mutual TLS with the dev cloud's certificates.
+    channel: { tls: extra.insecure ? null : loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), hostName)), tokenTtlMs: extra.tokenTtlMs },
     faults: extra.faults,
   });
   await agent.start();

@@ -1,0 +1,75 @@
+/**
+ * The target re-checks the container spec the source sent with the source's own rules
+ * (containerRefusals), judged with the target's shared storage: a spec the source let through
+ * (a modified or lying source) is still refused at pre_migration.
+ */
+import { expect, test } from '@jest/globals';
+import { containerRefusals, decideDestination, type TargetState } from '../../../src/compute/docker/prechecks.js';
+import type { ContainerSpec, HostFacts } from '../../../src/compute/driver.js';
+
+const dest: HostFacts = {
+  host: 'compute2',
+  architecture: 'x86_64',
+  kernel: '6',
+  engine: 'docker',
+  engine_version: '20.10',
+  api_version: '1.41',
+  experimental: true,
+  criu_version: '4.2.1',
+  criu_ok: true,
+  criu_error: null,
+  fast_checkpoint: false,
+  migration_address: '',
+  free_disk_bytes: 1e12,
+};
+
+const spec: ContainerSpec = {
+  id: 'a'.repeat(64),
+  name: 'web',
+  image: { id: 'sha256:img', ref: null },
+  running: true,
+  tty: false,
+  privileged: false,
+  auto_remove: false,
+  network_mode: 'bridge',
+  networks: [],
+  volumes: [],
+  binds: [],
+  ports: [],
+  devices: [],
+  restart_policy: 'no',
+  memory_bytes_estimate: null,
+  create: {},
+};
+
+const state: TargetState = { names: [], usedHostPorts: [], networkIps: {}, networks: ['bridge'], volumes: [], imagePresent: true };
+
+function target(s: Partial<ContainerSpec>, sharedStorage?: string[]): string[] {
+  return decideDestination({ dest, source: null, sourceHost: 'compute1', spec: { ...spec, ...s }, state, sharedStorage }).map((r) => r.reason);
+}
+
+test('privileged, host devices, host bind mounts, TTY, --rm and a foreign network namespace are refused by the target too', () => {
+  expect(target({})).toEqual([]);
+  expect(target({ privileged: true })).toEqual(['privileged']);
+  expect(target({ devices: ['/dev/sda:/dev/sda:rwm'] })).toEqual(['host_devices']);
+  expect(target({ binds: [{ source: '/etc', destination: '/host-etc', read_only: false }] })).toEqual(['host_bind_mount']);
+  expect(target({ tty: true })).toEqual(['tty_attached']);
+  expect(target({ auto_remove: true })).toEqual(['auto_remove']);
+  expect(target({ network_mode: 'host' })).toEqual(['network_mode']);
+  expect(target({ network_mode: 'container:other' })).toEqual(['network_mode']);
+});
+
+test("bind mounts are judged by the target's own shared storage, not the source's", () => {
+  const bind = { binds: [{ source: '/srv/nfs/data', destination: '/d', read_only: false }] };
+  expect(target(bind)).toEqual(['host_bind_mount']);
+  expect(target(bind, ['/srv/nfs'])).toEqual([]);
+  expect(target(bind, ['/srv/other'])).toEqual(['host_bind_mount']);
+});
+
+test('the same rule function as the source: every container refusal appears on the target', () => {
+  const bad = { ...spec, privileged: true, tty: true, devices: ['/dev/kvm'], binds: [{ source: '/', destination: '/host', read_only: true }] };
+  const sourceSays = containerRefusals(bad, []).map((r) => r.reason);
+  const targetSays = decideDestination({ dest, source: null, sourceHost: 'compute1', spec: bad, state: null }).map((r) => r.reason);
+  expect(sourceSays.length).toBeGreaterThan(3);
+  for (const reason of sourceSays) expect(targetSays).toContain(reason);
+});
