@@ -97,6 +97,19 @@ class FakeFerry(object):
         self.server.shutdown()
         self.server.server_close()
 
+    def page(self, name, items, paging):
+        """Nova's paging: items after `marker`, at most `limit`, and a `next` link when more follow."""
+        start = 0
+        if 'marker' in paging:
+            ids = [i['uuid'] for i in items]
+            start = ids.index(paging['marker']) + 1 if paging['marker'] in ids else len(items)
+        limit = int(paging.get('limit', 1000))
+        body = {name: items[start:start + limit]}
+        if start + limit < len(items):
+            body[name + '_links'] = [{'rel': 'next', 'href': '%s/%s?limit=%d&marker=%s' % (
+                self.url, name, limit, items[start + limit - 1]['uuid'])}]
+        return body
+
     @staticmethod
     def public(m):
         return {k: v for k, v in m.items() if not k.startswith('_')}
@@ -129,10 +142,12 @@ class FakeFerry(object):
             self.migrations[m['uuid']] = m
             return h._send(202, {'migration': self.public(m)})
         if method == 'GET' and rest == ['migrations']:
+            paging = {k: query.pop(k)[0] for k in ('limit', 'marker', 'changes-since', 'changes-before',
+                                                   'sort_key', 'sort_dir') if k in query}
             ms = [self.public(m) for m in self.migrations.values()
                   if all(m.get(k) == v[0] or (k == 'container' and m['container_name'] == v[0])
                          for k, v in query.items())]
-            return h._send(200, {'migrations': ms})
+            return h._send(200, self.page('migrations', ms, paging))
         if len(rest) == 2 and rest[0] == 'migrations':
             m = self.migrations.get(rest[1])
             if not m:

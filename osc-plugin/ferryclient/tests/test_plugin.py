@@ -63,6 +63,18 @@ class ClientTest(unittest.TestCase):
         self.assertIn('container=counter', path)
         self.assertIn('status=completed', path)
 
+    def test_list_follows_next_links_and_pages(self):
+        for _ in range(5):
+            self.client.migrate('counter')
+        made = list(self.fake.migrations)
+        self.assertEqual([m['uuid'] for m in self.client.list_migrations(limit=2)], made)
+        self.assertEqual(sum(1 for r in self.fake.requests if r[1].startswith('/v1/migrations?')), 3)
+        page, more = self.client.list_migrations_page(limit=2, changes_since='2026-01-01T00:00:00Z')
+        self.assertEqual(([m['uuid'] for m in page], more), (made[:2], made[1]))
+        self.assertIn('changes-since=2026-01-01T00%3A00%3A00Z', self.fake.requests[-1][1])
+        page, more = self.client.list_migrations_page(limit=2, marker=made[3])
+        self.assertEqual(([m['uuid'] for m in page], more), (made[4:], None))
+
     def test_not_found_is_one_line(self):
         with self.assertRaises(exceptions.NotFound) as ctx:
             self.client.get_migration('nope')
@@ -190,6 +202,23 @@ class OpenStackCommandTest(unittest.TestCase):
         self.assertEqual(r.stdout.split(), ['412', '2310'])
         r = self.osc('container', 'migration', 'list', '--status', 'failed', '-f', 'value')
         self.assertEqual(r.stdout.strip(), '')
+
+    def test_list_limit_marker(self):
+        for _ in range(3):
+            self.osc('container', 'migrate', 'counter')
+        made = list(self.fake.migrations)
+        r = self.osc('container', 'migration', 'list', '--limit', '2', '-f', 'value', '-c', 'UUID')
+        self.assertEqual((r.returncode, r.stdout.split()), (0, made[:2]), r.stderr)
+        self.assertIn('More migrations exist: continue with --marker %s' % made[1], r.stderr)
+        r = self.osc('container', 'migration', 'list', '--limit', '2', '--marker', made[1],
+                     '-f', 'value', '-c', 'UUID')
+        self.assertEqual((r.returncode, r.stdout.split(), r.stderr), (0, made[2:], ''))
+        r = self.osc('container', 'migration', 'list', '--limit', '-1', '-f', 'value', '-c', 'UUID')
+        self.assertEqual(r.stdout.split(), made)
+        for bad in (['--limit', '0'], ['--sort', 'colour'], ['--sort', 'status:up']):
+            r = self.osc('container', 'migration', 'list', *bad)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertRegex(r.stderr, '--limit must be a positive number|--sort must be')
 
     def test_abort_unknown(self):
         r = self.osc('container', 'migration', 'abort', '00000000-0000-0000-0000-000000000000')

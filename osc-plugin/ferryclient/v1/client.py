@@ -5,7 +5,7 @@ unless an endpoint override is given. Every method returns plain dicts, as the A
 sends them.
 """
 import re
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exc
@@ -19,6 +19,15 @@ FINAL_STATUSES = ('completed', 'failed', 'cancelled')
 def _where(exc):
     m = re.search(r'connection to (\S+?):? ', str(exc))
     return ' at %s' % m.group(1) if m else ''
+
+
+def _next_marker(links):
+    """The marker of a list's `next` link (Nova's `<collection>_links`), or None on the last page."""
+    for link in links or ():
+        if link.get('rel') == 'next':
+            marker = parse_qs(urlparse(link.get('href', '')).query).get('marker')
+            return marker[0] if marker else None
+    return None
 
 
 def _reason(exc):
@@ -79,7 +88,15 @@ class Client(object):
         return self._request('GET', '/hosts')['hosts']
 
     def list_containers(self):
-        return self._request('GET', '/containers')['containers']
+        """Every container on every host, following the API's `next` links."""
+        out, params = [], {}
+        while True:
+            body = self._request('GET', '/containers', params=params)
+            out.extend(body['containers'])
+            marker = _next_marker(body.get('containers_links'))
+            if not marker:
+                return out
+            params = {'marker': marker}
 
     def migrate(self, container, host=None):
         body = {'host': host} if host else {}
@@ -87,11 +104,38 @@ class Client(object):
                              json=body)['migration']
 
     def list_migrations(self, container=None, status=None, source_host=None,
-                        dest_host=None):
+                        dest_host=None, **paging):
+        """Every migration that matches, following the API's `next` links.
+
+        ``paging`` takes the keywords of list_migrations_page (``limit`` is then
+        the size of each page, ``marker`` where to start).
+        """
+        out = []
+        marker = paging.pop('marker', None)
+        while True:
+            page, marker = self.list_migrations_page(
+                container=container, status=status, source_host=source_host,
+                dest_host=dest_host, marker=marker, **paging)
+            out.extend(page)
+            if not marker:
+                return out
+
+    def list_migrations_page(self, container=None, status=None, source_host=None,
+                             dest_host=None, user_id=None, project_id=None,
+                             changes_since=None, changes_before=None, sort_key=None,
+                             sort_dir=None, limit=None, marker=None):
+        """One page of migrations: (migrations, marker of the next page or None)."""
         params = {k: v for k, v in (('container', container), ('status', status),
                                     ('source_host', source_host),
-                                    ('dest_host', dest_host)) if v}
-        return self._request('GET', '/migrations', params=params)['migrations']
+                                    ('dest_host', dest_host), ('user_id', user_id),
+                                    ('project_id', project_id),
+                                    ('changes-since', changes_since),
+                                    ('changes-before', changes_before),
+                                    ('sort_key', sort_key), ('sort_dir', sort_dir),
+                                    ('limit', limit), ('marker', marker))
+                  if v is not None and v != ''}
+        body = self._request('GET', '/migrations', params=params)
+        return body['migrations'], _next_marker(body.get('migrations_links'))
 
     def get_migration(self, uuid):
         return self._request('GET', '/migrations/%s' % self._q(uuid))['migration']

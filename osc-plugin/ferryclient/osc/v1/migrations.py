@@ -12,7 +12,11 @@ from ferryclient import progress
 LOG = logging.getLogger(__name__)
 
 STATUSES = ('accepted', 'pre-migrating', 'running', 'post-migrating', 'completed',
-            'failed', 'cancelled')
+            'failed', 'cancelled', 'error')
+SORT_KEYS = ('created_at', 'updated_at', 'status', 'container_name', 'container_id',
+             'source_host', 'dest_host', 'uuid')
+# Rows `migration list` shows when no --limit is given: one screenful, not thousands.
+DEFAULT_LIMIT = 50
 
 # (header, field) pairs of `migration list`; the --long ones follow.
 LIST_COLUMNS = (
@@ -132,14 +136,57 @@ class ListMigration(command.Lister):
                             help='Only migrations from this host')
         parser.add_argument('--dest-host', metavar='<host>',
                             help='Only migrations to this host')
+        parser.add_argument('--user', metavar='<user-id>',
+                            help='Only migrations requested by this user (ID)')
+        parser.add_argument('--project', metavar='<project-id>',
+                            help='Only migrations of this project (ID; admin only for '
+                                 'another project than your own)')
+        parser.add_argument('--changes-since', metavar='<changes-since>',
+                            help='Only migrations changed at or after this time '
+                                 '(ISO 8601, e.g. 2026-11-30T06:00:00Z)')
+        parser.add_argument('--changes-before', metavar='<changes-before>',
+                            help='Only migrations changed at or before this time (ISO 8601)')
+        parser.add_argument('--sort', metavar='<key>[:<asc|desc>]',
+                            help='Sort by this field (%s), descending unless :asc is '
+                                 'given (default created_at:desc, newest first)'
+                                 % ', '.join(SORT_KEYS))
+        parser.add_argument('--limit', metavar='<num-migrations>', type=int,
+                            default=DEFAULT_LIMIT,
+                            help='Show at most this many migrations (default %d); '
+                                 '-1 shows them all' % DEFAULT_LIMIT)
+        parser.add_argument('--marker', metavar='<uuid>',
+                            help='Start after this migration (the last UUID shown by the '
+                                 'previous page)')
         parser.add_argument('--long', action='store_true', default=False,
                             help='List timings, byte counters and errors too')
         return parser
 
     def take_action(self, parsed_args):
-        migrations = _api(_client(self).list_migrations, container=parsed_args.container,
-                          status=parsed_args.status, source_host=parsed_args.source_host,
-                          dest_host=parsed_args.dest_host)
+        limit = parsed_args.limit
+        if limit is None or (limit < 1 and limit != -1):
+            raise osc_exc.CommandError('--limit must be a positive number, or -1 for all '
+                                       'migrations')
+        sort_key = sort_dir = None
+        if parsed_args.sort:
+            sort_key, _, sort_dir = parsed_args.sort.partition(':')
+            sort_dir = sort_dir or 'desc'
+            if sort_key not in SORT_KEYS or sort_dir not in ('asc', 'desc'):
+                raise osc_exc.CommandError('--sort must be <key>[:asc|desc] with a key among '
+                                           '%s' % ', '.join(SORT_KEYS))
+        client = _client(self)
+        query = dict(container=parsed_args.container, status=parsed_args.status,
+                     source_host=parsed_args.source_host, dest_host=parsed_args.dest_host,
+                     user_id=parsed_args.user, project_id=parsed_args.project,
+                     changes_since=parsed_args.changes_since,
+                     changes_before=parsed_args.changes_before,
+                     sort_key=sort_key, sort_dir=sort_dir, marker=parsed_args.marker)
+        if limit == -1:
+            migrations = _api(client.list_migrations, **query)
+        else:
+            migrations, more = _api(client.list_migrations_page, limit=limit, **query)
+            if more:
+                sys.stderr.write('More migrations exist: continue with --marker %s (or '
+                                 '--limit -1 for all)\n' % more)
         cols = LIST_COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
         return (tuple(h for h, _ in cols),
                 (tuple(m.get(f) for _, f in cols) for m in migrations))
