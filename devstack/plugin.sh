@@ -7,12 +7,18 @@
 FERRY_PLUGIN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=devstack/lib/ferry
 source "$FERRY_PLUGIN_DIR/lib/ferry"
+# shellcheck source=devstack/lib/ferry-dashboard-tempest
+source "$FERRY_PLUGIN_DIR/lib/ferry-dashboard-tempest"
 
 if is_service_enabled ferry-api ferry-conductor ferry-compute; then
     case "${1:-}/${2:-}" in
         stack/install)
             echo_summary "Installing Ferry"
             install_ferry
+            if [[ "$FERRY_INSTALL_DASHBOARD" == "True" ]] && is_service_enabled horizon; then
+                echo_summary "Installing Ferry's dashboard"
+                install_ferry_dashboard
+            fi
             ;;
         stack/post-config)
             echo_summary "Configuring Ferry"
@@ -24,6 +30,12 @@ if is_service_enabled ferry-api ferry-conductor ferry-compute; then
         stack/extra)
             echo_summary "Starting Ferry"
             start_ferry
+            ;;
+        stack/test-config)
+            if is_service_enabled tempest; then
+                echo_summary "Configuring tempest for Ferry"
+                configure_ferry_tempest
+            fi
             ;;
         unstack/*)
             stop_ferry

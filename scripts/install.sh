@@ -17,4 +17,9 @@ if [ -d "$FERRY_ROOT/osc-plugin" ] && declare -F ferry_install_osc_plugin >/dev/
   step "openstack CLI plugin"
   ferry_install_osc_plugin "$FERRY_ROOT/osc-plugin"
 fi
+if [ -d "$FERRY_ROOT/horizon-plugin" ] && declare -F ferry_install_dashboard_plugin >/dev/null; then
+  step "Horizon plugin (ferry_dashboard) and tempest plugin (ferry_tempest_plugin)"
+  ferry_install_dashboard_plugin "$FERRY_ROOT/horizon-plugin"
+  ferry_install_tempest_plugin "$FERRY_ROOT/tempest-plugin"
+fi
 step "installed"

@@ -14,6 +14,7 @@ import {
 } from './hosts.js';
 import { ensureImages } from './images.js';
 import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
+import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
 import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
 import { rabbitState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
@@ -58,12 +59,16 @@ export async function up(log: Log, opts: { services?: boolean } = {}): Promise<C
   if (opts.services !== false) {
     step('Ferry services');
     await startServices(step);
+    step('Horizon');
+    await startHorizon(step);
   }
   step('cloud is up');
   return status();
 }
 
 export async function down(log: Log): Promise<void> {
+  log('stopping Horizon');
+  await stopHorizon();
   log('stopping Ferry services');
   await stopServices();
   for (const h of HOST_NAMES) {
@@ -112,5 +117,6 @@ export async function status(): Promise<CloudStatus> {
     services,
   };
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
+  if (horizonInstalled()) result.horizon = { url: horizonUrl, state: await horizonState() };
   return result;
 }

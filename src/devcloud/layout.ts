@@ -51,6 +51,9 @@ export const KEYSTONE = {
   servicePassword: 'ferry-dev-service',
 };
 
+/** Horizon (Django's server) with Ferry's panel. */
+export const HORIZON = { port: 8088 };
+
 export const FERRY_PORTS = {
   api: 9517,
   migration: { compute1: 9518, compute2: 9519 } as Record<string, number>,

@@ -23,6 +23,8 @@ export interface CloudStatus {
   keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
   rabbit: { transport_url: string; admin_transport_url: string; state: 'up' | 'down' };
   api?: { url: string; state: 'up' | 'down' };
+  /** Horizon with Ferry's panel, when Horizon is installed. */
+  horizon?: { url: string; state: 'up' | 'down' };
   hosts: CloudHost[];
   fabric: { network: string; subnet: string; gateway: string; client_netns: string; client_ip: string; bridge_netns: string };
   criu: { binary: string; version: string };

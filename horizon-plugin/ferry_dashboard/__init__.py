@@ -1,0 +1,1 @@
+"""Horizon plugin for Ferry: the Container Migrations panel under Admin -> Compute."""

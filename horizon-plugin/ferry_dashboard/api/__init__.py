@@ -1,0 +1,1 @@
+"""Calls from the dashboard to Ferry's REST API."""

@@ -1,0 +1,1 @@
+"""Admin -> Compute -> Container Migrations: hosts, containers and migrations of Ferry."""

@@ -1,0 +1,48 @@
+"""The Live Migrate form: a target host, or the scheduler's choice."""
+from django.utils.translation import gettext_lazy as _
+from horizon import forms
+from horizon import messages
+
+from ferryclient import exceptions as ferry_exc
+from ferry_dashboard.api import ferry
+from ferry_dashboard.content.container_migrations import errors
+
+SCHEDULER = ''
+
+
+class LiveMigrateForm(forms.SelfHandlingForm):
+    container_id = forms.CharField(widget=forms.HiddenInput())
+    container_name = forms.CharField(label=_('Container'), required=False,
+                                     widget=forms.TextInput(attrs={'readonly': 'readonly'}))
+    current_host = forms.CharField(label=_('Current Host'), required=False,
+                                   widget=forms.TextInput(attrs={'readonly': 'readonly'}))
+    host = forms.ThemableChoiceField(
+        label=_('Target Host'), required=False,
+        help_text=_('Leave it to the scheduler to pick a host that is up, has a working '
+                    'CRIU and is not the current one.'))
+
+    def __init__(self, request, *args, **kwargs):
+        super(LiveMigrateForm, self).__init__(request, *args, **kwargs)
+        current = kwargs.get('initial', {}).get('current_host')
+        choices = [(SCHEDULER, _('Let the scheduler choose'))]
+        try:
+            choices += [(h.name, '%s (%s)' % (h.name, h.state))
+                        for h in ferry.host_list(request)
+                        if h.name != current and h.state == 'up']
+        except Exception:
+            errors.handle(request, _('Unable to list the compute hosts.'))
+        self.fields['host'].choices = choices
+
+    def handle(self, request, data):
+        try:
+            m = ferry.migrate(request, data['container_id'], host=data.get('host') or None)
+        except ferry_exc.ClientException as e:
+            messages.error(request, _('Live migration of %(name)s was refused: %(reason)s')
+                           % {'name': data.get('container_name') or data['container_id'],
+                              'reason': e})
+            return False
+        messages.success(request, _('Live migration %(uuid)s of %(name)s to %(host)s '
+                                    'accepted.')
+                         % {'uuid': m.uuid[:8], 'name': m.container_name,
+                            'host': m.dest_host or _('a host the scheduler chooses')})
+        return m

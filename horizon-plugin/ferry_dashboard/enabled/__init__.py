@@ -1,0 +1,1 @@
+"""Horizon's enabled files for Ferry's panel (copied into openstack_dashboard/local/enabled)."""
