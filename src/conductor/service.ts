@@ -192,12 +192,15 @@ export class ConductorService {
     return out;
   }
 
-  /** What a refusal about a container on `host` rests on: a live check just now, or a report of some age. */
-  private basis(host: string, updatedAt: string, live: LiveCheck | undefined, now: number): string {
-    const r = live?.get(host);
-    if (r?.ok) return `checked on ${host} just now`;
-    const why = r ? `; ${host} did not answer a live check: ${r.error}` : '';
-    return `as ${host} reported ${age(now - Date.parse(updatedAt))} ago${why}`;
+  /**
+   * Why `c` is refused as not running, and what that rests on: a live check just now, or a
+   * report of some age (then it only says what the host reported, never that it is not running now).
+   */
+  private notRunning(c: ContainerRecord, live: LiveCheck | undefined, now: number): string {
+    const r = live?.get(c.host);
+    if (r?.ok) return `container "${c.name}" on ${c.host} is ${c.status}, not running (checked on ${c.host} just now)`;
+    const said = `container "${c.name}" on ${c.host} was ${c.status} when ${c.host} last reported, ${age(now - Date.parse(c.updated_at))} ago`;
+    return r ? `${said}; ${c.host} did not answer a live check (${r.error}), so whether it runs now is not known` : said;
   }
 
   private resolveContainer(ref: string, live?: LiveCheck): ContainerRecord {
@@ -206,8 +209,8 @@ export class ConductorService {
     const matches = this.matches(ref);
     if (matches.length === 0) {
       const entries = live ? [...live] : [];
-      const asked = entries.filter(([, r]) => r.ok).map(([h]) => h);
-      const silent = entries.filter(([, r]) => !r.ok).map(([h]) => h);
+      const asked = entries.filter(([, r]) => r.ok).map(([h]) => h).sort();
+      const silent = entries.filter(([, r]) => !r.ok).map(([h]) => h).sort();
       let basis = asked.length ? `asked ${asked.join(', ')} just now` : 'as the hosts last reported';
       if (silent.length) basis += `; ${silent.join(', ')} did not answer and may have it`;
       throw new ContainerNotFound(`container "${ref}" was not found on any compute host (${basis}); see GET /v1/containers`);
@@ -219,7 +222,7 @@ export class ConductorService {
     const c = running[0] ?? matches[0];
     if (c.status !== 'running') {
       throw new InvalidMigrationState(
-        `container "${c.name}" on ${c.host} is ${c.status}, not running (${this.basis(c.host, c.updated_at, live, now)}); only running containers are live-migrated`,
+        `${this.notRunning(c, live, now)}; only running containers are live-migrated`,
         { container: c.id, status: c.status, state_age_ms: now - Date.parse(c.updated_at), live_checked: live?.get(c.host)?.ok === true },
       );
     }
