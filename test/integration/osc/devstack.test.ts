@@ -3,6 +3,7 @@
  * DevStack (devstack-harness.sh stubs DevStack's helpers; iniset really edits the file). The
  * ferry.conf it writes is loaded with Ferry's own config loader.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,6 +71,14 @@ describe('configure_ferry', () => {
     expect(c.api).toMatchObject({ bind_port: 9517, public_endpoint: 'http://192.0.2.10:9517/v1', region_name: 'RegionTwo', register_endpoints: false });
     expect(c.database.connection).toBe(`sqlite:///${work}/data/ferry/ferry.sqlite`);
     expect(c.compute).toMatchObject({ migration_bind_host: '192.0.2.11', migration_port: 9518, docker_url: 'unix:///var/run/docker.sock' });
+    // The data channel's mutual TLS: a CA and this node's certificate, named after its host.
+    const pki = path.join(work, 'etc/ferry/pki');
+    expect(c.compute).toMatchObject({ data_channel_ca_file: path.join(pki, 'ca.crt'), data_channel_insecure: false });
+    const cert = new crypto.X509Certificate(fs.readFileSync(c.compute.data_channel_cert_file));
+    expect(cert.subject).toBe(`CN=${c.DEFAULT.host}`);
+    expect(cert.subjectAltName).toBe(`DNS:${c.DEFAULT.host}`);
+    expect(cert.verify(new crypto.X509Certificate(fs.readFileSync(c.compute.data_channel_ca_file)).publicKey)).toBe(true);
+    expect(fs.statSync(c.compute.data_channel_key_file).mode & 0o077).toBe(0);
     expect(c.oslo_messaging_notifications.driver).toBe('messagingv2');
     // DevStack's authtoken helper was used, and what Ferry does not read was taken out again.
     expect(r.nonIni).toContain(`configure_keystone_authtoken_middleware ${conf()} ferry`);
