@@ -1,0 +1,235 @@
+/**
+ * The fault matrix on the real dev cloud: a Redis with known state migrates compute1 ->
+ * compute2 through the REST API while something breaks — an agent or the conductor is
+ * SIGKILLed, RabbitMQ drops every connection or restarts, Keystone or the target's Docker
+ * engine goes away, the transfer is damaged, CRIU refuses the restore. A pause injected into
+ * one step (FERRY_FAULTS) opens the window; everything else is the production path. After
+ * each: the container runs on exactly one host with its state, the record says which.
+ */
+import { afterAll, describe, expect, jest, test } from '@jest/globals';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sleep } from '../../../src/common/sleep.js';
+import { run } from '../../../src/devcloud/proc.js';
+import { startEngine, stopEngine } from '../../../src/devcloud/hosts.js';
+import { startKeystone, stopKeystone } from '../../../src/devcloud/keystone.js';
+import { rabbitctl, startRabbit, stopRabbit } from '../../../src/devcloud/rabbit.js';
+import type { Faults } from '../../../src/compute/faults.js';
+import type { Migration } from '../../../src/objects/migration.js';
+import { host } from '../../helpers/cloud.js';
+import { api, ferry, startMigration, token, waitMigration } from '../../helpers/ferry.js';
+import { assertInvariant, cleanUp, engines, killService, recordRow, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
+
+jest.setTimeout(300_000);
+
+const quiet = () => undefined;
+
+type FaultPlan = Partial<Record<HostName, Faults>>;
+type Window = (m: Migration) => boolean;
+
+afterAll(async () => {
+  await cleanUp();
+});
+
+/** Start a migration of a fresh Redis and wait until `until` says the window is open. */
+async function begin(tag: string, until: (m: Migration) => boolean): Promise<{ s: RedisSubject; m: Migration }> {
+  const s = await redisOn1(tag);
+  const m0 = await startMigration(s.name, 'compute2');
+  const m = await waitMigration(m0.uuid, (x) => until(x) || ['completed', 'failed', 'cancelled', 'error'].includes(x.status), 60_000);
+  expect(m.status).not.toMatch(/completed|failed|cancelled|error/);
+  return { s, m };
+}
+
+const running = (m: Migration) => m.status === 'running';
+const restoring = (m: Migration) => m.status === 'post-migrating';
+const preparing = (m: Migration) => m.status === 'pre-migrating' && m.phase === 'prepare';
+
+async function runningOnCompute2(name: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const l = await engines.compute2.listContainers({ filters: { name: [`^/${name}$`] } });
+    if (l.length === 1 && l[0].State === 'running') return;
+    await sleep(50);
+  }
+  throw new Error(`${name} never ran on compute2`);
+}
+
+describe('agents killed', () => {
+  test('source agent SIGKILL during the checkpoint step: asked again, completes', async () => {
+    await useFaults({ compute1: { delayBeforeCheckpointMs: 4000 } });
+    const { s, m } = await begin('src-ckpt', running);
+    await sleep(1000);
+    await killService('ferry-compute-compute1');
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('source agent SIGKILL', 'checkpoint', end, where, true);
+  });
+
+  test('source agent SIGKILL after the freeze, before the send: the checkpoint is sent again, completes', async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 4000 } });
+    const { s, m } = await begin('src-send', running);
+    await sleep(1500);
+    await killService('ferry-compute-compute1');
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('source agent SIGKILL', 'transfer (frozen, sending)', end, where, true);
+  });
+
+  test('target agent SIGKILL while the parts are sent: rolled back (or finished), one copy', async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 2500 } });
+    const { s, m } = await begin('dst-send', running);
+    await sleep(2000);
+    await killService('ferry-compute-compute2');
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: ['failed', 'completed'] });
+    recordRow('target agent SIGKILL', 'transfer', end, where, true);
+  });
+
+  test('target agent SIGKILL after the restore, before its reply: the restore is adopted, completes', async () => {
+    await useFaults({ compute2: { delayAfterRestoreMs: 6000 } });
+    const { s, m } = await begin('dst-post', restoring);
+    await runningOnCompute2(s.name);
+    await killService('ferry-compute-compute2');
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('target agent SIGKILL', 'after restore, before reply', end, where, true);
+  });
+});
+
+describe('RabbitMQ', () => {
+  test.each<[string, FaultPlan, Window]>([
+    ['checkpoint', { compute1: { delayBeforeCheckpointMs: 3000 } }, running],
+    ['transfer', { compute1: { delayAfterCheckpointMs: 3000 } }, running],
+    ['restore', { compute2: { delayBeforeRestoreMs: 3000 } }, restoring],
+  ])('every connection closed during the %s: completes', async (phase, faults, until) => {
+    await useFaults(faults);
+    const { s, m } = await begin(`amqp-${phase}`, until);
+    await sleep(800);
+    await rabbitctl(['close_all_connections', '--global', 'fault test']);
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('RabbitMQ connections closed', phase, end, where, true);
+  });
+
+  test('RabbitMQ restarted mid-migration: completes', async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 8000 } });
+    const { s, m } = await begin('amqp-restart', running);
+    await stopRabbit();
+    await sleep(1500);
+    await startRabbit(quiet);
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('RabbitMQ restarted', 'transfer', end, where, true);
+  });
+});
+
+describe('conductor killed', () => {
+  test.each<[string, FaultPlan, Window]>([
+    ['pre-migrating', { compute2: { delayPreMigrationMs: 5000 } }, preparing],
+    ['running', { compute1: { delayAfterCheckpointMs: 5000 } }, running],
+    ['post-migrating', { compute2: { delayBeforeRestoreMs: 5000 } }, restoring],
+  ])('conductor SIGKILL while %s: resumed by the new conductor, completes', async (phase, faults, until) => {
+    await useFaults(faults);
+    const { s, m } = await begin(`cond-${phase}`, until);
+    await killService('ferry-conductor');
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+    recordRow('conductor SIGKILL', phase, end, where, true);
+  });
+});
+
+describe('identity and engines', () => {
+  test('Keystone down during a migration: it completes; a new request gets 503', async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 5000 } });
+    // A token the API has never validated, so it must ask Keystone.
+    const fresh = await ferry('demo').token();
+    const { s, m } = await begin('keystone', running);
+    await stopKeystone();
+    try {
+      const r = await api('GET', '/v1/migrations', { token: fresh });
+      expect(r.status).toBe(503);
+      expect(JSON.stringify(r.body)).toMatch(/Keystone|identity/i);
+      const end = await waitMigration(m.uuid);
+      const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
+      recordRow('Keystone down', 'transfer', end, where, true);
+    } finally {
+      await startKeystone(quiet);
+    }
+    expect((await api('GET', '/v1/migrations', { token: await token('admin') })).status).toBe(200);
+  });
+
+  test("the target's Docker engine stopped mid-migration: rolled back once it returns", async () => {
+    // The engine is fully down before the parts arrive and the restore is asked for.
+    await useFaults({ compute1: { delayAfterCheckpointMs: 6000 } });
+    const { s, m } = await begin('engine', running);
+    await stopEngine('compute2');
+    await waitMigration(m.uuid, (x) => x.phase === 'rollback' || !['running', 'post-migrating'].includes(x.status), 60_000);
+    await sleep(3000);
+    await startEngine('compute2', quiet);
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
+    recordRow("target's Docker engine stopped", 'restore', end, where, true);
+  });
+});
+
+describe('damaged transfers and refusals', () => {
+  test.each<[string, FaultPlan]>([
+    ['truncated stream', { compute1: { truncateTransfer: true } }],
+    ['corrupted stream', { compute1: { corruptTransfer: true } }],
+    ['restore refused by CRIU on the target', { compute2: { failRestore: true } }],
+  ])('%s: rolled back to the source with its state', async (fault, faults) => {
+    await useFaults(faults);
+    const s = await redisOn1(fault.split(' ')[0]);
+    const m0 = await startMigration(s.name, 'compute2');
+    const end = await waitMigration(m0.uuid);
+    expect(end.phase).toBe('rolled-back');
+    const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
+    recordRow(fault, fault.startsWith('restore') ? 'restore' : 'transfer', end, where, true);
+  });
+
+  test('target disk full: a clear error, rolled back, nothing staged left', async () => {
+    await useFaults({});
+    const s = await redisOn1('diskfull');
+    // The target's staging folder becomes a 256 KiB file system: the checkpoint does not fit.
+    const staging = path.join(host('compute2').data_root, 'ferry-staging', 'compute2');
+    fs.mkdirSync(staging, { recursive: true });
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'ferry-test-full', staging]);
+    try {
+      const m0 = await startMigration(s.name, 'compute2');
+      const end = await waitMigration(m0.uuid);
+      expect(end.error).toMatch(/no space left|space/i);
+      const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
+      expect(fs.readdirSync(staging)).toEqual([]);
+      recordRow('target disk full', 'transfer', end, where, true);
+    } finally {
+      await run('umount', [staging]);
+    }
+  });
+
+  test('name clash on the target: refused before the freeze, the source never stopped', async () => {
+    await useFaults({});
+    const s = await redisOn1('clash');
+    const pid = (await engines.compute1.getContainer(s.name).inspect()).State.Pid;
+    const squatter = await engines.compute2.createContainer({ Image: 'ferry/counter:latest', name: s.name });
+    try {
+      const m0 = await startMigration(s.name, 'compute2');
+      const end = await waitMigration(m0.uuid);
+      expect(end.status).toBe('failed');
+      expect(end.error).toMatch(/already exists on compute2/);
+      expect((await engines.compute1.getContainer(s.name).inspect()).State.Pid).toBe(pid);
+      recordRow('name clash on the target', 'pre-checks', end, 'compute1', true);
+    } finally {
+      await squatter.remove({ force: true });
+    }
+  });
+
+  test('abort racing completion: whichever wins, one running copy and a record that says where', async () => {
+    await useFaults({ compute2: { delayBeforeRestoreMs: 1500 } });
+    const { s, m } = await begin('abort-race', running);
+    // Ask for the abort as the restore is about to begin: it is either honoured (rolled back) or refused (409).
+    const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
+    expect([202, 409]).toContain(r.status);
+    const end = await waitMigration(m.uuid);
+    const where = await assertInvariant(end, s, { status: r.status === 202 ? ['cancelled', 'completed'] : 'completed' });
+    recordRow('abort racing completion', 'running -> post-migrating', end, where, true);
+  });
+});
