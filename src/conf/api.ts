@@ -1,3 +1,4 @@
+/** [api] options: the REST API service (bind address, workers, policy file, paging limits, body size). */
 import { boolOpt, intOpt, strOpt } from './opts.js';
 
 export const apiOpts = {

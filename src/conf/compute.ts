@@ -1,3 +1,4 @@
+/** [compute] options: the compute agent beside one host's engine (engine address, data channel, staging, checkpoint path, limits). */
 import { boolOpt, intOpt, strOpt } from './opts.js';
 
 export const computeOpts = {

@@ -1,3 +1,4 @@
+/** [conductor] options: scheduling, queueing, timeouts and retry deadlines of migrations. */
 import { floatOpt, intOpt } from './opts.js';
 
 export const conductorOpts = {

@@ -1,3 +1,4 @@
+/** [criu] options: which CRIU binary the hosts use and the oldest version accepted. */
 import { strOpt } from './opts.js';
 
 export const criuOpts = {

@@ -1,3 +1,4 @@
+/** [database] options: where the conductor keeps its records. */
 import { strOpt } from './opts.js';
 
 export const databaseOpts = {

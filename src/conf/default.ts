@@ -1,3 +1,4 @@
+/** [DEFAULT] options: host name, message bus, control exchange, state path. */
 import os from 'node:os';
 import { intOpt, strOpt } from './opts.js';
 

@@ -1,3 +1,4 @@
+/** [oslo_messaging_notifications] options: how and where notifications are sent. */
 import { listOpt, strOpt } from './opts.js';
 
 export const notificationOpts = {
