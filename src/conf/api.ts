@@ -1,4 +1,4 @@
-/** [api] options: the REST API service (bind address, workers, policy file, paging limits, body size). */
+/** [api] options: the REST API service (address, Keystone catalog endpoint and region, policy file, body and page limits, the admin project). */
 import { boolOpt, intOpt, strOpt } from './opts.js';
 
 export const apiOpts = {
