@@ -64,6 +64,8 @@ interface HttpLikeError {
   type?: unknown;
   limit?: unknown;
   message?: unknown;
+  /** zlib's code when a compressed body does not decompress (Z_DATA_ERROR, ERR_BROTLI_...). */
+  code?: unknown;
 }
 
 /** Map any thrown value to the response the API sends. */
@@ -86,6 +88,14 @@ export function toErrorResponse(err: unknown): ErrorResponse {
 
 function clientErrorMessage(e: HttpLikeError, status: number): string {
   const raw = typeof e.message === 'string' ? e.message : '';
+  if (e instanceof URIError) {
+    // The router could not decode a path segment (its message names the segment).
+    const segment = /'(.*)'/.exec(raw)?.[1] ?? '';
+    return `Malformed percent-encoding in the URL path: '${segment}' (each % must start a %XX escape of UTF-8 bytes)`;
+  }
+  if (typeof e.code === 'string' && /^Z_|BROTLI|ZSTD/.test(e.code)) {
+    return `The request body does not decompress as its Content-Encoding says (gzip, deflate or br): ${raw}`;
+  }
   switch (e.type) {
     case 'entity.parse.failed':
       return `Malformed JSON in the request body: ${raw}`;
@@ -100,4 +110,22 @@ function clientErrorMessage(e: HttpLikeError, status: number): string {
     default:
       return e.expose === true && raw ? raw : statusTitle(status);
   }
+}
+
+/**
+ * The raw HTTP answer to a request Node could not even parse (server 'clientError'): the same
+ * JSON error body as every other error instead of Node's bare status line.
+ */
+export function clientErrorResponse(code: string | undefined, requestId: string): { status: number; raw: string } {
+  const [status, message] =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request headers (with the URL) are too large: keep the URL and headers under 16 KB']
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT'
+        ? [408, 'The request was not received in time']
+        : [400, `Malformed HTTP request (${code ?? 'unreadable'}): send HTTP/1.1 with a valid request line and headers`];
+  const body = JSON.stringify(errorBody(status, message));
+  const raw =
+    `HTTP/1.1 ${status} ${statusTitle(status)}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nX-OpenStack-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`;
+  return { status, raw };
 }

@@ -13,7 +13,9 @@ import type { FerryConfig } from '../conf/index.js';
 import { registerCatalog, registrationFromConf, type RegistrationResult } from '../identity/catalog.js';
 import { KeystoneClient, keystoneOptionsFromConf } from '../identity/keystone.js';
 import { Policy } from '../identity/policy.js';
+import { generateRequestId } from '../bus/context.js';
 import { createApp } from './app.js';
+import { clientErrorResponse } from './errors.js';
 
 export interface ApiServer {
   server: http.Server;
@@ -31,6 +33,17 @@ export async function startApiServer(app: Express, opts: { host: string; port: n
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
+  // A request Node cannot parse (headers too large, not HTTP) still gets the JSON error body.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const requestId = generateRequestId();
+    const out = clientErrorResponse(err.code, requestId);
+    log.info({ request_id: requestId, status: out.status, code: err.code }, 'unparsable request refused');
+    socket.end(out.raw);
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     server.once('error', onError);

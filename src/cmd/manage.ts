@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /** ferry-manage: operator chores: db sync, register in Keystone, host list, config and policy samples. */
+import fs from 'node:fs';
 import { registerCatalog, registrationFromConf } from '../identity/catalog.js';
 import { KeystoneClient, keystoneOptionsFromConf } from '../identity/keystone.js';
 import { generatePolicySample } from '../identity/policy.js';
 import { parseCommandLine } from '../common/args.js';
-import { InvalidInput } from '../common/errors.js';
+import { ConfigError, InvalidInput } from '../common/errors.js';
 import { CONFIG_FILE_ARG, configFilesOrDefault, loadConfig, sampleConfig } from '../conf/index.js';
-import { openDatabase, syncSchema } from '../db/schema.js';
+import { openDatabase, sqlitePath, syncSchema } from '../db/schema.js';
 import { SqliteRepository } from '../conductor/repository.js';
 import { toComputeHost } from '../conductor/hosts.js';
 
@@ -51,9 +52,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'host list': {
       const c = conf();
+      // Reading must not create an empty database where none is (a wrong --config-file would).
+      const file = sqlitePath(c.database.connection);
+      const noDb = () => new ConfigError(`no database at ${file}: run "ferry-manage db sync" first`);
+      if (file !== ':memory:' && !fs.existsSync(file)) throw noDb();
       const db = openDatabase(c.database.connection);
-      const hosts = new SqliteRepository(db).listHostRecords().map((h) => toComputeHost(h, Date.now(), c.conductor.service_down_time));
-      db.close();
+      let records;
+      try {
+        records = new SqliteRepository(db).listHostRecords();
+      } catch (e) {
+        throw /no such table/.test((e as Error).message) ? noDb() : e;
+      } finally {
+        db.close();
+      }
+      const hosts = records.map((h) => toComputeHost(h, Date.now(), c.conductor.service_down_time));
       console.log(['NAME'.padEnd(16), 'STATE'.padEnd(6), 'DOCKER'.padEnd(10), 'CRIU'.padEnd(8), 'CONTAINERS'.padEnd(11), 'UPDATED'].join(' '));
       for (const h of hosts) {
         console.log([h.name.padEnd(16), h.state.padEnd(6), String(h.docker_version).padEnd(10), String(h.criu_version).padEnd(8), String(h.containers).padEnd(11), h.updated_at].join(' '));

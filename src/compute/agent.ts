@@ -14,6 +14,7 @@ import path from 'node:path';
 import {
   CheckpointFailed,
   FerryError,
+  InvalidInput,
   InvalidMigrationState,
   MigrationNotFound,
   MigrationPreCheckError,
@@ -249,18 +250,19 @@ export class MigrationAgent {
     let r = this.records.load(id);
     if (r && r.role !== 'target') throw new InvalidMigrationState(`migration ${id} is outgoing on ${this.host}`);
     if (r && r.stage !== 'checked' && r.stage !== 'prepared') throw new InvalidMigrationState(`migration ${id} is already ${r.stage} on ${this.host}`);
-    r ??= this.records.create(id, 'target', req.source_host);
-    if (r.stage === 'prepared' && r.pre && r.container_id && (await this.driver.containerState(r.container_id)).exists) {
+    if (r?.stage === 'prepared' && r.pre && r.container_id && (await this.driver.containerState(r.container_id)).exists) {
       return { ...r.pre, upload: this.transfer.grantUpload(id, req.source_host, expectedParts(r.created_volumes)) }; // asked again: the shell is there
     }
+    // The spec is re-checked before anything is kept or made here: a refused one leaves no trace.
+    const refusals = await this.driver.destinationRefusals(req.source ?? null, req.source_host, req.spec, {
+      container_id: r?.container_id,
+      volumes: r?.created_volumes,
+    });
+    if (refusals.length > 0) throw refusalError(`target ${this.host}`, refusals);
+    r ??= this.records.create(id, 'target', req.source_host);
     r.spec = req.spec;
     r.container_name = req.spec.name;
     this.records.save(r);
-    const refusals = await this.driver.destinationRefusals(req.source ?? null, req.source_host, req.spec, {
-      container_id: r.container_id,
-      volumes: r.created_volumes,
-    });
-    if (refusals.length > 0) throw refusalError(`target ${this.host}`, refusals);
 
     let imageBytes = 0;
     let imageMs = 0;
@@ -416,10 +418,23 @@ export class MigrationAgent {
     return r.post;
   }
 
+  /** A container the caller names for a migration must be the one this host's record has. */
+  private ownContainer(r: AgentRecord, named: string | null | undefined): void {
+    if (named && r.container_id && named !== r.container_id) {
+      throw new InvalidInput(`container ${named.slice(0, 12)} is not the one migration ${r.migration_id} moves from ${this.host} (${r.container_id.slice(0, 12)})`, {
+        container_id: named,
+      });
+    }
+  }
+
   // ---------------- source: cleanup ----------------
   async cleanupSource(req: CleanupSourceRequest): Promise<CleanupSourceResult> {
     const r = this.records.load(req.migration_id);
-    const cid = req.container_id || r?.container_id;
+    // Only what this host sent for this migration is removed: without its record (never here, or
+    // already cleaned up) there is nothing of it to remove, whatever container the caller names.
+    if (!r || r.role !== 'source') return { container_removed: false, volumes_removed: [] };
+    this.ownContainer(r, req.container_id);
+    const cid = r.container_id;
     if (!cid) return { container_removed: false, volumes_removed: [] };
     const st = await this.driver.containerState(cid);
     if (st.running) {
@@ -427,8 +442,8 @@ export class MigrationAgent {
     }
     const removed = st.exists ? await this.driver.removeContainer(cid) : false;
     const volumes: string[] = [];
-    for (const v of r?.spec?.volumes ?? []) {
-      if (r?.live && !r.live.parts.some((p) => p.part === `volume/${v.name}`)) continue; // not moved (shared): keep
+    for (const v of r.spec?.volumes ?? []) {
+      if (r.live && !r.live.parts.some((p) => p.part === `volume/${v.name}`)) continue; // not moved (shared): keep
       if ((await this.driver.volumeUsers(v.name, cid)).length > 0) continue;
       if (await this.driver.removeVolume(v.name)) volumes.push(v.name);
     }
@@ -468,28 +483,28 @@ export class MigrationAgent {
   // ---------------- source: rollback ----------------
   async rollbackAtSource(req: RollbackSourceRequest): Promise<RollbackSourceResult> {
     const r = this.records.load(req.migration_id);
-    const cid = req.container_id || r?.container_id;
-    if (!cid) throw new MigrationNotFound(`no outgoing migration ${req.migration_id} on ${this.host}`);
+    // Only a container this host checked out for this migration is taken back (started again).
+    if (!r || r.role !== 'source' || !r.container_id) throw new MigrationNotFound(`no outgoing migration ${req.migration_id} on ${this.host}`);
+    this.ownContainer(r, req.container_id);
+    const cid = r.container_id;
     this.transfer.forget(req.migration_id);
     const st = await this.driver.containerState(cid);
     if (!st.exists) throw new RollbackFailed(`container ${cid.slice(0, 12)} is gone from ${this.host}: nothing to roll back to`);
-    if (r?.spec) await this.driver.releaseRestarts(cid, r.spec);
+    if (r.spec) await this.driver.releaseRestarts(cid, r.spec);
     const finish = (res: RollbackSourceResult) => {
-      if (r) {
-        r.stage = 'rolled_back';
-        this.records.save(r);
-      }
+      r.stage = 'rolled_back';
+      this.records.save(r);
       return res;
     };
     if (st.running) return finish({ container_id: cid, running: true, from_checkpoint: false, state_kept: true });
-    const name = r?.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
+    const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
     if (await this.driver.checkpointExists(cid, name)) {
       try {
         await this.driver.restore(cid, name);
         const v = await this.driver.verifyRunning(cid);
         if (v.running) {
           // Tell the fabric where the container is again (its MAC may have been seen on the target).
-          if (r?.spec) await this.driver.announce(cid, r.spec).catch(() => false);
+          if (r.spec) await this.driver.announce(cid, r.spec).catch(() => false);
           return finish({ container_id: cid, running: true, from_checkpoint: true, state_kept: true });
         }
       } catch (e) {
@@ -504,7 +519,7 @@ export class MigrationAgent {
     }
     const v = await this.driver.verifyRunning(cid);
     if (!v.running) throw new RollbackFailed(`container ${cid.slice(0, 12)} does not stay up on ${this.host} (${v.status})`);
-    if (r?.spec) await this.driver.announce(cid, r.spec).catch(() => false);
+    if (r.spec) await this.driver.announce(cid, r.spec).catch(() => false);
     return finish({ container_id: cid, running: true, from_checkpoint: false, state_kept: false });
   }
 }

@@ -15,6 +15,9 @@ import type { ConductorService } from './service.js';
 export const CONDUCTOR_TOPIC = 'ferry-conductor';
 export const CONDUCTOR_RPC_VERSION = '1.1';
 
+/** The longest string argument (container names and refs, host names, ids, filters). */
+const MAX_ARG_LENGTH = 255;
+
 function str(args: Record<string, unknown>, key: string, required = true): string | undefined {
   const v = args[key];
   if (v === undefined || v === null) {
@@ -22,6 +25,8 @@ function str(args: Record<string, unknown>, key: string, required = true): strin
     return undefined;
   }
   if (typeof v !== 'string') throw new InvalidInput(`argument "${key}" must be a string`);
+  // Names, ids and filters are short; a huge one is a bad caller, not something to look up or echo back.
+  if (v.length > MAX_ARG_LENGTH) throw new InvalidInput(`argument "${key}" must be at most ${MAX_ARG_LENGTH} characters`);
   return v;
 }
 

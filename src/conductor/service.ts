@@ -54,6 +54,10 @@ function optString(v: unknown, what: string): string | null {
   return v;
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** "0.4 s", "12 s", "3 min": how old a reported state is. */
 export function age(ms: number): string {
   if (ms < 10_000) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
@@ -106,6 +110,10 @@ export class ConductorService {
     if (!host || typeof state !== 'object' || !Array.isArray(state?.containers)) {
       throw new InvalidInput('report_state needs a host name and a state with a containers list');
     }
+    const bad = state.containers.findIndex(
+      (c: unknown) => !isRecord(c) || !['id', 'name', 'image', 'status'].every((k) => typeof c[k] === 'string'),
+    );
+    if (bad >= 0) throw new InvalidInput(`report_state: containers[${bad}] must be an object with string id, name, image and status`);
     const now = new Date().toISOString();
     const taken = takenAt === undefined || takenAt === null ? now : isoOrNull(takenAt);
     if (!taken) throw new InvalidInput('report_state: "taken_at" must be an ISO 8601 time');

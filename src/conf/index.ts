@@ -44,12 +44,23 @@ function defaults(): FerryConfig {
   return out as FerryConfig;
 }
 
+/** A line that starts a section but is no `[name]` (the ini parser would take it as an option and drop the section). */
+function checkSectionHeaders(text: string, source: string): void {
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line.startsWith('[') && !/^\[[^[\]]+\]\s*([#;].*)?$/.test(line)) {
+      throw new ConfigError(`${source} line ${i + 1}: "${line}" is not a section header (write it as [name])`);
+    }
+  });
+}
+
 /**
  * Parse INI text into the config, on top of `base`. Unknown groups and options are ignored with
  * a warning, as oslo.config does: sections such as [keystone_authtoken] carry options of other
  * libraries (memcached_servers, cafile, ...) that Ferry does not read. Bad values are errors.
  */
 export function applyIni(base: FerryConfig, text: string, source: string): FerryConfig {
+  checkSectionHeaders(text, source);
   const parsed = parseIni(text) as Record<string, unknown>;
   const out = structuredClone(base) as Record<string, Record<string, unknown>>;
   for (const [key, value] of Object.entries(parsed)) {

@@ -88,7 +88,7 @@ export function selectEndpoint(
   for (const ep of endpoints) {
     const t = endpointTarget(ep);
     if ((t.namespace ?? null) !== namespace) continue;
-    if (!versionIsCompatible(t.version ?? null, version)) continue;
+    if (!compatible(t.version ?? null, version)) continue;
     const fn = findEndpointMethod(ep, method);
     if (fn) return { endpoint: ep, fn };
     foundCompatible = true;
@@ -99,6 +99,15 @@ export function selectEndpoint(
   }
   const msg = `Endpoint does not support RPC version ${version}. Attempted method: ${method}`;
   throw withWireIdentity(new UnsupportedVersion(msg, { version, method }), 'UnsupportedVersion', OSLO_DISPATCHER_MODULE, [msg]);
+}
+
+/** versionIsCompatible, where a requested version that is no `major.minor` is simply not served (UnsupportedVersion, not a RangeError). */
+function compatible(impVersion: string | null, version: string): boolean {
+  try {
+    return versionIsCompatible(impVersion, version);
+  } catch {
+    return false;
+  }
 }
 
 export class RPCServer {
