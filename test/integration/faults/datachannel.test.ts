@@ -10,6 +10,7 @@
  * staging and the tokens are gone. The running ferry-compute services are probed too: their
  * channel speaks only mutual TLS.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -18,13 +19,13 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import tar from 'tar-stream';
-import type { MigrationAgent } from '../../../src/compute/agent.js';
+import { MigrationAgent } from '../../../src/compute/agent.js';
 import { planTransfer, commit, sendStream, sendTree, type ChannelClientOptions, type ChannelTarget } from '../../../src/compute/datachannel/sender.js';
 import { loadTlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import type { PreMigrationResult } from '../../../src/compute/steps.js';
 import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import { cloud } from '../../helpers/cloud.js';
-import { dk, makeAgent, removeEverywhere, uniqueName, waitFor } from '../compute/helpers.js';
+import { dk, lastCount, makeAgent, makeDriver, migrate, removeEverywhere, uniqueName, waitFor, workDir } from '../compute/helpers.js';
 
 jest.setTimeout(300_000);
 
@@ -215,6 +216,8 @@ describe('TLS is required', () => {
   test('only a client with a certificate from the CA gets an answer, from the test agent and from the running ferry-compute services', async () => {
     const addresses = [a2.address, ...cloud().hosts.map((h) => h.migration_address)];
     for (const address of addresses) {
+      // Other tests restart the services: wait until this one listens again.
+      await waitFor(`${address} to listen`, async () => !(await probe('https-compute1', address)).includes('ECONNREFUSED'), 60_000, 500);
       // With compute1's certificate the channel answers (403: no such grant), so it is there and speaks TLS...
       expect([address, await probe('https-compute1', address)]).toEqual([address, 'status 403']);
       // ...and without a certificate, or without TLS, nothing gets an HTTP answer at all.
@@ -253,5 +256,37 @@ test('docker load never moves a tag the target has to another image ID', async (
       await dk('compute1', ['rmi', t], { allowFail: true });
       await dk('compute2', ['rmi', t], { allowFail: true });
     }
+  }
+});
+
+test('target disk full: a clear 507 from compute2, a clean rollback, the counter goes on on compute1', async () => {
+  // compute2's agent stages on a 100 KiB tmpfs; the counter's checkpoint is larger.
+  const small = path.join(scratch, 'small-staging');
+  fs.mkdirSync(small, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=100k', 'ferry-test-staging', small]);
+  const driver = makeDriver('compute2');
+  driver.stagingRoot = async () => small;
+  const full = new MigrationAgent({
+    driver,
+    workDir: workDir('compute2'),
+    bindHost: '127.0.0.1',
+    port: 0,
+    maxTransferBytes: 64 * 1024 ** 3,
+    channel: { tls: loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), 'compute2')) },
+  });
+  await full.start();
+  try {
+    const before = await lastCount('compute1', name);
+    const r = await migrate(a1, full, name);
+    expect(r.error).toMatch(/507: no space left on compute2 staging for migration \S+: free \d+ bytes, needed \d+/);
+    expect([r.status, r.phase]).toEqual(['failed', 'rolled-back']);
+    expect(await dk('compute1', ['inspect', '-f', '{{.State.Running}}', name])).toBe('true');
+    await waitFor('the count to go on', async () => (await lastCount('compute1', name)) > before + 1);
+    expect(await dk('compute2', ['inspect', '-f', '{{.Id}}', name], { allowFail: true })).toBe('');
+    expect(fs.readdirSync(small)).toEqual([]);
+    expect(full.transfer.holdsTokens(r.uuid)).toBe(false);
+  } finally {
+    await full.stop();
+    execFileSync('umount', [small]);
   }
 });
