@@ -12,10 +12,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { CheckpointFailed, RestoreFailed } from '../../common/errors.js';
+import { CheckpointFailed, InvalidInput, RestoreFailed } from '../../common/errors.js';
 import { run } from './exec.js';
 
+/**
+ * Where a container's checkpoint lives. The directory is removed and replaced when a
+ * checkpoint is placed, so neither part may climb: a container ID is 64 hex digits and a
+ * checkpoint name one path component of Docker's alphabet (checkpointName's output).
+ */
 export function checkpointDir(dockerRoot: string, containerId: string, name: string): string {
+  if (!/^[0-9a-f]{64}$/.test(containerId)) throw new InvalidInput(`not a full container ID: ${JSON.stringify(containerId)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) throw new InvalidInput(`not a checkpoint name: ${JSON.stringify(name)}`);
   return path.join(dockerRoot, 'containers', containerId, 'checkpoints', name);
 }
 
