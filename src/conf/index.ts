@@ -48,8 +48,8 @@ function defaults(): FerryConfig {
 function checkSectionHeaders(text: string, source: string): void {
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
-    if (line.startsWith('[') && !/^\[[^[\]]+\]\s*([#;].*)?$/.test(line)) {
-      throw new ConfigError(`${source} line ${i + 1}: "${line}" is not a section header (write it as [name])`);
+    if (line.startsWith('[') && !/^\[[^[\]]+\]\s*$/.test(raw)) {
+      throw new ConfigError(`${source} line ${i + 1}: "${line}" is not a section header (write it as [name], at the start of the line)`);
     }
   });
 }
