@@ -98,7 +98,8 @@ export class DataChannelServer {
     // Uploads ask first (Expect: 100-continue): a refused token is answered before any byte is sent.
     srv.on('checkContinue', onRequest(true));
     srv.on('tlsClientError', (err: Error) => log.warn({ err: err.message }, 'data channel TLS handshake refused'));
-    srv.requestTimeout = 0; // large transfers
+    srv.requestTimeout = 0; // large transfers may take long...
+    srv.timeout = 5 * 60_000; // ...but not stall: a connection silent this long is closed (its part fails)
     srv.headersTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
