@@ -112,7 +112,7 @@ export async function sendStream(
   migrationId: string,
   part: string,
   source: Readable,
-  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults } = {},
+  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults; signal?: AbortSignal } = {},
 ): Promise<PartReceipt & { sent_sha256: string }> {
   const faults = extra.faults ?? {};
   const headers: Record<string, string> = {
@@ -128,6 +128,12 @@ export async function sendStream(
     req.once('error', reject);
   });
   response.catch(() => undefined);
+  const abort = () => {
+    req.destroy(new Error('stopped: another part of the migration failed'));
+    source.destroy();
+  };
+  if (extra.signal?.aborted) abort();
+  extra.signal?.addEventListener('abort', abort, { once: true });
   req.flushHeaders();
   // The receiver checks the token before the body: a refusal arrives instead of "100 Continue".
   const first = await Promise.race([once(req, 'continue').then(() => null), response]).catch((e: Error) => {
@@ -202,7 +208,7 @@ export async function sendTree(
   part: string,
   dir: string,
   kind: PartKind,
-  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults } = {},
+  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults; signal?: AbortSignal } = {},
 ): Promise<PartReceipt> {
   const packed = packTree(dir, kind);
   let stream: Readable = packed.stream;
@@ -293,15 +299,23 @@ export async function transferParts(
   const planned: PlannedPart[] = trees.map((t) => ({ part: t.part, ...treeStats(t.dir), encoding }));
   const plan = await planTransfer(opts, grant, migrationId, planned);
   const throttle = opts.bandwidthBytesPerSec ? new Throttle(opts.bandwidthBytesPerSec) : undefined;
+  // The first part that fails stops the others (the migration fails anyway; the frozen source waits).
+  const stop = new AbortController();
   const receipts = await Promise.all(
-    trees.map((t) => {
+    trees.map(async (t) => {
       const granted = plan.parts.find((p) => p.part === t.part);
       if (!granted) throw new TransferFailed(`target sent no token for part ${t.part}`);
-      return sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
-        encoding: granted.encoding as Encoding,
-        throttle,
-        faults,
-      });
+      try {
+        return await sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
+          encoding: granted.encoding as Encoding,
+          throttle,
+          faults,
+          signal: stop.signal,
+        });
+      } catch (e) {
+        stop.abort();
+        throw e;
+      }
     }),
   );
   const manifest: CommitManifest = { parts: receipts.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) };

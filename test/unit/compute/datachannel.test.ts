@@ -313,6 +313,25 @@ test('the bandwidth cap holds across parts', async () => {
   expect(Date.now() - t1).toBeGreaterThanOrEqual(350);
 });
 
+test('the first part that fails stops the others at once', async () => {
+  const g = grant('m-stop', ['checkpoint', 'rootfs']);
+  const bad = path.join(tmp, 'src', 'stop-bad');
+  fs.mkdirSync(bad, { recursive: true });
+  fs.symlinkSync('x', path.join(bad, 'link')); // no symlinks in a checkpoint: 422 at once
+  const big = tree('stop-big', 3_000_000);
+  const t0 = Date.now();
+  // 3 MB at 1 MiB/s would take about 3 s.
+  await expect(
+    transferParts({ ...source, bandwidthBytesPerSec: 1024 * 1024 }, g, 'm-stop', [
+      { part: 'checkpoint', dir: bad, kind: 'checkpoint' },
+      { part: 'rootfs', dir: big, kind: 'rootfs' },
+    ]),
+  ).rejects.toThrow(/422.*symlink refused in a checkpoint/);
+  expect(Date.now() - t0).toBeLessThan(1500);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(listAll(path.join(stagingRoot, 'm-stop'))).toEqual([]);
+});
+
 describe('mutual TLS', () => {
   test('the upload is bound to the source host: another host of the same CA is refused (403)', async () => {
     const g = grant('m-bound', ['checkpoint']);
