@@ -13,6 +13,7 @@
 import path from 'node:path';
 import {
   CheckpointFailed,
+  EngineError,
   FerryError,
   InvalidInput,
   InvalidMigrationState,
@@ -236,8 +237,9 @@ export class MigrationAgent {
   // ---------------- target: check_can_migrate_destination ----------------
   async checkCanMigrateDestination(req: CheckDestinationRequest): Promise<CheckDestinationResult> {
     const own = this.records.load(req.migration_id);
+    const marked = own?.container_id ? [] : await this.driver.shellsOf(req.migration_id);
     const refusals = await this.driver.destinationRefusals(req.source ?? null, req.source_host, req.spec ?? null, {
-      container_id: own?.container_id,
+      container_id: own?.container_id ?? marked[0],
       volumes: own?.created_volumes,
     });
     if (refusals.length > 0) throw refusalError(`target ${this.host}`, refusals);
@@ -253,12 +255,18 @@ export class MigrationAgent {
     if (r?.stage === 'prepared' && r.pre && r.container_id && (await this.driver.containerState(r.container_id)).exists) {
       return { ...r.pre, upload: this.transfer.grantUpload(id, req.source_host, expectedParts(r.created_volumes)) }; // asked again: the shell is there
     }
+    // A shell an earlier try of this step made (the agent died before noting it) is ours, not a name clash: it goes.
+    const stale = (await this.driver.shellsOf(id)).filter((cid) => cid !== r?.container_id);
     // The spec is re-checked before anything is kept or made here: a refused one leaves no trace.
     const refusals = await this.driver.destinationRefusals(req.source ?? null, req.source_host, req.spec, {
-      container_id: r?.container_id,
+      container_id: r?.container_id ?? stale[0],
       volumes: r?.created_volumes,
     });
     if (refusals.length > 0) throw refusalError(`target ${this.host}`, refusals);
+    for (const cid of stale) {
+      if ((await this.driver.containerState(cid)).running) throw new TargetRunsContainer(`a container of migration ${id} already runs on ${this.host}`, { container_id: cid });
+      await this.driver.removeContainer(cid);
+    }
     r ??= this.records.create(id, 'target', req.source_host);
     r.spec = req.spec;
     r.container_name = req.spec.name;
@@ -457,24 +465,26 @@ export class MigrationAgent {
     const r = this.records.load(id);
     const out: RollbackDestinationResult = { container_removed: false, volumes_removed: [], image_removed: false };
     if (r && r.role !== 'target') throw new InvalidMigrationState(`migration ${id} is outgoing on ${this.host}`);
-    // The shells this migration made, by record and by their mark (the agent may have died before noting the ID).
-    const shells = new Set(await this.driver.shellsOf(id));
-    if (r?.container_id) shells.add(r.container_id);
-    for (const cid of shells) {
-      const st = await this.driver.containerState(cid);
-      if (st.running) {
-        // Never roll back once the target runs: removing it would leave no running copy.
-        throw new TargetRunsContainer(`container ${st.name ?? cid.slice(0, 12)} already runs on ${this.host} for migration ${id}; it must not be rolled back`, {
-          container_id: cid,
-        });
-      }
-    }
     try {
+      // The shells this migration made, by record and by their mark (the agent may have died before noting the ID).
+      const shells = new Set(await this.driver.shellsOf(id));
+      if (r?.container_id) shells.add(r.container_id);
+      for (const cid of shells) {
+        const st = await this.driver.containerState(cid);
+        if (st.running) {
+          // Never roll back once the target runs: removing it would leave no running copy.
+          throw new TargetRunsContainer(`container ${st.name ?? cid.slice(0, 12)} already runs on ${this.host} for migration ${id}; it must not be rolled back`, {
+            container_id: cid,
+          });
+        }
+      }
       for (const cid of shells) out.container_removed = (await this.driver.removeContainer(cid)) || out.container_removed;
       for (const v of r?.created_volumes ?? []) if (await this.driver.removeVolume(v)) out.volumes_removed.push(v);
       if (r?.image_loaded && r.spec) out.image_removed = await this.driver.removeImage(r.spec.image.id);
     } catch (e) {
-      throw new RollbackFailed(`cleaning up migration ${id} on ${this.host} failed: ${(e as Error).message}`);
+      if (e instanceof TargetRunsContainer) throw e;
+      // The engine did not answer or refused: the conductor asks again until its deadline.
+      throw new EngineError(`cleaning up migration ${id} on ${this.host} failed: ${(e as Error).message}`, { migration_id: id });
     }
     this.forget(id);
     return out;
@@ -488,7 +498,9 @@ export class MigrationAgent {
     this.ownContainer(r, req.container_id);
     const cid = r.container_id;
     this.transfer.forget(req.migration_id);
-    const st = await this.driver.containerState(cid);
+    const st = await this.driver.containerState(cid).catch((e: unknown) => {
+      throw new EngineError(`the engine of ${this.host} did not answer: ${(e as Error).message}`, { migration_id: req.migration_id });
+    });
     if (!st.exists) throw new RollbackFailed(`container ${cid.slice(0, 12)} is gone from ${this.host}: nothing to roll back to`);
     if (r.spec) await this.driver.releaseRestarts(cid, r.spec);
     const finish = (res: RollbackSourceResult) => {

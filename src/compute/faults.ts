@@ -35,6 +35,8 @@ export interface Faults {
   delayBeforeRestoreMs?: number;
   /** Target: post_migration waits this long after the container runs, before answering (kill the target after restore). */
   delayAfterRestoreMs?: number;
+  /** Source: the parts are sent at most this fast (a window to kill an agent while bytes travel). */
+  throttleTransferBytesPerSec?: number;
 }
 
 export function faultsAllowed(): boolean {

@@ -144,12 +144,15 @@ export class MigrationTransfer {
    * names the checkpoint; it must be the name this host used (both derive it from the id).
    */
   async send(migrationId: string, grant: ChannelGrant, peerHost: string, checkpointName: string, parts: PartSource[]): Promise<{ receipts: PartReceipt[] }> {
+    const faults = this.faults();
+    // A test may slow the send down to kill something while it is under way.
+    const client = faults.throttleTransferBytesPerSec ? { ...this.client, bandwidthBytesPerSec: faults.throttleTransferBytesPerSec } : this.client;
     const out = await transferParts(
-      this.client,
+      client,
       { ...grant, host: peerHost },
       migrationId,
       parts.map((p) => ({ part: p.part, dir: p.dir, kind: p.kind })),
-      this.faults(),
+      faults,
     );
     if (out.checkpoint_name !== checkpointName) {
       throw new TransferFailed(`target ${peerHost} restores migration ${migrationId} as checkpoint ${out.checkpoint_name}, this host dumped ${checkpointName}`);

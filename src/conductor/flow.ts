@@ -27,6 +27,7 @@ import {
   OutcomeUnknown,
   RequestExpired,
   TargetRunsContainer,
+  TransferFailed,
 } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
@@ -87,6 +88,12 @@ interface Steps {
 /** No answer came (time-out, connection lost, request expired): the step may or may not have run. */
 export function isUnknownOutcome(e: unknown): boolean {
   return e instanceof MessagingTimeout || e instanceof MessagingUnavailable || e instanceof RequestExpired;
+}
+
+/** The target refused the upload grant itself (unknown after a restart, or expired): a fresh grant may help. */
+function grantRefused(e: unknown): boolean {
+  const status = e instanceof TransferFailed ? e.details.status : undefined;
+  return status === 401 || status === 403;
 }
 
 /** A rollback that failed because the engine did not answer (restarting, busy): asking again may succeed. */
@@ -205,8 +212,8 @@ export class MigrationFlow {
     }
 
     if (m.status === 'running') {
+      const live = await this.step('live', () => this.liveMigration(source, dest));
       const pre = this.steps.pre as PreMigrationResult;
-      const live = await this.step('live', () => this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload }));
       m = this.deps.repo.updateMigration(id, {
         checkpoint_ms: live.checkpoint_ms,
         transfer_ms: live.transfer_ms,
@@ -225,6 +232,27 @@ export class MigrationFlow {
       return this.finishOnTarget();
     }
     return m;
+  }
+
+  /**
+   * live_migration with the upload grant pre_migration gave. A target that restarted (or a
+   * conductor that resumed late) may have lost or expired that grant: then the prepared target
+   * is asked for a fresh one (pre_migration answers again without redoing anything) and the
+   * send is tried once more.
+   */
+  private async liveMigration(source: string, dest: string): Promise<LiveMigrationResult> {
+    const id = this.uuid;
+    try {
+      return await this.ask(source, 'live_migration', { migration_id: id, upload: (this.steps.pre as PreMigrationResult).upload });
+    } catch (e) {
+      if (!grantRefused(e)) throw e;
+      this.deps.log.warn({ migration: id, err: (e as Error).message }, 'the target refused the upload grant; asking it for a fresh one');
+      const s = this.steps.check_source as CheckSourceResult;
+      const pre = await this.ask(dest, 'pre_migration', { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export });
+      this.steps.pre = pre;
+      this.deps.repo.saveStep(id, 'pre', pre);
+      return this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload });
+    }
   }
 
   /** The container runs on the target: note it, clean the source up. Nothing here may roll back. */

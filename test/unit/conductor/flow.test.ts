@@ -273,6 +273,24 @@ describe('safety rules', () => {
     expect(m.error).toMatch(/restoring web on c1 did not succeed/);
   });
 
+  it('a target that lost the upload grant (restarted) is asked for a fresh one, once', async () => {
+    const calls: Calls = [];
+    const refused = new TransferFailed('target refused the plan: 403: no upload was granted', { status: 403 });
+    const { svc } = setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? refused : undefined) }));
+    const m0 = svc.migrate(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(svc.getMigration(m0.uuid).status).toBe('completed');
+    const tail = calls.slice(calls.indexOf('live_migration@c1'));
+    expect(tail.slice(0, 3)).toEqual(['live_migration@c1', 'pre_migration@c2', 'live_migration@c1']);
+    // Any other transfer failure is not retried this way: it rolls back.
+    const calls2: Calls = [];
+    const { svc: svc2 } = setup(fakeCompute(calls2, { live_migration: new TransferFailed('digest mismatch', { status: 422 }) }));
+    const m1 = svc2.migrate(new RequestContext(), 'web');
+    await svc2.whenIdle();
+    expect(svc2.getMigration(m1.uuid).status).toBe('failed');
+    expect(calls2.filter((c) => c === 'pre_migration@c2')).toHaveLength(1);
+  });
+
   it('a database failure inside a flow does not stop the conductor', async () => {
     const r = repo();
     const failing = Object.create(r) as SqliteRepository;
