@@ -20,6 +20,7 @@ function fakeDriver(state: Map<string, State>, calls: string[], extra: Partial<E
   const base: Partial<EngineDriver> = {
     host: 'c1',
     containerState: async (id) => state.get(id) ?? { exists: false, running: false, status: 'absent', name: null },
+    shellsOf: async () => [],
     removeContainer: async (id) => {
       calls.push(`remove ${id}`);
       state.delete(id);

@@ -140,7 +140,7 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
     bad('demo user may not list hosts -> 403', async () => {
       expectRestError(await send('demo', 'GET', '/v1/hosts'), 403, /ferry:host:get_all/);
     });
-    bad("demo user may not abort another project's migration -> 403", async () => {
+    bad('demo user may not abort a migration -> 403 (the policy is checked before the id is looked up)', async () => {
       expectRestError(await send('demo', 'DELETE', `/v1/migrations/${UNKNOWN_UUID}`), 403, /ferry:migration:delete/);
     });
   });
