@@ -108,9 +108,10 @@ export class MigrationAgent {
   }
 
   async start(): Promise<string> {
+    // The channel first (resume clears staging through it); the RPC endpoint starts only after this returns.
+    const address = await this.transfer.start(await this.driver.stagingRoot());
     await this.resume();
     this.pruneRecords();
-    const address = await this.transfer.start(await this.driver.stagingRoot());
     log.info({ host: this.host, address }, 'migration data channel listening');
     return address;
   }
@@ -205,6 +206,7 @@ export class MigrationAgent {
         };
         r.stage = 'restored';
         this.records.save(r);
+        this.transfer.forget(r.migration_id);
         touched.push(r.migration_id);
         log.warn({ migration: r.migration_id }, 'resumed: the container runs here, the restore had happened');
       } else if (r.role === 'source' && r.stage === 'frozen' && state.running && r.spec) {

@@ -360,8 +360,9 @@ export class MigrationFlow {
     }
     // The target holds nothing: now the source may take the container back.
     try {
-      const live = this.steps.live;
-      await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: live?.container_id ?? m.container_id }, isEngineTrouble);
+      // The container as the source itself described it (the record may hold a name the caller gave).
+      const cid = this.steps.live?.container_id ?? this.steps.check_source?.spec.id ?? m.container_id;
+      await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: cid }, isEngineTrouble);
     } catch (e) {
       return this.giveUp(
         `${reason}; the target copy was removed, but restoring ${name} on ${m.source_host} did not succeed (${(e as Error).message}). ` +
