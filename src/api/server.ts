@@ -4,7 +4,7 @@
  * for src/cmd/api.ts to call with the conductor's RPC client.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import { FerryError } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
@@ -35,7 +35,9 @@ export async function startApiServer(app: Express, opts: { host: string; port: n
   server.requestTimeout = 120_000;
   // A request Node cannot parse (headers too large, not HTTP) still gets the JSON error body.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // As Node's own handler: answer only when no response on this socket has begun (its in-flight one is `_httpMessage`).
+    const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
