@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// README's "Faults survived" table from the rows the fault tests wrote (results/faults.jsonl):
+// one line per fault and phase, the latest run's outcome.
+import fs from 'node:fs';
+
+const file = process.argv[2] ?? 'results/faults.jsonl';
+if (!fs.existsSync(file)) {
+  console.error(`no ${file}: run the fault tests first (bash scripts/test.sh, or jest test/integration/faults)`);
+  process.exit(1);
+}
+const rows = new Map();
+for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  if (!line.trim()) continue;
+  const r = JSON.parse(line);
+  rows.set(`${r.fault}\u0000${r.phase}`, r);
+}
+console.log('| fault | phase | outcome | state kept |');
+console.log('|---|---|---|---|');
+for (const r of rows.values()) console.log(`| ${r.fault} | ${r.phase} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE)' : 'no'} |`);
