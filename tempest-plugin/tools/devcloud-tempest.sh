@@ -3,7 +3,8 @@
 # workspace (default .devcloud/tempest), its etc/tempest.conf written from
 # `ferry-devcloud status --json`, then `tempest run --regex ferry_tempest_plugin`.
 # Usage: tempest-plugin/tools/devcloud-tempest.sh [tempest run options...]
-# Environment: FERRY_TEMPEST_WORKSPACE (the workspace), FERRY_TEMPEST_CONCURRENCY (default 1).
+# Environment: FERRY_TEMPEST_WORKSPACE (the workspace), FERRY_TEMPEST_CONCURRENCY (default 1),
+# FERRY_TEMPEST_REPORT (also write the counts as a jest-style JSON report there).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WS=${FERRY_TEMPEST_WORKSPACE:-$ROOT/.devcloud/tempest}
@@ -22,5 +23,14 @@ fi
 printf '%s' "$status" | /usr/bin/python3 "$ROOT/tempest-plugin/tools/write_tempest_conf.py" "$WS"
 echo "    tempest workspace $WS (config $WS/etc/tempest.conf)" >&2
 
-cd "$WS"
-exec tempest run --regex ferry_tempest_plugin --concurrency "${FERRY_TEMPEST_CONCURRENCY:-1}" "$@"
+if [ -z "${FERRY_TEMPEST_REPORT:-}" ]; then
+  cd "$WS"
+  exec tempest run --regex ferry_tempest_plugin --concurrency "${FERRY_TEMPEST_CONCURRENCY:-1}" "$@"
+fi
+# With FERRY_TEMPEST_REPORT=FILE: also a report in the shape of jest's JSON (for the summary).
+rm -f "$FERRY_TEMPEST_REPORT"
+rc=0
+(cd "$WS" && tempest run --regex ferry_tempest_plugin --concurrency "${FERRY_TEMPEST_CONCURRENCY:-1}" "$@") \
+  2>&1 | tee "$WS/last-run.log" || rc=$?
+/usr/bin/python3 "$ROOT/tempest-plugin/tools/tempest_report.py" "$WS/last-run.log" "$FERRY_TEMPEST_REPORT" || rc=1
+exit $rc
