@@ -7,7 +7,7 @@
  * which alone turns errors into HTTP (src/api/errors.ts).
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { generateRequestId } from '../bus/context.js';
+import { generateRequestId } from '../common/context.js';
 import { getLogger, type Logger } from '../common/log.js';
 import type { ConductorAPI } from '../conductor/interface.js';
 import type { FerryConfig } from '../conf/index.js';

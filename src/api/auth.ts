@@ -6,7 +6,7 @@
  * `WWW-Authenticate: Keystone uri="<www_authenticate_uri>"` (added by the error handler).
  */
 import type { NextFunction, Request, Response } from 'express';
-import { RequestContext } from '../bus/context.js';
+import { RequestContext } from '../common/context.js';
 import { NotAuthenticated } from '../common/errors.js';
 import type { TokenInfo, TokenValidator } from '../identity/types.js';
 import type { Policy } from '../identity/policy.js';

@@ -6,7 +6,7 @@
  * migration is "not found" to them, never "forbidden".
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { MigrationNotFound, PolicyNotAuthorized } from '../common/errors.js';
 import type { ConductorAPI } from '../conductor/interface.js';
 import type { Policy, Target } from '../identity/policy.js';

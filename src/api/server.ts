@@ -13,7 +13,7 @@ import type { FerryConfig } from '../conf/index.js';
 import { registerCatalog, registrationFromConf, type RegistrationResult } from '../identity/catalog.js';
 import { KeystoneClient, keystoneOptionsFromConf } from '../identity/keystone.js';
 import { Policy } from '../identity/policy.js';
-import { generateRequestId } from '../bus/context.js';
+import { generateRequestId } from '../common/context.js';
 import { createApp } from './app.js';
 import { clientErrorResponse } from './errors.js';
 

@@ -5,8 +5,8 @@ import { Transport, type TransportOptions } from './transport.js';
 
 export { Transport } from './transport.js';
 export type { TransportOptions, ExchangeSpec, QueueSpec, ConsumerSpec, Delivery, Consumer, PublishRequest } from './transport.js';
-export { RequestContext, generateRequestId } from './context.js';
-export type { RequestContextInit } from './context.js';
+export { RequestContext, generateRequestId } from '../common/context.js';
+export type { RequestContextInit } from '../common/context.js';
 export { RPCClient } from './rpc/client.js';
 export type { Target, RPCClientOptions, PrepareOptions, ContextLike } from './rpc/client.js';
 export { RPCServer, selectEndpoint } from './rpc/server.js';

@@ -6,7 +6,8 @@
  * back later, as oslo's NotificationResult.REQUEUE.
  */
 import { getLogger } from '../common/log.js';
-import { RequestContext, unpackContext } from './context.js';
+import { RequestContext } from '../common/context.js';
+import { unpackContext } from './context.js';
 import { deserializeMsg, type JsonObject } from './envelope.js';
 import { PRIORITIES, type Priority } from './notifier.js';
 import { topicExchange } from './rpc/client.js';

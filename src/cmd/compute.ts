@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** ferry-compute: the agent beside one host's Docker engine; runs the migration steps, reports heartbeats and container events. */
-import { RequestContext } from '../bus/context.js';
+import { RequestContext } from '../common/context.js';
 import { RPCServer } from '../bus/rpc/server.js';
 import { ConductorRPCAPI } from '../conductor/rpcapi.js';
 import { dockerFromUrl } from '../compute/docker/driver.js';

@@ -4,7 +4,7 @@
  * and through the same ComputeManager (schemas, one step per migration at a time), so a
  * migration driven this way follows exactly the production rules.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { HostNotFound } from '../common/errors.js';
 import type { MigrationAgent } from './agent.js';
 import { ComputeManager } from './manager.js';

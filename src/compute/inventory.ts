@@ -5,7 +5,7 @@
  * way of adding an API beside another, as Nova's `baseapi`), so the migration steps' API is
  * unchanged. InventoryEndpoint is the server side, InventoryRPCAPI the client side.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
 import type { ContainerSummary } from '../objects/host.js';

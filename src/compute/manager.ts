@@ -4,7 +4,7 @@
  * MigrationAgent (one step per migration at a time). Also the heartbeat that tells the
  * conductor this host is up, with its versions and containers.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { InvalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { HostState } from '../objects/host.js';

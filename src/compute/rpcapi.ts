@@ -3,7 +3,7 @@
  * agent of one host (`ferry-compute.<host>`). Method names, argument and result types come
  * from methods.ts. RPC API version 1.0, sent and checked.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
 import { COMPUTE_METHODS, COMPUTE_RPC_VERSION, COMPUTE_TOPIC, type ComputeArgs, type ComputeMethod, type ComputeResult } from './methods.js';

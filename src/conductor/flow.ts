@@ -17,7 +17,7 @@
  *    is saved, so a restarted conductor resumes where the flow was.
  * Plain TypeScript: the agents are behind ComputeAPI (the bus, or in-process for tests).
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import {
   EngineError,
   FerryError,

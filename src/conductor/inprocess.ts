@@ -4,7 +4,7 @@
  * bench move a container, so that they exercise exactly the production rules.
  */
 import { randomUUID } from 'node:crypto';
-import { RequestContext } from '../bus/context.js';
+import { RequestContext } from '../common/context.js';
 import { getLogger } from '../common/log.js';
 import type { MigrationAgent } from '../compute/agent.js';
 import { InProcessComputeAPI } from '../compute/inprocess.js';

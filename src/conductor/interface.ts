@@ -2,7 +2,7 @@
  * What the conductor offers to its callers (ferry-api, other services). The RPC client
  * in rpcapi.ts implements it over the bus; tests may implement it in memory.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import type { ComputeHost, Container } from '../objects/host.js';
 import type { Migration, MigrationStatus } from '../objects/migration.js';
 

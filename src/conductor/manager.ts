@@ -4,7 +4,7 @@
  * 1.0: the first API. 1.1: `container_event` (cast), `report_state(taken_at)`, paging and
  * more filters on `list_migrations` and `list_containers`.
  */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { InvalidInput } from '../common/errors.js';
 import type { ContainerEvent } from '../compute/events.js';
 import type { HostState } from '../objects/host.js';

@@ -1,5 +1,5 @@
 /** Migration notifications: `container.<event>` with the versioned ContainerMigrationPayload. */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { exceptionPayload, type Notifier } from '../bus/notifier.js';
 import type { Logger } from '../common/log.js';
 import { migrationPayload, type Migration } from '../objects/migration.js';

@@ -1,5 +1,5 @@
 /** Client side of the `ferry-conductor` topic (what ferry-api and ferry-compute use). */
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
 import type { ContainerEvent } from '../compute/events.js';

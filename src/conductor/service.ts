@@ -6,7 +6,7 @@
  * the request, the hosts concerned are asked first. No AMQP here: manager.ts exposes it on the bus.
  */
 import { randomUUID } from 'node:crypto';
-import { RequestContext } from '../bus/context.js';
+import { RequestContext } from '../common/context.js';
 import {
   ContainerNotFound,
   HostDown,

@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs';
 import yaml from 'js-yaml';
-import type { RequestContext } from '../bus/context.js';
+import type { RequestContext } from '../common/context.js';
 import { ConfigError, FerryError, PolicyNotAuthorized } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
 import { DEFAULT_POLICIES, type RuleDefault } from './policies.js';

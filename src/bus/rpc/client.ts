@@ -6,7 +6,8 @@
  */
 import { MessagingTimeout, MessagingUnavailable, UnsupportedVersion, InvalidInput } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import { RequestContext, packContext } from '../context.js';
+import { RequestContext } from '../../common/context.js';
+import { packContext } from '../context.js';
 import { deserializeMsg, serializeMsg, uuidHex, type JsonObject } from '../envelope.js';
 import { deserializeFailure } from '../failure.js';
 import type { Delivery, ExchangeSpec, Transport } from '../transport.js';

@@ -9,7 +9,8 @@
  */
 import { FerryError, InvalidInput, NoSuchMethod, UnsupportedVersion } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import { RequestContext, unpackContext } from '../context.js';
+import { RequestContext } from '../../common/context.js';
+import { unpackContext } from '../context.js';
 import { MalformedMessage, deserializeMsg, isObject, serializeMsg, uuidHex, type JsonObject } from '../envelope.js';
 import { OSLO_DISPATCHER_MODULE, serializeFailure, withWireIdentity } from '../failure.js';
 import type { Consumer, Delivery, Transport } from '../transport.js';

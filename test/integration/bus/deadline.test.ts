@@ -4,7 +4,7 @@
  * starts consuming later, and a message that says its caller's deadline has passed is dropped.
  */
 import { jest } from '@jest/globals';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { serializeMsg } from '../../../src/bus/envelope.js';
 import { RPCClient, topicExchange } from '../../../src/bus/rpc/client.js';
 import { RPCServer } from '../../../src/bus/rpc/server.js';

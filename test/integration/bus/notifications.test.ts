@@ -2,7 +2,7 @@
  * Notifications both ways between Ferry and real Python oslo.messaging (messagingv2).
  */
 import { jest } from '@jest/globals';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { NotificationListener, type Notification } from '../../../src/bus/listener.js';
 import { Notifier, exceptionPayload } from '../../../src/bus/notifier.js';
 import { Transport } from '../../../src/bus/transport.js';

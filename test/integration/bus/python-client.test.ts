@@ -6,7 +6,7 @@
 import { jest } from '@jest/globals';
 import * as amqp from 'amqplib';
 import { MigrationNotFound } from '../../../src/common/errors.js';
-import type { RequestContext } from '../../../src/bus/context.js';
+import type { RequestContext } from '../../../src/common/context.js';
 import { serializeMsg, uuidHex } from '../../../src/bus/envelope.js';
 import { RPCServer } from '../../../src/bus/rpc/server.js';
 import { Transport } from '../../../src/bus/transport.js';

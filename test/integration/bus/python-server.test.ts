@@ -6,7 +6,7 @@
  */
 import { jest } from '@jest/globals';
 import { MessagingTimeout, MigrationNotFound, NoSuchMethod, RemoteError, UnsupportedVersion } from '../../../src/common/errors.js';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { RPCClient } from '../../../src/bus/rpc/client.js';
 import { RPCServer } from '../../../src/bus/rpc/server.js';
 import { Transport } from '../../../src/bus/transport.js';

@@ -10,7 +10,7 @@ import express from 'express';
 import net from 'node:net';
 import { clientErrorResponse, toErrorResponse } from '../../../src/api/errors.js';
 import { startApiServer, type ApiServer } from '../../../src/api/server.js';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { selectEndpoint } from '../../../src/bus/rpc/server.js';
 import { ConductorManager } from '../../../src/conductor/manager.js';
 import type { ConductorService } from '../../../src/conductor/service.js';

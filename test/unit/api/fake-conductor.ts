@@ -3,7 +3,7 @@
  * map, knows a fixed set of hosts and containers, and records every call with its context.
  */
 import { randomUUID } from 'node:crypto';
-import type { RequestContext } from '../../../src/bus/context.js';
+import type { RequestContext } from '../../../src/common/context.js';
 import {
   ContainerNotFound,
   HostNotFound,

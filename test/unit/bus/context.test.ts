@@ -1,4 +1,5 @@
-import { RequestContext, packContext, sanitizeForNotification, unpackContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
+import { packContext, sanitizeForNotification, unpackContext } from '../../../src/bus/context.js';
 
 describe('RequestContext', () => {
   test('a new context gets req-<uuid>', () => {

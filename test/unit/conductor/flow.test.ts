@@ -1,7 +1,7 @@
 /** The conductor's flow and service with an in-memory database and a scripted ComputeAPI (fakes are fine for pure logic). */
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { MessagingTimeout, MessagingUnavailable, RestoreFailed, RollbackFailed, TargetRunsContainer, TransferFailed } from '../../../src/common/errors.js';
 import type { ComputeMethod, ComputeResult } from '../../../src/compute/methods.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';

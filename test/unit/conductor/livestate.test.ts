@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { ContainerNotFound, InvalidInput, InvalidMigrationState, MessagingTimeout } from '../../../src/common/errors.js';
 import type { ContainerEvent } from '../../../src/compute/events.js';
 import type { Inventory, InventoryAPI } from '../../../src/compute/inventory.js';

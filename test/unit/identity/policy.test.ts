@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import yaml from 'js-yaml';
 import { pino } from 'pino';
-import { RequestContext } from '../../../src/bus/context.js';
+import { RequestContext } from '../../../src/common/context.js';
 import { ConfigError, PolicyNotAuthorized } from '../../../src/common/errors.js';
 import { DEFAULT_POLICIES, POLICY } from '../../../src/identity/policies.js';
 import {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import net from 'node:net';
-import { RequestContext } from '../../../../src/bus/context.js';
+import { RequestContext } from '../../../../src/common/context.js';
 import { Transport } from '../../../../src/bus/transport.js';
 import { ConductorRPCAPI } from '../../../../src/conductor/rpcapi.js';
 import { isFinal, type Migration } from '../../../../src/objects/migration.js';
