@@ -298,6 +298,10 @@ class HorizonPanelTest(unittest.TestCase):
                         'the page was reloaded')
         log('statuses seen in the row without a reload: %s' % ' -> '.join(seen))
         b.shot('4-migrations')
+        b.d.set_window_size(1280, 780)  # a smaller picture of the top rows (the README's)
+        time.sleep(1)
+        b.shot('4-migrations-small')
+        b.d.set_window_size(1366, 900)
         after = self.cloud.where(name)
         self.assertEqual(['compute2'], list(after))
         self.assertEqual('running', after['compute2'][0])
@@ -408,7 +412,11 @@ class HorizonPanelTest(unittest.TestCase):
             self.assertEqual([], b.css('#containers__action_live_migrate_selected'))
             self.assertEqual([], b.css('button[id$="__action_abort"]'))
             self.assertEqual([], b.css('table#containers, table#migrations'))
-        self.assertNotIn('Container Migrations', b.text())
+        text = b.text()
+        self.assertNotIn('/auth/login', b.d.current_url)  # logged in, as demo
+        self.assertIn('demo', b.css('.navbar, header')[0].text)
+        self.assertIn('not authorized', text)
+        self.assertNotIn('Container Migrations', text)
         b.shot('9-demo-user')
 
 

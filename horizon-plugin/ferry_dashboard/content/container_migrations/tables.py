@@ -15,6 +15,10 @@ from ferry_dashboard.api import ferry
 POLICY_SCOPE = 'container-migration'
 
 
+def _ago(text):
+    return _('%s ago') % text
+
+
 def _ferry_call(request, fn, *args, **kwargs):
     """Run an API call; Ferry's own error text becomes a Horizon message, then the error goes
     on to the batch action, which adds its summary ("Unable to ...")."""
@@ -33,7 +37,7 @@ class HostsTable(tables.DataTable):
     criu_version = tables.Column('criu_version', verbose_name=_('CRIU Version'))
     containers = tables.Column('containers', verbose_name=_('Containers'))
     updated_at = tables.Column('updated_at', verbose_name=_('Last Heartbeat'),
-                               filters=(filters.parse_isotime, defaultfilters.timesince))
+                               filters=(filters.parse_isotime, defaultfilters.timesince, _ago))
 
     class Meta(object):
         name = 'hosts'
@@ -170,7 +174,7 @@ class MigrationsTable(tables.DataTable):
     progress = tables.Column(_progress, verbose_name=_('Progress'))
     downtime = tables.Column(_downtime, verbose_name=_('Downtime'))
     created_at = tables.Column('created_at', verbose_name=_('Created'),
-                               filters=(filters.parse_isotime, defaultfilters.timesince))
+                               filters=(filters.parse_isotime, defaultfilters.timesince, _ago))
 
     def get_object_display(self, datum):
         return '%s (%s)' % (datum.uuid[:8], datum.container_name)
