@@ -5,18 +5,10 @@
  * the request id instead.
  */
 import { STATUS_CODES } from 'node:http';
-import { FerryError, type ErrorKind } from '../common/errors.js';
+import { FerryError } from '../common/errors.js';
+import { STATUS_BY_KIND } from '../common/http-status.js';
 
-export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
-  invalid: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  unavailable: 503,
-  timeout: 504,
-  internal: 500,
-};
+export { STATUS_BY_KIND };
 
 export const INTERNAL_ERROR_MESSAGE =
   'The server has either erred or is incapable of performing the requested operation.';

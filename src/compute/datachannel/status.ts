@@ -1,23 +1,13 @@
 /**
- * The data channel's one mapping from errors to HTTP statuses (the REST API has its own in
- * src/api/errors.ts; this one serves only the host-to-host channel). Every refusal is a
+ * The data channel's mapping from errors to HTTP statuses: the kinds' statuses shared with the
+ * REST API (src/common/http-status.ts). Every refusal is a
  * FerryError from the registry in src/common/errors.ts: its kind gives the status, and a few
  * codes that HTTP has a more precise word for (413, 422, 405, 507) override the kind.
  * Anything else is a 500 whose message is still sent: the peer is another Ferry agent and the
  * text ends up in the migration's fault message.
  */
-import { FerryError, type ErrorKind } from '../../common/errors.js';
-
-const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
-  invalid: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  unavailable: 503,
-  timeout: 504,
-  internal: 500,
-};
+import { FerryError } from '../../common/errors.js';
+import { STATUS_BY_KIND } from '../../common/http-status.js';
 
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   method_not_allowed: 405,
