@@ -430,7 +430,7 @@ describe('errors', () => {
     expect((await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, body: { host: 'compute9' } })).status).toBe(404);
     const same = await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, body: { host: 'compute1' } });
     expect(same.status).toBe(400);
-    expect(same.json.error.message).toMatch(/already on host compute1/);
+    expect(same.json.error.message).toMatch(/the container already runs on "compute1"; choose another target host/);
   });
 
   it('abort of a finished migration -> 409', async () => {

@@ -3,10 +3,10 @@
  * map, knows a fixed set of hosts and containers, and records every call with its context.
  */
 import { randomUUID } from 'node:crypto';
+import { chooseTarget } from '../../../src/conductor/hosts.js';
 import type { RequestContext } from '../../../src/common/context.js';
 import {
   ContainerNotFound,
-  HostNotFound,
   InvalidInput,
   InvalidMigrationState,
   MigrationNotFound,
@@ -94,10 +94,8 @@ export class FakeConductor implements ConductorAPI {
     this.record('migrateContainer', ctx, container, host);
     const c = this.containers.find((x) => x.id === container || x.name === container || (container.length >= 4 && x.id.startsWith(container)));
     if (!c) throw new ContainerNotFound(`Container ${container} could not be found.`);
-    if (host !== undefined && host !== null) {
-      if (!this.hosts.some((h) => h.name === host)) throw new HostNotFound(`Compute host ${host} could not be found.`);
-      if (host === c.host) throw new InvalidInput(`Container ${c.name} is already on host ${host}.`);
-    }
+    // The real scheduler's refusals (unknown host, same host, host down), with their real messages.
+    if (host !== undefined && host !== null) chooseTarget(this.hosts, c.host, host);
     return this.add({
       container_id: c.id,
       container_name: c.name,
