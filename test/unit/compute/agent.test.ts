@@ -134,3 +134,18 @@ describe('a restarted agent resumes its records', () => {
     expect(agent.load('mf')?.stage).toBe('frozen'); // stopped with its checkpoint: the conductor decides
   });
 });
+
+describe('a step asked again answers from the record', () => {
+  it('post_migration and live_migration return what they returned before, without touching the engine', async () => {
+    const agent = agentWith(fakeDriver(new Map(), [], { stagingRoot: undefined }));
+    const post = { container_id: 't1', running: true, restored_at: 5, place_ms: 1, restore_ms: 2, garp_sent: true, connections_preserved: true };
+    agent.records.save({ ...agent.records.create('mt', 'target', 'c1'), stage: 'restored', container_id: 't1', spec, post });
+    expect(await agent.postMigrationAtDestination({ migration_id: 'mt' })).toEqual(post);
+    const live = {
+      container_id: 'cid', checkpoint_name: 'ferry-ms', fast_checkpoint: true, frozen_at: 1, checkpoint_ms: 2, transfer_ms: 3,
+      memory_bytes: 4, rootfs_bytes: 5, volume_bytes: 0, transferred_bytes: 9, parts: [],
+    };
+    agent.records.save({ ...agent.records.create('ms', 'source', 'c2'), stage: 'sent', container_id: 'cid', spec, live });
+    expect(await agent.liveMigration({ migration_id: 'ms', upload: { address: 'a:1', token: 'x'.repeat(20) } })).toEqual(live);
+  });
+});
