@@ -102,3 +102,8 @@ export const NoSuchResource = define('no_such_resource', 'not_found', 'NoSuchRes
 export const MethodNotAllowed = define('method_not_allowed', 'invalid', 'MethodNotAllowed');
 /** A failure raised by a remote peer whose class Ferry does not know. */
 export const RemoteError = define('remote_error', 'internal', 'RemoteError');
+// post-copy (lazy pages)
+/** The host cannot do post-copy (no uffd-noncoop, CRIU too old); the message says which. */
+export const PostCopyUnsupported = define('post_copy_unsupported', 'conflict', 'PostCopyUnsupported');
+/** A post-copy did not finish: the page server or the lazy-pages daemon failed or was aborted. */
+export const PostCopyFailed = define('post_copy_failed', 'internal', 'PostCopyFailed');

@@ -115,6 +115,41 @@ export interface PartSource {
   kind: 'checkpoint' | 'rootfs' | 'volume';
 }
 
+/** Whether a host can move memory after the restore (post-copy) or before the freeze (pre-copy), and why not. */
+export interface PostCopySupport {
+  ok: boolean;
+  /** Why post-copy is impossible here (null when ok). */
+  reason: string | null;
+  pre_copy: { ok: boolean; reason: string | null };
+}
+
+/** A lazy checkpoint: the images without memory pages, and the page server that holds them. */
+export interface LazyCheckpointResult extends CheckpointResult {
+  page_server: { port: number; pid: number | null };
+}
+
+export interface PageServerStatus {
+  name: string;
+  /** serving: waiting for / answering the target; done: every page fetched, the source exited. */
+  state: 'serving' | 'done' | 'failed' | 'unknown';
+  port: number | null;
+  pid: number | null;
+  error: string | null;
+}
+
+export interface LazyRestoreResult extends RestoreResult {
+  /** Starting the lazy-pages daemon until its socket was there. */
+  daemon_ms: number;
+}
+
+export interface PostCopyStatus {
+  name: string;
+  /** fetching: the container runs, pages still arriving; complete: all arrived; failed: the container was stopped. */
+  state: 'fetching' | 'complete' | 'failed' | 'unknown';
+  error: string | null;
+  completed_at: number | null;
+}
+
 /** The engine operations migration is made of. Source-side and target-side. */
 export interface EngineDriver {
   readonly host: string;
@@ -178,6 +213,22 @@ export interface EngineDriver {
   removeContainer(containerId: string): Promise<boolean>;
   /** IDs of the containers (other than `except`) that use a volume. */
   volumeUsers(name: string, except?: string): Promise<string[]>;
+
+  // Post-copy (lazy pages): optional, an engine without it leaves them out.
+  /** Whether this host can do post-copy (and pre-copy), and why not. */
+  postCopySupport?(): Promise<PostCopySupport>;
+  /** Source: freeze and dump all but memory; resolves when the images are written and the page server waits. */
+  checkpointLazy?(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string }): Promise<LazyCheckpointResult>;
+  pageServerStatus?(name: string): PageServerStatus;
+  /** Source: resolves when every page was fetched and the source exited; PostCopyFailed otherwise. */
+  waitPageServer?(name: string): Promise<PageServerStatus>;
+  abortPageServer?(name: string): Promise<void>;
+  /** Target: restore from the placed lazy checkpoint, fetching pages from the source; resolves when the process runs. */
+  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult>;
+  postCopyStatus?(name: string): PostCopyStatus;
+  /** Target: resolves when every page arrived; PostCopyFailed (container stopped) when it cannot finish. */
+  waitPostCopy?(name: string): Promise<PostCopyStatus>;
+  abortPostCopy?(name: string): Promise<void>;
 }
 
 /** What a target created for a migration (so that checks and rollback recognise their own). */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
-import { ContainerNotFound, EngineError, ImageNotFound, RestoreFailed, TransferFailed } from '../../common/errors.js';
+import { ContainerNotFound, EngineError, ImageNotFound, PostCopyFailed, PostCopyUnsupported, RestoreFailed, TransferFailed } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
 import type { ContainerSummary } from '../../objects/host.js';
 import type {
@@ -15,7 +15,12 @@ import type {
   HostFacts,
   ImageTransferResult,
   OwnedResources,
+  LazyCheckpointResult,
+  LazyRestoreResult,
+  PageServerStatus,
   PartSource,
+  PostCopyStatus,
+  PostCopySupport,
   Refusal,
   RestoreResult,
   VolumeSpec,
@@ -23,6 +28,17 @@ import type {
 import { checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint } from './checkpoint.js';
 import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
+import {
+  criuFeature,
+  ensurePipeMaxSize,
+  judgeModes,
+  lazyCheckpoint,
+  lazyRestore,
+  type LazyRestoreHandle,
+  type MigrationModes,
+  type PageServerHandle,
+} from './lazy.js';
+import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
 import { untaggedImage } from './imagetar.js';
@@ -43,6 +59,11 @@ export interface DockerDriverOptions {
   containerdAddress: string;
   /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
   maxImageBytes?: number;
+  /**
+   * The engine's network namespace (a /run/netns/NAME path) when it is not this process's (the dev
+   * cloud); post-copy's page server then listens there, behind a relay on this host's address.
+   */
+  engineNetns?: string;
 }
 
 export function dockerFromUrl(url: string): Docker {
@@ -66,6 +87,10 @@ export class DockerDriver implements EngineDriver {
   private rootDir: string | null;
   private readonly fabric: string[];
   private readonly shared: string[];
+  /** Post-copies this host serves pages for (source side), by checkpoint name. */
+  private readonly pageServers = new Map<string, PageServerHandle>();
+  /** Post-copies this host fetches pages for (target side), by checkpoint name. */
+  private readonly lazyRestores = new Map<string, LazyRestoreHandle>();
 
   constructor(private readonly opts: DockerDriverOptions) {
     this.host = opts.host;
@@ -378,11 +403,14 @@ export class DockerDriver implements EngineDriver {
     // (the agent switches the source's restart policy off before the freeze).
     const fast = this.opts.fastCheckpoint && (ins.HostConfig.RestartPolicy?.Name || 'no') === 'no';
     const t0 = Date.now();
-    if (fast) {
-      await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
-    } else {
-      await dockerCheckpoint(this.docker, id, name);
-    }
+    // runc.conf must hold its normal content while CRIU runs (a post-copy step changes it under the same lock).
+    await withRuncConfShared(async () => {
+      if (fast) {
+        await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
+      } else {
+        await dockerCheckpoint(this.docker, id, name);
+      }
+    });
     const ms = Date.now() - t0;
     const dir = checkpointDir(root, id, name);
     return { name, dir, bytes: treeBytes(dir), checkpoint_ms: ms, fast };
@@ -426,7 +454,7 @@ export class DockerDriver implements EngineDriver {
 
   async restore(containerId: string, checkpointName: string): Promise<RestoreResult> {
     const t0 = Date.now();
-    await startFromCheckpoint(this.docker, containerId, checkpointName);
+    await withRuncConfShared(() => startFromCheckpoint(this.docker, containerId, checkpointName));
     const ms = Date.now() - t0;
     const ins = await this.inspect(containerId);
     if (!ins.State.Running) throw new RestoreFailed(`container ${containerId.slice(0, 12)} is ${ins.State.Status} right after the restore`);
@@ -494,6 +522,116 @@ export class DockerDriver implements EngineDriver {
   async volumeUsers(name: string, except?: string): Promise<string[]> {
     const list = await this.docker.listContainers({ all: true, filters: { volume: [name] } });
     return list.map((c) => c.Id).filter((id) => id !== except);
+  }
+
+  // ---- post-copy (lazy pages); docs/platform-facts.md "Post-copy through Docker" ----
+
+  /** Whether this host can do post-copy (uffd-noncoop, fs.pipe-max-size) and pre-copy (memory dirty tracking). */
+  async postCopySupport(): Promise<PostCopySupport> {
+    const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
+    const [uffd, dirtyTrack] = criu.ok
+      ? await Promise.all([criuFeature(this.opts.criuBinary, 'uffd-noncoop'), criuFeature(this.opts.criuBinary, 'mem_dirty_track')])
+      : [{ ok: false, reason: criu.error }, { ok: false, reason: criu.error }];
+    const modes: MigrationModes = judgeModes({ criuOk: criu.ok, criuError: criu.error, uffd, dirtyTrack, pipe: ensurePipeMaxSize() });
+    return { ok: modes.post_copy.ok, reason: modes.post_copy.reason, pre_copy: modes.pre_copy };
+  }
+
+  private async requirePostCopy(): Promise<void> {
+    const s = await this.postCopySupport();
+    if (!s.ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.host}: ${s.reason}`, { host: this.host });
+  }
+
+  /**
+   * Source: freeze the container and write everything but its memory pages; resolves once the
+   * images are in the checkpoint directory and CRIU's page server waits on `port` (0 = a free one)
+   * at `bindAddress` (default all addresses). The container stays frozen (Docker shows it running)
+   * until the target has fetched every page, then it exits; `waitPageServer` follows that.
+   */
+  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string }): Promise<LazyCheckpointResult> {
+    await this.requirePostCopy();
+    const root = await this.dockerRoot();
+    const ins = await this.inspect(containerId);
+    if (!ins.State.Running) throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} on ${this.host} is ${ins.State.Status}, not running`, { container: ins.Id });
+    if ((ins.HostConfig.RestartPolicy?.Name || 'no') !== 'no') {
+      // As for the fast checkpoint: Docker's stop bookkeeping is skipped, so it must not restart the source.
+      throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} has restart policy ${ins.HostConfig.RestartPolicy?.Name}: hold restarts before a post-copy`, { container: ins.Id });
+    }
+    this.pageServers.get(name)?.abort().catch(() => undefined);
+    const h = await lazyCheckpoint({
+      docker: this.docker,
+      containerdAddress: this.opts.containerdAddress,
+      dockerRoot: root,
+      workDir: this.opts.workDir,
+      containerId: ins.Id,
+      name,
+      port: opts.pageServerPort,
+      bindAddress: opts.bindAddress ?? '0.0.0.0',
+      engineNetns: this.opts.engineNetns || null,
+    });
+    this.pageServers.set(name, h);
+    return { name, dir: h.dir, bytes: h.bytes, checkpoint_ms: h.checkpoint_ms, fast: true, page_server: { port: h.port, pid: h.pid } };
+  }
+
+  pageServerStatus(name: string): PageServerStatus {
+    const h = this.pageServers.get(name);
+    if (!h) return { name, state: 'unknown', port: null, pid: null, error: null };
+    return { name, state: h.state, port: h.port, pid: h.pid, error: h.error };
+  }
+
+  /** Resolves when the target fetched every page and the source container exited; PostCopyFailed otherwise. */
+  async waitPageServer(name: string): Promise<PageServerStatus> {
+    const h = this.pageServers.get(name);
+    if (!h) throw new PostCopyFailed(`no page server for ${name} on ${this.host}`);
+    await h.served;
+    return this.pageServerStatus(name);
+  }
+
+  /** End the page server (by its PID): a target still fetching then fails. */
+  async abortPageServer(name: string): Promise<void> {
+    await this.pageServers.get(name)?.abort();
+  }
+
+  /**
+   * Target: with the lazy checkpoint's images placed (placeCheckpoint), start the lazy-pages daemon
+   * against the source's page server and the container from the checkpoint; resolves when the
+   * process runs. Its memory then arrives on demand and in the background: `waitPostCopy`.
+   */
+  async restoreLazy(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult> {
+    await this.requirePostCopy();
+    const root = await this.dockerRoot();
+    const ins = await this.inspect(containerId);
+    await this.lazyRestores.get(name)?.abort();
+    const h = await lazyRestore({
+      docker: this.docker,
+      dockerRoot: root,
+      workDir: this.opts.workDir,
+      criuBinary: this.opts.criuBinary,
+      containerId: ins.Id,
+      name,
+      sourceAddress: opts.sourceAddress,
+      port: opts.port,
+      completionTimeoutMs: opts.completionTimeoutMs,
+    });
+    this.lazyRestores.set(name, h);
+    return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms };
+  }
+
+  postCopyStatus(name: string): PostCopyStatus {
+    const h = this.lazyRestores.get(name);
+    if (!h) return { name, state: 'unknown', error: null, completed_at: null };
+    return { name, state: h.state, error: h.error, completed_at: h.completed_at };
+  }
+
+  /** Resolves when every page arrived; PostCopyFailed (the container stopped) when the daemon failed or was aborted. */
+  async waitPostCopy(name: string): Promise<PostCopyStatus> {
+    const h = this.lazyRestores.get(name);
+    if (!h) throw new PostCopyFailed(`no post-copy for ${name} on ${this.host}`);
+    await h.allPages;
+    return this.postCopyStatus(name);
+  }
+
+  async abortPostCopy(name: string): Promise<void> {
+    await this.lazyRestores.get(name)?.abort();
   }
 }
 

@@ -33,6 +33,8 @@ export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; 
     fabricNetworks: cloud().fabric.network,
     fastCheckpoint: extra.fastCheckpoint ?? false,
     containerdAddress: path.join(h.exec_root, 'containerd', 'containerd.sock'),
+    // Each dev-cloud engine runs in its own network namespace (post-copy's page server listens there).
+    engineNetns: `/run/netns/${h.netns}`,
   });
 }
 

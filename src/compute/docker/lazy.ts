@@ -1,0 +1,442 @@
+/**
+ * Post-copy (lazy pages) through Docker: the source's lazy dump and page server, the target's
+ * lazy-pages daemon and lazy restore (docs/platform-facts.md, "Post-copy through Docker").
+ *
+ * Source: containerd's checkpoint with an image path (as the fast checkpoint), with runc.conf
+ * holding `lazy-pages`, `address`, `port` for the moment CRIU starts: CRIU writes every image but
+ * the memory pages (about 1.3 MB for any Redis), then becomes a page server and waits; the `ctr`
+ * call returns only when the target has fetched every page (then CRIU ends the source's tasks).
+ * The step is done when `inventory.img` exists and the page server listens, not when `ctr` returns.
+ *
+ * Target: `criu lazy-pages --page-server --address SRC --port P -D <images> -W <work dir>` opens
+ * `<work dir>/lazy-pages.socket`; `docker start --checkpoint` with runc.conf holding `lazy-pages`
+ * and `work-dir <work dir>` makes the restore hand its userfaultfds to that daemon, which fetches
+ * faulted pages first and all the others in the background, then exits 0.
+ *
+ * When the engine runs in a network namespace other than this process's (the dev cloud: each
+ * compute host's dockerd in its own namespace), the page server listens on that namespace's
+ * loopback and a relay in this process forwards the target's one connection to it, so the
+ * target connects to the address this host advertises in either case.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { CheckpointFailed, PostCopyFailed, RestoreFailed } from '../../common/errors.js';
+import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
+import { run } from './exec.js';
+import { withLazyRuncConf } from './runcconf.js';
+import { treeBytes } from './tree.js';
+
+/** CRIU's page server asks for a ~3.3 MB pipe; above fs.pipe-max-size it stays 64 KiB and fails. */
+export const PIPE_MAX_SIZE_NEEDED = 4 * 1024 * 1024;
+const PIPE_MAX_SIZE = '/proc/sys/fs/pipe-max-size';
+
+/**
+ * Raise fs.pipe-max-size to what CRIU's page server needs, when it is lower. Hosts whose root has
+ * CAP_SYS_RESOURCE do not need it (the kernel lets them exceed the limit); root without it (the
+ * containers Ferry is developed in) does. Returns the value in force, or an error text.
+ */
+export function ensurePipeMaxSize(file = PIPE_MAX_SIZE): { ok: boolean; value: number | null; error: string | null } {
+  let value: number | null = null;
+  try {
+    value = Number(fs.readFileSync(file, 'utf8').trim());
+    if (value >= PIPE_MAX_SIZE_NEEDED) return { ok: true, value, error: null };
+    fs.writeFileSync(file, `${PIPE_MAX_SIZE_NEEDED}\n`);
+    return { ok: true, value: PIPE_MAX_SIZE_NEEDED, error: null };
+  } catch (e) {
+    return {
+      ok: false,
+      value,
+      error: `fs.pipe-max-size is ${value ?? 'unreadable'} and could not be raised to ${PIPE_MAX_SIZE_NEEDED} (${(e as Error).message}): CRIU's page server needs it unless root has CAP_SYS_RESOURCE`,
+    };
+  }
+}
+
+export interface FeatureCheck {
+  ok: boolean;
+  reason: string | null;
+}
+
+/** `criu check --feature NAME`: exit 0 = the kernel and CRIU support it. */
+export async function criuFeature(criu: string, feature: string): Promise<FeatureCheck> {
+  try {
+    const r = await run(criu, ['check', '--feature', feature], { timeoutMs: 30_000 });
+    if (r.code === 0) return { ok: true, reason: null };
+    const out = (r.stdout + r.stderr).trim().split('\n').slice(-2).join(' | ');
+    return { ok: false, reason: `\`criu check --feature ${feature}\` failed: ${out || `exit ${r.code}`}` };
+  } catch (e) {
+    return { ok: false, reason: `cannot run ${criu}: ${(e as Error).message}` };
+  }
+}
+
+/** Which memory-moving modes a host supports, and why not. */
+export interface MigrationModes {
+  post_copy: FeatureCheck;
+  pre_copy: FeatureCheck;
+}
+
+/** The decision from the checks' outcomes (unit-tested apart from running CRIU). */
+export function judgeModes(input: { criuOk: boolean; criuError: string | null; uffd: FeatureCheck; dirtyTrack: FeatureCheck; pipe: { ok: boolean; error: string | null } }): MigrationModes {
+  if (!input.criuOk) {
+    const reason = input.criuError ?? 'CRIU is not usable';
+    return { post_copy: { ok: false, reason }, pre_copy: { ok: false, reason } };
+  }
+  const post = !input.uffd.ok
+    ? { ok: false, reason: `no non-cooperative userfaultfd (${input.uffd.reason}): the kernel cannot serve a restored process's page faults` }
+    : !input.pipe.ok
+      ? { ok: false, reason: input.pipe.error }
+      : { ok: true, reason: null };
+  const pre = input.dirtyTrack.ok
+    ? { ok: true, reason: null }
+    : { ok: false, reason: `no memory dirty tracking (${input.dirtyTrack.reason}; the kernel lacks CONFIG_MEM_SOFT_DIRTY): iterative pre-copy is impossible` };
+  return { post_copy: post, pre_copy: pre };
+}
+
+/** `ss -Hltnp` for one port, in the engine's network namespace when it has its own. */
+async function listener(port: number, netns: string | null): Promise<{ pid: number | null } | null> {
+  const ss = ['ss', '-Hltnp', `sport = :${port}`];
+  const r = netns ? await run('nsenter', [`--net=${netns}`, ...ss], { timeoutMs: 5000 }) : await run(ss[0], ss.slice(1), { timeoutMs: 5000 });
+  const line = r.stdout.trim();
+  if (r.code !== 0 || !line) return null;
+  const pid = /pid=(\d+)/.exec(line)?.[1];
+  return { pid: pid ? Number(pid) : null };
+}
+
+/** A free TCP port on `bindAddress` in this process's namespace (0 = let the kernel pick). */
+export async function freePort(bindAddress: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, bindAddress, () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Relay one connection from `bindAddress:port` here to 127.0.0.1:port in another network
+ * namespace (socat there, under nsenter). Closes its listener after the first connection.
+ */
+function startRelay(bindAddress: string, port: number, netns: string): Promise<{ close(): void }> {
+  let peer: ChildProcess | null = null;
+  const server = net.createServer((sock) => {
+    server.close();
+    sock.setNoDelay(true);
+    const child = spawn('nsenter', [`--net=${netns}`, 'socat', 'STDIO', `TCP:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'ignore'] });
+    peer = child;
+    sock.pipe(child.stdin);
+    child.stdout.pipe(sock);
+    child.stdin.on('error', () => sock.destroy());
+    sock.on('error', () => child.kill('SIGKILL'));
+    sock.on('close', () => child.kill('SIGTERM'));
+    child.on('close', () => sock.destroy());
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, bindAddress, () =>
+      resolve({
+        close() {
+          server.close();
+          peer?.kill('SIGKILL');
+        },
+      }),
+    );
+  });
+}
+
+export type PageServerState = 'serving' | 'done' | 'failed';
+
+/** The source side of one post-copy, kept in memory by the driver while pages are served. */
+export interface PageServerHandle {
+  name: string;
+  containerId: string;
+  dir: string;
+  bytes: number;
+  /** From the checkpoint call until the images were written and the page server listened. */
+  checkpoint_ms: number;
+  address: string;
+  port: number;
+  /** CRIU's page-server process (in the engine's namespace), when `ss` named it. */
+  pid: number | null;
+  state: PageServerState;
+  error: string | null;
+  /** Resolves when every page was fetched and the source's tasks ended; rejects with PostCopyFailed. */
+  served: Promise<void>;
+  /** End the page server now (by its PID) and the relay; the dump then fails. */
+  abort(): Promise<void>;
+}
+
+export interface LazyCheckpointOptions {
+  docker: Docker;
+  containerdAddress: string;
+  dockerRoot: string;
+  workDir: string;
+  containerId: string; // full ID
+  name: string;
+  /** The port the target connects to (0 = a free one here). */
+  port: number;
+  /** Where the target connects: this host's migration address (default 0.0.0.0 = all). */
+  bindAddress: string;
+  /** The engine's network namespace (a /run/netns path) when it is not this process's; null = this one. */
+  engineNetns: string | null;
+  /** How long the dump may take until the page server listens. */
+  readyTimeoutMs?: number;
+}
+
+function criuErrors(file: string, n = 5): string {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /Error|error/.test(l))
+      .slice(-n)
+      .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, '').trim())
+      .join(' | ');
+  } catch {
+    return '';
+  }
+}
+
+/** Lazy dump through containerd; resolves once the images are written and the page server waits. */
+export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServerHandle> {
+  const dir = checkpointDir(o.dockerRoot, o.containerId, o.name);
+  const work = path.join(o.workDir, 'criu-work', `${o.containerId.slice(0, 12)}-${o.name}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  const port = o.port || (await freePort(o.bindAddress));
+  // In a namespace of its own the engine's CRIU listens on that namespace's loopback, behind the relay.
+  const serverAddress = o.engineNetns ? '127.0.0.1' : o.bindAddress;
+  const t0 = Date.now();
+  let ctr: ChildProcess | null = null;
+  let ctrOut = '';
+  let ctrExit: Promise<number> = Promise.resolve(1);
+  let pid: number | null = null;
+  await withLazyRuncConf(['lazy-pages', `address ${serverAddress}`, `port ${port}`], async (configRead) => {
+    const child = spawn('ctr', ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    ctr = child;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (ctrOut = (ctrOut + d).slice(-4000)));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (ctrOut = (ctrOut + d).slice(-4000)));
+    ctrExit = new Promise((resolve) => {
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+      child.on('error', () => resolve(127));
+    });
+    let exited: number | null = null;
+    void ctrExit.then((c) => (exited = c));
+    const deadline = Date.now() + (o.readyTimeoutMs ?? 120_000);
+    for (;;) {
+      if (exited !== null) {
+        throw new CheckpointFailed(
+          `lazy checkpoint of ${o.containerId.slice(0, 12)} ended (exit ${exited}) before its page server listened: ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim(),
+          { container: o.containerId },
+        );
+      }
+      if (fs.existsSync(path.join(dir, 'inventory.img'))) {
+        const l = await listener(port, o.engineNetns);
+        if (l) {
+          pid = l.pid;
+          break;
+        }
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new CheckpointFailed(`lazy checkpoint of ${o.containerId.slice(0, 12)}: no page server on port ${port} after ${o.readyTimeoutMs ?? 120_000} ms`, { container: o.containerId });
+      }
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    configRead();
+  }).catch((e: unknown) => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  const checkpointMs = Date.now() - t0;
+  let relay: { close(): void } | null = null;
+  try {
+    if (o.engineNetns) relay = await startRelay(o.bindAddress, port, o.engineNetns);
+  } catch (e) {
+    if (pid) process.kill(pid, 'SIGKILL');
+    throw new CheckpointFailed(`cannot relay the page server to ${o.bindAddress}:${port}: ${(e as Error).message}`, { container: o.containerId });
+  }
+  const handle: PageServerHandle = {
+    name: o.name,
+    containerId: o.containerId,
+    dir,
+    bytes: treeBytes(dir),
+    checkpoint_ms: checkpointMs,
+    address: o.bindAddress,
+    port,
+    pid,
+    state: 'serving',
+    error: null,
+    served: Promise.resolve(),
+    async abort() {
+      relay?.close();
+      if (handle.pid && handle.state === 'serving') {
+        try {
+          process.kill(handle.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await handle.served.catch(() => undefined);
+    },
+  };
+  handle.served = (async () => {
+    const code = await ctrExit;
+    relay?.close();
+    if (code !== 0) {
+      handle.state = 'failed';
+      handle.error = `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();
+      throw new PostCopyFailed(handle.error, { container: o.containerId });
+    }
+    // Docker learns of the exit from containerd's event.
+    const deadline = Date.now() + 10_000;
+    while ((await o.docker.getContainer(o.containerId).inspect()).State.Running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    handle.state = 'done';
+    fs.rmSync(work, { recursive: true, force: true });
+  })();
+  handle.served.catch(() => undefined); // observed through the handle
+  void ctr;
+  return handle;
+}
+
+export type PostCopyState = 'fetching' | 'complete' | 'failed';
+
+/** The target side of one post-copy: the restored container and the daemon that fills its memory. */
+export interface LazyRestoreHandle {
+  name: string;
+  containerId: string;
+  pid: number;
+  /** From `docker start --checkpoint` until it returned with the container running. */
+  restore_ms: number;
+  /** From spawning the lazy-pages daemon until its socket was there. */
+  daemon_ms: number;
+  state: PostCopyState;
+  error: string | null;
+  /** Epoch ms when the last page arrived (the daemon exited 0). */
+  completed_at: number | null;
+  /** Resolves when every page arrived; rejects with PostCopyFailed (the container is stopped then). */
+  allPages: Promise<void>;
+  /** Stop fetching: the daemon is ended and the container killed (its memory is incomplete). */
+  abort(): Promise<void>;
+}
+
+export interface LazyRestoreOptions {
+  docker: Docker;
+  dockerRoot: string;
+  workDir: string;
+  criuBinary: string;
+  containerId: string; // full ID; the images already placed under its checkpoints/<name>
+  name: string;
+  sourceAddress: string;
+  port: number;
+  /** Upper bound for the whole post-copy after the restore; the daemon is ended after it. */
+  completionTimeoutMs?: number;
+}
+
+/** Start the lazy-pages daemon, then the container from its checkpoint; resolves when the process runs. */
+export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHandle> {
+  const images = checkpointDir(o.dockerRoot, o.containerId, o.name);
+  if (!fs.existsSync(path.join(images, 'inventory.img'))) throw new RestoreFailed(`no checkpoint ${o.name} placed for ${o.containerId.slice(0, 12)}`, { container: o.containerId });
+  const lpw = path.join(o.workDir, 'lazy-pages', `${o.containerId.slice(0, 12)}-${o.name}`);
+  fs.rmSync(lpw, { recursive: true, force: true });
+  fs.mkdirSync(lpw, { recursive: true });
+  const t0 = Date.now();
+  const daemon = spawn(o.criuBinary, ['lazy-pages', '--page-server', '--address', o.sourceAddress, '--port', String(o.port), '-D', images, '-W', lpw, '-o', 'lazy-pages.log', '-v2'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let daemonErr = '';
+  daemon.stderr.setEncoding('utf8').on('data', (d: string) => (daemonErr = (daemonErr + d).slice(-2000)));
+  let exit: { code: number | null; signal: string | null } | null = null;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    daemon.on('close', (code, signal) => {
+      exit = { code, signal };
+      resolve(exit);
+    });
+    daemon.on('error', (e) => {
+      daemonErr += e.message;
+      exit = { code: 127, signal: null };
+      resolve(exit);
+    });
+  });
+  const why = (): string => `${daemonErr.trim()} ${criuErrors(path.join(lpw, 'lazy-pages.log'))}`.trim();
+  const socket = path.join(lpw, 'lazy-pages.socket');
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(socket)) {
+    if (exit) throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} exited (${JSON.stringify(exit)}) before it listened: ${why()}`, { container: o.containerId });
+    if (Date.now() > deadline) {
+      daemon.kill('SIGKILL');
+      throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} did not open ${socket} within 30 s`, { container: o.containerId });
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const daemonMs = Date.now() - t0;
+  const t1 = Date.now();
+  try {
+    await withLazyRuncConf(['lazy-pages', `work-dir ${lpw}`], async () => {
+      await startFromCheckpoint(o.docker, o.containerId, o.name);
+    });
+  } catch (e) {
+    daemon.kill('SIGKILL');
+    throw e instanceof RestoreFailed ? new RestoreFailed(`${e.message} (lazy-pages daemon: ${why() || 'no error logged'})`, { container: o.containerId }) : e;
+  }
+  const restoreMs = Date.now() - t1;
+  const ins = await o.docker.getContainer(o.containerId).inspect();
+  if (!ins.State.Running) {
+    daemon.kill('SIGKILL');
+    throw new RestoreFailed(`container ${o.containerId.slice(0, 12)} is ${ins.State.Status} right after the lazy restore`, { container: o.containerId });
+  }
+  const killContainer = async (): Promise<void> => {
+    // Its memory is incomplete: pages not fetched would read as zeros once the uffd is gone.
+    await o.docker
+      .getContainer(o.containerId)
+      .kill({ signal: 'SIGKILL' })
+      .catch(() => undefined);
+  };
+  let aborted = false;
+  const handle: LazyRestoreHandle = {
+    name: o.name,
+    containerId: ins.Id,
+    pid: ins.State.Pid,
+    restore_ms: restoreMs,
+    daemon_ms: daemonMs,
+    state: 'fetching',
+    error: null,
+    completed_at: null,
+    allPages: Promise.resolve(),
+    async abort() {
+      aborted = true;
+      if (!exit) daemon.kill('SIGKILL');
+      await handle.allPages.catch(() => undefined);
+    },
+  };
+  const limit = o.completionTimeoutMs ?? 30 * 60_000;
+  handle.allPages = (async () => {
+    const timer = setTimeout(() => {
+      daemonErr += `\n(no completion within ${limit} ms: ended)`;
+      daemon.kill('SIGKILL');
+    }, limit);
+    const e = await exited;
+    clearTimeout(timer);
+    if (e.code === 0 && !aborted) {
+      handle.state = 'complete';
+      handle.completed_at = Date.now();
+      fs.rmSync(lpw, { recursive: true, force: true });
+      return;
+    }
+    handle.state = 'failed';
+    handle.error = aborted
+      ? `post-copy of ${o.containerId.slice(0, 12)} aborted before every page arrived; the container was stopped`
+      : `post-copy of ${o.containerId.slice(0, 12)} failed: the lazy-pages daemon ended (${e.signal ?? `exit ${e.code}`}) before every page arrived (${why() || 'no error logged'}); the container was stopped`;
+    await killContainer();
+    throw new PostCopyFailed(handle.error, { container: o.containerId });
+  })();
+  handle.allPages.catch(() => undefined); // observed through the handle
+  return handle;
+}

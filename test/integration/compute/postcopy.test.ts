@@ -1,0 +1,201 @@
+/**
+ * Post-copy (lazy pages) through Docker on the dev cloud's real engines, driven through the
+ * DockerDriver's post-copy methods in the order an agent would call them (compute1 -> compute2):
+ * describe, hold restarts, image and shell on the target, lazy checkpoint (images without memory,
+ * page server waiting), copy of the images and the writable layer, lazy restore, gratuitous ARP,
+ * then every page fetched in the background.
+ * - Redis with 1M keys (DEBUG POPULATE) and a live writer in the client namespace over
+ *   ferry-fabric: the writer is answered again soon after the restore, no acknowledged write is
+ *   lost, DBSIZE and a sentinel are intact, every page arrives, the source container exits.
+ * - Killing the source's page server mid post-copy makes the "all pages" promise reject within a
+ *   bounded time (and stops the target's container, whose memory is incomplete).
+ * After each test /etc/criu/runc.conf holds exactly what it held before.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, jest, test } from '@jest/globals';
+import { PostCopyFailed } from '../../../src/common/errors.js';
+import type { DockerDriver } from '../../../src/compute/docker/driver.js';
+import { RUNC_CONF, runcConfText } from '../../../src/compute/docker/runcconf.js';
+import { cloud } from '../../helpers/cloud.js';
+import { dk, makeDriver, redisCli, removeEverywhere, sh, uniqueName, waitFor } from './helpers.js';
+
+jest.setTimeout(300_000);
+
+const names = [uniqueName('postcopy'), uniqueName('postcopy-kill')];
+const IPS = ['10.250.0.171', '10.250.0.172'];
+const MACS = ['02:42:0a:fa:00:ab', '02:42:0a:fa:00:ac'];
+const writers: ChildProcess[] = [];
+let d1: DockerDriver;
+let d2: DockerDriver;
+let confBefore = '';
+
+beforeAll(() => {
+  d1 = makeDriver('compute1');
+  d2 = makeDriver('compute2');
+  confBefore = runcConfText();
+});
+
+afterEach(() => {
+  // Whatever a test did, the machine-wide CRIU config is back to its normal content.
+  expect(runcConfText()).toBe(confBefore);
+  expect(runcConfText()).not.toMatch(/lazy-pages|work-dir|^port /m);
+});
+
+afterAll(async () => {
+  for (const w of writers) if (w.exitCode === null && w.pid) process.kill(w.pid, 'SIGTERM');
+  await removeEverywhere(names);
+});
+
+/**
+ * A writer in the client namespace: INCR on one Redis connection every 10 ms, printing each
+ * acknowledged value with its time. It reconnects if its connection fails.
+ */
+const WRITER = `
+const net = require('node:net');
+const [host, port] = process.argv.slice(1);
+let sock = null, buf = '', pending = false;
+function connect() {
+  sock = net.connect(Number(port), host);
+  sock.setNoDelay(true);
+  sock.on('data', (d) => {
+    buf += d;
+    let m;
+    while ((m = /^:(\\d+)\\r\\n/.exec(buf))) { buf = buf.slice(m[0].length); pending = false; process.stdout.write(JSON.stringify({ t: Date.now(), v: Number(m[1]) }) + '\\n'); }
+  });
+  sock.on('error', () => {});
+  sock.on('close', () => { pending = false; buf = ''; setTimeout(connect, 50); });
+}
+connect();
+setInterval(() => { if (!pending && sock && !sock.connecting && !sock.destroyed) { pending = true; sock.write('*2\\r\\n$4\\r\\nINCR\\r\\n$6\\r\\nwrites\\r\\n'); } }, 10);
+`;
+
+function startWriter(ip: string): { acks: { t: number; v: number }[] } {
+  const acks: { t: number; v: number }[] = [];
+  const child = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, process.execPath, '-e', WRITER, ip, '6379'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  writers.push(child);
+  let rest = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) acks.push(JSON.parse(l) as { t: number; v: number });
+  });
+  return { acks };
+}
+
+interface Moved {
+  id: string;
+  shell: string;
+  ckName: string;
+  /** The freeze began (checkpoint call). */
+  t0: number;
+  /** The lazy restore returned with the process running. */
+  tRestored: number;
+  checkpointMs: number;
+  imageBytes: number;
+  port: number;
+  pid: number | null;
+}
+
+/** Redis on ferry-fabric on compute1 with `keys` keys and a sentinel. */
+async function startRedis(name: string, ip: string, mac: string, keys: number): Promise<void> {
+  await dk('compute1', ['run', '-d', '--name', name, '--network', cloud().fabric.network, '--ip', ip, '--mac-address', mac, 'ferry/redis']);
+  await waitFor('redis to answer', async () => (await redisCli('compute1', name, ['PING'])) === 'PONG');
+  expect(await redisCli('compute1', name, ['DEBUG', 'POPULATE', String(keys)])).toBe('OK');
+  expect(await redisCli('compute1', name, ['SET', 'sentinel', `before-${name}`])).toBe('OK');
+}
+
+/** The agent's steps up to the lazy restore, with the copy done by `cp -a` instead of the data channel. */
+async function moveLazily(name: string): Promise<Moved> {
+  const spec = await d1.describeContainer(name);
+  await d1.holdRestarts(spec);
+  if (!(await d2.hasImage(spec.image.id))) await d2.importImage(spec.image, await d1.exportImage(spec.image));
+  const migrationId = `pc-${name}`;
+  const shell = await d2.createShell(spec, migrationId);
+  const ckName = d1.checkpointName(migrationId);
+
+  const t0 = Date.now();
+  const ck = await d1.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1' });
+  const parts = await d1.partsToMove(spec.id, ck, spec);
+  const staging = path.join(await d2.stagingRoot(), migrationId);
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { recursive: true });
+  for (const p of parts) {
+    const to = path.join(staging, p.part.replace(/\//g, '_'));
+    await sh('cp', ['-a', p.dir, to]);
+    if (p.kind === 'checkpoint') await d2.placeCheckpoint(shell, ckName, to);
+    if (p.kind === 'rootfs') await d2.applyRootfs(shell, to);
+  }
+  const r = await d2.restoreLazy(shell, ckName, { sourceAddress: '127.0.0.1', port: ck.page_server.port, completionTimeoutMs: 120_000 });
+  const tRestored = Date.now();
+  await d2.announce(shell, spec);
+  fs.rmSync(staging, { recursive: true, force: true });
+  expect(r.pid).toBeGreaterThan(0);
+  return { id: spec.id, shell, ckName, t0, tRestored, checkpointMs: ck.checkpoint_ms, imageBytes: ck.bytes, port: ck.page_server.port, pid: ck.page_server.pid };
+}
+
+test('the host reports post-copy supported and pre-copy not (no memory dirty tracking on this kernel)', async () => {
+  const s = await d1.postCopySupport();
+  expect(s).toMatchObject({ ok: true, reason: null });
+  expect(s.pre_copy.ok).toBe(false);
+  expect(s.pre_copy.reason).toMatch(/mem_dirty_track/);
+  expect(Number(fs.readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'))).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+});
+
+test('Redis with 1M keys and a live writer moves with post-copy: answered soon, nothing lost, every page arrives', async () => {
+  const [name, ip, mac] = [names[0], IPS[0], MACS[0]];
+  await startRedis(name, ip, mac, 1_000_000);
+  const writer = startWriter(ip);
+  await waitFor('the writer to be answered', async () => writer.acks.length >= 50);
+
+  const m = await moveLazily(name);
+  // Only the non-memory images moved (1M keys are ~90 MB of pages).
+  expect(m.imageBytes).toBeLessThan(10_000_000);
+  const lastBefore = writer.acks.filter((a) => a.t <= m.t0).pop();
+  const firstAfter = await waitFor('an answer after the restore', async () => writer.acks.find((a) => a.t >= m.tRestored), 30_000, 5);
+  process.stdout.write(
+    `[postcopy] checkpoint_ms=${m.checkpointMs} images=${m.imageBytes} freeze_until_restored_ms=${m.tRestored - m.t0} ` +
+      `first_answer_after_restore_ms=${firstAfter.t - m.tRestored} client_gap_ms=${firstAfter.t - (lastBefore?.t ?? m.t0)}\n`,
+  );
+  expect(firstAfter.t - m.tRestored).toBeLessThan(2000);
+
+  const done = await d2.waitPostCopy(m.ckName);
+  expect(done.state).toBe('complete');
+  process.stdout.write(`[postcopy] all_pages_after_restore_ms=${(done.completed_at ?? 0) - m.tRestored} all_pages_after_freeze_ms=${(done.completed_at ?? 0) - m.t0}\n`);
+  expect(await d1.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
+
+  await waitFor('more writes after the move', async () => writer.acks.length > 0 && writer.acks[writer.acks.length - 1].v > firstAfter.v + 20, 20_000);
+  const lastAck = writer.acks[writer.acks.length - 1].v;
+  expect(Number(await redisCli('compute2', name, ['GET', 'writes']))).toBeGreaterThanOrEqual(lastAck);
+  expect(await redisCli('compute2', name, ['DBSIZE'])).toBe('1000002'); // key:0..key:999999, sentinel, writes
+  expect(await redisCli('compute2', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
+  expect(await redisCli('compute2', name, ['GET', 'key:999999'])).toBe('value:999999');
+  expect(await redisCli('compute2', name, ['GET', 'key:0'])).toBe('value:0');
+  expect(await dk('compute1', ['inspect', '-f', '{{.State.Running}}', name])).toBe('false');
+  expect(await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])).toBe('true');
+  expect(d2.postCopyStatus(m.ckName).state).toBe('complete');
+});
+
+test('killing the source page server mid post-copy rejects the "all pages" promise, not a silent hang', async () => {
+  const [name, ip, mac] = [names[1], IPS[1], MACS[1]];
+  await startRedis(name, ip, mac, 2_000_000);
+  const m = await moveLazily(name);
+  expect(m.pid).toBeGreaterThan(0);
+  expect(d2.postCopyStatus(m.ckName).state).toBe('fetching');
+  const tKill = Date.now();
+  process.kill(m.pid as number, 'SIGKILL'); // CRIU's page server on compute1, started by this test's checkpoint
+  const failure = await d2.waitPostCopy(m.ckName).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  const ms = Date.now() - tKill;
+  process.stdout.write(`[postcopy] page server killed: the target gave up after ${ms} ms: ${(failure as Error | null)?.message}\n`);
+  expect(failure).toBeInstanceOf(PostCopyFailed);
+  expect(ms).toBeLessThan(30_000);
+  expect(d2.postCopyStatus(m.ckName).state).toBe('failed');
+  await expect(d1.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
+  // The target's copy, whose memory is incomplete, does not run on.
+  await waitFor('the target container to stop', async () => (await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])) === 'false', 20_000);
+  expect(fs.existsSync(RUNC_CONF)).toBe(true);
+});
