@@ -149,3 +149,14 @@ describe('a step asked again answers from the record', () => {
     expect(await agent.liveMigration({ migration_id: 'ms', upload: { address: 'a:1', token: 'x'.repeat(20) } })).toEqual(live);
   });
 });
+
+describe('the source is removed only after the target runs it', () => {
+  it('cleanup_source refuses while the source container runs', async () => {
+    const state = new Map<string, State>([['cid', { exists: true, running: true, status: 'running', name: 'web' }]]);
+    const calls: string[] = [];
+    const agent = agentWith(fakeDriver(state, calls));
+    agent.records.save({ ...agent.records.create('m1', 'source', 'c2'), stage: 'sent', container_id: 'cid', spec });
+    await expect(agent.cleanupSource({ migration_id: 'm1', container_id: 'cid' })).rejects.toThrow(/is running on c2: the source is removed only after the target runs it/);
+    expect(calls).not.toContain('remove cid');
+  });
+});
