@@ -1,5 +1,6 @@
-"""Writes WORKSPACE/etc/tempest.conf for the development cloud from `ferry-devcloud status
---json` on stdin: Keystone and its admin, only Ferry available, and the [container_migration]
+"""Writes WORKSPACE/etc/tempest.conf (and the accounts file it names) for the development cloud
+from `ferry-devcloud status --json` on stdin: Keystone, its admin and demo users as
+pre-provisioned accounts, only Ferry available, and the [container_migration]
 options the workload tests need (each host's Docker engine, the tenant network, the client
 namespace). Usage: ... | /usr/bin/python3 write_tempest_conf.py WORKSPACE"""
 import configparser
@@ -20,16 +21,21 @@ def main(workspace):
         'log_file': 'tempest.log',
         'debug': 'false',
     }
+    demo = ks['demo']
+    accounts = os.path.join(workspace, 'etc', 'accounts.yaml')
     conf['auth'] = {
         'admin_username': admin['username'],
         'admin_password': admin['password'],
         'admin_project_name': admin['project_name'],
         'admin_domain_name': admin['user_domain_name'],
-        # Each test class gets its own project and users (what OpenStack CI does).
-        'use_dynamic_credentials': 'true',
+        # Pre-provisioned accounts: Ferry's admin is the admin role in the admin project
+        # ([api] admin_project_name), which tempest's dynamic credentials (a new project per
+        # test class) would never be. The demo user is the project member.
+        'use_dynamic_credentials': 'false',
+        'test_accounts_file': accounts,
         'create_isolated_networks': 'false',
-        'tempest_roles': 'member',
     }
+    conf['oslo_concurrency'] = {'lock_path': os.path.join(workspace, 'lock')}
     conf['identity'] = {
         'uri_v3': ks['auth_url'],
         'auth_version': 'v3',
@@ -53,6 +59,17 @@ def main(workspace):
     }
     os.makedirs(os.path.join(workspace, 'etc'), exist_ok=True)
     os.makedirs(os.path.join(workspace, 'logs'), exist_ok=True)
+    os.makedirs(os.path.join(workspace, 'lock'), exist_ok=True)
+    with open(accounts, 'w') as f:
+        # JSON is YAML: the two accounts tempest hands out (admin, and a member of demo).
+        json.dump([
+            {'username': admin['username'], 'password': admin['password'],
+             'project_name': admin['project_name'], 'domain_name': admin['user_domain_name'],
+             'types': ['admin']},
+            {'username': demo['username'], 'password': demo['password'],
+             'project_name': demo['project_name'], 'domain_name': demo['user_domain_name'],
+             'roles': ['member']},
+        ], f, indent=2)
     with open(os.path.join(workspace, 'etc', 'tempest.conf'), 'w') as f:
         f.write('# Written by tempest-plugin/tools/write_tempest_conf.py for the development '
                 'cloud.\n')
