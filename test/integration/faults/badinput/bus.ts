@@ -219,7 +219,7 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
     refused('list_migrations with an unknown status', CONDUCTOR, c('list_migrations', { status: 'exploded' }), 'InvalidInput', /argument "status" must be one of accepted/);
     refused('list_migrations with a limit that is a string', CONDUCTOR, c('list_migrations', { limit: '5' }), 'InvalidInput', /argument "limit" must be an integer >= 0/);
     refused('list_migrations with changes_since "yesterday"', CONDUCTOR, c('list_migrations', { changes_since: 'yesterday' }), 'InvalidInput', /argument "changes_since" must be an ISO 8601 time/);
-    refused('report_state with a state that is a string', CONDUCTOR, c('report_state', { host: 'compute1', state: 'up' }), 'InvalidInput', /report_state needs a host name and a state with a containers list/);
+    refused('report_state with a state that is a string', CONDUCTOR, c('report_state', { host: 'compute1', state: 'up' }), 'InvalidInput', /argument "state" must be an object|report_state needs a host name and a state with a containers list/);
     refused(
       'report_state whose container list holds null and a number',
       CONDUCTOR,
