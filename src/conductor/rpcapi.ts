@@ -6,7 +6,7 @@ import type { ContainerEvent } from '../compute/events.js';
 import type { ComputeHost, Container, HostState } from '../objects/host.js';
 import type { Migration } from '../objects/migration.js';
 import type { ConductorAPI, MigrationFilters, PageRequest } from './interface.js';
-import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './manager.js';
+import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './methods.js';
 
 /** The version the first API's calls are sent with (any conductor answers them). */
 const V1_0 = '1.0';
