@@ -223,6 +223,8 @@ export interface EngineDriver {
   /** Source: resolves when every page was fetched and the source exited; PostCopyFailed otherwise. */
   waitPageServer?(name: string): Promise<PageServerStatus>;
   abortPageServer?(name: string): Promise<void>;
+  /** Source: end the page server and resume the frozen container (only while no target has run it). */
+  rollbackLazyCheckpoint?(containerId: string, name: string): Promise<void>;
   /** Target: restore from the placed lazy checkpoint, fetching pages from the source; resolves when the process runs. */
   restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult>;
   postCopyStatus?(name: string): PostCopyStatus;

@@ -34,6 +34,7 @@ import {
   judgeModes,
   lazyCheckpoint,
   lazyRestore,
+  resumeFrozenSource,
   type LazyRestoreHandle,
   type MigrationModes,
   type PageServerHandle,
@@ -628,6 +629,17 @@ export class DockerDriver implements EngineDriver {
     if (!h) throw new PostCopyFailed(`no post-copy for ${name} on ${this.host}`);
     await h.allPages;
     return this.postCopyStatus(name);
+  }
+
+  /**
+   * Source rollback of a post-copy no target has run yet (its restore failed or never started):
+   * end the page server and give the container back its network and CPU, memory intact.
+   * Once a target ran the container, do not: what it wrote there would be lost.
+   */
+  async rollbackLazyCheckpoint(containerId: string, name: string): Promise<void> {
+    const ins = await this.inspect(containerId);
+    await this.abortPageServer(name);
+    await resumeFrozenSource(this.docker, ins.Id);
   }
 
   async abortPostCopy(name: string): Promise<void> {

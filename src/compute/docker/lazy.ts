@@ -440,3 +440,42 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   handle.allPages.catch(() => undefined); // observed through the handle
   return handle;
 }
+
+/**
+ * Bring a source back after its page server ended before any target ran the container (a
+ * rollback). CRIU left three things behind: the container's tasks stopped under the freezer
+ * cgroup or already thawed, its network lock (an iptables chain `CRIU` dropping all traffic in the
+ * container's namespace), and Docker's record saying `paused` while runc says it is not (so
+ * `docker unpause` alone fails). Removing the chain, freezing the cgroup again and letting Docker
+ * unpause it gives a running container with its memory intact (observed with Redis: every key
+ * there). Only safe while no target has run the container: writes made there would be lost.
+ */
+export async function resumeFrozenSource(docker: Docker, containerId: string): Promise<void> {
+  const c = docker.getContainer(containerId);
+  const ins = await c.inspect();
+  if (!ins.State.Running) throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${ins.State.Status}: nothing to resume (its tasks ended)`, { container: containerId });
+  const pid = ins.State.Pid;
+  const ipt = async (args: string[]) => run('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', ...args], { timeoutMs: 10_000 });
+  if ((await ipt(['-S', 'CRIU'])).code === 0) {
+    await ipt(['-D', 'INPUT', '-j', 'CRIU']);
+    await ipt(['-D', 'OUTPUT', '-j', 'CRIU']);
+    await ipt(['-F', 'CRIU']);
+    const x = await ipt(['-X', 'CRIU']);
+    if (x.code !== 0) throw new PostCopyFailed(`cannot remove CRIU's network lock from ${containerId.slice(0, 12)}: ${x.stderr.trim()}`, { container: containerId });
+  }
+  if (ins.State.Paused) {
+    const line = fs
+      .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /^\d+:freezer:/.test(l));
+    const freezer = line ? path.join('/sys/fs/cgroup/freezer', line.split(':')[2]) : null;
+    if (freezer && fs.existsSync(path.join(freezer, 'freezer.state'))) fs.writeFileSync(path.join(freezer, 'freezer.state'), 'FROZEN');
+    try {
+      await c.unpause();
+    } catch (e) {
+      throw new PostCopyFailed(`cannot resume ${containerId.slice(0, 12)} after its page server ended: ${(e as Error).message}`, { container: containerId });
+    }
+  }
+  const after = await c.inspect();
+  if (!after.State.Running || after.State.Paused) throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${after.State.Status} after the resume`, { container: containerId });
+}

@@ -9,6 +9,8 @@
  *   lost, DBSIZE and a sentinel are intact, every page arrives, the source container exits.
  * - Killing the source's page server mid post-copy makes the "all pages" promise reject within a
  *   bounded time (and stops the target's container, whose memory is incomplete).
+ * - A lazy checkpoint that no target ran rolls back on the source: the page server ends and the
+ *   frozen container runs on with every key.
  * After each test /etc/criu/runc.conf holds exactly what it held before.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,9 +25,9 @@ import { dk, makeDriver, redisCli, removeEverywhere, sh, uniqueName, waitFor } f
 
 jest.setTimeout(300_000);
 
-const names = [uniqueName('postcopy'), uniqueName('postcopy-kill')];
-const IPS = ['10.250.0.171', '10.250.0.172'];
-const MACS = ['02:42:0a:fa:00:ab', '02:42:0a:fa:00:ac'];
+const names = [uniqueName('postcopy'), uniqueName('postcopy-kill'), uniqueName('postcopy-back')];
+const IPS = ['10.250.0.171', '10.250.0.172', '10.250.0.173'];
+const MACS = ['02:42:0a:fa:00:ab', '02:42:0a:fa:00:ac', '02:42:0a:fa:00:ad'];
 const writers: ChildProcess[] = [];
 let d1: DockerDriver;
 let d2: DockerDriver;
@@ -198,4 +200,21 @@ test('killing the source page server mid post-copy rejects the "all pages" promi
   // The target's copy, whose memory is incomplete, does not run on.
   await waitFor('the target container to stop', async () => (await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])) === 'false', 20_000);
   expect(fs.existsSync(RUNC_CONF)).toBe(true);
+});
+
+test('a lazy checkpoint no target ran rolls back: the source runs on with every key', async () => {
+  const [name, ip, mac] = [names[2], IPS[2], MACS[2]];
+  await startRedis(name, ip, mac, 100_000);
+  const spec = await d1.describeContainer(name);
+  const ck = await d1.checkpointLazy(spec.id, 'ferry-pc-rollback', { pageServerPort: 0, bindAddress: '127.0.0.1' });
+  expect(d1.pageServerStatus('ferry-pc-rollback').state).toBe('serving');
+  expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('paused'); // frozen while serving
+  await d1.rollbackLazyCheckpoint(spec.id, ck.name);
+  expect(d1.pageServerStatus('ferry-pc-rollback').state).toBe('failed');
+  expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+  expect(await redisCli('compute1', name, ['DBSIZE'])).toBe('100001');
+  expect(await redisCli('compute1', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
+  // Its network is back too (CRIU's lock is gone): the client namespace reaches it over the fabric.
+  const r = await sh('ip', ['netns', 'exec', cloud().fabric.client_netns, 'redis-cli', '-h', ip, 'GET', 'sentinel']);
+  expect(r).toBe(`before-${name}`);
 });
