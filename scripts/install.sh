@@ -11,6 +11,8 @@ step "Debian packages"
 ferry_install_apt_packages
 step "CRIU 4.2+"
 ferry_install_criu
+step "fs.pipe-max-size for CRIU's page server (post-copy)"
+ferry_raise_pipe_max_size
 step "npm packages and TypeScript build"
 ferry_install_node_deps "$FERRY_ROOT"
 if [ -d "$FERRY_ROOT/osc-plugin" ] && declare -F ferry_install_osc_plugin >/dev/null; then

@@ -2,8 +2,10 @@
 # shellcheck shell=bash
 
 FERRY_APT_PACKAGES=(
-  # the two compute hosts and CRIU's runtime needs
-  docker.io iproute2 iptables arping util-linux procps
+  # the two compute hosts and CRIU's runtime needs (socat: post-copy's page-server relay into a host's namespace)
+  docker.io iproute2 iptables arping util-linux procps socat
+  # the benchmark's peer: Podman with runc (Debian's crun has no CRIU support)
+  podman runc
   # the data channel's CA and host certificates (dev cloud, DevStack)
   openssl
   # the development cloud's control plane
@@ -47,6 +49,23 @@ ferry_install_apt_packages() {
 }
 
 # version_ge A B: true when version A >= B (dotted numbers)
+# CRIU's page server (post-copy) asks for a pipe of ~3.3 MB; above fs.pipe-max-size (1 MiB by
+# default) the kernel refuses unless the caller has CAP_SYS_RESOURCE, which root lacks in the
+# containers Ferry is developed and tested in (docs/platform-facts.md). Raised for this boot;
+# ferry-compute raises it again when a post-copy runs. Hosts whose root has the capability need nothing.
+FERRY_PIPE_MAX_SIZE=4194304
+ferry_raise_pipe_max_size() {
+  local now
+  now=$(cat /proc/sys/fs/pipe-max-size 2>/dev/null || echo 0)
+  if [ "$now" -ge "$FERRY_PIPE_MAX_SIZE" ]; then
+    info "fs.pipe-max-size is $now (post-copy needs $FERRY_PIPE_MAX_SIZE)"
+  elif echo "$FERRY_PIPE_MAX_SIZE" > /proc/sys/fs/pipe-max-size 2>/dev/null; then
+    info "fs.pipe-max-size raised from $now to $FERRY_PIPE_MAX_SIZE (CRIU's page server, post-copy)"
+  else
+    info "WARNING: cannot raise fs.pipe-max-size ($now) to $FERRY_PIPE_MAX_SIZE: ferry-compute reports post-copy unsupported here"
+  fi
+}
+
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; }
 
 criu_usable() { # criu_usable BINARY
