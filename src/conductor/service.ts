@@ -20,7 +20,7 @@ import type { ContainerEvent } from '../compute/events.js';
 import type { Inventory, InventoryAPI } from '../compute/inventory.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
 import type { ComputeHost, Container, ContainerSummary, HostState } from '../objects/host.js';
-import { isFinal, unmeasured, type Migration } from '../objects/migration.js';
+import { isFinal, newMigration, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
 import { chooseTarget, toComputeHost } from './hosts.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
@@ -268,26 +268,16 @@ export class ConductorService {
     const busy = this.repo.listMigrations({ container: c.id }).find((m) => !isFinal(m.status));
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
     const dest = chooseTarget(hosts, c.host, requestedHost ?? null);
-    const now = new Date().toISOString();
-    const m: Migration = {
+    const m = newMigration({
       uuid: randomUUID(),
       container_id: c.id,
-      container_name: c.name.replace(/^\//, ''),
+      container_name: c.name,
       source_host: c.host,
       dest_host: dest,
-      status: 'accepted',
-      phase: null,
-      progress: 0,
-      error: null,
-      ...unmeasured(),
-      connections_preserved: null,
-      abort_requested: false,
       request_id: ctx.request_id,
       user_id: ctx.user_id,
       project_id: ctx.project_id,
-      created_at: now,
-      updated_at: now,
-    };
+    });
     this.repo.createMigration(m);
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
     this.enqueue(m.uuid);
