@@ -52,10 +52,11 @@ def container_list(request):
     return [Record(c, 'id') for c in client(request).list_containers()]
 
 
-def migration_list(request, **filters):
-    items = client(request).list_migrations(**filters)
-    items.sort(key=lambda m: m.get('created_at') or '', reverse=True)
-    return [Record(m, 'uuid') for m in items]
+def migration_page(request, marker=None, limit=None, **filters):
+    """One page of migrations, newest first: (records, marker of the next page or None)."""
+    items, next_marker = client(request).list_migrations_page(
+        marker=marker, limit=limit, sort_key='created_at', sort_dir='desc', **filters)
+    return [Record(m, 'uuid') for m in items], next_marker
 
 
 def migration_get(request, uuid):

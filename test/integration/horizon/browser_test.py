@@ -323,6 +323,24 @@ class HorizonPanelTest(unittest.TestCase):
         self.assertNotIn('Traceback', text)
         b.shot('5-migration-details')
 
+    def test_3b_migrations_page_by_page(self):
+        """A page holds the user's page size (Horizon's default 20); Ferry's next link is the
+        table's "Next" link, to a page of older, different migrations."""
+        b = self.browser
+        self.open_tab('migrations')
+        first = [tr.get_attribute('data-object-id') for tr in b.css('table#migrations tbody tr')]
+        self.assertLessEqual(len(first), 20)
+        more = b.css('table#migrations a[href*="migrations_marker="]')
+        if len(first) < 20:
+            self.assertEqual([], more, 'a Next link on a page that is not full')
+            return
+        self.assertTrue(more, 'a full page without a Next link')  # above and below the table
+        more[0].click()
+        b.wait('the next page', lambda: 'migrations_marker=' in b.d.current_url)
+        second = [tr.get_attribute('data-object-id') for tr in b.css('table#migrations tbody tr')]
+        self.assertTrue(second)
+        self.assertEqual(set(), set(first) & set(second))
+
     def test_4_abort_before_the_freeze(self):
         b, cloud = self.browser, self.cloud
         restart_compute('compute2', {'delayPreMigrationMs': HOLD_MS})

@@ -182,6 +182,7 @@ class MigrationsTable(tables.DataTable):
     class Meta(object):
         name = 'migrations'
         verbose_name = _('Migrations')
+        pagination_param = 'migrations_marker'
         status_columns = ['status']
         row_class = UpdateMigrationRow
         table_actions = (AbortMigration,)

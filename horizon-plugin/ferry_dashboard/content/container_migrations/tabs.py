@@ -2,6 +2,7 @@
 Ferry's message and an empty table instead of an error page."""
 from django.utils.translation import gettext_lazy as _
 from horizon import tabs
+from horizon.utils import functions as utils
 
 from ferry_dashboard.api import ferry
 from ferry_dashboard.content.container_migrations import errors
@@ -51,17 +52,34 @@ class MigrationsTab(tabs.TableTab):
     preload = False
 
     def get_migrations_data(self):
+        """One page (the user's page size), newest first; Ferry's `next` link gives the
+        marker of the following page (Horizon's "Next" link)."""
+        marker = self.request.GET.get(tables.MigrationsTable._meta.pagination_param)
+        self._has_more = False
         try:
-            return ferry.migration_list(self.request)
+            page, next_marker = ferry.migration_page(
+                self.request, marker=marker, limit=utils.get_page_size(self.request))
         except Exception:
             errors.handle(self.request, _('Unable to list the migrations.'))
             return []
+        self._has_more = next_marker is not None
+        return page
+
+    def has_more_data(self, table):
+        return getattr(self, '_has_more', False)
 
 
 class ContainerMigrationTabs(tabs.TabGroup):
     slug = 'container_migration_tabs'
     tabs = (HostsTab, ContainersTab, MigrationsTab)
     sticky = True
+
+    def get_selected_tab(self):
+        # The Migrations table's "Next" link carries only its marker: open that tab.
+        if self.request.GET.get(tables.MigrationsTable._meta.pagination_param):
+            self._selected = self.get_tab(MigrationsTab.slug)
+            return self._selected
+        return super(ContainerMigrationTabs, self).get_selected_tab()
 
 
 class MigrationOverviewTab(tabs.Tab):
