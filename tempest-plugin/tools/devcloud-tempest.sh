@@ -20,8 +20,13 @@ rc=0
 status=$(node dist/cmd/devcloud.js status --json) || rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || { echo "ferry-devcloud status failed (exit $rc)" >&2; exit 1; }
 if [ ! -d "$WS/etc" ]; then
+  # One registered workspace name per workspace path; a registration left by a workspace
+  # whose folder was deleted (a new dev cloud) is replaced.
+  name=ferry-devcloud-$(printf '%s' "$WS" | sha256sum | cut -c1-8)
+  tempest workspace remove --name "$name" >/dev/null 2>&1 || true
   mkdir -p "$(dirname "$WS")"
-  tempest init --name ferry-devcloud "$WS" >/dev/null
+  tempest init --name "$name" "$WS" >/dev/null 2>&1 \
+    || { echo "tempest init $WS failed" >&2; tempest init --name "$name" "$WS"; exit 1; }
 fi
 printf '%s' "$status" | /usr/bin/python3 "$ROOT/tempest-plugin/tools/write_tempest_conf.py" "$WS"
 echo "    tempest workspace $WS (config $WS/etc/tempest.conf)" >&2
