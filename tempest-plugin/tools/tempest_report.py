@@ -18,8 +18,8 @@ def main(log_path, out_path):
     if not re.search(r'Ran: \d+ tests', totals):
         print('tempest printed no totals: no report written', file=sys.stderr)
         return 1
-    failed_tests = sorted(set(re.findall(r'^\{\d+\} (\S+|setUpClass \(\S+\)) \[[^\]]*\] \.\.\. FAILED',
-                                         text, re.M)))
+    failed_line = r'^\{\d+\} (\S+|setUpClass \(\S+\)) \[[^\]]*\] \.\.\. FAILED'
+    failed_tests = sorted(set(re.findall(failed_line, text, re.M)))
     report = {
         'numPassedTests': count('Passed') + count('Expected Fail'),
         'numFailedTests': count('Failed') + count('Unexpected Success'),

@@ -168,7 +168,8 @@ class Browser(object):
         return {'id': tr.get_attribute('data-object-id'), 'status': cells[4].text.strip(),
                 'phase': cells[5].text.strip(), 'progress': cells[6].text.strip(),
                 # Horizon polls the rows whose status is not final: tr.warning.ajax-update.
-                'polling': {'warning', 'ajax-update'} <= set((tr.get_attribute('class') or '').split()),
+                'polling': {'warning', 'ajax-update'} <= set(
+                    (tr.get_attribute('class') or '').split()),
                 'tr': tr}
 
     def choose_host(self, value):
@@ -372,7 +373,8 @@ class HorizonPanelTest(unittest.TestCase):
                 (lambda r: r and r['status'] in FINAL and r)(b.migration_row(name))),
                 timeout=HOLD_MS / 1000 + 60)
             self.assertEqual('cancelled', final['status'])
-            self.assertEqual([], final['tr'].find_elements(By.CSS_SELECTOR, 'button[id$="__action_abort"]'))
+            self.assertEqual([], final['tr'].find_elements(By.CSS_SELECTOR,
+                                                           'button[id$="__action_abort"]'))
             b.shot('7-aborted')
             now = cloud.where(name)
             self.assertEqual(['compute1'], list(now), 'left something on the target')
@@ -388,7 +390,8 @@ class HorizonPanelTest(unittest.TestCase):
         tr = self.wait_listed('containers', name)
         # Horizon's themable checkbox: the label is what a user clicks (the input is hidden).
         tr.find_element(By.CSS_SELECTOR, '.themable-checkbox label').click()
-        self.assertTrue(tr.find_element(By.CSS_SELECTOR, 'input.table-row-multi-select').is_selected())
+        self.assertTrue(tr.find_element(By.CSS_SELECTOR,
+                                        'input.table-row-multi-select').is_selected())
         button = b.wait('the batch action to be enabled by the selection', lambda: [
             e for e in b.css('#containers__action_live_migrate_selected')
             if 'disabled' not in (e.get_attribute('class') or '').split()])[0]
