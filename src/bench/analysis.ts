@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { benchAddress, type BenchCloud, dk, fillContainerRedis, removeContainer, runWorkloadContainer, sh, treeBytes, waitUntil } from './cloud.js';
 import { readStatsDump, type DumpStats } from './criu-stats.js';
+import { withRuncConfShared } from '../compute/docker/runcconf.js';
 import { fmtBytes } from './stats.js';
 import type { Workload } from './types.js';
 import { sleep } from '../common/sleep.js';
@@ -130,10 +131,10 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
     if (w.probe === 'redis') await fillContainerRedis(h, name, w.keys);
     const ckptDir = (ck: string) => path.join(h.data_root, 'containers', id, 'checkpoints', ck);
     const checkpoint = async (ck: string) => {
-      await dk(h, ['checkpoint', 'create', name, ck], { timeoutMs: 600_000 });
+      await withRuncConfShared(() => dk(h, ['checkpoint', 'create', name, ck], { timeoutMs: 600_000 }));
     };
     const restore = async (ck: string) => {
-      await dk(h, ['start', '--checkpoint', ck, name], { timeoutMs: 600_000 });
+      await withRuncConfShared(() => dk(h, ['start', '--checkpoint', ck, name], { timeoutMs: 600_000 }));
     };
 
     log('  A: docker checkpoint create');
@@ -176,7 +177,7 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
     fs.mkdirSync(img, { recursive: true });
     fs.mkdirSync(ctrWork, { recursive: true });
     const e = await timed(procs, 'E', '`ctr tasks checkpoint --exit --image-path` on Docker\'s containerd (skips the content store)', async () => {
-      await sh('ctr', ['-a', ctrSock, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', img, '--work-path', ctrWork, id], { timeoutMs: 600_000 });
+      await withRuncConfShared(() => sh('ctr', ['-a', ctrSock, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', img, '--work-path', ctrWork, id], { timeoutMs: 600_000 }));
       await waitExited(cloud, name);
     });
     e.image_bytes = treeBytes(img);

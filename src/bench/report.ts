@@ -30,6 +30,10 @@ export interface Ratios {
   /** REST / engine alone: the control plane's cost. */
   rest_vs_engine: number | null;
   fast_vs_raw: number | null;
+  /** Post-copy (engine) against the manual Docker procedure, Podman, and raw CRIU's lazy floor. */
+  postcopy_vs_manual?: number | null;
+  postcopy_vs_podman?: number | null;
+  postcopy_vs_raw_lazy?: number | null;
 }
 
 export function summarize(results: RunResult[], workloads: Workload[], methods: MethodName[]): Summary[] {
@@ -71,6 +75,9 @@ export function ratios(summaries: Summary[], workloads: Workload[]): Ratios[] {
       engine_vs_raw: ratio(d('ferry-engine'), d('raw-criu')),
       rest_vs_engine: ratio(d('ferry-rest'), d('ferry-engine')),
       fast_vs_raw: ratio(d('ferry-engine-fast'), d('raw-criu')),
+      postcopy_vs_manual: ratio(d('ferry-postcopy'), d('docker-manual')),
+      postcopy_vs_podman: ratio(d('ferry-postcopy'), d('podman')),
+      postcopy_vs_raw_lazy: ratio(d('ferry-postcopy'), d('raw-criu-lazy')),
     };
   });
 }
@@ -113,8 +120,19 @@ function x(v: number | null): string {
 }
 
 export function ratioTable(rs: Ratios[], md: boolean): string {
-  const head = ['workload', 'Ferry/manual', 'Ferry/raw CRIU', 'engine/manual', 'engine/raw CRIU', 'REST/engine', 'engine fast/raw CRIU'];
-  const rows = rs.map((r) => [r.workload, x(r.ferry_vs_manual), x(r.ferry_vs_raw), x(r.engine_vs_manual), x(r.engine_vs_raw), x(r.rest_vs_engine), x(r.fast_vs_raw)]);
+  const head = ['workload', 'Ferry/manual', 'Ferry/raw CRIU', 'engine/manual', 'engine/raw CRIU', 'REST/engine', 'engine fast/raw CRIU', 'post-copy/manual', 'post-copy/Podman', 'post-copy/raw lazy'];
+  const rows = rs.map((r) => [
+    r.workload,
+    x(r.ferry_vs_manual),
+    x(r.ferry_vs_raw),
+    x(r.engine_vs_manual),
+    x(r.engine_vs_raw),
+    x(r.rest_vs_engine),
+    x(r.fast_vs_raw),
+    x(r.postcopy_vs_manual ?? null),
+    x(r.postcopy_vs_podman ?? null),
+    x(r.postcopy_vs_raw_lazy ?? null),
+  ]);
   if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');

@@ -13,8 +13,11 @@ import { chart, ferryPeaks, markdown, ratios, ratioTable, summarize, terminalTab
 import type { Method } from '../bench/runners/common.js';
 import { dockerManual } from '../bench/runners/docker-manual.js';
 import { ferryEngine, ferryEngineFast } from '../bench/runners/ferry-engine.js';
+import { ferryPostCopy } from '../bench/runners/ferry-postcopy.js';
 import { ferryRest } from '../bench/runners/ferry-rest.js';
+import { podmanPeer } from '../bench/runners/podman.js';
 import { rawCriu } from '../bench/runners/raw-criu.js';
+import { rawCriuLazy } from '../bench/runners/raw-criu-lazy.js';
 import { fmtBytes, fmtMs } from '../bench/stats.js';
 import type { MethodName, RunResult } from '../bench/types.js';
 import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
@@ -23,8 +26,8 @@ import { parseCommandLine } from '../common/args.js';
 import { InvalidInput } from '../common/errors.js';
 import { parseList } from '../conf/opts.js';
 
-const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, dockerManual, rawCriu];
-const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'docker-manual', 'raw-criu'];
+const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, ferryPostCopy, dockerManual, podmanPeer, rawCriu, rawCriuLazy];
+const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'ferry-postcopy', 'docker-manual', 'podman', 'raw-criu', 'raw-criu-lazy'];
 
 const USAGE = `usage: npm run bench -- [options]
 

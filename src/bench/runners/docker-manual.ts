@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { withRuncConfShared } from '../../compute/docker/runcconf.js';
 import { dk, sh, treeBytes } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
 import type { Method, MigrationOutcome, RunContext } from './common.js';
@@ -18,7 +19,8 @@ async function migrateManual(ctx: RunContext, w: Workload, s: ContainerSubject):
   fs.mkdirSync(dir, { recursive: true });
   try {
     const t0 = Date.now();
-    const c = await dk(cloud.source, ['checkpoint', 'create', '--checkpoint-dir', dir, s.name, ck], { timeoutMs: 600_000 });
+    // Every CRIU run through runc reads /etc/criu/runc.conf: held shared, as Ferry's driver does.
+    const c = await withRuncConfShared(() => dk(cloud.source, ['checkpoint', 'create', '--checkpoint-dir', dir, s.name, ck], { timeoutMs: 600_000 }));
     const t1 = Date.now();
     const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     const created = await dk(cloud.target, ['create', '--name', s.name, '--network', cloud.status.fabric.network, '--ip', s.ip, '--mac-address', s.mac, ...env, w.image]);
@@ -28,7 +30,7 @@ async function migrateManual(ctx: RunContext, w: Workload, s: ContainerSubject):
     fs.mkdirSync(dest, { recursive: true });
     await sh('cp', ['-a', path.join(dir, ck), path.join(dest, ck)]);
     const t3 = Date.now();
-    await dk(cloud.target, ['start', '--checkpoint', ck, s.name], { timeoutMs: 600_000 });
+    await withRuncConfShared(() => dk(cloud.target, ['start', '--checkpoint', ck, s.name], { timeoutMs: 600_000 }));
     const t4 = Date.now();
     const bytes = treeBytes(path.join(dir, ck));
     return {

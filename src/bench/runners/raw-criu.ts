@@ -18,7 +18,7 @@ const REDIS_CLI = '/usr/bin/redis-cli';
 const BUSYBOX = '/usr/bin/busybox';
 const BASE_PORT = 16480; // 127.0.0.1 only; slot-dependent so a leftover never clashes
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -69,7 +69,7 @@ function treePids(root: number): number[] {
 }
 
 /** Kill a whole restored tree by its root's children first (counter: sh + httpd), by PID. */
-async function killTree(pid: number | null): Promise<void> {
+export async function killTree(pid: number | null): Promise<void> {
   if (!pid) return;
   let kids: number[] = [];
   try {
@@ -81,7 +81,7 @@ async function killTree(pid: number | null): Promise<void> {
   for (const k of kids) await killPid(k);
 }
 
-function redisCli(port: number, args: string[], timeoutMs = 300_000) {
+export function redisCli(port: number, args: string[], timeoutMs = 300_000) {
   return sh(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { allowFail: true, timeoutMs });
 }
 
@@ -227,7 +227,7 @@ export const rawCriu: Method = {
   },
 };
 
-function tailLog(f: string): string {
+export function tailLog(f: string): string {
   try {
     return fs.readFileSync(f, 'utf8').split('\n').filter((l) => /Error|error/.test(l)).slice(-3).join(' | ');
   } catch {
