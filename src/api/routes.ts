@@ -14,7 +14,19 @@ import { POLICY } from '../identity/policies.js';
 import type { Migration } from '../objects/migration.js';
 import { contextOf } from './auth.js';
 import { HttpError } from './errors.js';
-import { parseContainerPage, parseContainerRef, parseMigrateBody, parseMigrationFilters, parseMigrationId, parseNoQuery } from './schemas.js';
+import {
+  parseContainerPage,
+  parseContainerRef,
+  parseEvacuateBody,
+  parseEvacuationFilters,
+  parseEvacuationId,
+  parseHostName,
+  parseHostUpdateBody,
+  parseMigrateBody,
+  parseMigrationFilters,
+  parseMigrationId,
+  parseNoQuery,
+} from './schemas.js';
 
 export interface V1Deps {
   conductor: ConductorAPI;
@@ -134,6 +146,37 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     res.json({ hosts: await conductor.listHosts(contextOf(res)) });
   });
   r.all('/hosts', methodNotAllowed(['GET']));
+
+  // Host maintenance: enable/disable (Nova's service update) and evacuation (host-evacuate-live).
+  r.put('/hosts/:host', enforce(policy, POLICY.hostUpdate), jsonBody(maxBodyBytes), async (req, res) => {
+    const host = parseHostName(req.params.host as string);
+    parseNoQuery(req.query);
+    const body = parseHostUpdateBody(req.body);
+    res.json({ host: await conductor.setHostStatus(contextOf(res), host, body.status, body.disabled_reason ?? null) });
+  });
+  r.all('/hosts/:host', methodNotAllowed(['PUT']));
+
+  r.post('/hosts/:host/evacuate', enforce(policy, POLICY.hostEvacuate), jsonBody(maxBodyBytes), async (req, res) => {
+    const host = parseHostName(req.params.host as string);
+    parseNoQuery(req.query);
+    const body = parseEvacuateBody(req.body);
+    const evacuation = await conductor.evacuateHost(contextOf(res), host, body);
+    res.status(202).location(`/v1/evacuations/${encodeURIComponent(evacuation.uuid)}`).json({ evacuation });
+  });
+  r.all('/hosts/:host/evacuate', methodNotAllowed(['POST']));
+
+  r.get('/evacuations', enforce(policy, POLICY.evacuationGetAll), async (req, res) => {
+    const filters = parseEvacuationFilters(req.query);
+    res.json({ evacuations: await conductor.listEvacuations(contextOf(res), filters) });
+  });
+  r.all('/evacuations', methodNotAllowed(['GET']));
+
+  r.get('/evacuations/:id', enforce(policy, POLICY.evacuationGet), async (req, res) => {
+    const id = parseEvacuationId(req.params.id as string);
+    parseNoQuery(req.query);
+    res.json({ evacuation: await conductor.getEvacuation(contextOf(res), id) });
+  });
+  r.all('/evacuations/:id', methodNotAllowed(['GET']));
 
   r.get('/containers', enforce(policy, POLICY.containerGetAll), async (req, res) => {
     const page = parseContainerPage(req.query);

@@ -5,8 +5,10 @@
  * unknown id).
  */
 import { z } from 'zod';
-import { ContainerNotFound, InvalidInput, MigrationNotFound } from '../common/errors.js';
+import { ContainerNotFound, EvacuationNotFound, HostNotFound, InvalidInput, MigrationNotFound } from '../common/errors.js';
 import { MIGRATION_SORT_KEYS, SORT_DIRS, type MigrationFilters, type PageRequest } from '../conductor/interface.js';
+import { MAX_PARALLEL_LIMIT } from '../objects/evacuation.js';
+import { HOST_STATUSES } from '../objects/host.js';
 import { MIGRATION_STATUSES } from '../objects/migration.js';
 
 function noControlChars(s: string): boolean {
@@ -30,6 +32,38 @@ export const migrateBodySchema = z.strictObject(
   { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"host": "compute2"} or {}' : undefined) },
 );
 export type MigrateBody = z.infer<typeof migrateBodySchema>;
+
+/** PUT /v1/hosts/{host}: Nova's service update (status, disabled_reason). */
+export const hostUpdateBodySchema = z.strictObject(
+  {
+    status: z.enum(HOST_STATUSES, { error: (i) => (i.input === undefined ? 'is required ("enabled" or "disabled")' : `must be one of ${HOST_STATUSES.join(', ')}`) }),
+    disabled_reason: z
+      .string({ error: 'must be a string or null' })
+      .max(255, 'must be at most 255 characters')
+      .refine(noControlChars, 'must not contain control characters')
+      .nullable()
+      .optional(),
+  },
+  { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"status": "disabled", "disabled_reason": "maintenance"}' : undefined) },
+);
+export type HostUpdateBody = z.infer<typeof hostUpdateBodySchema>;
+
+/** POST /v1/hosts/{host}/evacuate: every field optional. */
+export const evacuateBodySchema = z.strictObject(
+  {
+    target_host: hostName.nullable().optional(),
+    max_parallel: z
+      .number({ error: `must be an integer from 1 to ${MAX_PARALLEL_LIMIT}` })
+      .int(`must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`)
+      .min(1, `must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`)
+      .max(MAX_PARALLEL_LIMIT, `must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`)
+      .nullable()
+      .optional(),
+    post_copy: z.boolean({ error: 'must be true or false' }).nullable().optional(),
+  },
+  { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"max_parallel": 2} or {}' : undefined) },
+);
+export type EvacuateBody = z.infer<typeof evacuateBodySchema>;
 
 /** One query value: given once, a non-empty string. */
 const queryString = z
@@ -95,6 +129,12 @@ export const containerPageSchema = z.strictObject({
   marker: queryString.optional(),
 });
 
+/** GET /v1/evacuations: filters. */
+export const evacuationFiltersSchema = z.strictObject({
+  host: queryString.optional(),
+  limit: limitParam.optional(),
+});
+
 /** Lists without filters. */
 export const noQuerySchema = z.strictObject({});
 
@@ -150,6 +190,36 @@ export function parseContainerPage(query: unknown): PageRequest {
   if (f.limit !== undefined) out.limit = f.limit;
   if (f.marker !== undefined) out.marker = f.marker;
   return out;
+}
+
+export function parseHostUpdateBody(body: unknown): HostUpdateBody {
+  const b = validate(hostUpdateBodySchema, body === undefined ? {} : body, 'body');
+  if (b.status === 'enabled' && b.disabled_reason) {
+    throw new InvalidInput('Invalid field "disabled_reason": only allowed with "status": "disabled"', { where: 'body' });
+  }
+  return b;
+}
+
+/** The evacuate body; an absent body is `{}`. */
+export function parseEvacuateBody(body: unknown): EvacuateBody {
+  return validate(evacuateBodySchema, body === undefined ? {} : body, 'body');
+}
+
+export function parseEvacuationFilters(query: unknown): { host?: string; limit?: number } {
+  const f = validate(evacuationFiltersSchema, query ?? {}, 'query');
+  return { ...(f.host !== undefined ? { host: f.host } : {}), ...(f.limit !== undefined ? { limit: f.limit } : {}) };
+}
+
+/** A host name in a path; one no host could have is "not found" (404). */
+export function parseHostName(name: string): string {
+  if (!hostName.safeParse(name).success) throw new HostNotFound(`Compute host ${shown(name)} could not be found.`, { host: shown(name) });
+  return name;
+}
+
+/** An evacuation id: a UUID (returned lower case); anything else cannot exist: 404. */
+export function parseEvacuationId(id: string): string {
+  if (!UUID_RE.test(id)) throw new EvacuationNotFound(`Evacuation ${shown(id)} could not be found.`, { evacuation_id: shown(id) });
+  return id.toLowerCase();
 }
 
 export function parseNoQuery(query: unknown): void {

@@ -3,7 +3,7 @@
 import { notifierFromConfig } from '../bus/index.js';
 import { RPCServer } from '../bus/rpc/server.js';
 import { ConductorManager, CONDUCTOR_TOPIC } from '../conductor/manager.js';
-import { migrationNotifier } from '../conductor/notifications.js';
+import { evacuationNotifier, migrationNotifier } from '../conductor/notifications.js';
 import { SqliteRepository } from '../conductor/repository.js';
 import { ConductorService } from '../conductor/service.js';
 import { InventoryRPCAPI } from '../compute/inventory.js';
@@ -32,6 +32,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
     },
     log,
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
+    evacuationNotifier(notifier, log),
   );
   const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
   await server.start();

@@ -69,6 +69,9 @@ export const HostNotFound = define('host_not_found', 'not_found', 'HostNotFound'
 export const ImageNotFound = define('image_not_found', 'not_found', 'ImageNotFound');
 export const HostDown = define('host_down', 'conflict', 'HostDown');
 export const NoValidHost = define('no_valid_host', 'conflict', 'NoValidHost');
+/** The named host is disabled by the operator (host maintenance): it takes no migrations. */
+export const HostDisabled = define('host_disabled', 'conflict', 'HostDisabled');
+export const EvacuationNotFound = define('evacuation_not_found', 'not_found', 'EvacuationNotFound');
 export const InvalidMigrationState = define('invalid_migration_state', 'conflict', 'InvalidMigrationState');
 export const MigrationPreCheckError = define('migration_precheck_failed', 'conflict', 'MigrationPreCheckError');
 export const MigrationInProgress = define('migration_in_progress', 'conflict', 'MigrationInProgress');

@@ -3,7 +3,8 @@
  * in rpcapi.ts implements it over the bus; tests may implement it in memory.
  */
 import type { RequestContext } from '../common/context.js';
-import type { ComputeHost, Container } from '../objects/host.js';
+import type { Evacuation } from '../objects/evacuation.js';
+import type { ComputeHost, Container, HostStatus } from '../objects/host.js';
 import type { Migration, MigrationStatus } from '../objects/migration.js';
 
 /** The keys a migration list may be sorted by (ties are broken by creation order). */
@@ -45,4 +46,24 @@ export interface ConductorAPI {
   listHosts(ctx: RequestContext): Promise<ComputeHost[]>;
   /** Ordered by host, name, id; paged when `page.limit` is set. */
   listContainers(ctx: RequestContext, page?: PageRequest): Promise<Container[]>;
+
+  // ---- host maintenance (RPC 1.2) ----
+  /** Enable or disable a host for the scheduler; returns the host as listed. */
+  setHostStatus(ctx: RequestContext, host: string, status: HostStatus, disabledReason?: string | null): Promise<ComputeHost>;
+  /** Start emptying `host` (its evacuation runs in the background); returns the new record. */
+  evacuateHost(ctx: RequestContext, host: string, opts: EvacuateOptions): Promise<Evacuation>;
+  getEvacuation(ctx: RequestContext, evacuationId: string): Promise<Evacuation>;
+  /** Newest first. */
+  listEvacuations(ctx: RequestContext, filters?: EvacuationFilters): Promise<Evacuation[]>;
+}
+
+export interface EvacuateOptions {
+  target_host?: string | null;
+  max_parallel?: number | null;
+  post_copy?: boolean | null;
+}
+
+export interface EvacuationFilters {
+  host?: string;
+  limit?: number;
 }

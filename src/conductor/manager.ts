@@ -35,6 +35,10 @@ export class ConductorManager {
         svc.containerEvent(a.host, a.event as unknown as ContainerEvent);
         return null;
       },
+      set_host_status: (_ctx, a) => svc.setHostStatus(a.host, a.status, a.disabled_reason ?? null),
+      evacuate_host: (ctx, a) => svc.evacuate(ctx, a.host, { target_host: a.target_host, max_parallel: a.max_parallel, post_copy: a.post_copy }),
+      get_evacuation: (_ctx, a) => svc.getEvacuation(a.evacuation_id),
+      list_evacuations: (_ctx, a) => svc.listEvacuations(a),
     };
     // The RPC server finds methods by name on the endpoint: one per method of the contract.
     for (const name of Object.keys(CONDUCTOR_METHODS) as ConductorMethod[]) {

@@ -3,15 +3,17 @@
  * arguments are checked against in manager.ts, the version that brought it, and the type of
  * its result. rpcapi.ts (client) and manager.ts (server) take their names and types from here.
  * 1.0: the first API. 1.1: `container_event` (cast), `report_state(taken_at)`, paging and more
- * filters on `list_migrations` and `list_containers`.
+ * filters on `list_migrations` and `list_containers`. 1.2: host maintenance: `set_host_status`,
+ * `evacuate_host`, `get_evacuation`, `list_evacuations` (a 1.1 conductor answers none of them).
  */
 import { z } from 'zod';
-import type { ComputeHost, Container } from '../objects/host.js';
+import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
+import { HOST_STATUSES, type ComputeHost, type Container } from '../objects/host.js';
 import { MIGRATION_STATUSES, type Migration } from '../objects/migration.js';
 import { MIGRATION_SORT_KEYS, SORT_DIRS } from './interface.js';
 
 export const CONDUCTOR_TOPIC = 'ferry-conductor';
-export const CONDUCTOR_RPC_VERSION = '1.1';
+export const CONDUCTOR_RPC_VERSION = '1.2';
 
 /** The longest string argument (container names and refs, host names, ids, filters). */
 const MAX_ARG_LENGTH = 255;
@@ -51,6 +53,12 @@ const page = { limit, marker: optionalText('marker') };
 const object = (key: string) =>
   z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), `argument "${key}" must be an object`);
 
+/** An optional whole number within [min, max]. */
+function optionalInt(key: string, min: number, max: number) {
+  const msg = `argument "${key}" must be an integer from ${min} to ${max}`;
+  return z.number({ error: msg }).int(msg).min(min, msg).max(max, msg).nullish().transform((v) => v ?? undefined);
+}
+
 const schemas = {
   migrate_container: z.object({ container: text('container'), host: optionalText('host') }),
   abort_migration: z.object({ migration_id: text('migration_id') }),
@@ -72,17 +80,32 @@ const schemas = {
   list_containers: z.object(page),
   report_state: z.object({ host: text('host'), state: object('state'), taken_at: optionalText('taken_at') }),
   container_event: z.object({ host: text('host'), event: object('event') }),
+  set_host_status: z.object({
+    host: text('host'),
+    status: z.enum(HOST_STATUSES, { error: `argument "status" must be one of ${HOST_STATUSES.join(', ')}` }),
+    disabled_reason: optionalText('disabled_reason'),
+  }),
+  evacuate_host: z.object({
+    host: text('host'),
+    target_host: optionalText('target_host'),
+    max_parallel: optionalInt('max_parallel', 1, MAX_PARALLEL_LIMIT),
+    post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
+  }),
+  get_evacuation: z.object({ evacuation_id: text('evacuation_id') }),
+  list_evacuations: z.object({ host: optionalText('host'), limit }),
 };
 
 interface MethodSpec<A extends z.ZodType, R> {
   args: A;
   /** The API version that brought the method (a caller sends it, or the version its arguments need). */
-  since: '1.0' | '1.1';
+  since: RPCVersion;
   /** Only for typing the result. */
   result?: R;
 }
 
-function method<A extends z.ZodType, R>(args: A, since: '1.0' | '1.1'): MethodSpec<A, R> {
+type RPCVersion = '1.0' | '1.1' | '1.2';
+
+function method<A extends z.ZodType, R>(args: A, since: RPCVersion): MethodSpec<A, R> {
   return { args, since };
 }
 
@@ -95,6 +118,10 @@ export const CONDUCTOR_METHODS = {
   list_containers: method<typeof schemas.list_containers, Container[]>(schemas.list_containers, '1.0'),
   report_state: method<typeof schemas.report_state, null>(schemas.report_state, '1.0'),
   container_event: method<typeof schemas.container_event, null>(schemas.container_event, '1.1'),
+  set_host_status: method<typeof schemas.set_host_status, ComputeHost>(schemas.set_host_status, '1.2'),
+  evacuate_host: method<typeof schemas.evacuate_host, Evacuation>(schemas.evacuate_host, '1.2'),
+  get_evacuation: method<typeof schemas.get_evacuation, Evacuation>(schemas.get_evacuation, '1.2'),
+  list_evacuations: method<typeof schemas.list_evacuations, Evacuation[]>(schemas.list_evacuations, '1.2'),
 };
 
 export type ConductorMethod = keyof typeof CONDUCTOR_METHODS;

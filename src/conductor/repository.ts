@@ -5,7 +5,8 @@
  */
 import { InvalidInput } from '../common/errors.js';
 import type { Db } from '../db/schema.js';
-import type { ContainerSummary, HostState } from '../objects/host.js';
+import { countByStatus, type Evacuation, type EvacuationContainer } from '../objects/evacuation.js';
+import type { ContainerSummary, HostState, HostStatus } from '../objects/host.js';
 import type { Migration, MigrationStatus } from '../objects/migration.js';
 import type { MigrationFilters, MigrationSortKey, PageRequest } from './interface.js';
 
@@ -13,7 +14,14 @@ export interface HostRecord {
   name: string;
   report: HostState;
   updated_at: string;
+  status: HostStatus;
+  disabled_reason: string | null;
 }
+
+/** An evacuation as stored: the record without its derived counts. */
+export type EvacuationRecord = Omit<Evacuation, 'counts'>;
+export type EvacuationPatch = Partial<Pick<Evacuation, 'status' | 'error' | 'host_disabled' | 'updated_at'>>;
+export type EvacuationContainerPatch = Partial<Pick<EvacuationContainer, 'status' | 'migration_uuid' | 'dest_host' | 'reason'>>;
 
 export interface ContainerRecord extends ContainerSummary {
   host: string;
@@ -67,6 +75,19 @@ export interface Repository {
   containerCounts(): Map<string, number>;
   /** Move a container's known location right away (heartbeats would take a while to say so). */
   setContainerHost(id: string, host: string, newId?: string): void;
+
+  /** Enable or disable a known host; null when no host of that name ever reported. */
+  setHostStatus(name: string, status: HostStatus, reason: string | null): HostRecord | null;
+  /** Record a new evacuation with its containers (in their order). */
+  createEvacuation(e: EvacuationRecord): void;
+  getEvacuation(uuid: string): Evacuation | null;
+  /** Newest first; only one host's when `host` is given. */
+  listEvacuations(filters?: { host?: string; limit?: number }): Evacuation[];
+  updateEvacuation(uuid: string, patch: EvacuationPatch): Evacuation;
+  /** Change one container's entry (found by its container id) of an evacuation. */
+  updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): void;
+  /** Evacuations still `running`, oldest first (a restarted conductor goes on with them). */
+  unfinishedEvacuations(): Evacuation[];
 }
 
 /** The SQL expression each sort key orders by (NULL-free, so that keyset paging can compare it). */
@@ -85,10 +106,19 @@ interface HostRow {
   name: string;
   report: string;
   updated_at: string;
+  status: HostStatus;
+  disabled_reason: string | null;
 }
 
+const HOST_COLUMNS = 'name, report, updated_at, status, disabled_reason';
+
 function hostRecord(r: HostRow): HostRecord {
-  return { name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at };
+  return { name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at, status: r.status, disabled_reason: r.disabled_reason };
+}
+
+function rowToEvacuation(row: Record<string, unknown>, containers: EvacuationContainer[]): Evacuation {
+  const e = { ...row, post_copy: Boolean(row.post_copy), host_disabled: Boolean(row.host_disabled) } as unknown as EvacuationRecord;
+  return { ...e, containers, counts: countByStatus(containers) };
 }
 
 const BOOL_FIELDS = new Set(['connections_preserved', 'abort_requested']);
@@ -249,11 +279,11 @@ export class SqliteRepository implements Repository {
   }
 
   listHostRecords(): HostRecord[] {
-    return (this.db.prepare('SELECT name, report, updated_at FROM compute_hosts ORDER BY name').all() as HostRow[]).map(hostRecord);
+    return (this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`).all() as HostRow[]).map(hostRecord);
   }
 
   getHostRecord(name: string): HostRecord | null {
-    const row = this.db.prepare('SELECT name, report, updated_at FROM compute_hosts WHERE name = ?').get(name) as HostRow | undefined;
+    const row = this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`).get(name) as HostRow | undefined;
     return row ? hostRecord(row) : null;
   }
 
@@ -295,5 +325,80 @@ export class SqliteRepository implements Repository {
       }
       this.db.prepare('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?').run(host, newId ?? id, 'running', id);
     })();
+  }
+
+  setHostStatus(name: string, status: HostStatus, reason: string | null): HostRecord | null {
+    this.db.prepare('UPDATE compute_hosts SET status = ?, disabled_reason = ? WHERE name = ?').run(status, reason, name);
+    return this.getHostRecord(name);
+  }
+
+  createEvacuation(e: EvacuationRecord): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO evacuations (uuid, host, target_host, max_parallel, post_copy, status, host_disabled, error, request_id, user_id, project_id, created_at, updated_at)
+           VALUES (@uuid, @host, @target_host, @max_parallel, @post_copy, @status, @host_disabled, @error, @request_id, @user_id, @project_id, @created_at, @updated_at)`,
+        )
+        .run({
+          uuid: e.uuid, host: e.host, target_host: e.target_host, max_parallel: e.max_parallel, post_copy: toDb(e.post_copy), status: e.status,
+          host_disabled: toDb(e.host_disabled), error: e.error, request_id: e.request_id, user_id: e.user_id, project_id: e.project_id,
+          created_at: e.created_at, updated_at: e.updated_at,
+        });
+      const ins = this.db.prepare(
+        `INSERT INTO evacuation_containers (evacuation_uuid, position, container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      e.containers.forEach((c, i) =>
+        ins.run(e.uuid, i, c.container_id, c.container_name, c.container_status, c.status, c.migration_uuid, c.dest_host, c.reason, c.updated_at),
+      );
+    })();
+  }
+
+  private evacuationContainers(uuid: string): EvacuationContainer[] {
+    return this.db
+      .prepare(
+        `SELECT container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at
+         FROM evacuation_containers WHERE evacuation_uuid = ? ORDER BY position`,
+      )
+      .all(uuid) as EvacuationContainer[];
+  }
+
+  getEvacuation(uuid: string): Evacuation | null {
+    const row = this.db.prepare('SELECT * FROM evacuations WHERE uuid = ?').get(uuid) as Record<string, unknown> | undefined;
+    return row ? rowToEvacuation(row, this.evacuationContainers(uuid)) : null;
+  }
+
+  listEvacuations(filters: { host?: string; limit?: number } = {}): Evacuation[] {
+    const where = filters.host !== undefined ? 'WHERE host = @host' : '';
+    const limit = filters.limit !== undefined ? 'LIMIT @limit' : '';
+    const rows = this.db.prepare(`SELECT * FROM evacuations ${where} ORDER BY created_at DESC, rowid DESC ${limit}`).all({
+      ...(filters.host !== undefined ? { host: filters.host } : {}),
+      ...(filters.limit !== undefined ? { limit: filters.limit } : {}),
+    }) as Record<string, unknown>[];
+    return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
+  }
+
+  updateEvacuation(uuid: string, patch: EvacuationPatch): Evacuation {
+    const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
+    const cols = Object.keys(fields);
+    this.db
+      .prepare(`UPDATE evacuations SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE uuid = @uuid`)
+      .run({ ...Object.fromEntries(cols.map((c) => [c, toDb(fields[c])])), uuid });
+    const e = this.getEvacuation(uuid);
+    if (!e) throw new Error(`evacuation ${uuid} vanished from the database`);
+    return e;
+  }
+
+  updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): void {
+    const fields = { ...patch, updated_at: new Date().toISOString() } as Record<string, unknown>;
+    const cols = Object.keys(fields);
+    this.db
+      .prepare(`UPDATE evacuation_containers SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE evacuation_uuid = @uuid AND container_id = @container_id`)
+      .run({ ...fields, uuid, container_id: containerId });
+  }
+
+  unfinishedEvacuations(): Evacuation[] {
+    const rows = this.db.prepare("SELECT * FROM evacuations WHERE status = 'running' ORDER BY created_at, rowid").all() as Record<string, unknown>[];
+    return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
   }
 }

@@ -3,9 +3,10 @@ import type { RequestContext } from '../common/context.js';
 import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
 import type { ContainerEvent } from '../compute/events.js';
-import type { ComputeHost, Container, HostState } from '../objects/host.js';
+import type { Evacuation } from '../objects/evacuation.js';
+import type { ComputeHost, Container, HostState, HostStatus } from '../objects/host.js';
 import type { Migration } from '../objects/migration.js';
-import type { ConductorAPI, MigrationFilters, PageRequest } from './interface.js';
+import type { ConductorAPI, EvacuateOptions, EvacuationFilters, MigrationFilters, PageRequest } from './interface.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './methods.js';
 
 /** The version the first API's calls are sent with (any conductor answers them). */
@@ -32,6 +33,11 @@ export class ConductorRPCAPI implements ConductorAPI {
   /** 1.1 for what the first API did not have, as Nova's rpcapi bumps only the calls that need it. */
   private v1_1(): RPCClient {
     return this.client.prepare({ version: '1.1' });
+  }
+
+  /** 1.2 for host maintenance, which 1.1 conductors do not have; every other call keeps its version. */
+  private v1_2(): RPCClient {
+    return this.client.prepare({ version: '1.2' });
   }
 
   migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration> {
@@ -64,5 +70,24 @@ export class ConductorRPCAPI implements ConductorAPI {
   /** One container changed on `host`: a cast, sent as the engine reports it. */
   containerEvent(ctx: RequestContext, host: string, event: ContainerEvent): Promise<void> {
     return this.v1_1().cast(ctx, 'container_event', { host, event });
+  }
+
+  setHostStatus(ctx: RequestContext, host: string, status: HostStatus, disabledReason?: string | null): Promise<ComputeHost> {
+    return this.v1_2().call<ComputeHost>(ctx, 'set_host_status', { host, status, disabled_reason: disabledReason ?? null });
+  }
+  evacuateHost(ctx: RequestContext, host: string, opts: EvacuateOptions): Promise<Evacuation> {
+    return this.v1_2().call<Evacuation>(ctx, 'evacuate_host', {
+      host,
+      target_host: opts.target_host ?? null,
+      max_parallel: opts.max_parallel ?? null,
+      post_copy: opts.post_copy ?? null,
+    });
+  }
+  getEvacuation(ctx: RequestContext, evacuationId: string): Promise<Evacuation> {
+    return this.v1_2().call<Evacuation>(ctx, 'get_evacuation', { evacuation_id: evacuationId });
+  }
+  listEvacuations(ctx: RequestContext, filters: EvacuationFilters = {}): Promise<Evacuation[]> {
+    const args = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
+    return this.v1_2().call<Evacuation[]>(ctx, 'list_evacuations', args);
   }
 }

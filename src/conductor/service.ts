@@ -9,8 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { RequestContext } from '../common/context.js';
 import {
   ContainerNotFound,
+  EvacuationNotFound,
   HostDown,
+  HostNotFound,
   InvalidInput,
+  NoValidHost,
+  PostCopyUnsupported,
   InvalidMigrationState,
   MigrationInProgress,
   MigrationNotFound,
@@ -19,15 +23,19 @@ import type { Logger } from '../common/log.js';
 import type { ContainerEvent } from '../compute/events.js';
 import type { Inventory, InventoryAPI } from '../compute/inventory.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
-import type { ComputeHost, Container, ContainerSummary, HostState } from '../objects/host.js';
+import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
+import { HOST_STATUSES, type ComputeHost, type Container, type ContainerSummary, type HostState, type HostStatus } from '../objects/host.js';
 import { isFinal, newMigration, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
-import { chooseTarget, toComputeHost } from './hosts.js';
+import { EvacuationRunner, planContainers } from './evacuation.js';
+import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
+import type { EvacuationNotify } from './notifications.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
 import type { ContainerRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
 
 export interface ConductorOptions {
+  /** Migrations running at once on one host, as source or as target; the others queue. */
   maxConcurrentPerHost: number;
   serviceDownTime: number; // seconds
   /** Seconds a reported container state is trusted for a migrate decision (default 1). */
@@ -35,6 +43,16 @@ export interface ConductorOptions {
   /** How long a step with an unknown outcome is asked again (flow.ts DEFAULT_RETRY when unset). */
   retry?: RetryPolicy;
 }
+
+/** What an evacuation request asks for (checked by the manager's schema and again here). */
+export interface EvacuateRequest {
+  target_host?: string | null;
+  max_parallel?: number | null;
+  post_copy?: boolean | null;
+}
+
+/** The longest disabled_reason kept. */
+export const MAX_REASON_LENGTH = 255;
 
 /** What a live check of some hosts found: per host, when its inventory was taken, or why it did not answer. */
 export type LiveCheck = Map<string, { ok: true; taken_at: string } | { ok: false; error: string }>;
@@ -66,7 +84,7 @@ export function age(ms: number): string {
 }
 
 export class ConductorService {
-  private readonly active = new Map<string, number>(); // source host -> migrations in flight
+  private readonly active = new Map<string, number>(); // host -> migrations in flight from or to it
   private readonly running = new Set<string>(); // uuids with a flow in progress
   private readonly queue: string[] = [];
   private readonly idle: (() => void)[] = [];
@@ -81,7 +99,11 @@ export class ConductorService {
     private readonly log: Logger,
     /** Asks a host for its containers live; without it, decisions rest on what the hosts reported. */
     private readonly inventory?: InventoryAPI,
+    /** Sends `host.evacuate.*`; without it, evacuations are only logged. */
+    private readonly notifyEvacuation: EvacuationNotify = async () => undefined,
   ) {}
+  /** Evacuations this conductor drives now (uuid -> their end). */
+  private readonly evacuating = new Map<string, Promise<Evacuation>>();
 
   // ---- queries ----
   listHosts(now = Date.now()): ComputeHost[] {
@@ -267,7 +289,7 @@ export class ConductorService {
     if (!src || src.state !== 'up') throw new HostDown(`the container's host "${c.host}" is down; it cannot be migrated live`);
     const busy = this.repo.listMigrations({ container: c.id }).find((m) => !isFinal(m.status));
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
-    const dest = chooseTarget(hosts, c.host, requestedHost ?? null);
+    const dest = chooseTarget(this.withIncoming(hosts), c.host, requestedHost ?? null);
     const m = newMigration({
       uuid: randomUUID(),
       container_id: c.id,
@@ -282,6 +304,135 @@ export class ConductorService {
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
     this.enqueue(m.uuid);
     return m;
+  }
+
+  /**
+   * The hosts as the scheduler weighs them: each host's containers plus the migrations still on
+   * their way to it, so that migrations accepted together (an evacuation) spread over the hosts.
+   */
+  private withIncoming(hosts: ComputeHost[]): ComputeHost[] {
+    const incoming = new Map<string, number>();
+    for (const m of this.repo.unfinishedMigrations()) if (m.dest_host) incoming.set(m.dest_host, (incoming.get(m.dest_host) ?? 0) + 1);
+    return hosts.map((h) => ({ ...h, containers: h.containers + (incoming.get(h.name) ?? 0) }));
+  }
+
+  // ---- host maintenance ----
+  private knownHost(name: unknown): ComputeHost {
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 255) throw new InvalidInput('a compute host name (1 to 255 characters) is required');
+    const h = this.listHosts().find((x) => x.name === name);
+    if (!h) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`, { host: name });
+    return h;
+  }
+
+  /** Enable or disable a host (Nova's `compute service set --enable|--disable`); enabling clears the reason. */
+  setHostStatus(name: string, status: HostStatus, reason?: string | null): ComputeHost {
+    if (!HOST_STATUSES.includes(status)) throw new InvalidInput(`"status" must be one of ${HOST_STATUSES.join(', ')}`);
+    if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) {
+      throw new InvalidInput(`"disabled_reason" must be a string of at most ${MAX_REASON_LENGTH} characters, or null`);
+    }
+    if (status === 'enabled' && reason) throw new InvalidInput('"disabled_reason" is only for "status": "disabled"');
+    this.knownHost(name);
+    this.repo.setHostStatus(name, status, status === 'disabled' ? (reason ?? null) : null);
+    this.log.info({ host: name, status, reason: reason ?? null }, 'host status set');
+    return this.knownHost(name);
+  }
+
+  getEvacuation(uuid: string): Evacuation {
+    const e = typeof uuid === 'string' ? this.repo.getEvacuation(uuid) : null;
+    if (!e) throw new EvacuationNotFound(`evacuation ${String(uuid)} could not be found`, { evacuation_id: uuid });
+    return e;
+  }
+
+  listEvacuations(filters: { host?: string; limit?: number } = {}): Evacuation[] {
+    return this.repo.listEvacuations(filters);
+  }
+
+  /**
+   * Empty `host`: every running container is live-migrated through `migrateOnLiveState` (the
+   * same checks and flow as a single migrate), at most `max_parallel` unfinished at once. An
+   * enabled host is disabled first ("evacuating"), so that no migration lands on it meanwhile;
+   * it stays disabled afterwards, for the operator to enable after the maintenance.
+   * Refused at once (nothing changed): unknown host (404), bad arguments (400), a host that is
+   * down, or no other enabled host able to take containers (409).
+   */
+  async evacuate(ctx: RequestContext, host: string, req: EvacuateRequest = {}): Promise<Evacuation> {
+    const maxParallel = req.max_parallel ?? 1;
+    if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > MAX_PARALLEL_LIMIT) {
+      throw new InvalidInput(`"max_parallel" must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`);
+    }
+    if (req.post_copy !== undefined && req.post_copy !== null && typeof req.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
+    if (req.post_copy) {
+      throw new PostCopyUnsupported('post-copy is not offered by this conductor\'s migrations yet; evacuate with "post_copy": false (or leave it out)');
+    }
+    const src = this.knownHost(host);
+    if (src.state !== 'up') throw new HostDown(`compute host "${host}" is down (no heartbeat since ${src.updated_at}); its containers cannot be migrated live`);
+    const target = req.target_host ?? null;
+    const hosts = this.listHosts();
+    if (target !== null) {
+      this.knownHost(target);
+      chooseTarget(hosts, host, target); // the named target's refusals (same host, disabled, down, no CRIU)
+    } else if (!hosts.some((h) => h.name !== host && ineligibility(h, src) === null)) {
+      const why = hosts.filter((h) => h.name !== host).map((h) => ineligibility(h, src) ?? '');
+      throw new NoValidHost(`no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`);
+    }
+    const running = [...this.evacuating.keys()].map((u) => this.repo.getEvacuation(u)).find((e) => e?.host === host && e.status === 'running');
+    if (running) throw new MigrationInProgress(`compute host "${host}" is already being evacuated (evacuation ${running.uuid})`);
+
+    // Fresh state of the host's containers before listing them (a stopped one is listed, never skipped).
+    await this.checkLive(ctx, [host]);
+    const now = new Date().toISOString();
+    const disable = src.status === 'enabled';
+    const uuid = randomUUID();
+    if (disable) this.repo.setHostStatus(host, 'disabled', `evacuating (evacuation ${uuid})`);
+    this.repo.createEvacuation({
+      uuid,
+      host,
+      target_host: target,
+      max_parallel: maxParallel,
+      post_copy: false,
+      status: 'running',
+      host_disabled: disable,
+      error: null,
+      request_id: ctx.request_id,
+      user_id: ctx.user_id,
+      project_id: ctx.project_id,
+      created_at: now,
+      updated_at: now,
+      containers: planContainers(this.repo.listContainers().filter((c) => c.host === host), now),
+    });
+    const e = this.getEvacuation(uuid);
+    this.log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
+    await this.notifyEvacuation(ctx, 'host.evacuate.start', e);
+    this.runEvacuation(ctx, uuid);
+    return e;
+  }
+
+  private runEvacuation(ctx: RequestContext, uuid: string): void {
+    const runner = new EvacuationRunner(
+      {
+        repo: this.repo,
+        migrate: (c, containerId, target) => this.migrateOnLiveState(c, containerId, target),
+        notify: this.notifyEvacuation,
+        log: this.log,
+      },
+      ctx,
+      uuid,
+    );
+    const done = runner.run().catch(async (err: unknown) => {
+      // Only the database can fail here (a refusal is recorded per container): the record says the evacuation broke.
+      const message = `the evacuation stopped: ${(err as Error).message}`;
+      this.log.error({ evacuation: uuid, err: (err as Error).message }, 'evacuation stopped');
+      const e = this.repo.updateEvacuation(uuid, { status: 'error', error: message });
+      await this.notifyEvacuation(ctx, 'host.evacuate.error', e);
+      return e;
+    });
+    this.evacuating.set(uuid, done);
+    void done.finally(() => this.evacuating.delete(uuid));
+  }
+
+  /** Resolves with the evacuation's final record once this conductor has driven it to its end. */
+  whenEvacuated(uuid: string): Promise<Evacuation> {
+    return this.evacuating.get(uuid) ?? Promise.resolve(this.getEvacuation(uuid));
   }
 
   async abort(ctx: RequestContext, uuid: string): Promise<Migration> {
@@ -318,9 +469,10 @@ export class ConductorService {
         this.queue.splice(i, 1);
         continue;
       }
-      const n = this.active.get(m.source_host) ?? 0;
-      // A migration that already passed `accepted` held its slot before a restart: it goes on regardless.
-      if (n >= this.opts.maxConcurrentPerHost && m.status === 'accepted') {
+      // Both ends count: a host runs at most maxConcurrentPerHost migrations, as source or as target.
+      const busy = this.hostsOf(m).some((h) => (this.active.get(h) ?? 0) >= this.opts.maxConcurrentPerHost);
+      // A migration that already passed `accepted` held its slots before a restart: it goes on regardless.
+      if (busy && m.status === 'accepted') {
         i++;
         continue;
       }
@@ -330,8 +482,19 @@ export class ConductorService {
     if (this.running.size === 0 && this.queue.length === 0) for (const f of this.idle.splice(0)) f();
   }
 
+  /** The hosts a migration occupies: its source and its target. */
+  private hostsOf(m: Migration): string[] {
+    return m.dest_host && m.dest_host !== m.source_host ? [m.source_host, m.dest_host] : [m.source_host];
+  }
+
+  /** How many migrations run now from or to each host (for tests and logs). */
+  activeByHost(): Map<string, number> {
+    return new Map([...this.active].filter(([, n]) => n > 0));
+  }
+
   private start(m: Migration): void {
-    this.active.set(m.source_host, (this.active.get(m.source_host) ?? 0) + 1);
+    const hosts = this.hostsOf(m);
+    for (const h of hosts) this.active.set(h, (this.active.get(h) ?? 0) + 1);
     this.running.add(m.uuid);
     const ctx = new RequestContext({
       request_id: m.request_id ?? undefined,
@@ -342,7 +505,7 @@ export class ConductorService {
     });
     const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: this.notify, log: this.log, retry: this.opts.retry }, ctx, m.uuid);
     const release = () => {
-      this.active.set(m.source_host, (this.active.get(m.source_host) ?? 1) - 1);
+      for (const h of hosts) this.active.set(h, (this.active.get(h) ?? 1) - 1);
       this.running.delete(m.uuid);
       this.pump();
     };
@@ -367,6 +530,12 @@ export class ConductorService {
       this.queue.push(m.uuid);
     }
     this.pump();
+    // Evacuations a previous conductor left running go on from their record (their migrations resume above).
+    for (const e of this.repo.unfinishedEvacuations()) {
+      this.log.warn({ evacuation: e.uuid, host: e.host }, 'resuming an evacuation left unfinished by a previous conductor');
+      const ctx = new RequestContext({ request_id: e.request_id ?? undefined, user_id: e.user_id, project_id: e.project_id, roles: ['admin'], is_admin: true });
+      this.runEvacuation(ctx, e.uuid);
+    }
     return left.length;
   }
 

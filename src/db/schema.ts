@@ -55,6 +55,36 @@ const MIGRATIONS: string[] = [
    CREATE INDEX migrations_updated ON migrations(updated_at);
    CREATE INDEX migrations_project ON migrations(project_id, created_at);
    CREATE INDEX containers_page ON containers(host, name, id);`,
+  // 3: host maintenance: a host's service status (disabled hosts are never chosen as targets), and evacuations
+  `ALTER TABLE compute_hosts ADD COLUMN status TEXT NOT NULL DEFAULT 'enabled';
+   ALTER TABLE compute_hosts ADD COLUMN disabled_reason TEXT;
+   CREATE TABLE evacuations (
+     uuid TEXT PRIMARY KEY,
+     host TEXT NOT NULL,
+     target_host TEXT,
+     max_parallel INTEGER NOT NULL,
+     post_copy INTEGER NOT NULL DEFAULT 0,
+     status TEXT NOT NULL,
+     host_disabled INTEGER NOT NULL DEFAULT 0,
+     error TEXT,
+     request_id TEXT, user_id TEXT, project_id TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX evacuations_host ON evacuations(host, created_at);
+   CREATE TABLE evacuation_containers (
+     evacuation_uuid TEXT NOT NULL REFERENCES evacuations(uuid),
+     position INTEGER NOT NULL,
+     container_id TEXT NOT NULL,
+     container_name TEXT NOT NULL,
+     container_status TEXT NOT NULL,
+     status TEXT NOT NULL,
+     migration_uuid TEXT,
+     dest_host TEXT,
+     reason TEXT,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (evacuation_uuid, position)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

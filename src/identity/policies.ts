@@ -29,6 +29,10 @@ export const POLICY = {
   migrationGetAll: 'ferry:migration:get_all',
   migrationAllProjects: 'ferry:migration:all_projects',
   hostGetAll: 'ferry:host:get_all',
+  hostUpdate: 'ferry:host:update',
+  hostEvacuate: 'ferry:host:evacuate',
+  evacuationGet: 'ferry:evacuation:get',
+  evacuationGetAll: 'ferry:evacuation:get_all',
   containerGetAll: 'ferry:container:get_all',
 } as const;
 
@@ -94,6 +98,34 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description: 'List the compute hosts with their state, Docker and CRIU versions and container counts.',
     operations: [{ method: 'GET', path: '/v1/hosts' }],
+  },
+  {
+    name: POLICY.hostUpdate,
+    check_str: 'rule:admin_api',
+    description:
+      'Enable or disable a compute host (status, disabled_reason), as Nova\'s compute service update: the scheduler never ' +
+      'chooses a disabled host as a target; containers on it run on and may be migrated away.',
+    operations: [{ method: 'PUT', path: '/v1/hosts/{host}' }],
+  },
+  {
+    name: POLICY.hostEvacuate,
+    check_str: 'rule:admin_api',
+    description:
+      'Evacuate a compute host: live-migrate every running container on it to other hosts (target_host, max_parallel), ' +
+      'disabling the host first when it is enabled. Containers that cannot be moved are listed with the reason.',
+    operations: [{ method: 'POST', path: '/v1/hosts/{host}/evacuate' }],
+  },
+  {
+    name: POLICY.evacuationGet,
+    check_str: 'rule:admin_api',
+    description: 'Show one evacuation: each container of the host with its migration and outcome, and counts by status.',
+    operations: [{ method: 'GET', path: '/v1/evacuations/{evacuation_id}' }],
+  },
+  {
+    name: POLICY.evacuationGetAll,
+    check_str: 'rule:admin_api',
+    description: 'List evacuations, newest first (filters: host, limit).',
+    operations: [{ method: 'GET', path: '/v1/evacuations' }],
   },
   {
     name: POLICY.containerGetAll,

@@ -1,13 +1,22 @@
 /** A compute host as the conductor knows it from heartbeats. */
+/** A host's service status, set by the operator (Nova's `compute service set --disable`). */
+export const HOST_STATUSES = ['enabled', 'disabled'] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];
+
 export interface ComputeHost {
   name: string;
   state: 'up' | 'down';
+  /** `disabled`: the scheduler never chooses it as a target (its containers run on and may be moved away). */
+  status: HostStatus;
+  disabled_reason: string | null;
   docker_version: string | null;
   criu_version: string | null;
   criu_ok: boolean;
   architecture: string | null;
   migration_address: string | null; // host:port of its data channel
   containers: number;
+  /** Memory the host's containers use, when its agent reports it (the scheduler's second criterion). */
+  memory_used_bytes: number | null;
   updated_at: string | null;
 }
 
@@ -20,6 +29,8 @@ export interface HostState {
   architecture: string;
   migration_address: string;
   containers: ContainerSummary[];
+  /** Memory the containers use, bytes (optional: agents that do not report it leave memory out of the choice). */
+  memory_used_bytes?: number | null;
 }
 
 export interface ContainerSummary {

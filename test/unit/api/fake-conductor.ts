@@ -7,12 +7,15 @@ import { chooseTarget } from '../../../src/conductor/hosts.js';
 import type { RequestContext } from '../../../src/common/context.js';
 import {
   ContainerNotFound,
+  EvacuationNotFound,
+  HostNotFound,
   InvalidInput,
   InvalidMigrationState,
   MigrationNotFound,
 } from '../../../src/common/errors.js';
-import type { ConductorAPI, MigrationFilters, PageRequest } from '../../../src/conductor/interface.js';
-import type { ComputeHost, Container } from '../../../src/objects/host.js';
+import type { ConductorAPI, EvacuateOptions, EvacuationFilters, MigrationFilters, PageRequest } from '../../../src/conductor/interface.js';
+import { countByStatus, type Evacuation } from '../../../src/objects/evacuation.js';
+import type { ComputeHost, Container, HostStatus } from '../../../src/objects/host.js';
 import { isFinal, unmeasured, type Migration } from '../../../src/objects/migration.js';
 
 export interface Call {
@@ -25,12 +28,15 @@ export function hostFixture(name: string, over: Partial<ComputeHost> = {}): Comp
   return {
     name,
     state: 'up',
+    status: 'enabled',
+    disabled_reason: null,
     docker_version: '28.1.1',
     criu_version: '4.2',
     criu_ok: true,
     architecture: 'x86_64',
     migration_address: '127.0.0.1:9518',
     containers: 1,
+    memory_used_bytes: null,
     updated_at: '2026-11-26T12:00:00.000Z',
     ...over,
   };
@@ -50,6 +56,7 @@ function page<T>(items: T[], p: PageRequest, key: (x: T) => string): T[] {
 export class FakeConductor implements ConductorAPI {
   readonly calls: Call[] = [];
   readonly migrations = new Map<string, Migration>();
+  readonly evacuations = new Map<string, Evacuation>();
   hosts: ComputeHost[] = [hostFixture('compute1'), hostFixture('compute2', { migration_address: '127.0.0.1:9519', containers: 0 })];
   containers: Container[] = [
     { id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2', name: 'counter', host: 'compute1', image: 'busybox', status: 'running' },
@@ -145,5 +152,50 @@ export class FakeConductor implements ConductorAPI {
   async listContainers(ctx: RequestContext, p: PageRequest = {}): Promise<Container[]> {
     this.record('listContainers', ctx, p);
     return page(this.containers, p, (c) => c.id);
+  }
+
+  private host(name: string): ComputeHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`);
+    return h;
+  }
+
+  async setHostStatus(ctx: RequestContext, host: string, status: HostStatus, disabledReason?: string | null): Promise<ComputeHost> {
+    this.record('setHostStatus', ctx, host, status, disabledReason);
+    const h = this.host(host);
+    h.status = status;
+    h.disabled_reason = status === 'disabled' ? (disabledReason ?? null) : null;
+    return { ...h };
+  }
+
+  /** Records the evacuation as the conductor returns it at first: every container of the host pending. */
+  async evacuateHost(ctx: RequestContext, host: string, opts: EvacuateOptions): Promise<Evacuation> {
+    this.record('evacuateHost', ctx, host, opts);
+    this.host(host);
+    if (opts.target_host) chooseTarget(this.hosts, host, opts.target_host);
+    const now = new Date().toISOString();
+    const containers = this.containers
+      .filter((c) => c.host === host)
+      .map((c) => ({ container_id: c.id, container_name: c.name, container_status: c.status, status: 'pending' as const, migration_uuid: null, dest_host: null, reason: null, updated_at: now }));
+    const e: Evacuation = {
+      uuid: randomUUID(), host, target_host: opts.target_host ?? null, max_parallel: opts.max_parallel ?? 1, post_copy: Boolean(opts.post_copy),
+      status: 'running', host_disabled: true, error: null, request_id: ctx.request_id, user_id: ctx.user_id, project_id: ctx.project_id,
+      created_at: now, updated_at: now, containers, counts: countByStatus(containers),
+    };
+    this.evacuations.set(e.uuid, e);
+    return e;
+  }
+
+  async getEvacuation(ctx: RequestContext, evacuationId: string): Promise<Evacuation> {
+    this.record('getEvacuation', ctx, evacuationId);
+    const e = this.evacuations.get(evacuationId);
+    if (!e) throw new EvacuationNotFound(`evacuation ${evacuationId} could not be found`);
+    return e;
+  }
+
+  async listEvacuations(ctx: RequestContext, filters: EvacuationFilters = {}): Promise<Evacuation[]> {
+    this.record('listEvacuations', ctx, filters);
+    const all = [...this.evacuations.values()].filter((e) => filters.host === undefined || e.host === filters.host).reverse();
+    return filters.limit === undefined ? all : all.slice(0, filters.limit);
   }
 }

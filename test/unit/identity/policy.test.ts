@@ -168,6 +168,10 @@ describe('default rules', () => {
       'ferry:migration:get': 'rule:admin_api',
       'ferry:migration:get_all': 'rule:admin_api',
       'ferry:host:get_all': 'rule:admin_api',
+      'ferry:host:update': 'rule:admin_api',
+      'ferry:host:evacuate': 'rule:admin_api',
+      'ferry:evacuation:get': 'rule:admin_api',
+      'ferry:evacuation:get_all': 'rule:admin_api',
       'ferry:container:get_all': 'rule:admin_api',
     });
     for (const d of DEFAULT_POLICIES) {
