@@ -143,3 +143,25 @@ class Client(object):
     def abort_migration(self, uuid):
         body = self._request('DELETE', '/migrations/%s' % self._q(uuid))
         return body.get('migration') if isinstance(body, dict) else None
+
+    # -- host maintenance --------------------------------------------------
+
+    def set_host(self, host, status, disabled_reason=None):
+        """Enable or disable a compute host (``status``: enabled | disabled)."""
+        body = {'status': status}
+        if disabled_reason is not None:
+            body['disabled_reason'] = disabled_reason
+        return self._request('PUT', '/hosts/%s' % self._q(host), json=body)['host']
+
+    def evacuate_host(self, host, target_host=None, max_parallel=None, post_copy=None):
+        body = {k: v for k, v in (('target_host', target_host), ('max_parallel', max_parallel),
+                                  ('post_copy', post_copy)) if v is not None}
+        return self._request('POST', '/hosts/%s/evacuate' % self._q(host),
+                             json=body)['evacuation']
+
+    def get_evacuation(self, uuid):
+        return self._request('GET', '/evacuations/%s' % self._q(uuid))['evacuation']
+
+    def list_evacuations(self, host=None, limit=None):
+        params = {k: v for k, v in (('host', host), ('limit', limit)) if v is not None}
+        return self._request('GET', '/evacuations', params=params)['evacuations']
