@@ -18,8 +18,8 @@ class LiveMigrateForm(forms.SelfHandlingForm):
                                    widget=forms.TextInput(attrs={'readonly': 'readonly'}))
     host = forms.ThemableChoiceField(
         label=_('Target Host'), required=False,
-        help_text=_('Leave it to the scheduler to pick a host that is up, has a working '
-                    'CRIU and is not the current one.'))
+        help_text=_('Hosts that are up and enabled. Or leave it to the scheduler to pick one '
+                    'that also has a working CRIU and the most room.'))
 
     def __init__(self, request, *args, **kwargs):
         super(LiveMigrateForm, self).__init__(request, *args, **kwargs)
@@ -28,7 +28,8 @@ class LiveMigrateForm(forms.SelfHandlingForm):
         try:
             choices += [(h.name, '%s (%s)' % (h.name, h.state))
                         for h in ferry.host_list(request)
-                        if h.name != current and h.state == 'up']
+                        if h.name != current and h.state == 'up'
+                        and h.to_dict().get('status', 'enabled') != 'disabled']
         except Exception:
             errors.handle(request, _('Unable to list the compute hosts.'))
         self.fields['host'].choices = choices

@@ -29,10 +29,19 @@ def _ferry_call(request, fn, *args, **kwargs):
         raise
 
 
+def _scheduling(host):
+    """enabled, or disabled with the operator's reason (hosts Ferry's scheduler skips)."""
+    data = host.to_dict()
+    status = data.get('status') or _('enabled')
+    reason = data.get('disabled_reason')
+    return '%s (%s)' % (status, reason) if reason else status
+
+
 class HostsTable(tables.DataTable):
     name = tables.Column('name', verbose_name=_('Name'))
     state = tables.Column('state', verbose_name=_('State'),
                           status=True, status_choices=(('up', True), ('down', False)))
+    scheduling = tables.Column(_scheduling, verbose_name=_('Scheduling'))
     docker_version = tables.Column('docker_version', verbose_name=_('Docker Version'))
     criu_version = tables.Column('criu_version', verbose_name=_('CRIU Version'))
     containers = tables.Column('containers', verbose_name=_('Containers'))
