@@ -1,18 +1,12 @@
 /** The event follower's logic with a scripted event source (pure logic), and Docker's event messages read as ContainerEvents. */
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import {
-  ContainerEventFollower,
-  fromDockerEvent,
-  JsonLines,
-  type ContainerEvent,
-  type ContainerEventSource,
-  type EventSubscription,
-} from '../../../src/compute/events.js';
+import { sleep } from '../../../src/common/sleep.js';
+import { fromDockerEvent, JsonLines } from '../../../src/compute/docker/events.js';
+import { ContainerEventFollower, type ContainerEvent, type ContainerEventSource, type EventSubscription } from '../../../src/compute/events.js';
 
 const log = pino({ level: 'silent' });
 const ID = 'f'.repeat(64);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
