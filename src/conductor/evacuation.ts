@@ -19,8 +19,10 @@ export interface EvacuationDeps {
   migrate(ctx: RequestContext, containerId: string, target: string | null): Promise<Migration>;
   notify: EvacuationNotify;
   log: Logger;
-  /** How often migrations in flight are looked at, ms (default 500). */
+  /** How often migrations in flight are looked at at the latest, ms (default 500). */
   pollMs?: number;
+  /** Resolves when some migration ends, or after `ms` (default: just the wait). */
+  waitForChange?: (ms: number) => Promise<void>;
 }
 
 /** Each container of the host as the evacuation starts: running ones wait their turn, the others are listed as not moved. */
@@ -80,7 +82,7 @@ export class EvacuationRunner {
         return done;
       }
       // Only migrations still running remain: look again shortly (a freed slot starts the next one).
-      if (nextToStart(e).length === 0) await sleep(this.deps.pollMs ?? 500);
+      if (nextToStart(e).length === 0) await (this.deps.waitForChange ?? sleep)(this.deps.pollMs ?? 500);
     }
   }
 

@@ -88,6 +88,8 @@ export class ConductorService {
   private readonly running = new Set<string>(); // uuids with a flow in progress
   private readonly queue: string[] = [];
   private readonly idle: (() => void)[] = [];
+  /** Called once when the next migration flow ends (evacuations wait on it to start the next container). */
+  private readonly flowEnded: (() => void)[] = [];
   /** Per host: when its newest full inventory was taken; events older than that are already in it. */
   private readonly inventoryAt = new Map<string, string>();
 
@@ -414,6 +416,14 @@ export class ConductorService {
         migrate: (c, containerId, target) => this.migrateOnLiveState(c, containerId, target),
         notify: this.notifyEvacuation,
         log: this.log,
+        waitForChange: (ms) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            this.flowEnded.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
       },
       ctx,
       uuid,
@@ -507,6 +517,7 @@ export class ConductorService {
     const release = () => {
       for (const h of hosts) this.active.set(h, (this.active.get(h) ?? 1) - 1);
       this.running.delete(m.uuid);
+      for (const f of this.flowEnded.splice(0)) f();
       this.pump();
     };
     flow.run().then(
