@@ -92,6 +92,8 @@ export class DockerDriver implements EngineDriver {
   private readonly pageServers = new Map<string, PageServerHandle>();
   /** Post-copies this host fetches pages for (target side), by checkpoint name. */
   private readonly lazyRestores = new Map<string, LazyRestoreHandle>();
+  /** The last post-copy support check (a minute): the target's check runs while the source is frozen. */
+  private supportCache: { at: number; value: PostCopySupport } | null = null;
 
   constructor(private readonly opts: DockerDriverOptions) {
     this.host = opts.host;
@@ -538,7 +540,12 @@ export class DockerDriver implements EngineDriver {
   }
 
   private async requirePostCopy(): Promise<void> {
-    const s = await this.postCopySupport();
+    let s = this.supportCache && this.supportCache.value.ok && Date.now() - this.supportCache.at < 60_000 ? this.supportCache.value : null;
+    if (!s) {
+      s = await this.postCopySupport();
+      this.supportCache = { at: Date.now(), value: s };
+    }
+    if (s.ok && !ensurePipeMaxSize().ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.host}: fs.pipe-max-size was lowered and cannot be raised again`, { host: this.host });
     if (!s.ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.host}: ${s.reason}`, { host: this.host });
   }
 
