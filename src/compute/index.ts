@@ -19,6 +19,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     fastCheckpoint: c.fast_checkpoint,
     containerdAddress: c.containerd_address,
     maxImageBytes: c.max_image_bytes,
+    engineNetns: c.engine_netns || undefined,
   });
   return new MigrationAgent({
     driver,

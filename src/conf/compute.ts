@@ -21,5 +21,6 @@ export const computeOpts = {
   shared_storage_paths: strOpt('', 'Comma-separated host paths that are shared storage (bind mounts under them may move).'),
   fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
   containerd_address: strOpt('/run/docker/containerd/containerd.sock', 'Socket of the Docker engine\'s containerd (namespace moby), used by fast_checkpoint.'),
+  engine_netns: strOpt('', 'Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent\'s own; post-copy\'s page server then listens there behind a relay. Empty on ordinary hosts.'),
   fabric_networks: strOpt('ferry-fabric', 'Comma-separated Docker networks shared by all hosts: a container on one keeps its IP, MAC and TCP connections.'),
 };

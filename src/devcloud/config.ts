@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
-import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, repoRoot, stateDir } from './layout.js';
+import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
 import { transportUrl } from './rabbit.js';
 
 export const etcDir = path.join(stateDir, 'etc');
@@ -84,6 +84,8 @@ export function writeConfigFiles(): Record<string, string> {
         // containerd's own checkpoint skips Docker's content-store round trip (npm run bench: Redis 1M keys 6.5 s -> 4.5 s downtime).
         'fast_checkpoint = true',
         `containerd_address = ${path.join(d.execRoot, 'containerd', 'containerd.sock')}`,
+        // Each engine runs in its own network namespace: post-copy's page server listens there.
+        `engine_netns = /run/netns/${hostNetns(h)}`,
         `data_channel_cert_file = ${tls.cert_file}`,
         `data_channel_key_file = ${tls.key_file}`,
         `data_channel_ca_file = ${tls.ca_file}`,
