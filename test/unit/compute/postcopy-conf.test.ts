@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
-import { judgeModes } from '../../../src/compute/docker/lazy.js';
+import { ensurePipeMaxSize, judgeModes, PIPE_MAX_SIZE_NEEDED } from '../../../src/compute/docker/lazy.js';
 import { hasLazyBlock, withLazyBlock, withLazyRuncConf, withoutLazyBlock, withRuncConfShared } from '../../../src/compute/docker/runcconf.js';
 
 let dir: string;
@@ -140,4 +140,17 @@ test('memory modes: post-copy needs uffd-noncoop and the pipe size, pre-copy nee
   expect(noPipe.post_copy).toEqual({ ok: false, reason: 'fs.pipe-max-size is 1048576' });
   const noCriu = judgeModes({ criuOk: false, criuError: 'CRIU 4.1 is older than 4.2', uffd: ok, dirtyTrack: ok, pipe: { ok: true, error: null } });
   expect(noCriu).toEqual({ post_copy: { ok: false, reason: 'CRIU 4.1 is older than 4.2' }, pre_copy: { ok: false, reason: 'CRIU 4.1 is older than 4.2' } });
+});
+
+test('fs.pipe-max-size is raised when lower, left alone when high enough, and a failure says why', () => {
+  const f = path.join(dir, 'pipe-max-size');
+  fs.writeFileSync(f, '1048576\n');
+  expect(ensurePipeMaxSize(f)).toEqual({ ok: true, value: PIPE_MAX_SIZE_NEEDED, error: null });
+  expect(Number(fs.readFileSync(f, 'utf8'))).toBe(PIPE_MAX_SIZE_NEEDED);
+  fs.writeFileSync(f, '8388608\n');
+  expect(ensurePipeMaxSize(f)).toEqual({ ok: true, value: 8388608, error: null });
+  expect(fs.readFileSync(f, 'utf8')).toBe('8388608\n');
+  const missing = ensurePipeMaxSize(path.join(dir, 'absent', 'pipe-max-size'));
+  expect(missing.ok).toBe(false);
+  expect(missing.error).toMatch(/could not be raised to 4194304.*CAP_SYS_RESOURCE/);
 });
