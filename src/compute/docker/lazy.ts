@@ -293,6 +293,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     if (code !== 0) {
       handle.state = 'failed';
       handle.error = `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();
+      fs.rmSync(work, { recursive: true, force: true }); // its reasons are in the message
       throw new PostCopyFailed(handle.error, { container: o.containerId });
     }
     // Docker learns of the exit from containerd's event.
@@ -435,6 +436,7 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
       ? `post-copy of ${o.containerId.slice(0, 12)} aborted before every page arrived; the container was stopped`
       : `post-copy of ${o.containerId.slice(0, 12)} failed: the lazy-pages daemon ended (${e.signal ?? `exit ${e.code}`}) before every page arrived (${why() || 'no error logged'}); the container was stopped`;
     await killContainer();
+    fs.rmSync(lpw, { recursive: true, force: true }); // its reasons are in the message
     throw new PostCopyFailed(handle.error, { container: o.containerId });
   })();
   handle.allPages.catch(() => undefined); // observed through the handle
