@@ -69,3 +69,14 @@ def migrate(request, container, host=None):
 
 def migration_abort(request, uuid):
     return client(request).abort_migration(uuid)
+
+
+def host_evacuate(request, host, target_host=None, max_parallel=None):
+    """Live-migrate every running container off host (the host is disabled first)."""
+    return Record(client(request).evacuate_host(host, target_host=target_host or None,
+                                                max_parallel=max_parallel), 'uuid')
+
+
+def host_set_status(request, host, status, disabled_reason=None):
+    return Record(client(request).set_host(host, status, disabled_reason=disabled_reason),
+                  'name')

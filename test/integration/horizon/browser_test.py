@@ -1,8 +1,9 @@
 """Ferry's Horizon panel in a real browser (headless Chromium through chromedriver and
 Selenium), against the development cloud: the admin sees hosts and containers, live-migrates a
 counter from the Containers tab and watches its Migrations row reach `completed` without a
-reload, opens its details, aborts a migration held before its freeze (fault injection on the
-target's agent), migrates with the batch action, sees Ferry's refusal as a message; the demo
+reload, opens its details and the next page, aborts a migration held before its freeze (fault
+injection on the target's agent), migrates with the batch action, empties a host (Migrate All
+Off This Host) and enables it again, sees Ferry's refusal as a message; the demo
 user finds no migrate action. Screenshots of each page go to results/horizon/.
 
     /usr/bin/python3 test/integration/horizon/browser_test.py     (as root; the cloud up)
@@ -68,6 +69,18 @@ class Cloud(object):
         self.url = self.status['horizon']['url']
         self.engines = {h['name']: h['docker_host'] for h in self.status['hosts']}
         self.names = []
+
+    def os_env(self):
+        """The `openstack` CLI's environment for the dev cloud's admin."""
+        ks = self.status['keystone']
+        admin = ks['admin']
+        env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+        env.update({'OS_AUTH_URL': ks['auth_url'], 'OS_USERNAME': admin['username'],
+                    'OS_PASSWORD': admin['password'], 'OS_PROJECT_NAME': admin['project_name'],
+                    'OS_USER_DOMAIN_NAME': admin['user_domain_name'],
+                    'OS_PROJECT_DOMAIN_NAME': admin['project_domain_name'],
+                    'OS_IDENTITY_API_VERSION': '3', 'OS_REGION_NAME': 'RegionOne'})
+        return env
 
     def docker(self, host, *args, check=True):
         r = subprocess.run(['/usr/bin/docker', '-H', self.engines[host]] + list(args),
@@ -197,7 +210,7 @@ class Browser(object):
 
 
 class HorizonPanelTest(unittest.TestCase):
-    """Steps in order (test_1 ... test_7) on one browser; each leaves screenshots."""
+    """Steps in order (test_1 ... test_7, by name) on one browser; each leaves screenshots."""
 
     @classmethod
     def setUpClass(cls):
@@ -213,6 +226,9 @@ class HorizonPanelTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.browser.quit()
+        # An evacuation step that failed half-way must not leave compute2 disabled.
+        subprocess.run(['/usr/bin/openstack', 'container', 'host', 'set', '--enable', 'compute2'],
+                       env=cls.cloud.os_env(), capture_output=True, timeout=120)
         for n in cls.cloud.names:
             cls.cloud.remove(n)
 
@@ -406,6 +422,36 @@ class HorizonPanelTest(unittest.TestCase):
         final = b.wait('the batch migration to end', done, timeout=120)
         self.assertEqual('completed', final['status'])
         self.assertEqual(['compute2'], list(self.cloud.where(name)))  # the scheduler's choice
+
+    def test_5b_migrate_all_off_a_host_then_enable_it(self):
+        """The Hosts tab's evacuation: compute2 (where the counter now runs) is disabled and
+        emptied to compute1; Enable Host lets the scheduler use it again."""
+        b, cloud, name = self.browser, self.cloud, self.counter
+        self.assertIn('compute2', cloud.where(name))
+        tr = self.wait_listed('hosts', 'compute2')
+        tr.find_element(By.CSS_SELECTOR, 'a.btn-evacuate').click()
+        b.wait('the evacuation form', lambda: b.css('#evacuate_host_modal select#id_target_host'))
+        options = [o.get_attribute('value') for o in
+                   Select(b.css('#evacuate_host_modal select#id_target_host')[0]).options]
+        self.assertEqual(['', 'compute1'], options)
+        b.shot('7b-evacuate-form')
+        b.css('#evacuate_host_modal input[type=submit]')[0].click()
+        b.wait('the evacuation message', lambda: any('Evacuation' in m for m in b.messages()),
+               timeout=30)
+        final = b.wait('the counter to move off compute2', lambda: (
+            (lambda r: r and r['status'] in FINAL and 'compute2' in r['tr'].text and r)
+            (b.migration_row(name))), timeout=180)
+        self.assertEqual('completed', final['status'])
+        self.assertEqual(['compute1'], list(cloud.where(name)))
+        tr = self.wait_listed('hosts', 'compute2')
+        self.assertIn('disabled', tr.text)
+        b.shot('7c-host-disabled')
+        tr.find_element(By.CSS_SELECTOR, 'button[id$="__action_enable"]').click()
+        b.wait('the host enabled', lambda: any('Enabled host' in m for m in b.messages()),
+               timeout=30)
+        tr = self.wait_listed('hosts', 'compute2')
+        self.assertNotIn('disabled', tr.text)
+        self.assertEqual([], tr.find_elements(By.CSS_SELECTOR, 'button[id$="__action_enable"]'))
 
     def test_6_ferry_refusal_is_a_message(self):
         b, cloud = self.browser, self.cloud

@@ -37,6 +37,72 @@ def _scheduling(host):
     return '%s (%s)' % (status, reason) if reason else status
 
 
+def _host_status(host):
+    return host.to_dict().get('status', 'enabled')
+
+
+class EvacuateHost(tables.LinkAction):
+    """Migrate all off this host: Ferry disables it, then live-migrates each running
+    container to another enabled host."""
+    name = 'evacuate'
+    verbose_name = _('Migrate All Off This Host')
+    url = 'horizon:admin:container_migrations:evacuate'
+    classes = ('ajax-modal', 'btn-evacuate')
+    icon = 'sign-out'
+    policy_rules = ((POLICY_SCOPE, 'ferry:host:evacuate'),)
+
+    def allowed(self, request, host=None):
+        return host is None or (host.state == 'up' and host.containers > 0)
+
+    def get_link_url(self, datum):
+        return reverse(self.url, args=[datum.name])
+
+
+class EnableHost(tables.BatchAction):
+    """Let the scheduler pick the host again (after an evacuation or a maintenance)."""
+    name = 'enable'
+    icon = 'check'
+    policy_rules = ((POLICY_SCOPE, 'ferry:host:update'),)
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Enable Host', 'Enable Hosts', count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Enabled host', 'Enabled hosts', count)
+
+    def allowed(self, request, host=None):
+        return host is None or _host_status(host) == 'disabled'
+
+    def action(self, request, obj_id):
+        _ferry_call(request, ferry.host_set_status, obj_id, 'enabled')
+
+
+class DisableHost(tables.BatchAction):
+    """Keep new migrations off the host (the scheduler skips it; what runs there stays)."""
+    name = 'disable'
+    icon = 'ban'
+    action_type = 'danger'
+    policy_rules = ((POLICY_SCOPE, 'ferry:host:update'),)
+    help_text = _('The scheduler stops choosing the host; containers on it keep running.')
+
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy('Disable Host', 'Disable Hosts', count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy('Disabled host', 'Disabled hosts', count)
+
+    def allowed(self, request, host=None):
+        return host is None or _host_status(host) != 'disabled'
+
+    def action(self, request, obj_id):
+        _ferry_call(request, ferry.host_set_status, obj_id, 'disabled',
+                    'disabled from the dashboard by %s' % request.user.username)
+
+
 class HostsTable(tables.DataTable):
     name = tables.Column('name', verbose_name=_('Name'))
     state = tables.Column('state', verbose_name=_('State'),
@@ -51,6 +117,8 @@ class HostsTable(tables.DataTable):
     class Meta(object):
         name = 'hosts'
         verbose_name = _('Compute Hosts')
+        # The first allowed one is the row's button: Enable for a disabled host.
+        row_actions = (EnableHost, EvacuateHost, DisableHost)
 
 
 class LiveMigrate(tables.LinkAction):

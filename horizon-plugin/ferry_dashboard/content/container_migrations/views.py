@@ -63,6 +63,28 @@ class MigrateView(forms.ModalFormView):
         return {'container_id': c.id, 'container_name': c.name, 'current_host': c.host}
 
 
+class EvacuateView(forms.ModalFormView):
+    form_class = migrate_forms.EvacuateHostForm
+    template_name = 'container_migrations/evacuate.html'
+    modal_id = 'evacuate_host_modal'
+    modal_header = _('Migrate All Off This Host')
+    submit_label = _('Migrate All')
+    submit_url = 'horizon:admin:container_migrations:evacuate'
+    page_title = _('Migrate All Off This Host')
+
+    def get_success_url(self):
+        return reverse(INDEX_URL) + '?tab=' + MIGRATIONS_TAB
+
+    def get_context_data(self, **kwargs):
+        context = super(EvacuateView, self).get_context_data(**kwargs)
+        context['submit_url'] = reverse(self.submit_url, args=[self.kwargs['host']])
+        context['cancel_url'] = reverse(INDEX_URL) + '?tab=container_migration_tabs__hosts'
+        return context
+
+    def get_initial(self):
+        return {'host': self.kwargs['host'], 'max_parallel': 2}
+
+
 class DetailView(tabs.TabView):
     tab_group_class = migration_tabs.MigrationDetailTabs
     template_name = 'horizon/common/_detail.html'
