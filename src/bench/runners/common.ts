@@ -95,6 +95,22 @@ export function counterContinued(result: RunResult): boolean | null {
   return b >= a;
 }
 
+/**
+ * Judge a run on its state after the move: Redis keeps every key (`dbsize` reads it where it now
+ * runs), the counter goes on; ok only with that and a client-observed downtime.
+ */
+export async function judgeState(result: RunResult, w: Workload, dbsize: () => Promise<number>): Promise<void> {
+  if (w.probe === 'redis') {
+    const n = await dbsize();
+    result.detail.dbsize_after = n;
+    result.verified = n === w.keys;
+  } else {
+    result.verified = counterContinued(result);
+  }
+  result.ok = result.verified !== false && result.downtime_ms !== null;
+  if (!result.ok && !result.error) result.error = result.verified === false ? 'state not intact after the move' : 'no client-observed downtime (probe)';
+}
+
 export function errMessage(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }

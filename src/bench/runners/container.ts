@@ -1,7 +1,7 @@
 /** The frame of the three container methods: the workload runs on compute1, ends on compute2. */
 import { benchAddress, benchName, containerDbsize, fillContainerRedis, removeContainer, runWorkloadContainer } from '../cloud.js';
 import type { MethodName, RunResult, Workload } from '../types.js';
-import { counterContinued, emptyResult, errMessage, probedMigration, type MigrationOutcome, type RunContext } from './common.js';
+import { emptyResult, errMessage, judgeState, probedMigration, type MigrationOutcome, type RunContext } from './common.js';
 
 export interface ContainerSubject {
   name: string;
@@ -29,15 +29,7 @@ export async function containerRun(
     if (w.probe === 'redis') await fillContainerRedis(cloud.source, name, w.keys);
     if (prepare) await prepare(subject);
     await probedMigration(result, { kind: w.probe, host: addr.ip, port: w.port, netns: cloud.status.fabric.client_netns }, () => migrate(subject), ctx.log);
-    if (w.probe === 'redis') {
-      const n = await containerDbsize(cloud.target, name);
-      result.detail.dbsize_after = n;
-      result.verified = n === w.keys;
-    } else {
-      result.verified = counterContinued(result);
-    }
-    result.ok = result.verified !== false && result.downtime_ms !== null;
-    if (!result.ok && !result.error) result.error = result.verified === false ? 'state not intact after the move' : 'no client-observed downtime (probe)';
+    await judgeState(result, w, () => containerDbsize(cloud.target, name));
   } catch (e) {
     result.error = errMessage(e);
   } finally {

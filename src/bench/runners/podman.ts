@@ -16,7 +16,7 @@ import { DOCKER_CLI } from '../../devcloud/layout.js';
 import type { BenchCloud } from '../cloud.js';
 import { sh, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
-import { counterContinued, emptyResult, errMessage, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
+import { emptyResult, errMessage, judgeState, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
 import { redisCli } from './raw-criu.js';
 
 const BASE_PORT = 16560; // 127.0.0.1, slot-dependent
@@ -91,15 +91,7 @@ export const podmanPeer: Method = {
         },
         ctx.log,
       );
-      if (w.probe === 'redis') {
-        const n = Number((await redisCli(port, ['DBSIZE'])).stdout);
-        result.detail.dbsize_after = n;
-        result.verified = n === w.keys;
-      } else {
-        result.verified = counterContinued(result);
-      }
-      result.ok = result.verified !== false && result.downtime_ms !== null;
-      if (!result.ok && !result.error) result.error = result.verified === false ? 'state not intact after the restore' : 'no client-observed downtime (probe)';
+      await judgeState(result, w, async () => Number((await redisCli(port, ['DBSIZE'])).stdout));
     } catch (e) {
       result.error = errMessage(e);
     } finally {

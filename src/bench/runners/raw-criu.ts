@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sh, treeBytes, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
-import { counterContinued, emptyResult, errMessage, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
+import { emptyResult, errMessage, judgeState, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
 import { sleep } from '../../common/sleep.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -200,15 +200,7 @@ export const rawCriu: Method = {
         },
         ctx.log,
       );
-      if (w.probe === 'redis') {
-        const n = Number((await redisCli(port, ['DBSIZE'])).stdout);
-        result.detail.dbsize_after = n;
-        result.verified = n === w.keys;
-      } else {
-        result.verified = counterContinued(result);
-      }
-      result.ok = result.verified !== false && result.downtime_ms !== null;
-      if (!result.ok && !result.error) result.error = result.verified === false ? 'state not intact after the restore' : 'no client-observed downtime (probe)';
+      await judgeState(result, w, async () => Number((await redisCli(port, ['DBSIZE'])).stdout));
     } catch (e) {
       result.error = errMessage(e);
     } finally {
