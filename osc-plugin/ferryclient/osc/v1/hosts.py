@@ -100,7 +100,7 @@ def container_line(c, index, total, source, migration=None):
         return line
     reason = ' '.join(str(c.get('reason') or '').split())
     if status == 'not-moved':
-        return '%s  not moved: %s' % (head, reason or 'not running')
+        return '%s  %s' % (head, reason or 'not running, not moved')
     return '%s  %s%s' % (head, status, ': %s' % reason if reason else '')
 
 
