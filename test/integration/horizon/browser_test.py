@@ -179,6 +179,7 @@ class Browser(object):
             return None
         cells = tr.find_elements(By.TAG_NAME, 'td')
         return {'id': tr.get_attribute('data-object-id'), 'status': cells[4].text.strip(),
+                'route': ' '.join(cells[3].text.split()),
                 'phase': cells[5].text.strip(), 'progress': cells[6].text.strip(),
                 # Horizon polls the rows whose status is not final: tr.warning.ajax-update.
                 'polling': {'warning', 'ajax-update'} <= set(
@@ -438,8 +439,10 @@ class HorizonPanelTest(unittest.TestCase):
         b.css('#evacuate_host_modal input[type=submit]')[0].click()
         b.wait('the evacuation message', lambda: any('Evacuation' in m for m in b.messages()),
                timeout=30)
+        # The counter's newest row is the evacuation's move (compute2 -> compute1) once it is
+        # there; until then it is the move of test_2 (compute1 -> compute2).
         final = b.wait('the counter to move off compute2', lambda: (
-            (lambda r: r and r['status'] in FINAL and 'compute2' in r['tr'].text and r)
+            (lambda r: r and r['route'].startswith('compute2') and r['status'] in FINAL and r)
             (b.migration_row(name))), timeout=180)
         self.assertEqual('completed', final['status'])
         self.assertEqual(['compute1'], list(cloud.where(name)))
