@@ -4,54 +4,11 @@
  * once, a running target refuses rollback, arguments are checked, and a restarted agent
  * brings its records in line with the engine.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { MigrationAgent } from '../../../src/compute/agent.js';
-import type { ContainerSpec, EngineDriver } from '../../../src/compute/driver.js';
+import { agentWith, fakeDriver, spec, type State } from './fake-driver.js';
 import { ComputeManager } from '../../../src/compute/manager.js';
 import { sleep } from '../../../src/common/sleep.js';
 
-type State = { exists: boolean; running: boolean; status: string; name: string | null };
-
-/** A driver that answers what the test scripts and records what is called. */
-function fakeDriver(state: Map<string, State>, calls: string[], extra: Partial<EngineDriver> = {}): EngineDriver {
-  const base: Partial<EngineDriver> = {
-    host: 'c2',
-    containerState: async (id) => state.get(id) ?? { exists: false, running: false, status: 'absent', name: null },
-    shellsOf: async () => [],
-    removeContainer: async (id) => {
-      calls.push(`remove ${id}`);
-      state.delete(id);
-      return true;
-    },
-    removeVolume: async () => true,
-    removeImage: async () => false,
-    announce: async () => {
-      calls.push('announce');
-      return true;
-    },
-    releaseRestarts: async (id) => void calls.push(`release ${id}`),
-    connectionsPreserved: () => true,
-    checkpointName: (id) => `ferry-${id}`,
-    stagingRoot: async () => fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-stage-')),
-    ...extra,
-  };
-  return new Proxy(base as EngineDriver, {
-    get(t, p) {
-      if (p in t) return (t as unknown as Record<string | symbol, unknown>)[p];
-      return () => Promise.reject(new Error(`unexpected driver call ${String(p)}`));
-    },
-  });
-}
-
-function agentWith(driver: EngineDriver): MigrationAgent {
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-agent-'));
-  return new MigrationAgent({ driver, workDir, bindHost: '127.0.0.1', port: 0, maxTransferBytes: 1e6 });
-}
-
-const spec = { id: 'cid', name: 'web', image: { id: 'sha256:x', ref: null }, networks: [], volumes: [], binds: [], devices: [], create: {} } as unknown as ContainerSpec;
 
 describe('one step per migration at a time', () => {
   it('another step waits for the running one; the same step joins it', async () => {
