@@ -14,6 +14,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, MessageProp
 import { MessagingUnavailable } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { hostLabel, parseTransportUrl, type BrokerHost, type TransportUrl } from './url.js';
+import { sleep } from '../common/sleep.js';
 
 const log = getLogger('bus.transport');
 
@@ -530,6 +531,3 @@ export class Transport extends EventEmitter {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -22,6 +22,7 @@ import type { CommitManifest, Encoding, PartReceipt } from './protocol.js';
 import type { PartKind } from './tarsafe.js';
 import { clientTlsOptions, type TlsMaterial } from './tls.js';
 import type { PlanAnswer, PlannedPart } from './grants.js';
+import { sleep } from '../../common/sleep.js';
 
 export interface SendFaults {
   /** Stop sending the checkpoint part after 32 KiB, then end the request normally (trailer of the full stream). */
@@ -64,7 +65,7 @@ export class Throttle {
     const now = Date.now();
     this.cursor = Math.max(this.cursor, now - this.burstMs) + (n * 1000) / this.bytesPerSec;
     const wait = this.cursor - now;
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await sleep(wait);
   }
 }
 

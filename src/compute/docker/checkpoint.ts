@@ -14,6 +14,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { CheckpointFailed, InvalidInput, RestoreFailed } from '../../common/errors.js';
 import { run } from './exec.js';
+import { sleep } from '../../common/sleep.js';
 
 /**
  * Where a container's checkpoint lives. The directory is removed and replaced when a
@@ -115,7 +116,7 @@ export async function startFromCheckpoint(docker: Docker, containerId: string, n
       return;
     } catch (e) {
       if (attempt >= 20 || !/already exists/.test((e as Error).message)) throw e;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 }

@@ -44,6 +44,7 @@ import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
 import { untaggedImage } from './imagetar.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
+import { sleep } from '../../common/sleep.js';
 
 const log = getLogger('compute.docker');
 
@@ -476,7 +477,7 @@ export class DockerDriver implements EngineDriver {
   async verifyRunning(containerId: string, settleMs = 250): Promise<{ running: boolean; pid: number; status: string }> {
     const a = await this.inspect(containerId);
     if (!a.State.Running) return { running: false, pid: 0, status: a.State.Status };
-    await new Promise((r) => setTimeout(r, settleMs));
+    await sleep(settleMs);
     const b = await this.inspect(containerId);
     return { running: b.State.Running && b.State.Pid === a.State.Pid, pid: b.State.Pid, status: b.State.Status };
   }

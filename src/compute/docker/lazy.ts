@@ -28,6 +28,7 @@ import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
 import { treeBytes } from './tree.js';
+import { sleep } from '../../common/sleep.js';
 
 /** CRIU's page server asks for a ~3.3 MB pipe; above fs.pipe-max-size it stays 64 KiB and fails. */
 export const PIPE_MAX_SIZE_NEEDED = 4 * 1024 * 1024;
@@ -248,7 +249,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         child.kill('SIGKILL');
         throw new CheckpointFailed(`lazy checkpoint of ${o.containerId.slice(0, 12)}: no page server on port ${port} after ${o.readyTimeoutMs ?? 120_000} ms`, { container: o.containerId });
       }
-      await new Promise((r) => setTimeout(r, 15));
+      await sleep(15);
     }
     configRead();
   }).catch((e: unknown) => {
@@ -298,7 +299,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     }
     // Docker learns of the exit from containerd's event.
     const deadline = Date.now() + 10_000;
-    while ((await o.docker.getContainer(o.containerId).inspect()).State.Running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await o.docker.getContainer(o.containerId).inspect()).State.Running && Date.now() < deadline) await sleep(20);
     handle.state = 'done';
     fs.rmSync(work, { recursive: true, force: true });
   })();
@@ -375,7 +376,7 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
       daemon.kill('SIGKILL');
       throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} did not open ${socket} within 30 s`, { container: o.containerId });
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   const daemonMs = Date.now() - t0;
   const t1 = Date.now();

@@ -13,6 +13,7 @@ import type { Faults } from '../../../src/compute/faults.js';
 import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, host } from '../../helpers/cloud.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 const pexec = promisify(execFile);
 
@@ -126,7 +127,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     const v = await fn().catch(() => null);
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, expect, jest, test } from '@jest/globals';
 import { cloud } from '../../helpers/cloud.js';
 import { dk, exists, isRunning, logTimings, sh, uniqueName, waitFor, useAgents, migrate } from './helpers.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 jest.setTimeout(180_000);
 
@@ -40,7 +41,7 @@ async function fdbPort(): Promise<string | null> {
 test('one TCP connection survives the move, no number missing or repeated', async () => {
   await dk('compute1', ['run', '-d', '--name', name, '--network', cloud().fabric.network, '--ip', IP, '--mac-address', MAC, '-e', 'STREAM_INTERVAL_US=50000', 'ferry/stream']);
   await waitFor('the stream to listen', async () => (await isRunning('compute1', name)) && (await dk('compute1', ['top', name])).includes('nc'));
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
 
   const lines: { n: number; t: number }[] = [];
   let buf = '';

@@ -31,6 +31,7 @@ import {
 } from '../../../src/compute/datachannel/sender.js';
 import { loadTlsMaterial, type TlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import { ensureHostCert } from '../../../src/devcloud/certs.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-dc-'));
 const pki = path.join(tmp, 'pki');
@@ -190,7 +191,7 @@ test('a second PUT of a part is 409, and so is a concurrent one; a part that fai
   // A first PUT that is still sending: its body trickles in.
   const slow = new PassThrough();
   const first = sendStream(source, t, 'm-twice', 'checkpoint', slow);
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   await expect(sendTree(source, t, 'm-twice', 'checkpoint', src, 'checkpoint')).rejects.toThrow(/409.*already being received/);
   slow.end(Buffer.alloc(1024)); // an empty tar: two zero blocks
   await first;
@@ -328,7 +329,7 @@ test('the first part that fails stops the others at once', async () => {
     ]),
   ).rejects.toThrow(/422.*symlink refused in a checkpoint/);
   expect(Date.now() - t0).toBeLessThan(1500);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   expect(listAll(path.join(stagingRoot, 'm-stop'))).toEqual([]);
 });
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
 import { ensurePipeMaxSize, judgeModes, PIPE_MAX_SIZE_NEEDED } from '../../../src/compute/docker/lazy.js';
 import { hasLazyBlock, withLazyBlock, withLazyRuncConf, withoutLazyBlock, withRuncConfShared } from '../../../src/compute/docker/runcconf.js';
+import { sleep } from '../../../src/common/sleep.js';
 
 let dir: string;
 let file: string;
@@ -74,11 +75,11 @@ test('a stop-and-copy waits for a post-copy step and never sees its options', as
     await gate;
     order.push('lazy end');
   }, { file, lockFile });
-  await new Promise((r) => setTimeout(r, 150)); // the lazy step holds the lock now
+  await sleep(150); // the lazy step holds the lock now
   const plain = withRuncConfShared(async () => {
     order.push(`plain sees lazy options: ${hasLazyBlock(fs.readFileSync(file, 'utf8'))}`);
   }, { file, lockFile });
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   expect(order).toEqual(['lazy start']); // still waiting
   release();
   await Promise.all([lazy, plain]);
@@ -92,7 +93,7 @@ test('stop-and-copies hold the lock side by side', async () => {
     withRuncConfShared(async () => {
       inside++;
       most = Math.max(most, inside);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       inside--;
     }, { file, lockFile });
   await Promise.all([step(), step()]);
@@ -104,7 +105,7 @@ test('a block left by a writer that died is removed by the next one to take the 
   const text = withLazyBlock(BASE, ['lazy-pages', 'port 9']);
   const child = spawn('flock', ['-x', lockFile, 'sh', '-c', 'printf "%s" "$1" > "$2"; exec sleep 30', 'writer', text, file], { stdio: 'ignore', detached: true });
   const closed = new Promise((r) => child.on('close', r));
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   expect(fs.readFileSync(file, 'utf8')).toBe(text);
   process.kill(-(child.pid as number), 'SIGKILL'); // the writer's whole process group, by its ID
   await closed;
@@ -120,7 +121,7 @@ test('a lock that cannot be taken in time is a clear error', async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const holder = withLazyRuncConf(['lazy-pages'], () => gate, { file, lockFile });
-  await new Promise((r) => setTimeout(r, 150));
+  await sleep(150);
   await expect(withRuncConfShared(async () => undefined, { file, lockFile, timeoutMs: 1000 })).rejects.toThrow(/could not lock/);
   release();
   await holder;
