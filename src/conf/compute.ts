@@ -1,5 +1,5 @@
 /** [compute] options: the compute agent beside one host's engine (engine address, data channel, staging, checkpoint path, limits). */
-import { boolOpt, intOpt, strOpt } from './opts.js';
+import { boolOpt, intOpt, listOpt, strOpt } from './opts.js';
 
 export const computeOpts = {
   docker_url: strOpt('unix:///var/run/docker.sock', 'Docker Engine API of this host (unix:// or tcp://).'),
@@ -18,9 +18,9 @@ export const computeOpts = {
   migration_compression: strOpt('none', 'Compress each part on the data channel: none or gzip (node:zlib, level 1); the target may answer none.', { choices: ['none', 'gzip'] }),
   migration_bandwidth: intOpt(0, 'Cap of one migration\'s transfer in MiB/s, all parts together (0 = unlimited), as Nova\'s live_migration_bandwidth.', 0),
   report_interval: intOpt(10, 'Seconds between heartbeats to the conductor.', 1),
-  shared_storage_paths: strOpt('', 'Comma-separated host paths that are shared storage (bind mounts under them may move).'),
+  shared_storage_paths: listOpt([], 'Host paths that are shared storage (bind mounts under them may move).'),
   fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
   containerd_address: strOpt('/run/docker/containerd/containerd.sock', 'Socket of the Docker engine\'s containerd (namespace moby), used by fast_checkpoint.'),
   engine_netns: strOpt('', 'Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent\'s own; post-copy\'s page server then listens there behind a relay. Empty on ordinary hosts.'),
-  fabric_networks: strOpt('ferry-fabric', 'Comma-separated Docker networks shared by all hosts: a container on one keeps its IP, MAC and TCP connections.'),
+  fabric_networks: listOpt(['ferry-fabric'], 'Docker networks shared by all hosts: a container on one keeps its IP, MAC and TCP connections.'),
 };

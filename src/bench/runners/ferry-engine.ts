@@ -25,8 +25,8 @@ function makeAgent(cloud: BenchCloud, h: CloudHost, port: number, fast: boolean)
     workDir,
     criuBinary: cloud.status.criu.binary,
     criuMinVersion: '4.2',
-    sharedStoragePaths: '',
-    fabricNetworks: cloud.status.fabric.network,
+    sharedStoragePaths: [],
+    fabricNetworks: [cloud.status.fabric.network],
     fastCheckpoint: fast,
     containerdAddress: path.join(h.exec_root, 'containerd', 'containerd.sock'),
   });

@@ -41,7 +41,7 @@ import {
 } from './lazy.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
-import { decideDestination, decideSource, parseList, type TargetState } from './prechecks.js';
+import { decideDestination, decideSource, type TargetState } from './prechecks.js';
 import { untaggedImage } from './imagetar.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
 import { sleep } from '../../common/sleep.js';
@@ -55,8 +55,8 @@ export interface DockerDriverOptions {
   workDir: string;
   criuBinary: string;
   criuMinVersion: string;
-  sharedStoragePaths: string; // comma-separated
-  fabricNetworks: string; // comma-separated
+  sharedStoragePaths: string[];
+  fabricNetworks: string[];
   fastCheckpoint: boolean;
   containerdAddress: string;
   /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
@@ -100,8 +100,8 @@ export class DockerDriver implements EngineDriver {
     this.host = opts.host;
     this.docker = dockerFromUrl(opts.dockerUrl);
     this.rootDir = opts.dockerRoot || null;
-    this.fabric = parseList(opts.fabricNetworks);
-    this.shared = parseList(opts.sharedStoragePaths);
+    this.fabric = opts.fabricNetworks;
+    this.shared = opts.sharedStoragePaths;
   }
 
   async dockerRoot(): Promise<string> {

@@ -28,13 +28,6 @@ export function underShared(p: string, shared: string[]): boolean {
   });
 }
 
-export function parseList(s: string): string[] {
-  return s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
-}
-
 /** Source side: the container and the source host, optionally against the target's facts. */
 export function decideSource(args: {
   source: HostFacts;

@@ -21,7 +21,7 @@ export function workDir(hostName: string): string {
   return path.join(cloud().state_dir, 'ferry', `test-${hostName}`);
 }
 
-export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string; criuBinary?: string } = {}): DockerDriver {
+export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string[]; criuBinary?: string } = {}): DockerDriver {
   const h = host(hostName);
   return new DockerDriver({
     host: hostName,
@@ -30,8 +30,8 @@ export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; 
     workDir: workDir(hostName),
     criuBinary: extra.criuBinary ?? cloud().criu.binary,
     criuMinVersion: '4.2',
-    sharedStoragePaths: extra.sharedStoragePaths ?? '',
-    fabricNetworks: cloud().fabric.network,
+    sharedStoragePaths: extra.sharedStoragePaths ?? [],
+    fabricNetworks: [cloud().fabric.network],
     fastCheckpoint: extra.fastCheckpoint ?? false,
     containerdAddress: path.join(h.exec_root, 'containerd', 'containerd.sock'),
     // Each dev-cloud engine runs in its own network namespace (post-copy's page server listens there).
@@ -41,7 +41,7 @@ export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; 
 
 export async function makeAgent(
   hostName: string,
-  extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string; faults?: Faults; maxTransferBytes?: number; criuBinary?: string; tokenTtlMs?: number; insecure?: boolean } = {},
+  extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string[]; faults?: Faults; maxTransferBytes?: number; criuBinary?: string; tokenTtlMs?: number; insecure?: boolean } = {},
 ): Promise<MigrationAgent> {
   const agent = new MigrationAgent({
     driver: makeDriver(hostName, extra),

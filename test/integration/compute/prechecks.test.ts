@@ -17,7 +17,7 @@ const names: string[] = [];
 const SHARED = '/tmp/ferry-test-shared';
 
 beforeAll(async () => {
-  a1 = await makeAgent('compute1', { sharedStoragePaths: SHARED });
+  a1 = await makeAgent('compute1', { sharedStoragePaths: [SHARED] });
   a2 = await makeAgent('compute2');
   fs.mkdirSync(`${SHARED}/data`, { recursive: true });
   fs.mkdirSync('/tmp/ferry-test-local', { recursive: true });
