@@ -181,8 +181,13 @@ describe('host maintenance on the development cloud', () => {
 
   afterAll(async () => {
     if (client && client.exitCode === null && client.pid) process.kill(client.pid, 'SIGTERM');
-    await setHost('compute1', 'enabled').catch(() => undefined);
-    await setHost('compute2', 'enabled').catch(() => undefined);
+    // Both hosts enabled again, even if ferry-api is restarting just now.
+    for (const h of ['compute1', 'compute2']) {
+      for (let i = 0; i < 15; i++) {
+        if ((await setHost(h, 'enabled').catch(() => null))?.status === 200) break;
+        await sleep(2000);
+      }
+    }
     for (const n of mine) {
       await removeQuietly(c1, n);
       await removeQuietly(c2, n);
@@ -233,17 +238,25 @@ describe('host maintenance on the development cloud', () => {
   });
 
   it('evacuates compute1 through REST with max_parallel 2: every running container on compute2 with its state, the stopped one listed', async () => {
-    // The stream's client reads over one TCP connection from the tenant side of the fabric.
-    let buf = '';
-    client = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, 'busybox', 'nc', STREAM_IP, '9000'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    client.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      for (const p of parts) if (p.trim()) streamLines.push(Number(p.trim()));
-    });
+    // The stream's client reads over one TCP connection from the tenant side of the fabric
+    // (connected again while the stream is not listening yet: a refused nc exits at once).
     let clientExited = false;
-    client.on('exit', () => (clientExited = true));
+    for (let attempt = 0; attempt < 20 && streamLines.length === 0; attempt++) {
+      let buf = '';
+      clientExited = false;
+      const nc = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, 'busybox', 'nc', STREAM_IP, '9000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      client = nc;
+      nc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        const parts = buf.split('\n');
+        buf = parts.pop() ?? '';
+        for (const p of parts) if (p.trim()) streamLines.push(Number(p.trim()));
+      });
+      nc.on('exit', () => (clientExited = true));
+      for (let i = 0; i < 20 && streamLines.length === 0 && !clientExited; i++) await sleep(100);
+      if (streamLines.length === 0 && nc.exitCode === null && nc.pid) process.kill(nc.pid, 'SIGTERM');
+      if (streamLines.length === 0) await sleep(300);
+    }
     for (let i = 0; i < 100 && streamLines.length < 10; i++) await sleep(100);
     expect(streamLines.length).toBeGreaterThanOrEqual(10);
 
