@@ -1,0 +1,68 @@
+/**
+ * The conductor's RPC client sends each method with the version that brought it: 1.2 only for
+ * host maintenance, so that a 1.1 conductor still answers everything else during an upgrade.
+ * The bus is replaced by spies on RPCClient (the version is what is checked, not the wire).
+ */
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { RPCClient } from '../../../src/bus/rpc/client.js';
+import type { Transport } from '../../../src/bus/transport.js';
+import { RequestContext } from '../../../src/common/context.js';
+import { CONDUCTOR_METHODS, CONDUCTOR_RPC_VERSION } from '../../../src/conductor/methods.js';
+import { ConductorRPCAPI } from '../../../src/conductor/rpcapi.js';
+
+type Sent = { method: string; version: string | undefined; args: Record<string, unknown> };
+
+function spyBus(): Sent[] {
+  const sent: Sent[] = [];
+  const record = function (this: RPCClient, _ctx: unknown, method: string, args: Record<string, unknown> = {}) {
+    sent.push({ method, version: this.target.version, args });
+    return Promise.resolve(method.startsWith('list_') ? [] : null);
+  };
+  jest.spyOn(RPCClient.prototype, 'call').mockImplementation(record as never);
+  jest.spyOn(RPCClient.prototype, 'cast').mockImplementation(record as never);
+  return sent;
+}
+
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+describe('ConductorRPCAPI versions', () => {
+  it('is capped at 1.2, and every method of the map says when it came', () => {
+    expect(CONDUCTOR_RPC_VERSION).toBe('1.2');
+    expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.2').map(([n]) => n).sort()).toEqual(
+      ['evacuate_host', 'get_evacuation', 'list_evacuations', 'set_host_status'],
+    );
+  });
+
+  it('sends 1.2 only with the host-maintenance methods', async () => {
+    const sent = spyBus();
+    const api = new ConductorRPCAPI({} as Transport);
+    const ctx = new RequestContext();
+    await api.migrateContainer(ctx, 'web');
+    await api.getMigration(ctx, 'u');
+    await api.listHosts(ctx);
+    await api.listMigrations(ctx, { status: 'completed' });
+    await api.setHostStatus(ctx, 'compute2', 'disabled', 'maintenance');
+    await api.evacuateHost(ctx, 'compute1', { max_parallel: 2 });
+    await api.getEvacuation(ctx, 'e');
+    await api.listEvacuations(ctx, { host: 'compute1' });
+    expect(sent.map((s) => [s.method, s.version])).toEqual([
+      ['migrate_container', '1.0'],
+      ['get_migration', '1.0'],
+      ['list_hosts', '1.0'],
+      ['list_migrations', '1.0'],
+      ['set_host_status', '1.2'],
+      ['evacuate_host', '1.2'],
+      ['get_evacuation', '1.2'],
+      ['list_evacuations', '1.2'],
+    ]);
+    expect(sent[4].args).toEqual({ host: 'compute2', status: 'disabled', disabled_reason: 'maintenance' });
+    expect(sent[5].args).toEqual({ host: 'compute1', target_host: null, max_parallel: 2, post_copy: null });
+    expect(sent[7].args).toEqual({ host: 'compute1' });
+    // What the client sends passes the server's schema.
+    for (const s of sent.slice(4)) {
+      expect(CONDUCTOR_METHODS[s.method as keyof typeof CONDUCTOR_METHODS].args.safeParse(s.args).success).toBe(true);
+    }
+  });
+});
