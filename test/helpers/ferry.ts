@@ -65,6 +65,8 @@ export async function restartServices(names: string[], env: Record<string, strin
   delete cleanEnv.FERRY_ENABLE_FAULTS;
   delete cleanEnv.NODE_ENV; // jest sets it to "test", which would arm faults in the services
   delete cleanEnv.NODE_OPTIONS;
+  // Services log at the dev cloud's level (info), as `ferry-devcloud up` started them, not at the tests' own.
+  delete cleanEnv.FERRY_LOG_LEVEL;
   await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), 'restart', ...names, ...(kill ? ['--kill'] : [])], {
     env: { ...cleanEnv, ...env },
     timeout: 120_000,
