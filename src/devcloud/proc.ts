@@ -56,12 +56,22 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
   });
 }
 
+/**
+ * Whether the process runs. A zombie does not: a daemon whose parent is another, busy process
+ * (a test that started RabbitMQ and now waits synchronously for `down`) stays a zombie until
+ * that parent reaps it, and waiting for it to vanish would wait for ever.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // gone between the two looks
   }
 }
 
