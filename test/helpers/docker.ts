@@ -28,6 +28,25 @@ export async function lastNumber(d: Docker, id: string): Promise<number> {
   return lines.length ? Number(lines[lines.length - 1]) : NaN;
 }
 
+/** Run a command in a container and return its output (stdout and stderr, demuxed, trimmed). */
+export async function execOut(d: Docker, id: string, cmd: string[]): Promise<string> {
+  const ex = await d.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await ex.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  return demux(Buffer.concat(chunks)).trim();
+}
+
+/** The engine's summary of the container with exactly this name, or null. */
+export async function containerOn(d: Docker, name: string): Promise<Docker.ContainerInfo | null> {
+  const list = await d.listContainers({ all: true, filters: { name: [`^/${name}$`] } });
+  return list[0] ?? null;
+}
+
 export async function removeQuietly(d: Docker, idOrName: string): Promise<void> {
   try {
     await d.getContainer(idOrName).remove({ force: true, v: true });

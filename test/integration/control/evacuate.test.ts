@@ -21,7 +21,7 @@ import type { Evacuation } from '../../../src/objects/evacuation.js';
 import type { ComputeHost } from '../../../src/objects/host.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { demux, engine, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { containerOn, engine, execOut, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, waitKnown, waitMigration } from '../../helpers/ferry.js';
 import { openstack } from '../osc/helpers.js';
 
@@ -31,23 +31,6 @@ const c1 = engine('compute1');
 const c2 = engine('compute2');
 const STREAM_IP = '10.250.0.61';
 const STREAM_MAC = '02:42:0a:fa:00:3d';
-
-async function execOut(d: ReturnType<typeof engine>, id: string, cmd: string[]): Promise<string> {
-  const ex = await d.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await ex.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve());
-    stream.on('error', reject);
-  });
-  return demux(Buffer.concat(chunks)).trim();
-}
-
-async function containerOn(d: ReturnType<typeof engine>, name: string) {
-  const list = await d.listContainers({ all: true, filters: { name: [`^/${name}$`] } });
-  return list[0] ?? null;
-}
 
 async function lastCount(d: ReturnType<typeof engine>, id: string): Promise<number> {
   const lines = (await logs(d, id)).trim().split('\n');

@@ -9,29 +9,12 @@ import { NotificationListener, type Notification } from '../../../src/bus/listen
 import { Transport } from '../../../src/bus/transport.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { demux, engine, lastNumber, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { containerOn, engine, execOut, lastNumber, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { sleep } from '../../../src/common/sleep.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 
 const c1 = engine('compute1');
 const c2 = engine('compute2');
-
-async function execOut(d: ReturnType<typeof engine>, id: string, cmd: string[]): Promise<string> {
-  const ex = await d.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await ex.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve());
-    stream.on('error', reject);
-  });
-  return demux(Buffer.concat(chunks)).trim();
-}
-
-async function containerOn(d: ReturnType<typeof engine>, name: string) {
-  const list = await d.listContainers({ all: true, filters: { name: [`^/${name}$`] } });
-  return list[0] ?? null;
-}
 
 function expectTimed(m: Migration) {
   expect(m.status).toBe('completed');

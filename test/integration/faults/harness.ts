@@ -13,7 +13,7 @@ import type { Faults } from '../../../src/compute/faults.js';
 import { sleep } from '../../../src/common/sleep.js';
 import type { Migration, MigrationStatus } from '../../../src/objects/migration.js';
 import { cloud, host, repoRoot } from '../../helpers/cloud.js';
-import { engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { engine, execOut, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { restartServices, waitKnown } from '../../helpers/ferry.js';
 
 export const HOSTS = ['compute1', 'compute2'] as const;
@@ -39,28 +39,8 @@ export async function killService(name: string): Promise<void> {
   for (const h of HOSTS) if (name === `ferry-compute-${h}`) armed[h] = '{}';
 }
 
-async function exec(d: Docker, name: string, cmd: string[]): Promise<string> {
-  const e = await d.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-  const stream = await e.start({ hijack: true, stdin: false });
-  const chunks: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  // Docker's multiplexed frames: 8-byte headers.
-  const buf = Buffer.concat(chunks);
-  let out = '';
-  for (let i = 0; i + 8 <= buf.length; ) {
-    const len = buf.readUInt32BE(i + 4);
-    out += buf.subarray(i + 8, i + 8 + len).toString('utf8');
-    i += 8 + len;
-  }
-  return out.trim();
-}
-
 export function redisCli(h: HostName, name: string, args: string[]): Promise<string> {
-  return exec(engines[h], name, ['redis-cli', ...args]);
+  return execOut(engines[h], name, ['redis-cli', ...args]);
 }
 
 export interface RedisSubject {

@@ -3,7 +3,7 @@ import { buildCreateBody, captureSpec, connectionsPreserved, type DockerInspect 
 import { judgeCriu, parseCriuVersion, versionAtLeast } from '../../../src/compute/docker/criu.js';
 import { interfaceFor } from '../../../src/compute/docker/network.js';
 import { containerRefusals, decideDestination, decideSource, underShared, type TargetState } from '../../../src/compute/docker/prechecks.js';
-import type { HostFacts } from '../../../src/compute/driver.js';
+import { hostFacts } from './host-facts.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
 
@@ -97,34 +97,18 @@ test('CRIU judgement', () => {
   expect(judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1' }, { code: 0, text: 'Looks good.' })).toEqual({ version: '4.2.1', ok: true, error: null });
 });
 
-const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
-  host: 'compute1',
-  architecture: 'x86_64',
-  kernel: '6',
-  engine: 'docker',
-  engine_version: '20.10',
-  api_version: '1.41',
-  experimental: true,
-  criu_version: '4.2.1',
-  criu_ok: true,
-  criu_error: null,
-  fast_checkpoint: false,
-  migration_address: '',
-  free_disk_bytes: 1e12,
-  ...over,
-});
 
 test('source decisions: each refusal says what to change', () => {
   const spec = captureSpec(inspect(), { fabric: ['ferry-fabric'], imageRef: null });
   const reasons = (f: Parameters<typeof decideSource>[0]) => decideSource(f).map((r) => r.reason);
-  expect(reasons({ source: facts(), dest: facts({ host: 'compute2' }), destHost: 'compute2', spec, sharedStorage: [] })).toEqual([]);
-  expect(reasons({ source: facts(), dest: null, destHost: 'compute1', spec, sharedStorage: [] })).toEqual(['same_host']);
-  const off = decideSource({ source: facts({ experimental: false }), dest: null, destHost: 'compute2', spec, sharedStorage: [] });
+  expect(reasons({ source: hostFacts(), dest: hostFacts({ host: 'compute2' }), destHost: 'compute2', spec, sharedStorage: [] })).toEqual([]);
+  expect(reasons({ source: hostFacts(), dest: null, destHost: 'compute1', spec, sharedStorage: [] })).toEqual(['same_host']);
+  const off = decideSource({ source: hostFacts({ experimental: false }), dest: null, destHost: 'compute2', spec, sharedStorage: [] });
   expect(off[0].message).toMatch(/"experimental": true/);
-  const arch = decideSource({ source: facts(), dest: facts({ host: 'c2', architecture: 'aarch64' }), destHost: 'c2', spec, sharedStorage: [] });
+  const arch = decideSource({ source: hostFacts(), dest: hostFacts({ host: 'c2', architecture: 'aarch64' }), destHost: 'c2', spec, sharedStorage: [] });
   expect(arch.map((r) => r.reason)).toEqual(['architecture_mismatch']);
   expect(arch[0].message).toMatch(/choose a target with x86_64/);
-  expect(reasons({ source: facts({ criu_ok: false, criu_error: 'CRIU 4.1.1 is older than 4.2' }), dest: null, destHost: 'c2', spec, sharedStorage: [] })).toEqual([
+  expect(reasons({ source: hostFacts({ criu_ok: false, criu_error: 'CRIU 4.1.1 is older than 4.2' }), dest: null, destHost: 'c2', spec, sharedStorage: [] })).toEqual([
     'criu_unusable',
   ]);
 });
@@ -149,7 +133,7 @@ test('destination decisions: name, port, IP, network, volume, disk', () => {
   const spec = captureSpec(inspect(), { fabric: ['ferry-fabric'], imageRef: null });
   const state: TargetState = { names: [], usedHostPorts: [], networkIps: { 'ferry-fabric': [] }, networks: ['bridge', 'ferry-fabric'], volumes: [], imagePresent: true };
   const d = (s: Partial<TargetState>, extra: Partial<Parameters<typeof decideDestination>[0]> = {}) =>
-    decideDestination({ dest: facts({ host: 'compute2' }), source: facts(), sourceHost: 'compute1', spec, state: { ...state, ...s }, ...extra }).map((r) => r.reason);
+    decideDestination({ dest: hostFacts({ host: 'compute2' }), source: hostFacts(), sourceHost: 'compute1', spec, state: { ...state, ...s }, ...extra }).map((r) => r.reason);
   expect(d({})).toEqual([]);
   expect(d({ names: ['web'] })).toEqual(['name_taken']);
   expect(d({ usedHostPorts: [{ host_ip: '0.0.0.0', host_port: '18080', proto: 'tcp' }] })).toEqual(['port_in_use']);

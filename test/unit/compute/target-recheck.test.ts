@@ -5,23 +5,10 @@
  */
 import { expect, test } from '@jest/globals';
 import { containerRefusals, decideDestination, type TargetState } from '../../../src/compute/docker/prechecks.js';
-import type { ContainerSpec, HostFacts } from '../../../src/compute/driver.js';
+import type { ContainerSpec } from '../../../src/compute/driver.js';
+import { hostFacts } from './host-facts.js';
 
-const dest: HostFacts = {
-  host: 'compute2',
-  architecture: 'x86_64',
-  kernel: '6',
-  engine: 'docker',
-  engine_version: '20.10',
-  api_version: '1.41',
-  experimental: true,
-  criu_version: '4.2.1',
-  criu_ok: true,
-  criu_error: null,
-  fast_checkpoint: false,
-  migration_address: '',
-  free_disk_bytes: 1e12,
-};
+const dest = hostFacts({ host: 'compute2' });
 
 const spec: ContainerSpec = {
   id: 'a'.repeat(64),
