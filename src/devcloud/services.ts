@@ -61,7 +61,8 @@ function startService(s: ServiceSpec, log: (s: string) => void): void {
     pidFile: pidFile(s),
     logFile: path.join(stateDir, 'log', `${s.name}.log`),
     marker: marker(s),
-    env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'info' },
+    // The services' own level, whatever the caller's FERRY_LOG_LEVEL (a test run exports warn for itself).
+    env: { ...process.env, FERRY_LOG_LEVEL: process.env.FERRY_DEVCLOUD_LOG_LEVEL ?? 'info' },
   });
 }
 

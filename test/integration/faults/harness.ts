@@ -39,6 +39,18 @@ export async function killService(name: string): Promise<void> {
   for (const h of HOSTS) if (name === `ferry-compute-${h}`) armed[h] = '{}';
 }
 
+/** Make sure `image` is on host `h` (the dev cloud loads its images into compute1 only). */
+export async function ensureImage(h: HostName, image: string): Promise<void> {
+  if ((await engines[h].listImages({ filters: { reference: [image] } })).length > 0) return;
+  const tar = (await engines.compute1.getImage(image).get()) as unknown as NodeJS.ReadableStream;
+  const res = (await engines[h].loadImage(tar)) as unknown as NodeJS.ReadableStream;
+  await new Promise<void>((resolve, reject) => {
+    res.on('end', () => resolve());
+    res.on('error', reject);
+    res.resume();
+  });
+}
+
 export function redisCli(h: HostName, name: string, args: string[]): Promise<string> {
   return execOut(engines[h], name, ['redis-cli', ...args]);
 }

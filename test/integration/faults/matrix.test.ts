@@ -18,7 +18,7 @@ import type { Faults } from '../../../src/compute/faults.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { host } from '../../helpers/cloud.js';
 import { api, ferry, startMigration, token, waitMigration } from '../../helpers/ferry.js';
-import { assertInvariant, cleanUp, engines, killService, recordRow, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
+import { assertInvariant, cleanUp, engines, ensureImage, killService, recordRow, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
 
 jest.setTimeout(300_000);
 
@@ -220,6 +220,7 @@ describe('damaged transfers and refusals', () => {
     await useFaults({});
     const s = await redisOn1('clash');
     const pid = (await engines.compute1.getContainer(s.name).inspect()).State.Pid;
+    await ensureImage('compute2', 'ferry/counter:latest');
     const squatter = await engines.compute2.createContainer({ Image: 'ferry/counter:latest', name: s.name });
     try {
       const m0 = await startMigration(s.name, 'compute2');
