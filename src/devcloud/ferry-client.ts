@@ -80,7 +80,14 @@ export class FerryClient {
     const until = opts.until ?? ((m: Migration) => isFinal(m.status));
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
     for (;;) {
-      const m = await this.getMigration(uuid);
+      // 503/504: the API cannot reach the conductor right now (a broker restart): the migration goes on; ask again.
+      const r = await this.request<{ migration: Migration }>('GET', `/v1/migrations/${uuid}`);
+      if ((r.status === 503 || r.status === 504) && Date.now() < deadline) {
+        await sleep(500);
+        continue;
+      }
+      if (r.status !== 200) throw new Error(`GET migration ${uuid}: HTTP ${r.status}`);
+      const m = r.body.migration;
       opts.onPoll?.(m);
       if (until(m)) return m;
       if (Date.now() > deadline) throw new Error(`migration ${uuid} stuck in ${m.status}/${m.phase}`);
