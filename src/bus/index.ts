@@ -18,9 +18,13 @@ export type { Notification, NotificationHandler, ListenerOptions, NotificationRe
 export { serializeFailure, deserializeFailure } from './failure.js';
 export { parseTransportUrl } from './url.js';
 
-/** The transport a service's config describes (`[DEFAULT] transport_url`, `control_exchange`). */
+/** The transport a service's config describes (`[DEFAULT] transport_url`, `control_exchange`, `[oslo_messaging_rabbit]`). */
 export function transportFromConfig(conf: FerryConfig, options: TransportOptions = {}): Transport {
-  return Transport.fromUrl(conf.DEFAULT.transport_url, { exchange: conf.DEFAULT.control_exchange, ...options });
+  return Transport.fromUrl(conf.DEFAULT.transport_url, {
+    exchange: conf.DEFAULT.control_exchange,
+    failbackSeconds: conf.oslo_messaging_rabbit.failback_interval,
+    ...options,
+  });
 }
 
 /** The notifier a service's config describes (`[oslo_messaging_notifications]`). */

@@ -3,17 +3,20 @@
  * server, the notifier and the listener of a process.
  *
  * When the connection drops (RabbitMQ restarts, network cut, missed heartbeats) it reconnects
- * with exponential backoff, trying the cluster's hosts in order, re-declares what its
- * consumers need and resumes consuming; nobody has to re-subscribe. Publishing while
- * disconnected waits for the connection up to the caller's deadline, then fails with
- * MessagingUnavailable. Events: 'connected' (host label), 'disconnected' (Error), 'closed'.
+ * with exponential backoff, trying every host of the URL in the order listed, re-declares what
+ * its consumers need on the broker it reaches and resumes consuming; nobody has to
+ * re-subscribe. While it is on a later host it tries the earlier ones every failbackSeconds and
+ * moves back to the first that answers, so that services sharing the URL meet on one broker
+ * even when the brokers are not clustered. Publishing while disconnected waits for the
+ * connection up to the caller's deadline, then fails with MessagingUnavailable.
+ * Events: 'connected' (host label), 'disconnected' (Error), 'closed'.
  */
 import { EventEmitter } from 'node:events';
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, MessageProperties } from 'amqplib';
 import { MessagingUnavailable } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
-import { hostLabel, parseTransportUrl, type BrokerHost, type TransportUrl } from './url.js';
+import { failbackCandidates, hostLabel, parseTransportUrl, type BrokerHost, type TransportUrl } from './url.js';
 import { sleep } from '../common/sleep.js';
 
 const log = getLogger('bus.transport');
@@ -82,6 +85,11 @@ export interface TransportOptions {
   publishWaitSeconds?: number;
   /** Shown in RabbitMQ's connection list. */
   connectionName?: string;
+  /**
+   * While connected to a host other than the first, try the hosts listed before it this often
+   * (seconds) and move to the first that answers; 0: stay until the connection drops.
+   */
+  failbackSeconds?: number;
 }
 
 type State = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -102,6 +110,9 @@ export class Transport extends EventEmitter {
   readonly exchange: string;
   readonly heartbeatSeconds: number;
   private readonly opts: Required<Omit<TransportOptions, 'exchange' | 'heartbeatSeconds'>>;
+  /** Index in url.hosts of the broker we are connected to (meaningful while connected). */
+  private hostIndex = -1;
+  private failbackTimer?: NodeJS.Timeout;
   private state: State = 'idle';
   private conn?: ChannelModel;
   private pubChannel?: Promise<ConfirmChannel>;
@@ -122,6 +133,7 @@ export class Transport extends EventEmitter {
       connectTimeoutSeconds: options.connectTimeoutSeconds ?? 30,
       publishWaitSeconds: options.publishWaitSeconds ?? 30,
       connectionName: options.connectionName ?? `ferry:${process.pid}`,
+      failbackSeconds: options.failbackSeconds ?? 0,
     };
     this.setMaxListeners(0); // every pending call may wait on 'connected'
   }
@@ -136,6 +148,11 @@ export class Transport extends EventEmitter {
 
   get isClosed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** `host:port` of the broker this transport is connected to; undefined while it is not. */
+  get connectedHost(): string | undefined {
+    return this.state === 'connected' ? hostLabel(this.url.hosts[this.hostIndex]) : undefined;
   }
 
   /** Connect (retrying with backoff up to connectTimeoutSeconds). Idempotent. */
@@ -180,10 +197,10 @@ export class Transport extends EventEmitter {
     return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter, so a fleet does not reconnect in step
   }
 
-  /** Try every host once, in order; on success set up all consumers, then announce 'connected'. */
+  /** Try every host once, in the order listed; on success set up all consumers, then announce 'connected'. */
   private async open(): Promise<void> {
     let lastErr: Error = new Error('no hosts');
-    for (const h of this.url.hosts) {
+    for (const [i, h] of this.url.hosts.entries()) {
       if (this.isClosed) throw new Error('closed');
       let conn: ChannelModel;
       try {
@@ -193,26 +210,100 @@ export class Transport extends EventEmitter {
         log.debug({ host: hostLabel(h), err: lastErr.message }, 'AMQP connection failed');
         continue;
       }
-      if (this.isClosed) {
-        await conn.close().catch(() => undefined);
-        throw new Error('closed');
-      }
-      this.conn = conn;
-      this.declared = new Set();
-      this.pubChannel = undefined;
-      conn.on('error', (err: Error) => log.warn({ err: err.message }, 'AMQP connection error'));
-      conn.on('close', (err?: Error) => this.onConnectionLost(conn, err));
-      for (const sub of this.subs) {
-        await this.setupSubscription(sub, conn).catch((e: Error) => this.retrySubscriptionLater(sub, conn, e));
-      }
-      if (this.conn !== conn) throw new Error('connection lost during setup');
-      this.state = 'connected';
-      this.attempt = 0;
-      log.info({ host: hostLabel(h), vhost: this.url.virtualHost }, 'connected to RabbitMQ');
-      this.emit('connected', hostLabel(h));
+      await this.adopt(conn, i);
       return;
     }
     throw lastErr;
+  }
+
+  /**
+   * Make `conn` (to host `index`) the connection: fresh declarations, every consumer declared
+   * and consuming on it, then 'connected'.
+   */
+  private async adopt(conn: ChannelModel, index: number): Promise<void> {
+    if (this.isClosed) {
+      await conn.close().catch(() => undefined);
+      throw new Error('closed');
+    }
+    const h = this.url.hosts[index];
+    this.conn = conn;
+    this.hostIndex = index;
+    this.declared = new Set(); // another broker knows none of our exchanges and queues
+    this.pubChannel = undefined;
+    conn.on('error', (err: Error) => log.warn({ err: err.message }, 'AMQP connection error'));
+    conn.on('close', (err?: Error) => this.onConnectionLost(conn, err));
+    for (const sub of this.subs) {
+      await this.setupSubscription(sub, conn).catch((e: Error) => this.retrySubscriptionLater(sub, conn, e));
+    }
+    if (this.conn !== conn) throw new Error('connection lost during setup');
+    this.state = 'connected';
+    this.attempt = 0;
+    const fields = { host: hostLabel(h), vhost: this.url.virtualHost };
+    if (index > 0) log.warn({ ...fields, preferred: hostLabel(this.url.hosts[0]) }, 'connected to RabbitMQ (not the first host of transport_url)');
+    else log.info(fields, 'connected to RabbitMQ');
+    this.emit('connected', hostLabel(h));
+    this.scheduleFailback();
+  }
+
+  private scheduleFailback(): void {
+    clearTimeout(this.failbackTimer);
+    this.failbackTimer = undefined;
+    if (this.opts.failbackSeconds <= 0 || failbackCandidates(this.hostIndex).length === 0) return;
+    this.failbackTimer = setTimeout(() => {
+      this.failbackTimer = undefined;
+      this.failback().catch((e: Error) => log.warn({ err: e.message }, 'moving back to an earlier RabbitMQ host failed'));
+    }, this.opts.failbackSeconds * 1000);
+    this.failbackTimer.unref(); // never what keeps a process alive
+  }
+
+  /**
+   * Dial the hosts listed before the current one; on the first that answers, leave the current
+   * broker as if its connection dropped (pending calls fail fast and are asked again) and take
+   * up the new connection.
+   */
+  private async failback(): Promise<void> {
+    const from = this.conn;
+    for (const i of failbackCandidates(this.hostIndex)) {
+      if (this.state !== 'connected' || this.conn !== from) return;
+      let conn: ChannelModel;
+      try {
+        conn = await this.dial(this.url.hosts[i]);
+      } catch {
+        continue; // still down
+      }
+      if (this.state !== 'connected' || this.conn !== from || !from) {
+        await conn.close().catch(() => undefined);
+        return;
+      }
+      const reason = new Error(`moving back to RabbitMQ ${hostLabel(this.url.hosts[i])}`);
+      log.warn({ from: hostLabel(this.url.hosts[this.hostIndex]), to: hostLabel(this.url.hosts[i]) }, 'moving back to an earlier RabbitMQ host');
+      this.detach();
+      this.state = 'reconnecting';
+      this.emit('disconnected', reason);
+      from.close().catch(() => undefined);
+      try {
+        await this.adopt(conn, i);
+      } catch (e) {
+        if (this.isClosed) return;
+        log.warn({ err: (e as Error).message }, 'setting up on the earlier host failed; reconnecting');
+        this.state = 'reconnecting';
+        this.scheduleReconnect();
+      }
+      return;
+    }
+    this.scheduleFailback();
+  }
+
+  /** Forget the current connection and everything opened on it. */
+  private detach(): void {
+    this.conn = undefined;
+    this.pubChannel = undefined;
+    clearTimeout(this.failbackTimer);
+    this.failbackTimer = undefined;
+    for (const sub of this.subs) {
+      sub.channel = undefined;
+      clearTimeout(sub.retryTimer);
+    }
   }
 
   private dial(h: BrokerHost): Promise<ChannelModel> {
@@ -232,12 +323,7 @@ export class Transport extends EventEmitter {
 
   private onConnectionLost(conn: ChannelModel, err?: Error): void {
     if (this.conn !== conn) return;
-    this.conn = undefined;
-    this.pubChannel = undefined;
-    for (const sub of this.subs) {
-      sub.channel = undefined;
-      clearTimeout(sub.retryTimer);
-    }
+    this.detach();
     // Lost while still opening: open() fails and its caller retries; only an established
     // connection starts the reconnect loop here.
     if (this.state !== 'connected') return;
@@ -518,6 +604,8 @@ export class Transport extends EventEmitter {
     this.state = 'closed';
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    clearTimeout(this.failbackTimer);
+    this.failbackTimer = undefined;
     for (const sub of this.subs) {
       sub.cancelled = true;
       clearTimeout(sub.retryTimer);

@@ -1,8 +1,8 @@
 /**
  * `transport_url` parsing, as oslo.messaging reads it:
- * `rabbit://user:pass@host:port[,user:pass@host2:port2]/vhost`. Several hosts form a
- * cluster, tried in order. User and password are percent-decoded; an empty path is the
- * default vhost `/`.
+ * `rabbit://user:pass@host:port[,user:pass@host2:port2]/vhost`. Several hosts are tried in
+ * the order listed (a cluster's nodes, or independent brokers: docs/operations.md). User and
+ * password are percent-decoded; an empty path is the default vhost `/`.
  */
 import { ConfigError } from '../common/errors.js';
 
@@ -88,6 +88,15 @@ function decode(s: string, url: string): string {
 /** The URL with passwords hidden, for logs and error messages. */
 export function redact(url: string): string {
   return url.replace(/([/,])([^:/@,]*):([^@/,]*)@/g, '$1$2:***@');
+}
+
+/**
+ * The hosts to try, in this order, when moving back from host `current` (an index into
+ * `hosts`): every host listed before it, first first. Services that share a transport_url
+ * thus all end up on the first broker that answers.
+ */
+export function failbackCandidates(current: number): number[] {
+  return Array.from({ length: Math.max(0, current) }, (_, i) => i);
 }
 
 /** One host as a loggable `host:port` label. */

@@ -15,6 +15,7 @@ import { databaseOpts } from './database.js';
 import { defaultOpts } from './default.js';
 import { keystoneAuthtokenOpts } from './keystone_authtoken.js';
 import { notificationOpts } from './notifications.js';
+import { rabbitOpts } from './rabbit.js';
 import type { GroupValues, OptGroup } from './opts.js';
 
 export const groups = {
@@ -26,6 +27,7 @@ export const groups = {
   compute: computeOpts,
   criu: criuOpts,
   oslo_messaging_notifications: notificationOpts,
+  oslo_messaging_rabbit: rabbitOpts,
 } as const satisfies Record<string, OptGroup>;
 
 export type FerryConfig = { [G in keyof typeof groups]: GroupValues<(typeof groups)[G]> };
