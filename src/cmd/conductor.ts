@@ -40,6 +40,6 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
   onStop(() => {
     db.close();
   });
-  const resumed = service.recover();
+  const resumed = await service.recover();
   if (resumed) log.warn({ resumed }, 'resuming migrations left unfinished');
 });

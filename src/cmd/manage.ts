@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
       const db = openDatabase(c.database.connection);
       let records;
       try {
-        records = new SqliteRepository(db).listHostRecords();
+        records = await new SqliteRepository(db).listHostRecords();
       } catch (e) {
         throw /no such table/.test((e as Error).message) ? noDb() : e;
       } finally {

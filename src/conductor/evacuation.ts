@@ -60,8 +60,8 @@ export class EvacuationRunner {
     private readonly uuid: string,
   ) {}
 
-  private get e(): Evacuation {
-    const e = this.deps.repo.getEvacuation(this.uuid);
+  private async load(): Promise<Evacuation> {
+    const e = await this.deps.repo.getEvacuation(this.uuid);
     if (!e) throw new Error(`evacuation ${this.uuid} is not in the database`);
     return e;
   }
@@ -70,13 +70,13 @@ export class EvacuationRunner {
   async run(): Promise<Evacuation> {
     const { repo, log } = this.deps;
     for (;;) {
-      this.collect();
-      let e = this.e;
+      await this.collect();
+      let e = await this.load();
       for (const c of nextToStart(e)) await this.start(e, c);
-      e = this.e;
+      e = await this.load();
       const status = finalStatus(e.containers);
       if (status !== 'running') {
-        const done = repo.updateEvacuation(this.uuid, { status });
+        const done = await repo.updateEvacuation(this.uuid, { status });
         log.info({ evacuation: this.uuid, host: done.host, status, counts: done.counts }, 'evacuation ended');
         await this.deps.notify(this.ctx, status === 'completed' ? 'host.evacuate.end' : 'host.evacuate.error', done);
         return done;
@@ -87,15 +87,15 @@ export class EvacuationRunner {
   }
 
   /** Record the outcome of each migration of the evacuation that has ended. */
-  private collect(): void {
+  private async collect(): Promise<void> {
     const { repo } = this.deps;
-    for (const c of this.e.containers) {
+    for (const c of (await this.load()).containers) {
       if (c.status !== 'migrating' || !c.migration_uuid) continue;
-      const m = repo.getMigration(c.migration_uuid);
+      const m = await repo.getMigration(c.migration_uuid);
       if (!m) {
-        repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'error', reason: `migration ${c.migration_uuid} is no longer recorded` });
+        await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'error', reason: `migration ${c.migration_uuid} is no longer recorded` });
       } else if (isFinal(m.status)) {
-        repo.updateEvacuationContainer(this.uuid, c.container_id, {
+        await repo.updateEvacuationContainer(this.uuid, c.container_id, {
           status: outcomeOf(m.status),
           dest_host: m.dest_host,
           reason: m.status === 'completed' ? null : failureReason(m),
@@ -108,12 +108,12 @@ export class EvacuationRunner {
     const { repo, log } = this.deps;
     try {
       const m = await this.deps.migrate(this.ctx, c.container_id, e.target_host);
-      repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: m.uuid, dest_host: m.dest_host });
+      await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: m.uuid, dest_host: m.dest_host });
       log.info({ evacuation: this.uuid, container: c.container_name, migration: m.uuid, dest: m.dest_host }, 'evacuation: migration started');
     } catch (err) {
       // Refused before any step ran (not running any more, already migrating, no valid host...): listed with the reason.
       const reason = (err as Error).message;
-      repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'refused', reason });
+      await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'refused', reason });
       log.warn({ evacuation: this.uuid, container: c.container_name, reason }, 'evacuation: container refused');
     }
   }

@@ -102,7 +102,7 @@ function isEngineTrouble(e: unknown): boolean {
 }
 
 export class MigrationFlow {
-  private steps: Steps;
+  private steps: Steps = {};
   private readonly retry: RetryPolicy;
 
   constructor(
@@ -110,22 +110,21 @@ export class MigrationFlow {
     private readonly ctx: RequestContext,
     private readonly uuid: string,
   ) {
-    this.steps = deps.repo.getSteps(uuid) as Steps;
     this.retry = deps.retry ?? DEFAULT_RETRY;
   }
 
-  private get m(): Migration {
-    const m = this.deps.repo.getMigration(this.uuid);
+  private async load(): Promise<Migration> {
+    const m = await this.deps.repo.getMigration(this.uuid);
     if (!m) throw new Error(`migration ${this.uuid} is not in the database`);
     return m;
   }
 
-  private set(status: MigrationStatus, phase: string | null, extra: Partial<Migration> = {}): Migration {
-    const cur = this.m;
+  private async set(status: MigrationStatus, phase: string | null, extra: Partial<Migration> = {}): Promise<Migration> {
+    const cur = await this.load();
     assertTransition(this.uuid, cur.status, status);
     const progress = PROGRESS[phase ? `${status}:${phase}` : status] ?? cur.progress;
     this.deps.log.info({ migration: this.uuid, status, phase }, 'migration status');
-    return this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
+    return await this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
   }
 
   /**
@@ -159,17 +158,18 @@ export class MigrationFlow {
     if (done !== undefined) return done as NonNullable<Steps[K]>;
     const r = await fn();
     this.steps[name] = r;
-    this.deps.repo.saveStep(this.uuid, name, r);
+    await this.deps.repo.saveStep(this.uuid, name, r);
     return r;
   }
 
-  private abortRequested(): boolean {
-    return this.m.abort_requested;
+  private async abortRequested(): Promise<boolean> {
+    return (await this.load()).abort_requested;
   }
 
   /** Run (or resume) the migration to a final status; rejects only when the database itself fails. */
   async run(): Promise<Migration> {
     try {
+      this.steps = (await this.deps.repo.getSteps(this.uuid)) as Steps;
       return await this.drive();
     } catch (err) {
       return this.fail(err as Error);
@@ -180,11 +180,11 @@ export class MigrationFlow {
     const { notify } = this.deps;
     const ctx = this.ctx;
     const id = this.uuid;
-    let m = this.m;
+    let m = await this.load();
     if (m.status === 'accepted') {
-      if (this.abortRequested()) return this.cancel();
+      if (await this.abortRequested()) return this.cancel();
       await this.step('started_at', async () => Date.now());
-      m = this.set('pre-migrating', 'checks');
+      m = await this.set('pre-migrating', 'checks');
       await notify(ctx, 'live_migration.start', m);
     }
     const source = m.source_host;
@@ -198,23 +198,23 @@ export class MigrationFlow {
       await this.step('check_dest_spec', () =>
         this.ask(dest, 'check_can_migrate_destination', { migration_id: id, source_host: source, source: s.source, spec: s.spec }),
       );
-      if (this.abortRequested()) return this.cancel();
-      m = this.set('pre-migrating', 'prepare');
+      if (await this.abortRequested()) return this.cancel();
+      m = await this.set('pre-migrating', 'prepare');
       await notify(ctx, 'live_migration_pre.start', m);
       const pre = await this.step('pre', () =>
         this.ask(dest, 'pre_migration', { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export }),
       );
-      m = this.deps.repo.updateMigration(id, { image_bytes: pre.image_bytes, connections_preserved: pre.connections_preserved });
+      m = await this.deps.repo.updateMigration(id, { image_bytes: pre.image_bytes, connections_preserved: pre.connections_preserved });
       await notify(ctx, 'live_migration_pre.end', m);
       // Last moment an abort costs the workload nothing.
-      if (this.abortRequested()) return this.cancel();
-      m = this.set('running', 'checkpoint');
+      if (await this.abortRequested()) return this.cancel();
+      m = await this.set('running', 'checkpoint');
     }
 
     if (m.status === 'running') {
       const live = await this.step('live', () => this.liveMigration(source, dest));
       const pre = this.steps.pre as PreMigrationResult;
-      m = this.deps.repo.updateMigration(id, {
+      m = await this.deps.repo.updateMigration(id, {
         checkpoint_ms: live.checkpoint_ms,
         transfer_ms: live.transfer_ms,
         memory_bytes: live.memory_bytes,
@@ -222,8 +222,8 @@ export class MigrationFlow {
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
       });
-      if (this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze');
-      m = this.set('post-migrating', 'restore');
+      if (await this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze');
+      m = await this.set('post-migrating', 'restore');
     }
 
     if (m.status === 'post-migrating') {
@@ -250,7 +250,7 @@ export class MigrationFlow {
       const s = this.steps.check_source as CheckSourceResult;
       const pre = await this.ask(dest, 'pre_migration', { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export });
       this.steps.pre = pre;
-      this.deps.repo.saveStep(id, 'pre', pre);
+      await this.deps.repo.saveStep(id, 'pre', pre);
       return this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload });
     }
   }
@@ -259,9 +259,9 @@ export class MigrationFlow {
   private async finishOnTarget(): Promise<Migration> {
     const live = this.steps.live as LiveMigrationResult;
     const post = this.steps.post as PostMigrationResult;
-    let m = this.m;
+    let m = await this.load();
     if (m.status === 'post-migrating' && m.phase !== 'cleanup') {
-      m = this.set('post-migrating', 'cleanup', {
+      m = await this.set('post-migrating', 'cleanup', {
         restore_ms: post.restore_ms,
         freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
         connections_preserved: post.connections_preserved,
@@ -280,22 +280,22 @@ export class MigrationFlow {
 
   /** Record that the container runs on the target. */
   private async complete(warning: string | null): Promise<Migration> {
-    let m = this.m;
+    let m = await this.load();
     const post = this.steps.post as PostMigrationResult;
     try {
-      this.deps.repo.setContainerHost(m.container_id, m.dest_host as string, post.container_id);
+      await this.deps.repo.setContainerHost(m.container_id, m.dest_host as string, post.container_id);
     } catch (e) {
       this.deps.log.warn({ migration: this.uuid, err: (e as Error).message }, 'could not update the container location');
     }
     const started = this.steps.started_at ?? Date.parse(m.created_at);
-    m = this.set('completed', null, { total_ms: Date.now() - started, error: warning, progress: 100 });
+    m = await this.set('completed', null, { total_ms: Date.now() - started, error: warning, progress: 100 });
     await this.deps.notify(this.ctx, 'live_migration.end', m);
     return m;
   }
 
   /** Abort before the freeze: undo what the target prepared; the source never stopped. */
   private async cancel(): Promise<Migration> {
-    const m0 = this.m;
+    const m0 = await this.load();
     let note = '';
     if (m0.dest_host && m0.status !== 'accepted') {
       try {
@@ -304,7 +304,7 @@ export class MigrationFlow {
         note = `; what ${m0.dest_host} prepared may be left there (${(e as Error).message})`;
       }
     }
-    const m = this.set('cancelled', null, { error: `aborted by request before the freeze; the container did not stop${note}` });
+    const m = await this.set('cancelled', null, { error: `aborted by request before the freeze; the container did not stop${note}` });
     await this.deps.notify(this.ctx, 'live_migration_abort.end', m);
     return m;
   }
@@ -312,14 +312,14 @@ export class MigrationFlow {
   /** End in `error`: the operator must look. The message says what to check. */
   private async giveUp(reason: string, err: Error): Promise<Migration> {
     this.deps.log.error({ migration: this.uuid, err: reason }, 'migration outcome unknown; needs the operator');
-    const m = this.set('error', 'needs-operator', { error: reason });
+    const m = await this.set('error', 'needs-operator', { error: reason });
     await this.deps.notify(this.ctx, 'live_migration.error', m, err);
     return m;
   }
 
   private async fail(err: Error): Promise<Migration> {
     const id = this.uuid;
-    let m = this.m;
+    let m = await this.load();
     const reason = err instanceof FerryError ? err.message : `${err.name}: ${err.message}`;
     this.deps.log.error({ migration: id, status: m.status, err: reason }, 'migration step failed');
     const aborted = err instanceof MigrationAborted;
@@ -339,12 +339,12 @@ export class MigrationFlow {
           note = `; the shell prepared on ${m.dest_host} may be left there (${(e as Error).message})`;
         }
       }
-      m = this.set('failed', null, { error: `${reason}${note}` });
+      m = await this.set('failed', null, { error: `${reason}${note}` });
       await this.deps.notify(this.ctx, 'live_migration.error', m, err);
       return m;
     }
     // After the freeze. First the target: its copy must be gone (or, if it runs, the migration is done).
-    m = this.deps.repo.updateMigration(id, { phase: 'rollback' });
+    m = await this.deps.repo.updateMigration(id, { phase: 'rollback' });
     await this.deps.notify(this.ctx, 'live_migration_rollback.start', m);
     try {
       await this.ask(dest, 'rollback_at_destination', { migration_id: id }, isEngineTrouble);
@@ -371,7 +371,7 @@ export class MigrationFlow {
       );
     }
     const status: MigrationStatus = aborted ? 'cancelled' : 'failed';
-    m = this.set(status, 'rolled-back', { error: `${reason}; rolled back to ${m.source_host}` });
+    m = await this.set(status, 'rolled-back', { error: `${reason}; rolled back to ${m.source_host}` });
     await this.deps.notify(this.ctx, 'live_migration_rollback.end', m);
     await this.deps.notify(this.ctx, aborted ? 'live_migration_abort.end' : 'live_migration.error', m, aborted ? undefined : err);
     return m;
@@ -379,18 +379,18 @@ export class MigrationFlow {
 
   /** The target refused a rollback because it runs the container: learn its restore and finish there. */
   private async adoptRunningTarget(reason: string, refusal: Error): Promise<Migration> {
-    const dest = this.m.dest_host as string;
+    const dest = (await this.load()).dest_host as string;
     try {
       this.steps.post = await this.ask(dest, 'post_migration_at_destination', { migration_id: this.uuid });
-      this.deps.repo.saveStep(this.uuid, 'post', this.steps.post);
+      await this.deps.repo.saveStep(this.uuid, 'post', this.steps.post);
     } catch (e) {
       return this.giveUp(
-        `${reason}; ${this.m.container_name} runs on ${dest} (${refusal.message}) but ${dest} did not confirm its restore ` +
+        `${reason}; ${(await this.load()).container_name} runs on ${dest} (${refusal.message}) but ${dest} did not confirm its restore ` +
           `(${(e as Error).message}); check it there, the source was not restarted.`,
         e as Error,
       );
     }
-    if (this.m.status === 'running') this.set('post-migrating', 'restore');
+    if ((await this.load()).status === 'running') await this.set('post-migrating', 'restore');
     return this.finishOnTarget();
   }
 }

@@ -25,14 +25,14 @@ export class ConductorManager {
       list_migrations: (_ctx, a) => svc.listMigrations(a),
       list_hosts: () => svc.listHosts(),
       list_containers: (_ctx, a) => svc.listContainers(a),
-      report_state: (_ctx, a) => {
+      report_state: async (_ctx, a) => {
         // The service checks the state's own shape (containers list, fields) and says what is wrong.
-        svc.reportState(a.host, a.state as unknown as HostState, a.taken_at ?? null);
+        await svc.reportState(a.host, a.state as unknown as HostState, a.taken_at ?? null);
         return null;
       },
       /** A cast from a compute host: one container changed (created, started, died, removed, renamed...). */
-      container_event: (_ctx, a) => {
-        svc.containerEvent(a.host, a.event as unknown as ContainerEvent);
+      container_event: async (_ctx, a) => {
+        await svc.containerEvent(a.host, a.event as unknown as ContainerEvent);
         return null;
       },
       set_host_status: (_ctx, a) => svc.setHostStatus(a.host, a.status, a.disabled_reason ?? null),

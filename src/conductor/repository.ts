@@ -1,7 +1,7 @@
 /**
  * Persistence of migrations, hosts and containers. The conductor talks to the Repository
- * interface only; SqliteRepository is the embedded backend (a PostgreSQL or MySQL one would
- * implement the same interface).
+ * interface only (asynchronous, so that a networked database fits behind it); SqliteRepository
+ * is the embedded backend.
  */
 import { InvalidInput } from '../common/errors.js';
 import type { Db } from '../db/schema.js';
@@ -48,46 +48,46 @@ export const REMOVED = 'removed';
 export type StepResults = Record<string, unknown>;
 
 export interface Repository {
-  createMigration(m: Migration): void;
+  createMigration(m: Migration): Promise<void>;
   /** Apply `patch` (and bump updated_at); returns the new record. */
-  updateMigration(uuid: string, patch: Partial<Migration>): Migration;
-  getMigration(uuid: string): Migration | null;
-  listMigrations(filters?: MigrationFilters): Migration[];
+  updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration>;
+  getMigration(uuid: string): Promise<Migration | null>;
+  listMigrations(filters?: MigrationFilters): Promise<Migration[]>;
   /** Non-final migrations, oldest first. */
-  unfinishedMigrations(): Migration[];
-  getSteps(uuid: string): StepResults;
-  saveStep(uuid: string, step: string, result: unknown): void;
+  unfinishedMigrations(): Promise<Migration[]>;
+  getSteps(uuid: string): Promise<StepResults>;
+  saveStep(uuid: string, step: string, result: unknown): Promise<void>;
 
   /**
    * A heartbeat: the host's facts and its full container inventory, taken at `takenAt`
    * (default `at`). Containers a newer event already changed keep that change.
    */
-  saveHostReport(name: string, report: HostState, at: string, takenAt?: string): void;
+  saveHostReport(name: string, report: HostState, at: string, takenAt?: string): Promise<void>;
   /** A full container inventory of one host taken at `takenAt` (a live check); the host's facts are untouched. */
-  saveInventory(host: string, containers: ContainerSummary[], takenAt: string): void;
+  saveInventory(host: string, containers: ContainerSummary[], takenAt: string): Promise<void>;
   /** One container event; ignored when the record is newer. Returns whether it changed the record. */
-  applyContainerChange(host: string, change: ContainerChange): boolean;
-  listHostRecords(): HostRecord[];
-  getHostRecord(name: string): HostRecord | null;
+  applyContainerChange(host: string, change: ContainerChange): Promise<boolean>;
+  listHostRecords(): Promise<HostRecord[]>;
+  getHostRecord(name: string): Promise<HostRecord | null>;
   /** Containers that exist (not removed), by host, name, id; paged when `page.limit` is set. */
-  listContainers(page?: PageRequest): ContainerRecord[];
+  listContainers(page?: PageRequest): Promise<ContainerRecord[]>;
   /** How many containers each host has now. */
-  containerCounts(): Map<string, number>;
+  containerCounts(): Promise<Map<string, number>>;
   /** Move a container's known location right away (heartbeats would take a while to say so). */
-  setContainerHost(id: string, host: string, newId?: string): void;
+  setContainerHost(id: string, host: string, newId?: string): Promise<void>;
 
   /** Enable or disable a known host; null when no host of that name ever reported. */
-  setHostStatus(name: string, status: HostStatus, reason: string | null): HostRecord | null;
+  setHostStatus(name: string, status: HostStatus, reason: string | null): Promise<HostRecord | null>;
   /** Record a new evacuation with its containers (in their order). */
-  createEvacuation(e: EvacuationRecord): void;
-  getEvacuation(uuid: string): Evacuation | null;
+  createEvacuation(e: EvacuationRecord): Promise<void>;
+  getEvacuation(uuid: string): Promise<Evacuation | null>;
   /** Newest first; only one host's when `host` is given. */
-  listEvacuations(filters?: { host?: string; limit?: number }): Evacuation[];
-  updateEvacuation(uuid: string, patch: EvacuationPatch): Evacuation;
+  listEvacuations(filters?: { host?: string; limit?: number }): Promise<Evacuation[]>;
+  updateEvacuation(uuid: string, patch: EvacuationPatch): Promise<Evacuation>;
   /** Change one container's entry (found by its container id) of an evacuation. */
-  updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): void;
+  updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): Promise<void>;
   /** Evacuations still `running`, oldest first (a restarted conductor goes on with them). */
-  unfinishedEvacuations(): Evacuation[];
+  unfinishedEvacuations(): Promise<Evacuation[]>;
 }
 
 /** The SQL expression each sort key orders by (NULL-free, so that keyset paging can compare it). */
@@ -138,31 +138,31 @@ function toDb(v: unknown): unknown {
 export class SqliteRepository implements Repository {
   constructor(private readonly db: Db) {}
 
-  createMigration(m: Migration): void {
+  async createMigration(m: Migration): Promise<void> {
     const cols = Object.keys(m);
     this.db
       .prepare(`INSERT INTO migrations (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`)
       .run(Object.fromEntries(cols.map((c) => [c, toDb((m as unknown as Record<string, unknown>)[c])])));
   }
 
-  updateMigration(uuid: string, patch: Partial<Migration>): Migration {
+  async updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration> {
     const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
     delete fields.uuid;
     const cols = Object.keys(fields);
     this.db
       .prepare(`UPDATE migrations SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE uuid = @uuid`)
       .run({ ...Object.fromEntries(cols.map((c) => [c, toDb(fields[c])])), uuid });
-    const m = this.getMigration(uuid);
+    const m = await this.getMigration(uuid);
     if (!m) throw new Error(`migration ${uuid} vanished from the database`);
     return m;
   }
 
-  getMigration(uuid: string): Migration | null {
+  async getMigration(uuid: string): Promise<Migration | null> {
     const row = this.db.prepare('SELECT * FROM migrations WHERE uuid = ?').get(uuid) as Record<string, unknown> | undefined;
     return row ? rowToMigration(row) : null;
   }
 
-  listMigrations(filters: MigrationFilters = {}): Migration[] {
+  async listMigrations(filters: MigrationFilters = {}): Promise<Migration[]> {
     const where: string[] = [];
     const args: Record<string, unknown> = {};
     if (filters.container) {
@@ -209,7 +209,7 @@ export class SqliteRepository implements Repository {
     return (this.db.prepare(sql).all(args) as Record<string, unknown>[]).map(rowToMigration);
   }
 
-  unfinishedMigrations(): Migration[] {
+  async unfinishedMigrations(): Promise<Migration[]> {
     const finals: MigrationStatus[] = ['completed', 'failed', 'cancelled'];
     return (
       this.db
@@ -218,20 +218,24 @@ export class SqliteRepository implements Repository {
     ).map(rowToMigration);
   }
 
-  getSteps(uuid: string): StepResults {
+  async getSteps(uuid: string): Promise<StepResults> {
+    return this.stepsOf(uuid);
+  }
+
+  private stepsOf(uuid: string): StepResults {
     const row = this.db.prepare('SELECT steps FROM migrations WHERE uuid = ?').get(uuid) as { steps: string } | undefined;
     return row ? (JSON.parse(row.steps) as StepResults) : {};
   }
 
-  saveStep(uuid: string, step: string, result: unknown): void {
+  async saveStep(uuid: string, step: string, result: unknown): Promise<void> {
     this.db.transaction(() => {
-      const steps = this.getSteps(uuid);
+      const steps = this.stepsOf(uuid);
       steps[step] = result;
       this.db.prepare('UPDATE migrations SET steps = ? WHERE uuid = ?').run(JSON.stringify(steps), uuid);
     })();
   }
 
-  saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): void {
+  async saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): Promise<void> {
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -239,11 +243,15 @@ export class SqliteRepository implements Repository {
            ON CONFLICT(name) DO UPDATE SET report = excluded.report, updated_at = excluded.updated_at`,
         )
         .run(name, JSON.stringify(report), at, at);
-      this.saveInventory(name, report.containers, takenAt);
+      this.writeInventory(name, report.containers, takenAt);
     })();
   }
 
-  saveInventory(host: string, containers: ContainerSummary[], takenAt: string): void {
+  async saveInventory(host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
+    this.writeInventory(host, containers, takenAt);
+  }
+
+  private writeInventory(host: string, containers: ContainerSummary[], takenAt: string): void {
     this.db.transaction(() => {
       // Whatever the host knew of before the inventory was taken and did not list is gone;
       // what changed after it (a newer event) stays as that event left it.
@@ -261,7 +269,7 @@ export class SqliteRepository implements Repository {
     })();
   }
 
-  applyContainerChange(host: string, change: ContainerChange): boolean {
+  async applyContainerChange(host: string, change: ContainerChange): Promise<boolean> {
     return this.db.transaction(() => {
       const cur = this.db.prepare('SELECT * FROM containers WHERE id = ?').get(change.id) as ContainerRecord | undefined;
       // Events of one host arrive in order; a record newer than the event came from a later inventory.
@@ -278,16 +286,16 @@ export class SqliteRepository implements Repository {
     })();
   }
 
-  listHostRecords(): HostRecord[] {
+  async listHostRecords(): Promise<HostRecord[]> {
     return (this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`).all() as HostRow[]).map(hostRecord);
   }
 
-  getHostRecord(name: string): HostRecord | null {
+  async getHostRecord(name: string): Promise<HostRecord | null> {
     const row = this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`).get(name) as HostRow | undefined;
     return row ? hostRecord(row) : null;
   }
 
-  listContainers(page: PageRequest = {}): ContainerRecord[] {
+  async listContainers(page: PageRequest = {}): Promise<ContainerRecord[]> {
     const where = ['status != @removed'];
     const args: Record<string, unknown> = { removed: REMOVED };
     if (page.marker !== undefined) {
@@ -307,12 +315,12 @@ export class SqliteRepository implements Repository {
     return this.db.prepare(sql).all(args) as ContainerRecord[];
   }
 
-  containerCounts(): Map<string, number> {
+  async containerCounts(): Promise<Map<string, number>> {
     const rows = this.db.prepare('SELECT host, COUNT(*) AS n FROM containers WHERE status != ? GROUP BY host').all(REMOVED) as { host: string; n: number }[];
     return new Map(rows.map((r) => [r.host, r.n]));
   }
 
-  setContainerHost(id: string, host: string, newId?: string): void {
+  async setContainerHost(id: string, host: string, newId?: string): Promise<void> {
     this.db.transaction(() => {
       if (newId && newId !== id) {
         // The target's events or inventory may already have reported the new container: that record is the newer truth.
@@ -327,12 +335,12 @@ export class SqliteRepository implements Repository {
     })();
   }
 
-  setHostStatus(name: string, status: HostStatus, reason: string | null): HostRecord | null {
+  async setHostStatus(name: string, status: HostStatus, reason: string | null): Promise<HostRecord | null> {
     this.db.prepare('UPDATE compute_hosts SET status = ?, disabled_reason = ? WHERE name = ?').run(status, reason, name);
-    return this.getHostRecord(name);
+    return await this.getHostRecord(name);
   }
 
-  createEvacuation(e: EvacuationRecord): void {
+  async createEvacuation(e: EvacuationRecord): Promise<void> {
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -363,12 +371,12 @@ export class SqliteRepository implements Repository {
       .all(uuid) as EvacuationContainer[];
   }
 
-  getEvacuation(uuid: string): Evacuation | null {
+  async getEvacuation(uuid: string): Promise<Evacuation | null> {
     const row = this.db.prepare('SELECT * FROM evacuations WHERE uuid = ?').get(uuid) as Record<string, unknown> | undefined;
     return row ? rowToEvacuation(row, this.evacuationContainers(uuid)) : null;
   }
 
-  listEvacuations(filters: { host?: string; limit?: number } = {}): Evacuation[] {
+  async listEvacuations(filters: { host?: string; limit?: number } = {}): Promise<Evacuation[]> {
     const where = filters.host !== undefined ? 'WHERE host = @host' : '';
     const limit = filters.limit !== undefined ? 'LIMIT @limit' : '';
     const rows = this.db.prepare(`SELECT * FROM evacuations ${where} ORDER BY created_at DESC, rowid DESC ${limit}`).all({
@@ -378,18 +386,18 @@ export class SqliteRepository implements Repository {
     return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
   }
 
-  updateEvacuation(uuid: string, patch: EvacuationPatch): Evacuation {
+  async updateEvacuation(uuid: string, patch: EvacuationPatch): Promise<Evacuation> {
     const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
     const cols = Object.keys(fields);
     this.db
       .prepare(`UPDATE evacuations SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE uuid = @uuid`)
       .run({ ...Object.fromEntries(cols.map((c) => [c, toDb(fields[c])])), uuid });
-    const e = this.getEvacuation(uuid);
+    const e = await this.getEvacuation(uuid);
     if (!e) throw new Error(`evacuation ${uuid} vanished from the database`);
     return e;
   }
 
-  updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): void {
+  async updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): Promise<void> {
     const fields = { ...patch, updated_at: new Date().toISOString() } as Record<string, unknown>;
     const cols = Object.keys(fields);
     this.db
@@ -397,7 +405,7 @@ export class SqliteRepository implements Repository {
       .run({ ...fields, uuid, container_id: containerId });
   }
 
-  unfinishedEvacuations(): Evacuation[] {
+  async unfinishedEvacuations(): Promise<Evacuation[]> {
     const rows = this.db.prepare("SELECT * FROM evacuations WHERE status = 'running' ORDER BY created_at, rowid").all() as Record<string, unknown>[];
     return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
   }

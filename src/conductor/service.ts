@@ -87,6 +87,7 @@ export class ConductorService {
   private readonly active = new Map<string, number>(); // host -> migrations in flight from or to it
   private readonly running = new Set<string>(); // uuids with a flow in progress
   private readonly queue: string[] = [];
+  private pumping: Promise<void> = Promise.resolve();
   private readonly idle: (() => void)[] = [];
   /** Called once when the next migration flow ends (evacuations wait on it to start the next container). */
   private readonly flowEnded: (() => void)[] = [];
@@ -108,29 +109,27 @@ export class ConductorService {
   private readonly evacuating = new Map<string, Promise<Evacuation>>();
 
   // ---- queries ----
-  listHosts(now = Date.now()): ComputeHost[] {
-    const counts = this.repo.containerCounts();
-    return this.repo
-      .listHostRecords()
-      .map((r) => ({ ...toComputeHost(r, now, this.opts.serviceDownTime), containers: counts.get(r.name) ?? 0 }));
+  async listHosts(now = Date.now()): Promise<ComputeHost[]> {
+    const counts = await this.repo.containerCounts();
+    return (await this.repo.listHostRecords()).map((r) => ({ ...toComputeHost(r, now, this.opts.serviceDownTime), containers: counts.get(r.name) ?? 0 }));
   }
 
-  listContainers(page: PageRequest = {}): Container[] {
-    return this.repo.listContainers(page).map(({ id, name, host, image, status }) => ({ id, name, host, image, status }));
+  async listContainers(page: PageRequest = {}): Promise<Container[]> {
+    return (await this.repo.listContainers(page)).map(({ id, name, host, image, status }) => ({ id, name, host, image, status }));
   }
 
-  getMigration(uuid: string): Migration {
-    const m = this.repo.getMigration(uuid);
+  async getMigration(uuid: string): Promise<Migration> {
+    const m = await this.repo.getMigration(uuid);
     if (!m) throw new MigrationNotFound(`migration ${uuid} could not be found`);
     return m;
   }
 
-  listMigrations(filters: MigrationFilters = {}): Migration[] {
+  listMigrations(filters: MigrationFilters = {}): Promise<Migration[]> {
     return this.repo.listMigrations(filters);
   }
 
   /** A heartbeat: the host's facts and full inventory, taken at `takenAt` (the host's clock; default now). */
-  reportState(host: string, state: HostState, takenAt?: string | null): void {
+  async reportState(host: string, state: HostState, takenAt?: string | null): Promise<void> {
     if (!host || typeof state !== 'object' || !Array.isArray(state?.containers)) {
       throw new InvalidInput('report_state needs a host name and a state with a containers list');
     }
@@ -141,7 +140,7 @@ export class ConductorService {
     const now = new Date().toISOString();
     const taken = takenAt === undefined || takenAt === null ? now : isoOrNull(takenAt);
     if (!taken) throw new InvalidInput('report_state: "taken_at" must be an ISO 8601 time');
-    this.repo.saveHostReport(host, state, now, taken);
+    await this.repo.saveHostReport(host, state, now, taken);
     this.noteInventory(host, taken);
   }
 
@@ -151,7 +150,7 @@ export class ConductorService {
   }
 
   /** One container event from a host (a cast, sent as it happens). Returns whether it changed the record. */
-  containerEvent(host: string, event: ContainerEvent): boolean {
+  async containerEvent(host: string, event: ContainerEvent): Promise<boolean> {
     if (!host || typeof host !== 'string') throw new InvalidInput('container_event needs a host name');
     if (typeof event !== 'object' || event === null) throw new InvalidInput('container_event needs an event object');
     if (!EVENT_KINDS.has(event.kind)) throw new InvalidInput(`container_event: unknown kind "${String(event.kind)}"`);
@@ -168,37 +167,37 @@ export class ConductorService {
     // Already part of a newer full inventory of this host (e.g. one sent after a reconnect).
     const inv = this.inventoryAt.get(host);
     if (inv && at < inv) return false;
-    const changed = this.repo.applyContainerChange(host, change);
+    const changed = await this.repo.applyContainerChange(host, change);
     this.log.debug({ host, kind: event.kind, container: event.id.slice(0, 12), status: change.status, changed }, 'container event');
     return changed;
   }
 
   /** A host's inventory taken on request (live check): recorded like a heartbeat's, the host's facts untouched. */
-  private saveInventory(inv: Inventory, host: string): string {
+  private async saveInventory(inv: Inventory, host: string): Promise<string> {
     const taken = isoOrNull(inv?.taken_at);
     if (!taken || !Array.isArray(inv?.containers)) throw new InvalidInput(`the inventory ${host} sent is malformed`);
     const containers: ContainerSummary[] = inv.containers.filter(
       (c) => typeof c?.id === 'string' && typeof c.name === 'string' && typeof c.image === 'string' && typeof c.status === 'string',
     );
-    this.repo.saveInventory(host, containers, taken);
+    await this.repo.saveInventory(host, containers, taken);
     this.noteInventory(host, taken);
     return taken;
   }
 
   // ---- migrate / abort ----
-  private matches(ref: string): ContainerRecord[] {
-    const all = this.repo.listContainers();
+  private async matches(ref: string): Promise<ContainerRecord[]> {
+    const all = await this.repo.listContainers();
     let matches = all.filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
     if (matches.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) matches = all.filter((c) => c.id.startsWith(ref));
     return matches;
   }
 
   /** The hosts to ask before deciding on `ref`; none when the reported state is fresh and says running. */
-  private hostsToAsk(ref: string, now: number): string[] {
-    const up = this.listHosts(now)
+  private async hostsToAsk(ref: string, now: number): Promise<string[]> {
+    const up = (await this.listHosts(now))
       .filter((h) => h.state === 'up')
       .map((h) => h.name);
-    const matches = this.matches(ref);
+    const matches = await this.matches(ref);
     if (matches.length === 0) return up; // not known (yet): it may be on any host
     const running = matches.filter((c) => c.status === 'running');
     const maxAgeMs = (this.opts.containerStateMaxAge ?? 1) * 1000;
@@ -214,7 +213,7 @@ export class ConductorService {
     await Promise.all(
       hosts.map(async (h) => {
         try {
-          out.set(h, { ok: true, taken_at: this.saveInventory(await inventory.inventory(ctx, h), h) });
+          out.set(h, { ok: true, taken_at: await this.saveInventory(await inventory.inventory(ctx, h), h) });
         } catch (e) {
           out.set(h, { ok: false, error: (e as Error).message });
           this.log.warn({ host: h, err: (e as Error).message }, 'live container-state check failed');
@@ -235,10 +234,10 @@ export class ConductorService {
     return r ? `${said}; ${c.host} did not answer a live check (${r.error}), so whether it runs now is not known` : said;
   }
 
-  private resolveContainer(ref: string, live?: LiveCheck): ContainerRecord {
+  private async resolveContainer(ref: string, live?: LiveCheck): Promise<ContainerRecord> {
     if (!ref || typeof ref !== 'string') throw new InvalidInput('a container ID or name is required');
     const now = Date.now();
-    const matches = this.matches(ref);
+    const matches = await this.matches(ref);
     if (matches.length === 0) {
       const entries = live ? [...live] : [];
       const asked = entries.filter(([, r]) => r.ok).map(([h]) => h).sort();
@@ -269,11 +268,11 @@ export class ConductorService {
   async migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null): Promise<Migration> {
     let live: LiveCheck | undefined;
     if (this.inventory && typeof containerRef === 'string' && containerRef) {
-      const hosts = this.hostsToAsk(containerRef, Date.now());
+      const hosts = await this.hostsToAsk(containerRef, Date.now());
       if (hosts.length) live = await this.checkLive(ctx, hosts);
-      if (live && this.matches(containerRef).length === 0) {
+      if (live && (await this.matches(containerRef)).length === 0) {
         // Gone from where it was: it may have just been created elsewhere; ask the other hosts before saying "not found".
-        const rest = this.hostsToAsk(containerRef, Date.now()).filter((h) => !live?.has(h));
+        const rest = (await this.hostsToAsk(containerRef, Date.now())).filter((h) => !live?.has(h));
         if (rest.length) for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
       }
     }
@@ -281,17 +280,17 @@ export class ConductorService {
   }
 
   /** Decide on the state as recorded (`live`: what a live check just found, for the refusals' wording). */
-  migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck): Migration {
+  async migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck): Promise<Migration> {
     if (requestedHost !== undefined && requestedHost !== null && (typeof requestedHost !== 'string' || requestedHost.trim() === '')) {
       throw new InvalidInput('"host" must be a compute host name or null');
     }
-    const c = this.resolveContainer(containerRef, live);
-    const hosts = this.listHosts();
+    const c = await this.resolveContainer(containerRef, live);
+    const hosts = await this.listHosts();
     const src = hosts.find((h) => h.name === c.host);
     if (!src || src.state !== 'up') throw new HostDown(`the container's host "${c.host}" is down; it cannot be migrated live`);
-    const busy = this.repo.listMigrations({ container: c.id }).find((m) => !isFinal(m.status));
+    const busy = (await this.repo.listMigrations({ container: c.id })).find((m) => !isFinal(m.status));
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
-    const dest = chooseTarget(this.withIncoming(hosts), c.host, requestedHost ?? null);
+    const dest = chooseTarget(await this.withIncoming(hosts), c.host, requestedHost ?? null);
     const m = newMigration({
       uuid: randomUUID(),
       container_id: c.id,
@@ -302,7 +301,7 @@ export class ConductorService {
       user_id: ctx.user_id,
       project_id: ctx.project_id,
     });
-    this.repo.createMigration(m);
+    await this.repo.createMigration(m);
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
     this.enqueue(m.uuid);
     return m;
@@ -312,40 +311,40 @@ export class ConductorService {
    * The hosts as the scheduler weighs them: each host's containers plus the migrations still on
    * their way to it, so that migrations accepted together (an evacuation) spread over the hosts.
    */
-  private withIncoming(hosts: ComputeHost[]): ComputeHost[] {
+  private async withIncoming(hosts: ComputeHost[]): Promise<ComputeHost[]> {
     const incoming = new Map<string, number>();
-    for (const m of this.repo.unfinishedMigrations()) if (m.dest_host) incoming.set(m.dest_host, (incoming.get(m.dest_host) ?? 0) + 1);
+    for (const m of await this.repo.unfinishedMigrations()) if (m.dest_host) incoming.set(m.dest_host, (incoming.get(m.dest_host) ?? 0) + 1);
     return hosts.map((h) => ({ ...h, containers: h.containers + (incoming.get(h.name) ?? 0) }));
   }
 
   // ---- host maintenance ----
-  private knownHost(name: unknown): ComputeHost {
+  private async knownHost(name: unknown): Promise<ComputeHost> {
     if (typeof name !== 'string' || name.trim() === '' || name.length > 255) throw new InvalidInput('a compute host name (1 to 255 characters) is required');
-    const h = this.listHosts().find((x) => x.name === name);
+    const h = (await this.listHosts()).find((x) => x.name === name);
     if (!h) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`, { host: name });
     return h;
   }
 
   /** Enable or disable a host (Nova's `compute service set --enable|--disable`); enabling clears the reason. */
-  setHostStatus(name: string, status: HostStatus, reason?: string | null): ComputeHost {
+  async setHostStatus(name: string, status: HostStatus, reason?: string | null): Promise<ComputeHost> {
     if (!HOST_STATUSES.includes(status)) throw new InvalidInput(`"status" must be one of ${HOST_STATUSES.join(', ')}`);
     if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) {
       throw new InvalidInput(`"disabled_reason" must be a string of at most ${MAX_REASON_LENGTH} characters, or null`);
     }
     if (status === 'enabled' && reason) throw new InvalidInput('"disabled_reason" is only for "status": "disabled"');
-    this.knownHost(name);
-    this.repo.setHostStatus(name, status, status === 'disabled' ? (reason ?? null) : null);
+    await this.knownHost(name);
+    await this.repo.setHostStatus(name, status, status === 'disabled' ? (reason ?? null) : null);
     this.log.info({ host: name, status, reason: reason ?? null }, 'host status set');
     return this.knownHost(name);
   }
 
-  getEvacuation(uuid: string): Evacuation {
-    const e = typeof uuid === 'string' ? this.repo.getEvacuation(uuid) : null;
+  async getEvacuation(uuid: string): Promise<Evacuation> {
+    const e = typeof uuid === 'string' ? await this.repo.getEvacuation(uuid) : null;
     if (!e) throw new EvacuationNotFound(`evacuation ${String(uuid)} could not be found`, { evacuation_id: uuid });
     return e;
   }
 
-  listEvacuations(filters: { host?: string; limit?: number } = {}): Evacuation[] {
+  listEvacuations(filters: { host?: string; limit?: number } = {}): Promise<Evacuation[]> {
     return this.repo.listEvacuations(filters);
   }
 
@@ -366,18 +365,18 @@ export class ConductorService {
     if (req.post_copy) {
       throw new PostCopyUnsupported('post-copy is not offered by this conductor\'s migrations yet; evacuate with "post_copy": false (or leave it out)');
     }
-    const src = this.knownHost(host);
+    const src = await this.knownHost(host);
     if (src.state !== 'up') throw new HostDown(`compute host "${host}" is down (no heartbeat since ${src.updated_at}); its containers cannot be migrated live`);
     const target = req.target_host ?? null;
-    const hosts = this.listHosts();
+    const hosts = await this.listHosts();
     if (target !== null) {
-      this.knownHost(target);
+      await this.knownHost(target);
       chooseTarget(hosts, host, target); // the named target's refusals (same host, disabled, down, no CRIU)
     } else if (!hosts.some((h) => h.name !== host && ineligibility(h, src) === null)) {
       const why = hosts.filter((h) => h.name !== host).map((h) => ineligibility(h, src) ?? '');
       throw new NoValidHost(`no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`);
     }
-    const running = [...this.evacuating.keys()].map((u) => this.repo.getEvacuation(u)).find((e) => e?.host === host && e.status === 'running');
+    const running = (await Promise.all([...this.evacuating.keys()].map((u) => this.repo.getEvacuation(u)))).find((e) => e?.host === host && e.status === 'running');
     if (running) throw new MigrationInProgress(`compute host "${host}" is already being evacuated (evacuation ${running.uuid})`);
 
     // Fresh state of the host's containers before listing them (a stopped one is listed, never skipped).
@@ -385,8 +384,8 @@ export class ConductorService {
     const now = new Date().toISOString();
     const disable = src.status === 'enabled';
     const uuid = randomUUID();
-    if (disable) this.repo.setHostStatus(host, 'disabled', `evacuating (evacuation ${uuid})`);
-    this.repo.createEvacuation({
+    if (disable) await this.repo.setHostStatus(host, 'disabled', `evacuating (evacuation ${uuid})`);
+    await this.repo.createEvacuation({
       uuid,
       host,
       target_host: target,
@@ -400,9 +399,9 @@ export class ConductorService {
       project_id: ctx.project_id,
       created_at: now,
       updated_at: now,
-      containers: planContainers(this.repo.listContainers().filter((c) => c.host === host), now),
+      containers: planContainers((await this.repo.listContainers()).filter((c) => c.host === host), now),
     });
-    const e = this.getEvacuation(uuid);
+    const e = await this.getEvacuation(uuid);
     this.log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
     await this.notifyEvacuation(ctx, 'host.evacuate.start', e);
     this.runEvacuation(ctx, uuid);
@@ -432,7 +431,7 @@ export class ConductorService {
       // Only the database can fail here (a refusal is recorded per container): the record says the evacuation broke.
       const message = `the evacuation stopped: ${(err as Error).message}`;
       this.log.error({ evacuation: uuid, err: (err as Error).message }, 'evacuation stopped');
-      const e = this.repo.updateEvacuation(uuid, { status: 'error', error: message });
+      const e = await this.repo.updateEvacuation(uuid, { status: 'error', error: message });
       await this.notifyEvacuation(ctx, 'host.evacuate.error', e);
       return e;
     });
@@ -442,23 +441,23 @@ export class ConductorService {
 
   /** Resolves with the evacuation's final record once this conductor has driven it to its end. */
   whenEvacuated(uuid: string): Promise<Evacuation> {
-    return this.evacuating.get(uuid) ?? Promise.resolve(this.getEvacuation(uuid));
+    return this.evacuating.get(uuid) ?? this.getEvacuation(uuid);
   }
 
   async abort(ctx: RequestContext, uuid: string): Promise<Migration> {
-    const m = this.getMigration(uuid);
+    const m = await this.getMigration(uuid);
     if (isFinal(m.status)) throw new InvalidMigrationState(`migration ${uuid} is already ${m.status}; there is nothing to abort`);
     if (m.status === 'post-migrating') {
       // The restore on the target has begun; rolling back now could leave no running copy.
       throw new InvalidMigrationState(`migration ${uuid} is restoring the container on ${m.dest_host}; too late to abort`);
     }
-    let updated = this.repo.updateMigration(uuid, { abort_requested: true });
+    let updated = await this.repo.updateMigration(uuid, { abort_requested: true });
     await this.notify(ctx, 'live_migration_abort.start', updated);
     if (!this.running.has(uuid) && updated.status === 'accepted') {
       // Still queued: no flow will pick it up, so end it here.
       const i = this.queue.indexOf(uuid);
       if (i >= 0) this.queue.splice(i, 1);
-      updated = this.repo.updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
+      updated = await this.repo.updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
       await this.notify(ctx, 'live_migration_abort.end', updated);
     }
     this.log.info({ migration: uuid, status: updated.status, beforeFreeze: isBeforeFreeze(m.status) }, 'abort requested');
@@ -471,10 +470,19 @@ export class ConductorService {
     this.pump();
   }
 
+  /** Start what may start now; passes run one after another, so that no migration starts twice. */
   private pump(): void {
+    this.pumping = this.pumping.then(
+      () => this.pumpOnce(),
+      () => this.pumpOnce(),
+    );
+    this.pumping.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'could not read queued migrations from the database'));
+  }
+
+  private async pumpOnce(): Promise<void> {
     for (let i = 0; i < this.queue.length; ) {
       const uuid = this.queue[i];
-      const m = this.repo.getMigration(uuid);
+      const m = await this.repo.getMigration(uuid);
       if (!m || isFinal(m.status)) {
         this.queue.splice(i, 1);
         continue;
@@ -534,15 +542,15 @@ export class ConductorService {
   }
 
   /** On start: every migration a previous conductor left unfinished is resumed to a final status. */
-  recover(): number {
-    const left = this.repo.unfinishedMigrations();
+  async recover(): Promise<number> {
+    const left = await this.repo.unfinishedMigrations();
     for (const m of left) {
       this.log.warn({ migration: m.uuid, status: m.status, phase: m.phase }, 'resuming a migration left unfinished by a previous conductor');
       this.queue.push(m.uuid);
     }
     this.pump();
     // Evacuations a previous conductor left running go on from their record (their migrations resume above).
-    for (const e of this.repo.unfinishedEvacuations()) {
+    for (const e of await this.repo.unfinishedEvacuations()) {
       this.log.warn({ evacuation: e.uuid, host: e.host }, 'resuming an evacuation left unfinished by a previous conductor');
       const ctx = new RequestContext({ request_id: e.request_id ?? undefined, user_id: e.user_id, project_id: e.project_id, roles: ['admin'], is_admin: true });
       this.runEvacuation(ctx, e.uuid);

@@ -77,7 +77,7 @@ beforeAll(async () => {
       updated_at: new Date(t0 + i * 1000 + 500).toISOString(),
     };
   });
-  for (const m of made) repo.createMigration(m);
+  for (const m of made) await repo.createMigration(m);
 });
 
 afterAll(() => {

@@ -100,8 +100,8 @@ beforeAll(async () => {
   const repo = new SqliteRepository(db);
   mine = record(demoInfo.project_id!);
   theirs = record(adminInfo.project_id!);
-  repo.createMigration(mine);
-  repo.createMigration(theirs);
+  await repo.createMigration(mine);
+  await repo.createMigration(theirs);
 
   const policy = Policy.fromRules({
     'ferry:migration:get_all': 'rule:admin_api or role:member',

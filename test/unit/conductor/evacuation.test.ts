@@ -92,7 +92,7 @@ class TimedCompute implements ComputeAPI {
   }
 }
 
-function setup(opts: { maxPerHost?: number; compute?: TimedCompute; hosts?: Record<string, HostState['containers']> } = {}) {
+async function setup(opts: { maxPerHost?: number; compute?: TimedCompute; hosts?: Record<string, HostState['containers']> } = {}) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
@@ -108,7 +108,7 @@ function setup(opts: { maxPerHost?: number; compute?: TimedCompute; hosts?: Reco
     async (_c, event, e) => void events.push({ event, e }),
   );
   const hosts = opts.hosts ?? { c1: [], c2: [] };
-  for (const [name, containers] of Object.entries(hosts)) svc.reportState(name, state(containers));
+  for (const [name, containers] of Object.entries(hosts)) await svc.reportState(name, state(containers));
   return { repo, svc, compute, events };
 }
 
@@ -117,7 +117,7 @@ function item(status: EvacuationContainer['status'], id = Math.random().toString
 }
 
 describe('evacuation bookkeeping (pure)', () => {
-  it('plans running containers as pending and lists every other one as not moved, with the reason', () => {
+  it('plans running containers as pending and lists every other one as not moved, with the reason', async () => {
     const recs: ContainerRecord[] = [
       { id: 'b1', name: 'b', host: 'c1', image: 'i', status: 'running', updated_at: '' },
       { id: 'a1', name: 'a', host: 'c1', image: 'i', status: 'exited', updated_at: '' },
@@ -129,14 +129,14 @@ describe('evacuation bookkeeping (pure)', () => {
     expect(plan[1].reason).toBeNull();
   });
 
-  it('starts no more than max_parallel at once', () => {
+  it('starts no more than max_parallel at once', async () => {
     const e = { max_parallel: 2, containers: [item('migrating'), item('pending'), item('pending'), item('completed')] };
     expect(nextToStart(e)).toHaveLength(1);
     expect(nextToStart({ ...e, max_parallel: 1 })).toHaveLength(0);
     expect(nextToStart({ ...e, max_parallel: 5 })).toHaveLength(2);
   });
 
-  it('counts by status (zeros included) and ends completed only when every running container moved', () => {
+  it('counts by status (zeros included) and ends completed only when every running container moved', async () => {
     const items = [item('completed'), item('not-moved'), item('completed')];
     expect(countByStatus(items)).toMatchObject({ completed: 2, 'not-moved': 1, refused: 0, failed: 0, pending: 0 });
     expect(finalStatus(items)).toBe('completed');
@@ -148,57 +148,58 @@ describe('evacuation bookkeeping (pure)', () => {
 });
 
 describe('host enable/disable', () => {
-  it('disables and enables a host; a heartbeat keeps the status; enabling clears the reason', () => {
-    const { svc } = setup();
-    expect(svc.setHostStatus('c2', 'disabled', 'kernel upgrade')).toMatchObject({ name: 'c2', status: 'disabled', disabled_reason: 'kernel upgrade' });
-    svc.reportState('c2', state([]));
-    expect(svc.listHosts().find((h) => h.name === 'c2')).toMatchObject({ status: 'disabled', disabled_reason: 'kernel upgrade' });
-    expect(svc.setHostStatus('c2', 'enabled')).toMatchObject({ status: 'enabled', disabled_reason: null });
+  it('disables and enables a host; a heartbeat keeps the status; enabling clears the reason', async () => {
+    const { svc } = await setup();
+    expect(await svc.setHostStatus('c2', 'disabled', 'kernel upgrade')).toMatchObject({ name: 'c2', status: 'disabled', disabled_reason: 'kernel upgrade' });
+    await svc.reportState('c2', state([]));
+    expect((await svc.listHosts()).find((h) => h.name === 'c2')).toMatchObject({ status: 'disabled', disabled_reason: 'kernel upgrade' });
+    expect(await svc.setHostStatus('c2', 'enabled')).toMatchObject({ status: 'enabled', disabled_reason: null });
   });
 
-  it('refuses an unknown host (404) and bad values (400)', () => {
-    const { svc } = setup();
-    expect(() => svc.setHostStatus('nope', 'disabled')).toThrow(HostNotFound);
-    expect(() => svc.setHostStatus('c2', 'off' as never)).toThrow(InvalidInput);
-    expect(() => svc.setHostStatus('c2', 'enabled', 'why')).toThrow(/only for "status": "disabled"/);
-    expect(() => svc.setHostStatus('c2', 'disabled', 'x'.repeat(256))).toThrow(/at most 255/);
+  it('refuses an unknown host (404) and bad values (400)', async () => {
+    const { svc } = await setup();
+    await expect(svc.setHostStatus('nope', 'disabled')).rejects.toThrow(HostNotFound);
+    await expect(svc.setHostStatus('c2', 'off' as never)).rejects.toThrow(InvalidInput);
+    await expect(svc.setHostStatus('c2', 'enabled', 'why')).rejects.toThrow(/only for "status": "disabled"/);
+    await expect(svc.setHostStatus('c2', 'disabled', 'x'.repeat(256))).rejects.toThrow(/at most 255/);
   });
 
-  it('a migrate never lands on a disabled host: with none left it is refused with the reason', () => {
-    const { svc } = setup({ hosts: { c1: [running('aaa111', 'web')], c2: [] } });
-    svc.setHostStatus('c2', 'disabled', 'maintenance');
-    expect(() => svc.migrate(ctx(), 'web')).toThrow(NoValidHost);
-    expect(() => svc.migrate(ctx(), 'web')).toThrow(/c2 is disabled \(maintenance\)/);
-    expect(() => svc.migrate(ctx(), 'web', 'c2')).toThrow(HostDisabled);
+  it('a migrate never lands on a disabled host: with none left it is refused with the reason', async () => {
+    const { svc } = await setup({ hosts: { c1: [running('aaa111', 'web')], c2: [] } });
+    await svc.setHostStatus('c2', 'disabled', 'maintenance');
+    await expect(svc.migrate(ctx(), 'web')).rejects.toThrow(NoValidHost);
+    await expect(svc.migrate(ctx(), 'web')).rejects.toThrow(/c2 is disabled \(maintenance\)/);
+    await expect(svc.migrate(ctx(), 'web', 'c2')).rejects.toThrow(HostDisabled);
   });
 });
 
 describe('scheduling in the conductor', () => {
   it('spreads migrations accepted together over the hosts (migrations on their way count)', async () => {
-    const { svc } = setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd')], c2: [], c3: [] } });
-    const dests = ['a', 'b', 'c', 'd'].map((n) => svc.migrate(ctx(), n).dest_host);
+    const { svc } = await setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd')], c2: [], c3: [] } });
+    const dests: (string | null)[] = [];
+    for (const n of ['a', 'b', 'c', 'd']) dests.push((await svc.migrate(ctx(), n)).dest_host);
     expect(dests.sort()).toEqual(['c2', 'c2', 'c3', 'c3']);
     await svc.whenIdle();
   });
 
   it('a target host runs at most max_concurrent_migrations_per_host at once, the rest queue and complete', async () => {
     const compute = new TimedCompute(10);
-    const { svc } = setup({ maxPerHost: 1, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
-    svc.setHostStatus('c3', 'enabled');
-    const m1 = svc.migrate(ctx(), 'a', 'c2');
-    const m2 = svc.migrate(ctx(), 'b', 'c2'); // another source, the same target: queued, not refused
+    const { svc } = await setup({ maxPerHost: 1, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
+    await svc.setHostStatus('c3', 'enabled');
+    const m1 = await svc.migrate(ctx(), 'a', 'c2');
+    const m2 = await svc.migrate(ctx(), 'b', 'c2'); // another source, the same target: queued, not refused
     expect(m2.status).toBe('accepted');
     await svc.whenIdle();
-    expect(svc.getMigration(m1.uuid).status).toBe('completed');
-    expect(svc.getMigration(m2.uuid).status).toBe('completed');
+    expect((await svc.getMigration(m1.uuid)).status).toBe('completed');
+    expect((await svc.getMigration(m2.uuid)).status).toBe('completed');
     expect(compute.peak.get('c2')).toBe(1);
   });
 
   it('without the limit the same two run at once (the measure above can see concurrency)', async () => {
     const compute = new TimedCompute(10);
-    const { svc } = setup({ maxPerHost: 2, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
-    svc.migrate(ctx(), 'a', 'c2');
-    svc.migrate(ctx(), 'b', 'c2');
+    const { svc } = await setup({ maxPerHost: 2, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
+    await svc.migrate(ctx(), 'a', 'c2');
+    await svc.migrate(ctx(), 'b', 'c2');
     await svc.whenIdle();
     expect(compute.peak.get('c2')).toBe(2);
   });
@@ -215,33 +216,33 @@ describe('evacuation', () => {
 
   it('moves every running container, at most max_parallel at once, lists the stopped one, disables the host, notifies', async () => {
     const compute = new TimedCompute(5);
-    const { svc, events } = setup({ compute, hosts: six() });
+    const { svc, events } = await setup({ compute, hosts: six() });
     const e0 = await svc.evacuate(ctx(), 'c1', { max_parallel: 2 });
     expect(e0).toMatchObject({ host: 'c1', status: 'running', max_parallel: 2, host_disabled: true });
     expect(e0.containers).toHaveLength(6);
-    expect(svc.listHosts().find((h) => h.name === 'c1')).toMatchObject({ status: 'disabled', disabled_reason: `evacuating (evacuation ${e0.uuid})` });
+    expect((await svc.listHosts()).find((h) => h.name === 'c1')).toMatchObject({ status: 'disabled', disabled_reason: `evacuating (evacuation ${e0.uuid})` });
     const e = await svc.whenEvacuated(e0.uuid);
     expect(e.status).toBe('completed');
     expect(e.counts).toMatchObject({ completed: 5, 'not-moved': 1, refused: 0, failed: 0, pending: 0, migrating: 0 });
     expect(e.containers.find((c) => c.container_name === 'stopped')).toMatchObject({ status: 'not-moved', migration_uuid: null });
     for (const c of e.containers.filter((x) => x.status === 'completed')) {
       expect(c.dest_host).toBe('c2');
-      expect(svc.getMigration(c.migration_uuid as string)).toMatchObject({ status: 'completed', source_host: 'c1', dest_host: 'c2' });
+      expect(await svc.getMigration(c.migration_uuid as string)).toMatchObject({ status: 'completed', source_host: 'c1', dest_host: 'c2' });
     }
     expect(compute.peakTotal).toBeLessThanOrEqual(2);
     expect(compute.peakTotal).toBe(2);
     expect(events.map((x) => x.event)).toEqual(['host.evacuate.start', 'host.evacuate.end']);
     expect(events[1].e.counts.completed).toBe(5);
     // Only the stopped container is left on c1; the host stays disabled for the maintenance.
-    expect(svc.listContainers().filter((c) => c.host === 'c1').map((c) => c.name)).toEqual(['stopped']);
-    expect(svc.listHosts().find((h) => h.name === 'c1')?.status).toBe('disabled');
-    expect(svc.getEvacuation(e0.uuid)).toEqual(e);
-    expect(svc.listEvacuations({ host: 'c1' }).map((x) => x.uuid)).toEqual([e0.uuid]);
+    expect((await svc.listContainers()).filter((c) => c.host === 'c1').map((c) => c.name)).toEqual(['stopped']);
+    expect((await svc.listHosts()).find((h) => h.name === 'c1')?.status).toBe('disabled');
+    expect(await svc.getEvacuation(e0.uuid)).toEqual(e);
+    expect((await svc.listEvacuations({ host: 'c1' })).map((x) => x.uuid)).toEqual([e0.uuid]);
   });
 
   it('max_parallel 1 moves one at a time', async () => {
     const compute = new TimedCompute(3);
-    const { svc } = setup({ compute, hosts: six() });
+    const { svc } = await setup({ compute, hosts: six() });
     const e = await svc.whenEvacuated((await svc.evacuate(ctx(), 'c1', { max_parallel: 1 })).uuid);
     expect(e.counts.completed).toBe(5);
     expect(compute.peakTotal).toBe(1);
@@ -258,9 +259,9 @@ describe('evacuation', () => {
       }
       return undefined;
     });
-    const { svc, events } = setup({ compute, hosts: six() });
+    const { svc, events } = await setup({ compute, hosts: six() });
     // The conductor's own check refuses another: it is already being migrated (first in the evacuation's order).
-    const busy = svc.migrate(ctx(), 'a', 'c2');
+    const busy = await svc.migrate(ctx(), 'a', 'c2');
     const e = await svc.whenEvacuated((await svc.evacuate(ctx(), 'c1', { max_parallel: 3 })).uuid);
     await svc.whenIdle();
     expect(e.status).toBe('incomplete');
@@ -275,35 +276,35 @@ describe('evacuation', () => {
   });
 
   it('sends every container to target_host when named', async () => {
-    const { svc } = setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b')], c2: [], c3: [] } });
+    const { svc } = await setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b')], c2: [], c3: [] } });
     const e = await svc.whenEvacuated((await svc.evacuate(ctx(), 'c1', { target_host: 'c3', max_parallel: 2 })).uuid);
     expect(e.containers.map((c) => c.dest_host)).toEqual(['c3', 'c3']);
     expect(e.target_host).toBe('c3');
   });
 
   it('an already disabled host is evacuated without touching its status', async () => {
-    const { svc } = setup({ hosts: { c1: [running('aaa111', 'a')], c2: [] } });
-    svc.setHostStatus('c1', 'disabled', 'disk replacement');
+    const { svc } = await setup({ hosts: { c1: [running('aaa111', 'a')], c2: [] } });
+    await svc.setHostStatus('c1', 'disabled', 'disk replacement');
     const e = await svc.whenEvacuated((await svc.evacuate(ctx(), 'c1')).uuid);
     expect(e).toMatchObject({ status: 'completed', host_disabled: false, max_parallel: 1 });
-    expect(svc.listHosts().find((h) => h.name === 'c1')).toMatchObject({ status: 'disabled', disabled_reason: 'disk replacement' });
+    expect((await svc.listHosts()).find((h) => h.name === 'c1')).toMatchObject({ status: 'disabled', disabled_reason: 'disk replacement' });
   });
 
   it('refuses bad requests at once and changes nothing', async () => {
-    const { svc, repo } = setup({ hosts: { c1: [running('aaa111', 'a')], c2: [] } });
+    const { svc, repo } = await setup({ hosts: { c1: [running('aaa111', 'a')], c2: [] } });
     await expect(svc.evacuate(ctx(), 'nope')).rejects.toThrow(HostNotFound);
     await expect(svc.evacuate(ctx(), 'c1', { max_parallel: 0 })).rejects.toThrow(/"max_parallel" must be an integer from 1 to 64/);
     await expect(svc.evacuate(ctx(), 'c1', { max_parallel: 1.5 })).rejects.toThrow(InvalidInput);
     await expect(svc.evacuate(ctx(), 'c1', { target_host: 'c1' })).rejects.toThrow(/already runs on "c1"/);
     await expect(svc.evacuate(ctx(), 'c1', { target_host: 'zz' })).rejects.toThrow(HostNotFound);
     await expect(svc.evacuate(ctx(), 'c1', { post_copy: true })).rejects.toThrow(PostCopyUnsupported);
-    svc.setHostStatus('c2', 'disabled', 'maintenance');
+    await svc.setHostStatus('c2', 'disabled', 'maintenance');
     await expect(svc.evacuate(ctx(), 'c1')).rejects.toThrow(NoValidHost);
     await expect(svc.evacuate(ctx(), 'c1')).rejects.toThrow(/c2 is disabled \(maintenance\)/);
     await expect(svc.evacuate(ctx(), 'c1', { target_host: 'c2' })).rejects.toThrow(HostDisabled);
-    expect(repo.listEvacuations()).toEqual([]);
-    expect(svc.listHosts().find((h) => h.name === 'c1')?.status).toBe('enabled');
-    expect(() => svc.getEvacuation('00000000-0000-4000-8000-000000000000')).toThrow(EvacuationNotFound);
+    expect(await repo.listEvacuations()).toEqual([]);
+    expect((await svc.listHosts()).find((h) => h.name === 'c1')?.status).toBe('enabled');
+    await expect(svc.getEvacuation('00000000-0000-4000-8000-000000000000')).rejects.toThrow(EvacuationNotFound);
   });
 
   it('a restarted conductor goes on with an evacuation left running', async () => {
@@ -313,29 +314,29 @@ describe('evacuation', () => {
     const svcOf = () =>
       new ConductorService(repo, new TimedCompute(2), async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30 }, log);
     const first = svcOf();
-    first.reportState('c1', state([running('aaa111', 'a'), running('bbb222', 'b')]));
-    first.reportState('c2', state([]));
+    await first.reportState('c1', state([running('aaa111', 'a'), running('bbb222', 'b')]));
+    await first.reportState('c2', state([]));
     const e0 = await first.evacuate(ctx(), 'c1', { max_parallel: 1 });
     await first.whenEvacuated(e0.uuid);
     // As if the conductor had died with the second container still pending:
-    repo.updateEvacuation(e0.uuid, { status: 'running' });
-    repo.updateEvacuationContainer(e0.uuid, 'bbb222', { status: 'pending', migration_uuid: null, dest_host: null });
-    repo.saveHostReport('c1', state([running('bbb222', 'b')]), new Date().toISOString());
+    await repo.updateEvacuation(e0.uuid, { status: 'running' });
+    await repo.updateEvacuationContainer(e0.uuid, 'bbb222', { status: 'pending', migration_uuid: null, dest_host: null });
+    await repo.saveHostReport('c1', state([running('bbb222', 'b')]), new Date().toISOString());
     const second = svcOf();
-    second.recover();
+    await second.recover();
     const e = await second.whenEvacuated(e0.uuid);
     expect(e.status).toBe('completed');
     expect(e.counts.completed).toBe(2);
   });
 
   it('the manager checks evacuate_host and set_host_status arguments (schema) before the service', async () => {
-    const { svc } = setup();
+    const { svc } = await setup();
     const mgr = new ConductorManager(svc);
     expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', max_parallel: 0 })).toThrow(/argument "max_parallel" must be an integer from 1 to 64/);
     expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', max_parallel: '2' })).toThrow(/argument "max_parallel"/);
     expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', post_copy: 'yes' })).toThrow(/argument "post_copy" must be true or false/);
     expect(() => mgr.dispatch(ctx(), 'set_host_status', { host: 'c1', status: 'off' })).toThrow(/argument "status" must be one of enabled, disabled/);
     expect(() => mgr.dispatch(ctx(), 'get_evacuation', {})).toThrow(/argument "evacuation_id" is required/);
-    expect(mgr.dispatch(ctx(), 'set_host_status', { host: 'c2', status: 'disabled', disabled_reason: 'r' })).toMatchObject({ status: 'disabled' });
+    await expect(mgr.dispatch(ctx(), 'set_host_status', { host: 'c2', status: 'disabled', disabled_reason: 'r' })).resolves.toMatchObject({ status: 'disabled' });
   });
 });

@@ -63,23 +63,23 @@ function fakeCompute(calls: Calls, fail: Partial<Record<Method, Failure>> = {}, 
 
 const FAST_RETRY = { deadlineMs: 300, backoffMs: 10 };
 
-function setup(compute: ComputeAPI, repository = repo()) {
+async function setup(compute: ComputeAPI, repository = repo()) {
   const r = repository;
   const events: EventName[] = [];
   const svc = new ConductorService(r, compute, async (_c, e) => void events.push(e), { maxConcurrentPerHost: 1, serviceDownTime: 30, retry: FAST_RETRY }, log);
-  svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }, { id: 'def', name: 'db', image: 'img', status: 'running' }]));
-  svc.reportState('c2', state([]));
+  await svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }, { id: 'def', name: 'db', image: 'img', status: 'running' }]));
+  await svc.reportState('c2', state([]));
   return { r, svc, events };
 }
 
 describe('migration flow', () => {
   it('runs every step in order and records timings', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc, events } = await setup(fakeCompute(calls));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     expect(m0).toMatchObject({ status: 'accepted', source_host: 'c1', dest_host: 'c2' });
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m).toMatchObject({ status: 'completed', freeze_ms: 900, checkpoint_ms: 300, transfer_ms: 100, restore_ms: 400, memory_bytes: 5000, progress: 100 });
     expect(calls).toEqual([
       'check_can_migrate_destination@c2', 'check_can_migrate_source@c1', 'check_can_migrate_destination@c2', 'pre_migration@c2',
@@ -87,15 +87,15 @@ describe('migration flow', () => {
     ]);
     expect(events[0]).toBe('live_migration.start');
     expect(events[events.length - 1]).toBe('live_migration.end');
-    expect(svc.listContainers().find((c) => c.name === 'web')?.host).toBe('c2');
+    expect((await svc.listContainers()).find((c) => c.name === 'web')?.host).toBe('c2');
   });
 
   it('a failure before the freeze cleans the target only; the source is never touched', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc, events } = await setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    expect(svc.getMigration(m0.uuid)).toMatchObject({ status: 'failed', error: 'image stream cut' });
+    expect(await svc.getMigration(m0.uuid)).toMatchObject({ status: 'failed', error: 'image stream cut' });
     expect(calls).not.toContain('live_migration@c1');
     expect(calls).not.toContain('rollback_at_source@c1');
     expect(calls).toContain('rollback_at_destination@c2');
@@ -104,10 +104,10 @@ describe('migration flow', () => {
 
   it('a failure after the freeze rolls back: target first, then the source from its checkpoint', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu restore failed') }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc, events } = await setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu restore failed') }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('failed');
     expect(m.phase).toBe('rolled-back');
     expect(m.error).toMatch(/criu restore failed; rolled back to c1/);
@@ -118,10 +118,10 @@ describe('migration flow', () => {
 
   it('once the target runs the container, a later failure never rolls it back', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls, { cleanup_source: new Error('source agent gone') }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute(calls, { cleanup_source: new Error('source agent gone') }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('completed');
     expect(m.error).toMatch(/removing the stopped container on c1 failed/);
     expect(calls).not.toContain('rollback_at_destination@c2');
@@ -132,31 +132,31 @@ describe('migration flow', () => {
     let svcRef: ConductorService | null = null;
     let uuid = '';
     const compute = fakeCompute(calls, {}, { pre_migration: () => void svcRef!.abort(new RequestContext(), uuid) });
-    const { svc } = setup(compute);
+    const { svc } = await setup(compute);
     svcRef = svc;
-    uuid = svc.migrate(new RequestContext(), 'web').uuid;
+    uuid = (await svc.migrate(new RequestContext(), 'web')).uuid;
     await svc.whenIdle();
-    expect(svc.getMigration(uuid).status).toBe('cancelled');
+    expect((await svc.getMigration(uuid)).status).toBe('cancelled');
     expect(calls).not.toContain('live_migration@c1');
 
     const calls2: Calls = [];
     const compute2 = fakeCompute(calls2, {}, { live_migration: () => void svc2.abort(new RequestContext(), uuid2) });
-    const { svc: svc2 } = setup(compute2);
-    const uuid2 = svc2.migrate(new RequestContext(), 'web').uuid;
+    const { svc: svc2 } = await setup(compute2);
+    const uuid2 = (await svc2.migrate(new RequestContext(), 'web')).uuid;
     await svc2.whenIdle();
-    expect(svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
+    expect(await svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
     expect(calls2.slice(-2)).toEqual(['rollback_at_destination@c2', 'rollback_at_source@c1']);
   });
 
   it('resumes a migration left in `running` by a crashed conductor, skipping finished steps', async () => {
-    const { r, svc } = setup(fakeCompute([]));
+    const { r, svc } = await setup(fakeCompute([]));
     // Accepted and driven up to the freeze by a conductor that then died: checks and pre_migration are recorded.
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const done = r.getSteps(m0.uuid);
-    const crashed = { ...r.getMigration(m0.uuid)!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' };
-    r.createMigration(crashed);
-    for (const k of ['started_at', 'check_dest', 'check_source', 'check_dest_spec', 'pre']) r.saveStep(crashed.uuid, k, done[k]);
+    const done = await r.getSteps(m0.uuid);
+    const crashed = { ...(await r.getMigration(m0.uuid))!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' };
+    await r.createMigration(crashed);
+    for (const k of ['started_at', 'check_dest', 'check_source', 'check_dest_spec', 'pre']) await r.saveStep(crashed.uuid, k, done[k]);
     const calls: Calls = [];
     const m = await new MigrationFlow({ repo: r, compute: fakeCompute(calls), notify: async () => undefined, log }, new RequestContext(), crashed.uuid).run();
     expect(m.status).toBe('completed');
@@ -165,47 +165,47 @@ describe('migration flow', () => {
 
   it('queues the second migration from the same source host until the first ends', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls));
-    const a = svc.migrate(new RequestContext(), 'web');
-    const b = svc.migrate(new RequestContext(), 'db');
-    expect(svc.getMigration(b.uuid).status).toBe('accepted');
+    const { svc } = await setup(fakeCompute(calls));
+    const a = await svc.migrate(new RequestContext(), 'web');
+    const b = await svc.migrate(new RequestContext(), 'db');
+    expect((await svc.getMigration(b.uuid)).status).toBe('accepted');
     await svc.whenIdle();
-    expect(svc.getMigration(a.uuid).status).toBe('completed');
-    expect(svc.getMigration(b.uuid).status).toBe('completed');
+    expect((await svc.getMigration(a.uuid)).status).toBe('completed');
+    expect((await svc.getMigration(b.uuid)).status).toBe('completed');
     // All of a's steps came before any of b's.
     expect(calls.indexOf('cleanup_source@c1')).toBeLessThan(calls.lastIndexOf('check_can_migrate_source@c1'));
   });
 });
 
 describe('migrate() refusals', () => {
-  it('names what is wrong', () => {
-    const { svc } = setup(fakeCompute([]));
+  it('names what is wrong', async () => {
+    const { svc } = await setup(fakeCompute([]));
     const ctx = new RequestContext();
-    expect(() => svc.migrate(ctx, 'nope')).toThrow(/"nope" was not found/);
-    expect(() => svc.migrate(ctx, 'web', 'c1')).toThrow(/already runs on "c1"/);
-    expect(() => svc.migrate(ctx, 'web', 'c9')).toThrow(/"c9" is not known/);
-    svc.migrate(ctx, 'web');
-    expect(() => svc.migrate(ctx, 'web')).toThrow(/already being migrated/);
+    await expect(svc.migrate(ctx, 'nope')).rejects.toThrow(/"nope" was not found/);
+    await expect(svc.migrate(ctx, 'web', 'c1')).rejects.toThrow(/already runs on "c1"/);
+    await expect(svc.migrate(ctx, 'web', 'c9')).rejects.toThrow(/"c9" is not known/);
+    await svc.migrate(ctx, 'web');
+    await expect(svc.migrate(ctx, 'web')).rejects.toThrow(/already being migrated/);
   });
 });
 
 describe('abort refusals', () => {
   it('refuses once the restore on the target has begun, and after the end', async () => {
-    const { svc } = setup(fakeCompute([]));
+    const { svc } = await setup(fakeCompute([]));
     let uuid = '';
     let refused: Error | null = null;
-    const { svc: svc2 } = setup(
+    const { svc: svc2 } = await setup(
       fakeCompute([], {}, {
         post_migration_at_destination: () => {
           svc2.abort(new RequestContext(), uuid).catch((e: Error) => (refused = e));
         },
       }),
     );
-    uuid = svc2.migrate(new RequestContext(), 'web').uuid;
+    uuid = (await svc2.migrate(new RequestContext(), 'web')).uuid;
     await svc2.whenIdle();
-    expect(svc2.getMigration(uuid).status).toBe('completed');
+    expect((await svc2.getMigration(uuid)).status).toBe('completed');
     expect(String(refused)).toMatch(/too late to abort/);
-    const done = svc.migrate(new RequestContext(), 'web');
+    const done = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     await expect(svc.abort(new RequestContext(), done.uuid)).rejects.toThrow(/already completed/);
   });
@@ -217,19 +217,19 @@ describe('safety rules', () => {
 
   it('a step with an unknown outcome is asked again, and the migration goes on', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? new MessagingUnavailable('connection to RabbitMQ lost') : undefined) }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? new MessagingUnavailable('connection to RabbitMQ lost') : undefined) }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    expect(svc.getMigration(m0.uuid).status).toBe('completed');
+    expect((await svc.getMigration(m0.uuid)).status).toBe('completed');
     expect(calls.filter((c) => c === 'live_migration@c1')).toHaveLength(2);
   });
 
   it('a restore whose outcome stays unknown ends in error, and the source is never restarted', async () => {
     const calls: Calls = [];
-    const { svc, events } = setup(fakeCompute(calls, { post_migration_at_destination: timeout, rollback_at_destination: timeout }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc, events } = await setup(fakeCompute(calls, { post_migration_at_destination: timeout, rollback_at_destination: timeout }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('error');
     expect(m.error).toMatch(/could not confirm that it holds no running copy/);
     expect(m.error).toMatch(/was NOT restarted/);
@@ -239,36 +239,36 @@ describe('safety rules', () => {
 
   it('after the freeze the source restores only once the target confirmed its copy is gone', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls, { live_migration: new TransferFailed('cut'), rollback_at_destination: new RollbackFailed('engine gone') }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute(calls, { live_migration: new TransferFailed('cut'), rollback_at_destination: new RollbackFailed('engine gone') }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    expect(svc.getMigration(m0.uuid).status).toBe('error');
+    expect((await svc.getMigration(m0.uuid)).status).toBe('error');
     expect(calls).not.toContain('rollback_at_source@c1');
   });
 
   it('never rolls back once the target runs: a target that refuses the rollback is adopted', async () => {
     const calls: Calls = [];
-    const { svc } = setup(
+    const { svc } = await setup(
       fakeCompute(calls, {
         post_migration_at_destination: (n) => (n === 1 ? new RestoreFailed('verify said exited') : undefined),
         rollback_at_destination: new TargetRunsContainer('web already runs on c2'),
       }),
     );
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('completed');
     expect(calls).not.toContain('rollback_at_source@c1');
     expect(calls.slice(-2)).toEqual(['post_migration_at_destination@c2', 'cleanup_source@c1']);
-    expect(svc.listContainers().find((c) => c.name === 'web')?.host).toBe('c2');
+    expect((await svc.listContainers()).find((c) => c.name === 'web')?.host).toBe('c2');
   });
 
   it('a source that cannot take the container back ends in error, not failed', async () => {
     const calls: Calls = [];
-    const { svc } = setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    const m = svc.getMigration(m0.uuid);
+    const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('error');
     expect(m.error).toMatch(/restoring web on c1 did not succeed/);
   });
@@ -276,18 +276,18 @@ describe('safety rules', () => {
   it('a target that lost the upload grant (restarted) is asked for a fresh one, once', async () => {
     const calls: Calls = [];
     const refused = new TransferFailed('target refused the plan: 403: no upload was granted', { status: 403 });
-    const { svc } = setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? refused : undefined) }));
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? refused : undefined) }));
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    expect(svc.getMigration(m0.uuid).status).toBe('completed');
+    expect((await svc.getMigration(m0.uuid)).status).toBe('completed');
     const tail = calls.slice(calls.indexOf('live_migration@c1'));
     expect(tail.slice(0, 3)).toEqual(['live_migration@c1', 'pre_migration@c2', 'live_migration@c1']);
     // Any other transfer failure is not retried this way: it rolls back.
     const calls2: Calls = [];
-    const { svc: svc2 } = setup(fakeCompute(calls2, { live_migration: new TransferFailed('digest mismatch', { status: 422 }) }));
-    const m1 = svc2.migrate(new RequestContext(), 'web');
+    const { svc: svc2 } = await setup(fakeCompute(calls2, { live_migration: new TransferFailed('digest mismatch', { status: 422 }) }));
+    const m1 = await svc2.migrate(new RequestContext(), 'web');
     await svc2.whenIdle();
-    expect(svc2.getMigration(m1.uuid).status).toBe('failed');
+    expect((await svc2.getMigration(m1.uuid)).status).toBe('failed');
     expect(calls2.filter((c) => c === 'pre_migration@c2')).toHaveLength(1);
   });
 
@@ -295,20 +295,20 @@ describe('safety rules', () => {
     const r = repo();
     const failing = Object.create(r) as SqliteRepository;
     let broken = true;
-    failing.updateMigration = (uuid, patch) => {
+    failing.updateMigration = async (uuid, patch) => {
       if (patch.status === 'failed' && broken) {
         broken = false;
         throw new Error('disk I/O error');
       }
-      return r.updateMigration(uuid, patch);
+      return await r.updateMigration(uuid, patch);
     };
-    const { svc } = setup(fakeCompute([], { pre_migration: new TransferFailed('x') }), failing);
-    const m0 = svc.migrate(new RequestContext(), 'web');
+    const { svc } = await setup(fakeCompute([], { pre_migration: new TransferFailed('x') }), failing);
+    const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
-    expect(svc.getMigration(m0.uuid).status).not.toBe('completed');
+    expect((await svc.getMigration(m0.uuid)).status).not.toBe('completed');
     // The conductor goes on: the next migration runs.
-    const m1 = svc.migrate(new RequestContext(), 'db');
+    const m1 = await svc.migrate(new RequestContext(), 'db');
     await svc.whenIdle();
-    expect(svc.getMigration(m1.uuid).status).toBe('failed');
+    expect((await svc.getMigration(m1.uuid)).status).toBe('failed');
   });
 });

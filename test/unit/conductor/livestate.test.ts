@@ -37,14 +37,14 @@ class ScriptedHosts implements InventoryAPI {
   }
 }
 
-function setup(hosts?: ScriptedHosts, maxAge = 1) {
+async function setup(hosts?: ScriptedHosts, maxAge = 1) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
   const svc = new ConductorService(repo, idleCompute, async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30, containerStateMaxAge: maxAge }, log, hosts);
   // The hosts' first inventories were taken a minute ago; the events below came after them.
-  svc.reportState('compute1', hostState([]), iso(60_000));
-  svc.reportState('compute2', hostState([]), iso(60_000));
+  await svc.reportState('compute1', hostState([]), iso(60_000));
+  await svc.reportState('compute2', hostState([]), iso(60_000));
   return { repo, svc };
 }
 
@@ -58,54 +58,54 @@ const ev = (kind: ContainerEvent['kind'], status: string | null, at: string, ove
   ...over,
 });
 const iso = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
-const names = (svc: ConductorService) => svc.listContainers().map((c) => `${c.host}/${c.name}/${c.status}`);
+const names = async (svc: ConductorService) => (await svc.listContainers()).map((c) => `${c.host}/${c.name}/${c.status}`);
 
 describe('events and inventories', () => {
-  it('an event changes the listing at once; host counts follow', () => {
-    const { svc } = setup();
-    expect(svc.containerEvent('compute1', ev('create', 'created', iso(30)))).toBe(true);
-    expect(names(svc)).toEqual(['compute1/web/created']);
-    svc.containerEvent('compute1', ev('start', 'running', iso(20)));
-    expect(names(svc)).toEqual(['compute1/web/running']);
-    expect(svc.listHosts().find((h) => h.name === 'compute1')?.containers).toBe(1);
-    svc.containerEvent('compute1', ev('rename', null, iso(10), { name: 'web2' }));
-    expect(names(svc)).toEqual(['compute1/web2/running']);
-    svc.containerEvent('compute1', ev('destroy', 'removed', iso(5), { name: null }));
-    expect(names(svc)).toEqual([]);
-    expect(svc.listHosts().find((h) => h.name === 'compute1')?.containers).toBe(0);
+  it('an event changes the listing at once; host counts follow', async () => {
+    const { svc } = await setup();
+    expect(await svc.containerEvent('compute1', ev('create', 'created', iso(30)))).toBe(true);
+    expect(await names(svc)).toEqual(['compute1/web/created']);
+    await svc.containerEvent('compute1', ev('start', 'running', iso(20)));
+    expect(await names(svc)).toEqual(['compute1/web/running']);
+    expect((await svc.listHosts()).find((h) => h.name === 'compute1')?.containers).toBe(1);
+    await svc.containerEvent('compute1', ev('rename', null, iso(10), { name: 'web2' }));
+    expect(await names(svc)).toEqual(['compute1/web2/running']);
+    await svc.containerEvent('compute1', ev('destroy', 'removed', iso(5), { name: null }));
+    expect(await names(svc)).toEqual([]);
+    expect((await svc.listHosts()).find((h) => h.name === 'compute1')?.containers).toBe(0);
   });
 
-  it('an inventory taken before a newer event does not undo it; a removed container does not come back', () => {
-    const { svc } = setup();
+  it('an inventory taken before a newer event does not undo it; a removed container does not come back', async () => {
+    const { svc } = await setup();
     const takenBefore = iso(50);
-    svc.containerEvent('compute1', ev('destroy', 'removed', iso(40)));
+    await svc.containerEvent('compute1', ev('destroy', 'removed', iso(40)));
     // A heartbeat whose list was taken before the removal arrives after it.
-    svc.reportState('compute1', hostState([{ id: ID, name: 'web', image: 'i', status: 'running' }]), takenBefore);
-    expect(names(svc)).toEqual([]);
-    svc.containerEvent('compute1', ev('create', 'created', iso(30), { id: ID2, name: 'db' }));
-    svc.reportState('compute1', hostState([]), takenBefore);
-    expect(names(svc)).toEqual(['compute1/db/created']);
+    await svc.reportState('compute1', hostState([{ id: ID, name: 'web', image: 'i', status: 'running' }]), takenBefore);
+    expect(await names(svc)).toEqual([]);
+    await svc.containerEvent('compute1', ev('create', 'created', iso(30), { id: ID2, name: 'db' }));
+    await svc.reportState('compute1', hostState([]), takenBefore);
+    expect(await names(svc)).toEqual(['compute1/db/created']);
     // A newer inventory is the truth: db is gone, web is not back.
-    svc.reportState('compute1', hostState([]), iso(1));
-    expect(names(svc)).toEqual([]);
+    await svc.reportState('compute1', hostState([]), iso(1));
+    expect(await names(svc)).toEqual([]);
   });
 
-  it('events older than the newest full inventory are already in it and are dropped', () => {
-    const { svc } = setup();
-    svc.reportState('compute1', hostState([]), iso(10));
-    expect(svc.containerEvent('compute1', ev('create', 'created', iso(20)))).toBe(false);
-    expect(names(svc)).toEqual([]);
-    expect(svc.containerEvent('compute1', ev('create', 'created', iso(5)))).toBe(true);
+  it('events older than the newest full inventory are already in it and are dropped', async () => {
+    const { svc } = await setup();
+    await svc.reportState('compute1', hostState([]), iso(10));
+    expect(await svc.containerEvent('compute1', ev('create', 'created', iso(20)))).toBe(false);
+    expect(await names(svc)).toEqual([]);
+    expect(await svc.containerEvent('compute1', ev('create', 'created', iso(5)))).toBe(true);
   });
 
-  it('malformed events are refused with a clear message', () => {
-    const { svc } = setup();
-    expect(() => svc.containerEvent('compute1', { ...ev('start', 'running', iso(1)), kind: 'explode' } as never)).toThrow('container_event: unknown kind "explode"');
-    expect(() => svc.containerEvent('compute1', ev('start', 'running', iso(1), { id: '../../x' }))).toThrow(/"id" must be a container ID/);
-    expect(() => svc.containerEvent('compute1', ev('start', 'running', 'yesterday'))).toThrow(/"at" must be an ISO 8601 time/);
-    expect(() => svc.containerEvent('compute1', ev('start', 'running', iso(1), { name: 5 as never }))).toThrow(/"name" must be a string/);
-    expect(() => svc.containerEvent('', ev('start', 'running', iso(1)))).toThrow(InvalidInput);
-    expect(() => svc.reportState('compute1', hostState([]), 'soon')).toThrow(/"taken_at" must be an ISO 8601 time/);
+  it('malformed events are refused with a clear message', async () => {
+    const { svc } = await setup();
+    await expect(svc.containerEvent('compute1', { ...ev('start', 'running', iso(1)), kind: 'explode' } as never)).rejects.toThrow('container_event: unknown kind "explode"');
+    await expect(svc.containerEvent('compute1', ev('start', 'running', iso(1), { id: '../../x' }))).rejects.toThrow(/"id" must be a container ID/);
+    await expect(svc.containerEvent('compute1', ev('start', 'running', 'yesterday'))).rejects.toThrow(/"at" must be an ISO 8601 time/);
+    await expect(svc.containerEvent('compute1', ev('start', 'running', iso(1), { name: 5 as never }))).rejects.toThrow(/"name" must be a string/);
+    await expect(svc.containerEvent('', ev('start', 'running', iso(1)))).rejects.toThrow(InvalidInput);
+    await expect(svc.reportState('compute1', hostState([]), 'soon')).rejects.toThrow(/"taken_at" must be an ISO 8601 time/);
   });
 });
 
@@ -114,8 +114,8 @@ describe('migrate decisions on live state', () => {
 
   it('a container the hosts reported as created is asked about live, and migrates when it runs', async () => {
     const hosts = new ScriptedHosts({ compute1: running });
-    const { svc } = setup(hosts);
-    svc.containerEvent('compute1', ev('create', 'created', iso(5)));
+    const { svc } = await setup(hosts);
+    await svc.containerEvent('compute1', ev('create', 'created', iso(5)));
     const m = await svc.migrateOnLiveState(new RequestContext(), 'web');
     expect(hosts.asked).toEqual(['compute1']);
     expect(m).toMatchObject({ status: 'accepted', source_host: 'compute1', dest_host: 'compute2', container_id: ID });
@@ -123,7 +123,7 @@ describe('migrate decisions on live state', () => {
 
   it('a container not known yet is looked for on every up host', async () => {
     const hosts = new ScriptedHosts({ compute1: [], compute2: running });
-    const { svc } = setup(hosts);
+    const { svc } = await setup(hosts);
     const m = await svc.migrateOnLiveState(new RequestContext(), 'web');
     expect(hosts.asked.sort()).toEqual(['compute1', 'compute2']);
     expect(m).toMatchObject({ source_host: 'compute2', dest_host: 'compute1' });
@@ -131,13 +131,13 @@ describe('migrate decisions on live state', () => {
 
   it('a fresh running state is trusted; a stale one is checked', async () => {
     const hosts = new ScriptedHosts({ compute1: running });
-    const { svc } = setup(hosts, 1);
-    svc.containerEvent('compute1', ev('start', 'running', iso(100)));
+    const { svc } = await setup(hosts, 1);
+    await svc.containerEvent('compute1', ev('start', 'running', iso(100)));
     await svc.migrateOnLiveState(new RequestContext(), 'web');
     expect(hosts.asked).toEqual([]);
 
     const h2 = new ScriptedHosts({ compute1: running });
-    const { svc: s2 } = setup(h2, 1);
+    const { svc: s2 } = await setup(h2, 1);
     s2.containerEvent('compute1', ev('start', 'running', iso(5000)));
     await s2.migrateOnLiveState(new RequestContext(), 'web');
     expect(h2.asked).toEqual(['compute1']);
@@ -145,8 +145,8 @@ describe('migrate decisions on live state', () => {
 
   it('a removed container, confirmed live, is not found; the message says the hosts were asked', async () => {
     const hosts = new ScriptedHosts({ compute1: [], compute2: [] });
-    const { svc } = setup(hosts);
-    svc.containerEvent('compute1', ev('start', 'running', iso(5000)));
+    const { svc } = await setup(hosts);
+    await svc.containerEvent('compute1', ev('start', 'running', iso(5000)));
     const err = await svc.migrateOnLiveState(new RequestContext(), 'web').catch((e: Error) => e);
     expect(err).toBeInstanceOf(ContainerNotFound);
     expect((err as Error).message).toBe('container "web" was not found on any compute host (asked compute1, compute2 just now); see GET /v1/containers');
@@ -154,8 +154,8 @@ describe('migrate decisions on live state', () => {
 
   it('a refusal resting on what a host reported says how old it is, and that the host did not answer', async () => {
     const hosts = new ScriptedHosts({ compute1: new MessagingTimeout('Timed out waiting for a reply') });
-    const { svc } = setup(hosts);
-    svc.containerEvent('compute1', ev('die', 'exited', iso(4200)));
+    const { svc } = await setup(hosts);
+    await svc.containerEvent('compute1', ev('die', 'exited', iso(4200)));
     const err = await svc.migrateOnLiveState(new RequestContext(), 'web').catch((e: Error) => e);
     expect(err).toBeInstanceOf(InvalidMigrationState);
     expect((err as Error).message).toMatch(
@@ -165,22 +165,22 @@ describe('migrate decisions on live state', () => {
 
   it('a refusal confirmed live says so', async () => {
     const hosts = new ScriptedHosts({ compute1: [{ id: ID, name: 'web', image: 'i', status: 'exited' }] });
-    const { svc } = setup(hosts);
-    svc.containerEvent('compute1', ev('die', 'exited', iso(1)));
+    const { svc } = await setup(hosts);
+    await svc.containerEvent('compute1', ev('die', 'exited', iso(1)));
     await expect(svc.migrateOnLiveState(new RequestContext(), 'web')).rejects.toThrow(
       'container "web" on compute1 is exited, not running (checked on compute1 just now); only running containers are live-migrated',
     );
   });
 
   it('without a live check, the reported state decides (and refusals give its age)', async () => {
-    const { svc } = setup(undefined);
-    svc.containerEvent('compute1', ev('create', 'created', iso(2000)));
+    const { svc } = await setup(undefined);
+    await svc.containerEvent('compute1', ev('create', 'created', iso(2000)));
     await expect(svc.migrateOnLiveState(new RequestContext(), 'web')).rejects.toThrow(
       /^container "web" on compute1 was created when compute1 last reported, 2\.\d s ago; only running containers are live-migrated$/,
     );
   });
 
-  it('ages read well', () => {
+  it('ages read well', async () => {
     expect(age(420)).toBe('0.4 s');
     expect(age(42_000)).toBe('42 s');
     expect(age(600_000)).toBe('10 min');
