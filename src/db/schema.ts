@@ -85,6 +85,11 @@ const MIGRATIONS: string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (evacuation_uuid, position)
    );`,
+  // 4: how memory moves (stop-and-copy, pre-copy, post-copy) and Nova's memory counters
+  `ALTER TABLE migrations ADD COLUMN mode TEXT NOT NULL DEFAULT 'stop-and-copy';
+   ALTER TABLE migrations ADD COLUMN memory_total_bytes INTEGER;
+   ALTER TABLE migrations ADD COLUMN memory_processed_bytes INTEGER;
+   ALTER TABLE migrations ADD COLUMN memory_remaining_bytes INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

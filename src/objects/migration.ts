@@ -25,8 +25,16 @@ export interface MigrationTimings {
   total_ms: number | null;
 }
 
+/** How memory moves: all of it during the freeze, iterated before it, or fetched by the target after it. */
+export const MIGRATION_MODES = ['stop-and-copy', 'pre-copy', 'post-copy'] as const;
+export type MigrationMode = (typeof MIGRATION_MODES)[number];
+
 export interface MigrationCounters {
   memory_bytes: number | null; // CRIU image size
+  /** Nova's memory counters: the container's memory to move, moved so far, still to move (null until known). */
+  memory_total_bytes: number | null;
+  memory_processed_bytes: number | null;
+  memory_remaining_bytes: number | null;
   rootfs_bytes: number | null; // writable-layer diff
   volume_bytes: number | null;
   image_bytes: number | null; // image streamed when the target lacked it (0 when present)
@@ -35,6 +43,8 @@ export interface MigrationCounters {
 
 export interface Migration extends MigrationTimings, MigrationCounters {
   uuid: string;
+  /** How memory moves; `post-copy` when asked for, or when a force-complete switched to it before the freeze. */
+  mode: MigrationMode;
   container_id: string;
   container_name: string;
   source_host: string;
@@ -64,6 +74,9 @@ export function unmeasured(): MigrationTimings & MigrationCounters {
     restore_ms: null,
     total_ms: null,
     memory_bytes: null,
+    memory_total_bytes: null,
+    memory_processed_bytes: null,
+    memory_remaining_bytes: null,
     rootfs_bytes: null,
     volume_bytes: null,
     image_bytes: null,
@@ -78,6 +91,7 @@ export function newMigration(fields: {
   container_name: string;
   source_host: string;
   dest_host: string | null;
+  mode?: MigrationMode;
   request_id?: string | null;
   user_id?: string | null;
   project_id?: string | null;
@@ -86,6 +100,7 @@ export function newMigration(fields: {
   return {
     ...fields,
     container_name: fields.container_name.replace(/^\//, ''),
+    mode: fields.mode ?? 'stop-and-copy',
     status: 'accepted',
     phase: null,
     progress: 0,

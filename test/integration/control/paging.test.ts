@@ -59,6 +59,7 @@ beforeAll(async () => {
     const created = new Date(t0 + Math.floor(i / 2) * 1000).toISOString();
     return {
       uuid: randomUUID(),
+      mode: 'stop-and-copy',
       container_id: 'f'.repeat(64),
       container_name: `paging-c${String(i % 17).padStart(2, '0')}`,
       source_host: 'compute1',

@@ -47,6 +47,7 @@ function record(projectId: string): Migration {
   const now = new Date().toISOString();
   return {
     uuid: randomUUID(),
+    mode: 'stop-and-copy',
     container_id: 'e'.repeat(64),
     container_name: 'projects-test',
     source_host: 'compute1',

@@ -76,6 +76,7 @@ export class FakeConductor implements ConductorAPI {
     const now = new Date().toISOString();
     const rec: Migration = {
       uuid: randomUUID(),
+      mode: 'stop-and-copy',
       container_id: 'a1b2c3d4e5f6',
       source_host: 'compute1',
       dest_host: 'compute2',

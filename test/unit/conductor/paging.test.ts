@@ -20,6 +20,7 @@ function record(i: number, over: Partial<Migration> = {}): Migration {
   const created = new Date(Date.UTC(2026, 10, 30, 6, 0, 0) + Math.floor(i / 3)).toISOString();
   return {
     uuid: randomUUID(),
+    mode: 'stop-and-copy',
     container_id: `${(i % 7).toString(16).repeat(12)}`,
     container_name: `c${i % 11}`,
     source_host: i % 2 ? 'compute1' : 'compute2',
