@@ -115,6 +115,12 @@ export interface PartSource {
   kind: 'checkpoint' | 'rootfs' | 'volume';
 }
 
+/** Memory on a host: what its containers use and what it has (null when the engine cannot tell). */
+export interface MemoryUse {
+  used_bytes: number | null;
+  total_bytes: number | null;
+}
+
 /** Whether a host can move memory after the restore (post-copy) or before the freeze (pre-copy), and why not. */
 export interface PostCopySupport {
   ok: boolean;
@@ -157,6 +163,8 @@ export interface EngineDriver {
   hostFacts(): Promise<HostFacts>;
   /** Every container the engine has, running or not (the heartbeat's inventory). */
   listContainers(): Promise<ContainerSummary[]>;
+  /** Memory its running containers use and the host's total, for the scheduler (optional: without it memory is left out). */
+  memoryUse?(): Promise<MemoryUse>;
   /** Snapshot of a container's configuration; ContainerNotFound if there is none. */
   describeContainer(idOrName: string): Promise<ContainerSpec>;
   /** Refusals on the source side (container and host); empty when migration may go on. */

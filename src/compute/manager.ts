@@ -9,6 +9,7 @@ import { InvalidInput } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { HostState } from '../objects/host.js';
 import type { MigrationAgent } from './agent.js';
+import type { MemoryUse } from './driver.js';
 import { COMPUTE_METHODS, COMPUTE_RPC_VERSION, isComputeMethod, type ComputeArgs, type ComputeMethod, type ComputeResult } from './methods.js';
 
 type Handlers = { [M in ComputeMethod]: (args: ComputeArgs<M>) => Promise<ComputeResult<M>> };
@@ -50,9 +51,9 @@ export class ComputeManager {
   }
 }
 
-/** What the heartbeat reports: the host's facts and the containers its engine has. */
+/** What the heartbeat reports: the host's facts, the containers its engine has, and their memory (when the driver tells). */
 export async function hostState(agent: MigrationAgent): Promise<HostState> {
-  const [facts, containers] = await Promise.all([agent.hostFacts(), agent.driver.listContainers()]);
+  const [facts, containers, memory] = await Promise.all([agent.hostFacts(), agent.driver.listContainers(), memoryOf(agent)]);
   return {
     docker_version: facts.engine_version,
     api_version: facts.api_version,
@@ -61,7 +62,18 @@ export async function hostState(agent: MigrationAgent): Promise<HostState> {
     architecture: facts.architecture,
     migration_address: facts.migration_address,
     containers,
+    memory_used_bytes: memory.used_bytes,
+    memory_total_bytes: memory.total_bytes,
   };
+}
+
+/** Memory is a scheduling hint: a driver without it, or one that fails, leaves it null rather than failing the heartbeat. */
+async function memoryOf(agent: MigrationAgent): Promise<MemoryUse> {
+  try {
+    return (await agent.driver.memoryUse?.()) ?? { used_bytes: null, total_bytes: null };
+  } catch {
+    return { used_bytes: null, total_bytes: null };
+  }
 }
 
 /** Sends report_state every `intervalS` seconds until stopped; a failed report is logged, never fatal. */

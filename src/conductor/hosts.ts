@@ -7,6 +7,11 @@ export function hostIsUp(rec: HostRecord, now: number, serviceDownTimeS: number)
   return now - Date.parse(rec.updated_at) <= serviceDownTimeS * 1000;
 }
 
+/** A reported byte count, or null when absent or not a usable number. */
+function bytes(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null;
+}
+
 export function toComputeHost(rec: HostRecord, now: number, serviceDownTimeS: number): ComputeHost {
   const r = rec.report;
   return {
@@ -20,7 +25,8 @@ export function toComputeHost(rec: HostRecord, now: number, serviceDownTimeS: nu
     architecture: r.architecture ?? null,
     migration_address: r.migration_address ?? null,
     containers: r.containers.length,
-    memory_used_bytes: typeof r.memory_used_bytes === 'number' && Number.isFinite(r.memory_used_bytes) ? r.memory_used_bytes : null,
+    memory_used_bytes: bytes(r.memory_used_bytes),
+    memory_total_bytes: bytes(r.memory_total_bytes),
     updated_at: rec.updated_at,
   };
 }
@@ -36,7 +42,40 @@ export function ineligibility(h: ComputeHost, src: ComputeHost | undefined): str
   return null;
 }
 
-/** Less loaded first: fewer containers, then less memory in use (when both hosts report it), then by name. */
+/**
+ * How much each criterion counts in a host's load (as Nova's weigher multipliers): memory is the
+ * fraction of the host's memory its containers use, containers the host's count relative to the
+ * busiest candidate's; both run from 0 to 1. 0 leaves a criterion out.
+ */
+export interface LoadWeights {
+  memory: number;
+  containers: number;
+}
+
+export const DEFAULT_LOAD_WEIGHTS: Readonly<LoadWeights> = { memory: 1, containers: 1 };
+
+/** The share of its memory a host's containers use (0..1), or null when it does not report both figures. */
+export function memoryFraction(h: ComputeHost): number | null {
+  if (h.memory_used_bytes === null || h.memory_total_bytes === null || !(h.memory_total_bytes > 0)) return null;
+  return Math.min(1, h.memory_used_bytes / h.memory_total_bytes);
+}
+
+/**
+ * Each candidate's load, lower is better: memory fraction and container share, weighted. A host
+ * that does not report its memory counts as the candidates' mean memory fraction, neither
+ * favoured nor avoided. Memory comes from the last heartbeat, so it does not yet include the
+ * migrations on their way; the container count does (the caller adds them), which is what
+ * spreads a burst of migrations accepted together.
+ */
+export function loadScores(candidates: ComputeHost[], weights: LoadWeights = DEFAULT_LOAD_WEIGHTS): Map<string, number> {
+  const fractions = candidates.map(memoryFraction);
+  const known = fractions.filter((f): f is number => f !== null);
+  const meanFraction = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 0;
+  const busiest = candidates.reduce((m, h) => Math.max(m, h.containers), 1);
+  return new Map(candidates.map((h, i) => [h.name, weights.memory * (fractions[i] ?? meanFraction) + (weights.containers * h.containers) / busiest]));
+}
+
+/** Ties of load: fewer containers, then less memory in use (when both hosts report it), then by name. */
 export function byLoad(a: ComputeHost, b: ComputeHost): number {
   if (a.containers !== b.containers) return a.containers - b.containers;
   if (a.memory_used_bytes !== null && b.memory_used_bytes !== null && a.memory_used_bytes !== b.memory_used_bytes) {
@@ -47,12 +86,17 @@ export function byLoad(a: ComputeHost, b: ComputeHost): number {
 
 /**
  * The target for a migration: the requested one after checking it, or, among the enabled up
- * hosts with working CRIU and the source's architecture, the least loaded (`byLoad`). A
+ * hosts with working CRIU and the source's architecture, the least loaded (`loadScores`). A
  * disabled host is never chosen; named, it is refused with its reason. `hosts[].containers`
  * should already count the migrations on their way to each host (the caller knows them).
  * How many migrations a host runs at once is not decided here: the conductor queues.
  */
-export function chooseTarget(hosts: ComputeHost[], source: string, requested: string | null | undefined): string {
+export function chooseTarget(
+  hosts: ComputeHost[],
+  source: string,
+  requested: string | null | undefined,
+  weights: LoadWeights = DEFAULT_LOAD_WEIGHTS,
+): string {
   const src = hosts.find((h) => h.name === source);
   if (requested) {
     const h = hosts.find((x) => x.name === requested);
@@ -71,7 +115,7 @@ export function chooseTarget(hosts: ComputeHost[], source: string, requested: st
     return h.name;
   }
   const others = hosts.filter((h) => h.name !== source);
-  const candidates = others.filter((h) => ineligibility(h, src) === null).sort(byLoad);
+  const candidates = others.filter((h) => ineligibility(h, src) === null);
   if (candidates.length === 0) {
     const why = others.map((h) => ineligibility(h, src)).filter((r): r is string => r !== null);
     throw new NoValidHost(
@@ -79,5 +123,12 @@ export function chooseTarget(hosts: ComputeHost[], source: string, requested: st
       { source, reasons: why },
     );
   }
-  return candidates[0].name;
+  // One pass for the least loaded (a thousand hosts: no need to sort them all).
+  const score = loadScores(candidates, weights);
+  let best = candidates[0];
+  for (const h of candidates) {
+    const d = (score.get(h.name) as number) - (score.get(best.name) as number);
+    if (d < 0 || (d === 0 && byLoad(h, best) < 0)) best = h;
+  }
+  return best.name;
 }

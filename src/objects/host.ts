@@ -15,8 +15,10 @@ export interface ComputeHost {
   architecture: string | null;
   migration_address: string | null; // host:port of its data channel
   containers: number;
-  /** Memory the host's containers use, when its agent reports it (the scheduler's second criterion). */
+  /** Memory the host's containers use, when its agent reports it (the scheduler weighs it against the total). */
   memory_used_bytes: number | null;
+  /** The host's memory, when its agent reports it. */
+  memory_total_bytes: number | null;
   updated_at: string | null;
 }
 
@@ -31,6 +33,8 @@ export interface HostState {
   containers: ContainerSummary[];
   /** Memory the containers use, bytes (optional: agents that do not report it leave memory out of the choice). */
   memory_used_bytes?: number | null;
+  /** The host's memory, bytes (optional, as above). */
+  memory_total_bytes?: number | null;
 }
 
 export interface ContainerSummary {

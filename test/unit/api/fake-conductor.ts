@@ -37,6 +37,7 @@ export function hostFixture(name: string, over: Partial<ComputeHost> = {}): Comp
     migration_address: '127.0.0.1:9518',
     containers: 1,
     memory_used_bytes: null,
+    memory_total_bytes: null,
     updated_at: '2026-11-26T12:00:00.000Z',
     ...over,
   };
