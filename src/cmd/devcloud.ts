@@ -1,20 +1,27 @@
 #!/usr/bin/env node
-/** ferry-devcloud up|down|status [--json]: a whole cloud on one machine, for the demo, tests and benchmarks. */
+/** ferry-devcloud up|down|status [--json]|restart|stop|start: a whole cloud on one machine, for the demo, tests and benchmarks. */
 import { parseCommandLine } from '../common/args.js';
 import { InvalidInput } from '../common/errors.js';
 import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
+import { BROKER_NAMES, restartBroker, startBroker, stopBroker } from '../devcloud/rabbit.js';
 import { restartService, serviceSpecs } from '../devcloud/services.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json]
+const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json] | demo
+                      | restart [NAME...] [--kill] | stop BROKER [--kill] | start BROKER
 
-  up       start (or repair) RabbitMQ, Keystone, the compute hosts compute1 and compute2,
+  up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts compute1 and compute2,
            the ferry-fabric tenant network, the test images and Ferry's services
   down     stop everything the development cloud started, by PID, and remove its namespaces
   status   describe the cloud (--json for scripts and tests)
   demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
   restart [SERVICE...] [--kill]
-           restart Ferry services (all when none is named); --kill ends them with SIGKILL first`;
+           restart Ferry services (all when none is named) or a RabbitMQ node (rabbitmq,
+           rabbitmq2); --kill ends them with SIGKILL first
+  stop BROKER [--kill]
+           stop one RabbitMQ node (rabbitmq or rabbitmq2) by its PID; the services fail over
+  start BROKER
+           start a stopped RabbitMQ node again`;
 
 function log(s: string) {
   process.stderr.write(`    ${s}\n`);
@@ -34,7 +41,12 @@ const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
   status: ['json'],
   demo: [],
   restart: ['kill'],
+  stop: ['kill'],
+  start: [],
 };
+
+/** The commands that take arguments (service or broker names). */
+const TAKES_NAMES = new Set(['restart', 'stop', 'start']);
 
 /** The command, its arguments and flags; a usage problem is an InvalidInput. */
 function parse(argv: string[]) {
@@ -44,7 +56,11 @@ function parse(argv: string[]) {
   if (allowed) {
     const misplaced = (Object.keys(values) as (keyof typeof OPTIONS)[]).find((k) => k !== 'help' && !allowed.includes(k));
     if (misplaced) throw new InvalidInput(`option --${misplaced} does not apply to "${verb}"`);
-    if (verb !== 'restart' && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
+    if ((verb === 'stop' || verb === 'start') && rest.length !== 1) throw new InvalidInput(`"${verb}" takes one broker: ${BROKER_NAMES.join(' or ')}`);
+    if ((verb === 'stop' || verb === 'start') && !BROKER_NAMES.includes(rest[0])) {
+      throw new InvalidInput(`"${verb}" applies to a RabbitMQ node (${BROKER_NAMES.join(', ')}), not "${rest[0]}"`);
+    }
+    if (!TAKES_NAMES.has(verb) && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
   }
   return { verb, rest, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
 }
@@ -82,11 +98,26 @@ async function main(argv: string[]): Promise<number> {
       return (await runDemo((s) => process.stdout.write(`${s}\n`))) ? 0 : 1;
     }
     case 'restart': {
+      const signal = flags.has('--kill') ? 'SIGKILL' : 'SIGTERM';
+      const known = [...serviceSpecs().map((s) => s.name), ...BROKER_NAMES];
+      const unknown = rest.find((n) => !known.includes(n));
+      if (unknown) {
+        process.stderr.write(`ferry-devcloud: unknown service "${unknown}"; services: ${known.join(', ')}\n`);
+        return 2;
+      }
       for (const n of rest.length ? rest : serviceSpecs().map((s) => s.name)) {
-        await restartService(n, log, flags.has('--kill') ? 'SIGKILL' : 'SIGTERM');
+        if (BROKER_NAMES.includes(n)) await restartBroker(n, log, signal);
+        else await restartService(n, log, signal);
       }
       return 0;
     }
+    case 'stop':
+      await stopBroker(rest[0], flags.has('--kill') ? 'SIGKILL' : 'SIGTERM');
+      log(`stopped ${rest[0]}`);
+      return 0;
+    case 'start':
+      await startBroker(rest[0], log);
+      return 0;
     case 'status': {
       const s = await status();
       printStatus(s, flags.has('--json'));
@@ -106,7 +137,7 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
   }
   const lines = [
     `Keystone   ${s.keystone.state.padEnd(5)} ${s.keystone.auth_url}  (admin / ${s.keystone.admin.password}, demo / ${s.keystone.demo.password})`,
-    `RabbitMQ   ${s.rabbit.state.padEnd(5)} ${s.rabbit.transport_url}`,
+    ...s.rabbit.brokers.map((b) => `${b.name.padEnd(10)} ${b.state.padEnd(5)} ${b.transport_url}  (node ${b.node})`),
     ...s.hosts.map((h) => `${h.name.padEnd(10)} ${h.state.padEnd(5)} ${h.docker_host}  netns ${h.netns}`),
     `fabric     ${s.fabric.network} ${s.fabric.subnet}, clients in netns ${s.fabric.client_netns}`,
     `CRIU       ${s.criu.version} (${s.criu.binary})`,

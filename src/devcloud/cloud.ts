@@ -17,7 +17,7 @@ import { credentials, keystoneState, startKeystone, stopKeystone } from './keyst
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
 import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
-import { rabbitState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
+import { brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
 import { apiUrl, servicesState, startServices, stopServices } from './services.js';
 import type { CloudStatus } from './status.js';
 
@@ -41,7 +41,7 @@ export async function up(log: Log, opts: { services?: boolean } = {}): Promise<C
   if (!criu.binary) throw new Error('CRIU is not installed: run scripts/install.sh first');
   ensureRuncCriuConf(step);
 
-  step('RabbitMQ');
+  step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
   step('Keystone');
   const keystone = startKeystone(step);
@@ -75,7 +75,7 @@ export async function down(log: Log): Promise<void> {
     log(`stopping Docker engine ${h}`);
     await stopEngine(h);
   }
-  log('stopping Keystone and RabbitMQ');
+  log('stopping Keystone and both RabbitMQ nodes');
   await stopKeystone();
   await stopRabbit();
   log('removing network namespaces');
@@ -84,6 +84,7 @@ export async function down(log: Log): Promise<void> {
 
 export async function status(): Promise<CloudStatus> {
   const services = await servicesState();
+  const brokers = await brokersState();
   const hosts = await Promise.all(
     HOST_NAMES.map(async (h) => {
       const d = hostDirs(h);
@@ -102,7 +103,12 @@ export async function status(): Promise<CloudStatus> {
   const result: CloudStatus = {
     state_dir: stateDir,
     keystone: { auth_url: KEYSTONE.authUrl, admin: credentials.admin, demo: credentials.demo, service: credentials.service, state: await keystoneState() },
-    rabbit: { transport_url: transportUrl(), admin_transport_url: transportUrl(''), state: await rabbitState() },
+    rabbit: {
+      transport_url: transportUrl(),
+      admin_transport_url: transportUrl(''),
+      state: brokers.every((b) => b.state === 'up') ? 'up' : 'down',
+      brokers,
+    },
     hosts,
     fabric: {
       network: FABRIC.network,

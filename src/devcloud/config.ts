@@ -37,6 +37,10 @@ function common(host: string): string[] {
     'driver = messagingv2',
     'topics = notifications',
     '',
+    // The two brokers are not clustered: every service must come back to the first one.
+    '[oslo_messaging_rabbit]',
+    'failback_interval = 5',
+    '',
   ];
 }
 

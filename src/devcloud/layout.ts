@@ -33,10 +33,15 @@ export const FABRIC = {
   ipRanges: { compute1: '10.250.0.64/26', compute2: '10.250.0.128/26' } as Record<string, string>,
 };
 
+/**
+ * Two RabbitMQ nodes, independent (not a cluster): every service's transport_url lists both,
+ * in this order, and each service uses the first one that answers (docs/operations.md).
+ */
 export const RABBIT = {
-  node: 'ferry@localhost',
-  port: 5672,
-  distPort: 25672,
+  brokers: [
+    { name: 'rabbitmq', node: 'ferry@localhost', port: 5672, distPort: 25672 },
+    { name: 'rabbitmq2', node: 'ferry2@localhost', port: 5673, distPort: 25673 },
+  ],
   vhost: 'ferry',
   user: 'ferry',
   password: 'ferry-dev-rabbit', // throwaway development-cloud secret

@@ -1,37 +1,83 @@
-/** RabbitMQ for the development cloud: one node on 127.0.0.1, vhost `ferry`, user `ferry`. */
+/**
+ * RabbitMQ for the development cloud: two independent nodes on 127.0.0.1 (`rabbitmq` on 5672,
+ * `rabbitmq2` on 5673), each with vhost `ferry` and user `ferry`. The services' transport_url
+ * lists both, so that stopping the first one shows failover; each node can be stopped, started
+ * and restarted on its own, by PID.
+ */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { RABBIT, stateDir } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
-const dir = path.join(stateDir, 'rabbitmq');
-// We start the rabbitmq-server script (pidFile); the Erlang node it runs writes nodePidFile.
-const pidFile = path.join(stateDir, 'run', 'rabbitmq.pid');
-const nodePidFile = path.join(dir, 'rabbit.pid');
-const epmdPidFile = path.join(stateDir, 'run', 'epmd.pid');
-// rabbitmq-server execs erl: the node's command line carries its home, which is ours alone.
-const MARKER = `-home ${dir}`;
+export interface Broker {
+  name: string;
+  node: string;
+  port: number;
+  distPort: number;
+  dir: string;
+  /** We start the rabbitmq-server script (pidFile); the Erlang node it runs writes nodePidFile. */
+  pidFile: string;
+  nodePidFile: string;
+  logFile: string;
+  /** rabbitmq-server execs erl with `-home <dir>`: the node's command line carries its home, which is ours alone. */
+  marker: string;
+}
 
-function env(): NodeJS.ProcessEnv {
+export const BROKER_NAMES: readonly string[] = RABBIT.brokers.map((b) => b.name);
+
+const brokers: Broker[] = RABBIT.brokers.map((b) => {
+  const dir = path.join(stateDir, b.name);
+  return {
+    ...b,
+    dir,
+    pidFile: path.join(stateDir, 'run', `${b.name}.pid`),
+    nodePidFile: path.join(dir, 'rabbit.pid'),
+    logFile: path.join(stateDir, 'log', `${b.name}.log`),
+    // The trailing space: `-home .../rabbitmq` must not match `-home .../rabbitmq2`.
+    marker: `-home ${dir} `,
+  };
+});
+
+const epmdPidFile = path.join(stateDir, 'run', 'epmd.pid');
+
+export function broker(name: string): Broker {
+  const b = brokers.find((x) => x.name === name);
+  if (!b) throw new Error(`unknown broker ${name}; brokers: ${BROKER_NAMES.join(', ')}`);
+  return b;
+}
+
+function env(b: Broker): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    HOME: dir, // the Erlang cookie lives here, shared by the server and rabbitmqctl
-    RABBITMQ_NODENAME: RABBIT.node,
+    HOME: b.dir, // the Erlang cookie lives here, shared by the server and rabbitmqctl
+    RABBITMQ_NODENAME: b.node,
     RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    RABBITMQ_NODE_PORT: String(RABBIT.port),
-    RABBITMQ_DIST_PORT: String(RABBIT.distPort),
-    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
-    RABBITMQ_PID_FILE: nodePidFile,
-    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
-    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+    RABBITMQ_NODE_PORT: String(b.port),
+    RABBITMQ_DIST_PORT: String(b.distPort),
+    // Erlang distribution on loopback only.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    RABBITMQ_MNESIA_BASE: path.join(b.dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(b.dir, 'log'),
+    RABBITMQ_PID_FILE: b.nodePidFile,
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(b.dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(b.dir, 'rabbitmq'),
     ERL_EPMD_ADDRESS: '127.0.0.1',
   };
 }
 
+function hostPart(b: Broker): string {
+  return `${RABBIT.user}:${RABBIT.password}@127.0.0.1:${b.port}`;
+}
+
+/** What the services use: every broker, first to last (oslo.messaging's multi-host form). */
 export function transportUrl(vhost = RABBIT.vhost): string {
-  return `rabbit://${RABBIT.user}:${RABBIT.password}@127.0.0.1:${RABBIT.port}/${vhost}`;
+  return `rabbit://${brokers.map(hostPart).join(',')}/${vhost}`;
+}
+
+/** One broker alone (tests that must talk to a given node). */
+export function brokerUrl(name: string, vhost = RABBIT.vhost): string {
+  return `rabbit://${hostPart(broker(name))}/${vhost}`;
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -48,70 +94,127 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-export function rabbitRunning(): boolean {
-  return runningPid(nodePidFile, MARKER) !== null;
+/** The PID of the broker's Erlang node, if it runs. */
+export function brokerPid(name: string): number | null {
+  const b = broker(name);
+  return runningPid(b.nodePidFile, b.marker);
 }
 
-export async function rabbitctl(args: string[]) {
-  return run('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', RABBIT.node, ...args], { env: env(), timeoutMs: 60_000 });
+/** rabbitmqctl against one node (the first by default). */
+export async function rabbitctl(args: string[], name = BROKER_NAMES[0]) {
+  const b = broker(name);
+  return run('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', b.node, ...args], { env: env(b), timeoutMs: 60_000 });
 }
 
-export async function startRabbit(log: (s: string) => void): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  if (!fs.existsSync(path.join(dir, 'enabled_plugins'))) fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
-  if (!fs.existsSync(path.join(dir, 'rabbitmq.conf'))) {
-    fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), 'loopback_users = none\nlisteners.tcp.default = 127.0.0.1:5672\n');
+/** Run epmd ourselves so that `down` can end it by PID; reuse one that is already there. */
+async function ensureEpmd(): Promise<void> {
+  if ((await portOpen(4369)) || runningPid(epmdPidFile, 'epmd') !== null) return;
+  startDaemon({
+    name: 'epmd',
+    cmd: 'epmd',
+    args: ['-address', '127.0.0.1'],
+    pidFile: epmdPidFile,
+    logFile: path.join(stateDir, 'log', 'epmd.log'),
+    marker: 'epmd',
+  });
+  await waitFor('epmd', () => portOpen(4369), 10_000);
+}
+
+async function startNode(b: Broker, log: (s: string) => void): Promise<void> {
+  fs.mkdirSync(b.dir, { recursive: true });
+  if (!fs.existsSync(path.join(b.dir, 'enabled_plugins'))) fs.writeFileSync(path.join(b.dir, 'enabled_plugins'), '[].\n');
+  if (!fs.existsSync(path.join(b.dir, 'rabbitmq.conf'))) {
+    fs.writeFileSync(path.join(b.dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.default = 127.0.0.1:${b.port}\n`);
   }
-  if (!rabbitRunning()) {
-    // Run epmd ourselves so that `down` can end it by PID; reuse one that is already there.
-    if (!(await portOpen(4369)) && runningPid(epmdPidFile, 'epmd') === null) {
-      startDaemon({
-        name: 'epmd',
-        cmd: 'epmd',
-        args: ['-address', '127.0.0.1'],
-        pidFile: epmdPidFile,
-        logFile: path.join(stateDir, 'log', 'epmd.log'),
-        marker: 'epmd',
-      });
-      await waitFor('epmd', () => portOpen(4369), 10_000);
+  const ctl = (args: string[]) => rabbitctl(args, b.name);
+  if (brokerPid(b.name) === null) {
+    if (await portOpen(b.port)) {
+      throw new Error(`port ${b.port} on 127.0.0.1 is taken by a RabbitMQ the development cloud did not start; stop it first`);
     }
-    if (await portOpen(RABBIT.port)) {
-      throw new Error(`port ${RABBIT.port} on 127.0.0.1 is taken by a RabbitMQ the development cloud did not start; stop it first`);
-    }
-    log('starting RabbitMQ on 127.0.0.1:5672 (about 10 s)');
+    log(`starting RabbitMQ ${b.name} (${b.node}) on 127.0.0.1:${b.port} (about 10 s)`);
     startDaemon({
-      name: 'rabbitmq',
+      name: b.name,
       cmd: '/usr/lib/rabbitmq/bin/rabbitmq-server',
       args: [],
-      pidFile,
-      logFile: path.join(stateDir, 'log', 'rabbitmq.log'),
+      pidFile: b.pidFile,
+      logFile: b.logFile,
       marker: 'rabbitmq-server',
-      env: env(),
-      cwd: dir,
+      env: env(b),
+      cwd: b.dir,
     });
   }
-  await rabbitctl(['wait', nodePidFile, '--timeout', '120']);
-  await waitFor('RabbitMQ to listen on 5672', () => portOpen(RABBIT.port), 60_000);
-  const vhosts = (await rabbitctl(['list_vhosts', '--quiet', '--no-table-headers'])).stdout.split('\n').map((s) => s.trim());
-  if (!vhosts.includes(RABBIT.vhost)) await rabbitctl(['add_vhost', RABBIT.vhost]);
-  const users = (await rabbitctl(['list_users', '--quiet', '--no-table-headers'])).stdout;
+  await ctl(['wait', b.nodePidFile, '--timeout', '120']);
+  await waitFor(`RabbitMQ ${b.name} to listen on ${b.port}`, () => portOpen(b.port), 60_000);
+  const vhosts = (await ctl(['list_vhosts', '--quiet', '--no-table-headers'])).stdout.split('\n').map((s) => s.trim());
+  if (!vhosts.includes(RABBIT.vhost)) await ctl(['add_vhost', RABBIT.vhost]);
+  const users = (await ctl(['list_users', '--quiet', '--no-table-headers'])).stdout;
   if (!users.split('\n').some((l) => l.split(/\s+/)[0] === RABBIT.user)) {
-    await rabbitctl(['add_user', RABBIT.user, RABBIT.password]);
+    await ctl(['add_user', RABBIT.user, RABBIT.password]);
   }
-  await rabbitctl(['set_user_tags', RABBIT.user, 'administrator']);
-  for (const vh of [RABBIT.vhost, '/']) await rabbitctl(['set_permissions', '-p', vh, RABBIT.user, '.*', '.*', '.*']);
-  log(`RabbitMQ up: vhost ${RABBIT.vhost}, user ${RABBIT.user}`);
+  await ctl(['set_user_tags', RABBIT.user, 'administrator']);
+  for (const vh of [RABBIT.vhost, '/']) await ctl(['set_permissions', '-p', vh, RABBIT.user, '.*', '.*', '.*']);
+  log(`RabbitMQ ${b.name} up on 127.0.0.1:${b.port}: vhost ${RABBIT.vhost}, user ${RABBIT.user}`);
 }
 
+/** Start one broker (and epmd when none runs); nothing happens to a broker that runs already. */
+export async function startBroker(name: string, log: (s: string) => void): Promise<void> {
+  const b = broker(name);
+  await ensureEpmd();
+  await startNode(b, log);
+}
+
+/**
+ * Stop one broker by its PID: SIGTERM (RabbitMQ closes its connections and shuts down cleanly)
+ * or SIGKILL (the node vanishes, as in a crash). epmd stays: the other node is registered there.
+ */
+export async function stopBroker(name: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  const b = broker(name);
+  const pid = brokerPid(name);
+  if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
+  await stopDaemon(b.nodePidFile, b.marker, 30_000);
+  await stopDaemon(b.pidFile, 'rabbitmq-server', 5_000);
+  await waitFor(`port ${b.port} to close`, async () => !(await portOpen(b.port)), 10_000);
+}
+
+export async function restartBroker(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  await stopBroker(name, signal);
+  await startBroker(name, log);
+}
+
+/** Start every broker, in parallel (each node takes about 10 s to boot). */
+export async function startRabbit(log: (s: string) => void): Promise<void> {
+  await ensureEpmd();
+  await Promise.all(brokers.map((b) => startNode(b, log)));
+}
+
+/** Stop every broker, then epmd. */
 export async function stopRabbit(): Promise<void> {
-  if (rabbitRunning()) {
-    await rabbitctl(['stop']).catch(() => undefined);
-  }
-  await stopDaemon(nodePidFile, MARKER, 30_000);
-  await stopDaemon(pidFile, 'rabbitmq-server', 5_000);
+  await Promise.all(brokers.map((b) => stopBroker(b.name)));
   await stopDaemon(epmdPidFile, 'epmd', 5_000);
 }
 
-export async function rabbitState(): Promise<'up' | 'down'> {
-  return rabbitRunning() && (await portOpen(RABBIT.port)) ? 'up' : 'down';
+export interface BrokerStatus {
+  name: string;
+  node: string;
+  port: number;
+  state: 'up' | 'down';
+  pid: number | null;
+  /** This broker alone, vhost `ferry`. */
+  transport_url: string;
+}
+
+export async function brokersState(): Promise<BrokerStatus[]> {
+  return Promise.all(
+    brokers.map(async (b) => {
+      const pid = brokerPid(b.name);
+      return {
+        name: b.name,
+        node: b.node,
+        port: b.port,
+        state: pid !== null && (await portOpen(b.port)) ? ('up' as const) : ('down' as const),
+        pid,
+        transport_url: brokerUrl(b.name),
+      };
+    }),
+  );
 }

@@ -1,4 +1,6 @@
 /** The description of a running development cloud, as `ferry-devcloud status --json` prints it. */
+import type { BrokerStatus } from './rabbit.js';
+
 export interface CloudCredentials {
   username: string;
   password: string;
@@ -21,7 +23,11 @@ export interface CloudHost {
 export interface CloudStatus {
   state_dir: string;
   keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
-  rabbit: { transport_url: string; admin_transport_url: string; state: 'up' | 'down' };
+  /**
+   * RabbitMQ: transport_url lists every broker (what the services use); state is up when every
+   * broker is; each broker alone in `brokers`.
+   */
+  rabbit: { transport_url: string; admin_transport_url: string; state: 'up' | 'down'; brokers: BrokerStatus[] };
   api?: { url: string; state: 'up' | 'down' };
   /** Horizon with Ferry's panel, when Horizon is installed. */
   horizon?: { url: string; state: 'up' | 'down' };
