@@ -10,6 +10,8 @@ FERRY_APT_PACKAGES=(
   openssl
   # the development cloud's control plane
   rabbitmq-server keystone
+  # [database] connection = mysql+pymysql://... (the dev cloud's --db mariadb, the repository tests' MariaDB leg)
+  mariadb-server mariadb-client
   # OpenStack clients, the interop peer and the CLI plugin's base
   python3-openstackclient python3-oslo.messaging python3-osc-lib python3-setuptools
   # test images are built locally from these binaries

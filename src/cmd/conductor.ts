@@ -4,16 +4,19 @@ import { notifierFromConfig } from '../bus/index.js';
 import { RPCServer } from '../bus/rpc/server.js';
 import { ConductorManager, CONDUCTOR_TOPIC } from '../conductor/manager.js';
 import { evacuationNotifier, migrationNotifier } from '../conductor/notifications.js';
-import { SqliteRepository } from '../conductor/repository.js';
+import { SqlRepository } from '../conductor/repository.js';
 import { ConductorService } from '../conductor/service.js';
 import { InventoryRPCAPI } from '../compute/inventory.js';
 import { ComputeRPCAPI } from '../compute/rpcapi.js';
-import { openDatabase, requireCurrentSchema } from '../db/schema.js';
+import { openDriver } from '../db/connection.js';
+import { requireCurrentDatabase } from '../db/schema.js';
 import { runService } from './service.js';
 
 await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => {
-  const db = openDatabase(conf.database.connection);
-  requireCurrentSchema(db);
+  const db = openDriver(conf.database.connection);
+  onStop(() => db.close());
+  await requireCurrentDatabase(db);
+  log.info({ database: db.description }, 'database');
   const notifier = notifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
   const compute = new ComputeRPCAPI(transport, {
     shortTimeout: conf.DEFAULT.rpc_response_timeout,
@@ -21,7 +24,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
     callMonitorTimeout: conf.conductor.call_monitor_timeout,
   });
   const service = new ConductorService(
-    new SqliteRepository(db),
+    new SqlRepository(db),
     compute,
     migrationNotifier(notifier, log),
     {
@@ -29,6 +32,8 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
       serviceDownTime: conf.conductor.service_down_time,
       containerStateMaxAge: conf.conductor.container_state_max_age,
       retry: { deadlineMs: conf.conductor.step_retry_deadline * 1000, backoffMs: 1000 },
+      completionTimeout: conf.compute.live_migration_completion_timeout,
+      timeoutAction: conf.compute.live_migration_timeout_action === 'force_complete' ? 'force_complete' : 'abort',
     },
     log,
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
@@ -37,9 +42,6 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
   const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
   await server.start();
   onStop(() => server.stop(5000));
-  onStop(() => {
-    db.close();
-  });
   const resumed = await service.recover();
   if (resumed) log.warn({ resumed }, 'resuming migrations left unfinished');
 });

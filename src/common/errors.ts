@@ -103,6 +103,10 @@ export const TransferCorrupted = define('transfer_corrupted', 'invalid', 'Transf
 export const InsufficientStorage = define('insufficient_storage', 'unavailable', 'InsufficientStorage');
 export const NoSuchResource = define('no_such_resource', 'not_found', 'NoSuchResource');
 export const MethodNotAllowed = define('method_not_allowed', 'invalid', 'MethodNotAllowed');
+/** This conductor no longer holds the claim of a migration or evacuation (its lease ran out and another conductor took it): it stops writing. */
+export const ClaimLost = define('claim_lost', 'conflict', 'ClaimLost');
+/** The database failed or could not be reached. */
+export const DatabaseError = define('database_error', 'unavailable', 'DatabaseError');
 /** A failure raised by a remote peer whose class Ferry does not know. */
 export const RemoteError = define('remote_error', 'internal', 'RemoteError');
 // post-copy (lazy pages)

@@ -1,13 +1,15 @@
 /**
- * Persistence of migrations, hosts and containers. The conductor talks to the Repository
- * interface only (asynchronous, so that a networked database fits behind it); SqliteRepository
- * is the embedded backend.
+ * Persistence of migrations, hosts, containers, evacuations and the conductors' claims. The
+ * conductor talks to the Repository interface only (asynchronous, so that a networked database
+ * fits behind it); SqlRepository is written once over the SQL driver (src/db/driver.ts) and
+ * runs on the embedded SQLite and on MariaDB/MySQL alike.
  */
-import { InvalidInput } from '../common/errors.js';
-import type { Db } from '../db/schema.js';
+import { ClaimLost, InvalidInput } from '../common/errors.js';
+import type { SqlDriver, SqlExecutor } from '../db/driver.js';
+import { SqliteDriver, type Db } from '../db/sqlite.js';
 import { countByStatus, type Evacuation, type EvacuationContainer } from '../objects/evacuation.js';
 import type { ContainerSummary, HostState, HostStatus } from '../objects/host.js';
-import type { Migration, MigrationStatus } from '../objects/migration.js';
+import { FINAL_STATUSES, type Migration } from '../objects/migration.js';
 import type { MigrationFilters, MigrationSortKey, PageRequest } from './interface.js';
 
 export interface HostRecord {
@@ -88,6 +90,46 @@ export interface Repository {
   updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): Promise<void>;
   /** Evacuations still `running`, oldest first (a restarted conductor goes on with them). */
   unfinishedEvacuations(): Promise<Evacuation[]>;
+
+  // ---- claims: which conductor drives a migration or an evacuation (several conductors at once) ----
+  /**
+   * Take the claim of one record for `leaseMs`: succeeds when nobody holds it, its lease has
+   * run out, or `owner` holds it already (then the lease is renewed). Atomic: of conductors
+   * asking at once, exactly one gets it.
+   */
+  claim(kind: ClaimKind, id: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Extend every lease `owner` holds; returns how many it holds. */
+  renewClaims(owner: string, leaseMs: number): Promise<number>;
+  /** Let a claim go (the record reached its end); only its owner can. */
+  releaseClaim(kind: ClaimKind, id: string, owner: string): Promise<void>;
+  /** End the leases of owners whose name starts with `ownerPrefix` ('' for all), except `keep`'s. */
+  expireClaims(ownerPrefix: string, keep: string): Promise<number>;
+  /** Unfinished migrations (or running evacuations) nobody holds a live claim of, oldest first. */
+  claimable(kind: ClaimKind): Promise<string[]>;
+  getClaim(kind: ClaimKind, id: string): Promise<Claim | null>;
+  /**
+   * Let a migration `owner` holds take its slots on `hosts` when none of them runs
+   * `maxPerHost` migrations already (counted over every conductor: migrations past `accepted`
+   * and admitted ones). Atomic across conductors. Returns whether it was admitted.
+   */
+  admit(uuid: string, owner: string, hosts: readonly string[], maxPerHost: number): Promise<boolean>;
+  /**
+   * This repository as seen by the holder of one claim: its writes to that record (status,
+   * steps, the container's new host; an evacuation's record and entries) happen only while
+   * `owner` still holds the claim, else they throw ClaimLost and change nothing.
+   */
+  fenced(kind: ClaimKind, id: string, owner: string): Repository;
+}
+
+export type ClaimKind = 'migration' | 'evacuation';
+
+export interface Claim {
+  kind: ClaimKind;
+  id: string;
+  owner: string;
+  /** ms since the epoch (the claimants' clocks: keep them in step, as for service_down_time). */
+  expires_at: number;
+  admitted: boolean;
 }
 
 /** The SQL expression each sort key orders by (NULL-free, so that keyset paging can compare it). */
@@ -111,22 +153,41 @@ interface HostRow {
 }
 
 const HOST_COLUMNS = 'name, report, updated_at, status, disabled_reason';
+const CONTAINER_COLUMNS = 'id, name, host, image, status, updated_at';
+const EVACUATION_CONTAINER_COLUMNS = 'container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at';
+/** Statuses of a migration that will not change any more. */
+const FINALS_SQL = `(${FINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 function hostRecord(r: HostRow): HostRecord {
   return { name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at, status: r.status, disabled_reason: r.disabled_reason };
 }
 
+/** Integers as numbers (MySQL hands BIGINT columns over as numbers or strings). */
+function num(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
 function rowToEvacuation(row: Record<string, unknown>, containers: EvacuationContainer[]): Evacuation {
-  const e = { ...row, post_copy: Boolean(row.post_copy), host_disabled: Boolean(row.host_disabled) } as unknown as EvacuationRecord;
-  return { ...e, containers, counts: countByStatus(containers) };
+  const e = { ...row, max_parallel: Number(row.max_parallel), post_copy: Boolean(Number(row.post_copy)), host_disabled: Boolean(Number(row.host_disabled)) } as Record<string, unknown>;
+  delete e.seq;
+  return { ...(e as unknown as EvacuationRecord), containers, counts: countByStatus(containers) };
 }
 
 const BOOL_FIELDS = new Set(['connections_preserved', 'abort_requested']);
+/** Columns that are not integers; every other non-null column of a migration is one. */
+const STRING_FIELDS = new Set([
+  'uuid', 'mode', 'container_id', 'container_name', 'source_host', 'dest_host', 'status', 'phase', 'error', 'request_id', 'user_id', 'project_id',
+  'created_at', 'updated_at',
+]);
 
 function rowToMigration(row: Record<string, unknown>): Migration {
   const m: Record<string, unknown> = { ...row };
   delete m.steps;
-  for (const f of BOOL_FIELDS) if (m[f] !== null && m[f] !== undefined) m[f] = Boolean(m[f]);
+  delete m.seq;
+  for (const [k, v] of Object.entries(m)) {
+    if (v === null || v === undefined || STRING_FIELDS.has(k)) continue;
+    m[k] = BOOL_FIELDS.has(k) ? Boolean(Number(v)) : num(v);
+  }
   return m as unknown as Migration;
 }
 
@@ -135,278 +196,391 @@ function toDb(v: unknown): unknown {
   return v;
 }
 
-export class SqliteRepository implements Repository {
-  constructor(private readonly db: Db) {}
+interface Fence {
+  kind: ClaimKind;
+  id: string;
+  owner: string;
+}
+
+/** The repository over any SQL driver (SQLite, MariaDB/MySQL). */
+export class SqlRepository implements Repository {
+  constructor(
+    protected readonly driver: SqlDriver,
+    /** Set on a fenced view (fenced()): writes to this record need the claim. */
+    private readonly fence?: Fence,
+  ) {}
+
+  private get d() {
+    return this.driver.dialect;
+  }
+
+  /** The condition that `fence` still holds its claim (to AND into a write's WHERE), and its parameters. */
+  private fenceOf(kind: ClaimKind, id: string): { sql: string; args: unknown[] } {
+    const f = this.fence;
+    if (!f || f.kind !== kind || f.id !== id) return { sql: '', args: [] };
+    return { sql: ' AND EXISTS (SELECT 1 FROM claims WHERE kind = ? AND id = ? AND owner = ?)', args: [f.kind, f.id, f.owner] };
+  }
+
+  private async checkFence(x: SqlExecutor, kind: ClaimKind, id: string): Promise<void> {
+    const f = this.fenceOf(kind, id);
+    if (!f.sql) return;
+    const held = await x.query(`SELECT owner FROM claims WHERE kind = ? AND id = ? AND owner = ?${this.d.forUpdate}`, f.args);
+    if (held.length === 0) throw this.lost(kind, id);
+  }
+
+  private lost(kind: ClaimKind, id: string): Error {
+    return new ClaimLost(`this conductor (${this.fence?.owner}) no longer holds the claim of ${kind} ${id}: another conductor took it over`, { kind, id });
+  }
 
   async createMigration(m: Migration): Promise<void> {
     const cols = Object.keys(m);
-    this.db
-      .prepare(`INSERT INTO migrations (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`)
-      .run(Object.fromEntries(cols.map((c) => [c, toDb((m as unknown as Record<string, unknown>)[c])])));
+    await this.driver.exec(
+      `INSERT INTO migrations (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+      cols.map((c) => toDb((m as unknown as Record<string, unknown>)[c])),
+    );
   }
 
   async updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration> {
     const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
     delete fields.uuid;
-    const cols = Object.keys(fields);
-    this.db
-      .prepare(`UPDATE migrations SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE uuid = @uuid`)
-      .run({ ...Object.fromEntries(cols.map((c) => [c, toDb(fields[c])])), uuid });
+    // A field given as undefined is not given (a partial patch), never a NULL.
+    const cols = Object.keys(fields).filter((c) => fields[c] !== undefined);
+    const f = this.fenceOf('migration', uuid);
+    const r = await this.driver.exec(`UPDATE migrations SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE uuid = ?${f.sql}`, [
+      ...cols.map((c) => toDb(fields[c])),
+      uuid,
+      ...f.args,
+    ]);
     const m = await this.getMigration(uuid);
     if (!m) throw new Error(`migration ${uuid} vanished from the database`);
+    if (r.changes === 0 && f.sql) throw this.lost('migration', uuid);
     return m;
   }
 
   async getMigration(uuid: string): Promise<Migration | null> {
-    const row = this.db.prepare('SELECT * FROM migrations WHERE uuid = ?').get(uuid) as Record<string, unknown> | undefined;
-    return row ? rowToMigration(row) : null;
+    const rows = await this.driver.query('SELECT * FROM migrations WHERE uuid = ?', [uuid]);
+    return rows.length ? rowToMigration(rows[0]) : null;
   }
 
   async listMigrations(filters: MigrationFilters = {}): Promise<Migration[]> {
     const where: string[] = [];
-    const args: Record<string, unknown> = {};
+    const args: unknown[] = [];
     if (filters.container) {
-      // A prefix of the id; LIKE's own wildcards in the input are taken literally.
-      where.push("(container_id = @c OR container_name = @c OR container_id LIKE @cp ESCAPE '\\')");
-      args.c = filters.container;
-      args.cp = `${filters.container.replace(/[%_\\]/g, (ch) => `\\${ch}`)}%`;
+      // A prefix of the id; LIKE's own wildcards in the input are taken literally ('!' escapes the same in both dialects).
+      where.push("(container_id = ? OR container_name = ? OR container_id LIKE ? ESCAPE '!')");
+      args.push(filters.container, filters.container, `${filters.container.replace(/[%_!]/g, (ch) => `!${ch}`)}%`);
     }
     for (const f of ['status', 'source_host', 'dest_host', 'user_id', 'project_id'] as const) {
       if (filters[f]) {
-        where.push(`${f} = @${f}`);
-        args[f] = filters[f];
+        where.push(`${f} = ?`);
+        args.push(filters[f]);
       }
     }
     if (filters.changes_since) {
-      where.push('updated_at >= @changes_since');
-      args.changes_since = filters.changes_since;
+      where.push('updated_at >= ?');
+      args.push(filters.changes_since);
     }
     if (filters.changes_before) {
-      where.push('updated_at <= @changes_before');
-      args.changes_before = filters.changes_before;
+      where.push('updated_at <= ?');
+      args.push(filters.changes_before);
     }
     const key = SORT_EXPR[filters.sort_key ?? 'created_at'];
     if (!key) throw new InvalidInput(`cannot sort migrations by "${filters.sort_key}"`);
     const dir = filters.sort_dir === 'asc' ? 'ASC' : 'DESC';
+    const seq = this.d.seq;
     if (filters.marker !== undefined) {
       // Keyset paging: everything after the marker in this order (the marker itself excluded).
       // Looked up within the caller's project when the list is, so a marker cannot reveal another project's migration.
-      const scope = filters.project_id ? ' AND project_id = @project_id' : '';
-      const mk = this.db
-        .prepare(`SELECT ${key} AS k, rowid AS r FROM migrations WHERE uuid = @uuid${scope}`)
-        .get({ uuid: filters.marker, ...(filters.project_id ? { project_id: filters.project_id } : {}) }) as { k: unknown; r: number } | undefined;
-      if (!mk) throw new InvalidInput(`marker "${filters.marker}" could not be found`, { marker: filters.marker });
+      const scope = filters.project_id ? ' AND project_id = ?' : '';
+      const mks = await this.driver.query<{ k: unknown; r: unknown }>(`SELECT ${key} AS k, ${seq} AS r FROM migrations WHERE uuid = ?${scope}`, [
+        filters.marker,
+        ...(filters.project_id ? [filters.project_id] : []),
+      ]);
+      if (!mks.length) throw new InvalidInput(`marker "${filters.marker}" could not be found`, { marker: filters.marker });
       const op = dir === 'ASC' ? '>' : '<';
-      where.push(`(${key} ${op} @mk OR (${key} = @mk AND rowid ${op} @mr))`);
-      args.mk = mk.k;
-      args.mr = mk.r;
+      where.push(`(${key} ${op} ? OR (${key} = ? AND ${seq} ${op} ?))`);
+      args.push(mks[0].k, mks[0].k, mks[0].r);
     }
-    let sql = `SELECT * FROM migrations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} ${dir}, rowid ${dir}`;
+    let sql = `SELECT * FROM migrations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key} ${dir}, ${seq} ${dir}`;
     if (filters.limit !== undefined) {
-      sql += ' LIMIT @limit';
-      args.limit = filters.limit;
+      sql += ' LIMIT ?';
+      args.push(filters.limit);
     }
-    return (this.db.prepare(sql).all(args) as Record<string, unknown>[]).map(rowToMigration);
+    return (await this.driver.query(sql, args)).map(rowToMigration);
   }
 
   async unfinishedMigrations(): Promise<Migration[]> {
-    const finals: MigrationStatus[] = ['completed', 'failed', 'cancelled'];
-    return (
-      this.db
-        .prepare(`SELECT * FROM migrations WHERE status NOT IN (${finals.map(() => '?').join(', ')}) ORDER BY created_at, rowid`)
-        .all(...finals) as Record<string, unknown>[]
-    ).map(rowToMigration);
+    return (await this.driver.query(`SELECT * FROM migrations WHERE status NOT IN ${FINALS_SQL} ORDER BY created_at, ${this.d.seq}`)).map(rowToMigration);
   }
 
   async getSteps(uuid: string): Promise<StepResults> {
-    return this.stepsOf(uuid);
+    return this.stepsOf(this.driver, uuid);
   }
 
-  private stepsOf(uuid: string): StepResults {
-    const row = this.db.prepare('SELECT steps FROM migrations WHERE uuid = ?').get(uuid) as { steps: string } | undefined;
-    return row ? (JSON.parse(row.steps) as StepResults) : {};
+  private async stepsOf(x: SqlExecutor, uuid: string, lock = false): Promise<StepResults> {
+    const rows = await x.query<{ steps: string }>(`SELECT steps FROM migrations WHERE uuid = ?${lock ? this.d.forUpdate : ''}`, [uuid]);
+    return rows.length ? (JSON.parse(rows[0].steps) as StepResults) : {};
   }
 
   async saveStep(uuid: string, step: string, result: unknown): Promise<void> {
-    this.db.transaction(() => {
-      const steps = this.stepsOf(uuid);
+    await this.driver.transaction(async (tx) => {
+      await this.checkFence(tx, 'migration', uuid);
+      const steps = await this.stepsOf(tx, uuid, true);
       steps[step] = result;
-      this.db.prepare('UPDATE migrations SET steps = ? WHERE uuid = ?').run(JSON.stringify(steps), uuid);
-    })();
+      await tx.exec('UPDATE migrations SET steps = ? WHERE uuid = ?', [JSON.stringify(steps), uuid]);
+    });
   }
 
   async saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO compute_hosts (name, report, updated_at, created_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT(name) DO UPDATE SET report = excluded.report, updated_at = excluded.updated_at`,
-        )
-        .run(name, JSON.stringify(report), at, at);
-      this.writeInventory(name, report.containers, takenAt);
-    })();
+    await this.driver.transaction(async (tx) => {
+      await tx.exec(this.d.upsert('compute_hosts', ['name', 'report', 'updated_at', 'created_at'], ['name'], ['report', 'updated_at']), [
+        name,
+        JSON.stringify(report),
+        at,
+        at,
+      ]);
+      await this.writeInventory(tx, name, report.containers, takenAt);
+    });
   }
 
   async saveInventory(host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
-    this.writeInventory(host, containers, takenAt);
+    await this.driver.transaction((tx) => this.writeInventory(tx, host, containers, takenAt));
   }
 
-  private writeInventory(host: string, containers: ContainerSummary[], takenAt: string): void {
-    this.db.transaction(() => {
-      // Whatever the host knew of before the inventory was taken and did not list is gone;
-      // what changed after it (a newer event) stays as that event left it.
-      const listed = new Set(containers.map((c) => c.id));
-      const known = this.db.prepare('SELECT id, updated_at FROM containers WHERE host = ?').all(host) as { id: string; updated_at: string }[];
-      const del = this.db.prepare('DELETE FROM containers WHERE id = ?');
-      for (const k of known) if (!listed.has(k.id) && k.updated_at <= takenAt) del.run(k.id);
-      const ins = this.db.prepare(
-        `INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET name = excluded.name, host = excluded.host, image = excluded.image,
-           status = excluded.status, updated_at = excluded.updated_at
-         WHERE containers.updated_at <= excluded.updated_at`,
-      );
-      for (const c of containers) ins.run(c.id, c.name, host, c.image, c.status, takenAt);
-    })();
+  private async writeInventory(tx: SqlExecutor, host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
+    // Whatever the host knew of before the inventory was taken and did not list is gone;
+    // what changed after it (a newer event) stays as that event left it.
+    const listed = new Set(containers.map((c) => c.id));
+    const known = await tx.query<{ id: string; updated_at: string }>(`SELECT id, updated_at FROM containers WHERE host = ?${this.d.forUpdate}`, [host]);
+    for (const k of known) if (!listed.has(k.id) && k.updated_at <= takenAt) await tx.exec('DELETE FROM containers WHERE id = ?', [k.id]);
+    const ins = this.d.upsert('containers', ['id', 'name', 'host', 'image', 'status', 'updated_at'], ['id'], ['name', 'host', 'image', 'status', 'updated_at'], 'updated_at');
+    for (const c of containers) await tx.exec(ins, [c.id, c.name, host, c.image, c.status, takenAt]);
   }
 
   async applyContainerChange(host: string, change: ContainerChange): Promise<boolean> {
-    return this.db.transaction(() => {
-      const cur = this.db.prepare('SELECT * FROM containers WHERE id = ?').get(change.id) as ContainerRecord | undefined;
+    return this.driver.transaction(async (tx) => {
+      const cur = (await tx.query<ContainerRecord>(`SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id = ?${this.d.forUpdate}`, [change.id]))[0];
       // Events of one host arrive in order; a record newer than the event came from a later inventory.
       if (cur && cur.updated_at > change.at) return false;
       const name = (change.name ?? cur?.name ?? change.id.slice(0, 12)).replace(/^\//, '');
-      this.db
-        .prepare(
-          `INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT(id) DO UPDATE SET name = excluded.name, host = excluded.host, image = excluded.image,
-             status = excluded.status, updated_at = excluded.updated_at`,
-        )
-        .run(change.id, name, host, change.image ?? cur?.image ?? '', change.status ?? cur?.status ?? 'unknown', change.at);
+      await tx.exec(this.d.upsert('containers', ['id', 'name', 'host', 'image', 'status', 'updated_at'], ['id'], ['name', 'host', 'image', 'status', 'updated_at']), [
+        change.id,
+        name,
+        host,
+        change.image ?? cur?.image ?? '',
+        change.status ?? cur?.status ?? 'unknown',
+        change.at,
+      ]);
       return true;
-    })();
+    });
   }
 
   async listHostRecords(): Promise<HostRecord[]> {
-    return (this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`).all() as HostRow[]).map(hostRecord);
+    return (await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`)).map(hostRecord);
   }
 
   async getHostRecord(name: string): Promise<HostRecord | null> {
-    const row = this.db.prepare(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`).get(name) as HostRow | undefined;
-    return row ? hostRecord(row) : null;
+    const rows = await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`, [name]);
+    return rows.length ? hostRecord(rows[0]) : null;
   }
 
   async listContainers(page: PageRequest = {}): Promise<ContainerRecord[]> {
-    const where = ['status != @removed'];
-    const args: Record<string, unknown> = { removed: REMOVED };
+    const where = ['status != ?'];
+    const args: unknown[] = [REMOVED];
     if (page.marker !== undefined) {
       // A removed container still marks its place in the order for a while.
-      const mk = this.db.prepare('SELECT host, name, id FROM containers WHERE id = ?').get(page.marker) as
-        | { host: string; name: string; id: string }
-        | undefined;
+      const mk = (await this.driver.query<{ host: string; name: string; id: string }>('SELECT host, name, id FROM containers WHERE id = ?', [page.marker]))[0];
       if (!mk) throw new InvalidInput(`marker "${page.marker}" could not be found`, { marker: page.marker });
-      where.push('(host > @mh OR (host = @mh AND (name > @mn OR (name = @mn AND id > @mi))))');
-      Object.assign(args, { mh: mk.host, mn: mk.name, mi: mk.id });
+      where.push('(host > ? OR (host = ? AND (name > ? OR (name = ? AND id > ?))))');
+      args.push(mk.host, mk.host, mk.name, mk.name, mk.id);
     }
-    let sql = `SELECT * FROM containers WHERE ${where.join(' AND ')} ORDER BY host, name, id`;
+    let sql = `SELECT ${CONTAINER_COLUMNS} FROM containers WHERE ${where.join(' AND ')} ORDER BY host, name, id`;
     if (page.limit !== undefined) {
-      sql += ' LIMIT @limit';
-      args.limit = page.limit;
+      sql += ' LIMIT ?';
+      args.push(page.limit);
     }
-    return this.db.prepare(sql).all(args) as ContainerRecord[];
+    return this.driver.query<ContainerRecord>(sql, args);
   }
 
   async containerCounts(): Promise<Map<string, number>> {
-    const rows = this.db.prepare('SELECT host, COUNT(*) AS n FROM containers WHERE status != ? GROUP BY host').all(REMOVED) as { host: string; n: number }[];
-    return new Map(rows.map((r) => [r.host, r.n]));
+    const rows = await this.driver.query<{ host: string; n: unknown }>('SELECT host, COUNT(*) AS n FROM containers WHERE status != ? GROUP BY host', [REMOVED]);
+    return new Map(rows.map((r) => [r.host, Number(r.n)]));
   }
 
   async setContainerHost(id: string, host: string, newId?: string): Promise<void> {
-    this.db.transaction(() => {
+    const fenceId = this.fence?.kind === 'migration' ? this.fence.id : null;
+    await this.driver.transaction(async (tx) => {
+      if (fenceId) await this.checkFence(tx, 'migration', fenceId);
       if (newId && newId !== id) {
         // The target's events or inventory may already have reported the new container: that record is the newer truth.
-        const known = this.db.prepare('SELECT id FROM containers WHERE id = ? AND status != ?').get(newId, REMOVED);
-        if (known) {
-          this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+        const known = await tx.query(`SELECT id FROM containers WHERE id = ? AND status != ?${this.d.forUpdate}`, [newId, REMOVED]);
+        if (known.length) {
+          await tx.exec('DELETE FROM containers WHERE id = ?', [id]);
           return;
         }
-        this.db.prepare('DELETE FROM containers WHERE id = ?').run(newId);
+        await tx.exec('DELETE FROM containers WHERE id = ?', [newId]);
       }
-      this.db.prepare('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?').run(host, newId ?? id, 'running', id);
-    })();
+      await tx.exec('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?', [host, newId ?? id, 'running', id]);
+    });
   }
 
   async setHostStatus(name: string, status: HostStatus, reason: string | null): Promise<HostRecord | null> {
-    this.db.prepare('UPDATE compute_hosts SET status = ?, disabled_reason = ? WHERE name = ?').run(status, reason, name);
+    await this.driver.exec('UPDATE compute_hosts SET status = ?, disabled_reason = ? WHERE name = ?', [status, reason, name]);
     return await this.getHostRecord(name);
   }
 
   async createEvacuation(e: EvacuationRecord): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO evacuations (uuid, host, target_host, max_parallel, post_copy, status, host_disabled, error, request_id, user_id, project_id, created_at, updated_at)
-           VALUES (@uuid, @host, @target_host, @max_parallel, @post_copy, @status, @host_disabled, @error, @request_id, @user_id, @project_id, @created_at, @updated_at)`,
-        )
-        .run({
-          uuid: e.uuid, host: e.host, target_host: e.target_host, max_parallel: e.max_parallel, post_copy: toDb(e.post_copy), status: e.status,
-          host_disabled: toDb(e.host_disabled), error: e.error, request_id: e.request_id, user_id: e.user_id, project_id: e.project_id,
-          created_at: e.created_at, updated_at: e.updated_at,
-        });
-      const ins = this.db.prepare(
-        `INSERT INTO evacuation_containers (evacuation_uuid, position, container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    await this.driver.transaction(async (tx) => {
+      await tx.exec(
+        `INSERT INTO evacuations (uuid, host, target_host, max_parallel, post_copy, status, host_disabled, error, request_id, user_id, project_id, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          e.uuid, e.host, e.target_host, e.max_parallel, toDb(e.post_copy), e.status, toDb(e.host_disabled), e.error, e.request_id, e.user_id, e.project_id,
+          e.created_at, e.updated_at,
+        ],
       );
-      e.containers.forEach((c, i) =>
-        ins.run(e.uuid, i, c.container_id, c.container_name, c.container_status, c.status, c.migration_uuid, c.dest_host, c.reason, c.updated_at),
-      );
-    })();
+      for (const [i, c] of e.containers.entries()) {
+        await tx.exec(
+          `INSERT INTO evacuation_containers (evacuation_uuid, position, ${EVACUATION_CONTAINER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [e.uuid, i, c.container_id, c.container_name, c.container_status, c.status, c.migration_uuid, c.dest_host, c.reason, c.updated_at],
+        );
+      }
+    });
   }
 
-  private evacuationContainers(uuid: string): EvacuationContainer[] {
-    return this.db
-      .prepare(
-        `SELECT container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at
-         FROM evacuation_containers WHERE evacuation_uuid = ? ORDER BY position`,
-      )
-      .all(uuid) as EvacuationContainer[];
+  private evacuationContainers(uuid: string): Promise<EvacuationContainer[]> {
+    return this.driver.query<EvacuationContainer>(`SELECT ${EVACUATION_CONTAINER_COLUMNS} FROM evacuation_containers WHERE evacuation_uuid = ? ORDER BY position`, [uuid]);
+  }
+
+  private async withContainers(rows: Record<string, unknown>[]): Promise<Evacuation[]> {
+    return Promise.all(rows.map(async (r) => rowToEvacuation(r, await this.evacuationContainers(r.uuid as string))));
   }
 
   async getEvacuation(uuid: string): Promise<Evacuation | null> {
-    const row = this.db.prepare('SELECT * FROM evacuations WHERE uuid = ?').get(uuid) as Record<string, unknown> | undefined;
-    return row ? rowToEvacuation(row, this.evacuationContainers(uuid)) : null;
+    const rows = await this.driver.query('SELECT * FROM evacuations WHERE uuid = ?', [uuid]);
+    return rows.length ? (await this.withContainers(rows))[0] : null;
   }
 
   async listEvacuations(filters: { host?: string; limit?: number } = {}): Promise<Evacuation[]> {
-    const where = filters.host !== undefined ? 'WHERE host = @host' : '';
-    const limit = filters.limit !== undefined ? 'LIMIT @limit' : '';
-    const rows = this.db.prepare(`SELECT * FROM evacuations ${where} ORDER BY created_at DESC, rowid DESC ${limit}`).all({
-      ...(filters.host !== undefined ? { host: filters.host } : {}),
-      ...(filters.limit !== undefined ? { limit: filters.limit } : {}),
-    }) as Record<string, unknown>[];
-    return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
+    const args: unknown[] = [];
+    const where = filters.host !== undefined ? 'WHERE host = ?' : '';
+    if (filters.host !== undefined) args.push(filters.host);
+    const limit = filters.limit !== undefined ? 'LIMIT ?' : '';
+    if (filters.limit !== undefined) args.push(filters.limit);
+    const rows = await this.driver.query(`SELECT * FROM evacuations ${where} ORDER BY created_at DESC, ${this.d.seq} DESC ${limit}`, args);
+    return this.withContainers(rows);
   }
 
   async updateEvacuation(uuid: string, patch: EvacuationPatch): Promise<Evacuation> {
     const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
     const cols = Object.keys(fields);
-    this.db
-      .prepare(`UPDATE evacuations SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE uuid = @uuid`)
-      .run({ ...Object.fromEntries(cols.map((c) => [c, toDb(fields[c])])), uuid });
+    const f = this.fenceOf('evacuation', uuid);
+    const r = await this.driver.exec(`UPDATE evacuations SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE uuid = ?${f.sql}`, [
+      ...cols.map((c) => toDb(fields[c])),
+      uuid,
+      ...f.args,
+    ]);
     const e = await this.getEvacuation(uuid);
     if (!e) throw new Error(`evacuation ${uuid} vanished from the database`);
+    if (r.changes === 0 && f.sql) throw this.lost('evacuation', uuid);
     return e;
   }
 
   async updateEvacuationContainer(uuid: string, containerId: string, patch: EvacuationContainerPatch): Promise<void> {
     const fields = { ...patch, updated_at: new Date().toISOString() } as Record<string, unknown>;
     const cols = Object.keys(fields);
-    this.db
-      .prepare(`UPDATE evacuation_containers SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE evacuation_uuid = @uuid AND container_id = @container_id`)
-      .run({ ...fields, uuid, container_id: containerId });
+    const f = this.fenceOf('evacuation', uuid);
+    const r = await this.driver.exec(
+      `UPDATE evacuation_containers SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE evacuation_uuid = ? AND container_id = ?${f.sql}`,
+      [...cols.map((c) => fields[c]), uuid, containerId, ...f.args],
+    );
+    if (r.changes === 0 && f.sql) await this.checkFence(this.driver, 'evacuation', uuid);
   }
 
   async unfinishedEvacuations(): Promise<Evacuation[]> {
-    const rows = this.db.prepare("SELECT * FROM evacuations WHERE status = 'running' ORDER BY created_at, rowid").all() as Record<string, unknown>[];
-    return rows.map((r) => rowToEvacuation(r, this.evacuationContainers(r.uuid as string)));
+    return this.withContainers(await this.driver.query(`SELECT * FROM evacuations WHERE status = 'running' ORDER BY created_at, ${this.d.seq}`));
+  }
+
+  // ---- claims ----
+  async claim(kind: ClaimKind, id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const now = Date.now();
+    const ins = await this.driver.exec(`${this.d.insertIgnore} INTO claims (kind, id, owner, expires_at, admitted) VALUES (?, ?, ?, ?, 0)`, [kind, id, owner, now + leaseMs]);
+    if (ins.changes === 1) return true;
+    const upd = await this.driver.exec('UPDATE claims SET owner = ?, expires_at = ? WHERE kind = ? AND id = ? AND (owner = ? OR expires_at < ?)', [
+      owner,
+      now + leaseMs,
+      kind,
+      id,
+      owner,
+      now,
+    ]);
+    return upd.changes === 1;
+  }
+
+  async renewClaims(owner: string, leaseMs: number): Promise<number> {
+    return (await this.driver.exec("UPDATE claims SET expires_at = ? WHERE owner = ? AND kind != 'lock'", [Date.now() + leaseMs, owner])).changes;
+  }
+
+  async releaseClaim(kind: ClaimKind, id: string, owner: string): Promise<void> {
+    await this.driver.exec('DELETE FROM claims WHERE kind = ? AND id = ? AND owner = ?', [kind, id, owner]);
+  }
+
+  async expireClaims(ownerPrefix: string, keep: string): Promise<number> {
+    const like = `${ownerPrefix.replace(/[%_!]/g, (ch) => `!${ch}`)}%`;
+    return (await this.driver.exec("UPDATE claims SET expires_at = 0 WHERE kind != 'lock' AND owner LIKE ? ESCAPE '!' AND owner != ?", [like, keep])).changes;
+  }
+
+  async claimable(kind: ClaimKind): Promise<string[]> {
+    const [table, key, unfinished] =
+      kind === 'migration' ? ['migrations', 'uuid', `r.status NOT IN ${FINALS_SQL}`] : ['evacuations', 'uuid', "r.status = 'running'"];
+    const rows = await this.driver.query<{ id: string }>(
+      `SELECT r.${key} AS id FROM ${table} r LEFT JOIN claims c ON c.kind = ? AND c.id = r.${key}
+       WHERE ${unfinished} AND (c.id IS NULL OR c.expires_at < ?) ORDER BY r.created_at, r.${this.d.seq}`,
+      [kind, Date.now()],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async getClaim(kind: ClaimKind, id: string): Promise<Claim | null> {
+    const rows = await this.driver.query<Record<string, unknown>>('SELECT kind, id, owner, expires_at, admitted FROM claims WHERE kind = ? AND id = ?', [kind, id]);
+    if (!rows.length) return null;
+    const r = rows[0];
+    return { kind: r.kind as ClaimKind, id: r.id as string, owner: r.owner as string, expires_at: Number(r.expires_at), admitted: Boolean(Number(r.admitted)) };
+  }
+
+  async admit(uuid: string, owner: string, hosts: readonly string[], maxPerHost: number): Promise<boolean> {
+    if (hosts.length === 0) return false;
+    return this.driver.transaction(async (tx) => {
+      // One admission at a time across conductors: the lock row is written first (MySQL row lock; SQLite's transaction is one writer).
+      await tx.exec("UPDATE claims SET expires_at = expires_at + 1 WHERE kind = 'lock' AND id = 'admission'");
+      const marks = hosts.map(() => '?').join(', ');
+      const busy = await tx.query<{ source_host: string; dest_host: string | null }>(
+        `SELECT m.source_host, m.dest_host FROM migrations m LEFT JOIN claims c ON c.kind = 'migration' AND c.id = m.uuid
+         WHERE m.status NOT IN ${FINALS_SQL} AND m.uuid != ? AND (m.status != 'accepted' OR c.admitted = 1)
+           AND (m.source_host IN (${marks}) OR m.dest_host IN (${marks}))`,
+        [uuid, ...hosts, ...hosts],
+      );
+      const count = new Map<string, number>();
+      for (const b of busy) for (const h of new Set([b.source_host, b.dest_host])) if (h) count.set(h, (count.get(h) ?? 0) + 1);
+      if (hosts.some((h) => (count.get(h) ?? 0) >= maxPerHost)) return false;
+      const r = await tx.exec("UPDATE claims SET admitted = 1 WHERE kind = 'migration' AND id = ? AND owner = ?", [uuid, owner]);
+      return r.changes === 1;
+    });
+  }
+
+  fenced(kind: ClaimKind, id: string, owner: string): Repository {
+    return new SqlRepository(this.driver, { kind, id, owner });
+  }
+
+  /** The driver (for closing it, or for tools that need plain SQL). */
+  get sql(): SqlDriver {
+    return this.driver;
+  }
+}
+
+/** The embedded backend over a better-sqlite3 handle (what callers that open the file themselves use). */
+export class SqliteRepository extends SqlRepository {
+  constructor(db: Db) {
+    super(SqliteDriver.for(db));
   }
 }

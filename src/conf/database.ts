@@ -2,7 +2,7 @@
 import { strOpt } from './opts.js';
 
 export const databaseOpts = {
-  connection: strOpt('sqlite:////var/lib/ferry/ferry.sqlite', 'Database URL; sqlite:////ABS/PATH is the embedded default.', {
+  connection: strOpt('sqlite:////var/lib/ferry/ferry.sqlite', 'Database URL: sqlite:////ABS/PATH (the embedded default, one conductor) or mysql+pymysql://USER:PASS@HOST[:PORT]/DBNAME (MariaDB/MySQL, several conductors).', {
     secret: true,
   }),
 };

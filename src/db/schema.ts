@@ -1,130 +1,170 @@
 /**
- * The embedded database: SQLite through better-sqlite3 (WAL), with the schema versioned as a
- * list of migrations that `ferry-manage db sync` applies in order. Services refuse to run on
- * a schema older than the code (as Nova does) instead of changing it behind the operator's back.
+ * The database schema, one for both backends (embedded SQLite, MariaDB/MySQL), versioned as a
+ * list of migrations that `ferry-manage db sync` applies in order. Services refuse to run on a
+ * schema older than the code (as Nova does) instead of changing it behind the operator's back.
+ *
+ * Each version is written once with the dialect's type names (driver.ts SchemaTypes):
+ *   ${t.key}  a short string that is a key or indexed   (SQLite TEXT,    MySQL VARCHAR(255))
+ *   ${t.text} a string of any length, never indexed     (SQLite TEXT,    MySQL MEDIUMTEXT)
+ *   ${t.int}  an integer (64-bit)                       (SQLite INTEGER, MySQL BIGINT)
+ *   ${t.seq}  first column of a table paged by insertion order (SQLite: none, rowid does it)
+ *   ${t.table} after a CREATE TABLE's closing parenthesis (MySQL: InnoDB, utf8mb4, binary collation)
+ * For SQLite these render exactly the text earlier versions of Ferry applied.
  */
-import Database from 'better-sqlite3';
-import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError } from '../common/errors.js';
+import { parseConnection } from './connection.js';
+import { splitStatements, type SchemaTypes, type SqlDriver } from './driver.js';
+import { openSqlite, sqliteDialect, type Db } from './sqlite.js';
 
-export type Db = Database.Database;
+export type { Db } from './sqlite.js';
 
 /** Each entry is one schema version; never edit a released one, append a new one. */
-const MIGRATIONS: string[] = [
+const MIGRATIONS: ((t: SchemaTypes) => string)[] = [
   // 1: migrations, compute hosts, and the containers they last reported
-  `CREATE TABLE migrations (
-     uuid TEXT PRIMARY KEY,
-     container_id TEXT NOT NULL,
-     container_name TEXT NOT NULL,
-     source_host TEXT NOT NULL,
-     dest_host TEXT,
-     status TEXT NOT NULL,
-     phase TEXT,
-     progress INTEGER NOT NULL DEFAULT 0,
-     error TEXT,
-     freeze_ms INTEGER, checkpoint_ms INTEGER, transfer_ms INTEGER, restore_ms INTEGER, total_ms INTEGER,
-     memory_bytes INTEGER, rootfs_bytes INTEGER, volume_bytes INTEGER, image_bytes INTEGER, transferred_bytes INTEGER,
-     connections_preserved INTEGER,
-     abort_requested INTEGER NOT NULL DEFAULT 0,
-     request_id TEXT, user_id TEXT, project_id TEXT,
-     steps TEXT NOT NULL DEFAULT '{}',
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
+  (t) => `CREATE TABLE migrations (
+     ${t.seq}uuid ${t.key} PRIMARY KEY,
+     container_id ${t.key} NOT NULL,
+     container_name ${t.key} NOT NULL,
+     source_host ${t.key} NOT NULL,
+     dest_host ${t.key},
+     status ${t.key} NOT NULL,
+     phase ${t.key},
+     progress ${t.int} NOT NULL DEFAULT 0,
+     error ${t.text},
+     freeze_ms ${t.int}, checkpoint_ms ${t.int}, transfer_ms ${t.int}, restore_ms ${t.int}, total_ms ${t.int},
+     memory_bytes ${t.int}, rootfs_bytes ${t.int}, volume_bytes ${t.int}, image_bytes ${t.int}, transferred_bytes ${t.int},
+     connections_preserved ${t.int},
+     abort_requested ${t.int} NOT NULL DEFAULT 0,
+     request_id ${t.key}, user_id ${t.key}, project_id ${t.key},
+     steps ${t.text} NOT NULL DEFAULT '{}',
+     created_at ${t.key} NOT NULL,
+     updated_at ${t.key} NOT NULL
+   )${t.table};
    CREATE INDEX migrations_status ON migrations(status);
    CREATE INDEX migrations_container ON migrations(container_id);
    CREATE TABLE compute_hosts (
-     name TEXT PRIMARY KEY,
-     report TEXT NOT NULL,
-     updated_at TEXT NOT NULL,
-     created_at TEXT NOT NULL
-   );
+     name ${t.key} PRIMARY KEY,
+     report ${t.text} NOT NULL,
+     updated_at ${t.key} NOT NULL,
+     created_at ${t.key} NOT NULL
+   )${t.table};
    CREATE TABLE containers (
-     id TEXT PRIMARY KEY,
-     name TEXT NOT NULL,
-     host TEXT NOT NULL,
-     image TEXT NOT NULL,
-     status TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
+     id ${t.key} PRIMARY KEY,
+     name ${t.key} NOT NULL,
+     host ${t.key} NOT NULL,
+     image ${t.key} NOT NULL,
+     status ${t.key} NOT NULL,
+     updated_at ${t.key} NOT NULL
+   )${t.table};
    CREATE INDEX containers_host ON containers(host);
    CREATE INDEX containers_name ON containers(name);`,
   // 2: paged lists (newest first, changes-since, per project) and the containers' page order
-  `CREATE INDEX migrations_created ON migrations(created_at);
+  () => `CREATE INDEX migrations_created ON migrations(created_at);
    CREATE INDEX migrations_updated ON migrations(updated_at);
    CREATE INDEX migrations_project ON migrations(project_id, created_at);
    CREATE INDEX containers_page ON containers(host, name, id);`,
   // 3: host maintenance: a host's service status (disabled hosts are never chosen as targets), and evacuations
-  `ALTER TABLE compute_hosts ADD COLUMN status TEXT NOT NULL DEFAULT 'enabled';
-   ALTER TABLE compute_hosts ADD COLUMN disabled_reason TEXT;
+  (t) => `ALTER TABLE compute_hosts ADD COLUMN status ${t.key} NOT NULL DEFAULT 'enabled';
+   ALTER TABLE compute_hosts ADD COLUMN disabled_reason ${t.key};
    CREATE TABLE evacuations (
-     uuid TEXT PRIMARY KEY,
-     host TEXT NOT NULL,
-     target_host TEXT,
-     max_parallel INTEGER NOT NULL,
-     post_copy INTEGER NOT NULL DEFAULT 0,
-     status TEXT NOT NULL,
-     host_disabled INTEGER NOT NULL DEFAULT 0,
-     error TEXT,
-     request_id TEXT, user_id TEXT, project_id TEXT,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
+     ${t.seq}uuid ${t.key} PRIMARY KEY,
+     host ${t.key} NOT NULL,
+     target_host ${t.key},
+     max_parallel ${t.int} NOT NULL,
+     post_copy ${t.int} NOT NULL DEFAULT 0,
+     status ${t.key} NOT NULL,
+     host_disabled ${t.int} NOT NULL DEFAULT 0,
+     error ${t.text},
+     request_id ${t.key}, user_id ${t.key}, project_id ${t.key},
+     created_at ${t.key} NOT NULL,
+     updated_at ${t.key} NOT NULL
+   )${t.table};
    CREATE INDEX evacuations_host ON evacuations(host, created_at);
    CREATE TABLE evacuation_containers (
-     evacuation_uuid TEXT NOT NULL REFERENCES evacuations(uuid),
-     position INTEGER NOT NULL,
-     container_id TEXT NOT NULL,
-     container_name TEXT NOT NULL,
-     container_status TEXT NOT NULL,
-     status TEXT NOT NULL,
-     migration_uuid TEXT,
-     dest_host TEXT,
-     reason TEXT,
-     updated_at TEXT NOT NULL,
+     evacuation_uuid ${t.key} NOT NULL REFERENCES evacuations(uuid),
+     position ${t.int} NOT NULL,
+     container_id ${t.key} NOT NULL,
+     container_name ${t.key} NOT NULL,
+     container_status ${t.key} NOT NULL,
+     status ${t.key} NOT NULL,
+     migration_uuid ${t.key},
+     dest_host ${t.key},
+     reason ${t.text},
+     updated_at ${t.key} NOT NULL,
      PRIMARY KEY (evacuation_uuid, position)
-   );`,
+   )${t.table};`,
   // 4: how memory moves (stop-and-copy, pre-copy, post-copy) and Nova's memory counters
-  `ALTER TABLE migrations ADD COLUMN mode TEXT NOT NULL DEFAULT 'stop-and-copy';
-   ALTER TABLE migrations ADD COLUMN memory_total_bytes INTEGER;
-   ALTER TABLE migrations ADD COLUMN memory_processed_bytes INTEGER;
-   ALTER TABLE migrations ADD COLUMN memory_remaining_bytes INTEGER;`,
+  (t) => `ALTER TABLE migrations ADD COLUMN mode ${t.key} NOT NULL DEFAULT 'stop-and-copy';
+   ALTER TABLE migrations ADD COLUMN memory_total_bytes ${t.int};
+   ALTER TABLE migrations ADD COLUMN memory_processed_bytes ${t.int};
+   ALTER TABLE migrations ADD COLUMN memory_remaining_bytes ${t.int};`,
+  // 5: several conductors: who drives each migration and evacuation, until when (ms since the epoch),
+  //    and whether a queued migration holds its hosts' slots already
+  (t) => `CREATE TABLE claims (
+     kind ${t.key} NOT NULL,
+     id ${t.key} NOT NULL,
+     owner ${t.key} NOT NULL,
+     expires_at ${t.int} NOT NULL,
+     admitted ${t.int} NOT NULL DEFAULT 0,
+     PRIMARY KEY (kind, id)
+   )${t.table};
+   CREATE INDEX claims_owner ON claims(owner);
+   INSERT INTO claims (kind, id, owner, expires_at, admitted) VALUES ('lock', 'admission', '', 0, 0);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The statements of schema version `version` (1-based) for a dialect's types. */
+export function schemaStatements(version: number, types: SchemaTypes): string[] {
+  return splitStatements(MIGRATIONS[version - 1](types));
+}
+
+function tooNew(v: number): Error {
+  return new ConfigError(`database schema ${v} is newer than this Ferry (${SCHEMA_VERSION}); upgrade Ferry`);
+}
+
+function tooOld(v: number): Error {
+  return new ConfigError(`database schema is at version ${v}, this Ferry needs ${SCHEMA_VERSION}: run "ferry-manage db sync"`);
+}
+
+/** Apply the versions the database lacks (either backend); returns [from, to]. */
+export async function syncDatabase(driver: SqlDriver): Promise<[number, number]> {
+  const from = await driver.schemaVersion();
+  if (from > SCHEMA_VERSION) throw tooNew(from);
+  for (let v = from + 1; v <= SCHEMA_VERSION; v++) await driver.applySchema(v, schemaStatements(v, driver.dialect.types));
+  return [from, SCHEMA_VERSION];
+}
+
+export async function requireCurrentDatabase(driver: SqlDriver): Promise<void> {
+  const v = await driver.schemaVersion();
+  if (v !== SCHEMA_VERSION) throw tooOld(v);
+}
+
+// ---- the embedded database, synchronously (better-sqlite3): tests and tools that hold a handle ----
+
 /** `sqlite:////abs/path` (oslo.db style) or `sqlite:///:memory:`. */
 export function sqlitePath(connection: string): string {
-  const m = /^sqlite:\/\/\/(.*)$/.exec(connection);
-  if (!m) throw new ConfigError(`[database] connection "${connection}": only sqlite:////ABS/PATH is supported`);
-  return m[1] === ':memory:' ? ':memory:' : m[1];
+  const t = parseConnection(connection);
+  if (t.kind !== 'sqlite') throw new ConfigError('this needs the embedded database ([database] connection = sqlite:////ABS/PATH)');
+  return t.file;
 }
 
 export function openDatabase(connection: string): Db {
-  const file = sqlitePath(connection);
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  return db;
+  return openSqlite(sqlitePath(connection));
 }
 
 export function schemaVersion(db: Db): number {
   return db.pragma('user_version', { simple: true }) as number;
 }
 
-/** Apply the migrations the database lacks; returns [from, to]. */
+/** Apply the versions a SQLite database lacks; returns [from, to]. */
 export function syncSchema(db: Db): [number, number] {
   const from = schemaVersion(db);
-  if (from > SCHEMA_VERSION) {
-    throw new ConfigError(`database schema ${from} is newer than this Ferry (${SCHEMA_VERSION}); upgrade Ferry`);
-  }
-  for (let v = from; v < SCHEMA_VERSION; v++) {
+  if (from > SCHEMA_VERSION) throw tooNew(from);
+  for (let v = from + 1; v <= SCHEMA_VERSION; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
+      for (const s of schemaStatements(v, sqliteDialect.types)) db.exec(s);
+      db.pragma(`user_version = ${v}`);
     })();
   }
   return [from, SCHEMA_VERSION];
@@ -132,7 +172,5 @@ export function syncSchema(db: Db): [number, number] {
 
 export function requireCurrentSchema(db: Db): void {
   const v = schemaVersion(db);
-  if (v !== SCHEMA_VERSION) {
-    throw new ConfigError(`database schema is at version ${v}, this Ferry needs ${SCHEMA_VERSION}: run "ferry-manage db sync"`);
-  }
+  if (v !== SCHEMA_VERSION) throw tooOld(v);
 }

@@ -105,11 +105,18 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
       stderr: /^ferry-manage: .*badsection\.conf line 3: "\[conductor" is not a section header/,
     },
     {
-      title: 'ferry-manage with a database URL it cannot use -> 1',
-      cmd: node('manage.js', ['--config-file', conf('mysql.conf', '[database]\nconnection = mysql://ferry@db/ferry\n'), 'host', 'list']),
+      title: 'ferry-manage with a database URL it cannot use -> 1, the password not repeated',
+      cmd: node('manage.js', ['--config-file', conf('pg.conf', '[database]\nconnection = postgresql://ferry:s3cret@db/ferry\n'), 'host', 'list']),
       code: 1,
       oneLine: true,
-      stderr: /^ferry-manage: \[database\] connection "mysql:\/\/ferry@db\/ferry": only sqlite:\/\/\/\/ABS\/PATH is supported$/,
+      stderr: /^ferry-manage: \[database\] connection "postgresql:\/\/ferry:\*\*\*@db\/ferry": unsupported database "postgresql"; use sqlite:\/\/\/\/ABS\/PATH or mysql\+pymysql:\/\/USER:PASS@HOST\[:PORT\]\/DBNAME$/,
+    },
+    {
+      title: 'ferry-manage with a MariaDB that does not answer -> 1 naming it, without the password',
+      cmd: node('manage.js', ['--config-file', conf('mysql.conf', '[database]\nconnection = mysql+pymysql://ferry:s3cret@127.0.0.1:1/ferry\n'), 'db', 'sync']),
+      code: 1,
+      oneLine: true,
+      stderr: /^ferry-manage: cannot use the database mysql:\/\/ferry@127\.0\.0\.1:1\/ferry: .*ECONNREFUSED/,
     },
     {
       title: 'ferry-manage host list without a database -> 1 saying to run db sync, and no database made',

@@ -1,0 +1,84 @@
+/**
+ * The repository's tests on both backends through `[database] connection` URLs, as the
+ * services open them: SQLite on a file, and MariaDB (a private server this file starts on
+ * 127.0.0.1:3307 with its own datadir, and stops by its PID). Also: `db sync` brings an existing
+ * SQLite database of schema 3 forward, and is idempotent on both.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SqlRepository } from '../../../src/conductor/repository.js';
+import { openDriver } from '../../../src/db/connection.js';
+import type { SqlDriver } from '../../../src/db/driver.js';
+import { schemaStatements, SCHEMA_VERSION, syncDatabase } from '../../../src/db/schema.js';
+import { openSqlite, sqliteDialect } from '../../../src/db/sqlite.js';
+import { PrivateMariaDB } from '../../helpers/private-mariadb.js';
+import { repositorySuite } from '../../helpers/repository-suite.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-repo-'));
+const mariadb = new PrivateMariaDB();
+const drivers: SqlDriver[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  await mariadb.start();
+}, 120_000);
+
+afterAll(async () => {
+  for (const d of drivers) await d.close().catch(() => undefined);
+  await mariadb.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A new empty database of that backend, synced like `ferry-manage db sync` does. */
+const BACKENDS: [string, () => Promise<string>][] = [
+  ['SQLite (file)', async () => `sqlite:///${path.join(tmp, `repo${++n}.sqlite`)}`],
+  ['MariaDB', () => mariadb.database(`ferry_test_${++n}`)],
+];
+
+async function open(url: string): Promise<SqlDriver> {
+  const d = openDriver(url);
+  drivers.push(d);
+  return d;
+}
+
+describe.each(BACKENDS)('%s', (_name, newUrl) => {
+  repositorySuite(async () => {
+    const d = await open(await newUrl());
+    expect(await syncDatabase(d)).toEqual([0, SCHEMA_VERSION]);
+    return new SqlRepository(d);
+  });
+
+  it('db sync a second time changes nothing', async () => {
+    const d = await open(await newUrl());
+    await syncDatabase(d);
+    expect(await syncDatabase(d)).toEqual([SCHEMA_VERSION, SCHEMA_VERSION]);
+  });
+});
+
+describe('upgrades', () => {
+  it('an existing SQLite database at schema 3 (with records) syncs forward and keeps them', async () => {
+    const file = path.join(tmp, 'old.sqlite');
+    const db = openSqlite(file);
+    // Schema 3 exactly as Ferry 3 applied it.
+    for (let v = 1; v <= 3; v++) for (const s of schemaStatements(v, sqliteDialect.types)) db.exec(s);
+    db.pragma('user_version = 3');
+    db.prepare(
+      `INSERT INTO migrations (uuid, container_id, container_name, source_host, dest_host, status, created_at, updated_at)
+       VALUES ('old-1', 'abc', 'web', 'compute1', 'compute2', 'completed', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`,
+    ).run();
+    db.close();
+    const d = await open(`sqlite:///${file}`);
+    expect(await syncDatabase(d)).toEqual([3, SCHEMA_VERSION]);
+    const m = await new SqlRepository(d).getMigration('old-1');
+    expect(m).toMatchObject({ container_name: 'web', status: 'completed', mode: 'stop-and-copy' });
+  });
+
+  it('a MariaDB database newer than this Ferry is refused', async () => {
+    const d = await open(await mariadb.database('ferry_test_newer'));
+    await syncDatabase(d);
+    await d.exec('UPDATE ferry_schema_version SET version = ?', [SCHEMA_VERSION + 1]);
+    await expect(syncDatabase(d)).rejects.toThrow(`database schema ${SCHEMA_VERSION + 1} is newer than this Ferry`);
+  });
+});
