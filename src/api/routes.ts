@@ -23,6 +23,7 @@ import {
   parseHostName,
   parseHostUpdateBody,
   parseMigrateBody,
+  parseMigrationActionBody,
   parseMigrationFilters,
   parseMigrationId,
   parseNoQuery,
@@ -190,7 +191,7 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
   r.post('/containers/:container/migrate', enforce(policy, POLICY.migrationCreate), jsonBody(maxBodyBytes), async (req, res) => {
     const container = parseContainerRef(req.params.container as string);
     const body = parseMigrateBody(req.body);
-    const migration = await conductor.migrateContainer(contextOf(res), container, body.host ?? null);
+    const migration = await conductor.migrateContainer(contextOf(res), container, body.host ?? null, body.post_copy ? { post_copy: true } : {});
     res.status(202).location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`).json({ migration });
   });
   r.all('/containers/:container/migrate', methodNotAllowed(['POST']));
@@ -228,6 +229,17 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     res.status(202).json({ migration });
   });
   r.all('/migrations/:id', methodNotAllowed(['GET', 'DELETE']));
+
+  r.post('/migrations/:id/action', enforce(policy, POLICY.migrationForceComplete), jsonBody(maxBodyBytes), async (req, res) => {
+    const ctx = contextOf(res);
+    const id = parseMigrationId(req.params.id as string);
+    parseNoQuery(req.query);
+    parseMigrationActionBody(req.body);
+    await visibleMigration(ctx, id, POLICY.migrationForceComplete);
+    const migration = await conductor.forceCompleteMigration(ctx, id);
+    res.status(202).json({ migration });
+  });
+  r.all('/migrations/:id/action', methodNotAllowed(['POST']));
 
   return r;
 }

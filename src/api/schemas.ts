@@ -28,8 +28,14 @@ const hostName = z
 
 /** POST /v1/containers/{container}/migrate */
 export const migrateBodySchema = z.strictObject(
-  { host: hostName.nullable().optional() },
+  { host: hostName.nullable().optional(), post_copy: z.boolean({ error: 'must be true or false' }).nullable().optional() },
   { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"host": "compute2"} or {}' : undefined) },
+);
+
+/** POST /v1/migrations/{uuid}/action: one action, Nova's server-action style. */
+export const migrationActionBodySchema = z.strictObject(
+  { force_complete: z.null({ error: 'must be null' }) },
+  { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object: {"force_complete": null}' : undefined) },
 );
 export type MigrateBody = z.infer<typeof migrateBodySchema>;
 
@@ -198,6 +204,14 @@ export function parseHostUpdateBody(body: unknown): HostUpdateBody {
     throw new InvalidInput('Invalid field "disabled_reason": only allowed with "status": "disabled"', { where: 'body' });
   }
   return b;
+}
+
+/** The action body: exactly `{"force_complete": null}` (the only action). */
+export function parseMigrationActionBody(body: unknown): { force_complete: null } {
+  if (body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0)) {
+    throw new InvalidInput('The request body must name an action: {"force_complete": null}', { where: 'body' });
+  }
+  return validate(migrationActionBodySchema, body, 'body');
 }
 
 /** The evacuate body; an absent body is `{}`. */

@@ -19,6 +19,8 @@ import {
   InvalidMigrationState,
   MigrationNotFound,
   MigrationPreCheckError,
+  PostCopyFailed,
+  PostCopyUnsupported,
   RestoreFailed,
   RollbackFailed,
   TargetRunsContainer,
@@ -26,7 +28,7 @@ import {
 } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import type { Manifest, PartReceipt } from './datachannel/protocol.js';
-import type { EngineDriver, HostFacts, Refusal } from './driver.js';
+import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
 import { effectiveFaults, withFaults, type Faults } from './faults.js';
 import { AgentRecordStore, isSettled, type AgentRecord } from './records.js';
 import type {
@@ -38,6 +40,7 @@ import type {
   CleanupSourceResult,
   LiveMigrationRequest,
   LiveMigrationResult,
+  PostCopyStatusResult,
   PostMigrationRequest,
   PostMigrationResult,
   PreMigrationRequest,
@@ -62,7 +65,14 @@ export interface AgentOptions {
   /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
   channel?: ChannelSettings;
   faults?: Faults;
+  /** [compute] permit_post_copy: this host may take part in post-copy migrations (its risk: docs/operations.md). */
+  permitPostCopy?: boolean;
+  /** How long a target's lazy restore waits for all pages before it gives up (ms; default 10 min). */
+  postCopyTimeoutMs?: number;
 }
+
+/** Post-copy support of a host is re-checked this often (`criu check` takes a while). */
+const MODES_TTL_MS = 60_000;
 
 export function refusalError(side: string, refusals: Refusal[]): FerryError {
   return new MigrationPreCheckError(`migration refused by the ${side}: ${refusals.map((r) => r.message).join('; ')}`, {
@@ -78,8 +88,13 @@ export class MigrationAgent {
   private faults: Faults;
   /** The step running for each migration on this host (at most one). */
   private readonly lanes = new Map<string, { step: string; done: Promise<unknown> }>();
+  private modesCache: { at: number; value: HostModes } | null = null;
+  private readonly permitPostCopy: boolean;
+  private readonly postCopyTimeoutMs: number;
 
   constructor(opts: AgentOptions) {
+    this.permitPostCopy = opts.permitPostCopy ?? false;
+    this.postCopyTimeoutMs = opts.postCopyTimeoutMs ?? 600_000;
     this.faults = effectiveFaults(opts.faults);
     this.driver = withFaults(opts.driver, () => this.faults);
     this.records = new AgentRecordStore(path.join(opts.workDir, 'migrations'));
@@ -131,7 +146,40 @@ export class MigrationAgent {
     } catch {
       address = '';
     }
-    return { ...(await this.driver.hostFacts()), migration_address: address };
+    return { ...(await this.driver.hostFacts()), migration_address: address, modes: await this.modes() };
+  }
+
+  /** The memory-moving modes this host offers beyond stop-and-copy: the engine's support, and the deployment's permission for post-copy. */
+  async modes(): Promise<HostModes> {
+    if (this.modesCache && Date.now() - this.modesCache.at < MODES_TTL_MS) return this.modesCache.value;
+    let value: HostModes;
+    if (!this.driver.postCopySupport) {
+      const no = { ok: false, reason: `the ${this.host} engine driver has no lazy-pages support` };
+      value = { post_copy: no, pre_copy: no };
+    } else {
+      const s = await this.driver.postCopySupport().catch((e: unknown) => ({ ok: false, reason: (e as Error).message, pre_copy: { ok: false, reason: (e as Error).message } }));
+      value = {
+        post_copy: !this.permitPostCopy
+          ? { ok: false, reason: `post-copy is not permitted on ${this.host} ([compute] permit_post_copy = false)` }
+          : { ok: s.ok, reason: s.ok ? null : s.reason },
+        pre_copy: s.pre_copy,
+      };
+    }
+    this.modesCache = { at: Date.now(), value };
+    return value;
+  }
+
+  /** Refuse post-copy here, saying why, when this host cannot or may not do it. */
+  private async requirePostCopy(): Promise<void> {
+    const m = await this.modes();
+    if (!m.post_copy.ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.host}: ${m.post_copy.reason}`, { host: this.host });
+  }
+
+  /** The address (without port) peers reach this host at: where the page server listens. */
+  private advertisedHost(): string {
+    const a = this.transfer.address;
+    const colon = a.lastIndexOf(':');
+    return (colon > 0 ? a.slice(0, colon) : a).replace(/^\[|\]$/g, '');
   }
 
   /** This host's record of a migration (tests and the conductor's checks read it). */
@@ -203,6 +251,7 @@ export class MigrationAgent {
           restore_ms: 0,
           garp_sent: await this.driver.announce(r.container_id, r.spec).catch(() => false),
           connections_preserved: this.driver.connectionsPreserved(r.spec),
+          post_copy: r.mode === 'post-copy',
         };
         r.stage = 'restored';
         this.records.save(r);
@@ -313,6 +362,11 @@ export class MigrationAgent {
   }
 
   // ---------------- source: live_migration ----------------
+  /**
+   * The freeze, the checkpoint and the send. Stop-and-copy sends the whole checkpoint; post-copy
+   * sends everything but the memory pages, which stay with the source's page server until the
+   * target has fetched them all (the source must stay up meanwhile: its memory is the only copy).
+   */
   async liveMigration(req: LiveMigrationRequest): Promise<LiveMigrationResult> {
     const id = req.migration_id;
     const r = this.records.load(id);
@@ -322,19 +376,42 @@ export class MigrationAgent {
     if (r.stage === 'rolled_back') throw new InvalidMigrationState(`migration ${id} was rolled back on ${this.host}`);
     const spec = r.spec;
     const name = this.driver.checkpointName(id);
+    const mode = r.stage === 'frozen' && r.mode ? r.mode : (req.mode ?? 'stop-and-copy');
+    if (mode === 'post-copy') await this.requirePostCopy();
     r.checkpoint_name = name;
+    r.mode = mode;
     this.records.save(r);
 
     const state = await this.driver.containerState(spec.id);
     let ckpt;
     let frozenAt: number;
-    if (state.running) {
+    let pageServer: { address: string; port: number } | null = null;
+    // A lazily frozen source still shows as running: its page server decides whether it can go on.
+    const lazilyFrozen = r.stage === 'frozen' && mode === 'post-copy';
+    if (state.running && !lazilyFrozen) {
       r.stage = 'frozen'; // from here on, only the conductor's rollback may start it here again
       this.records.save(r);
       // The engine must not restart the frozen source behind our back (it would run twice).
       await this.driver.holdRestarts(spec);
       frozenAt = Date.now();
-      ckpt = await this.driver.checkpoint(spec.id, name);
+      if (mode === 'post-copy') {
+        const lazy = await this.lazyDriver('checkpointLazy').call(this.driver, spec.id, name, { pageServerPort: 0, bindAddress: this.advertisedHost() });
+        pageServer = { address: this.advertisedHost(), port: lazy.page_server.port };
+        r.page_server = pageServer;
+        this.records.save(r);
+        ckpt = lazy;
+      } else {
+        ckpt = await this.driver.checkpoint(spec.id, name);
+      }
+    } else if (lazilyFrozen) {
+      // Asked again after the freeze: only a page server still serving in this process can go on.
+      const ps = this.driver.pageServerStatus?.(name);
+      if (!ps || ps.state !== 'serving' || !r.page_server) {
+        throw new PostCopyFailed(`the page server of ${spec.name} on ${this.host} is ${ps?.state ?? 'gone'}${ps?.error ? ` (${ps.error})` : ''}; the post-copy cannot go on`);
+      }
+      frozenAt = r.live?.frozen_at ?? Date.parse(r.updated_at);
+      pageServer = r.page_server;
+      ckpt = { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: true };
     } else if (state.exists && r.stage === 'frozen' && (await this.driver.checkpointExists(spec.id, name))) {
       // Asked again after the freeze (the agent or the bus went away): the checkpoint is there, send it again.
       frozenAt = r.live?.frozen_at ?? Date.parse(r.updated_at);
@@ -351,14 +428,18 @@ export class MigrationAgent {
       throw e instanceof FerryError ? e : new TransferFailed(`sending ${spec.name} to ${r.peer_host ?? 'the target'} failed: ${(e as Error).message}`);
     }
     const sum = (pred: (p: string) => boolean) => receipts.filter((x) => pred(x.part)).reduce((a, x) => a + x.bytes, 0);
+    const memoryBytes = ckpt.bytes || sum((p) => p === 'checkpoint');
     const result: LiveMigrationResult = {
+      mode,
+      page_server: pageServer,
+      memory_total_bytes: mode === 'post-copy' ? (spec.memory_bytes_estimate ?? null) : memoryBytes,
       container_id: spec.id,
       checkpoint_name: name,
       fast_checkpoint: ckpt.fast,
       frozen_at: frozenAt,
       checkpoint_ms: ckpt.checkpoint_ms,
       transfer_ms: Date.now() - t1,
-      memory_bytes: ckpt.bytes || sum((p) => p === 'checkpoint'),
+      memory_bytes: memoryBytes,
       rootfs_bytes: sum((p) => p === 'rootfs'),
       volume_bytes: sum((p) => p.startsWith('volume/')),
       transferred_bytes: sum(() => true),
@@ -367,8 +448,15 @@ export class MigrationAgent {
     r.live = result;
     r.stage = 'sent';
     this.records.save(r);
-    log.info({ migration: id, checkpoint_ms: result.checkpoint_ms, transfer_ms: result.transfer_ms, bytes: result.transferred_bytes }, 'sent');
+    log.info({ migration: id, mode, checkpoint_ms: result.checkpoint_ms, transfer_ms: result.transfer_ms, bytes: result.transferred_bytes }, 'sent');
     return result;
+  }
+
+  /** A post-copy method of the engine driver, or PostCopyUnsupported when the driver has none. */
+  private lazyDriver<K extends 'checkpointLazy' | 'restoreLazy'>(method: K): NonNullable<EngineDriver[K]> {
+    const fn = this.driver[method];
+    if (!fn) throw new PostCopyUnsupported(`the ${this.host} engine driver cannot do post-copy (no ${method})`, { host: this.host });
+    return fn as NonNullable<EngineDriver[K]>;
   }
 
   private async onCommitted(id: string, _manifest: Manifest, received: PartReceipt[]): Promise<void> {
@@ -381,6 +469,11 @@ export class MigrationAgent {
   }
 
   // ---------------- target: post_migration_at_destination ----------------
+  /**
+   * Place what was received and start the container from it. With `page_server` (post-copy) the
+   * restore fetches memory pages from the source as the process touches them and the rest in the
+   * background; the step answers once the process runs, post_copy_status follows the pages.
+   */
   async postMigrationAtDestination(req: PostMigrationRequest): Promise<PostMigrationResult> {
     const id = req.migration_id;
     const r = this.records.load(id);
@@ -389,6 +482,8 @@ export class MigrationAgent {
     if (r.stage !== 'received' || !r.container_id || !r.spec) {
       throw new InvalidMigrationState(`migration ${id} on ${this.host} is ${r.stage}: nothing complete was received`);
     }
+    const lazy = req.page_server ?? null;
+    if (lazy) await this.requirePostCopy();
     const cid = r.container_id;
     const name = r.checkpoint_name ?? this.driver.checkpointName(id);
     const t0 = Date.now();
@@ -405,7 +500,13 @@ export class MigrationAgent {
       throw new RestoreFailed(`placing the migrated state on ${this.host} failed: ${(e as Error).message}`);
     }
     const placeMs = Date.now() - t0;
-    const restored = await this.driver.restore(cid, name);
+    if (lazy) {
+      r.mode = 'post-copy';
+      this.records.save(r);
+    }
+    const restored = lazy
+      ? await this.lazyDriver('restoreLazy').call(this.driver, cid, name, { sourceAddress: lazy.address, port: lazy.port, completionTimeoutMs: this.postCopyTimeoutMs })
+      : await this.driver.restore(cid, name);
     const restoredAt = Date.now();
     const garp = await this.driver.announce(cid, r.spec).catch((e: unknown) => {
       log.warn({ migration: id, err: (e as Error).message }, 'gratuitous ARP failed');
@@ -421,11 +522,26 @@ export class MigrationAgent {
       restore_ms: restored.restore_ms,
       garp_sent: garp,
       connections_preserved: this.driver.connectionsPreserved(r.spec),
+      post_copy: lazy !== null,
     };
     r.stage = 'restored';
     this.records.save(r);
     this.transfer.forget(id);
     return r.post;
+  }
+
+  // ---------------- target: post_copy_status ----------------
+  /** How a post-copy's pages are arriving here; `unknown` when this agent has no lazy restore of it (it restarted). */
+  async postCopyStatus(req: { migration_id: string }): Promise<PostCopyStatusResult> {
+    const r = this.records.load(req.migration_id);
+    if (!r || r.role !== 'target') throw new MigrationNotFound(`no incoming migration ${req.migration_id} on ${this.host}`);
+    if (r.mode !== 'post-copy') throw new InvalidMigrationState(`migration ${req.migration_id} is not a post-copy on ${this.host}`);
+    const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
+    const st = this.driver.postCopyStatus?.(name);
+    if (!st || st.state === 'unknown') {
+      return { state: 'unknown', error: `${this.host} has no lazy-pages daemon for this migration (its agent restarted during the post-copy?)`, completed_at: null };
+    }
+    return { state: st.state, error: st.error, completed_at: st.completed_at };
   }
 
   /** A container the caller names for a migration must be the one this host's record has. */
@@ -446,6 +562,7 @@ export class MigrationAgent {
     this.ownContainer(r, req.container_id);
     const cid = r.container_id;
     if (!cid) return { container_removed: false, volumes_removed: [] };
+    if (r.mode === 'post-copy' && r.checkpoint_name) await this.pageServerEnded(r.checkpoint_name);
     const st = await this.driver.containerState(cid);
     if (st.running) {
       throw new InvalidMigrationState(`container ${st.name} is running on ${this.host}: the source is removed only after the target runs it`);
@@ -461,6 +578,13 @@ export class MigrationAgent {
     return { container_removed: removed, volumes_removed: volumes };
   }
 
+  /** Post-copy source: the page server ends (every page served, the source's tasks gone) before the container is removed. */
+  private async pageServerEnded(name: string, timeoutMs = 30_000): Promise<void> {
+    if (!this.driver.waitPageServer || this.driver.pageServerStatus?.(name).state !== 'serving') return;
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([this.driver.waitPageServer(name).then(() => undefined, () => undefined), timer]);
+  }
+
   // ---------------- target: rollback ----------------
   async rollbackAtDestination(req: RollbackDestinationRequest): Promise<RollbackDestinationResult> {
     const id = req.migration_id;
@@ -468,6 +592,8 @@ export class MigrationAgent {
     const out: RollbackDestinationResult = { container_removed: false, volumes_removed: [], image_removed: false };
     if (r && r.role !== 'target') throw new InvalidMigrationState(`migration ${id} is outgoing on ${this.host}`);
     try {
+      // A lazy restore still waiting for pages is ended first (it stops its container).
+      if (r?.mode === 'post-copy' && r.stage !== 'restored') await this.driver.abortPostCopy?.(r.checkpoint_name ?? this.driver.checkpointName(id));
       // The shells this migration made, by record and by their mark (the agent may have died before noting the ID).
       const shells = new Set(await this.driver.shellsOf(id));
       if (r?.container_id) shells.add(r.container_id);
@@ -510,8 +636,19 @@ export class MigrationAgent {
       this.records.save(r);
       return res;
     };
-    if (st.running) return finish({ container_id: cid, running: true, from_checkpoint: false, state_kept: true });
     const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
+    if (r.mode === 'post-copy' && (r.stage === 'frozen' || r.stage === 'sent') && this.driver.rollbackLazyCheckpoint) {
+      // Lazily frozen (Docker shows it running): the page server ends and the container goes on, memory intact.
+      // The conductor asks only once the target confirmed it never ran the container.
+      await this.driver.rollbackLazyCheckpoint(cid, name).catch((e: unknown) => {
+        throw new RollbackFailed(`resuming ${cid.slice(0, 12)} after its post-copy checkpoint on ${this.host} failed: ${(e as Error).message}`);
+      });
+      const v = await this.driver.verifyRunning(cid);
+      if (!v.running) throw new RollbackFailed(`container ${cid.slice(0, 12)} is ${v.status} on ${this.host} after resuming it`);
+      if (r.spec) await this.driver.announce(cid, r.spec).catch(() => false);
+      return finish({ container_id: cid, running: true, from_checkpoint: false, state_kept: true });
+    }
+    if (st.running) return finish({ container_id: cid, running: true, from_checkpoint: false, state_kept: true });
     if (await this.driver.checkpointExists(cid, name)) {
       try {
         await this.driver.restore(cid, name);

@@ -24,6 +24,20 @@ export interface HostFacts {
   /** host:port of this host's migration data channel. */
   migration_address: string;
   free_disk_bytes: number | null;
+  /** The ways of moving memory beyond stop-and-copy this host offers, and why not (absent: none). */
+  modes?: HostModes;
+}
+
+export interface ModeSupport {
+  ok: boolean;
+  /** Why not (null when ok). */
+  reason: string | null;
+}
+
+/** Stop-and-copy works wherever CRIU does; these need more (kernel features, the deployment's permission). */
+export interface HostModes {
+  post_copy: ModeSupport;
+  pre_copy: ModeSupport;
 }
 
 export interface NetworkAttachment {

@@ -37,6 +37,8 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
       bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
     },
     faults: extra.faults,
+    permitPostCopy: c.permit_post_copy,
+    postCopyTimeoutMs: c.post_copy_timeout * 1000,
   });
 }
 

@@ -27,6 +27,7 @@ export class ComputeManager {
       pre_migration: (a) => agent.preMigration(a),
       live_migration: (a) => agent.liveMigration(a),
       post_migration_at_destination: (a) => agent.postMigrationAtDestination(a),
+      post_copy_status: (a) => agent.postCopyStatus(a),
       cleanup_source: (a) => agent.cleanupSource(a),
       rollback_at_destination: (a) => agent.rollbackAtDestination(a),
       rollback_at_source: (a) => agent.rollbackAtSource(a),
@@ -64,6 +65,7 @@ export async function hostState(agent: MigrationAgent): Promise<HostState> {
     containers,
     memory_used_bytes: memory.used_bytes,
     memory_total_bytes: memory.total_bytes,
+    modes: facts.modes ?? null,
   };
 }
 

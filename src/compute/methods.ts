@@ -12,13 +12,15 @@ import type {
   CleanupSourceResult,
   LiveMigrationResult,
   PostMigrationResult,
+  PostCopyStatusResult,
   PreMigrationResult,
   RollbackDestinationResult,
   RollbackSourceResult,
 } from './steps.js';
 
 export const COMPUTE_TOPIC = 'ferry-compute';
-export const COMPUTE_RPC_VERSION = '1.0';
+/** 1.1: live_migration `mode`, post_migration_at_destination `page_server`, post_copy_status (post-copy). */
+export const COMPUTE_RPC_VERSION = '1.1';
 
 const migrationId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'migration_id must be a plain name (letters, digits, _ . -)');
 const hostName = z.string().min(1, 'a host name is required').max(255);
@@ -54,8 +56,10 @@ const channelGrant = z.object({ address: z.string().min(3).max(300), token: z.st
 const checkSource = z.object({ migration_id: migrationId, container: z.string().min(1).max(255), dest_host: hostName, dest: hostFacts.nullish() });
 const checkDestination = z.object({ migration_id: migrationId, source_host: hostName, source: hostFacts.nullish(), spec: containerSpec.nullish() });
 const preMigration = z.object({ migration_id: migrationId, source_host: hostName, source: hostFacts.nullish(), spec: containerSpec, export: channelGrant });
-const liveMigration = z.object({ migration_id: migrationId, upload: channelGrant });
+const liveMigration = z.object({ migration_id: migrationId, upload: channelGrant, mode: z.enum(['stop-and-copy', 'post-copy']).nullish() });
 const byId = z.object({ migration_id: migrationId });
+const pageServer = z.object({ address: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) });
+const postMigration = z.object({ migration_id: migrationId, page_server: pageServer.nullish() });
 const withContainer = z.object({ migration_id: migrationId, container_id: z.string().max(128).nullish() });
 
 interface MethodSpec<A extends z.ZodType, R> {
@@ -75,7 +79,8 @@ export const COMPUTE_METHODS = {
   check_can_migrate_source: method<typeof checkSource, CheckSourceResult>(checkSource, false),
   pre_migration: method<typeof preMigration, PreMigrationResult>(preMigration, true),
   live_migration: method<typeof liveMigration, LiveMigrationResult>(liveMigration, true),
-  post_migration_at_destination: method<typeof byId, PostMigrationResult>(byId, true),
+  post_migration_at_destination: method<typeof postMigration, PostMigrationResult>(postMigration, true),
+  post_copy_status: method<typeof byId, PostCopyStatusResult>(byId, false),
   cleanup_source: method<typeof withContainer, CleanupSourceResult>(withContainer, true),
   rollback_at_destination: method<typeof byId, RollbackDestinationResult>(byId, true),
   rollback_at_source: method<typeof withContainer, RollbackSourceResult>(withContainer, true),

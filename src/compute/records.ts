@@ -28,6 +28,10 @@ export interface AgentRecord {
   container_name: string | null;
   spec: ContainerSpec | null;
   checkpoint_name: string | null;
+  /** How this host moves the memory (absent in records written before post-copy: stop-and-copy). */
+  mode?: 'stop-and-copy' | 'post-copy';
+  /** Source, post-copy: where its page server waits for the target. */
+  page_server?: { address: string; port: number } | null;
   created_volumes: string[];
   image_loaded: boolean;
   live?: LiveMigrationResult;

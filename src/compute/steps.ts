@@ -47,8 +47,19 @@ export interface PreMigrationResult {
   connections_preserved: boolean;
 }
 
+/** Where the target fetches a post-copy's memory pages: the source's page server. */
+export interface PageServerAddress {
+  address: string;
+  port: number;
+}
+
 // ---- live_migration (source) ----
 export interface LiveMigrationResult {
+  /** stop-and-copy: everything was sent; post-copy: everything but memory pages, which the page server holds. */
+  mode: 'stop-and-copy' | 'post-copy';
+  page_server: PageServerAddress | null;
+  /** The container's memory: the checkpoint's pages (stop-and-copy) or the engine's count of its use (post-copy). */
+  memory_total_bytes: number | null;
   container_id: string;
   checkpoint_name: string;
   fast_checkpoint: boolean;
@@ -71,6 +82,16 @@ export interface PostMigrationResult {
   restore_ms: number; // start from the checkpoint
   garp_sent: boolean;
   connections_preserved: boolean;
+  /** Post-copy: the process runs, its memory pages are still arriving (post_copy_status follows them). */
+  post_copy: boolean;
+}
+
+// ---- post_copy_status (target) ----
+export interface PostCopyStatusResult {
+  /** fetching: pages still arriving; complete: all arrived; failed: the container was stopped; unknown: this agent lost track. */
+  state: 'fetching' | 'complete' | 'failed' | 'unknown';
+  error: string | null;
+  completed_at: number | null;
 }
 
 // ---- cleanup / rollback ----

@@ -16,7 +16,7 @@ import type { ContainerRecord, Repository } from './repository.js';
 export interface EvacuationDeps {
   repo: Repository;
   /** Start one migration through the conductor's migrate path; throws its refusal. */
-  migrate(ctx: RequestContext, containerId: string, target: string | null): Promise<Migration>;
+  migrate(ctx: RequestContext, containerId: string, target: string | null, postCopy: boolean): Promise<Migration>;
   notify: EvacuationNotify;
   log: Logger;
   /** How often migrations in flight are looked at at the latest, ms (default 500). */
@@ -107,7 +107,7 @@ export class EvacuationRunner {
   private async start(e: Evacuation, c: EvacuationContainer): Promise<void> {
     const { repo, log } = this.deps;
     try {
-      const m = await this.deps.migrate(this.ctx, c.container_id, e.target_host);
+      const m = await this.deps.migrate(this.ctx, c.container_id, e.target_host, e.post_copy);
       await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: m.uuid, dest_host: m.dest_host });
       log.info({ evacuation: this.uuid, container: c.container_name, migration: m.uuid, dest: m.dest_host }, 'evacuation: migration started');
     } catch (err) {

@@ -25,6 +25,7 @@ import {
   MessagingUnavailable,
   MigrationAborted,
   OutcomeUnknown,
+  PostCopyFailed,
   RequestExpired,
   TargetRunsContainer,
   TransferFailed,
@@ -37,6 +38,7 @@ import type {
   CheckDestinationResult,
   CheckSourceResult,
   LiveMigrationResult,
+  PostCopyStatusResult,
   PostMigrationResult,
   PreMigrationResult,
 } from '../compute/steps.js';
@@ -62,6 +64,8 @@ export interface RetryPolicy {
   deadlineMs: number;
   /** Wait before the first repeat, ms; grows to 5 s. */
   backoffMs: number;
+  /** How often a post-copy's target is asked how its pages are arriving, ms (default 500). */
+  postCopyPollMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { deadlineMs: 300_000, backoffMs: 1000 };
@@ -83,6 +87,8 @@ interface Steps {
   pre?: PreMigrationResult;
   live?: LiveMigrationResult;
   post?: PostMigrationResult;
+  /** Post-copy: the target confirmed that every page arrived. */
+  post_copy_done?: PostCopyStatusResult;
 }
 
 /** No answer came (time-out, connection lost, request expired): the step may or may not have run. */
@@ -212,16 +218,24 @@ export class MigrationFlow {
     }
 
     if (m.status === 'running') {
-      const live = await this.step('live', () => this.liveMigration(source, dest));
+      const live = await this.step('live', () => this.liveMigration(source, dest, m.mode === 'post-copy' ? 'post-copy' : 'stop-and-copy'));
       const pre = this.steps.pre as PreMigrationResult;
+      const lazy = live.mode === 'post-copy';
+      // Post-copy: only the images without pages moved so far; the pages follow once the target runs.
+      const processed = lazy ? live.memory_bytes : live.memory_total_bytes;
       m = await this.deps.repo.updateMigration(id, {
+        mode: live.mode,
         checkpoint_ms: live.checkpoint_ms,
         transfer_ms: live.transfer_ms,
         memory_bytes: live.memory_bytes,
+        memory_total_bytes: live.memory_total_bytes,
+        memory_processed_bytes: processed,
+        memory_remaining_bytes: live.memory_total_bytes !== null && processed !== null ? Math.max(0, live.memory_total_bytes - processed) : null,
         rootfs_bytes: live.rootfs_bytes,
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
       });
+      if (lazy) return this.postCopy(live);
       if (await this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze');
       m = await this.set('post-migrating', 'restore');
     }
@@ -240,10 +254,10 @@ export class MigrationFlow {
    * is asked for a fresh one (pre_migration answers again without redoing anything) and the
    * send is tried once more.
    */
-  private async liveMigration(source: string, dest: string): Promise<LiveMigrationResult> {
+  private async liveMigration(source: string, dest: string, mode: 'stop-and-copy' | 'post-copy'): Promise<LiveMigrationResult> {
     const id = this.uuid;
     try {
-      return await this.ask(source, 'live_migration', { migration_id: id, upload: (this.steps.pre as PreMigrationResult).upload });
+      return await this.ask(source, 'live_migration', { migration_id: id, upload: (this.steps.pre as PreMigrationResult).upload, mode });
     } catch (e) {
       if (!grantRefused(e)) throw e;
       this.deps.log.warn({ migration: id, err: (e as Error).message }, 'the target refused the upload grant; asking it for a fresh one');
@@ -251,8 +265,45 @@ export class MigrationFlow {
       const pre = await this.ask(dest, 'pre_migration', { migration_id: id, source_host: source, source: s.source, spec: s.spec, export: s.export });
       this.steps.pre = pre;
       await this.deps.repo.saveStep(id, 'pre', pre);
-      return this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload });
+      return this.ask(source, 'live_migration', { migration_id: id, upload: pre.upload, mode });
     }
+  }
+
+  /**
+   * Post-copy after the send: the target starts the container from the images without memory
+   * and fetches the pages from the source's page server; the migration stays `running`, phase
+   * `post-copy`, until the target says every page arrived. Before the target runs it, a failure
+   * rolls back as usual; after, the only copy is split between the hosts, so a post-copy that
+   * cannot finish ends in `error` (fail()).
+   */
+  private async postCopy(live: LiveMigrationResult): Promise<Migration> {
+    const id = this.uuid;
+    let m = await this.load();
+    const dest = m.dest_host as string;
+    if (!this.steps.post) {
+      if (await this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze, before the target ran the container');
+      m = await this.set('running', 'restore');
+      await this.deps.notify(this.ctx, 'live_migration_post_dest.start', m);
+      const post = await this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id, page_server: live.page_server }));
+      m = await this.set('running', 'post-copy', {
+        restore_ms: post.restore_ms,
+        freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
+        connections_preserved: post.connections_preserved,
+      });
+    }
+    const pollMs = this.retry.postCopyPollMs ?? 500;
+    const done = await this.step('post_copy_done', async () => {
+      for (;;) {
+        const st = await this.ask(dest, 'post_copy_status', { migration_id: id });
+        if (st.state === 'complete') return st;
+        if (st.state !== 'fetching') throw new PostCopyFailed(`the post-copy on ${dest} ${st.state === 'failed' ? 'failed' : 'lost track of its pages'}: ${st.error ?? 'no reason given'}`);
+        await sleep(pollMs);
+      }
+    });
+    m = await this.set('post-migrating', 'cleanup', { memory_processed_bytes: m.memory_total_bytes, memory_remaining_bytes: m.memory_total_bytes === null ? null : 0 });
+    this.deps.log.info({ migration: id, completed_at: done.completed_at }, 'post-copy: every page arrived');
+    await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
+    return this.finishOnTarget();
   }
 
   /** The container runs on the target: note it, clean the source up. Nothing here may roll back. */
@@ -325,6 +376,15 @@ export class MigrationFlow {
     const aborted = err instanceof MigrationAborted;
     const name = m.container_name;
     const dest = m.dest_host as string;
+    if (this.steps.post?.post_copy && !this.steps.post_copy_done) {
+      // The target ran the container while its pages were still on the source: neither side holds it whole.
+      return this.giveUp(
+        `post-copy of ${name} did not finish: ${reason}. ${name} had started on ${dest} while part of its memory was still on ` +
+          `${m.source_host}; a post-copy cannot be rolled back once the target ran, so the container is lost unless one side still runs it. ` +
+          `Check ${dest} (docker ps -a --filter label=org.openstack.ferry.migration=${id}) and ${m.source_host}, and restore the application from its own data.`,
+        err,
+      );
+    }
     if (this.steps.post?.running) {
       // Restored and running on the target: rolling back now would lose the only running copy.
       return this.complete(`migrated, but a later bookkeeping step failed: ${reason}`);
@@ -389,6 +449,14 @@ export class MigrationFlow {
           `(${(e as Error).message}); check it there, the source was not restarted.`,
         e as Error,
       );
+    }
+    if (this.steps.post.post_copy && this.steps.live) {
+      // A post-copy target runs it: its pages must all arrive before the migration can complete.
+      try {
+        return await this.postCopy(this.steps.live);
+      } catch (e) {
+        return this.fail(e as Error);
+      }
     }
     if ((await this.load()).status === 'running') await this.set('post-migrating', 'restore');
     return this.finishOnTarget();

@@ -27,6 +27,7 @@ export function toComputeHost(rec: HostRecord, now: number, serviceDownTimeS: nu
     containers: r.containers.length,
     memory_used_bytes: bytes(r.memory_used_bytes),
     memory_total_bytes: bytes(r.memory_total_bytes),
+    modes: r.modes ?? null,
     updated_at: rec.updated_at,
   };
 }

@@ -38,8 +38,10 @@ export interface MigrationFilters extends PageRequest {
 
 export interface ConductorAPI {
   /** Validates and records the request (status `accepted`), then drives it in the background. */
-  migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration>;
+  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts?: { post_copy?: boolean }): Promise<Migration>;
   abortMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
+  /** Nova's force-complete: switch to post-copy (before the freeze). */
+  forceCompleteMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
   getMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
   /** Paged when `filters.limit` is set (a caller asks limit + 1 to learn whether a next page exists). */
   listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]>;

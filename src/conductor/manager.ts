@@ -19,8 +19,9 @@ export class ConductorManager {
 
   constructor(svc: ConductorService) {
     this.#handlers = {
-      migrate_container: (ctx, a) => svc.migrateOnLiveState(ctx, a.container, a.host ?? null),
+      migrate_container: (ctx, a) => svc.migrateOnLiveState(ctx, a.container, a.host ?? null, { post_copy: a.post_copy }),
       abort_migration: (ctx, a) => svc.abort(ctx, a.migration_id),
+      force_complete_migration: (ctx, a) => svc.forceComplete(ctx, a.migration_id),
       get_migration: (_ctx, a) => svc.getMigration(a.migration_id),
       list_migrations: (_ctx, a) => svc.listMigrations(a),
       list_hosts: () => svc.listHosts(),

@@ -5,6 +5,7 @@
  * 1.0: the first API. 1.1: `container_event` (cast), `report_state(taken_at)`, paging and more
  * filters on `list_migrations` and `list_containers`. 1.2: host maintenance: `set_host_status`,
  * `evacuate_host`, `get_evacuation`, `list_evacuations` (a 1.1 conductor answers none of them).
+ * 1.3: post-copy: `migrate_container(post_copy)`, `force_complete_migration`.
  */
 import { z } from 'zod';
 import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
@@ -13,7 +14,7 @@ import { MIGRATION_STATUSES, type Migration } from '../objects/migration.js';
 import { MIGRATION_SORT_KEYS, SORT_DIRS } from './interface.js';
 
 export const CONDUCTOR_TOPIC = 'ferry-conductor';
-export const CONDUCTOR_RPC_VERSION = '1.2';
+export const CONDUCTOR_RPC_VERSION = '1.3';
 
 /** The longest string argument (container names and refs, host names, ids, filters). */
 const MAX_ARG_LENGTH = 255;
@@ -60,7 +61,12 @@ function optionalInt(key: string, min: number, max: number) {
 }
 
 const schemas = {
-  migrate_container: z.object({ container: text('container'), host: optionalText('host') }),
+  migrate_container: z.object({
+    container: text('container'),
+    host: optionalText('host'),
+    post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
+  }),
+  force_complete_migration: z.object({ migration_id: text('migration_id') }),
   abort_migration: z.object({ migration_id: text('migration_id') }),
   get_migration: z.object({ migration_id: text('migration_id') }),
   list_migrations: z.object({
@@ -103,7 +109,7 @@ interface MethodSpec<A extends z.ZodType, R> {
   result?: R;
 }
 
-type RPCVersion = '1.0' | '1.1' | '1.2';
+type RPCVersion = '1.0' | '1.1' | '1.2' | '1.3';
 
 function method<A extends z.ZodType, R>(args: A, since: RPCVersion): MethodSpec<A, R> {
   return { args, since };
@@ -112,6 +118,7 @@ function method<A extends z.ZodType, R>(args: A, since: RPCVersion): MethodSpec<
 export const CONDUCTOR_METHODS = {
   migrate_container: method<typeof schemas.migrate_container, Migration>(schemas.migrate_container, '1.0'),
   abort_migration: method<typeof schemas.abort_migration, Migration>(schemas.abort_migration, '1.0'),
+  force_complete_migration: method<typeof schemas.force_complete_migration, Migration>(schemas.force_complete_migration, '1.3'),
   get_migration: method<typeof schemas.get_migration, Migration>(schemas.get_migration, '1.0'),
   list_migrations: method<typeof schemas.list_migrations, Migration[]>(schemas.list_migrations, '1.0'),
   list_hosts: method<typeof schemas.list_hosts, ComputeHost[]>(schemas.list_hosts, '1.0'),

@@ -40,8 +40,18 @@ export class ConductorRPCAPI implements ConductorAPI {
     return this.client.prepare({ version: '1.2' });
   }
 
-  migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration> {
+  /** 1.3 for post-copy (migrate with post_copy, force complete). */
+  private v1_3(): RPCClient {
+    return this.client.prepare({ version: '1.3' });
+  }
+
+  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts: { post_copy?: boolean } = {}): Promise<Migration> {
+    // A plain request stays 1.0 (any conductor answers it); post-copy needs a 1.3 conductor.
+    if (opts.post_copy) return this.v1_3().call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: true });
     return this.client.call<Migration>(ctx, 'migrate_container', { container, host: host ?? null });
+  }
+  forceCompleteMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
+    return this.v1_3().call<Migration>(ctx, 'force_complete_migration', { migration_id: migrationId });
   }
   abortMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
     return this.client.call<Migration>(ctx, 'abort_migration', { migration_id: migrationId });

@@ -42,6 +42,15 @@ export interface ConductorOptions {
   containerStateMaxAge?: number;
   /** How long a step with an unknown outcome is asked again (flow.ts DEFAULT_RETRY when unset). */
   retry?: RetryPolicy;
+  /** Seconds a migration may take before `timeoutAction` (0 = no limit), as Nova's live_migration_completion_timeout. */
+  completionTimeout?: number;
+  timeoutAction?: 'abort' | 'force_complete';
+}
+
+/** Options of one migrate request beyond the container and the target. */
+export interface MigrateOptions {
+  /** Move memory after the restore (lazy pages): refused when either host cannot or may not. */
+  post_copy?: boolean | null;
 }
 
 /** What an evacuation request asks for (checked by the manager's schema and again here). */
@@ -265,7 +274,7 @@ export class ConductorService {
    * than `containerStateMaxAge`, or is not `running`, or the container is not known, the hosts
    * concerned are asked first, so that a container that runs is never refused as not running.
    */
-  async migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null): Promise<Migration> {
+  async migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null, opts: MigrateOptions = {}): Promise<Migration> {
     let live: LiveCheck | undefined;
     if (this.inventory && typeof containerRef === 'string' && containerRef) {
       const hosts = await this.hostsToAsk(containerRef, Date.now());
@@ -276,14 +285,15 @@ export class ConductorService {
         if (rest.length) for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
       }
     }
-    return this.migrate(ctx, containerRef, requestedHost, live);
+    return this.migrate(ctx, containerRef, requestedHost, live, opts);
   }
 
   /** Decide on the state as recorded (`live`: what a live check just found, for the refusals' wording). */
-  async migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck): Promise<Migration> {
+  async migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck, opts: MigrateOptions = {}): Promise<Migration> {
     if (requestedHost !== undefined && requestedHost !== null && (typeof requestedHost !== 'string' || requestedHost.trim() === '')) {
       throw new InvalidInput('"host" must be a compute host name or null');
     }
+    if (opts.post_copy !== undefined && opts.post_copy !== null && typeof opts.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
     const c = await this.resolveContainer(containerRef, live);
     const hosts = await this.listHosts();
     const src = hosts.find((h) => h.name === c.host);
@@ -291,7 +301,9 @@ export class ConductorService {
     const busy = (await this.repo.listMigrations({ container: c.id })).find((m) => !isFinal(m.status));
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
     const dest = chooseTarget(await this.withIncoming(hosts), c.host, requestedHost ?? null);
+    if (opts.post_copy) this.requirePostCopy(hosts, [c.host, dest]);
     const m = newMigration({
+      mode: opts.post_copy ? 'post-copy' : 'stop-and-copy',
       uuid: randomUUID(),
       container_id: c.id,
       container_name: c.name,
@@ -315,6 +327,37 @@ export class ConductorService {
     const incoming = new Map<string, number>();
     for (const m of await this.repo.unfinishedMigrations()) if (m.dest_host) incoming.set(m.dest_host, (incoming.get(m.dest_host) ?? 0) + 1);
     return hosts.map((h) => ({ ...h, containers: h.containers + (incoming.get(h.name) ?? 0) }));
+  }
+
+  /** Post-copy needs both hosts able and permitted (what their last heartbeats said); PostCopyUnsupported says which is not. */
+  private requirePostCopy(hosts: ComputeHost[], names: string[]): void {
+    const why = names.map((n) => {
+      const modes = hosts.find((h) => h.name === n)?.modes;
+      if (!modes) return `${n} did not report its migration modes (an older agent?)`;
+      return modes.post_copy.ok ? null : (modes.post_copy.reason ?? `${n} cannot do post-copy`);
+    });
+    const refused = why.filter((w): w is string => w !== null);
+    if (refused.length) throw new PostCopyUnsupported(`post-copy is not possible for this migration: ${refused.join('; ')}`, { hosts: names });
+  }
+
+  /**
+   * Nova's force-complete: switch a migration that has not frozen its container yet to post-copy,
+   * so that it completes without waiting for its memory to be copied. After the freeze of a
+   * stop-and-copy the memory is already on its way: 409. A post-copy already is one: no change.
+   */
+  async forceComplete(ctx: RequestContext, uuid: string): Promise<Migration> {
+    const m = await this.getMigration(uuid);
+    if (isFinal(m.status)) throw new InvalidMigrationState(`migration ${uuid} is already ${m.status}; there is nothing to complete`);
+    if (m.mode === 'post-copy') return m;
+    if (!isBeforeFreeze(m.status)) {
+      throw new InvalidMigrationState(
+        `migration ${uuid} is ${m.status}${m.phase ? ` (${m.phase})` : ''}: its container is already frozen and copied stop-and-copy; force-complete switches to post-copy only before the freeze`,
+      );
+    }
+    this.requirePostCopy(await this.listHosts(), [m.source_host, m.dest_host ?? '']);
+    const updated = await this.repo.updateMigration(uuid, { mode: 'post-copy' });
+    this.log.info({ migration: uuid, status: m.status, request: ctx.request_id }, 'force-complete: the migration switches to post-copy');
+    return updated;
   }
 
   // ---- host maintenance ----
@@ -362,9 +405,6 @@ export class ConductorService {
       throw new InvalidInput(`"max_parallel" must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`);
     }
     if (req.post_copy !== undefined && req.post_copy !== null && typeof req.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
-    if (req.post_copy) {
-      throw new PostCopyUnsupported('post-copy is not offered by this conductor\'s migrations yet; evacuate with "post_copy": false (or leave it out)');
-    }
     const src = await this.knownHost(host);
     if (src.state !== 'up') throw new HostDown(`compute host "${host}" is down (no heartbeat since ${src.updated_at}); its containers cannot be migrated live`);
     const target = req.target_host ?? null;
@@ -376,6 +416,7 @@ export class ConductorService {
       const why = hosts.filter((h) => h.name !== host).map((h) => ineligibility(h, src) ?? '');
       throw new NoValidHost(`no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`);
     }
+    if (req.post_copy) this.requirePostCopy(hosts, target !== null ? [host, target] : [host]);
     const running = (await Promise.all([...this.evacuating.keys()].map((u) => this.repo.getEvacuation(u)))).find((e) => e?.host === host && e.status === 'running');
     if (running) throw new MigrationInProgress(`compute host "${host}" is already being evacuated (evacuation ${running.uuid})`);
 
@@ -390,7 +431,7 @@ export class ConductorService {
       host,
       target_host: target,
       max_parallel: maxParallel,
-      post_copy: false,
+      post_copy: req.post_copy ?? false,
       status: 'running',
       host_disabled: disable,
       error: null,
@@ -412,7 +453,7 @@ export class ConductorService {
     const runner = new EvacuationRunner(
       {
         repo: this.repo,
-        migrate: (c, containerId, target) => this.migrateOnLiveState(c, containerId, target),
+        migrate: (c, containerId, target, postCopy) => this.migrateOnLiveState(c, containerId, target, { post_copy: postCopy }),
         notify: this.notifyEvacuation,
         log: this.log,
         waitForChange: (ms) =>
@@ -450,6 +491,10 @@ export class ConductorService {
     if (m.status === 'post-migrating') {
       // The restore on the target has begun; rolling back now could leave no running copy.
       throw new InvalidMigrationState(`migration ${uuid} is restoring the container on ${m.dest_host}; too late to abort`);
+    }
+    if (m.mode === 'post-copy' && m.status === 'running' && (m.phase === 'restore' || m.phase === 'post-copy')) {
+      // The target runs (or is starting) the container while its pages still come from the source.
+      throw new InvalidMigrationState(`migration ${uuid} runs the container on ${m.dest_host} in post-copy; too late to abort`);
     }
     let updated = await this.repo.updateMigration(uuid, { abort_requested: true });
     await this.notify(ctx, 'live_migration_abort.start', updated);
@@ -522,7 +567,9 @@ export class ConductorService {
       is_admin: true,
     });
     const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: this.notify, log: this.log, retry: this.opts.retry }, ctx, m.uuid);
+    const timeout = this.completionTimer(ctx, m);
     const release = () => {
+      if (timeout) clearTimeout(timeout);
       for (const h of hosts) this.active.set(h, (this.active.get(h) ?? 1) - 1);
       this.running.delete(m.uuid);
       for (const f of this.flowEnded.splice(0)) f();
@@ -539,6 +586,29 @@ export class ConductorService {
         release();
       },
     );
+  }
+
+  /**
+   * `[compute] live_migration_completion_timeout`: a migration still unfinished that long after it
+   * was accepted is aborted, or forced to complete in post-copy (Nova's timeout action). The flow
+   * sees either between two steps; what cannot apply any more (a post-copy already running) is logged.
+   */
+  private completionTimer(ctx: RequestContext, m: Migration): NodeJS.Timeout | null {
+    const seconds = this.opts.completionTimeout ?? 0;
+    if (seconds <= 0) return null;
+    const due = Date.parse(m.created_at) + seconds * 1000 - Date.now();
+    const timer = setTimeout(() => {
+      void (async () => {
+        const cur = await this.repo.getMigration(m.uuid);
+        if (!cur || isFinal(cur.status)) return;
+        const action = this.opts.timeoutAction ?? 'abort';
+        this.log.warn({ migration: m.uuid, status: cur.status, phase: cur.phase, seconds, action }, 'migration exceeded live_migration_completion_timeout');
+        if (action === 'force_complete') await this.forceComplete(ctx, m.uuid);
+        else await this.abort(ctx, m.uuid);
+      })().catch((e: unknown) => this.log.warn({ migration: m.uuid, err: (e as Error).message }, 'the completion timeout action could not apply'));
+    }, Math.max(0, due));
+    timer.unref();
+    return timer;
   }
 
   /** On start: every migration a previous conductor left unfinished is resumed to a final status. */

@@ -34,6 +34,8 @@ export const PROGRESS: Record<string, number> = {
   'pre-migrating:checks': 5,
   'pre-migrating:prepare': 15,
   'running:checkpoint': 40,
+  'running:restore': 60, // post-copy: the target starts it before its memory arrived
+  'running:post-copy': 75,
   'post-migrating:restore': 80,
   'post-migrating:cleanup': 95,
   completed: 100,

@@ -22,5 +22,18 @@ export const computeOpts = {
   fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
   containerd_address: strOpt('/run/docker/containerd/containerd.sock', 'Socket of the Docker engine\'s containerd (namespace moby), used by fast_checkpoint.'),
   engine_netns: strOpt('', 'Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent\'s own; post-copy\'s page server then listens there behind a relay. Empty on ordinary hosts.'),
+  permit_post_copy: boolOpt(
+    false,
+    'Let migrations from or to this host move memory after the restore (post-copy, lazy pages): downtime no longer grows with memory, but if the source host fails before every page arrived, the container is lost. Asked per migration ("post_copy": true) or by force-complete.',
+  ),
+  post_copy_timeout: intOpt(600, 'Seconds a post-copy target waits for all of its memory pages before it gives up (the migration then ends in error).', 10),
+  live_migration_completion_timeout: intOpt(
+    0,
+    'Seconds a migration may take from its acceptance before live_migration_timeout_action applies (0 = no limit); read by the conductor, checked between steps.',
+    0,
+  ),
+  live_migration_timeout_action: strOpt('abort', 'What happens when live_migration_completion_timeout passes: abort, or force_complete (switch to post-copy, where permitted, if the container is not frozen yet).', {
+    choices: ['abort', 'force_complete'],
+  }),
   fabric_networks: listOpt(['ferry-fabric'], 'Docker networks shared by all hosts: a container on one keeps its IP, MAC and TCP connections.'),
 };

@@ -90,6 +90,8 @@ export function writeConfigFiles(): Record<string, string> {
         `containerd_address = ${path.join(d.execRoot, 'containerd', 'containerd.sock')}`,
         // Each engine runs in its own network namespace: post-copy's page server listens there.
         `engine_netns = /run/netns/${hostNetns(h)}`,
+        // The development cloud offers post-copy (opt-in per migration); its risk is in docs/operations.md.
+        'permit_post_copy = true',
         `data_channel_cert_file = ${tls.cert_file}`,
         `data_channel_key_file = ${tls.key_file}`,
         `data_channel_ca_file = ${tls.ca_file}`,

@@ -25,6 +25,7 @@ export const POLICY = {
   adminApi: 'admin_api',
   migrationCreate: 'ferry:migration:create',
   migrationDelete: 'ferry:migration:delete',
+  migrationForceComplete: 'ferry:migration:force_complete',
   migrationGet: 'ferry:migration:get',
   migrationGetAll: 'ferry:migration:get_all',
   migrationAllProjects: 'ferry:migration:all_projects',
@@ -66,6 +67,14 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
       'Abort a migration: before the freeze it is cancelled; after it, the container is rolled back to its source host. ' +
       'The target is the migration (project_id, user_id of who asked for it).',
     operations: [{ method: 'DELETE', path: '/v1/migrations/{migration_id}' }],
+  },
+  {
+    name: POLICY.migrationForceComplete,
+    check_str: 'rule:admin_api',
+    description:
+      "Force a migration to complete (Nova's force-complete): before the freeze it switches to post-copy, where both hosts permit it. " +
+      'The target is the migration (project_id, user_id of who asked for it).',
+    operations: [{ method: 'POST', path: '/v1/migrations/{migration_id}/action' }],
   },
   {
     name: POLICY.migrationGet,

@@ -1,4 +1,5 @@
 /** A compute host as the conductor knows it from heartbeats. */
+import type { HostModes } from '../compute/driver.js';
 /** A host's service status, set by the operator (Nova's `compute service set --disable`). */
 export const HOST_STATUSES = ['enabled', 'disabled'] as const;
 export type HostStatus = (typeof HOST_STATUSES)[number];
@@ -19,6 +20,8 @@ export interface ComputeHost {
   memory_used_bytes: number | null;
   /** The host's memory, when its agent reports it. */
   memory_total_bytes: number | null;
+  /** Ways of moving memory beyond stop-and-copy, and why not (null: the agent did not say). */
+  modes: HostModes | null;
   updated_at: string | null;
 }
 
@@ -33,6 +36,8 @@ export interface HostState {
   containers: ContainerSummary[];
   /** Memory the containers use, bytes (optional: agents that do not report it leave memory out of the choice). */
   memory_used_bytes?: number | null;
+  /** Post-copy and pre-copy support (optional: older agents do not report it). */
+  modes?: HostModes | null;
   /** The host's memory, bytes (optional, as above). */
   memory_total_bytes?: number | null;
 }

@@ -456,7 +456,7 @@ describe('errors', () => {
   it.each([
     [{ host: 42 }, /Invalid field "host": must be a string/],
     [{ host: '' }, /Invalid field "host": must not be empty/],
-    [{ host: 'compute2', force: true }, /Unknown field in the request body: "force" \(allowed: host\)/],
+    [{ host: 'compute2', force: true }, /Unknown field in the request body: "force" \(allowed: host, post_copy\)/],
     [[], /must be a JSON object/],
     ['compute2', /must be a JSON object/],
     [null, /must be a JSON object/],

@@ -38,6 +38,7 @@ export function hostFixture(name: string, over: Partial<ComputeHost> = {}): Comp
     containers: 1,
     memory_used_bytes: null,
     memory_total_bytes: null,
+    modes: null,
     updated_at: '2026-11-26T12:00:00.000Z',
     ...over,
   };
@@ -123,6 +124,15 @@ export class FakeConductor implements ConductorAPI {
     if (isFinal(m.status)) throw new InvalidMigrationState(`Migration ${migrationId} is ${m.status}; it cannot be aborted.`);
     m.abort_requested = true;
     m.status = 'cancelled';
+    return { ...m };
+  }
+
+  async forceCompleteMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
+    this.record('forceCompleteMigration', ctx, migrationId);
+    const m = this.migrations.get(migrationId);
+    if (!m) throw new MigrationNotFound(`Migration ${migrationId} could not be found.`);
+    if (isFinal(m.status)) throw new InvalidMigrationState(`Migration ${migrationId} is ${m.status}; there is nothing to complete.`);
+    m.mode = 'post-copy';
     return { ...m };
   }
 

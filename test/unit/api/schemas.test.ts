@@ -23,7 +23,7 @@ describe('migrate body', () => {
 
   it('rejects unknown fields, naming them and what is allowed', () => {
     expect(message(() => parseMigrateBody({ host: 'a', hots: 'b', x: 1 }))).toBe(
-      'Unknown fields in the request body: "hots", "x" (allowed: host)',
+      'Unknown fields in the request body: "hots", "x" (allowed: host, post_copy)',
     );
   });
 

@@ -95,10 +95,11 @@ describe('a restarted agent resumes its records', () => {
 describe('a step asked again answers from the record', () => {
   it('post_migration and live_migration return what they returned before, without touching the engine', async () => {
     const agent = agentWith(fakeDriver(new Map(), [], { stagingRoot: undefined }));
-    const post = { container_id: 't1', running: true, restored_at: 5, place_ms: 1, restore_ms: 2, garp_sent: true, connections_preserved: true };
+    const post = { container_id: 't1', running: true, restored_at: 5, place_ms: 1, restore_ms: 2, garp_sent: true, connections_preserved: true, post_copy: false };
     agent.records.save({ ...agent.records.create('mt', 'target', 'c1'), stage: 'restored', container_id: 't1', spec, post });
     expect(await agent.postMigrationAtDestination({ migration_id: 'mt' })).toEqual(post);
     const live = {
+      mode: 'stop-and-copy' as const, page_server: null, memory_total_bytes: 4,
       container_id: 'cid', checkpoint_name: 'ferry-ms', fast_checkpoint: true, frozen_at: 1, checkpoint_ms: 2, transfer_ms: 3,
       memory_bytes: 4, rootfs_bytes: 5, volume_bytes: 0, transferred_bytes: 9, parts: [],
     };

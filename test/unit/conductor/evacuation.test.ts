@@ -79,10 +79,12 @@ class TimedCompute implements ComputeAPI {
       check_can_migrate_source: { source: {}, spec: {}, export: { address: 'a', token: 't' } },
       pre_migration: { dest_host: host, container_id: newId, upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true },
       live_migration: {
+        mode: 'stop-and-copy', page_server: null, memory_total_bytes: 50,
         container_id: 'x', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 3, transfer_ms: 1,
         memory_bytes: 50, rootfs_bytes: 1, volume_bytes: 0, transferred_bytes: 51, parts: [],
       },
-      post_migration_at_destination: { container_id: newId, running: true, restored_at: 1010, place_ms: 1, restore_ms: 4, garp_sent: true, connections_preserved: true },
+      post_migration_at_destination: { container_id: newId, running: true, restored_at: 1010, place_ms: 1, restore_ms: 4, garp_sent: true, connections_preserved: true, post_copy: false },
+      post_copy_status: { state: 'complete', error: null, completed_at: 1020 },
       cleanup_source: { container_removed: true, volumes_removed: [] },
       rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
       rollback_at_source: { container_id: 'x', running: true, from_checkpoint: true, state_kept: true },

@@ -33,10 +33,12 @@ const RESULTS: { [M in Method]: ComputeResult<M> } = {
     dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true,
   },
   live_migration: {
+    mode: 'stop-and-copy', page_server: null, memory_total_bytes: 5000,
     container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 300, transfer_ms: 100,
     memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
   },
-  post_migration_at_destination: { container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true },
+  post_migration_at_destination: { container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true, post_copy: false },
+  post_copy_status: { state: 'complete', error: null, completed_at: 2000 },
   cleanup_source: { container_removed: true, volumes_removed: [] },
   rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
   rollback_at_source: { container_id: 'abc', running: true, from_checkpoint: true, state_kept: true },

@@ -7,7 +7,7 @@ import type { ComputeHost } from '../../../src/objects/host.js';
 const GiB = 2 ** 30;
 const h = (name: string, over: Partial<ComputeHost> = {}): ComputeHost => ({
   name, state: 'up', status: 'enabled', disabled_reason: null, docker_version: '20.10', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64',
-  migration_address: null, containers: 0, memory_used_bytes: null, memory_total_bytes: null, updated_at: null, ...over,
+  migration_address: null, containers: 0, memory_used_bytes: null, memory_total_bytes: null, modes: null, updated_at: null, ...over,
 });
 
 describe('scheduler', () => {

@@ -28,11 +28,25 @@ afterEach(() => {
 });
 
 describe('ConductorRPCAPI versions', () => {
-  it('is capped at 1.2, and every method of the map says when it came', () => {
-    expect(CONDUCTOR_RPC_VERSION).toBe('1.2');
+  it('is capped at 1.3, and every method of the map says when it came', () => {
+    expect(CONDUCTOR_RPC_VERSION).toBe('1.3');
     expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.2').map(([n]) => n).sort()).toEqual(
       ['evacuate_host', 'get_evacuation', 'list_evacuations', 'set_host_status'],
     );
+    expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.3').map(([n]) => n)).toEqual(['force_complete_migration']);
+  });
+
+  it('sends 1.3 only for post-copy (a plain migrate stays 1.0, so older conductors still answer it)', async () => {
+    const sent = spyBus();
+    const api = new ConductorRPCAPI({} as Transport);
+    const ctx = new RequestContext();
+    await api.migrateContainer(ctx, 'web', null, { post_copy: true });
+    await api.forceCompleteMigration(ctx, 'u');
+    expect(sent.map((s) => [s.method, s.version])).toEqual([
+      ['migrate_container', '1.3'],
+      ['force_complete_migration', '1.3'],
+    ]);
+    expect(sent[0].args).toEqual({ container: 'web', host: null, post_copy: true });
   });
 
   it('sends 1.2 only with the host-maintenance methods', async () => {

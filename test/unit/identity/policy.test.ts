@@ -165,6 +165,7 @@ describe('default rules', () => {
       'ferry:migration:all_projects': 'rule:admin_api',
       'ferry:migration:create': 'rule:admin_api',
       'ferry:migration:delete': 'rule:admin_api',
+      'ferry:migration:force_complete': 'rule:admin_api',
       'ferry:migration:get': 'rule:admin_api',
       'ferry:migration:get_all': 'rule:admin_api',
       'ferry:host:get_all': 'rule:admin_api',
