@@ -66,6 +66,7 @@ export async function probedMigration(result: RunResult, target: ProbeTarget, mi
     await probe.stop();
     const dt = computeDowntime(probe.samples, t0, t1);
     result.downtime_ms = back && dt ? dt.downtime_ms : null;
+    result.detail.started_at = t0; // epoch ms: lines up the services' debug timings with the probe
     if (dt) {
       result.detail.probe_last_before = dt.last_before - t0;
       result.detail.probe_first_after = dt.first_after - t0;

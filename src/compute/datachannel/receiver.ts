@@ -258,7 +258,9 @@ export class DataChannelServer {
       fs.rmSync(dir, { recursive: true, force: true });
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (expectContinue) res.writeContinue();
+      const t0 = Date.now();
       const receipt = await this.extractPart(req, id, part, dir, declared);
+      log.debug({ migration: id, part, bytes: receipt.bytes, ms: Date.now() - t0, at: t0 }, 'part received');
       inc.received.set(part, receipt);
       ok = true;
       sendJson(res, 200, receipt);

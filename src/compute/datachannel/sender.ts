@@ -17,12 +17,15 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { TransferFailed } from '../../common/errors.js';
+import { getLogger } from '../../common/log.js';
 import { packTree, treeStats } from './pack.js';
 import type { CommitManifest, Encoding, PartReceipt } from './protocol.js';
 import type { PartKind } from './tarsafe.js';
 import { clientTlsOptions, type TlsMaterial } from './tls.js';
 import type { PlanAnswer, PlannedPart } from './grants.js';
 import { sleep } from '../../common/sleep.js';
+
+const log = getLogger('compute.datachannel');
 
 export interface SendFaults {
   /** Stop sending the checkpoint part after 32 KiB, then end the request normally (trailer of the full stream). */
@@ -297,8 +300,11 @@ export async function transferParts(
   faults: SendFaults = {},
 ): Promise<{ receipts: PartReceipt[]; checkpoint_name: string }> {
   const encoding: Encoding = opts.compression ?? 'identity';
+  const t0 = Date.now();
   const planned: PlannedPart[] = trees.map((t) => ({ part: t.part, ...treeStats(t.dir), encoding }));
   const plan = await planTransfer(opts, grant, migrationId, planned);
+  const t1 = Date.now();
+  const partMs: Record<string, number> = {};
   const throttle = opts.bandwidthBytesPerSec ? new Throttle(opts.bandwidthBytesPerSec) : undefined;
   // The first part that fails stops the others (the migration fails anyway; the frozen source waits).
   const stop = new AbortController();
@@ -307,12 +313,14 @@ export async function transferParts(
       const granted = plan.parts.find((p) => p.part === t.part);
       if (!granted) throw new TransferFailed(`target sent no token for part ${t.part}`);
       try {
-        return await sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
+        const receipt = await sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
           encoding: granted.encoding as Encoding,
           throttle,
           faults,
           signal: stop.signal,
         });
+        partMs[t.part] = Date.now() - t1;
+        return receipt;
       } catch (e) {
         stop.abort();
         throw e;
@@ -320,7 +328,9 @@ export async function transferParts(
     }),
   );
   const manifest: CommitManifest = { parts: receipts.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) };
+  const t2 = Date.now();
   const done = await commit(opts, { ...grant, token: plan.commit_token }, migrationId, manifest);
+  log.debug({ migration: migrationId, plan_ms: t1 - t0, part_ms: partMs, commit_ms: Date.now() - t2, at: t0 }, 'transfer timings');
   return { receipts, checkpoint_name: done.checkpoint_name };
 }
 

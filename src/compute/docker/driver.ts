@@ -408,17 +408,22 @@ export class DockerDriver implements EngineDriver {
     // (the agent switches the source's restart policy off before the freeze).
     const fast = this.opts.fastCheckpoint && (ins.HostConfig.RestartPolicy?.Name || 'no') === 'no';
     const t0 = Date.now();
+    let locked = t0;
+    let times: Record<string, number> = {};
     // runc.conf must hold its normal content while CRIU runs (a post-copy step changes it under the same lock).
     await withRuncConfShared(async () => {
+      locked = Date.now();
       if (fast) {
-        await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
+        times = { ...(await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name })) };
       } else {
         await dockerCheckpoint(this.docker, id, name);
       }
     });
     const ms = Date.now() - t0;
     const dir = checkpointDir(root, id, name);
-    return { name, dir, bytes: treeBytes(dir), checkpoint_ms: ms, fast };
+    const bytes = treeBytes(dir);
+    log.debug({ container: id.slice(0, 12), fast, lock_ms: locked - t0, ...times, checkpoint_ms: ms, bytes, at: t0 }, 'checkpoint timings');
+    return { name, dir, bytes, checkpoint_ms: ms, fast };
   }
 
   async partsToMove(containerId: string, ckpt: CheckpointResult, spec: ContainerSpec): Promise<PartSource[]> {
@@ -439,16 +444,20 @@ export class DockerDriver implements EngineDriver {
   }
 
   async placeCheckpoint(containerId: string, name: string, stagedDir: string): Promise<void> {
+    const t0 = Date.now();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
     await replaceDir(stagedDir, checkpointDir(root, ins.Id, name));
+    log.debug({ container: ins.Id.slice(0, 12), ms: Date.now() - t0, at: t0 }, 'checkpoint placed');
   }
 
   async applyRootfs(containerId: string, stagedDir: string): Promise<void> {
+    const t0 = Date.now();
     const ins = await this.inspect(containerId);
     const upper = ins.GraphDriver?.Data?.UpperDir;
     if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} on ${this.host} has no overlay2 UpperDir`);
     await mergeInto(stagedDir, upper);
+    log.debug({ container: ins.Id.slice(0, 12), ms: Date.now() - t0, at: t0 }, 'rootfs diff applied');
   }
 
   async applyVolume(name: string, stagedDir: string): Promise<void> {
@@ -459,19 +468,27 @@ export class DockerDriver implements EngineDriver {
 
   async restore(containerId: string, checkpointName: string): Promise<RestoreResult> {
     const t0 = Date.now();
-    await withRuncConfShared(() => startFromCheckpoint(this.docker, containerId, checkpointName));
-    const ms = Date.now() - t0;
+    let locked = t0;
+    await withRuncConfShared(() => {
+      locked = Date.now();
+      return startFromCheckpoint(this.docker, containerId, checkpointName);
+    });
+    const t1 = Date.now();
+    const ms = t1 - t0;
     const ins = await this.inspect(containerId);
     if (!ins.State.Running) throw new RestoreFailed(`container ${containerId.slice(0, 12)} is ${ins.State.Status} right after the restore`);
+    log.debug({ container: ins.Id.slice(0, 12), lock_ms: locked - t0, start_ms: t1 - locked, inspect_ms: Date.now() - t1, at: t0 }, 'restore timings');
     return { container_id: ins.Id, pid: ins.State.Pid, restore_ms: ms };
   }
 
   async announce(containerId: string, spec: ContainerSpec): Promise<boolean> {
     const ips = spec.networks.filter((n) => n.shared && n.ip).map((n) => n.ip as string);
     if (ips.length === 0) return false;
+    const t0 = Date.now();
     const ins = await this.inspect(containerId);
     let ok = true;
     for (const ip of ips) ok = (await gratuitousArp(ins.State.Pid, ip)) && ok;
+    log.debug({ container: ins.Id.slice(0, 12), ms: Date.now() - t0, ok, at: t0 }, 'announced');
     return ok;
   }
 
