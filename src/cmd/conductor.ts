@@ -8,15 +8,25 @@ import { SqlRepository } from '../conductor/repository.js';
 import { ConductorService } from '../conductor/service.js';
 import { InventoryRPCAPI } from '../compute/inventory.js';
 import { ComputeRPCAPI } from '../compute/rpcapi.js';
-import { openDriver } from '../db/connection.js';
+import { lockSingleConductor } from '../conductor/single.js';
+import { openDriver, parseConnection } from '../db/connection.js';
 import { requireCurrentDatabase } from '../db/schema.js';
 import { runService } from './service.js';
 
 await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => {
+  const target = parseConnection(conf.database.connection);
+  const host = conf.DEFAULT.host;
+  if (target.kind === 'sqlite' && target.file !== ':memory:') {
+    const lock = lockSingleConductor(target.file, host);
+    onStop(lock.release);
+    log.info({ database: target.file, lock: lock.file }, 'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB');
+  }
   const db = openDriver(conf.database.connection);
   onStop(() => db.close());
   await requireCurrentDatabase(db);
-  log.info({ database: db.description }, 'database');
+  const leaseMs = conf.conductor.claim_lease_seconds * 1000;
+  const owner = `${host}:${process.pid}`;
+  if (target.kind === 'mysql') log.info({ database: db.description, owner, lease_s: conf.conductor.claim_lease_seconds }, 'MariaDB database: conductors share the work through claims');
   const notifier = notifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
   const compute = new ComputeRPCAPI(transport, {
     shortTimeout: conf.DEFAULT.rpc_response_timeout,
@@ -32,6 +42,8 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
       serviceDownTime: conf.conductor.service_down_time,
       containerStateMaxAge: conf.conductor.container_state_max_age,
       retry: { deadlineMs: conf.conductor.step_retry_deadline * 1000, backoffMs: 1000 },
+      // SQLite: the lone conductor takes every claim over at start; MariaDB: only this host's previous processes'.
+      claims: { owner, leaseMs, scanMs: Math.min(5000, Math.floor(leaseMs / 3)), takeOverPrefix: target.kind === 'sqlite' ? '' : `${host}:` },
       completionTimeout: conf.compute.live_migration_completion_timeout,
       timeoutAction: conf.compute.live_migration_timeout_action === 'force_complete' ? 'force_complete' : 'abort',
     },
@@ -42,6 +54,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
   const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
   await server.start();
   onStop(() => server.stop(5000));
+  onStop(() => service.stopClaims());
   const resumed = await service.recover();
   if (resumed) log.warn({ resumed }, 'resuming migrations left unfinished');
 });

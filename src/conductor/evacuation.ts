@@ -106,6 +106,16 @@ export class EvacuationRunner {
 
   private async start(e: Evacuation, c: EvacuationContainer): Promise<void> {
     const { repo, log } = this.deps;
+    // A conductor that stopped between starting this container's migration and recording it left
+    // that migration behind (another conductor drives it now): it is this evacuation's, not a second one to start.
+    const started = (await repo.listMigrations({ container: c.container_id, source_host: e.host, sort_dir: 'asc' })).find(
+      (m) => m.container_id === c.container_id && m.request_id !== null && m.request_id === e.request_id && m.created_at >= e.created_at,
+    );
+    if (started) {
+      await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: started.uuid, dest_host: started.dest_host });
+      log.warn({ evacuation: this.uuid, container: c.container_name, migration: started.uuid }, 'evacuation: a migration of this container was already started for it; following it');
+      return;
+    }
     try {
       const m = await this.deps.migrate(this.ctx, c.container_id, e.target_host, e.post_copy);
       await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: m.uuid, dest_host: m.dest_host });

@@ -19,6 +19,7 @@
  */
 import type { RequestContext } from '../common/context.js';
 import {
+  ClaimLost,
   EngineError,
   FerryError,
   MessagingTimeout,
@@ -77,6 +78,12 @@ export interface FlowDeps {
   notify(ctx: RequestContext, event: EventName, m: Migration, error?: Error): Promise<void>;
   log: Logger;
   retry?: RetryPolicy;
+  /**
+   * Whether this conductor still holds the migration's claim (several conductors). When it
+   * does not, the flow stops at once: no rollback, no step asked again, no write (the repo it
+   * is given is fenced too). Absent: a lone conductor, always.
+   */
+  stillOwner?: () => Promise<boolean>;
 }
 
 interface Steps {
@@ -150,6 +157,7 @@ export class MigrationFlow {
           continue;
         }
         const why = (e as Error).message;
+        await this.assertOwner();
         if (Date.now() >= deadline) {
           throw new OutcomeUnknown(`${host} gave no answer to ${method} for ${Math.round(this.retry.deadlineMs / 1000)} s (${why})`, { host, method });
         }
@@ -178,7 +186,16 @@ export class MigrationFlow {
       this.steps = (await this.deps.repo.getSteps(this.uuid)) as Steps;
       return await this.drive();
     } catch (err) {
+      // Another conductor drives it now: whatever went wrong here is not this flow's to undo.
+      if (err instanceof ClaimLost) throw err;
+      await this.assertOwner();
       return this.fail(err as Error);
+    }
+  }
+
+  private async assertOwner(): Promise<void> {
+    if (this.deps.stillOwner && !(await this.deps.stillOwner())) {
+      throw new ClaimLost(`migration ${this.uuid} is driven by another conductor now (this one lost its claim)`, { kind: 'migration', id: this.uuid });
     }
   }
 

@@ -551,6 +551,10 @@ export class SqlRepository implements Repository {
   async admit(uuid: string, owner: string, hosts: readonly string[], maxPerHost: number): Promise<boolean> {
     if (hosts.length === 0) return false;
     return this.driver.transaction(async (tx) => {
+      const mine = await tx.query<{ admitted: unknown }>("SELECT admitted FROM claims WHERE kind = 'migration' AND id = ? AND owner = ?", [uuid, owner]);
+      if (mine.length === 0) return false;
+      // Admitted before (by this conductor, or by one it took the migration over from): the slots are its already.
+      if (Number(mine[0].admitted) === 1) return true;
       // One admission at a time across conductors: the lock row is written first (MySQL row lock; SQLite's transaction is one writer).
       await tx.exec("UPDATE claims SET expires_at = expires_at + 1 WHERE kind = 'lock' AND id = 'admission'");
       const marks = hosts.map(() => '?').join(', ');

@@ -6,8 +6,10 @@
  * the request, the hosts concerned are asked first. No AMQP here: manager.ts exposes it on the bus.
  */
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { RequestContext } from '../common/context.js';
 import {
+  ClaimLost,
   ContainerNotFound,
   EvacuationNotFound,
   HostDown,
@@ -31,10 +33,28 @@ import { EvacuationRunner, planContainers } from './evacuation.js';
 import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
 import type { EvacuationNotify } from './notifications.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
-import type { ContainerRecord, Repository } from './repository.js';
+import type { ClaimKind, ContainerRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
 
+/**
+ * Several conductors at once: each migration and evacuation is driven by the one conductor
+ * that holds its claim in the database, renewed every lease/3; another one's scan takes over
+ * what nobody holds (a conductor that died) and resumes it as recover() does.
+ */
+export interface ClaimOptions {
+  /** This conductor in the claims table: `<host>:<pid>` (the host part names its previous processes). */
+  owner: string;
+  /** How long a claim lasts without renewal, ms. */
+  leaseMs: number;
+  /** How often claims nobody holds are looked for, ms (default: a third of the lease). */
+  scanMs?: number;
+  /** At start, the leases of owners whose name starts with this end at once: this host's previous processes ('' = every owner: a single conductor). */
+  takeOverPrefix: string;
+}
+
 export interface ConductorOptions {
+  /** Default: a lone conductor (owner host:pid, 60 s lease, takes every claim over at recover()). */
+  claims?: ClaimOptions;
   /** Migrations running at once on one host, as source or as target; the others queue. */
   maxConcurrentPerHost: number;
   serviceDownTime: number; // seconds
@@ -116,6 +136,17 @@ export class ConductorService {
   ) {}
   /** Evacuations this conductor drives now (uuid -> their end). */
   private readonly evacuating = new Map<string, Promise<Evacuation>>();
+  private defaultClaims?: ClaimOptions;
+  private get claims(): ClaimOptions {
+    this.defaultClaims ??= this.opts.claims ?? { owner: `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: 60_000, takeOverPrefix: '' };
+    return this.defaultClaims;
+  }
+  private timers: NodeJS.Timeout[] = [];
+
+  /** Who this conductor is in the claims table. */
+  get owner(): string {
+    return this.claims.owner;
+  }
 
   // ---- queries ----
   async listHosts(now = Date.now()): Promise<ComputeHost[]> {
@@ -315,7 +346,8 @@ export class ConductorService {
     });
     await this.repo.createMigration(m);
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
-    this.enqueue(m.uuid);
+    // Another conductor's scan may have been quicker (it then drives it): only the claim's holder runs a flow.
+    if (await this.repo.claim('migration', m.uuid, this.owner, this.claims.leaseMs)) this.enqueue(m.uuid);
     return m;
   }
 
@@ -417,7 +449,8 @@ export class ConductorService {
       throw new NoValidHost(`no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`);
     }
     if (req.post_copy) this.requirePostCopy(hosts, target !== null ? [host, target] : [host]);
-    const running = (await Promise.all([...this.evacuating.keys()].map((u) => this.repo.getEvacuation(u)))).find((e) => e?.host === host && e.status === 'running');
+    // Any conductor's: the database knows every running evacuation.
+    const running = (await this.repo.unfinishedEvacuations()).find((e) => e.host === host);
     if (running) throw new MigrationInProgress(`compute host "${host}" is already being evacuated (evacuation ${running.uuid})`);
 
     // Fresh state of the host's containers before listing them (a stopped one is listed, never skipped).
@@ -445,14 +478,14 @@ export class ConductorService {
     const e = await this.getEvacuation(uuid);
     this.log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
     await this.notifyEvacuation(ctx, 'host.evacuate.start', e);
-    this.runEvacuation(ctx, uuid);
+    if (await this.repo.claim('evacuation', uuid, this.owner, this.claims.leaseMs)) this.runEvacuation(ctx, uuid);
     return e;
   }
 
   private runEvacuation(ctx: RequestContext, uuid: string): void {
     const runner = new EvacuationRunner(
       {
-        repo: this.repo,
+        repo: this.repo.fenced('evacuation', uuid, this.owner),
         migrate: (c, containerId, target, postCopy) => this.migrateOnLiveState(c, containerId, target, { post_copy: postCopy }),
         notify: this.notifyEvacuation,
         log: this.log,
@@ -469,6 +502,11 @@ export class ConductorService {
       uuid,
     );
     const done = runner.run().catch(async (err: unknown) => {
+      if (err instanceof ClaimLost) {
+        // Another conductor took it over (this one stopped renewing for longer than the lease): it goes on there.
+        this.log.warn({ evacuation: uuid, err: err.message }, 'evacuation claim lost: another conductor goes on with it');
+        return this.getEvacuation(uuid);
+      }
       // Only the database can fail here (a refusal is recorded per container): the record says the evacuation broke.
       const message = `the evacuation stopped: ${(err as Error).message}`;
       this.log.error({ evacuation: uuid, err: (err as Error).message }, 'evacuation stopped');
@@ -477,7 +515,10 @@ export class ConductorService {
       return e;
     });
     this.evacuating.set(uuid, done);
-    void done.finally(() => this.evacuating.delete(uuid));
+    void done.finally(async () => {
+      this.evacuating.delete(uuid);
+      await this.release('evacuation', uuid);
+    });
   }
 
   /** Resolves with the evacuation's final record once this conductor has driven it to its end. */
@@ -498,11 +539,13 @@ export class ConductorService {
     }
     let updated = await this.repo.updateMigration(uuid, { abort_requested: true });
     await this.notify(ctx, 'live_migration_abort.start', updated);
-    if (!this.running.has(uuid) && updated.status === 'accepted') {
-      // Still queued: no flow will pick it up, so end it here.
+    // Still queued, here or nowhere (its claim free or ours): no flow runs it, so end it here. Queued
+    // at another conductor: that one starts it at its next pass, and its flow cancels at once.
+    if (!this.running.has(uuid) && updated.status === 'accepted' && (await this.repo.claim('migration', uuid, this.owner, this.claims.leaseMs))) {
       const i = this.queue.indexOf(uuid);
       if (i >= 0) this.queue.splice(i, 1);
-      updated = await this.repo.updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
+      updated = await this.repo.fenced('migration', uuid, this.owner).updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
+      await this.release('migration', uuid);
       await this.notify(ctx, 'live_migration_abort.end', updated);
     }
     this.log.info({ migration: uuid, status: updated.status, beforeFreeze: isBeforeFreeze(m.status) }, 'abort requested');
@@ -530,12 +573,13 @@ export class ConductorService {
       const m = await this.repo.getMigration(uuid);
       if (!m || isFinal(m.status)) {
         this.queue.splice(i, 1);
+        await this.release('migration', uuid);
         continue;
       }
-      // Both ends count: a host runs at most maxConcurrentPerHost migrations, as source or as target.
-      const busy = this.hostsOf(m).some((h) => (this.active.get(h) ?? 0) >= this.opts.maxConcurrentPerHost);
-      // A migration that already passed `accepted` held its slots before a restart: it goes on regardless.
-      if (busy && m.status === 'accepted') {
+      // Both ends count: a host runs at most maxConcurrentPerHost migrations, as source or as target, counted
+      // over every conductor in the database. One that already passed `accepted` holds its slots: it goes on
+      // regardless; so does one asked to abort (its flow only cancels it).
+      if (m.status === 'accepted' && !m.abort_requested && !(await this.repo.admit(uuid, this.owner, this.hostsOf(m), this.opts.maxConcurrentPerHost))) {
         i++;
         continue;
       }
@@ -566,7 +610,18 @@ export class ConductorService {
       roles: ['admin'],
       is_admin: true,
     });
-    const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: this.notify, log: this.log, retry: this.opts.retry }, ctx, m.uuid);
+    const flow = new MigrationFlow(
+      {
+        repo: this.repo.fenced('migration', m.uuid, this.owner),
+        compute: this.compute,
+        notify: this.notify,
+        log: this.log,
+        retry: this.opts.retry,
+        stillOwner: async () => (await this.repo.getClaim('migration', m.uuid))?.owner === this.owner,
+      },
+      ctx,
+      m.uuid,
+    );
     const timeout = this.completionTimer(ctx, m);
     const release = () => {
       if (timeout) clearTimeout(timeout);
@@ -576,13 +631,18 @@ export class ConductorService {
       this.pump();
     };
     flow.run().then(
-      (final) => {
+      async (final) => {
         this.log.info({ migration: m.uuid, status: final.status, freeze_ms: final.freeze_ms, error: final.error }, 'migration ended');
+        await this.release('migration', m.uuid);
         release();
       },
       (e: unknown) => {
-        // Only the database can fail here: the flow catches everything else. Recovery picks the migration up on the next start.
-        this.log.error({ migration: m.uuid, err: (e as Error).message }, 'migration flow stopped: its record could not be written');
+        if (e instanceof ClaimLost) {
+          this.log.warn({ migration: m.uuid, err: e.message }, 'migration claim lost: this conductor stops, the one that took it over goes on');
+        } else {
+          // Only the database can fail here: the flow catches everything else. Its claim runs out and a conductor resumes it.
+          this.log.error({ migration: m.uuid, err: (e as Error).message }, 'migration flow stopped: its record could not be written');
+        }
         release();
       },
     );
@@ -611,21 +671,75 @@ export class ConductorService {
     return timer;
   }
 
-  /** On start: every migration a previous conductor left unfinished is resumed to a final status. */
+  /**
+   * On start: every migration and evacuation a previous conductor left unfinished is resumed to
+   * a final status: this host's previous processes' claims end at once (with SQLite, everyone's:
+   * there is one conductor), the others' when their lease runs out (the periodic scan). Starts
+   * the claims' renewal and that scan.
+   */
   async recover(): Promise<number> {
-    const left = await this.repo.unfinishedMigrations();
-    for (const m of left) {
-      this.log.warn({ migration: m.uuid, status: m.status, phase: m.phase }, 'resuming a migration left unfinished by a previous conductor');
-      this.queue.push(m.uuid);
+    const ended = await this.repo.expireClaims(this.claims.takeOverPrefix, this.owner);
+    if (ended) this.log.info({ claims: ended, of: this.claims.takeOverPrefix ? `${this.claims.takeOverPrefix}*` : 'every conductor' }, 'claims of previous conductor processes ended');
+    const taken = await this.takeOver('resuming a migration left unfinished by a previous conductor');
+    this.startClaims();
+    return taken;
+  }
+
+  /** Renew this conductor's claims and look for unclaimed work, periodically (unref'd timers). */
+  private startClaims(): void {
+    if (this.timers.length) return;
+    const renew = setInterval(() => {
+      this.repo.renewClaims(this.owner, this.claims.leaseMs).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'could not renew this conductor\'s claims'));
+    }, Math.max(50, Math.floor(this.claims.leaseMs / 3)));
+    let scanning = false;
+    const scan = setInterval(() => {
+      if (scanning) return;
+      scanning = true;
+      this.takeOver('taking over a migration whose conductor stopped renewing its claim')
+        .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'could not look for unclaimed migrations'))
+        .finally(() => {
+          scanning = false;
+        });
+    }, this.claims.scanMs ?? Math.max(50, Math.floor(this.claims.leaseMs / 3)));
+    renew.unref();
+    scan.unref();
+    this.timers = [renew, scan];
+  }
+
+  /** Stop renewing claims and scanning (at shutdown; a test's way to let a conductor "die"). */
+  stopClaims(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  /** Claim what nobody holds, resume those migrations (queued) and evacuations; then a pump pass (slots other conductors freed). */
+  private async takeOver(why: string): Promise<number> {
+    let n = 0;
+    for (const uuid of await this.repo.claimable('migration')) {
+      if (this.running.has(uuid) || this.queue.includes(uuid)) continue;
+      if (!(await this.repo.claim('migration', uuid, this.owner, this.claims.leaseMs))) continue;
+      const m = await this.repo.getMigration(uuid);
+      this.log.warn({ migration: uuid, status: m?.status, phase: m?.phase, owner: this.owner }, why);
+      this.queue.push(uuid);
+      n++;
     }
     this.pump();
-    // Evacuations a previous conductor left running go on from their record (their migrations resume above).
-    for (const e of await this.repo.unfinishedEvacuations()) {
-      this.log.warn({ evacuation: e.uuid, host: e.host }, 'resuming an evacuation left unfinished by a previous conductor');
+    for (const uuid of await this.repo.claimable('evacuation')) {
+      if (this.evacuating.has(uuid) || !(await this.repo.claim('evacuation', uuid, this.owner, this.claims.leaseMs))) continue;
+      const e = await this.repo.getEvacuation(uuid);
+      if (!e || e.status !== 'running') {
+        await this.release('evacuation', uuid);
+        continue;
+      }
+      this.log.warn({ evacuation: e.uuid, host: e.host, owner: this.owner }, why.replace('a migration', 'an evacuation'));
       const ctx = new RequestContext({ request_id: e.request_id ?? undefined, user_id: e.user_id, project_id: e.project_id, roles: ['admin'], is_admin: true });
       this.runEvacuation(ctx, e.uuid);
     }
-    return left.length;
+    return n;
+  }
+
+  private async release(kind: ClaimKind, id: string): Promise<void> {
+    await this.repo.releaseClaim(kind, id, this.owner).catch((e: unknown) => this.log.warn({ [kind]: id, err: (e as Error).message }, 'could not release a claim'));
   }
 
   /** Resolves when no flow runs and none is queued (used at shutdown and by tests). */

@@ -20,4 +20,9 @@ export const conductorOpts = {
     'Seconds a container state the hosts reported (events, heartbeats) is trusted for a migrate decision; older, or not running, and the conductor asks the host live first.',
   ),
   container_state_timeout: intOpt(3, 'Seconds the conductor waits for a host to answer a live container-state check.', 1),
+  claim_lease_seconds: intOpt(
+    30,
+    'Seconds a conductor holds its claim of a migration or evacuation without renewing it (it renews every third of that); when a conductor dies, another takes its work over once the lease has run out. Clocks of the conductors must agree (NTP).',
+    3,
+  ),
 };
