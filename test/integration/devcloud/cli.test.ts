@@ -20,6 +20,29 @@ describe('ferry-devcloud command', () => {
     expect(r.stderr).toMatch(/unknown option --jsn/);
   });
 
+  it('stops and starts one RabbitMQ node by name, nothing else', () => {
+    const svc = spawnSync(process.execPath, [devcloud, 'stop', 'ferry-api'], { encoding: 'utf8' });
+    expect(svc.status).toBe(2);
+    expect(svc.stderr).toMatch(/"stop" applies to a RabbitMQ node \(rabbitmq, rabbitmq2\), not "ferry-api"/);
+    const none = spawnSync(process.execPath, [devcloud, 'start'], { encoding: 'utf8' });
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/"start" takes one broker: rabbitmq or rabbitmq2/);
+    const kill = spawnSync(process.execPath, [devcloud, 'start', 'rabbitmq2', '--kill'], { encoding: 'utf8' });
+    expect(kill.status).toBe(2);
+    expect(kill.stderr).toMatch(/option --kill does not apply to "start"/);
+  });
+
+  it('restarts the second RabbitMQ node alone (--kill: SIGKILL first): a new PID, the first untouched', () => {
+    const before = cloud().rabbit.brokers;
+    const r = spawnSync(process.execPath, [devcloud, 'restart', 'rabbitmq2', '--kill'], { encoding: 'utf8', timeout: 180_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/starting RabbitMQ rabbitmq2/);
+    const after = JSON.parse(spawnSync(process.execPath, [devcloud, 'status', '--json'], { encoding: 'utf8' }).stdout).rabbit.brokers;
+    expect(after.map((b: { state: string }) => b.state)).toEqual(['up', 'up']);
+    expect(after[0].pid).toBe(before[0].pid);
+    expect(after[1].pid).not.toBe(before[1].pid);
+  });
+
   it('describes the running cloud as JSON', () => {
     const s = cloud();
     expect(s.keystone.auth_url).toBe('http://127.0.0.1:5000/v3');
@@ -29,6 +52,10 @@ describe('ferry-devcloud command', () => {
       );
     }
     expect(s.rabbit.transport_url).toMatch(/^rabbit:\/\//);
+    expect(s.rabbit.brokers.map((b) => [b.name, b.node, b.port, b.state])).toEqual([
+      ['rabbitmq', 'ferry@localhost', 5672, 'up'],
+      ['rabbitmq2', 'ferry2@localhost', 5673, 'up'],
+    ]);
     expect(s.hosts.map((h) => h.name)).toEqual(['compute1', 'compute2']);
     for (const h of s.hosts) {
       expect(h.state).toBe('up');
@@ -79,6 +106,7 @@ describe('ferry-devcloud command', () => {
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.hosts.every((h: { state: string }) => h.state === 'up')).toBe(true);
+    expect(s.rabbit.brokers.map((b: { state: string }) => b.state)).toEqual(['up', 'up']);
     expect(s.api.state).toBe('up');
     // The macvlan network works again (its parent link was recreated): a container starts on it.
     const socket = s.hosts.find((x: { name: string }) => x.name === 'compute1').docker_host;

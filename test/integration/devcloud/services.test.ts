@@ -17,9 +17,18 @@ async function token(c: ReturnType<typeof cloud>['keystone']['admin']): Promise<
 }
 
 describe('RabbitMQ', () => {
-  it('carries a message as the ferry user on vhost ferry', async () => {
-    const url = cloud().rabbit.transport_url;
-    expect(url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:5672\/ferry$/);
+  it('lists both brokers in the services\' transport_url, 5672 first', () => {
+    const brokers = cloud().rabbit.brokers;
+    expect(brokers.map((b) => [b.name, b.port])).toEqual([
+      ['rabbitmq', 5672],
+      ['rabbitmq2', 5673],
+    ]);
+    expect(cloud().rabbit.transport_url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:5672,ferry:[^@]+@127\.0\.0\.1:5673\/ferry$/);
+  });
+
+  it.each(['rabbitmq', 'rabbitmq2'])('%s carries a message as the ferry user on vhost ferry', async (name) => {
+    const url = cloud().rabbit.brokers.find((b) => b.name === name)!.transport_url;
+    expect(url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:567[23]\/ferry$/);
     const conn = await amqp.connect(amqpUrl(url));
     try {
       const ch = await conn.createChannel();
@@ -35,8 +44,8 @@ describe('RabbitMQ', () => {
     }
   });
 
-  it('refuses a wrong password', async () => {
-    const bad = amqpUrl(cloud().rabbit.transport_url).replace(/:[^:@/]+@/, ':wrong@');
+  it.each(['rabbitmq', 'rabbitmq2'])('%s refuses a wrong password', async (name) => {
+    const bad = amqpUrl(cloud().rabbit.brokers.find((b) => b.name === name)!.transport_url).replace(/:[^:@/]+@/, ':wrong@');
     await expect(amqp.connect(bad)).rejects.toThrow(/ACCESS_REFUSED|403/);
   });
 });
