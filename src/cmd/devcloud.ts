@@ -6,12 +6,16 @@ import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
 import { BROKER_NAMES, restartBroker, startBroker, stopBroker } from '../devcloud/rabbit.js';
 import { restartService, serviceSpecs } from '../devcloud/services.js';
+import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] | down | status [--json] | demo
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] | down | status [--json] | demo
                       | restart [NAME...] [--kill] | stop BROKER [--kill] | start BROKER
 
   up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts compute1 and compute2,
-           the ferry-fabric tenant network, the test images and Ferry's services
+           the ferry-fabric tenant network, the test images and Ferry's services;
+           --db mariadb runs MariaDB on 127.0.0.1:3306 for the conductors (default sqlite),
+           --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb);
+           both are kept until changed (restart keeps them; up --db sqlite --conductors 1 goes back)
   down     stop everything the development cloud started, by PID, and remove its namespaces
   status   describe the cloud (--json for scripts and tests)
   demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
@@ -30,13 +34,15 @@ function log(s: string) {
 const OPTIONS = {
   json: { type: 'boolean' },
   'no-services': { type: 'boolean' },
+  db: { type: 'string' },
+  conductors: { type: 'string' },
   kill: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services'],
+  up: ['json', 'no-services', 'db', 'conductors'],
   down: [],
   status: ['json'],
   demo: [],
@@ -62,7 +68,17 @@ function parse(argv: string[]) {
     }
     if (!TAKES_NAMES.has(verb) && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
   }
-  return { verb, rest, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
+  const shape: Partial<CloudShape> = {};
+  if (values.db !== undefined) {
+    if (!DATABASES.includes(values.db as CloudDatabase)) throw new InvalidInput(`--db must be one of ${DATABASES.join(', ')}, not "${values.db}"`);
+    shape.db = values.db as CloudDatabase;
+  }
+  if (values.conductors !== undefined) {
+    const n = Number(values.conductors);
+    if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS) throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
+    shape.conductors = n;
+  }
+  return { verb, rest, shape, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -74,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ferry-devcloud: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  const { verb, rest, flags } = args;
+  const { verb, rest, flags, shape } = args;
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -85,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (verb) {
     case 'up': {
-      const s = await up(log, { services: !flags.has('--no-services') });
+      const s = await up(log, { services: !flags.has('--no-services'), shape });
       printStatus(s, flags.has('--json'));
       return 0;
     }
@@ -141,6 +157,7 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
     ...s.hosts.map((h) => `${h.name.padEnd(10)} ${h.state.padEnd(5)} ${h.docker_host}  netns ${h.netns}`),
     `fabric     ${s.fabric.network} ${s.fabric.subnet}, clients in netns ${s.fabric.client_netns}`,
     `CRIU       ${s.criu.version} (${s.criu.binary})`,
+    `database   ${s.database.kind}${s.database.mariadb ? ` ${s.database.mariadb.state} 127.0.0.1:${s.database.mariadb.port}` : ''}, ${s.database.conductors} conductor(s)`,
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
   if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);

@@ -4,6 +4,7 @@ import { boolOpt, intOpt, strOpt } from './opts.js';
 export const apiOpts = {
   bind_host: strOpt('127.0.0.1', 'Address ferry-api listens on.'),
   bind_port: intOpt(9517, 'Port ferry-api listens on.', 1),
+  workers: intOpt(1, 'ferry-api processes serving the port together (node:cluster); each has its own bus connection. 1: a single process.', 1),
   public_endpoint: strOpt('', 'URL registered in the Keystone catalog; default http://<bind_host>:<bind_port>/v1.'),
   region_name: strOpt('RegionOne', 'Keystone region of the endpoints Ferry registers.'),
   policy_file: strOpt('/etc/ferry/policy.yaml', 'YAML policy overrides (oslo.policy rule syntax).'),

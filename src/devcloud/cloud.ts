@@ -19,6 +19,9 @@ import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDi
 import { run } from './proc.js';
 import { brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
 import { apiUrl, servicesState, startServices, stopServices } from './services.js';
+import { redact } from '../db/connection.js';
+import { MARIADB } from './layout.js';
+import { checkShape, cloudMariadbPid, databaseUrl, readShape, startCloudMariadb, stopCloudMariadb, writeShape, type CloudShape } from './shape.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -31,7 +34,7 @@ async function criuInfo(): Promise<{ binary: string; version: string }> {
   return { binary, version: /Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? '' };
 }
 
-export async function up(log: Log, opts: { services?: boolean } = {}): Promise<CloudStatus> {
+export async function up(log: Log, opts: { services?: boolean; shape?: Partial<CloudShape> } = {}): Promise<CloudStatus> {
   fs.mkdirSync(path.join(stateDir, 'run'), { recursive: true });
   fs.mkdirSync(path.join(stateDir, 'log'), { recursive: true });
   const t0 = Date.now();
@@ -40,6 +43,19 @@ export async function up(log: Log, opts: { services?: boolean } = {}): Promise<C
   const criu = await criuInfo();
   if (!criu.binary) throw new Error('CRIU is not installed: run scripts/install.sh first');
   ensureRuncCriuConf(step);
+  // The control plane's shape (database, conductors): as asked, else as it was.
+  const was = readShape();
+  const shape: CloudShape = { ...was, ...opts.shape };
+  checkShape(shape);
+  if (shape.db !== was.db || shape.conductors !== was.conductors) {
+    step(`control plane: ${was.db} with ${was.conductors} conductor(s) -> ${shape.db} with ${shape.conductors}; Ferry's services restart`);
+    await stopServices();
+    writeShape(shape);
+  }
+  if (shape.db === 'mariadb') {
+    step('MariaDB');
+    await startCloudMariadb(step);
+  }
 
   step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
@@ -78,6 +94,7 @@ export async function down(log: Log): Promise<void> {
   log('stopping Keystone and both RabbitMQ nodes');
   await stopKeystone();
   await stopRabbit();
+  if (await stopCloudMariadb()) log('stopped MariaDB');
   log('removing network namespaces');
   await deleteNamespaces();
 }
@@ -121,6 +138,16 @@ export async function status(): Promise<CloudStatus> {
     criu: await criuInfo(),
     config_files: configFiles(),
     services,
+    database: (() => {
+      const shape = readShape();
+      const pid = cloudMariadbPid();
+      return {
+        kind: shape.db,
+        connection: redact(databaseUrl(shape)),
+        conductors: shape.conductors,
+        ...(shape.db === 'mariadb' || pid !== null ? { mariadb: { state: pid !== null ? ('up' as const) : ('down' as const), pid, port: MARIADB.port, datadir: MARIADB.datadir } } : {}),
+      };
+    })(),
   };
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
   if (horizonInstalled()) result.horizon = { url: horizonUrl, state: await horizonState() };

@@ -5,12 +5,15 @@ import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
 import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
 import { transportUrl } from './rabbit.js';
+import { conductorNames, databaseUrl, readShape } from './shape.js';
 
 export const etcDir = path.join(stateDir, 'etc');
 
 export function configFiles(): Record<string, string> {
   const files: Record<string, string> = { controller: path.join(etcDir, 'ferry.conf') };
   for (const h of HOST_NAMES) files[h] = path.join(etcDir, `ferry-${h}.conf`);
+  // Conductors beyond the first (the controller's) have their own file: their own host name.
+  for (const c of conductorNames(readShape().conductors).slice(1)) files[c.configKey] = path.join(etcDir, `ferry-${c.configKey}.conf`);
   return files;
 }
 
@@ -47,18 +50,19 @@ function common(host: string): string[] {
 export function writeConfigFiles(): Record<string, string> {
   fs.mkdirSync(etcDir, { recursive: true });
   const files = configFiles();
-  fs.writeFileSync(
-    files.controller,
+  const controller = (host: string) =>
     [
-      ...common('controller'),
+      ...common(host),
       '[api]',
       'bind_host = 127.0.0.1',
       `bind_port = ${FERRY_PORTS.api}`,
+      // Two processes share the port, as a region runs the API several times over.
+      'workers = 2',
       `region_name = ${KEYSTONE.region}`,
       `policy_file = ${path.join(repoRoot, 'etc/ferry/policy.yaml')}`,
       '',
       '[database]',
-      `connection = sqlite:///${path.join(stateDir, 'ferry', 'ferry.sqlite')}`,
+      `connection = ${databaseUrl()}`,
       '',
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
@@ -67,9 +71,11 @@ export function writeConfigFiles(): Record<string, string> {
       // notice a lost answer fast and give up (status error) sooner than a real region would.
       'call_monitor_timeout = 10',
       'step_retry_deadline = 60',
+      // A conductor that dies hands its migrations over within seconds here.
+      'claim_lease_seconds = 15',
       '',
-    ].join('\n'),
-  );
+    ].join('\n');
+  for (const c of conductorNames(readShape().conductors)) fs.writeFileSync(files[c.configKey], controller(c.host));
   for (const h of HOST_NAMES) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).

@@ -56,6 +56,21 @@ export const KEYSTONE = {
   servicePassword: 'ferry-dev-service',
 };
 
+/**
+ * MariaDB for `up --db mariadb` (Debian's mariadb-server, our own datadir and PID file): the
+ * database and user Ferry's conductors use, with a throwaway password.
+ */
+export const MARIADB = {
+  port: 3306,
+  database: 'ferry',
+  user: 'ferry',
+  password: 'ferry-dev-db', // throwaway development-cloud secret
+  datadir: path.join(stateDir, 'mariadb'),
+  socket: path.join(runDir, 'mariadb.sock'),
+  pidFile: path.join(stateDir, 'run', 'mariadb.pid'),
+  logFile: path.join(stateDir, 'log', 'mariadb.log'),
+};
+
 /** Horizon (Django's server) with Ferry's panel. */
 export const HORIZON = { port: 8088 };
 

@@ -5,6 +5,7 @@ import { configFiles, writeConfigFiles } from './config.js';
 import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
 import { withServicesLock } from './lock.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+import { conductorNames, MAX_CONDUCTORS, readShape } from './shape.js';
 
 export interface ServiceSpec {
   name: string; // pid/log file name
@@ -12,10 +13,11 @@ export interface ServiceSpec {
   configFile: string;
 }
 
-export function serviceSpecs(): ServiceSpec[] {
+/** The services of the cloud's shape (readShape): one conductor per configured conductor. */
+export function serviceSpecs(conductors = readShape().conductors): ServiceSpec[] {
   const files = configFiles();
   return [
-    { name: 'ferry-conductor', entry: 'conductor', configFile: files.controller },
+    ...conductorNames(conductors).map((c) => ({ name: c.service, entry: 'conductor', configFile: files[c.configKey] ?? path.join(path.dirname(files.controller), `ferry-${c.configKey}.conf`) })),
     ...HOST_NAMES.map((h) => ({ name: `ferry-compute-${h}`, entry: 'compute', configFile: files[h] })),
     { name: 'ferry-api', entry: 'api', configFile: files.controller },
   ];
@@ -71,23 +73,28 @@ async function waitApi(s: ServiceSpec): Promise<void> {
   await waitFor(`ferry-api on ${apiUrl} (log: ${path.join(stateDir, 'log', 'ferry-api.log')})`, apiHealthy, 60_000);
 }
 
+/** `ferry-manage db sync` on the conductors' database (a conductor refuses an older schema). */
+async function syncDatabase(log: (s: string) => void): Promise<void> {
+  const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
+  if (!fs.existsSync(manage)) return;
+  const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
+  log(r.stdout.trim());
+}
+
 /** Start every service that is not running (after syncing the database schema). */
 export async function startServices(log: (s: string) => void): Promise<void> {
   await withServicesLock(async () => {
-    const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
-    if (fs.existsSync(manage)) {
-      const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
-      log(r.stdout.trim());
-    }
+    await syncDatabase(log);
     const started = serviceSpecs().filter((s) => serviceAvailable(s) && servicePid(s) === null);
     for (const s of started) startService(s, log);
     for (const s of started) await waitApi(s);
   });
 }
 
+/** Stop every Ferry service, including conductors of a larger shape than the current one. */
 export async function stopServices(): Promise<void> {
   await withServicesLock(async () => {
-    for (const s of serviceSpecs().reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+    for (const s of serviceSpecs(MAX_CONDUCTORS).reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
   });
 }
 
@@ -100,6 +107,7 @@ export async function restartService(name: string, log: (s: string) => void, sig
     if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
     await stopDaemon(pidFile(s), marker(s), 20_000);
     writeConfigFiles(); // a restarted service reads what this code would write (new options included)
+    if (s.entry === 'conductor') await syncDatabase(log); // code newer than the schema: as `up` does
     startService(s, log);
     await waitApi(s);
   });

@@ -37,4 +37,11 @@ export interface CloudStatus {
   config_files: Record<string, string>;
   /** Ferry's own services (those built), by name. */
   services: Record<string, 'up' | 'down'>;
+  /** The conductors' database (password hidden) and how many conductors run; MariaDB's server when it is the database or still runs. */
+  database: {
+    kind: 'sqlite' | 'mariadb';
+    connection: string;
+    conductors: number;
+    mariadb?: { state: 'up' | 'down'; pid: number | null; port: number; datadir: string };
+  };
 }
