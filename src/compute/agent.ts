@@ -398,6 +398,7 @@ export class MigrationAgent {
         const lazy = await this.lazyDriver('checkpointLazy').call(this.driver, spec.id, name, { pageServerPort: 0, bindAddress: this.advertisedHost() });
         pageServer = { address: this.advertisedHost(), port: lazy.page_server.port };
         r.page_server = pageServer;
+        r.page_server_pid = lazy.page_server.pid;
         this.records.save(r);
         ckpt = lazy;
       } else {

@@ -32,6 +32,8 @@ export interface AgentRecord {
   mode?: 'stop-and-copy' | 'post-copy';
   /** Source, post-copy: where its page server waits for the target. */
   page_server?: { address: string; port: number } | null;
+  /** Source, post-copy: the PID of CRIU's page server (in the engine's namespace), for the operator. */
+  page_server_pid?: number | null;
   created_volumes: string[];
   image_loaded: boolean;
   live?: LiveMigrationResult;

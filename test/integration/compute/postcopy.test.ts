@@ -13,7 +13,6 @@
  *   frozen container runs on with every key.
  * After each test /etc/criu/runc.conf holds exactly what it held before.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, jest, test } from '@jest/globals';
@@ -21,6 +20,7 @@ import { PostCopyFailed } from '../../../src/common/errors.js';
 import type { DockerDriver } from '../../../src/compute/docker/driver.js';
 import { RUNC_CONF, runcConfText } from '../../../src/compute/docker/runcconf.js';
 import { cloud } from '../../helpers/cloud.js';
+import { startWriter, stopWriters } from '../../helpers/redis-writer.js';
 import { dk, makeDriver, redisCli, removeEverywhere, sh, uniqueName, waitFor } from './helpers.js';
 
 jest.setTimeout(300_000);
@@ -28,7 +28,6 @@ jest.setTimeout(300_000);
 const names = [uniqueName('postcopy'), uniqueName('postcopy-kill'), uniqueName('postcopy-back')];
 const IPS = ['10.250.0.171', '10.250.0.172', '10.250.0.173'];
 const MACS = ['02:42:0a:fa:00:ab', '02:42:0a:fa:00:ac', '02:42:0a:fa:00:ad'];
-const writers: ChildProcess[] = [];
 let d1: DockerDriver;
 let d2: DockerDriver;
 let confBefore = '';
@@ -46,45 +45,9 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  for (const w of writers) if (w.exitCode === null && w.pid) process.kill(w.pid, 'SIGTERM');
+  stopWriters();
   await removeEverywhere(names);
 });
-
-/**
- * A writer in the client namespace: INCR on one Redis connection every 10 ms, printing each
- * acknowledged value with its time. It reconnects if its connection fails.
- */
-const WRITER = `
-const net = require('node:net');
-const [host, port] = process.argv.slice(1);
-let sock = null, buf = '', pending = false;
-function connect() {
-  sock = net.connect(Number(port), host);
-  sock.setNoDelay(true);
-  sock.on('data', (d) => {
-    buf += d;
-    let m;
-    while ((m = /^:(\\d+)\\r\\n/.exec(buf))) { buf = buf.slice(m[0].length); pending = false; process.stdout.write(JSON.stringify({ t: Date.now(), v: Number(m[1]) }) + '\\n'); }
-  });
-  sock.on('error', () => {});
-  sock.on('close', () => { pending = false; buf = ''; setTimeout(connect, 50); });
-}
-connect();
-setInterval(() => { if (!pending && sock && !sock.connecting && !sock.destroyed) { pending = true; sock.write('*2\\r\\n$4\\r\\nINCR\\r\\n$6\\r\\nwrites\\r\\n'); } }, 10);
-`;
-
-function startWriter(ip: string): { acks: { t: number; v: number }[] } {
-  const acks: { t: number; v: number }[] = [];
-  const child = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, process.execPath, '-e', WRITER, ip, '6379'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  writers.push(child);
-  let rest = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    const lines = (rest + d).split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) if (l.trim()) acks.push(JSON.parse(l) as { t: number; v: number });
-  });
-  return { acks };
-}
 
 interface Moved {
   id: string;
