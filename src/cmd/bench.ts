@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { analyzeDockerPath } from '../bench/analysis.js';
+import { runControlPlane } from '../bench/controlplane/main.js';
 import { loadCloud, sh } from '../bench/cloud.js';
 import { MemorySampler } from '../bench/memory.js';
 import { chart, ferryPeaks, markdown, ratios, ratioTable, summarize, terminalTable, type ReportInput } from '../bench/report.js';
@@ -40,7 +41,9 @@ const USAGE = `usage: npm run bench -- [options]
   --analysis-only       only the Docker-vs-CRIU analysis (on --analysis, default redis-1m)
   --report FILE.json    render the Markdown report and chart of an earlier run again
                         (with --analysis-only: run the analysis and add it to that report)
-  --out DIR             results folder (default results/)`;
+  --out DIR             results folder (default results/)
+  --control-plane       the conductor at scale over a simulated engine instead (no root, no
+                        dev cloud; its options: --control-plane --help)`;
 
 interface Options {
   runs: number;
@@ -115,6 +118,7 @@ async function machine(): Promise<Record<string, string>> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--control-plane')) return runControlPlane(argv.filter((a) => a !== '--control-plane'), repoRoot);
   let opts: Options;
   try {
     const p = parse(argv);
