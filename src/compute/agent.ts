@@ -30,6 +30,7 @@ import { getLogger } from '../common/log.js';
 import type { Manifest, PartReceipt } from './datachannel/protocol.js';
 import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
 import { effectiveFaults, withFaults, type Faults } from './faults.js';
+import { nextPreCopyStep, type PreDumpRound } from './precopy.js';
 import { AgentRecordStore, isSettled, type AgentRecord } from './records.js';
 import type {
   CheckDestinationRequest,
@@ -162,7 +163,8 @@ export class MigrationAgent {
         post_copy: !this.permitPostCopy
           ? { ok: false, reason: `post-copy is not permitted on ${this.host} ([compute] permit_post_copy = false)` }
           : { ok: s.ok, reason: s.ok ? null : s.reason },
-        pre_copy: s.pre_copy,
+        // Dirty tracking in the kernel is not enough: the engine must be able to pre-dump.
+        pre_copy: !s.pre_copy.ok ? s.pre_copy : this.driver.preDump ? { ok: true, reason: null } : { ok: false, reason: `the ${this.host} engine driver cannot pre-dump (Docker's checkpoint API has no pre-dump)` },
       };
     }
     this.modesCache = { at: Date.now(), value };
@@ -378,6 +380,9 @@ export class MigrationAgent {
     const name = this.driver.checkpointName(id);
     const mode = r.stage === 'frozen' && r.mode ? r.mode : (req.mode ?? 'stop-and-copy');
     if (mode === 'post-copy') await this.requirePostCopy();
+    if (mode === 'pre-copy' && !(await this.modes()).pre_copy.ok) {
+      throw new InvalidMigrationState(`pre-copy is not possible on ${this.host}: ${(await this.modes()).pre_copy.reason}`);
+    }
     r.checkpoint_name = name;
     r.mode = mode;
     this.records.save(r);
@@ -386,9 +391,14 @@ export class MigrationAgent {
     let ckpt;
     let frozenAt: number;
     let pageServer: { address: string; port: number } | null = null;
+    const preDumps: PreDumpRound[] = [];
     // A lazily frozen source still shows as running: its page server decides whether it can go on.
     const lazilyFrozen = r.stage === 'frozen' && mode === 'post-copy';
     if (state.running && !lazilyFrozen) {
+      // Pre-copy: rounds of memory copied while it runs, as long as they shrink.
+      while (mode === 'pre-copy' && this.driver.preDump && nextPreCopyStep(preDumps).action === 'pre-dump') {
+        preDumps.push(await this.driver.preDump(spec.id, name, preDumps.length + 1));
+      }
       r.stage = 'frozen'; // from here on, only the conductor's rollback may start it here again
       this.records.save(r);
       // The engine must not restart the frozen source behind our back (it would run twice).
@@ -433,6 +443,7 @@ export class MigrationAgent {
     const result: LiveMigrationResult = {
       mode,
       page_server: pageServer,
+      pre_dumps: preDumps,
       memory_total_bytes: mode === 'post-copy' ? (spec.memory_bytes_estimate ?? null) : memoryBytes,
       container_id: spec.id,
       checkpoint_name: name,

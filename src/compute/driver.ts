@@ -236,6 +236,13 @@ export interface EngineDriver {
   /** IDs of the containers (other than `except`) that use a volume. */
   volumeUsers(name: string, except?: string): Promise<string[]>;
 
+  /**
+   * Pre-copy: copy the running container's memory dirtied since the previous round (all of it in
+   * round 1) into the checkpoint `name`'s images, without stopping it; the final checkpoint then
+   * holds only what changed since. Optional: Docker's checkpoint API has no pre-dump.
+   */
+  preDump?(containerId: string, name: string, round: number): Promise<{ bytes: number; ms: number }>;
+
   // Post-copy (lazy pages): optional, an engine without it leaves them out.
   /** Whether this host can do post-copy (and pre-copy), and why not. */
   postCopySupport?(): Promise<PostCopySupport>;

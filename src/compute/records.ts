@@ -29,7 +29,7 @@ export interface AgentRecord {
   spec: ContainerSpec | null;
   checkpoint_name: string | null;
   /** How this host moves the memory (absent in records written before post-copy: stop-and-copy). */
-  mode?: 'stop-and-copy' | 'post-copy';
+  mode?: 'stop-and-copy' | 'pre-copy' | 'post-copy';
   /** Source, post-copy: where its page server waits for the target. */
   page_server?: { address: string; port: number } | null;
   /** Source, post-copy: the PID of CRIU's page server (in the engine's namespace), for the operator. */

@@ -56,8 +56,10 @@ export interface PageServerAddress {
 // ---- live_migration (source) ----
 export interface LiveMigrationResult {
   /** stop-and-copy: everything was sent; post-copy: everything but memory pages, which the page server holds. */
-  mode: 'stop-and-copy' | 'post-copy';
+  mode: 'stop-and-copy' | 'pre-copy' | 'post-copy';
   page_server: PageServerAddress | null;
+  /** Pre-copy: the rounds copied while the container ran (empty otherwise). */
+  pre_dumps?: { bytes: number; ms: number }[];
   /** The container's memory: the checkpoint's pages (stop-and-copy) or the engine's count of its use (post-copy). */
   memory_total_bytes: number | null;
   container_id: string;

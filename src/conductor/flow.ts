@@ -235,7 +235,7 @@ export class MigrationFlow {
     }
 
     if (m.status === 'running') {
-      const live = await this.step('live', () => this.liveMigration(source, dest, m.mode === 'post-copy' ? 'post-copy' : 'stop-and-copy'));
+      const live = await this.step('live', () => this.liveMigration(source, dest, m.mode));
       const pre = this.steps.pre as PreMigrationResult;
       const lazy = live.mode === 'post-copy';
       // Post-copy: only the images without pages moved so far; the pages follow once the target runs.
@@ -271,7 +271,7 @@ export class MigrationFlow {
    * is asked for a fresh one (pre_migration answers again without redoing anything) and the
    * send is tried once more.
    */
-  private async liveMigration(source: string, dest: string, mode: 'stop-and-copy' | 'post-copy'): Promise<LiveMigrationResult> {
+  private async liveMigration(source: string, dest: string, mode: LiveMigrationResult['mode']): Promise<LiveMigrationResult> {
     const id = this.uuid;
     try {
       return await this.ask(source, 'live_migration', { migration_id: id, upload: (this.steps.pre as PreMigrationResult).upload, mode });

@@ -35,6 +35,7 @@ import type { EvacuationNotify } from './notifications.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
 import type { ClaimKind, ContainerRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
+import { chooseMode } from '../compute/precopy.js';
 
 /**
  * Several conductors at once: each migration and evacuation is driven by the one conductor
@@ -333,8 +334,9 @@ export class ConductorService {
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
     const dest = chooseTarget(await this.withIncoming(hosts), c.host, requestedHost ?? null);
     if (opts.post_copy) this.requirePostCopy(hosts, [c.host, dest]);
+    const modesOf = (n: string) => hosts.find((h) => h.name === n)?.modes ?? null;
     const m = newMigration({
-      mode: opts.post_copy ? 'post-copy' : 'stop-and-copy',
+      mode: chooseMode(Boolean(opts.post_copy), modesOf(c.host), modesOf(dest)),
       uuid: randomUUID(),
       container_id: c.id,
       container_name: c.name,
