@@ -55,6 +55,8 @@ export async function up(log: Log, opts: { services?: boolean; shape?: Partial<C
   if (shape.db === 'mariadb') {
     step('MariaDB');
     await startCloudMariadb(step);
+  } else if (await stopCloudMariadb()) {
+    step('stopped MariaDB (the conductors use SQLite; its data stays for the next --db mariadb)');
   }
 
   step('RabbitMQ (two nodes, started in parallel)');
