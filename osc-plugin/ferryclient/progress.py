@@ -19,30 +19,68 @@ def describe(m):
     return '%s (%s)' % (status, phase) if phase and phase != status else status
 
 
+def _count(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def memory(m):
+    """The memory moved so far, e.g. ``45.2/94.8 MB memory`` (one unit, chosen by the total;
+    decimal, as Nova's byte counters); '' until the API knows the total."""
+    total, done = m.get('memory_total_bytes'), m.get('memory_processed_bytes')
+    if not _count(total) or total <= 0:
+        return ''
+    unit, div = next((u, d) for u, d in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3), ('B', 1))
+                     if total >= d)
+    fmt = '%d' if div == 1 else '%.1f'
+    if _count(done):
+        return ('%s/%s %s memory' % (fmt, fmt, unit)) % (done / div, total / div)
+    return ('%s %s memory' % (fmt, unit)) % (total / div)
+
+
+def line(m):
+    """A migration's progress line: bar, hosts, status (phase), memory moved, mode."""
+    out = '%s %s %s -> %s  %s' % (
+        (m.get('uuid') or '')[:8], bar(m.get('progress')), m.get('source_host') or '?',
+        m.get('dest_host') or '(scheduling)', describe(m))
+    mem = memory(m)
+    if mem:
+        out += ' ' + mem
+    if m.get('mode'):
+        out += ', mode %s' % m['mode']
+    return out
+
+
 class ProgressPrinter(object):
-    """Draws one line that updates in place on a terminal, or one line per change otherwise."""
+    """Draws one line that updates in place on a terminal; otherwise one line per change of
+    status, phase, progress or mode, and per tenth of the memory moved (so that a long
+    post-copy shows its bytes without a line per poll)."""
 
     def __init__(self, stream, tty=None):
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
         self._last = None
+        self._last_bytes = None
         self._width = 0
 
+    def _bytes_moved_enough(self, m):
+        total, done = m.get('memory_total_bytes'), m.get('memory_processed_bytes')
+        if not (_count(total) and _count(done)):
+            return False
+        return self._last_bytes is None or done - self._last_bytes >= total / 10.0
+
     def update(self, m):
-        line = '%s %s %s -> %s  %s' % (
-            m.get('uuid', '')[:8], bar(m.get('progress')), m.get('source_host') or '?',
-            m.get('dest_host') or '(scheduling)', describe(m))
+        text = line(m)
+        key = (m.get('status'), m.get('phase'), m.get('progress'), m.get('mode'))
         if self.tty:
-            pad = max(0, self._width - len(line))
-            self.stream.write('\r' + line + ' ' * pad)
-            self._width = len(line)
+            pad = max(0, self._width - len(text))
+            self.stream.write('\r' + text + ' ' * pad)
+            self._width = len(text)
             self.stream.flush()
-        else:
-            key = (m.get('status'), m.get('phase'), m.get('progress'))
-            if key != self._last:
-                self.stream.write(line + '\n')
-                self.stream.flush()
-        self._last = (m.get('status'), m.get('phase'), m.get('progress'))
+        elif key != self._last or self._bytes_moved_enough(m):
+            self.stream.write(text + '\n')
+            self.stream.flush()
+            self._last_bytes = m.get('memory_processed_bytes')
+        self._last = key
 
     def done(self):
         if self.tty and self._width:

@@ -2,7 +2,10 @@
 
 Each GET of a migration moves it one step along accepted -> pre-migrating -> running
 (checkpoint, transfer) -> post-migrating (restore) -> completed; a container whose name
-starts with ``doomed`` ends ``failed`` after the checkpoint instead.
+starts with ``doomed`` ends ``failed`` after the checkpoint instead. A post-copy migration
+(``"post_copy": true``, or force-completed before the freeze) goes running (checkpoint,
+restore, post-copy with its pages half there) -> post-migrating (cleanup) -> completed.
+compute3's agent does not report its modes: post-copy to it is refused (409).
 """
 import json
 import threading
@@ -18,6 +21,14 @@ STEPS = [
     ('post-migrating', 'restore', 90),
     ('completed', None, 100),
 ]
+POST_COPY_STEPS = STEPS[:3] + [
+    ('running', 'restore', 50),
+    ('running', 'post-copy', 70),
+    ('post-migrating', 'cleanup', 90),
+    ('completed', None, 100),
+]
+# Redis with 1M keys, as the issue's example: 94.8 MB, half of it there during post-copy.
+POST_COPY_MEMORY = 94800000
 
 HOSTS = [
     {'name': 'compute1', 'state': 'up', 'docker_version': '20.10.24', 'criu_version': '4.2.1',
@@ -26,18 +37,31 @@ HOSTS = [
     {'name': 'compute2', 'state': 'up', 'docker_version': '20.10.24', 'criu_version': '4.2.1',
      'criu_ok': True, 'architecture': 'x86_64', 'migration_address': '127.0.0.1:9519',
      'containers': 0, 'updated_at': '2026-05-07T10:00:00Z'},
+    {'name': 'compute3', 'state': 'up', 'docker_version': '20.10.24', 'criu_version': '4.2.1',
+     'criu_ok': True, 'architecture': 'x86_64', 'migration_address': '127.0.0.1:9520',
+     'containers': 0, 'updated_at': '2026-05-07T10:00:00Z', 'modes': None},
+    {'name': 'compute4', 'state': 'down', 'docker_version': None, 'criu_version': None,
+     'criu_ok': False, 'architecture': None, 'migration_address': None,
+     'containers': 0, 'updated_at': None, 'modes': None},
 ]
+NO_DIRTY_TRACKING = {'ok': False,
+                     'reason': 'no memory dirty tracking: iterative pre-copy is impossible'}
+for _h in HOSTS[:2]:
+    _h.update(status='enabled', disabled_reason=None, memory_used_bytes=300000000,
+              memory_total_bytes=25000000000,
+              modes={'post_copy': {'ok': True, 'reason': None}, 'pre_copy': NO_DIRTY_TRACKING})
 CONTAINERS = {'counter': 'compute1', 'doomed-counter': 'compute1'}
 
 
-def new_migration(container, host):
+def new_migration(container, host, mode='stop-and-copy'):
     return {
-        'uuid': str(uuidlib.uuid4()), 'container_id': 'c0ffee' + container,
+        'uuid': str(uuidlib.uuid4()), 'mode': mode, 'container_id': 'c0ffee' + container,
         'container_name': container, 'source_host': CONTAINERS[container],
         'dest_host': host or 'compute2', 'status': 'accepted', 'phase': None, 'progress': 0,
         'error': None, 'freeze_ms': None, 'checkpoint_ms': None, 'transfer_ms': None,
         'restore_ms': None, 'total_ms': None, 'memory_bytes': None, 'rootfs_bytes': None,
         'volume_bytes': None, 'image_bytes': None, 'transferred_bytes': None,
+        'memory_total_bytes': None, 'memory_processed_bytes': None, 'memory_remaining_bytes': None,
         'connections_preserved': None, 'abort_requested': False, 'request_id': None,
         'user_id': 'u', 'project_id': 'p', 'created_at': '2026-05-07T10:00:00Z',
         'updated_at': '2026-05-07T10:00:00Z', '_step': 0,
@@ -118,12 +142,20 @@ class FakeFerry(object):
         if m['status'] in ('completed', 'failed', 'cancelled'):
             return
         m['_step'] += 1
-        status, phase, progress = STEPS[m['_step']]
+        post_copy = m['mode'] == 'post-copy'
+        status, phase, progress = (POST_COPY_STEPS if post_copy else STEPS)[m['_step']]
         if m['container_name'].startswith('doomed') and phase == 'transfer':
             m.update(status='failed', phase='rollback', progress=100,
                      error='restore on compute2 failed; rolled back to compute1')
             return
         m.update(status=status, phase=phase, progress=progress)
+        if post_copy and phase in ('restore', 'post-copy', 'cleanup'):
+            done = {'restore': 2100000, 'post-copy': 45200000}.get(phase, POST_COPY_MEMORY)
+            m.update(memory_total_bytes=POST_COPY_MEMORY, memory_processed_bytes=done,
+                     memory_remaining_bytes=POST_COPY_MEMORY - done)
+        elif status == 'post-migrating':
+            m.update(memory_total_bytes=2097152, memory_processed_bytes=2097152,
+                     memory_remaining_bytes=0)
         if status == 'completed':
             m.update(freeze_ms=412, checkpoint_ms=150, transfer_ms=120, restore_ms=140,
                      total_ms=2310, memory_bytes=2097152, rootfs_bytes=10240,
@@ -138,7 +170,11 @@ class FakeFerry(object):
         if method == 'POST' and len(rest) == 3 and rest[0] == 'containers' and rest[2] == 'migrate':
             if rest[1] not in CONTAINERS:
                 return h._error(404, 'Not Found', 'Container %s could not be found.' % rest[1])
-            m = new_migration(rest[1], (body or {}).get('host'))
+            m = new_migration(rest[1], (body or {}).get('host'),
+                              'post-copy' if (body or {}).get('post_copy') else 'stop-and-copy')
+            if m['mode'] == 'post-copy' and m['dest_host'] == 'compute3':
+                return h._error(409, 'Conflict', 'post-copy is not possible for this migration: '
+                                'compute3 did not report its migration modes (an older agent?)')
             self.migrations[m['uuid']] = m
             return h._send(202, {'migration': self.public(m)})
         if method == 'GET' and rest == ['migrations']:
@@ -158,6 +194,27 @@ class FakeFerry(object):
             if method == 'DELETE':
                 m.update(status='cancelled', abort_requested=True)
                 return h._send(202, {'migration': self.public(m)})
+        if method == 'POST' and len(rest) == 3 and rest[0] == 'migrations' and rest[2] == 'action':
+            m = self.migrations.get(rest[1])
+            if not m:
+                return h._error(404, 'Not Found', 'Migration %s could not be found.' % rest[1])
+            if body != {'force_complete': None}:
+                return h._error(400, 'Bad Request', 'The request body must name an action: '
+                                '{"force_complete": null}')
+            if m['status'] in ('completed', 'failed', 'cancelled', 'error'):
+                return h._error(409, 'Conflict', 'migration %s is already %s; there is nothing '
+                                'to complete' % (m['uuid'], m['status']))
+            if m['mode'] != 'post-copy' and m['_step'] >= 2:
+                return h._error(409, 'Conflict', 'migration %s is %s (%s): its container is '
+                                'already frozen and copied stop-and-copy' % (
+                                    m['uuid'], m['status'], m['phase']))
+            m['mode'] = 'post-copy'
+            return h._send(202, {'migration': self.public(m)})
+        if method == 'POST' and len(rest) == 3 and rest[0] == 'hosts' and rest[2] == 'evacuate':
+            e = {'uuid': str(uuidlib.uuid4()), 'host': rest[1], 'target_host': None,
+                 'status': 'completed', 'max_parallel': 1, 'containers': [], 'counts': {},
+                 'post_copy': bool((body or {}).get('post_copy'))}
+            return h._send(202, {'evacuation': e})
         if method == 'GET' and rest == ['broken']:
             data = b'<html>bad gateway</html>'
             h.send_response(502)

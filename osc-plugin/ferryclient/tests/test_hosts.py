@@ -54,6 +54,36 @@ class ContainerLineTest(unittest.TestCase):
                          'Evacuation u of compute1 incomplete: 2 completed, 1 failed')
 
 
+class HostModesTest(unittest.TestCase):
+    def test_stop_and_copy_wherever_criu_works_the_others_as_reported(self):
+        h = {'criu_ok': True, 'modes': {
+            'post_copy': {'ok': True, 'reason': None},
+            'pre_copy': {'ok': False, 'reason': 'no memory\n dirty tracking'}}}
+        self.assertEqual(hosts.host_modes(h), (['stop-and-copy', 'post-copy'],
+                                               ['pre-copy: no memory dirty tracking']))
+        both = {'criu_ok': True, 'modes': {'post_copy': {'ok': True}, 'pre_copy': {'ok': True}}}
+        self.assertEqual(hosts.host_modes(both), (['stop-and-copy', 'pre-copy', 'post-copy'], []))
+
+    def test_an_agent_that_does_not_report_modes(self):
+        have, lacking = hosts.host_modes({'criu_ok': True, 'modes': None})
+        self.assertEqual(have, ['stop-and-copy'])
+        self.assertEqual([x.split(':')[0] for x in lacking], ['pre-copy', 'post-copy'])
+        self.assertEqual(hosts.host_modes({'criu_ok': True}), (have, lacking))
+
+    def test_no_mode_without_criu(self):
+        have, lacking = hosts.host_modes({'criu_ok': False, 'modes': {
+            'post_copy': {'ok': True, 'reason': None}, 'pre_copy': {'ok': True, 'reason': None}}})
+        self.assertEqual(have, [])
+        self.assertEqual(len(lacking), 3)
+        self.assertTrue(all('CRIU does not work' in x for x in lacking), lacking)
+
+    def test_completed_line_says_the_mode(self):
+        line = hosts.container_line(item('redis', 'completed', 'compute2'), 1, 1, 'compute1',
+                                    {'freeze_ms': 300, 'mode': 'post-copy'})
+        self.assertEqual(line, '[1/1] redis  compute1 -> compute2  completed, downtime 300 ms, '
+                               'mode post-copy')
+
+
 class WaitTest(unittest.TestCase):
     def test_one_line_per_container_as_each_ends(self):
         first = {'uuid': 'u', 'host': 'compute1', 'status': 'running',

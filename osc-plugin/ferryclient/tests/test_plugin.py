@@ -38,7 +38,8 @@ class ClientTest(unittest.TestCase):
         self.fake.__exit__()
 
     def test_hosts(self):
-        self.assertEqual([h['name'] for h in self.client.list_hosts()], ['compute1', 'compute2'])
+        self.assertEqual([h['name'] for h in self.client.list_hosts()],
+                         ['compute1', 'compute2', 'compute3', 'compute4'])
 
     def test_migrate_sends_host_and_follows(self):
         m = self.client.migrate('counter', host='compute2')
@@ -50,6 +51,51 @@ class ClientTest(unittest.TestCase):
     def test_migrate_without_host_sends_empty_body(self):
         self.client.migrate('counter')
         self.assertEqual(self.fake.requests[-1][2], {})
+
+    def test_migrate_post_copy_sends_the_flag(self):
+        m = self.client.migrate('counter', host='compute2', post_copy=True)
+        self.assertEqual(self.fake.requests[-1][2], {'host': 'compute2', 'post_copy': True})
+        self.assertEqual(m['mode'], 'post-copy')
+        self.client.migrate('counter', host='compute2')
+        self.assertNotIn('post_copy', self.fake.requests[-1][2])
+
+    def test_post_copy_refused_is_a_conflict_with_the_reason(self):
+        with self.assertRaises(exceptions.Conflict) as ctx:
+            self.client.migrate('counter', host='compute3', post_copy=True)
+        self.assertEqual(ctx.exception.status, 409)
+        self.assertIn('compute3 did not report its migration modes', str(ctx.exception))
+
+    def test_force_complete_switches_to_post_copy(self):
+        m = self.client.migrate('counter', host='compute2')
+        self.assertEqual(m['mode'], 'stop-and-copy')
+        forced = self.client.force_complete_migration(m['uuid'])
+        self.assertEqual(forced['mode'], 'post-copy')
+        method, path, body = self.fake.requests[-1]
+        self.assertEqual((method, path, body),
+                         ('POST', '/v1/migrations/%s/action' % m['uuid'], {'force_complete': None}))
+        seen = []
+        while not seen or seen[-1][0] != 'completed':
+            x = self.client.get_migration(m['uuid'])
+            seen.append((x['status'], x['phase'], x['memory_processed_bytes']))
+        self.assertIn(('running', 'post-copy', 45200000), seen)
+        self.assertEqual(seen[-1], ('completed', None, 94800000))
+
+    def test_force_complete_refusals(self):
+        m = self.client.migrate('counter', host='compute2')
+        while self.client.get_migration(m['uuid'])['status'] != 'completed':
+            pass
+        with self.assertRaises(exceptions.Conflict) as ctx:
+            self.client.force_complete_migration(m['uuid'])
+        self.assertIn('is already completed; there is nothing to complete', str(ctx.exception))
+        with self.assertRaises(exceptions.NotFound):
+            self.client.force_complete_migration('00000000-0000-4000-8000-000000000000')
+
+    def test_evacuate_post_copy_sends_the_flag(self):
+        e = self.client.evacuate_host('compute1', post_copy=True)
+        self.assertEqual(self.fake.requests[-1][2], {'post_copy': True})
+        self.assertTrue(e['post_copy'])
+        self.client.evacuate_host('compute1', max_parallel=2)
+        self.assertEqual(self.fake.requests[-1][2], {'max_parallel': 2})
 
     def test_names_are_quoted(self):
         with self.assertRaises(exceptions.NotFound) as ctx:
@@ -120,6 +166,48 @@ class ProgressTest(unittest.TestCase):
         self.assertIn('compute1 -> compute2', lines[0])
         self.assertTrue(lines[1].endswith('completed'))
 
+    def test_memory_in_one_unit_chosen_by_the_total(self):
+        mem = progress.memory
+        self.assertEqual(mem({'memory_total_bytes': 94800000, 'memory_processed_bytes': 45200000}),
+                         '45.2/94.8 MB memory')
+        self.assertEqual(mem({'memory_total_bytes': 700000, 'memory_processed_bytes': 0}),
+                         '0.0/700.0 kB memory')
+        self.assertEqual(mem({'memory_total_bytes': 2500000000, 'memory_processed_bytes': None}),
+                         '2.5 GB memory')
+        self.assertEqual(mem({'memory_total_bytes': 512, 'memory_processed_bytes': 100}),
+                         '100/512 B memory')
+        for unknown in ({}, {'memory_total_bytes': None, 'memory_processed_bytes': 5},
+                        {'memory_total_bytes': 0}, {'memory_total_bytes': True}):
+            self.assertEqual(mem(unknown), '', unknown)
+
+    def test_line_shows_bytes_and_mode(self):
+        m = {'uuid': '12345678-aaaa', 'source_host': 'compute1', 'dest_host': 'compute2',
+             'status': 'running', 'phase': 'post-copy', 'progress': 70, 'mode': 'post-copy',
+             'memory_total_bytes': 94800000, 'memory_processed_bytes': 45200000}
+        self.assertEqual(progress.line(m), '12345678 %s compute1 -> compute2  running (post-copy) '
+                         '45.2/94.8 MB memory, mode post-copy' % progress.bar(70))
+        # An API without the new fields: the line as before.
+        self.assertEqual(progress.line({'uuid': 'u', 'status': 'accepted'}),
+                         'u %s ? -> (scheduling)  accepted' % progress.bar(0))
+
+    def test_printer_without_tty_prints_bytes_per_tenth(self):
+        out = io.StringIO()
+        p = progress.ProgressPrinter(out, tty=False)
+        m = {'uuid': 'u', 'status': 'running', 'phase': 'post-copy', 'progress': 70,
+             'mode': 'post-copy', 'memory_total_bytes': 10000, 'memory_processed_bytes': 1000}
+        for done in (1000, 1500, 1999, 2000, 2500, 3100, 10000):
+            p.update(dict(m, memory_processed_bytes=done))
+        p.update(dict(m, memory_total_bytes=None, memory_processed_bytes=None))
+        p.update(dict(m, memory_total_bytes=None, memory_processed_bytes=None))
+        p.done()
+        # A new line once a tenth of the total more has arrived; none for bytes no longer known.
+        self.assertEqual([x.split('(scheduling)  ')[1] for x in out.getvalue().splitlines()], [
+            'running (post-copy) 1.0/10.0 kB memory, mode post-copy',
+            'running (post-copy) 2.0/10.0 kB memory, mode post-copy',
+            'running (post-copy) 3.1/10.0 kB memory, mode post-copy',
+            'running (post-copy) 10.0/10.0 kB memory, mode post-copy',
+        ])
+
     def test_printer_redraws_on_tty(self):
         out = io.StringIO()
         p = progress.ProgressPrinter(out, tty=True)
@@ -138,6 +226,24 @@ class ProgressTest(unittest.TestCase):
             progress.wait_for_migration(lambda u: {'uuid': u, 'status': 'running'}, 'x',
                                         interval=1, timeout=5, clock=lambda: t[0], sleep=sleep)
         self.assertGreater(t[0], 5)
+
+    def test_wait_ends_on_error(self):
+        seq = iter([{'uuid': 'x', 'status': 'running', 'phase': 'post-copy'},
+                    {'uuid': 'x', 'status': 'error', 'phase': 'post-copy'}])
+        m = progress.wait_for_migration(lambda u: next(seq), 'x', interval=0, sleep=lambda s: None)
+        self.assertEqual(m['status'], 'error')
+
+    def test_summary_says_the_mode(self):
+        line = osc_migrations.summary({'uuid': 'u1', 'container_name': 'c', 'status': 'completed',
+                                       'source_host': 'compute1', 'dest_host': 'compute2',
+                                       'total_ms': 2310, 'freeze_ms': 412, 'mode': 'post-copy'})
+        self.assertEqual(line, 'Migration u1 of c completed: compute1 -> compute2 in 2.31 s, '
+                               'downtime 412 ms, mode post-copy')
+        line = osc_migrations.summary({'uuid': 'u1', 'container_name': 'c', 'status': 'error',
+                                       'source_host': 'compute1', 'dest_host': 'compute2',
+                                       'mode': 'post-copy', 'error': 'the page server\nwent away'})
+        self.assertEqual(line, 'Migration u1 of c error: compute1 -> compute2, mode post-copy: '
+                               'the page server went away')
 
     def test_summary_has_downtime(self):
         line = osc_migrations.summary({'uuid': 'u1', 'container_name': 'c', 'status': 'completed',
@@ -173,7 +279,57 @@ class OpenStackCommandTest(unittest.TestCase):
         self.assertEqual(m['freeze_ms'], 412)
         self.assertIn('running (transfer)', r.stderr)
         self.assertIn('[', r.stderr)
-        self.assertIn('downtime 412 ms', r.stderr)
+        self.assertIn('downtime 412 ms, mode stop-and-copy', r.stderr)
+        self.assertIn('completed 2.1/2.1 MB memory, mode stop-and-copy', r.stderr)
+
+    def test_migrate_post_copy_wait_shows_bytes_and_mode(self):
+        r = self.osc('container', 'migrate', 'counter', '--host', 'compute2', '--post-copy',
+                     '--wait', '-f', 'json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = json.loads(r.stdout)
+        self.assertEqual((m['status'], m['mode']), ('completed', 'post-copy'))
+        self.assertEqual((m['memory_total_bytes'], m['memory_processed_bytes'],
+                          m['memory_remaining_bytes']), (94800000, 94800000, 0))
+        self.assertEqual(self.fake.requests[0][2], {'host': 'compute2', 'post_copy': True})
+        self.assertIn('compute1 -> compute2  running (restore) 2.1/94.8 MB memory, mode post-copy',
+                      r.stderr)
+        self.assertIn('running (post-copy) 45.2/94.8 MB memory, mode post-copy', r.stderr)
+        self.assertIn('downtime 412 ms, mode post-copy', r.stderr.splitlines()[-1])
+
+    def test_migrate_post_copy_refused_in_one_line(self):
+        r = self.osc('container', 'migrate', 'counter', '--host', 'compute3', '--post-copy',
+                     '--wait')
+        self.assertEqual((r.returncode, r.stdout), (1, ''))
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertRegex(lines[0], r'^Post-copy is not possible for this migration: compute3 did '
+                                   r'not report its migration modes \(an older agent\?\)\. '
+                                   r'\(HTTP 409, request req-fake-\d+\)$')
+
+    def test_force_complete(self):
+        uuid = json.loads(self.osc('container', 'migrate', 'counter', '-f', 'json').stdout)['uuid']
+        r = self.osc('container', 'migration', 'force', 'complete', uuid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, 'Migration %s of counter is accepted, mode post-copy\n' % uuid)
+        self.assertEqual(self.fake.requests[-1][:3],
+                         ('POST', '/v1/migrations/%s/action' % uuid, {'force_complete': None}))
+        r = self.osc('container', 'migration', 'show', uuid, '-f', 'value', '-c', 'mode')
+        self.assertEqual(r.stdout.strip(), 'post-copy')
+
+    def test_force_complete_refused_in_one_line(self):
+        done = self.osc('container', 'migrate', 'counter', '--wait', '-f', 'json')
+        uuid = json.loads(done.stdout)['uuid']
+        r = self.osc('container', 'migration', 'force', 'complete', uuid)
+        self.assertEqual((r.returncode, r.stdout), (1, ''))
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertRegex(lines[0], r'^Migration %s is already completed; there is nothing to '
+                                   r'complete\. \(HTTP 409, request req-fake-\d+\)$' % uuid)
+        r = self.osc('container', 'migration', 'force', 'complete',
+                     '00000000-0000-4000-8000-000000000000')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Migration 00000000-0000-4000-8000-000000000000 could not be found. '
+                      '(HTTP 404', r.stderr)
 
     def test_migrate_wait_failed_exits_non_zero(self):
         r = self.osc('container', 'migrate', 'doomed-counter', '--wait', '-f', 'value',
@@ -195,11 +351,18 @@ class OpenStackCommandTest(unittest.TestCase):
         self.assertEqual(rows[0]['Container'], 'counter')
         self.assertEqual(rows[0]['Downtime (ms)'], 412)
         self.assertIn('Total (ms)', rows[0])
+        self.assertEqual(rows[0]['Mode'], 'stop-and-copy')
+        self.assertEqual(rows[0]['Total Memory Bytes'], 2097152)
+        self.assertEqual(rows[0]['Remaining Memory Bytes'], 0)
         short = json.loads(self.osc('container', 'migration', 'list', '-f', 'json').stdout)
         self.assertNotIn('Total (ms)', short[0])
+        self.assertNotIn('Mode', short[0])
         r = self.osc('container', 'migration', 'show', rows[0]['UUID'], '-f', 'value',
-                     '-c', 'freeze_ms', '-c', 'total_ms')
-        self.assertEqual(r.stdout.split(), ['412', '2310'])
+                     '-c', 'freeze_ms', '-c', 'total_ms', '-c', 'mode', '-c', 'memory_total_bytes',
+                     '-c', 'memory_processed_bytes', '-c', 'memory_remaining_bytes')
+        # ShowOne sorts its fields: freeze_ms, memory_processed, _remaining, _total, mode, total_ms.
+        self.assertEqual(r.stdout.split(), ['412', '2097152', '0', '2097152', 'stop-and-copy',
+                                            '2310'])
         r = self.osc('container', 'migration', 'list', '--status', 'failed', '-f', 'value')
         self.assertEqual(r.stdout.strip(), '')
 
@@ -237,6 +400,29 @@ class OpenStackCommandTest(unittest.TestCase):
         r = self.osc('container', 'host', 'list', '-f', 'value', '-c', 'Name', '-c', 'State')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.split('\n')[:2], ['compute1 up', 'compute2 up'])
+
+    def test_host_list_modes(self):
+        r = self.osc('container', 'host', 'list', '-f', 'json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        modes = {h['Name']: h['Modes'] for h in json.loads(r.stdout)}
+        self.assertEqual(modes, {'compute1': 'stop-and-copy, post-copy',
+                                 'compute2': 'stop-and-copy, post-copy',
+                                 'compute3': 'stop-and-copy', 'compute4': 'none'})
+        self.assertNotIn('Unavailable Modes', json.loads(r.stdout)[0])
+        r = self.osc('container', 'host', 'list', '--long', '-f', 'json')
+        rows = {h['Name']: h for h in json.loads(r.stdout)}
+        self.assertEqual(rows['compute1']['Unavailable Modes'],
+                         'pre-copy: no memory dirty tracking: iterative pre-copy is impossible')
+        self.assertEqual(rows['compute1']['Memory Total Bytes'], 25000000000)
+        self.assertIn("post-copy: not reported by the host's agent",
+                      rows['compute3']['Unavailable Modes'])
+
+    def test_host_evacuate_post_copy(self):
+        r = self.osc('container', 'host', 'evacuate', 'compute1', '--post-copy', '-f', 'json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.fake.requests[-1][:3],
+                         ('POST', '/v1/hosts/compute1/evacuate', {'post_copy': True}))
+        self.assertTrue(json.loads(r.stdout)['post_copy'])
 
     def test_swift_container_commands_still_there(self):
         r = self.osc('container', 'list', '--help')

@@ -13,7 +13,8 @@ from keystoneauth1 import exceptions as ks_exc
 from ferryclient import exceptions
 
 SERVICE_TYPE = 'container-migration'
-FINAL_STATUSES = ('completed', 'failed', 'cancelled')
+# `error`: the outcome is unknown or a post-copy could not finish; nothing more will happen.
+FINAL_STATUSES = ('completed', 'failed', 'cancelled', 'error')
 
 
 def _where(exc):
@@ -98,8 +99,12 @@ class Client(object):
                 return out
             params = {'marker': marker}
 
-    def migrate(self, container, host=None):
+    def migrate(self, container, host=None, post_copy=None):
+        """Ask for a live migration; ``post_copy=True`` moves the memory after the target runs
+        the container (409 Conflict with the reason when a host cannot or may not)."""
         body = {'host': host} if host else {}
+        if post_copy is not None:
+            body['post_copy'] = bool(post_copy)
         return self._request('POST', '/containers/%s/migrate' % self._q(container),
                              json=body)['migration']
 
@@ -143,6 +148,12 @@ class Client(object):
     def abort_migration(self, uuid):
         body = self._request('DELETE', '/migrations/%s' % self._q(uuid))
         return body.get('migration') if isinstance(body, dict) else None
+
+    def force_complete_migration(self, uuid):
+        """Nova's force-complete: switch a migration not yet frozen to post-copy. Returns the
+        record with its new ``mode``; 409 once it is frozen stop-and-copy or has ended."""
+        return self._request('POST', '/migrations/%s/action' % self._q(uuid),
+                             json={'force_complete': None})['migration']
 
     # -- host maintenance --------------------------------------------------
 

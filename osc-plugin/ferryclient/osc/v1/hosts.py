@@ -16,14 +16,20 @@ COLUMNS = (
     ('Docker Version', 'docker_version'),
     ('CRIU Version', 'criu_version'),
     ('Containers', 'containers'),
+    ('Modes', 'modes'),
     ('Updated At', 'updated_at'),
 )
 LONG_COLUMNS = (
     ('Disabled Reason', 'disabled_reason'),
     ('CRIU OK', 'criu_ok'),
+    ('Unavailable Modes', 'unavailable_modes'),
+    ('Memory Used Bytes', 'memory_used_bytes'),
+    ('Memory Total Bytes', 'memory_total_bytes'),
     ('Architecture', 'architecture'),
     ('Migration Address', 'migration_address'),
 )
+# The ways of moving memory beyond stop-and-copy, as the API's `modes` names them.
+EXTRA_MODES = (('pre-copy', 'pre_copy'), ('post-copy', 'post_copy'))
 EVACUATION_COLUMNS = (
     ('UUID', 'uuid'),
     ('Host', 'host'),
@@ -37,21 +43,51 @@ EVACUATION_COLUMNS = (
 DONE = ('completed', 'failed', 'cancelled', 'error', 'refused', 'not-moved')
 
 
+def host_modes(h):
+    """(the modes a host supports, why it lacks the others as 'mode: reason' lines).
+
+    Stop-and-copy works wherever CRIU does; pre-copy and post-copy as the agent reports them
+    (an agent that does not report them supports stop-and-copy only, as far as Ferry knows).
+    """
+    if not h.get('criu_ok'):
+        why = 'CRIU does not work on this host (criu check failed)'
+        return [], ['%s: %s' % (mode, why) for mode in ('stop-and-copy',) + tuple(
+            m for m, _ in EXTRA_MODES)]
+    have, lacking = ['stop-and-copy'], []
+    modes = h.get('modes')
+    for mode, key in EXTRA_MODES:
+        support = (modes or {}).get(key) if isinstance(modes, dict) else None
+        if isinstance(support, dict) and support.get('ok'):
+            have.append(mode)
+        elif isinstance(support, dict):
+            lacking.append('%s: %s' % (mode, ' '.join(str(support.get('reason') or
+                                                          'not supported').split())))
+        else:
+            lacking.append('%s: not reported by the host\'s agent (an older one?)' % mode)
+    return have, lacking
+
+
+def _host_row(h, cols):
+    have, lacking = host_modes(h)
+    shown = dict(h, modes=', '.join(have) or 'none', unavailable_modes='\n'.join(lacking))
+    return tuple(shown.get(f) for _, f in cols)
+
+
 class ListHost(command.Lister):
     _description = 'List the compute hosts that can run and receive migrating containers'
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--long', action='store_true', default=False,
-                            help='List the disabled reason, CRIU check result, architecture '
-                                 'and data address too')
+                            help='List the disabled reason, CRIU check result, why modes '
+                                 'are unavailable, memory, architecture and data address too')
         return parser
 
     def take_action(self, parsed_args):
         hosts = _api(_client(self).list_hosts)
         cols = COLUMNS + (LONG_COLUMNS if parsed_args.long else ())
         return (tuple(h for h, _ in cols),
-                (tuple(x.get(f) for _, f in cols) for x in hosts))
+                (_host_row(x, cols) for x in hosts))
 
 
 class SetHost(command.Command):
@@ -97,6 +133,8 @@ def container_line(c, index, total, source, migration=None):
         down = (migration or {}).get('freeze_ms')
         if isinstance(down, (int, float)):
             line += ', downtime %d ms' % down
+        if (migration or {}).get('mode'):
+            line += ', mode %s' % migration['mode']
         return line
     reason = ' '.join(str(c.get('reason') or '').split())
     if status == 'not-moved':
@@ -160,6 +198,11 @@ class EvacuateHost(command.ShowOne):
                                  'scheduler spreads them over the enabled hosts)')
         parser.add_argument('--max-parallel', metavar='<n>', type=int,
                             help='Migrations in flight at once (default 1)')
+        parser.add_argument('--post-copy', action='store_true', default=False,
+                            help='Move each container post-copy (its memory after the target '
+                                 'runs it: short downtime, but a container is lost if this '
+                                 'host fails before its pages arrived); refused with the '
+                                 'reason unless the hosts can and may')
         parser.add_argument('--wait', action='store_true',
                             help='Wait for the evacuation to end, one line per container on '
                                  'stderr; exit non-zero unless every running container moved')
@@ -176,7 +219,8 @@ class EvacuateHost(command.ShowOne):
         client = _client(self)
         self._failed = False
         e = _api(client.evacuate_host, parsed_args.host, target_host=parsed_args.target_host,
-                 max_parallel=parsed_args.max_parallel)
+                 max_parallel=parsed_args.max_parallel,
+                 post_copy=True if parsed_args.post_copy else None)
         if parsed_args.wait:
             running = sum(1 for c in e.get('containers') or [] if c.get('status') == 'pending')
             sys.stderr.write('Evacuating %s: %s, %s to move, at most %d at a time '

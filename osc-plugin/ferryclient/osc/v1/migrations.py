@@ -1,4 +1,5 @@
-"""``openstack container migrate`` and ``openstack container migration list|show|abort``."""
+"""``openstack container migrate`` and ``openstack container migration list|show|abort|force
+complete``."""
 import argparse
 import logging
 import sys
@@ -31,12 +32,16 @@ LIST_COLUMNS = (
     ('Created At', 'created_at'),
 )
 LONG_COLUMNS = (
+    ('Mode', 'mode'),
     ('Container ID', 'container_id'),
     ('Checkpoint (ms)', 'checkpoint_ms'),
     ('Transfer (ms)', 'transfer_ms'),
     ('Restore (ms)', 'restore_ms'),
     ('Total (ms)', 'total_ms'),
     ('Memory Bytes', 'memory_bytes'),
+    ('Total Memory Bytes', 'memory_total_bytes'),
+    ('Processed Memory Bytes', 'memory_processed_bytes'),
+    ('Remaining Memory Bytes', 'memory_remaining_bytes'),
     ('Rootfs Bytes', 'rootfs_bytes'),
     ('Transferred Bytes', 'transferred_bytes'),
     ('Connections Preserved', 'connections_preserved'),
@@ -64,7 +69,7 @@ def _api(fn, *args, **kwargs):
 
 
 def summary(m):
-    """One line about a finished migration, with the downtime."""
+    """One line about a finished migration, with the downtime and how its memory moved."""
     def secs(ms):
         return '%.2f s' % (ms / 1000.0) if isinstance(ms, (int, float)) else 'n/a'
     down = m.get('freeze_ms')
@@ -74,6 +79,8 @@ def summary(m):
     if m.get('status') == 'completed':
         line += ' in %s, downtime %s' % (
             secs(m.get('total_ms')), '%d ms' % down if isinstance(down, (int, float)) else 'n/a')
+    if m.get('mode'):
+        line += ', mode %s' % m['mode']
     if m.get('error'):
         line += ': %s' % ' '.join(str(m['error']).split())
     return line
@@ -88,9 +95,15 @@ class MigrateContainer(command.ShowOne):
                             help='Container to migrate (name or ID)')
         parser.add_argument('--host', metavar='<host>',
                             help='Target compute host (default: the scheduler picks one)')
+        parser.add_argument('--post-copy', action='store_true', default=False,
+                            help='Move the memory after the target runs the container: the '
+                                 'downtime no longer grows with memory, but if the source '
+                                 'fails before every page arrived the container is lost. '
+                                 'Refused (with the reason) unless both hosts can and may')
         parser.add_argument('--wait', action='store_true',
-                            help='Wait for the migration to end, showing its phase and '
-                                 'progress on stderr; exit non-zero unless it completed')
+                            help='Wait for the migration to end, showing its phase, the '
+                                 'memory moved and its mode on stderr; exit non-zero unless '
+                                 'it completed')
         parser.add_argument('--timeout', metavar='<seconds>', type=float, default=900,
                             help='With --wait: give up waiting after this many seconds '
                                  '(default 900; the migration itself goes on)')
@@ -101,7 +114,8 @@ class MigrateContainer(command.ShowOne):
     def take_action(self, parsed_args):
         client = _client(self)
         self._failed = False
-        m = _api(client.migrate, parsed_args.container, host=parsed_args.host)
+        m = _api(client.migrate, parsed_args.container, host=parsed_args.host,
+                 post_copy=True if parsed_args.post_copy else None)
         if parsed_args.wait:
             printer = progress.ProgressPrinter(sys.stderr)
             try:
@@ -158,7 +172,7 @@ class ListMigration(command.Lister):
                             help='Start after this migration (the last UUID shown by the '
                                  'previous page)')
         parser.add_argument('--long', action='store_true', default=False,
-                            help='List timings, byte counters and errors too')
+                            help='List the mode, timings, byte counters and errors too')
         return parser
 
     def take_action(self, parsed_args):
@@ -193,7 +207,8 @@ class ListMigration(command.Lister):
 
 
 class ShowMigration(command.ShowOne):
-    _description = 'Show a container migration: status, phase, timings and byte counters'
+    _description = ('Show a container migration: status, phase, mode, timings and byte '
+                    'counters (memory total, processed and remaining)')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -217,3 +232,21 @@ class AbortMigration(command.Command):
         m = _api(_client(self).abort_migration, parsed_args.migration)
         LOG.info('Abort of migration %s requested (status %s)', parsed_args.migration,
                  (m or {}).get('status'))
+
+
+class ForceCompleteMigration(command.Command):
+    _description = ('Force a running container migration to complete (as Nova\'s): one not yet '
+                    'frozen switches to post-copy, so it no longer waits for its memory to be '
+                    'copied. Refused once it is frozen stop-and-copy, or has ended')
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('migration', metavar='<uuid>', help='Migration UUID')
+        return parser
+
+    def take_action(self, parsed_args):
+        m = _api(_client(self).force_complete_migration, parsed_args.migration)
+        self.app.stdout.write('Migration %s of %s is %s, mode %s\n' % (
+            m.get('uuid') or parsed_args.migration,
+            m.get('container_name') or m.get('container_id') or '?',
+            progress.describe(m), m.get('mode') or 'unknown'))
