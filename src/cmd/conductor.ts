@@ -11,15 +11,41 @@ import { ComputeRPCAPI } from '../compute/rpcapi.js';
 import { lockSingleConductor } from '../conductor/single.js';
 import { openDriver, parseConnection } from '../db/connection.js';
 import { requireCurrentDatabase } from '../db/schema.js';
+import { configFilesFromArgv, loadConfig } from '../conf/index.js';
+import { FerryError } from '../common/errors.js';
 import { runService } from './service.js';
+
+/**
+ * With SQLite, the single-conductor lock is taken before anything else (the bus included): a
+ * second conductor on the same database only says so and exits. Config errors are left to runService.
+ */
+function takeSqliteLock(): { file: string; release: () => void } | null {
+  let connection: string;
+  let host: string;
+  try {
+    const conf = loadConfig(configFilesFromArgv(process.argv.slice(2)));
+    connection = conf.database.connection;
+    host = conf.DEFAULT.host;
+  } catch {
+    return null;
+  }
+  try {
+    const t = parseConnection(connection);
+    return t.kind === 'sqlite' && t.file !== ':memory:' ? lockSingleConductor(t.file, host) : null;
+  } catch (e) {
+    process.stderr.write(`ferry-conductor: ${e instanceof FerryError ? `${e.name}: ` : ''}${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+const sqliteLock = takeSqliteLock();
 
 await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => {
   const target = parseConnection(conf.database.connection);
   const host = conf.DEFAULT.host;
-  if (target.kind === 'sqlite' && target.file !== ':memory:') {
-    const lock = lockSingleConductor(target.file, host);
-    onStop(lock.release);
-    log.info({ database: target.file, lock: lock.file }, 'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB');
+  if (sqliteLock) {
+    onStop(sqliteLock.release);
+    log.info({ database: target.kind === 'sqlite' ? target.file : '', lock: sqliteLock.file }, 'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB');
   }
   const db = openDriver(conf.database.connection);
   onStop(() => db.close());

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot } from '../../../helpers/cloud.js';
+import { cloud, repoRoot } from '../../../helpers/cloud.js';
 import { osEnv } from '../../osc/helpers.js';
 import { expectUnchanged, snapshot, type Tally, type World } from './world.js';
 
@@ -127,6 +127,13 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
       check: () => expect(fs.existsSync(path.dirname(missingDb))).toBe(false),
     },
     { title: 'ferry-conductor with an unknown option -> 2, nothing started', cmd: node('conductor.js', ['--bogus']), code: 2, oneLine: true, stderr: /^ferry-conductor: unknown option --bogus$/ },
+    {
+      title: 'a second ferry-conductor on the dev cloud\'s SQLite database -> 1 naming the one that runs, nothing started',
+      cmd: () => node('conductor.js', ['--config-file', cloud().config_files.controller])(),
+      code: 1,
+      oneLine: true,
+      stderr: /^ferry-conductor: ConfigError: another ferry-conductor \(PID \d+, host controller, since [^)]+\) uses the SQLite database .*ferry\.sqlite: with SQLite a single conductor runs; for several, use MariaDB/,
+    },
     {
       title: 'ferry-compute with a config file that does not exist -> 2, nothing started',
       cmd: node('compute.js', ['--config-file', path.join(dir, 'missing.conf')]),
