@@ -1,15 +1,19 @@
 /**
  * The real `openstack` command with Ferry's plugin against the development cloud: migrate a
- * counter with --wait, list/show the migration, abort an unknown one, list the hosts.
+ * counter with --wait, list/show the migration, abort an unknown one, list the hosts and their
+ * modes; Redis moved with --post-copy --wait (bytes and mode in the progress), force complete
+ * refused on a finished migration.
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { sleep } from '../../../src/common/sleep.js';
-import { engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { engine, execOut, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { admin, waitKnown } from '../../helpers/ferry.js';
 import { installPlugin, openstack } from './helpers.js';
 
 jest.setTimeout(300_000);
 
 const name = uniqueName('osc-counter');
+const redis = uniqueName('osc-pc-redis');
 let uuid = '';
 
 beforeAll(async () => {
@@ -21,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const h of ['compute1', 'compute2']) await removeQuietly(engine(h), name);
+  for (const h of ['compute1', 'compute2']) for (const n of [name, redis]) await removeQuietly(engine(h), n);
 });
 
 test('the plugin adds its commands beside Swift\'s `container` group', async () => {
@@ -44,6 +48,31 @@ test('host list shows compute1 and compute2 up', async () => {
   expect(v.stdout.split('\n')).toEqual(expect.arrayContaining(['compute1', 'compute2']));
 });
 
+interface ModeSupport {
+  ok: boolean;
+  reason: string | null;
+}
+
+test('host list shows the modes each host supports, --long why it lacks the others', async () => {
+  const rest = (await admin<{ hosts: { name: string; criu_ok: boolean; modes: Record<'pre_copy' | 'post_copy', ModeSupport> | null }[] }>('GET', '/v1/hosts')).body.hosts;
+  const r = await openstack(['container', 'host', 'list', '-f', 'json']);
+  expect(r.code).toBe(0);
+  const rows = JSON.parse(r.stdout) as Record<string, string>[];
+  const long = JSON.parse((await openstack(['container', 'host', 'list', '--long', '-f', 'json'])).stdout) as Record<string, string>[];
+  for (const n of ['compute1', 'compute2']) {
+    const h = rest.find((x) => x.name === n);
+    expect(h?.criu_ok).toBe(true);
+    // The dev cloud's compute hosts permit post-copy; this kernel lacks dirty tracking (pre-copy).
+    expect(h?.modes?.post_copy.ok).toBe(true);
+    const want = ['stop-and-copy', ...(h?.modes?.pre_copy.ok ? ['pre-copy'] : []), 'post-copy'];
+    expect(rows.find((x) => x.Name === n)?.Modes).toBe(want.join(', '));
+    const lacking = long.find((x) => x.Name === n)?.['Unavailable Modes'];
+    if (h?.modes?.pre_copy.ok) expect(lacking).toBe('');
+    else expect(lacking).toBe(`pre-copy: ${(h?.modes?.pre_copy.reason ?? '').split(/\s+/).join(' ')}`);
+  }
+  expect(rows[0]).not.toHaveProperty('Unavailable Modes');
+});
+
 test('container migrate --wait moves the counter and reports the downtime', async () => {
   await sleep(2000);
   const r = await openstack(['container', 'migrate', name, '--host', 'compute2', '--wait', '-f', 'json']);
@@ -56,7 +85,8 @@ test('container migrate --wait moves the counter and reports the downtime', asyn
   // The progress bar and phases went to stderr, then the one-line summary with the downtime.
   expect(r.stderr).toMatch(/\[#+\.*\]\s+\d+%.*compute1 -> compute2\s+running/);
   expect(r.stderr).toContain(`Migration ${uuid} of ${name} completed: compute1 -> compute2 in `);
-  expect(r.stderr).toMatch(/downtime \d+ ms/);
+  expect(r.stderr).toMatch(/downtime \d+ ms, mode stop-and-copy\n/);
+  expect(m.mode).toBe('stop-and-copy');
   const where = await engine('compute2').getContainer(name).inspect();
   expect(where.State.Running).toBe(true);
   await expect(engine('compute1').getContainer(name).inspect()).rejects.toThrow();
@@ -90,6 +120,60 @@ test('migration show gives the timings', async () => {
   expect(m.total_ms).toBeGreaterThanOrEqual(m.freeze_ms);
   const v = await openstack(['container', 'migration', 'show', uuid, '-f', 'value', '-c', 'status']);
   expect(v.stdout.trim()).toBe('completed');
+});
+
+test('container migrate --post-copy --wait moves Redis, showing the memory moved and the mode', async () => {
+  const c1 = engine('compute1');
+  await (await c1.createContainer({ Image: 'ferry/redis:latest', name: redis })).start();
+  for (let i = 0; i < 100 && (await execOut(c1, redis, ['redis-cli', 'PING']).catch(() => '')) !== 'PONG'; i++) await sleep(100);
+  expect(await execOut(c1, redis, ['redis-cli', 'DEBUG', 'POPULATE', '100000'])).toBe('OK');
+  expect(await execOut(c1, redis, ['redis-cli', 'SET', 'sentinel', redis])).toBe('OK');
+  await waitKnown(redis, 'compute1');
+
+  const r = await openstack(['container', 'migrate', redis, '--host', 'compute2', '--post-copy', '--wait', '--poll-interval', '0.1', '-f', 'json']);
+  console.log(`openstack container migrate ${redis} --host compute2 --post-copy --wait\n${r.stderr}`);
+  expect(r.code).toBe(0);
+  const m = JSON.parse(r.stdout) as Record<string, unknown>;
+  expect(m).toMatchObject({ container_name: redis, dest_host: 'compute2', status: 'completed', mode: 'post-copy', memory_remaining_bytes: 0 });
+  // 100k keys: Redis holds some 10 MB; every byte of it arrived.
+  expect(m.memory_total_bytes).toBeGreaterThan(5_000_000);
+  expect(m.memory_processed_bytes).toBe(m.memory_total_bytes);
+  const lines = r.stderr.trim().split('\n');
+  // Every progress line says the mode; once the memory is known it is shown, in MB.
+  for (const l of lines.slice(0, -1)) expect(l).toMatch(/compute1 -> compute2 .*, mode post-copy$/);
+  const mb = ((m.memory_total_bytes as number) / 1e6).toFixed(1);
+  expect(lines[lines.length - 2]).toMatch(new RegExp(`\\s100% compute1 -> compute2  completed ${mb}/${mb} MB memory, mode post-copy$`));
+  expect(r.stderr).toMatch(/running \((restore|post-copy)\) \d+\.\d\/\d+\.\d MB memory, mode post-copy\n/);
+  expect(lines[lines.length - 1]).toMatch(new RegExp(`^Migration ${String(m.uuid)} of ${redis} completed: compute1 -> compute2 in [\\d.]+ s, downtime \\d+ ms, mode post-copy$`));
+  const c2 = engine('compute2');
+  expect((await c2.getContainer(redis).inspect()).State.Running).toBe(true);
+  expect(await execOut(c2, redis, ['redis-cli', 'GET', 'sentinel'])).toBe(redis);
+  expect(await execOut(c2, redis, ['redis-cli', 'DBSIZE'])).toBe('100001');
+  await expect(c1.getContainer(redis).inspect()).rejects.toThrow();
+
+  const show = JSON.parse((await openstack(['container', 'migration', 'show', String(m.uuid), '-f', 'json'])).stdout) as Record<string, unknown>;
+  expect(show).toMatchObject({ mode: 'post-copy', memory_total_bytes: m.memory_total_bytes, memory_remaining_bytes: 0 });
+  const listed = JSON.parse((await openstack(['container', 'migration', 'list', '--container', redis, '--long', '-f', 'json'])).stdout) as Record<string, unknown>[];
+  expect(listed).toHaveLength(1);
+  expect(listed[0]).toMatchObject({ UUID: m.uuid, Mode: 'post-copy', 'Remaining Memory Bytes': 0 });
+
+  // A finished migration has nothing left to complete: 409, in one line.
+  const forced = await openstack(['container', 'migration', 'force', 'complete', String(m.uuid)]);
+  expect(forced.code).not.toBe(0);
+  expect(forced.stdout).toBe('');
+  const errLines = forced.stderr.trim().split('\n');
+  expect(errLines).toHaveLength(1);
+  expect(errLines[0]).toMatch(new RegExp(`^Migration ${String(m.uuid)} is already completed; there is nothing to complete\\. \\(HTTP 409, request req-[0-9a-f-]+\\)$`));
+});
+
+test('force complete of an unknown uuid fails with one clear line; a member is refused', async () => {
+  const id = '00000000-0000-4000-8000-000000000000';
+  const r = await openstack(['container', 'migration', 'force', 'complete', id]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^Migration ${id} could not be found\\. \\(HTTP 404, request req-`))]);
+  const demo = await openstack(['container', 'migration', 'force', 'complete', id], 'demo');
+  expect(demo.code).not.toBe(0);
+  expect(demo.stderr.trim().split('\n')).toEqual([expect.stringMatching(/ferry:migration:force_complete.*\(HTTP 403, request req-/)]);
 });
 
 test('abort of an unknown uuid fails with one clear line', async () => {
