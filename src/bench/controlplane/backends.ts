@@ -23,6 +23,8 @@ export interface BenchConnection {
 export interface BenchDatabase {
   /** Where the data is (no password). */
   description: string;
+  /** Its [database] connection URL (a conductor in a worker thread connects with it). */
+  url: string;
   /** One conductor's connection. */
   connect(counter: QueryCounter): Promise<BenchConnection>;
   dispose(): Promise<void>;
@@ -69,7 +71,8 @@ export function countStatements(driver: SqlDriver, counter: QueryCounter): SqlDr
   return driver;
 }
 
-async function connection(url: string, counter: QueryCounter): Promise<BenchConnection> {
+/** A conductor's own connection to `url`: the repository ferry-conductor uses, counted. */
+export async function connectCounted(url: string, counter: QueryCounter): Promise<BenchConnection> {
   const driver = countStatements(openDriver(url), counter);
   return { repo: counter.wrap(new SqlRepository(driver)), close: () => driver.close() };
 }
@@ -86,7 +89,8 @@ export const sqliteBackend: BenchBackend = {
     await first.close();
     return {
       description: 'SQLite file (WAL) on local disk',
-      connect: (counter) => connection(url, counter),
+      url,
+      connect: (counter) => connectCounted(url, counter),
       async dispose() {
         fs.rmSync(dir, { recursive: true, force: true });
       },
@@ -154,7 +158,8 @@ export function mariadbBackend(url: string | null): BenchBackend {
       const at = target;
       return {
         description: url === null ? `MariaDB (private server, 127.0.0.1:${BENCH_MARIADB_PORT}, InnoDB, flush at commit 2)` : description,
-        connect: (counter) => connection(at, counter),
+        url: at,
+        connect: (counter) => connectCounted(at, counter),
         async dispose() {
           /* the next run provisions its own database */
         },

@@ -92,25 +92,8 @@ export class QueryCounter {
     });
   }
 
-  /** Totals of one group. */
-  group(g: CallGroup): MethodCount {
-    const out = { calls: 0, statements: 0, db_ms: 0, ms: 0 };
-    for (const [k, e] of this.methods) {
-      if (!k.startsWith(`${g}:`)) continue;
-      out.calls += e.calls;
-      out.statements += e.statements;
-      out.db_ms += e.db_ms;
-      out.ms += e.ms;
-    }
-    return out;
-  }
-
-  snapshot(): Record<string, MethodCount> {
-    return Object.fromEntries([...this.methods].sort(([a], [b]) => a.localeCompare(b)).map(([k, e]) => [k, { ...e, db_ms: Math.round(e.db_ms), ms: Math.round(e.ms) }]));
-  }
-
-  reset(): void {
-    this.methods.clear();
-    this.unattributed = 0;
+  /** Every count as it stands (to be added up with other conductors'). */
+  raw(): Record<string, MethodCount> {
+    return Object.fromEntries([...this.methods].map(([k, e]) => [k, { ...e }]));
   }
 }

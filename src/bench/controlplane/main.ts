@@ -31,6 +31,8 @@ export const USAGE = `usage: npm run bench -- --control-plane [options]
   --backends a,b          sqlite,mariadb (default both; mariadb needs --mariadb)
   --conductors a,b        numbers of conductors to run (default 1,2)
   --mariadb URL           mysql+pymysql://USER:PASS@HOST[:PORT]/DB, emptied for each run
+  --inline                every conductor in the benchmark's own thread (default: each in its
+                          own worker thread, as separate processes)
   --quick                 20 hosts x 10 containers, a burst of 50, the engine 10x faster (a smoke run)
   --out DIR               where the JSON goes (default results/)`;
 
@@ -48,6 +50,7 @@ const OPTIONS = {
   conductors: { type: 'string' },
   mariadb: { type: 'string' },
   quick: { type: 'boolean' },
+  inline: { type: 'boolean' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -95,6 +98,7 @@ export function parseControlPlane(argv: string[], repoRoot: string): ControlPlan
       maxConcurrentPerHost: num('--max-per-host', v['max-per-host'], 1),
       decisionSamples: 200,
       soloRequests: 3,
+      threads: v.inline !== true,
       timings: scaledTimings(num('--engine-scale', v['engine-scale'], quick ? 0.1 : 1, { integer: false, min: 0 })),
     },
     backends,
@@ -112,10 +116,11 @@ export function backendsOf(o: Pick<ControlPlaneOptions, 'backends' | 'mariadb'>)
 export async function runAll(
   o: Pick<ControlPlaneOptions, 'scenario' | 'backends' | 'conductors' | 'mariadb'>,
   say: (s: string) => void,
+  backends: BenchBackend[] = backendsOf(o),
 ): Promise<{ results: ScenarioResult[]; skipped: Skipped[] }> {
   const results: ScenarioResult[] = [];
   const skipped: Skipped[] = [];
-  for (const backend of backendsOf(o)) {
+  for (const backend of backends) {
     try {
       for (const n of o.conductors) {
         const why = backend.unavailable(n);
@@ -152,7 +157,17 @@ export async function runControlPlane(argv: string[], repoRoot: string): Promise
   }
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const started = new Date();
-  const { results, skipped } = await runAll(o, say);
+  const backends = backendsOf(o);
+  // Interrupted: the private MariaDB server, if one was started, is stopped all the same.
+  const stop = () => {
+    say('stopping');
+    void Promise.all(backends.map((b) => b.close?.().catch(() => undefined))).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const { results, skipped } = await runAll(o, say, backends);
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   const s = o.scenario;
   const machine = { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map((x) => x.toFixed(1)).join(' ') };
   process.stdout.write(

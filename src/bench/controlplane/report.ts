@@ -26,7 +26,8 @@ const HEADER = [
   'DB time of one request alone (ms)',
   'completed/s',
   'max per host',
-  'peak growth RSS / heap (MB)',
+  'RSS growth (MB)',
+  'conductor heap peak / kept (MB)',
 ];
 
 export function resultRow(r: ScenarioResult): string[] {
@@ -44,7 +45,8 @@ export function resultRow(r: ScenarioResult): string[] {
     String(r.decision.accept_alone_db.db_ms),
     `${r.drain.completed_per_s}${r.drain.timed_out ? ` (${r.drain.unfinished} unfinished)` : ''}`,
     String(r.max_per_host),
-    `${r.memory.rss_growth_mb} / ${r.memory.heap_peak_growth_mb}`,
+    String(r.memory.rss_growth_mb),
+    `${r.memory.heap_peak_mb} / ${r.memory.heap_after_gc_mb}`,
   ];
 }
 
@@ -63,12 +65,15 @@ export function details(r: ScenarioResult): string {
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   return [
-    `${r.backend}, ${r.conductors} conductor(s), ${r.database}: ${r.hosts} hosts, ${r.containers} containers`,
+    `${r.backend}, ${r.conductors} conductor(s) ${r.threads ? 'each in its own thread' : 'in one thread'}, ${r.database}: ${r.hosts} hosts, ${r.containers} containers`,
     `  heartbeats: first round ${r.heartbeats.first_round_s} s, then ${r.heartbeats.per_s}/s (p50/p99 ${ms(r.heartbeats.latency_ms)} ms), ${r.heartbeats.calls} repository calls and ${r.heartbeats.statements} statements each`,
     `  burst: ${r.burst.sent} of ${r.burst.requested} requests sent, ${r.burst.accepted} accepted in ${r.burst.seconds} s${refused ? `, refused: ${refused}` : ''}; ${r.burst.heartbeats} heartbeats meanwhile`,
     `  one request alone: ${ms(r.decision.accept_alone_ms)} ms, ${r.decision.accept_alone_db.calls} repository calls, ${r.decision.accept_alone_db.statements} statements, ${r.decision.accept_alone_db.db_ms} ms in the database`,
     `  per migration: accept ${r.queries.accept.calls} repository calls / ${r.queries.accept.statements} statements / ${r.queries.accept.db_ms} ms in the driver, flow ${r.queries.flow.calls} / ${r.queries.flow.statements} / ${r.queries.flow.db_ms} ms; reading the host list: ${ms(r.decision.list_hosts_ms)} ms`,
     `  drain: ${r.drain.completed} completed, ${r.drain.failed} failed, ${r.drain.unfinished} unfinished after ${r.drain.seconds} s${r.drain.timed_out ? ' (time limit)' : ''}; at most ${r.max_per_host} migration(s) on one host at once`,
-    `  memory: RSS ${r.memory.baseline_rss_mb} MB with the simulated fleet before the conductors, peak ${r.memory.rss_peak_mb} MB; heap kept after a full GC ${r.memory.heap_growth_mb >= 0 ? '+' : ''}${r.memory.heap_growth_mb} MB`,
+    `  memory: RSS ${r.memory.baseline_rss_mb} MB with the simulated fleet before the conductors, peak ${r.memory.rss_peak_mb} MB; ` +
+      (r.memory.threads
+        ? `the conductors' heaps (their own threads): peak ${r.memory.heap_peak_mb} MB, ${r.memory.heap_after_gc_mb} MB kept after a full GC`
+        : `the process's heap grew by ${r.memory.heap_peak_mb} MB at most, ${r.memory.heap_after_gc_mb} MB kept after a full GC`),
   ].join('\n');
 }

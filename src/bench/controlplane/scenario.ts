@@ -1,19 +1,13 @@
 /**
- * One run of the control-plane benchmark: N real ConductorServices over one database, a
- * simulated fleet heartbeating into them, then a burst of migrate requests driven through the
+ * One run of the control-plane benchmark: N real ConductorServices over one database (each in
+ * its own worker thread, or all in this one; conductors.ts), a simulated fleet heartbeating into them, then a burst of migrate requests driven through the
  * conductors' own decision path (live check, scheduler, record) and flows (over the fake
  * engine), while the hosts keep heartbeating. What it measures is in ScenarioResult.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { pino, type Logger } from 'pino';
-import { RequestContext } from '../../common/context.js';
 import { sleep } from '../../common/sleep.js';
-import { chooseTarget } from '../../conductor/hosts.js';
-import { ConductorService } from '../../conductor/service.js';
-import type { ComputeHost } from '../../objects/host.js';
-import type { BenchBackend } from './backends.js';
-import { QueryCounter, type MethodCount } from './counting.js';
+import type { BenchBackend, BenchDatabase } from './backends.js';
+import { benchLogger, collect, inlineConductor, threadConductor, type ConductorHandle, type ConductorSetup, type HeapFigures } from './conductors.js';
+import type { CallGroup, MethodCount } from './counting.js';
 import { FakeCompute, type EngineTimings } from './fake-compute.js';
 import { Fleet, hostName } from './fleet.js';
 
@@ -36,8 +30,10 @@ export interface ScenarioOptions {
   maxConcurrentPerHost: number;
   /** Scheduler decisions timed on their own. */
   decisionSamples: number;
-  /** Migrate requests timed one at a time before the burst (nothing else running but heartbeats). */
+  /** Migrate requests timed one at a time before the burst (nothing else running). */
   soloRequests: number;
+  /** Each conductor in its own worker thread (as separate processes), or all in this one (tests: needs no build). */
+  threads: boolean;
   timings?: Partial<EngineTimings>;
 }
 
@@ -93,8 +89,14 @@ export interface ScenarioResult {
   queries: { accept: QueryCost; flow: QueryCost; upkeep_per_s: QueryCost };
   /** Most migrations the fake engine saw on one host at once (the per-host limit holds when <= the limit). */
   max_per_host: number;
-  /** The process's memory (the simulated fleet included in the baseline): RSS and V8 heap peaks while it ran, heap kept after a full GC. */
-  memory: { baseline_rss_mb: number; rss_peak_mb: number; rss_growth_mb: number; heap_peak_growth_mb: number; heap_growth_mb: number };
+  /**
+   * Memory. The process's RSS (the simulated fleet in its baseline, the conductors and SQLite's
+   * cache in its growth); the conductors' V8 heap: with threads, their own isolates' (peak and
+   * kept after a full GC, summed over the conductors), else this process's heap growth.
+   */
+  memory: { baseline_rss_mb: number; rss_peak_mb: number; rss_growth_mb: number; heap_peak_mb: number; heap_after_gc_mb: number; threads: boolean };
+  /** How the conductors ran: each in its own thread, or all in the benchmark's. */
+  threads: boolean;
   methods: Record<string, MethodCount>;
   compute_calls: Record<string, number>;
 }
@@ -119,13 +121,6 @@ function round(x: number, digits = 2): number {
 
 const MB = 2 ** 20;
 
-/** A full collection before a memory reading (gc is reachable without --expose-gc this way). */
-function collect(): void {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as (() => void) | undefined;
-  gc?.();
-}
-
 /** Runs `fn` on every item, at most `width` at a time; stops taking new items once `until()` is true. */
 async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Promise<void>, until: () => boolean = () => false): Promise<number> {
   let next = 0;
@@ -139,26 +134,55 @@ async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Pr
   return next;
 }
 
-/**
- * Several conductors each hold their own claims (a distinct owner, whose leases only it ends at
- * start); one alone keeps the service's default (it takes every claim over).
- */
-function claimsOf(i: number, conductors: number): Record<string, unknown> {
-  return conductors > 1 ? { claims: { owner: `bench-conductor-${i + 1}`, leaseMs: 60_000, takeOverPrefix: `bench-conductor-${i + 1}` } } : {};
+/** Counts of several conductors added up. */
+function merge(all: Record<string, MethodCount>[]): Record<string, MethodCount> {
+  const out: Record<string, MethodCount> = {};
+  for (const c of all) {
+    for (const [k, e] of Object.entries(c)) {
+      const o = (out[k] ??= { calls: 0, statements: 0, db_ms: 0, ms: 0 });
+      o.calls += e.calls;
+      o.statements += e.statements;
+      o.db_ms += e.db_ms;
+      o.ms += e.ms;
+    }
+  }
+  return out;
 }
 
-let logger: Logger | null = null;
+function group(counts: Record<string, MethodCount>, g: CallGroup): MethodCount {
+  const out = { calls: 0, statements: 0, db_ms: 0, ms: 0 };
+  for (const [k, e] of Object.entries(counts)) {
+    if (k.split(':')[0] !== g) continue;
+    out.calls += e.calls;
+    out.statements += e.statements;
+    out.db_ms += e.db_ms;
+    out.ms += e.ms;
+  }
+  return out;
+}
 
-/** The conductors log as in production, but only warnings: info lines per step would measure the logger. */
-export function benchLogger(): Logger {
-  logger ??= pino({ level: process.env.FERRY_LOG_LEVEL ?? 'warn', base: { pid: process.pid, component: 'bench.controlplane' } }, pino.destination(2));
-  return logger;
+function minus(a: MethodCount, b: MethodCount, per: number): QueryCost {
+  const n = Math.max(1, per);
+  return { calls: round((a.calls - b.calls) / n, 1), statements: round((a.statements - b.statements) / n, 1), db_ms: round((a.db_ms - b.db_ms) / n, 1) };
+}
+
+async function startConductors(db: BenchDatabase, fake: FakeCompute, n: number, o: ScenarioOptions): Promise<ConductorHandle[]> {
+  const out: ConductorHandle[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const setup: ConductorSetup = { index: i, conductors: n, maxConcurrentPerHost: o.maxConcurrentPerHost, serviceDownTime: Math.max(30, 3 * o.reportInterval) };
+      out.push(o.threads ? await threadConductor(db, fake, setup) : await inlineConductor(db, fake, setup, benchLogger()));
+    }
+    return out;
+  } catch (e) {
+    for (const c of out) await c.close();
+    throw e;
+  }
 }
 
 export async function runScenario(backend: BenchBackend, conductors: number, o: ScenarioOptions, say: (s: string) => void = () => undefined): Promise<ScenarioResult> {
   const fleet = new Fleet({ hosts: o.hosts, containersPerHost: o.containersPerHost });
   const fake = new FakeCompute(fleet, o.timings);
-  const counter = new QueryCounter();
   const log = benchLogger();
   collect();
   const base = process.memoryUsage();
@@ -173,43 +197,20 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
 
   const db = await backend.create();
   const runStart = performance.now();
-  const conns: { close(): Promise<void> }[] = [];
-  const services: ConductorService[] = [];
+  let services: ConductorHandle[] = [];
   let stopBeats = () => undefined as void;
+  const counts = async () => merge(await Promise.all(services.map((c) => c.counts())));
   try {
-    for (let i = 0; i < conductors; i++) {
-      const c = await db.connect(counter);
-      conns.push(c);
-      const svc = new ConductorService(
-        c.repo,
-        fake,
-        async () => undefined,
-        {
-          maxConcurrentPerHost: o.maxConcurrentPerHost,
-          serviceDownTime: Math.max(30, 3 * o.reportInterval),
-          containerStateMaxAge: 1,
-          retry: { deadlineMs: 30_000, backoffMs: 500 },
-          ...claimsOf(i, conductors),
-        },
-        log,
-        fake,
-      );
-      services.push(svc);
-      // As ferry-conductor starts: resume what is left (nothing here), then renew claims and scan for unclaimed work.
-      await svc.recover();
-    }
+    services = await startConductors(db, fake, conductors, o);
     const names = Array.from({ length: o.hosts }, (_, i) => hostName(i));
-    // report_state is a cast to the topic: any conductor takes it (round-robin here).
-    const beat = async (host: string, k: number) => {
-      const state = JSON.parse(JSON.stringify(fleet.state(host))) as ReturnType<Fleet['state']>;
-      await services[k % services.length].reportState(host, state, new Date().toISOString());
-    };
+    // report_state is a cast to the topic: any conductor takes it (round-robin here), as JSON text.
+    const beat = (host: string, k: number) => services[k % services.length].reportState(host, JSON.stringify(fleet.state(host)), new Date().toISOString());
 
     say(`  heartbeats: ${o.hosts} hosts x ${o.containersPerHost} containers, first round`);
     let t0 = performance.now();
     await pool(names, o.heartbeatConcurrency, (h, i) => beat(h, i));
     const firstRound = (performance.now() - t0) / 1000;
-    const hbBefore = counter.group('heartbeat');
+    const hbBefore = group(await counts(), 'heartbeat');
     const hbLatency: number[] = [];
     t0 = performance.now();
     await pool(names, o.heartbeatConcurrency, async (h, i) => {
@@ -218,46 +219,26 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
       hbLatency.push(performance.now() - s);
     });
     const secondRound = (performance.now() - t0) / 1000;
-    const hb = counter.group('heartbeat');
+    const hb = group(await counts(), 'heartbeat');
     say(`  heartbeats: first round ${firstRound.toFixed(1)} s, second ${secondRound.toFixed(1)} s`);
 
     // The scheduler alone, over the host list as the conductor reads it.
-    const listMs: number[] = [];
-    let hosts: ComputeHost[] = [];
-    for (let i = 0; i < 5; i++) {
-      const s = performance.now();
-      hosts = await services[0].listHosts();
-      listMs.push(performance.now() - s);
-    }
-    const chooseMs: number[] = [];
-    for (let i = 0; i < o.decisionSamples; i++) {
-      const src = names[(i * 7919) % names.length];
-      const s = performance.now();
-      chooseTarget(hosts, src, null);
-      chooseMs.push(performance.now() - s);
-    }
+    const decisions = await services[0].sampleDecisions(names, o.decisionSamples);
 
     // A few requests one at a time, nothing else running: what one decision costs.
-    const ctx = RequestContext.admin();
     const picks = fleet.pickRunning(o.burst + o.soloRequests);
     const solo = picks.splice(0, Math.min(o.soloRequests, Math.max(0, picks.length - 1)));
     const soloMs: number[] = [];
-    const acceptBefore = counter.group('accept');
+    const acceptBefore = group(await counts(), 'accept');
     for (const p of solo) {
       const s = performance.now();
-      await services[0].migrateOnLiveState(ctx, p.id, null);
+      await services[0].migrate(p.id);
       soloMs.push(performance.now() - s);
     }
-    const acceptSolo = counter.group('accept');
-    const soloCost: QueryCost = {
-      calls: round((acceptSolo.calls - acceptBefore.calls) / Math.max(1, solo.length), 1),
-      statements: round((acceptSolo.statements - acceptBefore.statements) / Math.max(1, solo.length), 1),
-      db_ms: round((acceptSolo.db_ms - acceptBefore.db_ms) / Math.max(1, solo.length), 1),
-    };
+    const soloCost = minus(group(await counts(), 'accept'), acceptBefore, solo.length);
 
     // The hosts keep reporting, each every reportInterval, while the burst and the flows run; a
     // conductor that cannot keep up leaves them waiting (on the broker): at most heartbeatConcurrency in hand.
-
     let beats = 0;
     let beating = true;
     const pending = new Set<Promise<void>>();
@@ -266,8 +247,7 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
       let i = 0;
       const start = performance.now();
       while (beating) {
-        const due = start + i * gapMs;
-        const wait = due - performance.now();
+        const wait = start + i * gapMs - performance.now();
         if (wait > 1) await sleep(wait);
         while (pending.size >= o.heartbeatConcurrency) await Promise.race(pending);
         if (!beating) break;
@@ -296,12 +276,12 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
       async (p, i) => {
         const s = performance.now();
         try {
-          await services[i % services.length].migrateOnLiveState(ctx, p.id, null);
+          await services[i % services.length].migrate(p.id);
           const e = performance.now();
           acceptMs.push(e - s);
           lastAccept = e;
         } catch (err) {
-          const name = (err as Error).constructor?.name ?? 'Error';
+          const name = (err as Error).name || 'Error';
           refused[name] = (refused[name] ?? 0) + 1;
         }
       },
@@ -318,41 +298,41 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
         resolve();
       }, o.drainSeconds * 1000);
     });
-    await Promise.race([Promise.all(services.map((s) => s.whenIdle())), drainLimit]);
+    await Promise.race([Promise.all(services.map((c) => c.whenIdle())), drainLimit]);
     clearTimeout(limit);
     const drainSeconds = (performance.now() - burstStart) / 1000;
     stopBeats();
     await background;
     await Promise.all(pending);
 
-    const all = await services[0].listMigrations({});
-    const completed = all.filter((m) => m.status === 'completed').length;
-    const failed = all.filter((m) => m.status === 'failed' || m.status === 'error' || m.status === 'cancelled').length;
+    const statuses = await services[0].statuses();
+    const total = Object.values(statuses).reduce((a, b) => a + b, 0);
+    const completed = statuses.completed ?? 0;
+    const failed = (statuses.failed ?? 0) + (statuses.error ?? 0) + (statuses.cancelled ?? 0);
     const accepted = acceptMs.length;
     const migrations = accepted + soloMs.length;
-    const per = (g: MethodCount): QueryCost => ({
-      calls: round(g.calls / Math.max(1, migrations), 1),
-      statements: round(g.statements / Math.max(1, migrations), 1),
-      db_ms: round(g.db_ms / Math.max(1, migrations), 1),
-    });
-    const hbCalls = hb.calls - hbBefore.calls;
-    const upkeep = counter.group('upkeep');
+    const all = await counts();
+    const none: MethodCount = { calls: 0, statements: 0, db_ms: 0, ms: 0 };
     const ran = (performance.now() - runStart) / 1000;
+    const upkeep = group(all, 'upkeep');
+    const heaps = (await Promise.all(services.map((c) => c.heap()))).filter((h): h is HeapFigures => h !== null);
     collect();
     const after = process.memoryUsage();
     clearInterval(sampler);
     rssPeak = Math.max(rssPeak, after.rss);
+    const threaded = heaps.length > 0;
     return {
       backend: backend.name,
       database: db.description,
       conductors,
+      threads: o.threads,
       hosts: o.hosts,
       containers: o.hosts * o.containersPerHost,
       heartbeats: {
         first_round_s: round(firstRound),
         per_s: round(o.hosts / secondRound, 0),
         latency_ms: percentiles(hbLatency),
-        calls: round(hbCalls / o.hosts, 1),
+        calls: round((hb.calls - hbBefore.calls) / o.hosts, 1),
         statements: round((hb.statements - hbBefore.statements) / o.hosts, 1),
       },
       burst: {
@@ -365,18 +345,23 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
         latency_ms: percentiles(acceptMs),
         heartbeats: beats,
       },
-      decision: { accept_alone_ms: percentiles(soloMs), accept_alone_db: soloCost, choose_ms: percentiles(chooseMs), list_hosts_ms: percentiles(listMs) },
+      decision: {
+        accept_alone_ms: percentiles(soloMs),
+        accept_alone_db: soloCost,
+        choose_ms: percentiles(decisions.choose_ms),
+        list_hosts_ms: percentiles(decisions.list_ms),
+      },
       drain: {
         completed,
         failed,
-        unfinished: all.length - completed - failed,
+        unfinished: total - completed - failed,
         seconds: round(drainSeconds),
         completed_per_s: round(completed / Math.max(drainSeconds, 1e-3), 1),
         timed_out: timedOut,
       },
       queries: {
-        accept: per(counter.group('accept')),
-        flow: per(counter.group('flow')),
+        accept: minus(group(all, 'accept'), none, migrations),
+        flow: minus(group(all, 'flow'), none, migrations),
         upkeep_per_s: { calls: round(upkeep.calls / ran, 1), statements: round(upkeep.statements / ran, 1), db_ms: round(upkeep.db_ms / ran, 1) },
       },
       max_per_host: fake.maxPerHost,
@@ -384,19 +369,23 @@ export async function runScenario(backend: BenchBackend, conductors: number, o: 
         baseline_rss_mb: round(base.rss / MB, 0),
         rss_peak_mb: round(rssPeak / MB, 0),
         rss_growth_mb: round((rssPeak - base.rss) / MB, 0),
-        heap_peak_growth_mb: round((heapPeak - base.heapUsed) / MB, 0),
-        heap_growth_mb: round((after.heapUsed - base.heapUsed) / MB, 0),
+        heap_peak_mb: round(threaded ? heaps.reduce((a, h) => a + h.peak, 0) / MB : (heapPeak - base.heapUsed) / MB, 0),
+        heap_after_gc_mb: round(threaded ? heaps.reduce((a, h) => a + h.after_gc, 0) / MB : (after.heapUsed - base.heapUsed) / MB, 0),
+        threads: threaded,
       },
-      methods: counter.snapshot(),
+      methods: Object.fromEntries(
+        Object.entries(all)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([k, e]) => [k, { ...e, db_ms: Math.round(e.db_ms), ms: Math.round(e.ms) }]),
+      ),
       compute_calls: Object.fromEntries(fake.calls),
     };
   } finally {
     stopBeats();
+    // Flows still running (a drain that hit its limit) stop here: the engine stops answering, the conductors stop.
     fake.halt();
-    for (const svc of services) (svc as unknown as { stopClaims?: () => void }).stopClaims?.();
     clearInterval(sampler);
-    // Flows still running (a drain that timed out) end on their own; their database goes away under them.
-    for (const c of conns) await c.close().catch(() => undefined);
+    for (const c of services) await c.close();
     await db.dispose();
   }
 }

@@ -31,6 +31,7 @@ describe('control-plane benchmark', () => {
       maxConcurrentPerHost: 1,
       decisionSamples: 20,
       soloRequests: 2,
+      threads: false,
       timings: scaledTimings(0.02),
     };
     const { results, skipped } = await runAll({ scenario, backends: ['sqlite'], conductors: [1, 2], mariadb: null }, () => undefined);
@@ -76,10 +77,11 @@ describe('control-plane benchmark', () => {
     await repo.saveHostReport('compute-0001', fleet.state('compute-0001'), new Date().toISOString());
     await repo.listContainers();
     await repo.listContainers();
-    const m = counter.snapshot();
+    const m = counter.raw();
     expect(m['heartbeat:saveHostReport'].calls).toBe(1);
     expect(m['heartbeat:saveHostReport'].statements).toBeGreaterThanOrEqual(4);
     expect(m['accept:listContainers']).toMatchObject({ calls: 2, statements: 2 });
+    expect(m['accept:listContainers'].db_ms).toBeGreaterThan(0);
     expect(counter.unattributed).toBe(0);
     await driver.close();
   });
@@ -111,6 +113,8 @@ describe('control-plane benchmark', () => {
     expect(full.backends).toEqual(['sqlite', 'mariadb']);
     expect(full.conductors).toEqual([1, 2]);
     expect([quick.scenario.hosts, quick.scenario.containersPerHost, quick.backends, quick.conductors]).toEqual([20, 10, ['sqlite'], [1]]);
+    expect(full.scenario.threads).toBe(true);
+    expect((parseControlPlane(['--inline'], '/repo') as typeof full).scenario.threads).toBe(false);
     expect(parseControlPlane(['--help'], '/repo')).toMatch(/--control-plane/);
     expect(() => parseControlPlane(['--backends', 'oracle'], '/repo')).toThrow(/unknown backend oracle/);
     expect(() => parseControlPlane(['--hosts', '1'], '/repo')).toThrow(/--hosts must be an integer of at least 2/);
