@@ -48,6 +48,13 @@ class ContainerMigrationClient(rest_client.RestClient):
         resp, body = self.delete('migrations/%s' % self._q(uuid))
         return self._body(resp, body, 202)
 
+    def force_complete_migration(self, uuid):
+        """POST /migrations/{uuid}/action {"force_complete": null} (Nova's force-complete);
+        202 with the migration and its new mode."""
+        resp, body = self.post('migrations/%s/action' % self._q(uuid),
+                               json.dumps({'force_complete': None}))
+        return self._body(resp, body, 202)
+
     def is_resource_deleted(self, id):
         # Migrations are records, never deleted; tempest's wait_for_resource_deletion does
         # not apply to them.

@@ -24,6 +24,12 @@ class HostsTest(base.BaseContainerMigrationTest):
             self.assertTrue(h['docker_version'], h)
             self.assertTrue(h['criu_version'], h)
             self.assertIsNotNone(h['updated_at'])
+        # Modes beyond stop-and-copy, as each agent reports them (null: an agent that does not).
+        for h in hosts:
+            for mode in (h.get('modes') or {}).values():
+                self.assertIsInstance(mode['ok'], bool, h)
+                if not mode['ok']:
+                    self.assertTrue(mode['reason'], 'a mode lacking without a reason: %s' % h)
 
     @decorators.attr(type=['negative'])
     @decorators.idempotent_id('5eea7f90-2c77-4c83-8648-10bcd69e5db4')
