@@ -15,7 +15,7 @@ import type { ComputeArgs, ComputeMethod, ComputeResult } from '../../compute/me
 import type { ComputeAPI } from '../../compute/rpcapi.js';
 import { chooseTarget } from '../../conductor/hosts.js';
 import type { Repository } from '../../conductor/repository.js';
-import { ConductorService } from '../../conductor/service.js';
+import { ConductorService, type ClaimOptions } from '../../conductor/service.js';
 import type { HostState } from '../../objects/host.js';
 import type { BenchDatabase } from './backends.js';
 import { QueryCounter, type MethodCount } from './counting.js';
@@ -67,12 +67,14 @@ export interface ConductorHandle {
 }
 
 /**
- * Several conductors each hold their own claims (a distinct owner, whose leases only it ends at
- * start); one alone keeps the service's default (it takes every claim over).
+ * Claims as ferry-conductor takes them ([conductor] claim_lease_seconds' default, a scan for
+ * unclaimed work at most every 5 s): each conductor its own owner, whose previous leases only it
+ * ends at start; a lone one takes every claim over, as on SQLite.
  */
-function claimsOf(s: ConductorSetup): Record<string, unknown> {
-  const owner = `bench-conductor-${s.index + 1}`;
-  return s.conductors > 1 ? { claims: { owner, leaseMs: 60_000, takeOverPrefix: owner } } : {};
+function claimsOf(s: ConductorSetup): ClaimOptions {
+  const leaseMs = 30_000;
+  const owner = `bench-conductor-${s.index + 1}:${process.pid}`;
+  return { owner, leaseMs, scanMs: Math.min(5000, Math.floor(leaseMs / 3)), takeOverPrefix: s.conductors > 1 ? `bench-conductor-${s.index + 1}:` : '' };
 }
 
 /** A ConductorService as ferry-conductor builds one, its notifications dropped (no bus here). */
@@ -86,7 +88,7 @@ export async function buildConductor(db: { repo: Repository }, engine: ComputeAP
       serviceDownTime: s.serviceDownTime,
       containerStateMaxAge: 1,
       retry: { deadlineMs: 30_000, backoffMs: 500 },
-      ...claimsOf(s),
+      claims: claimsOf(s),
     },
     log,
     engine,
@@ -140,11 +142,6 @@ export function operations(svc: ConductorService, counter: QueryCounter) {
   };
 }
 
-function stopClaims(svc: ConductorService): void {
-  // Present once the service holds claims (several conductors); a no-op before.
-  (svc as unknown as { stopClaims?: () => void }).stopClaims?.();
-}
-
 /** A conductor in this thread. */
 export async function inlineConductor(db: BenchDatabase, engine: FakeCompute, s: ConductorSetup, log: Logger): Promise<ConductorHandle> {
   const counter = new QueryCounter();
@@ -160,7 +157,7 @@ export async function inlineConductor(db: BenchDatabase, engine: FakeCompute, s:
     counts: ops.counts,
     heap: async () => null,
     async close() {
-      stopClaims(svc);
+      svc.stopClaims();
       await conn.close().catch(() => undefined);
     },
   };
