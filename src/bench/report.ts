@@ -34,6 +34,11 @@ export interface Ratios {
   postcopy_vs_manual?: number | null;
   postcopy_vs_podman?: number | null;
   postcopy_vs_raw_lazy?: number | null;
+  /** Post-copy through the REST API against the same peers and raw CRIU's stop-and-copy floor. */
+  rest_postcopy_vs_manual?: number | null;
+  rest_postcopy_vs_podman?: number | null;
+  rest_postcopy_vs_raw_lazy?: number | null;
+  rest_postcopy_vs_raw?: number | null;
 }
 
 export function summarize(results: RunResult[], workloads: Workload[], methods: MethodName[]): Summary[] {
@@ -78,6 +83,10 @@ export function ratios(summaries: Summary[], workloads: Workload[]): Ratios[] {
       postcopy_vs_manual: ratio(d('ferry-postcopy'), d('docker-manual')),
       postcopy_vs_podman: ratio(d('ferry-postcopy'), d('podman')),
       postcopy_vs_raw_lazy: ratio(d('ferry-postcopy'), d('raw-criu-lazy')),
+      rest_postcopy_vs_manual: ratio(d('ferry-rest-postcopy'), d('docker-manual')),
+      rest_postcopy_vs_podman: ratio(d('ferry-rest-postcopy'), d('podman')),
+      rest_postcopy_vs_raw_lazy: ratio(d('ferry-rest-postcopy'), d('raw-criu-lazy')),
+      rest_postcopy_vs_raw: ratio(d('ferry-rest-postcopy'), d('raw-criu')),
     };
   });
 }
@@ -120,19 +129,25 @@ function x(v: number | null): string {
 }
 
 export function ratioTable(rs: Ratios[], md: boolean): string {
-  const head = ['workload', 'Ferry/manual', 'Ferry/raw CRIU', 'engine/manual', 'engine/raw CRIU', 'REST/engine', 'engine fast/raw CRIU', 'post-copy/manual', 'post-copy/Podman', 'post-copy/raw lazy'];
-  const rows = rs.map((r) => [
-    r.workload,
-    x(r.ferry_vs_manual),
-    x(r.ferry_vs_raw),
-    x(r.engine_vs_manual),
-    x(r.engine_vs_raw),
-    x(r.rest_vs_engine),
-    x(r.fast_vs_raw),
-    x(r.postcopy_vs_manual ?? null),
-    x(r.postcopy_vs_podman ?? null),
-    x(r.postcopy_vs_raw_lazy ?? null),
-  ]);
+  const columns: [string, (r: Ratios) => number | null | undefined][] = [
+    ['Ferry/manual', (r) => r.ferry_vs_manual],
+    ['Ferry/raw CRIU', (r) => r.ferry_vs_raw],
+    ['engine/manual', (r) => r.engine_vs_manual],
+    ['engine/raw CRIU', (r) => r.engine_vs_raw],
+    ['REST/engine', (r) => r.rest_vs_engine],
+    ['engine fast/raw CRIU', (r) => r.fast_vs_raw],
+    ['post-copy/manual', (r) => r.postcopy_vs_manual],
+    ['post-copy/Podman', (r) => r.postcopy_vs_podman],
+    ['post-copy/raw lazy', (r) => r.postcopy_vs_raw_lazy],
+    ['REST post-copy/manual', (r) => r.rest_postcopy_vs_manual],
+    ['REST post-copy/Podman', (r) => r.rest_postcopy_vs_podman],
+    ['REST post-copy/raw lazy', (r) => r.rest_postcopy_vs_raw_lazy],
+    ['REST post-copy/raw CRIU', (r) => r.rest_postcopy_vs_raw],
+  ];
+  // Only the ratios this run could compute (its methods).
+  const shown = columns.filter(([, f]) => rs.some((r) => (f(r) ?? null) !== null));
+  const head = ['workload', ...shown.map(([h]) => h)];
+  const rows = rs.map((r) => [r.workload, ...shown.map(([, f]) => x(f(r) ?? null))]);
   if (md) return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const widths = head.map((_, i) => Math.max(head[i].length, ...rows.map((r) => r[i].length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');

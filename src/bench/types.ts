@@ -18,7 +18,7 @@ export interface Workload {
   heavy: boolean;
 }
 
-export type MethodName = 'ferry-rest' | 'ferry-engine' | 'ferry-engine-fast' | 'ferry-postcopy' | 'docker-manual' | 'podman' | 'raw-criu' | 'raw-criu-lazy';
+export type MethodName = 'ferry-rest' | 'ferry-rest-postcopy' | 'ferry-engine' | 'ferry-engine-fast' | 'ferry-postcopy' | 'docker-manual' | 'podman' | 'raw-criu' | 'raw-criu-lazy';
 
 export interface ProbeSample {
   /** Epoch ms when the answer (or failure) arrived. */

@@ -25,6 +25,8 @@ export const WORKLOADS: Workload[] = [
   redis(100_000, 'redis-100k', 'Redis 100k keys', 20 * MB),
   redis(1_000_000, 'redis-1m', 'Redis 1M keys', 180 * MB),
   redis(3_000_000, 'redis-3m', 'Redis 3M keys', 550 * MB, true),
+  // The 1 GB class: where stop-and-copy's pause is longest and post-copy's stays flat.
+  redis(10_000_000, 'redis-10m', 'Redis 10M keys', 1800 * MB, true),
 ];
 
 export const QUICK_WORKLOADS = ['counter', 'redis-100k'];

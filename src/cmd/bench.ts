@@ -15,7 +15,7 @@ import type { Method } from '../bench/runners/common.js';
 import { dockerManual } from '../bench/runners/docker-manual.js';
 import { ferryEngine, ferryEngineFast } from '../bench/runners/ferry-engine.js';
 import { ferryPostCopy } from '../bench/runners/ferry-postcopy.js';
-import { ferryRest } from '../bench/runners/ferry-rest.js';
+import { ferryRest, ferryRestPostCopy } from '../bench/runners/ferry-rest.js';
 import { podmanPeer } from '../bench/runners/podman.js';
 import { rawCriu } from '../bench/runners/raw-criu.js';
 import { rawCriuLazy } from '../bench/runners/raw-criu-lazy.js';
@@ -27,8 +27,8 @@ import { parseCommandLine } from '../common/args.js';
 import { InvalidInput } from '../common/errors.js';
 import { parseList } from '../conf/opts.js';
 
-const METHODS: Method[] = [ferryRest, ferryEngine, ferryEngineFast, ferryPostCopy, dockerManual, podmanPeer, rawCriu, rawCriuLazy];
-const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-engine', 'ferry-engine-fast', 'ferry-postcopy', 'docker-manual', 'podman', 'raw-criu', 'raw-criu-lazy'];
+const METHODS: Method[] = [ferryRest, ferryRestPostCopy, ferryEngine, ferryEngineFast, ferryPostCopy, dockerManual, podmanPeer, rawCriu, rawCriuLazy];
+const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-rest-postcopy', 'ferry-engine', 'ferry-engine-fast', 'ferry-postcopy', 'docker-manual', 'podman', 'raw-criu', 'raw-criu-lazy'];
 
 const USAGE = `usage: npm run bench -- [options]
 

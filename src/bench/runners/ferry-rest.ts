@@ -1,12 +1,12 @@
-/** Method 1: Ferry through its REST API (Keystone token, POST migrate, poll the migration). */
+/** Ferry through its REST API (Keystone token, POST migrate, poll the migration): stop-and-copy, and post-copy. */
 import type { RunResult, Workload } from '../types.js';
 import type { Method, MigrationOutcome, RunContext } from './common.js';
 import { containerRun, type ContainerSubject } from './container.js';
 
-async function migrateRest(ctx: RunContext, s: ContainerSubject): Promise<MigrationOutcome> {
+async function migrateRest(ctx: RunContext, s: ContainerSubject, postCopy: boolean): Promise<MigrationOutcome> {
   const { ferry, target } = ctx.cloud;
   const t0 = Date.now();
-  const m0 = await ferry.migrate(s.name, target.name);
+  const m0 = await ferry.migrate(s.name, target.name, { post_copy: postCopy });
   const m = await ferry.waitMigration(m0.uuid, { everyMs: 50 });
   const observed = Date.now() - t0;
   if (m.status !== 'completed') throw new Error(`migration ${m.uuid} ${m.status}: ${m.error ?? ''}`);
@@ -18,7 +18,8 @@ async function migrateRest(ctx: RunContext, s: ContainerSubject): Promise<Migrat
     restore_ms: m.restore_ms,
     memory_bytes: m.memory_bytes,
     transferred_bytes: m.transferred_bytes,
-    detail: { migration: m.uuid, client_total_ms: observed },
+    // Post-copy: total_ms runs until the last page arrived (and the source was cleaned up).
+    detail: { migration: m.uuid, mode: m.mode, client_total_ms: observed, memory_total_bytes: m.memory_total_bytes },
   };
 }
 
@@ -26,19 +27,24 @@ function waitKnown(ctx: RunContext, s: ContainerSubject): Promise<void> {
   return ctx.cloud.ferry.waitKnown(s.name, ctx.cloud.source.name);
 }
 
-export const ferryRest: Method = {
-  name: 'ferry-rest',
-  label: 'Ferry (REST API)',
-  supports: () => true,
-  async run(w: Workload, ctx: RunContext): Promise<RunResult> {
-    let r = await containerRun('ferry-rest', w, ctx, (s) => migrateRest(ctx, s), (s) => waitKnown(ctx, s));
-    if (!r.ok) {
-      // Other tests restart Ferry's services on the same cloud: one retry, with a fresh container.
-      ctx.log(`  ferry-rest failed (${r.error}); retrying once`);
-      const first = r.error;
-      r = await containerRun('ferry-rest', w, { ...ctx, slot: ctx.slot + 10 }, (s) => migrateRest(ctx, s), (s) => waitKnown(ctx, s));
-      r.detail.retried_after = first;
-    }
-    return r;
-  },
-};
+function restMethod(name: 'ferry-rest' | 'ferry-rest-postcopy', label: string, postCopy: boolean): Method {
+  return {
+    name,
+    label,
+    supports: () => true,
+    async run(w: Workload, ctx: RunContext): Promise<RunResult> {
+      let r = await containerRun(name, w, ctx, (s) => migrateRest(ctx, s, postCopy), (s) => waitKnown(ctx, s));
+      if (!r.ok) {
+        // Other tests restart Ferry's services on the same cloud: one retry, with a fresh container.
+        ctx.log(`  ${name} failed (${r.error}); retrying once`);
+        const first = r.error;
+        r = await containerRun(name, w, { ...ctx, slot: ctx.slot + 10 }, (s) => migrateRest(ctx, s, postCopy), (s) => waitKnown(ctx, s));
+        r.detail.retried_after = first;
+      }
+      return r;
+    },
+  };
+}
+
+export const ferryRest = restMethod('ferry-rest', 'Ferry (REST API), stop-and-copy', false);
+export const ferryRestPostCopy = restMethod('ferry-rest-postcopy', 'Ferry (REST API), post-copy (total = until all pages arrived)', true);
