@@ -77,12 +77,6 @@ class HostModesTest(unittest.TestCase):
         self.assertEqual(len(lacking), 3)
         self.assertTrue(all('CRIU does not work' in x for x in lacking), lacking)
 
-    def test_completed_line_says_the_mode(self):
-        line = hosts.container_line(item('redis', 'completed', 'compute2'), 1, 1, 'compute1',
-                                    {'freeze_ms': 300, 'mode': 'post-copy'})
-        self.assertEqual(line, '[1/1] redis  compute1 -> compute2  completed, downtime 300 ms, '
-                               'mode post-copy')
-
 
 class WaitTest(unittest.TestCase):
     def test_one_line_per_container_as_each_ends(self):

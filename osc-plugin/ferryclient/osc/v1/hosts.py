@@ -133,8 +133,6 @@ def container_line(c, index, total, source, migration=None):
         down = (migration or {}).get('freeze_ms')
         if isinstance(down, (int, float)):
             line += ', downtime %d ms' % down
-        if (migration or {}).get('mode'):
-            line += ', mode %s' % migration['mode']
         return line
     reason = ' '.join(str(c.get('reason') or '').split())
     if status == 'not-moved':
