@@ -75,7 +75,7 @@ export function transportUrl(vhost = RABBIT.vhost): string {
   return `rabbit://${brokers.map(hostPart).join(',')}/${vhost}`;
 }
 
-/** One broker alone (tests that must talk to a given node). */
+/** One broker alone (clients of the cloud use the first: see CloudStatus.rabbit). */
 export function brokerUrl(name: string, vhost = RABBIT.vhost): string {
   return `rabbit://${hostPart(broker(name))}/${vhost}`;
 }

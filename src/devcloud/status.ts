@@ -24,10 +24,18 @@ export interface CloudStatus {
   state_dir: string;
   keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
   /**
-   * RabbitMQ: transport_url lists every broker (what the services use); state is up when every
-   * broker is; each broker alone in `brokers`.
+   * RabbitMQ. `transport_url` is the first broker alone: what clients of the cloud use (Python
+   * oslo.messaging shuffles the hosts of a URL, so with both brokers it would land on either one
+   * while Ferry's services are on the first). `services_transport_url` lists both brokers, as
+   * the services' config files do. `state` is up when every broker is; each one in `brokers`.
    */
-  rabbit: { transport_url: string; admin_transport_url: string; state: 'up' | 'down'; brokers: BrokerStatus[] };
+  rabbit: {
+    transport_url: string;
+    admin_transport_url: string;
+    services_transport_url: string;
+    state: 'up' | 'down';
+    brokers: BrokerStatus[];
+  };
   api?: { url: string; state: 'up' | 'down' };
   /** Horizon with Ferry's panel, when Horizon is installed. */
   horizon?: { url: string; state: 'up' | 'down' };

@@ -97,7 +97,11 @@ async function setHost(name: string, status: 'enabled' | 'disabled') {
 
 describe('two RabbitMQ brokers: the first one stopped', () => {
   // A client like the services: both brokers, back to the first one 2 s after it returns.
-  const transport = Transport.fromUrl(cloud().rabbit.transport_url, { exchange: 'ferry', failbackSeconds: 2, connectionName: `ferry-failover-test:${process.pid}` });
+  const transport = Transport.fromUrl(cloud().rabbit.services_transport_url, {
+    exchange: 'ferry',
+    failbackSeconds: 2,
+    connectionName: `ferry-failover-test:${process.pid}`,
+  });
   const hostsSeen: string[] = [];
   transport.on('connected', (h: string) => hostsSeen.push(h));
   const pool = `ferry-test-failover-${randomUUID().slice(0, 8)}`;

@@ -1,6 +1,7 @@
 /** The development cloud's control-plane services are real and usable: RabbitMQ and Keystone. */
 import amqp from 'amqplib';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import { passwordAuthBody } from '../../../src/identity/keystone.js';
 import { cloud } from '../../helpers/cloud.js';
 
@@ -17,13 +18,17 @@ async function token(c: ReturnType<typeof cloud>['keystone']['admin']): Promise<
 }
 
 describe('RabbitMQ', () => {
-  it('lists both brokers in the services\' transport_url, 5672 first', () => {
+  it('lists both brokers in the services\' transport_url, 5672 first; clients get the first alone', () => {
     const brokers = cloud().rabbit.brokers;
     expect(brokers.map((b) => [b.name, b.port])).toEqual([
       ['rabbitmq', 5672],
       ['rabbitmq2', 5673],
     ]);
-    expect(cloud().rabbit.transport_url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:5672,ferry:[^@]+@127\.0\.0\.1:5673\/ferry$/);
+    expect(cloud().rabbit.services_transport_url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:5672,ferry:[^@]+@127\.0\.0\.1:5673\/ferry$/);
+    expect(cloud().rabbit.transport_url).toBe(brokers[0].transport_url);
+    for (const f of Object.values(cloud().config_files)) {
+      expect(fs.readFileSync(f, 'utf8')).toContain(`transport_url = ${cloud().rabbit.services_transport_url}\n`);
+    }
   });
 
   it.each(['rabbitmq', 'rabbitmq2'])('%s carries a message as the ferry user on vhost ferry', async (name) => {
