@@ -154,7 +154,7 @@ describe('two RabbitMQ brokers: the first one stopped', () => {
     await cleanUp();
     await listener.stop();
     await transport.close();
-  });
+  }, 600_000);
 
   test('stopped by its PID mid-migration: the services move to the second broker, the migrations complete, notifications arrive', async () => {
     // The source holds the migration in `running` for 6 s after the checkpoint: the window.
