@@ -46,8 +46,9 @@ export interface Dialect {
   /**
    * INSERT of `cols` into `table`, or, when `key` exists, an update of `update`; with
    * `newerBy`, the existing row is only changed when its `newerBy` is not newer than the new one.
+   * `rows` rows at once (their values one after another), each decided on its own.
    */
-  upsert(table: string, cols: readonly string[], key: readonly string[], update: readonly string[], newerBy?: string): string;
+  upsert(table: string, cols: readonly string[], key: readonly string[], update: readonly string[], newerBy?: string, rows?: number): string;
 }
 
 export interface SqlDriver extends SqlExecutor {
@@ -69,6 +70,12 @@ export function splitStatements(sql: string): string[] {
     .split(/;\s*(?:\n|$)/)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** `rows` groups of `width` placeholders, for a multi-row VALUES list. */
+export function valueRows(width: number, rows = 1): string {
+  const one = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+  return Array.from({ length: rows }, () => one).join(', ');
 }
 
 /** Parameters as every driver binds them: booleans as 0/1, undefined as NULL. */

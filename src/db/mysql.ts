@@ -6,7 +6,7 @@
 import mysql from 'mysql2/promise';
 import { DatabaseError } from '../common/errors.js';
 import { sleep } from '../common/sleep.js';
-import { bindable, type Dialect, type ExecResult, type Row, type SqlDriver, type SqlExecutor } from './driver.js';
+import { bindable, valueRows, type Dialect, type ExecResult, type Row, type SqlDriver, type SqlExecutor } from './driver.js';
 
 export interface MysqlTarget {
   host: string;
@@ -29,14 +29,14 @@ export const mysqlDialect: Dialect = {
   seq: 'seq',
   insertIgnore: 'INSERT IGNORE',
   forUpdate: ' FOR UPDATE',
-  upsert(table, cols, key, update, newerBy) {
+  upsert(table, cols, key, update, newerBy, rows = 1) {
     // No WHERE in ON DUPLICATE KEY UPDATE: "only if not newer" is a condition per column, with
     // `newerBy` assigned last so that the others still compare against the stored value.
     const cond = newerBy ? `${table}.${newerBy} <= VALUES(${newerBy})` : '';
     const cols2 = newerBy ? [...update.filter((c) => c !== newerBy), ...(update.includes(newerBy) ? [newerBy] : [])] : update;
     const set = cols2.map((c) => (cond ? `${c} = IF(${cond}, VALUES(${c}), ${table}.${c})` : `${c} = VALUES(${c})`)).join(', ');
     void key; // the table's primary key decides the conflict
-    return `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${set}`;
+    return `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${valueRows(cols.length, rows)} ON DUPLICATE KEY UPDATE ${set}`;
   },
 };
 

@@ -110,6 +110,13 @@ const MIGRATIONS: ((t: SchemaTypes) => string)[] = [
    )${t.table};
    CREATE INDEX claims_owner ON claims(owner);
    INSERT INTO claims (kind, id, owner, expires_at, admitted) VALUES ('lock', 'admission', '', 0, 0);`,
+  // 6: a host's facts without its container list, and how many containers it has now, so that the
+  //    scheduler reads 1,000 hosts without parsing 50,000 containers' worth of reports each time.
+  //    JSON_REMOVE is the same function in SQLite's JSON1 and in MariaDB/MySQL.
+  (t) => `ALTER TABLE compute_hosts ADD COLUMN facts ${t.text};
+   ALTER TABLE compute_hosts ADD COLUMN container_count ${t.int} NOT NULL DEFAULT 0;
+   UPDATE compute_hosts SET facts = JSON_REMOVE(report, '$.containers'),
+     container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != 'removed');`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

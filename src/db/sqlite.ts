@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bindable, type Dialect, type ExecResult, type Row, type SqlDriver, type SqlExecutor } from './driver.js';
+import { bindable, valueRows, type Dialect, type ExecResult, type Row, type SqlDriver, type SqlExecutor } from './driver.js';
 
 export type Db = Database.Database;
 
@@ -17,10 +17,10 @@ export const sqliteDialect: Dialect = {
   seq: 'rowid',
   insertIgnore: 'INSERT OR IGNORE',
   forUpdate: '',
-  upsert(table, cols, key, update, newerBy) {
+  upsert(table, cols, key, update, newerBy, rows = 1) {
     const set = update.map((c) => `${c} = excluded.${c}`).join(', ');
     const where = newerBy ? ` WHERE ${table}.${newerBy} <= excluded.${newerBy}` : '';
-    return `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ON CONFLICT(${key.join(', ')}) DO UPDATE SET ${set}${where}`;
+    return `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${valueRows(cols.length, rows)} ON CONFLICT(${key.join(', ')}) DO UPDATE SET ${set}${where}`;
   },
 };
 
