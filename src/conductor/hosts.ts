@@ -13,7 +13,7 @@ function bytes(v: unknown): number | null {
 }
 
 export function toComputeHost(rec: HostRecord, now: number, serviceDownTimeS: number): ComputeHost {
-  const r = rec.report;
+  const r = rec.facts;
   return {
     name: rec.name,
     state: hostIsUp(rec, now, serviceDownTimeS) ? 'up' : 'down',
@@ -24,7 +24,7 @@ export function toComputeHost(rec: HostRecord, now: number, serviceDownTimeS: nu
     criu_ok: Boolean(r.criu_ok),
     architecture: r.architecture ?? null,
     migration_address: r.migration_address ?? null,
-    containers: r.containers.length,
+    containers: rec.containers,
     memory_used_bytes: bytes(r.memory_used_bytes),
     memory_total_bytes: bytes(r.memory_total_bytes),
     modes: r.modes ?? null,

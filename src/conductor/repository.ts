@@ -8,13 +8,17 @@ import { ClaimLost, InvalidInput } from '../common/errors.js';
 import type { SqlDriver, SqlExecutor } from '../db/driver.js';
 import { SqliteDriver, type Db } from '../db/sqlite.js';
 import { countByStatus, type Evacuation, type EvacuationContainer } from '../objects/evacuation.js';
-import type { ContainerSummary, HostState, HostStatus } from '../objects/host.js';
-import { FINAL_STATUSES, type Migration } from '../objects/migration.js';
+import type { ContainerSummary, HostFacts, HostState, HostStatus } from '../objects/host.js';
+import { FINAL_STATUSES, MIGRATION_STATUSES, type Migration, type MigrationStatus } from '../objects/migration.js';
 import type { MigrationFilters, MigrationSortKey, PageRequest } from './interface.js';
 
+/** A host as the scheduler and the host list see it: its last report's facts, not its container list. */
 export interface HostRecord {
   name: string;
-  report: HostState;
+  /** What its last heartbeat said of the host itself (versions, CRIU, memory, modes). */
+  facts: HostFacts;
+  /** Containers recorded on it now (heartbeats, events, live checks, moves), removed ones left out. */
+  containers: number;
   updated_at: string;
   status: HostStatus;
   disabled_reason: string | null;
@@ -57,6 +61,12 @@ export interface Repository {
   listMigrations(filters?: MigrationFilters): Promise<Migration[]>;
   /** Non-final migrations, oldest first. */
   unfinishedMigrations(): Promise<Migration[]>;
+  /** The newest non-final migration of a container (by its exact id), if any. */
+  unfinishedMigrationOf(containerId: string): Promise<Migration | null>;
+  /** How many non-final migrations are on their way to each target host. */
+  incomingCounts(): Promise<Map<string, number>>;
+  /** The status and abort flag of each of these migrations that exists (a queue's look at them). */
+  migrationStates(uuids: readonly string[]): Promise<Map<string, MigrationState>>;
   getSteps(uuid: string): Promise<StepResults>;
   saveStep(uuid: string, step: string, result: unknown): Promise<void>;
 
@@ -73,6 +83,12 @@ export interface Repository {
   getHostRecord(name: string): Promise<HostRecord | null>;
   /** Containers that exist (not removed), by host, name, id; paged when `page.limit` is set. */
   listContainers(page?: PageRequest): Promise<ContainerRecord[]>;
+  /** Containers that exist whose id is `id` or whose name is one of `names` (exact, indexed), by host, name, id. */
+  findContainers(id: string, names: readonly string[]): Promise<ContainerRecord[]>;
+  /** Containers that exist whose id starts with `prefix` (taken literally, indexed), by host, name, id. */
+  containersByIdPrefix(prefix: string): Promise<ContainerRecord[]>;
+  /** The containers that exist on one host, by name, id. */
+  hostContainers(host: string): Promise<ContainerRecord[]>;
   /** How many containers each host has now. */
   containerCounts(): Promise<Map<string, number>>;
   /** Move a container's known location right away (heartbeats would take a while to say so). */
@@ -123,6 +139,11 @@ export interface Repository {
 
 export type ClaimKind = 'migration' | 'evacuation';
 
+export interface MigrationState {
+  status: MigrationStatus;
+  abort_requested: boolean;
+}
+
 export interface Claim {
   kind: ClaimKind;
   id: string;
@@ -146,20 +167,69 @@ const SORT_EXPR: Readonly<Record<MigrationSortKey, string>> = {
 
 interface HostRow {
   name: string;
-  report: string;
+  facts: string | null;
+  container_count: unknown;
   updated_at: string;
   status: HostStatus;
   disabled_reason: string | null;
 }
 
-const HOST_COLUMNS = 'name, report, updated_at, status, disabled_reason';
+const HOST_COLUMNS = 'name, facts, container_count, updated_at, status, disabled_reason';
 const CONTAINER_COLUMNS = 'id, name, host, image, status, updated_at';
 const EVACUATION_CONTAINER_COLUMNS = 'container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at';
-/** Statuses of a migration that will not change any more. */
-const FINALS_SQL = `(${FINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+/** Statuses of a migration that may still change, as a list an index on status can look up (NOT IN of the final ones reads every migration ever recorded). */
+const UNFINISHED_SQL = `(${MIGRATION_STATUSES.filter((s) => !FINAL_STATUSES.includes(s))
+  .map((s) => `'${s}'`)
+  .join(', ')})`;
+/** Rows per multi-row statement (inventories, deletes, IN lists): well under either engine's placeholder limit. */
+const CHUNK = 200;
+
+function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function marks(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
+/** A LIKE pattern matching what starts with `prefix`, its wildcards taken literally ('!' escapes the same in both dialects). */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[%_!]/g, (ch) => `!${ch}`)}%`;
+}
+
+/**
+ * The least string greater than every string that starts with `prefix` (its last code point
+ * plus one), or null when there is none: with `prefix` as the lower bound, a range an index
+ * can be searched by in both engines (SQLite's LIKE uses no index on a case-sensitive column).
+ */
+function prefixEnd(prefix: string): string | null {
+  const cps = Array.from(prefix);
+  while (cps.length) {
+    let next = (cps.pop() as string).codePointAt(0) as number;
+    next += 1;
+    if (next >= 0xd800 && next <= 0xdfff) next = 0xe000;
+    if (next <= 0x10ffff) return cps.join('') + String.fromCodePoint(next);
+  }
+  return null;
+}
+
+/** The host's facts: its report without the container list. */
+export function factsOf(report: HostState): HostFacts {
+  const { containers: _containers, ...facts } = report;
+  return facts;
+}
 
 function hostRecord(r: HostRow): HostRecord {
-  return { name: r.name, report: JSON.parse(r.report) as HostState, updated_at: r.updated_at, status: r.status, disabled_reason: r.disabled_reason };
+  return {
+    name: r.name,
+    facts: (r.facts === null ? {} : JSON.parse(r.facts)) as HostFacts,
+    containers: Number(r.container_count),
+    updated_at: r.updated_at,
+    status: r.status,
+    disabled_reason: r.disabled_reason,
+  };
 }
 
 /** Integers as numbers (MySQL hands BIGINT columns over as numbers or strings). */
@@ -268,7 +338,7 @@ export class SqlRepository implements Repository {
     if (filters.container) {
       // A prefix of the id; LIKE's own wildcards in the input are taken literally ('!' escapes the same in both dialects).
       where.push("(container_id = ? OR container_name = ? OR container_id LIKE ? ESCAPE '!')");
-      args.push(filters.container, filters.container, `${filters.container.replace(/[%_!]/g, (ch) => `!${ch}`)}%`);
+      args.push(filters.container, filters.container, likePrefix(filters.container));
     }
     for (const f of ['status', 'source_host', 'dest_host', 'user_id', 'project_id'] as const) {
       if (filters[f]) {
@@ -310,7 +380,34 @@ export class SqlRepository implements Repository {
   }
 
   async unfinishedMigrations(): Promise<Migration[]> {
-    return (await this.driver.query(`SELECT * FROM migrations WHERE status NOT IN ${FINALS_SQL} ORDER BY created_at, ${this.d.seq}`)).map(rowToMigration);
+    return (await this.driver.query(`SELECT * FROM migrations WHERE status IN ${UNFINISHED_SQL} ORDER BY created_at, ${this.d.seq}`)).map(rowToMigration);
+  }
+
+  async unfinishedMigrationOf(containerId: string): Promise<Migration | null> {
+    const rows = await this.driver.query(
+      `SELECT * FROM migrations WHERE container_id = ? AND status IN ${UNFINISHED_SQL} ORDER BY created_at DESC, ${this.d.seq} DESC LIMIT 1`,
+      [containerId],
+    );
+    return rows.length ? rowToMigration(rows[0]) : null;
+  }
+
+  async incomingCounts(): Promise<Map<string, number>> {
+    const rows = await this.driver.query<{ host: string; n: unknown }>(
+      `SELECT dest_host AS host, COUNT(*) AS n FROM migrations WHERE status IN ${UNFINISHED_SQL} AND dest_host IS NOT NULL GROUP BY dest_host`,
+    );
+    return new Map(rows.map((r) => [r.host, Number(r.n)]));
+  }
+
+  async migrationStates(uuids: readonly string[]): Promise<Map<string, MigrationState>> {
+    const out = new Map<string, MigrationState>();
+    for (const part of chunks(uuids)) {
+      const rows = await this.driver.query<{ uuid: string; status: MigrationStatus; abort_requested: unknown }>(
+        `SELECT uuid, status, abort_requested FROM migrations WHERE uuid IN (${marks(part.length)})`,
+        part,
+      );
+      for (const r of rows) out.set(r.uuid, { status: r.status, abort_requested: Boolean(Number(r.abort_requested)) });
+    }
+    return out;
   }
 
   async getSteps(uuid: string): Promise<StepResults> {
@@ -333,18 +430,41 @@ export class SqlRepository implements Repository {
 
   async saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): Promise<void> {
     await this.driver.transaction(async (tx) => {
-      await tx.exec(this.d.upsert('compute_hosts', ['name', 'report', 'updated_at', 'created_at'], ['name'], ['report', 'updated_at']), [
-        name,
-        JSON.stringify(report),
-        at,
-        at,
-      ]);
+      // Written first: the host's row is locked before its containers (the order every writer of them keeps).
+      await tx.exec(
+        this.d.upsert('compute_hosts', ['name', 'report', 'facts', 'updated_at', 'created_at'], ['name'], ['report', 'facts', 'updated_at']),
+        [name, JSON.stringify(report), JSON.stringify(factsOf(report)), at, at],
+      );
       await this.writeInventory(tx, name, report.containers, takenAt);
     });
   }
 
   async saveInventory(host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
-    await this.driver.transaction((tx) => this.writeInventory(tx, host, containers, takenAt));
+    await this.driver.transaction(async (tx) => {
+      await this.lockHosts(tx, [host]);
+      await this.writeInventory(tx, host, containers, takenAt);
+    });
+  }
+
+  /**
+   * Lock hosts' rows before changing their containers, so that each host's container_count is
+   * recounted by one writer at a time, after the previous one committed (MariaDB reads committed
+   * data statement by statement). SQLite has one writer already.
+   */
+  private async lockHosts(tx: SqlExecutor, hosts: Iterable<string>): Promise<void> {
+    if (!this.d.forUpdate) return;
+    const names = [...new Set(hosts)].sort();
+    if (names.length) await tx.query(`SELECT name FROM compute_hosts WHERE name IN (${marks(names.length)}) ORDER BY name${this.d.forUpdate}`, names);
+  }
+
+  /** Set the hosts' container_count from their containers (within the transaction that changed them). */
+  private async recount(tx: SqlExecutor, hosts: Iterable<string>): Promise<void> {
+    const names = [...new Set(hosts)];
+    if (!names.length) return;
+    await tx.exec(
+      `UPDATE compute_hosts SET container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != ?) WHERE name IN (${marks(names.length)})`,
+      [REMOVED, ...names],
+    );
   }
 
   private async writeInventory(tx: SqlExecutor, host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
@@ -352,16 +472,33 @@ export class SqlRepository implements Repository {
     // what changed after it (a newer event) stays as that event left it.
     const listed = new Set(containers.map((c) => c.id));
     const known = await tx.query<{ id: string; updated_at: string }>(`SELECT id, updated_at FROM containers WHERE host = ?${this.d.forUpdate}`, [host]);
-    for (const k of known) if (!listed.has(k.id) && k.updated_at <= takenAt) await tx.exec('DELETE FROM containers WHERE id = ?', [k.id]);
-    const ins = this.d.upsert('containers', ['id', 'name', 'host', 'image', 'status', 'updated_at'], ['id'], ['name', 'host', 'image', 'status', 'updated_at'], 'updated_at');
-    for (const c of containers) await tx.exec(ins, [c.id, c.name, host, c.image, c.status, takenAt]);
+    const gone = known.filter((k) => !listed.has(k.id) && k.updated_at <= takenAt).map((k) => k.id);
+    for (const part of chunks(gone)) await tx.exec(`DELETE FROM containers WHERE id IN (${marks(part.length)})`, part);
+    // A listed container recorded on another host (it moved with its id) leaves that host's count too.
+    const knownIds = new Set(known.map((k) => k.id));
+    const others: string[] = [];
+    for (const part of chunks([...listed].filter((id) => !knownIds.has(id)))) {
+      const rows = await tx.query<{ host: string }>(`SELECT DISTINCT host FROM containers WHERE id IN (${marks(part.length)}) AND host != ?`, [...part, host]);
+      others.push(...rows.map((r) => r.host));
+    }
+    await this.lockHosts(tx, others);
+    const cols = ['id', 'name', 'host', 'image', 'status', 'updated_at'];
+    for (const part of chunks(containers)) {
+      await tx.exec(
+        this.d.upsert('containers', cols, ['id'], ['name', 'host', 'image', 'status', 'updated_at'], 'updated_at', part.length),
+        part.flatMap((c) => [c.id, c.name, host, c.image, c.status, takenAt]),
+      );
+    }
+    await this.recount(tx, [host, ...others]);
   }
 
   async applyContainerChange(host: string, change: ContainerChange): Promise<boolean> {
     return this.driver.transaction(async (tx) => {
+      await this.lockHosts(tx, [host]);
       const cur = (await tx.query<ContainerRecord>(`SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id = ?${this.d.forUpdate}`, [change.id]))[0];
       // Events of one host arrive in order; a record newer than the event came from a later inventory.
       if (cur && cur.updated_at > change.at) return false;
+      if (cur && cur.host !== host) await this.lockHosts(tx, [cur.host]);
       const name = (change.name ?? cur?.name ?? change.id.slice(0, 12)).replace(/^\//, '');
       await tx.exec(this.d.upsert('containers', ['id', 'name', 'host', 'image', 'status', 'updated_at'], ['id'], ['name', 'host', 'image', 'status', 'updated_at']), [
         change.id,
@@ -371,6 +508,7 @@ export class SqlRepository implements Repository {
         change.status ?? cur?.status ?? 'unknown',
         change.at,
       ]);
+      await this.recount(tx, cur ? [host, cur.host] : [host]);
       return true;
     });
   }
@@ -382,6 +520,27 @@ export class SqlRepository implements Repository {
   async getHostRecord(name: string): Promise<HostRecord | null> {
     const rows = await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`, [name]);
     return rows.length ? hostRecord(rows[0]) : null;
+  }
+
+  async findContainers(id: string, names: readonly string[]): Promise<ContainerRecord[]> {
+    // Two indexed lookups (id, name) in one statement; UNION keeps a container matched by both once.
+    const byName = names.length ? ` UNION SELECT ${CONTAINER_COLUMNS} FROM containers WHERE name IN (${marks(names.length)}) AND status != ?` : '';
+    return this.driver.query<ContainerRecord>(
+      `SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id = ? AND status != ?${byName} ORDER BY host, name, id`,
+      [id, REMOVED, ...(names.length ? [...names, REMOVED] : [])],
+    );
+  }
+
+  async containersByIdPrefix(prefix: string): Promise<ContainerRecord[]> {
+    const end = prefixEnd(prefix);
+    return this.driver.query<ContainerRecord>(
+      `SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id >= ?${end === null ? '' : ' AND id < ?'} AND id LIKE ? ESCAPE '!' AND status != ? ORDER BY host, name, id`,
+      [prefix, ...(end === null ? [] : [end]), likePrefix(prefix), REMOVED],
+    );
+  }
+
+  async hostContainers(host: string): Promise<ContainerRecord[]> {
+    return this.driver.query<ContainerRecord>(`SELECT ${CONTAINER_COLUMNS} FROM containers WHERE host = ? AND status != ? ORDER BY name, id`, [host, REMOVED]);
   }
 
   async listContainers(page: PageRequest = {}): Promise<ContainerRecord[]> {
@@ -411,17 +570,27 @@ export class SqlRepository implements Repository {
     const fenceId = this.fence?.kind === 'migration' ? this.fence.id : null;
     await this.driver.transaction(async (tx) => {
       if (fenceId) await this.checkFence(tx, 'migration', fenceId);
-      if (newId && newId !== id) {
-        // The target's events or inventory may already have reported the new container: that record is the newer truth.
-        const known = await tx.query(`SELECT id FROM containers WHERE id = ? AND status != ?${this.d.forUpdate}`, [newId, REMOVED]);
-        if (known.length) {
-          await tx.exec('DELETE FROM containers WHERE id = ?', [id]);
-          return;
-        }
-        await tx.exec('DELETE FROM containers WHERE id = ?', [newId]);
-      }
-      await tx.exec('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?', [host, newId ?? id, 'running', id]);
+      // Every host whose count this changes: the target, and where either record is now.
+      const ids = newId && newId !== id ? [id, newId] : [id];
+      const where = await tx.query<{ host: string }>(`SELECT host FROM containers WHERE id IN (${marks(ids.length)})`, ids);
+      const hosts = [host, ...where.map((r) => r.host)];
+      await this.lockHosts(tx, hosts);
+      await this.moveContainer(tx, id, host, newId);
+      await this.recount(tx, hosts);
     });
+  }
+
+  private async moveContainer(tx: SqlExecutor, id: string, host: string, newId?: string): Promise<void> {
+    if (newId && newId !== id) {
+      // The target's events or inventory may already have reported the new container: that record is the newer truth.
+      const known = await tx.query(`SELECT id FROM containers WHERE id = ? AND status != ?${this.d.forUpdate}`, [newId, REMOVED]);
+      if (known.length) {
+        await tx.exec('DELETE FROM containers WHERE id = ?', [id]);
+        return;
+      }
+      await tx.exec('DELETE FROM containers WHERE id = ?', [newId]);
+    }
+    await tx.exec('UPDATE containers SET host = ?, id = ?, status = ? WHERE id = ?', [host, newId ?? id, 'running', id]);
   }
 
   async setHostStatus(name: string, status: HostStatus, reason: string | null): Promise<HostRecord | null> {
@@ -526,13 +695,12 @@ export class SqlRepository implements Repository {
   }
 
   async expireClaims(ownerPrefix: string, keep: string): Promise<number> {
-    const like = `${ownerPrefix.replace(/[%_!]/g, (ch) => `!${ch}`)}%`;
-    return (await this.driver.exec("UPDATE claims SET expires_at = 0 WHERE kind != 'lock' AND owner LIKE ? ESCAPE '!' AND owner != ?", [like, keep])).changes;
+    return (await this.driver.exec("UPDATE claims SET expires_at = 0 WHERE kind != 'lock' AND owner LIKE ? ESCAPE '!' AND owner != ?", [likePrefix(ownerPrefix), keep])).changes;
   }
 
   async claimable(kind: ClaimKind): Promise<string[]> {
     const [table, key, unfinished] =
-      kind === 'migration' ? ['migrations', 'uuid', `r.status NOT IN ${FINALS_SQL}`] : ['evacuations', 'uuid', "r.status = 'running'"];
+      kind === 'migration' ? ['migrations', 'uuid', `r.status IN ${UNFINISHED_SQL}`] : ['evacuations', 'uuid', "r.status = 'running'"];
     const rows = await this.driver.query<{ id: string }>(
       `SELECT r.${key} AS id FROM ${table} r LEFT JOIN claims c ON c.kind = ? AND c.id = r.${key}
        WHERE ${unfinished} AND (c.id IS NULL OR c.expires_at < ?) ORDER BY r.created_at, r.${this.d.seq}`,
@@ -560,7 +728,7 @@ export class SqlRepository implements Repository {
       const marks = hosts.map(() => '?').join(', ');
       const busy = await tx.query<{ source_host: string; dest_host: string | null }>(
         `SELECT m.source_host, m.dest_host FROM migrations m LEFT JOIN claims c ON c.kind = 'migration' AND c.id = m.uuid
-         WHERE m.status NOT IN ${FINALS_SQL} AND m.uuid != ? AND (m.status != 'accepted' OR c.admitted = 1)
+         WHERE m.status IN ${UNFINISHED_SQL} AND m.uuid != ? AND (m.status != 'accepted' OR c.admitted = 1)
            AND (m.source_host IN (${marks}) OR m.dest_host IN (${marks}))`,
         [uuid, ...hosts, ...hosts],
       );

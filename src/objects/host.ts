@@ -42,6 +42,9 @@ export interface HostState {
   memory_total_bytes?: number | null;
 }
 
+/** What a host reports of itself: its report without the container list. */
+export type HostFacts = Omit<HostState, 'containers'>;
+
 export interface ContainerSummary {
   id: string;
   name: string;

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { ClaimLost, InvalidInput } from '../../src/common/errors.js';
 import { MIGRATION_SORT_KEYS, type MigrationFilters } from '../../src/conductor/interface.js';
-import type { SqlRepository } from '../../src/conductor/repository.js';
+import { SqlRepository } from '../../src/conductor/repository.js';
+import type { SqlDriver } from '../../src/db/driver.js';
 import { SCHEMA_VERSION } from '../../src/db/schema.js';
 import type { HostState } from '../../src/objects/host.js';
 import { newMigration, type Migration, type MigrationStatus } from '../../src/objects/migration.js';
@@ -54,6 +55,40 @@ async function pageAll(r: SqlRepository, f: MigrationFilters, limit: number): Pr
 
 function hostState(containers: HostState['containers'] = []): HostState {
   return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers } as HostState;
+}
+
+/**
+ * The statements `call` runs, each with how its engine reads the containers and migrations
+ * tables (SQLite's EXPLAIN QUERY PLAN, MariaDB's EXPLAIN) and whether that is a full scan.
+ */
+async function plans(r: SqlRepository, call: (v: SqlRepository) => Promise<unknown>): Promise<{ sql: string; plan: string[]; scan: boolean }[]> {
+  const seen: { sql: string; params: readonly unknown[] }[] = [];
+  const d = r.sql;
+  const recording = new Proxy(d, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (prop === 'query' || prop === 'exec') {
+        return (sql: string, params: readonly unknown[] = []) => {
+          seen.push({ sql, params });
+          return (v as (s: string, p: readonly unknown[]) => Promise<unknown>).call(target, sql, params);
+        };
+      }
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as SqlDriver;
+  await call(new SqlRepository(recording));
+  const out = [];
+  for (const { sql, params } of seen) {
+    if (d.dialect.name === 'sqlite') {
+      const plan = (await d.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, params)).map((p) => p.detail);
+      out.push({ sql, plan, scan: plan.some((p) => /^SCAN (containers|migrations)\b/.test(p)) });
+    } else {
+      const rows = await d.query<{ table: string; type: string; key: string | null }>(`EXPLAIN ${sql}`, params);
+      const mine = rows.filter((p) => ['containers', 'migrations'].includes(p.table));
+      out.push({ sql, plan: mine.map((p) => `${p.table} ${p.type} ${p.key ?? '-'}`), scan: mine.some((p) => p.type === 'ALL' || p.type === 'index') });
+    }
+  }
+  return out;
 }
 
 export function repositorySuite(fresh: FreshRepository): void {
@@ -327,6 +362,123 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect((await r.listContainers()).map((c) => c.id[0])).toEqual(['e', 'd', 'a', 'b']);
       await expect(r.listContainers({ marker: 'nope' })).rejects.toThrow('marker "nope" could not be found');
       expect(Object.fromEntries(await r.containerCounts())).toEqual({ compute1: 2, compute2: 2 });
+    });
+  });
+  describe('looking containers, hosts and migrations up without reading them all', () => {
+    let r: SqlRepository;
+    const hex = (i: number, c = '0') => `${i.toString(16).padStart(6, '0')}${c.repeat(58)}`;
+    const summary = (id: string, name: string, status = 'running') => ({ id, name, image: 'img', status });
+    const at = '2026-11-30T08:00:00.000Z';
+    beforeAll(async () => {
+      r = await fresh();
+      // 3 hosts x 300 containers (more than one multi-row statement each); then live inventories of two of them replace theirs.
+      for (const [h, host] of ['compute1', 'compute2', 'compute3'].entries()) {
+        const list = Array.from({ length: 300 }, (_, i) => summary(hex(h * 1000 + i), `${host}-c${i}`));
+        await r.saveHostReport(host, { ...hostState(list), memory_used_bytes: 100 + h, memory_total_bytes: 1000 }, at);
+      }
+      await r.saveInventory('compute1', [summary('abc'.padEnd(64, '1'), 'web'), summary('abd'.padEnd(64, '2'), 'web')], '2026-11-30T08:00:01.000Z');
+      await r.saveInventory('compute2', [summary('ABC'.padEnd(64, '3'), 'Web'), summary('a%c'.padEnd(64, '4'), '/web'), summary('a_c'.padEnd(64, '5'), 'abc'.padEnd(64, '1'))], '2026-11-30T08:00:01.000Z');
+      // A small host none of whose containers was ever deleted (MariaDB estimates a range by its entries, purged or not yet).
+      await r.saveHostReport('compute4', hostState([summary(hex(4000), 'x'), summary(hex(4001), 'y')]), at);
+    });
+
+    it('containers by exact id or name, each once, by host, name, id; removed ones left out', async () => {
+      const ids = async (id: string, names: string[]) => (await r.findContainers(id, names)).map((c) => `${c.host}/${c.name}/${c.id.slice(0, 3)}`);
+      expect(await ids('abc'.padEnd(64, '1'), ['web', '/web'])).toEqual(['compute1/web/abc', 'compute1/web/abd', 'compute2//web/a%c']);
+      // A name that is another container's id: both, and each once.
+      expect(await ids('abc'.padEnd(64, '1'), ['abc'.padEnd(64, '1')])).toEqual(['compute1/web/abc', `compute2/${'abc'.padEnd(64, '1')}/a_c`]);
+      expect(await ids('nope', ['Web'])).toEqual(['compute2/Web/ABC']); // names are case-sensitive
+      expect(await ids('abc', [])).toEqual([]); // an id is never a prefix here
+      await r.applyContainerChange('compute2', { id: 'ABC'.padEnd(64, '3'), name: null, image: null, status: 'removed', at: '2026-11-30T08:00:02.000Z' });
+      expect(await ids('nope', ['Web'])).toEqual([]);
+    });
+
+    it('containers by id prefix: case-sensitive, LIKE wildcards taken literally, removed ones left out', async () => {
+      const ids = async (p: string) => (await r.containersByIdPrefix(p)).map((c) => c.id.slice(0, 3));
+      expect(await ids('ab')).toEqual(['abc', 'abd']);
+      expect(await ids('abc')).toEqual(['abc']);
+      expect(await ids('AB')).toEqual([]);
+      expect(await ids('a%')).toEqual(['a%c']);
+      expect(await ids('a_')).toEqual(['a_c']);
+      expect(await ids('a!')).toEqual([]);
+      expect(await ids('%')).toEqual([]);
+      // compute3's (the live inventories replaced the others'): 2000 is 0x7d0.
+      expect((await r.containersByIdPrefix(hex(2001).slice(0, 6))).map((c) => c.name)).toEqual(['compute3-c1']);
+      const sixteen = await r.containersByIdPrefix('0007d');
+      expect(sixteen.map((c) => c.id.slice(0, 6)).sort()).toEqual(Array.from({ length: 16 }, (_, i) => hex(2000 + i).slice(0, 6)));
+      expect(sixteen.map((c) => c.name)).toEqual(sixteen.map((c) => c.name).sort()); // by host, name, id
+      expect(await ids('\u{10ffff}')).toEqual([]); // no string past it: the range has no upper bound
+    });
+
+    it('one host\'s containers, by name, id', async () => {
+      const on3 = await r.hostContainers('compute3');
+      expect(on3).toHaveLength(300);
+      expect(on3.map((c) => c.name)).toEqual([...on3.map((c) => c.name)].sort());
+      expect(on3.every((c) => c.host === 'compute3')).toBe(true);
+      expect(await r.hostContainers('nowhere')).toEqual([]);
+    });
+
+    it('each lookup reads through an index, never the whole table', async () => {
+      const calls: [string, (v: SqlRepository) => Promise<unknown>][] = [
+        ['findContainers', (v) => v.findContainers('abc'.padEnd(64, '1'), ['web', '/web'])],
+        ['containersByIdPrefix', (v) => v.containersByIdPrefix('ab')],
+        ['hostContainers', (v) => v.hostContainers('compute4')],
+        ['unfinishedMigrationOf', (v) => v.unfinishedMigrationOf('abc'.padEnd(64, '1'))],
+      ];
+      for (const [name, call] of calls) {
+        const ps = await plans(r, call);
+        expect(ps.length).toBe(1);
+        expect({ name, plan: ps[0].plan, scan: ps[0].scan }).toMatchObject({ name, scan: false });
+      }
+    });
+
+    it('host records: the facts without the container list, and the count of containers now', async () => {
+      const count = async (h: string) => (await r.getHostRecord(h))?.containers;
+      const h1 = await r.getHostRecord('compute1');
+      expect(h1).toMatchObject({ name: 'compute1', containers: 2, status: 'enabled', updated_at: at });
+      expect(h1?.facts).toMatchObject({ criu_ok: true, architecture: 'x86_64', memory_used_bytes: 100, memory_total_bytes: 1000 });
+      expect(h1?.facts).not.toHaveProperty('containers');
+      expect((await r.listHostRecords()).map((h) => [h.name, h.containers])).toEqual([['compute1', 2], ['compute2', 2], ['compute3', 300], ['compute4', 2]]);
+      // Every way containers change keeps the count: an event adds, removes, or moves one; a live inventory; a migration's move.
+      await r.applyContainerChange('compute1', { id: 'f'.repeat(64), name: 'new', image: 'i', status: 'created', at: '2026-11-30T08:00:03.000Z' });
+      expect(await count('compute1')).toBe(3);
+      await r.applyContainerChange('compute3', { id: 'f'.repeat(64), name: null, image: null, status: 'running', at: '2026-11-30T08:00:04.000Z' });
+      expect([await count('compute1'), await count('compute3')]).toEqual([2, 301]);
+      await r.applyContainerChange('compute3', { id: 'f'.repeat(64), name: null, image: null, status: 'removed', at: '2026-11-30T08:00:05.000Z' });
+      expect(await count('compute3')).toBe(300);
+      await r.setContainerHost('abd'.padEnd(64, '2'), 'compute3', 'e'.repeat(64));
+      expect([await count('compute1'), await count('compute3')]).toEqual([1, 301]);
+      // An inventory that lists a container recorded elsewhere takes it from there.
+      await r.saveInventory('compute2', [summary('e'.repeat(64), 'web'), summary('a%c'.padEnd(64, '4'), '/web')], '2026-11-30T08:00:06.000Z');
+      expect([await count('compute2'), await count('compute3')]).toEqual([2, 300]);
+      // A heartbeat that drops most of a host's containers (several statements' worth of deletes).
+      await r.saveHostReport('compute3', hostState([summary(hex(2000), 'only')]), '2026-11-30T08:00:07.000Z');
+      expect(await count('compute3')).toBe(1);
+      expect(Object.fromEntries((await r.listHostRecords()).map((h) => [h.name, h.containers]))).toEqual(Object.fromEntries(await r.containerCounts()));
+    });
+
+    it('migrations: the unfinished one of a container, those on their way to each host, and a queue\'s look at some', async () => {
+      const id = 'abc'.padEnd(64, '1');
+      const mk = async (status: MigrationStatus, dest: string | null, container = id) => {
+        const m = { ...record(9, { status, container_id: container }), dest_host: dest };
+        await r.createMigration(m);
+        return m;
+      };
+      const done = await mk('completed', 'compute2');
+      expect(await r.unfinishedMigrationOf(id)).toBeNull();
+      const running = await mk('running', 'compute2');
+      expect((await r.unfinishedMigrationOf(id))?.uuid).toBe(running.uuid);
+      expect(await r.unfinishedMigrationOf(id.slice(0, 12))).toBeNull(); // the exact id only
+      await mk('accepted', 'compute2', 'x'.repeat(64));
+      await mk('pre-migrating', 'compute3', 'y'.repeat(64));
+      await mk('failed', 'compute3', 'z'.repeat(64));
+      await mk('accepted', null, 'w'.repeat(64));
+      expect(Object.fromEntries(await r.incomingCounts())).toEqual({ compute2: 2, compute3: 1 });
+      await r.updateMigration(running.uuid, { abort_requested: true });
+      const states = await r.migrationStates([done.uuid, running.uuid, 'nope', ...Array.from({ length: 300 }, () => randomUUID())]);
+      expect(states.get(done.uuid)).toEqual({ status: 'completed', abort_requested: false });
+      expect(states.get(running.uuid)).toEqual({ status: 'running', abort_requested: true });
+      expect(states.size).toBe(2);
     });
   });
 }

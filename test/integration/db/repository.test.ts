@@ -50,6 +50,26 @@ describe.each(BACKENDS)('%s', (_name, newUrl) => {
     return new SqlRepository(d);
   });
 
+  it('db sync from schema 5 fills each host\'s facts and container count in from its last report and containers', async () => {
+    const d = await open(await newUrl());
+    for (let v = 1; v <= 5; v++) await d.applySchema(v, schemaStatements(v, d.dialect.types));
+    const report = { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1',
+      memory_used_bytes: 6_000_000_000, memory_total_bytes: 8_000_000_000, modes: { post_copy: { ok: false, reason: 'no userfaultfd' } },
+      containers: [{ id: 'a', name: 'web', image: 'i', status: 'running' }] };
+    const t = '2026-11-30T06:00:00.000Z';
+    await d.exec('INSERT INTO compute_hosts (name, report, updated_at, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)', ['h1', JSON.stringify(report), t, t, 'h2', JSON.stringify({ ...report, containers: [] }), t, t]);
+    await d.exec('INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)', [
+      'a', 'web', 'h1', 'i', 'running', t, 'b', 'db', 'h1', 'i', 'exited', t, 'c', 'gone', 'h1', 'i', 'removed', t,
+    ]);
+    expect(await syncDatabase(d)).toEqual([5, SCHEMA_VERSION]);
+    const hosts = await new SqlRepository(d).listHostRecords();
+    const { containers: _c, ...facts } = report;
+    expect(hosts).toEqual([
+      { name: 'h1', facts, containers: 2, updated_at: t, status: 'enabled', disabled_reason: null },
+      { name: 'h2', facts, containers: 0, updated_at: t, status: 'enabled', disabled_reason: null },
+    ]);
+  });
+
   it('db sync a second time changes nothing', async () => {
     const d = await open(await newUrl());
     await syncDatabase(d);

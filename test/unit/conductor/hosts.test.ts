@@ -105,7 +105,7 @@ describe('scheduler: host maintenance and load', () => {
     expect(memoryFraction(h('x', { memory_used_bytes: 3 }))).toBeNull();
   });
   it('takes memory from the heartbeat, dropping what is not a byte count', () => {
-    const rec = (report: Record<string, unknown>) => ({ name: 'x', report: { containers: [], criu_ok: true, ...report } as never, updated_at: new Date().toISOString(), status: 'enabled' as const, disabled_reason: null });
+    const rec = (facts: Record<string, unknown>) => ({ name: 'x', facts: { criu_ok: true, ...facts } as never, containers: 0, updated_at: new Date().toISOString(), status: 'enabled' as const, disabled_reason: null });
     const got = toComputeHost(rec({ memory_used_bytes: 5, memory_total_bytes: 10 }), Date.now(), 30);
     expect([got.memory_used_bytes, got.memory_total_bytes]).toEqual([5, 10]);
     const bad = toComputeHost(rec({ memory_used_bytes: -1, memory_total_bytes: 'lots' }), Date.now(), 30);
