@@ -94,6 +94,17 @@ export class DockerDriver implements EngineDriver {
   private readonly pageServers = new Map<string, PageServerHandle>();
   /** Post-copies this host fetches pages for (target side), by checkpoint name. */
   private readonly lazyRestores = new Map<string, LazyRestoreHandle>();
+  /**
+   * Fast checkpoints whose exit Docker has not processed yet, by full container ID: every later
+   * look at such a container waits for it (partsToMove, in the freeze, does not need to).
+   */
+  private readonly exits = new Map<string, Promise<void>>();
+  /**
+   * Writable layers of containers checkpointed here, read before the freeze: inspecting the
+   * container right after a fast checkpoint waits for Docker's exit bookkeeping (it holds the
+   * container while it cleans up).
+   */
+  private readonly upperDirs = new Map<string, string>();
   /** The last post-copy support check (a minute): the target's check runs while the source is frozen. */
   private supportCache: { at: number; value: PostCopySupport } | null = null;
 
@@ -144,7 +155,18 @@ export class DockerDriver implements EngineDriver {
     };
   }
 
+  /** The container as Docker shows it, once Docker has seen the exit of a fast checkpoint of it. */
   async inspect(idOrName: string): Promise<DockerInspect> {
+    await this.exitSeen(idOrName);
+    return this.inspectNow(idOrName);
+  }
+
+  /** Resolves once Docker has seen the exit of any fast checkpoint of this container still pending. */
+  private async exitSeen(idOrName: string): Promise<void> {
+    for (const [id, seen] of this.exits) if (id === idOrName || id.startsWith(idOrName)) await seen;
+  }
+
+  private async inspectNow(idOrName: string): Promise<DockerInspect> {
     try {
       return (await this.docker.getContainer(idOrName).inspect()) as unknown as DockerInspect;
     } catch (e) {
@@ -407,14 +429,18 @@ export class DockerDriver implements EngineDriver {
     // The fast path skips Docker's own stop bookkeeping: only for containers Docker would not restart
     // (the agent switches the source's restart policy off before the freeze).
     const fast = this.opts.fastCheckpoint && (ins.HostConfig.RestartPolicy?.Name || 'no') === 'no';
+    const upper = ins.GraphDriver?.Data?.UpperDir;
+    if (upper) this.upperDirs.set(id, upper);
     const t0 = Date.now();
     let locked = t0;
-    let times: Record<string, number> = {};
+    let ctrMs: number | null = null;
     // runc.conf must hold its normal content while CRIU runs (a post-copy step changes it under the same lock).
     await withRuncConfShared(async () => {
       locked = Date.now();
       if (fast) {
-        times = { ...(await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name })) };
+        const done = await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
+        ctrMs = done.ctr_ms;
+        this.awaitExit(id, done.exitSeen, Date.now());
       } else {
         await dockerCheckpoint(this.docker, id, name);
       }
@@ -422,16 +448,37 @@ export class DockerDriver implements EngineDriver {
     const ms = Date.now() - t0;
     const dir = checkpointDir(root, id, name);
     const bytes = treeBytes(dir);
-    log.debug({ container: id.slice(0, 12), fast, lock_ms: locked - t0, ...times, checkpoint_ms: ms, bytes, at: t0 }, 'checkpoint timings');
+    log.debug({ container: id.slice(0, 12), fast, lock_ms: locked - t0, ctr_ms: ctrMs, checkpoint_ms: ms, bytes, at: t0 }, 'checkpoint timings');
     return { name, dir, bytes, checkpoint_ms: ms, fast };
   }
 
+  /** Later looks at the container wait until Docker has seen its exit (see `exits`). */
+  private awaitExit(id: string, seen: Promise<void>, since: number): void {
+    const tracked = seen.then(
+      () => log.debug({ container: id.slice(0, 12), exit_seen_ms: Date.now() - since }, 'Docker saw the checkpointed container exit'),
+      (e: unknown) => {
+        log.warn({ container: id.slice(0, 12), err: (e as Error).message }, 'Docker did not see the checkpointed container exit');
+        throw e;
+      },
+    );
+    tracked.catch(() => undefined).finally(() => {
+      if (this.exits.get(id) === tracked) this.exits.delete(id);
+    });
+    this.exits.set(id, tracked);
+  }
+
   async partsToMove(containerId: string, ckpt: CheckpointResult, spec: ContainerSpec): Promise<PartSource[]> {
-    const ins = await this.inspect(containerId);
-    const upper = ins.GraphDriver?.Data?.UpperDir;
-    if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} has no overlay2 UpperDir (storage driver ${ins.GraphDriver?.Name})`);
+    // In the freeze: the writable layer as read before it, when this driver took the checkpoint.
+    let id = containerId;
+    let upper = this.upperDirs.get(containerId);
+    if (!upper) {
+      const ins = await this.inspect(containerId);
+      id = ins.Id;
+      upper = ins.GraphDriver?.Data?.UpperDir;
+      if (!upper) throw new EngineError(`container ${containerId.slice(0, 12)} has no overlay2 UpperDir (storage driver ${ins.GraphDriver?.Name})`);
+    }
     // A repeated send after the freeze knows only the checkpoint's name.
-    const ckptDir = ckpt.dir || checkpointDir(await this.dockerRoot(), ins.Id, ckpt.name);
+    const ckptDir = ckpt.dir || checkpointDir(await this.dockerRoot(), id, ckpt.name);
     const parts: PartSource[] = [
       { part: 'checkpoint', dir: ckptDir, kind: 'checkpoint' },
       { part: 'rootfs', dir: upper, kind: 'rootfs' },
@@ -467,6 +514,7 @@ export class DockerDriver implements EngineDriver {
   }
 
   async restore(containerId: string, checkpointName: string): Promise<RestoreResult> {
+    await this.exitSeen(containerId); // a rollback on the source starts it again
     const t0 = Date.now();
     let locked = t0;
     await withRuncConfShared(() => {
@@ -501,6 +549,7 @@ export class DockerDriver implements EngineDriver {
   }
 
   async start(containerId: string): Promise<void> {
+    await this.exitSeen(containerId);
     try {
       await this.docker.getContainer(containerId).start();
     } catch (e) {
@@ -569,6 +618,8 @@ export class DockerDriver implements EngineDriver {
   }
 
   async removeContainer(containerId: string): Promise<boolean> {
+    await this.exitSeen(containerId).catch(() => undefined); // removed either way
+    for (const id of this.upperDirs.keys()) if (id.startsWith(containerId)) this.upperDirs.delete(id);
     try {
       await this.docker.getContainer(containerId).remove({ force: true });
       return true;
