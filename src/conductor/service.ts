@@ -33,7 +33,7 @@ import { EvacuationRunner, planContainers } from './evacuation.js';
 import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
 import type { EvacuationNotify } from './notifications.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
-import type { ClaimKind, ContainerRecord, Repository } from './repository.js';
+import type { ClaimKind, ContainerRecord, HostRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
 import { chooseMode } from '../compute/precopy.js';
 
@@ -87,6 +87,18 @@ export const MAX_REASON_LENGTH = 255;
 /** What a live check of some hosts found: per host, when its inventory was taken, or why it did not answer. */
 export type LiveCheck = Map<string, { ok: true; taken_at: string } | { ok: false; error: string }>;
 
+/**
+ * A migration this conductor holds the claim of and has not started yet, with what deciding to
+ * start it needs, so that a pass over the queue reads the database only for the one it starts.
+ */
+interface Queued {
+  uuid: string;
+  /** Its source and its target. */
+  hosts: string[];
+  /** It needs slots on its hosts first (still `accepted`, no abort asked), as far as this conductor last read. */
+  admission: boolean;
+}
+
 const EVENT_KINDS = new Set(['create', 'start', 'die', 'destroy', 'rename', 'pause', 'unpause', 'checkpoint', 'restore']);
 const ID_RE = /^[0-9a-f]{12,64}$/;
 
@@ -116,7 +128,7 @@ export function age(ms: number): string {
 export class ConductorService {
   private readonly active = new Map<string, number>(); // host -> migrations in flight from or to it
   private readonly running = new Set<string>(); // uuids with a flow in progress
-  private readonly queue: string[] = [];
+  private readonly queue: Queued[] = [];
   private pumping: Promise<void> = Promise.resolve();
   private readonly idle: (() => void)[] = [];
   /** Called once when the next migration flow ends (evacuations wait on it to start the next container). */
@@ -151,8 +163,7 @@ export class ConductorService {
 
   // ---- queries ----
   async listHosts(now = Date.now()): Promise<ComputeHost[]> {
-    const counts = await this.repo.containerCounts();
-    return (await this.repo.listHostRecords()).map((r) => ({ ...toComputeHost(r, now, this.opts.serviceDownTime), containers: counts.get(r.name) ?? 0 }));
+    return (await this.repo.listHostRecords()).map((r) => toComputeHost(r, now, this.opts.serviceDownTime));
   }
 
   async listContainers(page: PageRequest = {}): Promise<Container[]> {
@@ -226,24 +237,27 @@ export class ConductorService {
   }
 
   // ---- migrate / abort ----
+  /** The containers `ref` names: by ID or name, else (hex) by ID prefix; by host, name, id. Indexed lookups. */
   private async matches(ref: string): Promise<ContainerRecord[]> {
-    const all = await this.repo.listContainers();
-    let matches = all.filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
-    if (matches.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) matches = all.filter((c) => c.id.startsWith(ref));
-    return matches;
+    // Compared again here: MariaDB's equality ignores trailing spaces, and SQLite's LIKE ignores case.
+    const exact = (await this.repo.findContainers(ref, [ref, `/${ref}`])).filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
+    if (exact.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) return (await this.repo.containersByIdPrefix(ref)).filter((c) => c.id.startsWith(ref));
+    return exact;
   }
 
-  /** The hosts to ask before deciding on `ref`; none when the reported state is fresh and says running. */
-  private async hostsToAsk(ref: string, now: number): Promise<string[]> {
-    const up = (await this.listHosts(now))
-      .filter((h) => h.state === 'up')
-      .map((h) => h.name);
-    const matches = await this.matches(ref);
-    if (matches.length === 0) return up; // not known (yet): it may be on any host
+  /** The hosts to ask before deciding on a container (`matches`: what `ref` names); none when the reported state is fresh and says running. */
+  private async hostsToAsk(matches: ContainerRecord[], now: number): Promise<string[]> {
+    const isUp = (r: HostRecord | null) => r !== null && toComputeHost(r, now, this.opts.serviceDownTime).state === 'up';
+    if (matches.length === 0) {
+      // Not known (yet): it may be on any host.
+      return (await this.repo.listHostRecords()).filter(isUp).map((r) => r.name);
+    }
     const running = matches.filter((c) => c.status === 'running');
     const maxAgeMs = (this.opts.containerStateMaxAge ?? 1) * 1000;
     if (running.length === 1 && now - Date.parse(running[0].updated_at) <= maxAgeMs) return [];
-    return [...new Set(matches.map((c) => c.host))].filter((h) => up.includes(h));
+    const hosts = [...new Set(matches.map((c) => c.host))];
+    const up = await Promise.all(hosts.map(async (h) => isUp(await this.repo.getHostRecord(h))));
+    return hosts.filter((_, i) => up[i]);
   }
 
   /** Ask hosts for their containers now and record what they say. */
@@ -275,10 +289,11 @@ export class ConductorService {
     return r ? `${said}; ${c.host} did not answer a live check (${r.error}), so whether it runs now is not known` : said;
   }
 
-  private async resolveContainer(ref: string, live?: LiveCheck): Promise<ContainerRecord> {
+  /** The one container `ref` names (`found`: its matches when just read). */
+  private async resolveContainer(ref: string, live?: LiveCheck, found?: ContainerRecord[]): Promise<ContainerRecord> {
     if (!ref || typeof ref !== 'string') throw new InvalidInput('a container ID or name is required');
     const now = Date.now();
-    const matches = await this.matches(ref);
+    const matches = found ?? (await this.matches(ref));
     if (matches.length === 0) {
       const entries = live ? [...live] : [];
       const asked = entries.filter(([, r]) => r.ok).map(([h]) => h).sort();
@@ -308,29 +323,50 @@ export class ConductorService {
    */
   async migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null, opts: MigrateOptions = {}): Promise<Migration> {
     let live: LiveCheck | undefined;
+    // What the container reference matches, as recorded now (read again after each live check).
+    let found: ContainerRecord[] | undefined;
     if (this.inventory && typeof containerRef === 'string' && containerRef) {
-      const hosts = await this.hostsToAsk(containerRef, Date.now());
-      if (hosts.length) live = await this.checkLive(ctx, hosts);
-      if (live && (await this.matches(containerRef)).length === 0) {
+      found = await this.matches(containerRef);
+      const hosts = await this.hostsToAsk(found, Date.now());
+      if (hosts.length) {
+        live = await this.checkLive(ctx, hosts);
+        found = await this.matches(containerRef);
+      }
+      if (live && found.length === 0) {
         // Gone from where it was: it may have just been created elsewhere; ask the other hosts before saying "not found".
-        const rest = (await this.hostsToAsk(containerRef, Date.now())).filter((h) => !live?.has(h));
-        if (rest.length) for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
+        const rest = (await this.hostsToAsk(found, Date.now())).filter((h) => !live?.has(h));
+        if (rest.length) {
+          for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
+          found = await this.matches(containerRef);
+        }
       }
     }
-    return this.migrate(ctx, containerRef, requestedHost, live, opts);
+    return this.decide(ctx, containerRef, requestedHost, live, opts, found);
   }
 
   /** Decide on the state as recorded (`live`: what a live check just found, for the refusals' wording). */
-  async migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck, opts: MigrateOptions = {}): Promise<Migration> {
+  migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck, opts: MigrateOptions = {}): Promise<Migration> {
+    return this.decide(ctx, containerRef, requestedHost, live, opts);
+  }
+
+  private async decide(
+    ctx: RequestContext,
+    containerRef: string,
+    requestedHost: string | null | undefined,
+    live: LiveCheck | undefined,
+    opts: MigrateOptions,
+    found?: ContainerRecord[],
+  ): Promise<Migration> {
     if (requestedHost !== undefined && requestedHost !== null && (typeof requestedHost !== 'string' || requestedHost.trim() === '')) {
       throw new InvalidInput('"host" must be a compute host name or null');
     }
     if (opts.post_copy !== undefined && opts.post_copy !== null && typeof opts.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
-    const c = await this.resolveContainer(containerRef, live);
+    const c = await this.resolveContainer(containerRef, live, found);
+    // The host list, read once for the whole decision (after any live check, so its counts include what that found).
     const hosts = await this.listHosts();
     const src = hosts.find((h) => h.name === c.host);
     if (!src || src.state !== 'up') throw new HostDown(`the container's host "${c.host}" is down; it cannot be migrated live`);
-    const busy = (await this.repo.listMigrations({ container: c.id })).find((m) => !isFinal(m.status));
+    const busy = await this.repo.unfinishedMigrationOf(c.id);
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
     const dest = chooseTarget(await this.withIncoming(hosts), c.host, requestedHost ?? null);
     if (opts.post_copy) this.requirePostCopy(hosts, [c.host, dest]);
@@ -349,7 +385,7 @@ export class ConductorService {
     await this.repo.createMigration(m);
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
     // Another conductor's scan may have been quicker (it then drives it): only the claim's holder runs a flow.
-    if (await this.repo.claim('migration', m.uuid, this.owner, this.claims.leaseMs)) this.enqueue(m.uuid);
+    if (await this.repo.claim('migration', m.uuid, this.owner, this.claims.leaseMs)) this.enqueue(m);
     return m;
   }
 
@@ -358,8 +394,7 @@ export class ConductorService {
    * their way to it, so that migrations accepted together (an evacuation) spread over the hosts.
    */
   private async withIncoming(hosts: ComputeHost[]): Promise<ComputeHost[]> {
-    const incoming = new Map<string, number>();
-    for (const m of await this.repo.unfinishedMigrations()) if (m.dest_host) incoming.set(m.dest_host, (incoming.get(m.dest_host) ?? 0) + 1);
+    const incoming = await this.repo.incomingCounts();
     return hosts.map((h) => ({ ...h, containers: h.containers + (incoming.get(h.name) ?? 0) }));
   }
 
@@ -397,9 +432,10 @@ export class ConductorService {
   // ---- host maintenance ----
   private async knownHost(name: unknown): Promise<ComputeHost> {
     if (typeof name !== 'string' || name.trim() === '' || name.length > 255) throw new InvalidInput('a compute host name (1 to 255 characters) is required');
-    const h = (await this.listHosts()).find((x) => x.name === name);
-    if (!h) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`, { host: name });
-    return h;
+    const r = await this.repo.getHostRecord(name);
+    // Compared again here: MariaDB's equality ignores trailing spaces.
+    if (!r || r.name !== name) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`, { host: name });
+    return toComputeHost(r, Date.now(), this.opts.serviceDownTime);
   }
 
   /** Enable or disable a host (Nova's `compute service set --enable|--disable`); enabling clears the reason. */
@@ -475,7 +511,7 @@ export class ConductorService {
       project_id: ctx.project_id,
       created_at: now,
       updated_at: now,
-      containers: planContainers((await this.repo.listContainers()).filter((c) => c.host === host), now),
+      containers: planContainers(await this.repo.hostContainers(host), now),
     });
     const e = await this.getEvacuation(uuid);
     this.log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
@@ -544,7 +580,7 @@ export class ConductorService {
     // Still queued, here or nowhere (its claim free or ours): no flow runs it, so end it here. Queued
     // at another conductor: that one starts it at its next pass, and its flow cancels at once.
     if (!this.running.has(uuid) && updated.status === 'accepted' && (await this.repo.claim('migration', uuid, this.owner, this.claims.leaseMs))) {
-      const i = this.queue.indexOf(uuid);
+      const i = this.queue.findIndex((q) => q.uuid === uuid);
       if (i >= 0) this.queue.splice(i, 1);
       updated = await this.repo.fenced('migration', uuid, this.owner).updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
       await this.release('migration', uuid);
@@ -555,9 +591,17 @@ export class ConductorService {
   }
 
   // ---- scheduling of flows ----
-  private enqueue(uuid: string): void {
-    this.queue.push(uuid);
+  private enqueue(m: Migration): void {
+    this.queue.push(this.queued(m));
     this.pump();
+  }
+
+  private queued(m: Migration): Queued {
+    return { uuid: m.uuid, hosts: this.hostsOf(m), admission: m.status === 'accepted' && !m.abort_requested };
+  }
+
+  private isQueued(uuid: string): boolean {
+    return this.queue.some((q) => q.uuid === uuid);
   }
 
   /** Start what may start now; passes run one after another, so that no migration starts twice. */
@@ -569,26 +613,49 @@ export class ConductorService {
     this.pumping.catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'could not read queued migrations from the database'));
   }
 
+  /**
+   * One pass over the queue, in order. Both ends count: a host runs at most maxConcurrentPerHost
+   * migrations, as source or as target, counted over every conductor in the database (admit).
+   * One that already passed `accepted` holds its slots: it goes on regardless; so does one asked
+   * to abort (its flow only cancels it). A host this conductor alone fills already is not asked
+   * about (the database would say no), so a long queue costs nothing while its hosts are busy;
+   * only the migration about to start is read again. What other conductors change in queued
+   * records (an abort, an end) is read by refreshQueue.
+   */
   private async pumpOnce(): Promise<void> {
-    for (let i = 0; i < this.queue.length; ) {
-      const uuid = this.queue[i];
-      const m = await this.repo.getMigration(uuid);
+    const max = this.opts.maxConcurrentPerHost;
+    for (const q of [...this.queue]) {
+      if (!this.queue.includes(q)) continue; // ended meanwhile (aborted here)
+      if (q.admission) {
+        if (q.hosts.some((h) => (this.active.get(h) ?? 0) >= max)) continue;
+        if (!(await this.repo.admit(q.uuid, this.owner, q.hosts, max))) continue;
+      }
+      const m = await this.repo.getMigration(q.uuid);
+      const at = this.queue.indexOf(q);
+      if (at < 0) continue;
+      this.queue.splice(at, 1);
       if (!m || isFinal(m.status)) {
-        this.queue.splice(i, 1);
-        await this.release('migration', uuid);
+        await this.release('migration', q.uuid);
         continue;
       }
-      // Both ends count: a host runs at most maxConcurrentPerHost migrations, as source or as target, counted
-      // over every conductor in the database. One that already passed `accepted` holds its slots: it goes on
-      // regardless; so does one asked to abort (its flow only cancels it).
-      if (m.status === 'accepted' && !m.abort_requested && !(await this.repo.admit(uuid, this.owner, this.hostsOf(m), this.opts.maxConcurrentPerHost))) {
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
       this.start(m);
     }
     if (this.running.size === 0 && this.queue.length === 0) for (const f of this.idle.splice(0)) f();
+  }
+
+  /**
+   * Read again the status of the migrations waiting for slots (one statement per 200): one
+   * another conductor was asked to abort starts at the next pass (its flow cancels it), one that
+   * ended is dropped from the queue there.
+   */
+  private async refreshQueue(): Promise<void> {
+    const waiting = this.queue.filter((q) => q.admission);
+    if (!waiting.length) return;
+    const states = await this.repo.migrationStates(waiting.map((q) => q.uuid));
+    for (const q of waiting) {
+      const s = states.get(q.uuid);
+      q.admission = s !== undefined && s.status === 'accepted' && !s.abort_requested;
+    }
   }
 
   /** The hosts a migration occupies: its source and its target. */
@@ -717,12 +784,16 @@ export class ConductorService {
   /** Claim what nobody holds, resume those migrations (queued) and evacuations; then a pump pass (slots other conductors freed). */
   private async takeOver(why: string): Promise<number> {
     let n = 0;
+    await this.refreshQueue();
     for (const uuid of await this.repo.claimable('migration')) {
-      if (this.running.has(uuid) || this.queue.includes(uuid)) continue;
+      if (this.running.has(uuid) || this.isQueued(uuid)) continue;
       if (!(await this.repo.claim('migration', uuid, this.owner, this.claims.leaseMs))) continue;
       const m = await this.repo.getMigration(uuid);
       this.log.warn({ migration: uuid, status: m?.status, phase: m?.phase, owner: this.owner }, why);
-      this.queue.push(uuid);
+      // Gone meanwhile: the next pass drops it and lets its claim go. Admitted by its previous conductor: its slots are held.
+      const q: Queued = m ? this.queued(m) : { uuid, hosts: [], admission: false };
+      if (q.admission && (await this.repo.getClaim('migration', uuid))?.admitted) q.admission = false;
+      this.queue.push(q);
       n++;
     }
     this.pump();

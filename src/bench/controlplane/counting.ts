@@ -21,8 +21,8 @@ export interface MethodCount {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HEARTBEAT_METHODS = new Set(['saveHostReport', 'applyContainerChange']);
-/** A conductor's background work with several conductors: leases renewed, unclaimed work looked for. */
-const UPKEEP_METHODS = new Set(['renewClaims', 'expireClaims', 'claimable']);
+/** A conductor's background work: leases renewed, unclaimed work looked for, its queue's records read again. */
+const UPKEEP_METHODS = new Set(['renewClaims', 'expireClaims', 'claimable', 'migrationStates']);
 /** Flow calls not keyed by the migration's uuid. */
 const FLOW_METHODS = new Set(['setContainerHost']);
 

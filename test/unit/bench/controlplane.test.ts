@@ -62,6 +62,7 @@ describe('control-plane benchmark', () => {
   it('groups repository calls: heartbeats, claim upkeep, one migration by its uuid, and the rest (accept)', () => {
     expect(groupOf('saveHostReport', ['compute-0001', {}])).toBe('heartbeat');
     expect(groupOf('renewClaims', ['owner', 1000])).toBe('upkeep');
+    expect(groupOf('migrationStates', [[UUID]])).toBe('upkeep');
     expect(groupOf('getMigration', [UUID])).toBe('flow');
     expect(groupOf('claim', ['migration', UUID, 'owner', 1000])).toBe('flow');
     expect(groupOf('setContainerHost', ['a'.repeat(64), 'compute-0002'])).toBe('flow');
