@@ -17,6 +17,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     sharedStoragePaths: c.shared_storage_paths,
     fabricNetworks: c.fabric_networks,
     fastCheckpoint: c.fast_checkpoint,
+    fastRestore: c.fast_restore,
     containerdAddress: c.containerd_address,
     maxImageBytes: c.max_image_bytes,
     engineNetns: c.engine_netns || undefined,

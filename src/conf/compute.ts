@@ -20,6 +20,10 @@ export const computeOpts = {
   report_interval: intOpt(10, 'Seconds between heartbeats to the conductor.', 1),
   shared_storage_paths: listOpt([], 'Host paths that are shared storage (bind mounts under them may move).'),
   fast_checkpoint: boolOpt(false, 'Checkpoint through containerd directly (skips the content store round trip).'),
+  fast_restore: boolOpt(
+    true,
+    'Restore without copying the checkpoint through containerd\'s content store: Docker starts from a stand-in folder and CRIU reads the images in place (images-dir in /etc/criu/runc.conf, under its lock held exclusively for each restore).',
+  ),
   containerd_address: strOpt('/run/docker/containerd/containerd.sock', 'Socket of the Docker engine\'s containerd (namespace moby), used by fast_checkpoint.'),
   engine_netns: strOpt('', 'Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent\'s own; post-copy\'s page server then listens there behind a relay. Empty on ordinary hosts.'),
   permit_post_copy: boolOpt(

@@ -26,7 +26,7 @@ import type {
   RestoreResult,
   VolumeSpec,
 } from '../driver.js';
-import { checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint } from './checkpoint.js';
+import { canStartFromImages, checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint, startFromImages } from './checkpoint.js';
 import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
 import {
@@ -59,6 +59,11 @@ export interface DockerDriverOptions {
   sharedStoragePaths: string[];
   fabricNetworks: string[];
   fastCheckpoint: boolean;
+  /**
+   * Restore without the images' round trip through containerd's content store (startFromImages in
+   * checkpoint.ts); default true. Holds runc.conf's lock exclusively during each restore.
+   */
+  fastRestore?: boolean;
   containerdAddress: string;
   /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
   maxImageBytes?: number;
@@ -516,16 +521,23 @@ export class DockerDriver implements EngineDriver {
   async restore(containerId: string, checkpointName: string): Promise<RestoreResult> {
     await this.exitSeen(containerId); // a rollback on the source starts it again
     const t0 = Date.now();
-    let locked = t0;
-    await withRuncConfShared(() => {
-      locked = Date.now();
-      return startFromCheckpoint(this.docker, containerId, checkpointName);
-    });
+    const root = await this.dockerRoot();
+    const id = /^[0-9a-f]{64}$/.test(containerId) ? containerId : (await this.inspect(containerId)).Id;
+    const direct = this.opts.fastRestore !== false && canStartFromImages(checkpointDir(root, id, checkpointName));
+    let lockMs = 0;
+    if (direct) {
+      lockMs = (await startFromImages(this.docker, root, id, checkpointName)).lock_ms;
+    } else {
+      await withRuncConfShared(() => {
+        lockMs = Date.now() - t0;
+        return startFromCheckpoint(this.docker, id, checkpointName);
+      });
+    }
     const t1 = Date.now();
     const ms = t1 - t0;
-    const ins = await this.inspect(containerId);
+    const ins = await this.inspect(id);
     if (!ins.State.Running) throw new RestoreFailed(`container ${containerId.slice(0, 12)} is ${ins.State.Status} right after the restore`);
-    log.debug({ container: ins.Id.slice(0, 12), lock_ms: locked - t0, start_ms: t1 - locked, inspect_ms: Date.now() - t1, at: t0 }, 'restore timings');
+    log.debug({ container: ins.Id.slice(0, 12), images_dir: direct, lock_ms: lockMs, start_ms: ms - lockMs, inspect_ms: Date.now() - t1, at: t0 }, 'restore timings');
     return { container_id: ins.Id, pid: ins.State.Pid, restore_ms: ms };
   }
 

@@ -5,10 +5,12 @@
  *
  * runc.conf is one file per machine (in the dev cloud both compute hosts read the same one), and
  * its settings override runc's. A post-copy needs options in it for a moment (`lazy-pages`, the
- * page server's `address`/`port` for the dump, `work-dir` for the restore) that would break a
- * stop-and-copy reading the file at the same time. So:
- * - every checkpoint/restore path takes the lock SHARED while it runs (stop-and-copies run side by
- *   side), a post-copy step takes it EXCLUSIVE while its options are in the file;
+ * page server's `address`/`port` for the dump, `work-dir` for the restore), and so does a
+ * stop-and-copy restore that reads its images in place (`images-dir`, startFromImages in
+ * checkpoint.ts); they would break any other checkpoint or restore reading the file at the same
+ * time. So:
+ * - every checkpoint/restore path without options of its own takes the lock SHARED while it runs
+ *   (they run side by side), a step with options takes it EXCLUSIVE while they are in the file;
  * - the lock is flock(2) on a lock file, held by a `flock` child process whose stdin is this
  *   process's pipe: if this process dies, the pipe closes, the child exits and the lock is free;
  * - the lazy options are written atomically (temporary file + rename) between two marker lines and
