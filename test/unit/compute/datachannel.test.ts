@@ -7,6 +7,7 @@
  * nothing is written outside the migration's staging directory.
  */
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -129,6 +130,26 @@ test('a migration arrives intact over mutual TLS; the target names the checkpoin
   expect(committed.find((c) => c.id === 'm1')?.received.map((r) => r.part).sort()).toEqual(['checkpoint', 'rootfs']);
   // The grant, the part tokens and the commit token open nothing any more.
   await expect(planTransfer(source, g, 'm1', [{ part: 'checkpoint', bytes: 1, entries: 1, encoding: 'identity' }])).rejects.toThrow(/403.*already committed/);
+});
+
+test('large files (written in batches) and small ones (written whole) arrive byte for byte, with their modes', async () => {
+  const src = path.join(tmp, 'src', 'mixed');
+  fs.mkdirSync(src, { recursive: true });
+  const pages = crypto.randomBytes(5 * 1024 * 1024 + 12345); // several batches and a ragged end
+  fs.writeFileSync(path.join(src, 'pages-1.img'), pages);
+  fs.writeFileSync(path.join(src, 'core-1.img'), crypto.randomBytes(3000));
+  fs.writeFileSync(path.join(src, 'edge.img'), crypto.randomBytes(256 * 1024)); // the largest file written whole
+  fs.writeFileSync(path.join(src, 'empty.img'), '');
+  fs.chmodSync(path.join(src, 'pages-1.img'), 0o600);
+  const empty = path.join(tmp, 'src', 'empty-mixed');
+  fs.mkdirSync(empty, { recursive: true });
+  await transferParts(source, grant('m-mixed'), 'm-mixed', [
+    { part: 'checkpoint', dir: src, kind: 'checkpoint' },
+    { part: 'rootfs', dir: empty, kind: 'rootfs' },
+  ]);
+  const dst = path.join(stagingRoot, 'm-mixed', 'checkpoint');
+  for (const f of ['pages-1.img', 'core-1.img', 'edge.img', 'empty.img']) expect(fs.readFileSync(path.join(dst, f)).equals(fs.readFileSync(path.join(src, f)))).toBe(true);
+  expect(fs.statSync(path.join(dst, 'pages-1.img')).mode & 0o777).toBe(0o600);
 });
 
 test('a commit naming its own checkpoint ("../../../../../../etc") is refused; nothing outside the staging is touched', async () => {
