@@ -19,10 +19,11 @@ import { Transport } from '../../../src/bus/transport.js';
 import { sleep } from '../../../src/common/sleep.js';
 import { brokerPid, rabbitctl } from '../../../src/devcloud/rabbit.js';
 import type { Evacuation } from '../../../src/objects/evacuation.js';
-import { isFinal, type Migration } from '../../../src/objects/migration.js';
+import { isFinal } from '../../../src/objects/migration.js';
 import { cloud, repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
+import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
 import { assertInvariant, cleanUp, recordRow, redisOn1, useFaults, type RedisSubject } from '../faults/harness.js';
 
 jest.setTimeout(300_000);
@@ -91,10 +92,6 @@ async function waitEvacuation(uuid: string, until: (e: Evacuation) => boolean, t
   }
 }
 
-async function setHost(name: string, status: 'enabled' | 'disabled') {
-  return admin('PUT', `/v1/hosts/${name}`, { status });
-}
-
 describe('two RabbitMQ brokers: the first one stopped', () => {
   // A client like the services: both brokers, back to the first one 2 s after it returns.
   const transport = Transport.fromUrl(cloud().rabbit.services_transport_url, {
@@ -139,14 +136,8 @@ describe('two RabbitMQ brokers: the first one stopped', () => {
     // Both brokers up again, the services back on the first.
     if (brokerPid('rabbitmq') === null) await devcloud(['start', 'rabbitmq']);
     await waitServicesOn('rabbitmq', 60_000).catch(() => undefined);
-    for (let i = 0; i < 15; i++) {
-      if (((await setHost('compute1', 'enabled').catch(() => null))?.status ?? 0) === 200) break;
-      await sleep(2000);
-    }
-    for (const n of foreign) {
-      const r = await admin<{ migration: Migration }>('POST', `/v1/containers/${n}/migrate`, { host: 'compute1' }).catch(() => null);
-      if (r?.status === 202) await waitMigration(r.body.migration.uuid, undefined, 120_000).catch(() => undefined);
-    }
+    await enableHosts(['compute1']);
+    await moveBack(foreign, 120_000);
     for (const n of counters) {
       await removeQuietly(c1, n);
       await removeQuietly(c2, n);

@@ -22,7 +22,8 @@ import type { ComputeHost } from '../../../src/objects/host.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, logs, removeQuietly, uniqueName } from '../../helpers/docker.js';
-import { admin, waitKnown, waitMigration } from '../../helpers/ferry.js';
+import { admin, waitKnown } from '../../helpers/ferry.js';
+import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
 import { openstack } from '../osc/helpers.js';
 
 jest.setTimeout(180_000);
@@ -35,10 +36,6 @@ const STREAM_MAC = '02:42:0a:fa:00:3d';
 async function lastCount(d: ReturnType<typeof engine>, id: string): Promise<number> {
   const lines = (await logs(d, id)).trim().split('\n');
   return Number(lines[lines.length - 1]);
-}
-
-async function setHost(name: string, status: 'enabled' | 'disabled', reason?: string) {
-  return admin<{ host: ComputeHost }>('PUT', `/v1/hosts/${name}`, reason === undefined ? { status } : { status, disabled_reason: reason });
 }
 
 async function hostRecord(name: string): Promise<ComputeHost | undefined> {
@@ -165,21 +162,13 @@ describe('host maintenance on the development cloud', () => {
   afterAll(async () => {
     if (client && client.exitCode === null && client.pid) process.kill(client.pid, 'SIGTERM');
     // Both hosts enabled again, even if ferry-api is restarting just now.
-    for (const h of ['compute1', 'compute2']) {
-      for (let i = 0; i < 15; i++) {
-        if ((await setHost(h, 'enabled').catch(() => null))?.status === 200) break;
-        await sleep(2000);
-      }
-    }
+    await enableHosts(['compute1', 'compute2']);
     for (const n of mine) {
       await removeQuietly(c1, n);
       await removeQuietly(c2, n);
     }
     // Whatever else the evacuations moved goes back where it was.
-    for (const n of foreign) {
-      const r = await admin<{ migration: Migration }>('POST', `/v1/containers/${n}/migrate`, { host: 'compute1' }).catch(() => null);
-      if (r?.status === 202) await waitMigration(r.body.migration.uuid, undefined, 60_000).catch(() => undefined);
-    }
+    await moveBack(foreign);
     await listener.stop();
     await transport.close();
   });

@@ -30,7 +30,8 @@ import type { Evacuation } from '../../../src/objects/evacuation.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
-import { admin, waitKnown, waitMigration } from '../../helpers/ferry.js';
+import { admin, waitKnown } from '../../helpers/ferry.js';
+import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
 
 jest.setTimeout(900_000);
 
@@ -51,10 +52,6 @@ async function devcloud(args: string[]): Promise<string> {
 
 async function status(): Promise<CloudStatus> {
   return JSON.parse(await devcloud(['status', '--json'])) as CloudStatus;
-}
-
-async function setHost(name: string, s: 'enabled' | 'disabled') {
-  return admin('PUT', `/v1/hosts/${name}`, { status: s });
 }
 
 async function waitEvacuation(uuid: string, until: (e: Evacuation) => boolean, timeoutMs: number): Promise<Evacuation> {
@@ -136,20 +133,12 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
   afterAll(async () => {
     if (client && client.exitCode === null && client.pid) process.kill(client.pid, 'SIGTERM');
     if (killedService) await devcloud(['restart', killedService]).catch(() => undefined);
-    for (const h of ['compute1', 'compute2']) {
-      for (let i = 0; i < 15; i++) {
-        if ((await setHost(h, 'enabled').catch(() => null))?.status === 200) break;
-        await sleep(2000);
-      }
-    }
+    await enableHosts(['compute1', 'compute2']);
     for (const n of mine) {
       await removeQuietly(c1, n);
       await removeQuietly(c2, n);
     }
-    for (const n of foreign) {
-      const r = await admin<{ migration: Migration }>('POST', `/v1/containers/${n}/migrate`, { host: 'compute1' }).catch(() => null);
-      if (r?.status === 202) await waitMigration(r.body.migration.uuid, undefined, 90_000).catch(() => undefined);
-    }
+    await moveBack(foreign, 90_000);
     await db?.close().catch(() => undefined);
     // The default shape again: SQLite, one conductor.
     const s = JSON.parse(await devcloud(['up', '--db', 'sqlite', '--conductors', '1', '--json'])) as CloudStatus;
