@@ -553,7 +553,8 @@ export class MigrationAgent {
     if (!st || st.state === 'unknown') {
       return { state: 'unknown', error: `${this.host} has no lazy-pages daemon for this migration (its agent restarted during the post-copy?)`, completed_at: null };
     }
-    return { state: st.state, error: st.error, completed_at: st.completed_at };
+    const resident = st.state === 'fetching' && r.container_id ? await this.driver.containerMemory?.(r.container_id).catch(() => null) : null;
+    return { state: st.state, error: st.error, completed_at: st.completed_at, resident_bytes: resident ?? null };
   }
 
   /** A container the caller names for a migration must be the one this host's record has. */

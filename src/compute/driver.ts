@@ -242,6 +242,8 @@ export interface EngineDriver {
    * holds only what changed since. Optional: Docker's checkpoint API has no pre-dump.
    */
   preDump?(containerId: string, name: string, round: number): Promise<{ bytes: number; ms: number }>;
+  /** One container's memory in use (a post-copy target's grows as its pages arrive); optional. */
+  containerMemory?(containerId: string): Promise<number | null>;
 
   // Post-copy (lazy pages): optional, an engine without it leaves them out.
   /** Whether this host can do post-copy (and pre-copy), and why not. */

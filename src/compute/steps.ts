@@ -94,6 +94,8 @@ export interface PostCopyStatusResult {
   state: 'fetching' | 'complete' | 'failed' | 'unknown';
   error: string | null;
   completed_at: number | null;
+  /** The container's memory in use on the target now: it grows as pages arrive (null when the engine cannot tell). */
+  resident_bytes?: number | null;
 }
 
 // ---- cleanup / rollback ----

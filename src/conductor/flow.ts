@@ -132,8 +132,9 @@ export class MigrationFlow {
     return m;
   }
 
-  private async set(status: MigrationStatus, phase: string | null, extra: Partial<Migration> = {}): Promise<Migration> {
-    const cur = await this.load();
+  /** Move to `status`/`phase` (with `extra`); `from` is the record as just read, when the caller has it. */
+  private async set(status: MigrationStatus, phase: string | null, extra: Partial<Migration> = {}, from?: Migration): Promise<Migration> {
+    const cur = from ?? (await this.load());
     assertTransition(this.uuid, cur.status, status);
     const progress = PROGRESS[phase ? `${status}:${phase}` : status] ?? cur.progress;
     this.deps.log.info({ migration: this.uuid, status, phase }, 'migration status');
@@ -240,7 +241,8 @@ export class MigrationFlow {
       const lazy = live.mode === 'post-copy';
       // Post-copy: only the images without pages moved so far; the pages follow once the target runs.
       const processed = lazy ? live.memory_bytes : live.memory_total_bytes;
-      m = await this.deps.repo.updateMigration(id, {
+      // The container is frozen: every write before the restore is downtime, so the counters go in one write...
+      const counters: Partial<Migration> = {
         mode: live.mode,
         checkpoint_ms: live.checkpoint_ms,
         transfer_ms: live.transfer_ms,
@@ -251,15 +253,20 @@ export class MigrationFlow {
         rootfs_bytes: live.rootfs_bytes,
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
-      });
-      if (lazy) return this.postCopy(live);
-      if (await this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze');
-      m = await this.set('post-migrating', 'restore');
+      };
+      if (lazy) return this.postCopy(live, counters);
+      // ...with the status change, and the abort check reads the record that write returned.
+      const cur = await this.load();
+      if (cur.abort_requested) throw new MigrationAborted('aborted by request after the freeze');
+      m = await this.set('post-migrating', 'restore', counters, cur);
     }
 
     if (m.status === 'post-migrating') {
+      // The restore is asked for first; its notification goes out while it runs.
+      const post = this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id }));
+      post.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
       await notify(ctx, 'live_migration_post_dest.start', m);
-      await this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id }));
+      await post;
       return this.finishOnTarget();
     }
     return m;
@@ -293,15 +300,17 @@ export class MigrationFlow {
    * rolls back as usual; after, the only copy is split between the hosts, so a post-copy that
    * cannot finish ends in `error` (fail()).
    */
-  private async postCopy(live: LiveMigrationResult): Promise<Migration> {
+  private async postCopy(live: LiveMigrationResult, counters: Partial<Migration> = {}): Promise<Migration> {
     const id = this.uuid;
     let m = await this.load();
     const dest = m.dest_host as string;
     if (!this.steps.post) {
-      if (await this.abortRequested()) throw new MigrationAborted('aborted by request after the freeze, before the target ran the container');
-      m = await this.set('running', 'restore');
+      if (m.abort_requested) throw new MigrationAborted('aborted by request after the freeze, before the target ran the container');
+      m = await this.set('running', 'restore', counters, m);
+      const restoring = this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id, page_server: live.page_server }));
+      restoring.catch(() => undefined); // awaited below
       await this.deps.notify(this.ctx, 'live_migration_post_dest.start', m);
-      const post = await this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id, page_server: live.page_server }));
+      const post = await restoring;
       m = await this.set('running', 'post-copy', {
         restore_ms: post.restore_ms,
         freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
@@ -309,10 +318,18 @@ export class MigrationFlow {
       });
     }
     const pollMs = this.retry.postCopyPollMs ?? 500;
+    const total = m.memory_total_bytes;
+    let shown = m.memory_processed_bytes ?? 0;
     const done = await this.step('post_copy_done', async () => {
       for (;;) {
         const st = await this.ask(dest, 'post_copy_status', { migration_id: id });
         if (st.state === 'complete') return st;
+        // What the target holds so far stands for the pages that arrived (Nova's processed/remaining).
+        const resident = st.resident_bytes ?? null;
+        if (total !== null && resident !== null && resident > shown && st.state === 'fetching') {
+          shown = Math.min(total, resident);
+          await this.deps.repo.updateMigration(id, { memory_processed_bytes: shown, memory_remaining_bytes: Math.max(0, total - shown) });
+        }
         if (st.state !== 'fetching') throw new PostCopyFailed(`the post-copy on ${dest} ${st.state === 'failed' ? 'failed' : 'lost track of its pages'}: ${st.error ?? 'no reason given'}`);
         await sleep(pollMs);
       }

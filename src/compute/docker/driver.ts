@@ -599,7 +599,8 @@ export class DockerDriver implements EngineDriver {
     return { used_bytes: used, total_bytes: total };
   }
 
-  private async containerMemory(id: string): Promise<number | null> {
+  /** One container's memory as `docker stats` counts it; null when the engine cannot tell. */
+  async containerMemory(id: string): Promise<number | null> {
     try {
       const st = (await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false })) as {
         memory_stats?: { usage?: number; stats?: Record<string, number> };
