@@ -69,7 +69,8 @@ function compute(calls: string[], script: Script = {}): ComputeAPI {
       if (method === 'post_copy_status') {
         const seq = script.statuses ?? ['fetching', 'complete'];
         const st = seq[Math.min(status++, seq.length - 1)];
-        return { state: st, error: st === 'failed' ? 'the page server closed the connection' : null, completed_at: st === 'complete' ? 2000 : null } as ComputeResult<M>;
+        const resident = st === 'fetching' ? Math.min(100_000_000, status * 30_000_000) : null;
+        return { state: st, error: st === 'failed' ? 'the page server closed the connection' : null, completed_at: st === 'complete' ? 2000 : null, resident_bytes: resident } as ComputeResult<M>;
       }
       return results[method] as ComputeResult<M>;
     },
@@ -102,6 +103,25 @@ describe('post-copy through the flow', () => {
       'post_copy_status@c2', 'post_copy_status@c2', 'post_copy_status@c2', 'cleanup_source@c1',
     ]);
     expect((await repo.getSteps(m0.uuid)).post_copy_done).toMatchObject({ state: 'complete' });
+  });
+
+  it("follows the pages as they arrive: memory_processed/remaining_bytes from the target's resident memory", async () => {
+    const seen: [number | null, number | null][] = [];
+    const c = compute([], { statuses: ['fetching', 'fetching', 'fetching', 'complete'] });
+    const { svc } = await setup({
+      call: async (cx, host, method, args) => {
+        if (method === 'post_copy_status') {
+          const m = (await svc.listMigrations())[0];
+          seen.push([m.memory_processed_bytes, m.memory_remaining_bytes]);
+        }
+        return c.call(cx, host, method, args);
+      },
+    });
+    const m0 = await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true });
+    await svc.whenIdle();
+    // Before the first answer only the images (1.3 MB) had moved; then 30 MB, 60 MB, 90 MB of 100 MB resident.
+    expect(seen).toEqual([[1_300_000, 98_700_000], [30_000_000, 70_000_000], [60_000_000, 40_000_000], [90_000_000, 10_000_000]]);
+    expect(await svc.getMigration(m0.uuid)).toMatchObject({ memory_processed_bytes: 100_000_000, memory_remaining_bytes: 0 });
   });
 
   it('a post-copy that cannot finish ends in error, never completed nor rolled back (the target ran it)', async () => {
