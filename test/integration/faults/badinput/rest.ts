@@ -197,7 +197,7 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
       expectRestError(await migrate('admin', fx().running, { host: 5 }), 400, /Invalid field "host": must be a string/);
     });
     bad('an unknown field ("hots") -> 400 naming it and what is allowed', async () => {
-      expectRestError(await migrate('admin', fx().running, { hots: 'compute2' }), 400, /Unknown field in the request body: "hots" \(allowed: host\)/);
+      expectRestError(await migrate('admin', fx().running, { hots: 'compute2' }), 400, /Unknown field in the request body: "hots" \(allowed: host, post_copy\)/);
     });
     bad('a "__proto__" field -> 400, not merged into anything', async () => {
       const r = await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, { rawBody: '{"__proto__": {"host": "compute2"}}' });
