@@ -18,6 +18,7 @@ import { cliCases } from './badinput/cli.js';
 import { dataChannelCases } from './badinput/datachannel.js';
 import { reportGhostHost, restCases } from './badinput/rest.js';
 import { Tally, watched } from './badinput/world.js';
+import { ensureImage } from './harness.js';
 
 const tally = new Tally();
 const c1 = engine('compute1');
@@ -45,6 +46,8 @@ beforeAll(async () => {
   watched.names = Object.values(names);
   // A host that reports once and then falls silent: down after [conductor] service_down_time, while the other cases run.
   await reportGhostHost();
+  // The dev cloud loads its images into compute1 only; the twin runs on compute2 too, whatever ran before.
+  await ensureImage('compute2', 'ferry/counter:latest');
   const start = async (d: typeof c1, name: string) => (await d.createContainer({ Image: 'ferry/counter:latest', name })).start();
   await Promise.all([start(c1, names.running), start(c1, names.twin), start(c2, names.twin), start(c1, names.mover)]);
   const exited = await c1.createContainer({ Image: 'ferry/counter:latest', name: names.exited, Entrypoint: ['/bin/busybox', 'true'] });
