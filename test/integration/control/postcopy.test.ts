@@ -99,7 +99,8 @@ describe('post-copy through the REST API', () => {
 
     expect(m).toMatchObject({ status: 'completed', mode: 'post-copy', error: null, memory_remaining_bytes: 0 });
     expect(seen).toContain('running/post-copy');
-    expect(seen.indexOf('running/post-copy')).toBeLessThan(seen.indexOf('post-migrating/cleanup'));
+    // The cleanup may pass between two polls; the post-copy phase comes before the end in any case.
+    expect(seen.indexOf('running/post-copy')).toBeLessThan(seen.indexOf('completed'));
     // Only the images without pages crossed before the restore (1M keys are ~90 MB of pages).
     expect(m.memory_bytes as number).toBeLessThan(10_000_000);
     expect(m.memory_total_bytes as number).toBeGreaterThan(50_000_000);
