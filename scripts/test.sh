@@ -44,6 +44,8 @@ FERRY_TEMPEST_REPORT=results/tempest.json tempest-plugin/tools/devcloud-tempest.
 step "Horizon in a browser (headless Chromium, Selenium; screenshots in results/horizon/)"
 /usr/bin/python3 test/integration/horizon/browser_test.py || status=1
 
+report_output_holders
+
 step "summary (jest, tempest, browser)"
 node scripts/jest-summary.mjs results/jest-unit.json results/jest-integration.json \
   results/tempest.json results/horizon-browser.json || status=1

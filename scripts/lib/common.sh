@@ -20,3 +20,27 @@ die() {
 need_root() {
   [ "$(id -u)" -eq 0 ] || die "run this as root (it installs packages and starts network namespaces)"
 }
+
+# Lists the processes, other than this shell, that hold this shell's standard output open: a
+# daemon that inherited it keeps a caller's pipe open after the run ends.
+report_output_holders() {
+  local out pid fd holders=()
+  out=$(readlink "/proc/$$/fd/1") || return 0
+  for pid in /proc/[0-9]*; do
+    pid=${pid#/proc/}
+    [ "$pid" = "$$" ] && continue
+    [ "$pid" = "$BASHPID" ] && continue
+    for fd in 1 2; do
+      if [ "$(readlink "/proc/$pid/fd/$fd" 2>/dev/null)" = "$out" ]; then
+        holders+=("$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)")
+        break
+      fi
+    done
+  done
+  # The follower that prints the log (.ci/run's tail) holds it by design.
+  local h
+  for h in "${holders[@]}"; do
+    case "$h" in *"tail -n +1 -f --pid"*) continue ;; esac
+    info "still holds this run's output: $h"
+  done
+}
