@@ -382,10 +382,11 @@ export class ConductorService {
       user_id: ctx.user_id,
       project_id: ctx.project_id,
     });
-    await this.repo.createMigration(m);
+    // Claimed before it is recorded: no takeover scan (this conductor's or another's) can see it
+    // unclaimed between the two and start a second flow for it.
+    await this.claimNew('migration', m.uuid, () => this.repo.createMigration(m));
     this.log.info({ migration: m.uuid, container: c.id, source: c.host, dest }, 'migration accepted');
-    // Another conductor's scan may have been quicker (it then drives it): only the claim's holder runs a flow.
-    if (await this.repo.claim('migration', m.uuid, this.owner, this.claims.leaseMs)) this.enqueue(m);
+    this.enqueue(m);
     return m;
   }
 
@@ -497,7 +498,8 @@ export class ConductorService {
     const disable = src.status === 'enabled';
     const uuid = randomUUID();
     if (disable) await this.repo.setHostStatus(host, 'disabled', `evacuating (evacuation ${uuid})`);
-    await this.repo.createEvacuation({
+    const containers = planContainers(await this.repo.hostContainers(host), now);
+    await this.claimNew('evacuation', uuid, () => this.repo.createEvacuation({
       uuid,
       host,
       target_host: target,
@@ -511,12 +513,12 @@ export class ConductorService {
       project_id: ctx.project_id,
       created_at: now,
       updated_at: now,
-      containers: planContainers(await this.repo.hostContainers(host), now),
-    });
+      containers,
+    }));
     const e = await this.getEvacuation(uuid);
     this.log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
     await this.notifyEvacuation(ctx, 'host.evacuate.start', e);
-    if (await this.repo.claim('evacuation', uuid, this.owner, this.claims.leaseMs)) this.runEvacuation(ctx, uuid);
+    this.runEvacuation(ctx, uuid);
     return e;
   }
 
@@ -809,6 +811,18 @@ export class ConductorService {
       this.runEvacuation(ctx, e.uuid);
     }
     return n;
+  }
+
+  /** Claims a new record's id, then records it; a record that could not be written lets its claim go. */
+  private async claimNew(kind: ClaimKind, id: string, record: () => Promise<unknown>): Promise<void> {
+    // A fresh uuid: nobody else can hold it, so the claim is ours.
+    await this.repo.claim(kind, id, this.owner, this.claims.leaseMs);
+    try {
+      await record();
+    } catch (e) {
+      await this.release(kind, id);
+      throw e;
+    }
   }
 
   private async release(kind: ClaimKind, id: string): Promise<void> {

@@ -1,6 +1,7 @@
 /** The Ferry config files the development cloud writes for its services. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeIfChanged } from './files.js';
 import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
 import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
@@ -75,12 +76,12 @@ export function writeConfigFiles(): Record<string, string> {
       'claim_lease_seconds = 15',
       '',
     ].join('\n');
-  for (const c of conductorNames(readShape().conductors)) fs.writeFileSync(files[c.configKey], controller(c.host));
+  for (const c of conductorNames(readShape().conductors)) writeIfChanged(files[c.configKey], controller(c.host));
   for (const h of HOST_NAMES) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
     const tls = ensureHostCert(pkiDir(stateDir), h);
-    fs.writeFileSync(
+    writeIfChanged(
       files[h],
       [
         ...common(h),

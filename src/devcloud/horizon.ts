@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeIfChanged } from './files.js';
 import { HORIZON, KEYSTONE, stateDir } from './layout.js';
 import { runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
@@ -52,7 +53,7 @@ function writeSettings() {
     "HORIZON_CONFIG['ajax_poll_interval'] = 1000",
     '',
   ].join('\n');
-  fs.writeFileSync(path.join(dir, `${SETTINGS_MODULE}.py`), py);
+  writeIfChanged(path.join(dir, `${SETTINGS_MODULE}.py`), py);
 }
 
 export function horizonPid(): number | null {

@@ -92,11 +92,12 @@ function world() {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const conductor = (name: string, maxPerHost = 5) => {
+  const conductor = (name: string, maxPerHost = 5, itsRepo: SqliteRepository = repo, itsLog = log) => {
     const hosts = new Hosts();
     const events: [EventName, string][] = [];
+    const evacuationEvents: string[] = [];
     const svc = new ConductorService(
-      repo,
+      itsRepo,
       hosts,
       async (_c, e, m) => void events.push([e, m.uuid]),
       {
@@ -105,10 +106,12 @@ function world() {
         retry: { deadlineMs: 300, backoffMs: 10 },
         claims: { owner: `${name}:1`, leaseMs: LEASE, scanMs: 50, takeOverPrefix: `${name}:` },
       },
-      log,
+      itsLog,
+      undefined,
+      async (_c, event) => void evacuationEvents.push(event),
     );
     services.push(svc);
-    return { svc, hosts, events };
+    return { svc, hosts, events, evacuationEvents };
   };
   return { repo, conductor };
 }
@@ -253,5 +256,46 @@ describe('claims between conductors', () => {
     a.hosts.release();
     await a.svc.whenIdle();
     expect((await repo.getMigration(m1.uuid))?.status).toBe('completed');
+  });
+
+  it('a takeover scan that runs while a migration or an evacuation is being recorded leaves it to the call that accepted it: each runs once', async () => {
+    const { repo, conductor } = world();
+    // Recording a new migration or evacuation takes a while (a busy database): this conductor's own scan runs meanwhile.
+    const slowToRecord = new Proxy(repo, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        const fn = value as (...a: unknown[]) => unknown;
+        if (prop === 'createMigration' || prop === 'createEvacuation') {
+          return async (...a: unknown[]) => {
+            await fn.apply(target, a);
+            await sleep(LEASE / 2);
+          };
+        }
+        return fn.bind(target);
+      },
+    });
+    const said: string[] = [];
+    const listening = pino({ level: 'info' }, { write: (line: string) => void said.push((JSON.parse(line) as { msg: string }).msg) });
+    const a = conductor('condA', 5, slowToRecord, listening);
+    await a.svc.reportState('c1', state([running('a1', 'w1'), running('a2', 'w2'), running('a3', 'w3')]));
+    await a.svc.reportState('c2', state([]));
+    await a.svc.recover();
+    const m = await a.svc.migrate(ctx(), 'w1');
+    await until('the migration to complete', async () => (await repo.getMigration(m.uuid))?.status === 'completed');
+    const e = await a.svc.evacuate(ctx(), 'c1', { max_parallel: 2 });
+    await until('the evacuation to end', async () => (await repo.getEvacuation(e.uuid))?.status !== 'running', 10_000);
+    await a.svc.whenIdle();
+    expect((await repo.getEvacuation(e.uuid))?.status).toBe('completed');
+    const migrations = await repo.listMigrations();
+    expect(migrations.map((x) => x.container_id).sort()).toEqual(['a1', 'a2', 'a3']);
+    expect(migrations.every((x) => x.status === 'completed')).toBe(true);
+    // One freeze per container: no second flow ran any of them.
+    const freezes = a.hosts.calls.filter((c) => c.startsWith('live_migration@'));
+    expect(freezes).toHaveLength(3);
+    expect(new Set(freezes).size).toBe(3);
+    // One runner drove the evacuation: one start, one end.
+    expect(a.evacuationEvents).toEqual(['host.evacuate.start', 'host.evacuate.end']);
+    expect(said.filter((msg) => msg === 'evacuation ended')).toHaveLength(1);
   });
 });
