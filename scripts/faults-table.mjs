@@ -14,6 +14,8 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   const r = JSON.parse(line);
   rows.set(`${r.fault}\u0000${r.phase}`, r);
 }
-console.log('| fault | phase | outcome | state kept |');
-console.log('|---|---|---|---|');
-for (const r of rows.values()) console.log(`| ${r.fault} | ${r.phase} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE)' : 'no'} |`);
+console.log('| fault | phase | expected | outcome | state kept | left behind |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows.values()) {
+  console.log(`| ${r.fault} | ${r.phase} | ${r.expected} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE read back)' : 'NO'} | ${r.left_behind ? `${r.left_behind} (staging or records)` : 'nothing'} |`);
+}

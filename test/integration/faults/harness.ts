@@ -84,47 +84,97 @@ async function stateOf(h: HostName, name: string): Promise<'running' | 'stopped'
   return l[0].State === 'running' ? 'running' : 'stopped';
 }
 
-/** Where the container runs now (exactly one host), failing the test when it runs on none or both. */
-export async function runningHost(name: string): Promise<HostName> {
-  const states = await Promise.all(HOSTS.map((h) => stateOf(h, name)));
-  const running = HOSTS.filter((_, i) => states[i] === 'running');
-  if (running.length !== 1) throw new Error(`${name} runs on ${running.length} hosts (compute1 ${states[0]}, compute2 ${states[1]}), not exactly one`);
-  return running[0];
+/** What a migration left, read from the engines and the agents' folders (no assertion). */
+export interface Verdict {
+  status: MigrationStatus;
+  phase: string | null;
+  /** The one host it runs on; null when it runs on none or on both. */
+  where: HostName | null;
+  /** Each host's copy: running, stopped or absent. */
+  copies: Record<HostName, 'running' | 'stopped' | 'absent'>;
+  /** The sentinel and the key count read back from the running copy. */
+  state_kept: boolean;
+  /** Staging folders and unfinished agent records of the migration still there. */
+  leftovers: string[];
 }
 
-/**
- * The invariant after a migration ended: one running copy, on the host the record says, its
- * state intact, no copy (running or not) left on the other host, no staging or record of an
- * unfinished migration left on either agent.
- */
-export async function assertInvariant(m: Migration, s: RedisSubject, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }): Promise<HostName> {
-  const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
-  expect(statuses).toContain(m.status);
-  const where = await runningHost(s.name);
-  const recorded = (m.status === 'completed' ? m.dest_host : m.source_host) as HostName;
-  expect(where).toBe(recorded);
-  if (expected.host) expect(where).toBe(expected.host);
-  const other = HOSTS.find((h) => h !== where) as HostName;
-  expect(await stateOf(other, s.name)).toBe('absent');
-  expect(await redisCli(where, s.name, ['GET', 'sentinel'])).toBe(s.sentinel);
-  expect(await redisCli(where, s.name, ['DBSIZE'])).toBe(String(s.keys));
+export async function verdictOf(m: Migration, s: RedisSubject): Promise<Verdict> {
+  const states = await Promise.all(HOSTS.map((h) => stateOf(h, s.name)));
+  const copies = { compute1: states[0], compute2: states[1] };
+  const running = HOSTS.filter((h) => copies[h] === 'running');
+  const where = running.length === 1 ? running[0] : null;
+  let stateKept = false;
+  if (where) {
+    const sentinel = await redisCli(where, s.name, ['GET', 'sentinel']).catch(() => '');
+    const keys = await redisCli(where, s.name, ['DBSIZE']).catch(() => '');
+    stateKept = sentinel === s.sentinel && keys === String(s.keys);
+  }
+  const leftovers: string[] = [];
   for (const h of HOSTS) {
-    expect(fs.existsSync(path.join(host(h).data_root, 'ferry-staging', h, m.uuid))).toBe(false);
+    const staged = path.join(host(h).data_root, 'ferry-staging', h, m.uuid);
+    if (fs.existsSync(staged)) leftovers.push(staged);
     const rec = path.join(cloud().state_dir, 'ferry', h, 'migrations', m.uuid, 'record.json');
     if (fs.existsSync(rec)) {
       const stage = (JSON.parse(fs.readFileSync(rec, 'utf8')) as { stage: string }).stage;
-      expect(['restored', 'rolled_back']).toContain(stage);
+      if (!['restored', 'rolled_back'].includes(stage)) leftovers.push(`${rec} (stage ${stage})`);
     }
   }
-  return where;
+  return { status: m.status, phase: m.phase ?? null, where, copies, state_kept: stateKept, leftovers };
 }
 
-/** One row of README's "Faults survived" table. */
-export function recordRow(fault: string, phase: string, m: Migration, where: HostName, stateKept: boolean): void {
+/**
+ * The invariant after a migration ended: one running copy, on the host the record says (and the
+ * one expected), its state intact, no copy (running or not) left on the other host, no staging
+ * or unfinished record left on either agent.
+ */
+export async function assertInvariant(m: Migration, s: RedisSubject, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }): Promise<Verdict> {
+  const v = await verdictOf(m, s);
+  const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
+  expect(statuses).toContain(v.status);
+  const recorded = (v.status === 'completed' ? m.dest_host : m.source_host) as HostName;
+  expect(v.where).toBe(recorded);
+  if (expected.host) expect(v.where).toBe(expected.host);
+  expect(v.copies[HOSTS.find((h) => h !== v.where) as HostName]).toBe('absent');
+  expect(v.state_kept).toBe(true);
+  expect(v.leftovers).toEqual([]);
+  return v;
+}
+
+/**
+ * Checks a fault test's outcome against the one it pins, after writing its row for README's
+ * "Faults survived" table: the row holds what was expected and what was measured, so a run that
+ * broke the invariant shows it there too.
+ */
+export async function checkRow(
+  fault: string,
+  phase: string,
+  m: Migration,
+  s: RedisSubject,
+  expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName },
+): Promise<Verdict> {
+  const v = await verdictOf(m, s);
+  recordRow(fault, phase, expected, v);
+  return assertInvariant(m, s, expected);
+}
+
+/** One row of README's "Faults survived" table, from a verdict (or the verdicts of several containers). */
+export function recordRow(fault: string, phase: string, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }, v: Verdict | Verdict[]): void {
+  const all = Array.isArray(v) ? v : [v];
   const file = path.join(repoRoot, 'results', 'faults.jsonl');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const outcome = `${m.status}${m.phase ? ` (${m.phase})` : ''}, runs on ${where}`;
-  fs.appendFileSync(file, `${JSON.stringify({ fault, phase, outcome, state_kept: stateKept, at: new Date().toISOString() })}\n`);
+  const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
+  const expect_ = `${statuses.join(' or ')}${expected.host ? `, runs on ${expected.host}` : ''}`;
+  const outcome = all.map((x) => `${x.status}${x.phase ? ` (${x.phase})` : ''}, runs on ${x.where ?? `no single host (compute1 ${x.copies.compute1}, compute2 ${x.copies.compute2})`}`);
+  const row = {
+    fault,
+    phase,
+    expected: expect_,
+    outcome: [...new Set(outcome)].join('; '),
+    state_kept: all.every((x) => x.state_kept),
+    left_behind: all.flatMap((x) => x.leftovers).length,
+    at: new Date().toISOString(),
+  };
+  fs.appendFileSync(file, `${JSON.stringify(row)}\n`);
 }
 
 /** Remove every container the tests made, and put the services back without faults. */

@@ -17,8 +17,8 @@ import { rabbitctl, startRabbit, stopRabbit } from '../../../src/devcloud/rabbit
 import type { Faults } from '../../../src/compute/faults.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { host } from '../../helpers/cloud.js';
-import { api, ferry, startMigration, token, waitMigration } from '../../helpers/ferry.js';
-import { assertInvariant, cleanUp, engines, ensureImage, killService, recordRow, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
+import { api, ferry, getMigration, startMigration, token, waitMigration } from '../../helpers/ferry.js';
+import { checkRow, cleanUp, engines, ensureImage, killService, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
 
 jest.setTimeout(300_000);
 
@@ -68,8 +68,7 @@ describe('agents killed', () => {
     await sleep(1000);
     await killService('ferry-compute-compute1');
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('source agent SIGKILL', 'checkpoint', end, where, true);
+    await checkRow('source agent SIGKILL', 'checkpoint', end, s, { status: 'completed', host: 'compute2' });
   });
 
   test('source agent SIGKILL while the parts are sent: the checkpoint is sent again, completes', async () => {
@@ -79,8 +78,7 @@ describe('agents killed', () => {
     await bytesArriving(m0.uuid);
     await killService('ferry-compute-compute1');
     const end = await waitMigration(m0.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('source agent SIGKILL', 'transfer', end, where, true);
+    await checkRow('source agent SIGKILL', 'transfer', end, s, { status: 'completed', host: 'compute2' });
   });
 
   test('target agent SIGKILL while the parts are sent: rolled back, one copy', async () => {
@@ -91,8 +89,7 @@ describe('agents killed', () => {
     await bytesArriving(m0.uuid);
     await killService('ferry-compute-compute2');
     const end = await waitMigration(m0.uuid);
-    const where = await assertInvariant(end, s, { status: ['failed', 'completed'] });
-    recordRow('target agent SIGKILL', 'transfer', end, where, true);
+    await checkRow('target agent SIGKILL', 'transfer', end, s, { status: ['failed', 'completed'] });
   });
 
   test('target agent SIGKILL after the restore, before its reply: the restore is adopted, completes', async () => {
@@ -101,8 +98,7 @@ describe('agents killed', () => {
     await runningOnCompute2(s.name);
     await killService('ferry-compute-compute2');
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('target agent SIGKILL', 'after restore, before reply', end, where, true);
+    await checkRow('target agent SIGKILL', 'after restore, before reply', end, s, { status: 'completed', host: 'compute2' });
   });
 });
 
@@ -117,8 +113,7 @@ describe('RabbitMQ', () => {
     await sleep(800);
     await rabbitctl(['close_all_connections', '--global', 'fault test']);
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('RabbitMQ connections closed', phase, end, where, true);
+    await checkRow('RabbitMQ connections closed', phase, end, s, { status: 'completed', host: 'compute2' });
   });
 
   test('RabbitMQ restarted mid-migration: completes', async () => {
@@ -128,8 +123,7 @@ describe('RabbitMQ', () => {
     await sleep(1500);
     await startRabbit(quiet);
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('RabbitMQ restarted', 'transfer', end, where, true);
+    await checkRow('RabbitMQ restarted', 'transfer', end, s, { status: 'completed', host: 'compute2' });
   });
 });
 
@@ -143,8 +137,7 @@ describe('conductor killed', () => {
     const { s, m } = await begin(`cond-${phase}`, until);
     await killService('ferry-conductor');
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-    recordRow('conductor SIGKILL', phase, end, where, true);
+    await checkRow('conductor SIGKILL', phase, end, s, { status: 'completed', host: 'compute2' });
   });
 });
 
@@ -160,8 +153,7 @@ describe('identity and engines', () => {
       expect(r.status).toBe(503);
       expect(JSON.stringify(r.body)).toMatch(/Keystone|identity/i);
       const end = await waitMigration(m.uuid);
-      const where = await assertInvariant(end, s, { status: 'completed', host: 'compute2' });
-      recordRow('Keystone down', 'transfer', end, where, true);
+      await checkRow('Keystone down', 'transfer', end, s, { status: 'completed', host: 'compute2' });
     } finally {
       await startKeystone(quiet);
     }
@@ -169,16 +161,20 @@ describe('identity and engines', () => {
   });
 
   test("the target's Docker engine stopped mid-migration: rolled back once it returns", async () => {
-    // The engine is fully down before the parts arrive and the restore is asked for.
-    await useFaults({ compute1: { delayAfterCheckpointMs: 6000 } });
+    // The engine is fully down before the parts arrive and the restore is asked for: the source
+    // holds its checkpoint long enough for the engine's shutdown (which stops its containers)
+    // even on a loaded machine, and the test checks that the fault landed before the restore.
+    await useFaults({ compute1: { delayAfterCheckpointMs: 15_000 } });
     const { s, m } = await begin('engine', running);
     await stopEngine('compute2');
+    const atFault = await getMigration(m.uuid);
+    // Still running (checkpoint held or parts on their way): the restore has not been asked for yet.
+    expect(atFault.status).toBe('running');
     await waitMigration(m.uuid, (x) => x.phase === 'rollback' || !['running', 'post-migrating'].includes(x.status), 60_000);
     await sleep(3000);
     await startEngine('compute2', quiet);
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
-    recordRow("target's Docker engine stopped", 'restore', end, where, true);
+    await checkRow("target's Docker engine stopped", 'restore', end, s, { status: 'failed', host: 'compute1' });
   });
 });
 
@@ -193,8 +189,7 @@ describe('damaged transfers and refusals', () => {
     const m0 = await startMigration(s.name, 'compute2');
     const end = await waitMigration(m0.uuid);
     expect(end.phase).toBe('rolled-back');
-    const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
-    recordRow(fault, fault.startsWith('restore') ? 'restore' : 'transfer', end, where, true);
+    await checkRow(fault, fault.startsWith('restore') ? 'restore' : 'transfer', end, s, { status: 'failed', host: 'compute1' });
   });
 
   test('target disk full: a clear error, rolled back, nothing staged left', async () => {
@@ -208,9 +203,8 @@ describe('damaged transfers and refusals', () => {
       const m0 = await startMigration(s.name, 'compute2');
       const end = await waitMigration(m0.uuid);
       expect(end.error).toMatch(/no space left|space/i);
-      const where = await assertInvariant(end, s, { status: 'failed', host: 'compute1' });
+      await checkRow('target disk full', 'transfer', end, s, { status: 'failed', host: 'compute1' });
       expect(fs.readdirSync(staging)).toEqual([]);
-      recordRow('target disk full', 'transfer', end, where, true);
     } finally {
       await run('umount', [staging]);
     }
@@ -222,16 +216,20 @@ describe('damaged transfers and refusals', () => {
     const pid = (await engines.compute1.getContainer(s.name).inspect()).State.Pid;
     await ensureImage('compute2', 'ferry/counter:latest');
     const squatter = await engines.compute2.createContainer({ Image: 'ferry/counter:latest', name: s.name });
+    let end: Migration;
     try {
       const m0 = await startMigration(s.name, 'compute2');
-      const end = await waitMigration(m0.uuid);
-      expect(end.status).toBe('failed');
+      end = await waitMigration(m0.uuid);
       expect(end.error).toMatch(/already exists on compute2/);
       expect((await engines.compute1.getContainer(s.name).inspect()).State.Pid).toBe(pid);
-      recordRow('name clash on the target', 'pre-checks', end, 'compute1', true);
+      // The squatter is untouched: the same container, never started.
+      const after = await engines.compute2.getContainer(s.name).inspect();
+      expect({ id: after.Id, running: after.State.Running, image: after.Config.Image }).toEqual({ id: squatter.id, running: false, image: 'ferry/counter:latest' });
     } finally {
       await squatter.remove({ force: true });
     }
+    // With the squatter gone, the same invariant as every other row.
+    await checkRow('name clash on the target', 'pre-checks', end, s, { status: 'failed', host: 'compute1' });
   });
 
   test('abort racing completion: whichever wins, one running copy and a record that says where', async () => {
@@ -241,7 +239,6 @@ describe('damaged transfers and refusals', () => {
     const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
     expect([202, 409]).toContain(r.status);
     const end = await waitMigration(m.uuid);
-    const where = await assertInvariant(end, s, { status: r.status === 202 ? ['cancelled', 'completed'] : 'completed' });
-    recordRow('abort racing completion', 'running -> post-migrating', end, where, true);
+    await checkRow('abort racing completion', 'running -> post-migrating', end, s, { status: r.status === 202 ? ['cancelled', 'completed'] : 'completed' });
   });
 });
