@@ -19,6 +19,8 @@ npx tsc --noEmit -p tsconfig.test.json
 shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
 
 mkdir -p results
+# Reports of earlier runs must not stand in for steps that crash now.
+rm -f results/jest-unit.json results/jest-integration.json results/tempest.json results/horizon-browser.json
 export NODE_OPTIONS=--experimental-vm-modules
 export FERRY_LOG_LEVEL=${FERRY_LOG_LEVEL:-warn}
 status=0
@@ -34,9 +36,6 @@ npx jest --selectProjects integration --runInBand --testTimeout=300000 \
   --json --outputFile=results/jest-integration.json || status=1
 
 node scripts/faults-table.mjs > results/faults-table.md && echo "    faults survived: results/faults-table.md" || status=1
-
-# Reports of earlier runs must not stand in for steps that crash now.
-rm -f results/tempest.json results/horizon-browser.json
 
 step "tempest: tempest run --regex ferry_tempest_plugin (API and scenario tests, dev cloud's workspace)"
 FERRY_TEMPEST_REPORT=results/tempest.json tempest-plugin/tools/devcloud-tempest.sh || status=1
