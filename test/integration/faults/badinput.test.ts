@@ -2,9 +2,9 @@
  * The bad-input suite on the real dev cloud: REST (badinput/rest.ts), the bus (badinput/bus.ts)
  * and the command lines (badinput/cli.ts), each case answered by a precise 4xx, a clear failure
  * reply or a clear CLI error, with nothing changed on any host. The data channel's bad-input
- * cases live with the data-channel tests; they are counted here, not repeated (only the
+ * cases live with the data-channel tests and run there; here only their titles are checked (only the
  * requests the channel cannot route are here, in badinput/datachannel.ts). At the end the
- * count per category is printed, and the total must be at least 60.
+ * count per category of the cases that ran and passed here is printed; it must be at least 60.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
@@ -112,21 +112,20 @@ function countDataChannelCases(): { unit: number; faults: number } {
   return { unit: DATA_CHANNEL_CASES.length - 1 + SYMLINK_CHAIN_PARTS, faults };
 }
 
-describe('data channel (counted, owned by the data-channel tests)', () => {
+describe('data channel (owned by the data-channel tests, not counted here)', () => {
   it('its bad-input cases are all still there', () => {
     const { unit, faults } = countDataChannelCases();
     const here = tally.counts.get('data channel') ?? 0;
-    tally.add('data channel', unit + faults);
     tally.notes.set(
       'data channel',
-      `${here} here (routing), ${unit} in ${DATA_CHANNEL_UNIT}${faults ? `, ${faults} in test/integration/faults/datachannel.test.ts` : ''}`,
+      `${here} run here (routing); not counted: ${unit} in ${DATA_CHANNEL_UNIT}${faults ? `, ${faults} in test/integration/faults/datachannel.test.ts` : ''}, run by those files`,
     );
     expect(unit).toBeGreaterThan(0);
   });
 });
 
 describe('count', () => {
-  it('at least 60 bad-input cases in all', () => {
+  it('at least 60 bad-input cases run and passed here', () => {
     console.log(tally.report());
     expect(tally.total).toBeGreaterThanOrEqual(60);
   });

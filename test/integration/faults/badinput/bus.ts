@@ -148,28 +148,32 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
 
   /** A call that must fail with `cls`; then the service answers a good call, and nothing changed. */
   const refused = (title: string, key: string, msg: JsonObject | (() => JsonObject), cls: string, message: RegExp) => {
-    tally.add('bus');
-    it(title, () =>
-      unchangedBy(async () => {
-        expectFailure(await bus().call(key, typeof msg === 'function' ? msg() : msg), cls, message);
-        await alive(key);
-      }),
+    it(
+      title,
+      tally.counting('bus', () =>
+        unchangedBy(async () => {
+          expectFailure(await bus().call(key, typeof msg === 'function' ? msg() : msg), cls, message);
+          await alive(key);
+        }),
+      ),
     );
   };
 
   /** Bytes that are no readable message: no reply; the service logs the rejection and stays up. */
   const rejected = (title: string, key: string, body: string | Buffer, logged: RegExp) => {
-    tally.add('bus');
-    it(title, () =>
-      unchangedBy(async () => {
-        const service = key === CONDUCTOR ? 'ferry-conductor' : `ferry-compute-${key.split('.')[1]}`;
-        const mark = logMark(service);
-        await bus().publishRaw(key, body);
-        await alive(key); // same queue, one consumer: the bad message was handled before this call
-        const log = logSince(service, mark);
-        expect(log).toMatch(/rejecting a malformed RPC message/);
-        expect(log).toMatch(logged);
-      }),
+    it(
+      title,
+      tally.counting('bus', () =>
+        unchangedBy(async () => {
+          const service = key === CONDUCTOR ? 'ferry-conductor' : `ferry-compute-${key.split('.')[1]}`;
+          const mark = logMark(service);
+          await bus().publishRaw(key, body);
+          await alive(key); // same queue, one consumer: the bad message was handled before this call
+          const log = logSince(service, mark);
+          expect(log).toMatch(/rejecting a malformed RPC message/);
+          expect(log).toMatch(logged);
+        }),
+      ),
     );
   };
 
@@ -280,14 +284,16 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
       /migration_id must be a plain name/,
     );
     refused('post_migration_at_destination of a migration this host never saw', COMPUTE1, k('post_migration_at_destination', { migration_id: 'badinput-never-seen' }), 'MigrationNotFound', /no incoming migration badinput-never-seen on compute1/);
-    tally.add('bus');
-    it('cleanup_source of a migration this host never saw, naming a stopped container: nothing is removed', () =>
-      unchangedBy(async () => {
-        const r = await bus().call(COMPUTE1, k('cleanup_source', { migration_id: 'badinput-never-seen', container_id: fx().exitedId }));
-        expect(r).toEqual({ result: { container_removed: false, volumes_removed: [] } });
-        expect((await engine('compute1').getContainer(fx().exitedId).inspect()).State.Status).toBe('exited');
-        await alive(COMPUTE1);
-      }),
+    it(
+      'cleanup_source of a migration this host never saw, naming a stopped container: nothing is removed',
+      tally.counting('bus', () =>
+        unchangedBy(async () => {
+          const r = await bus().call(COMPUTE1, k('cleanup_source', { migration_id: 'badinput-never-seen', container_id: fx().exitedId }));
+          expect(r).toEqual({ result: { container_removed: false, volumes_removed: [] } });
+          expect((await engine('compute1').getContainer(fx().exitedId).inspect()).State.Status).toBe('exited');
+          await alive(COMPUTE1);
+        }),
+      ),
     );
     refused(
       'rollback_at_source of a migration this host never saw, naming a stopped container: refused, not started',

@@ -210,15 +210,14 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     cases.forEach((c, i) => {
-      tally.add('CLI');
-      it(c.title, () => {
+      it(c.title, tally.counting('CLI', async () => {
         const r = results[i];
         if (r.code !== c.code) throw new Error(`expected exit ${c.code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
         expect(r.stderr.trim()).toMatch(c.stderr);
         if (c.oneLine) expect(r.stderr.trim().split('\n')).toHaveLength(1);
         expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
         c.check?.();
-      });
+      }));
     });
 
     it('none of the commands changed anything on any host', () => {

@@ -109,8 +109,7 @@ export async function reportGhostHost(): Promise<void> {
 export function restCases(fx: () => RestFixtures, tally: Tally): void {
   /** One case: declared, counted, and checked for "nothing changed". */
   const bad = (title: string, run: () => Promise<void>) => {
-    tally.add('REST');
-    it(title, () => unchangedBy(run));
+    it(title, tally.counting('REST', () => unchangedBy(run)));
   };
   const migrate = (who: Who, container: string, body?: unknown) => send(who, 'POST', `/v1/containers/${encodeURIComponent(container)}/migrate`, { body });
 
@@ -315,8 +314,7 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
     });
 
     // These two need a real migration: a record is expected, and only that one.
-    tally.add('REST');
-    it('abort of a finished migration -> 409, and the record stays as it was', async () => {
+    it('abort of a finished migration -> 409, and the record stays as it was', tally.counting('REST', async () => {
       const m = await finished((await startMigration(fx().mover, 'compute2')).uuid);
       expect(m.status).toBe('completed');
       await unchangedBy(async () => {
@@ -324,15 +322,14 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
       });
       const again = await ferry().getMigration(m.uuid);
       expect(again).toMatchObject({ status: 'completed', abort_requested: false });
-    });
+    }));
 
-    tally.add('REST');
-    it('migrating a container that is already being migrated -> 409', async () => {
+    it('migrating a container that is already being migrated -> 409', tally.counting('REST', async () => {
       await waitKnown(fx().mover, 'compute2');
       const m = await startMigration(fx().mover, 'compute1');
       expectRestError(await migrate('admin', fx().mover, { host: 'compute1' }), 409, /already being migrated/);
       expect((await finished(m.uuid)).status).toBe('completed');
       expect((await migrationsOf(fx().mover)).map((x) => x.uuid).sort()).toHaveLength(2);
-    });
+    }));
   });
 }

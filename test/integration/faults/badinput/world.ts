@@ -5,9 +5,9 @@
  * conductor's migrations of the suite's containers and its hosts), the REST error shape, and
  * the tally of cases per category printed at the end.
  *
- * The snapshot is scoped to what the cases name, not to whole engines, because other suites
- * may run on the same dev cloud at the same time; a bad request only ever names the suite's
- * own containers and migration ids starting with BAD_MIGRATION_PREFIX.
+ * The snapshot covers whole engines and every record: integration files run one at a time.
+ * Containers that the cases do not name are compared by id and name only, since a container of
+ * an earlier suite may exit on its own while a case runs.
  */
 import { expect } from '@jest/globals';
 import fs from 'node:fs';
@@ -28,9 +28,13 @@ export const BAD_MIGRATION_PREFIX = 'badinput';
 export const watched: { names: string[] } = { names: [] };
 
 export interface World {
-  /** Per host: "id name status startedAt finishedAt" of the watched containers and any made for a bad migration. */
+  /**
+   * Per host: "id name status startedAt finishedAt" of the watched containers and any made for a
+   * bad migration, and "id name" of every other container (a bad request that made or removed
+   * one shows; containers of earlier suites may stop on their own meanwhile).
+   */
   containers: Record<string, string[]>;
-  /** Per host: the agent's records of bad migrations. */
+  /** Per host: every migration record the agent holds, whatever its id (`../../etc` too). */
   records: Record<string, string[]>;
   /** Per watched container: its migrations' uuids. */
   migrations: Record<string, string[]>;
@@ -52,9 +56,10 @@ async function hostContainers(h: string): Promise<string[]> {
   // Another suite may be restarting this engine right now: wait for it a while.
   for (let attempt = 0; ; attempt++) {
     try {
-      const list = (await d.listContainers({ all: true })).filter((c) => concerned(c.Names?.[0] ?? '', c.Labels));
+      const list = await d.listContainers({ all: true });
       const states = await Promise.all(
         list.map(async (c) => {
+          if (!concerned(c.Names?.[0] ?? '', c.Labels)) return `${c.Id.slice(0, 12)} ${c.Names?.[0] ?? ''}`;
           const i = await d.getContainer(c.Id).inspect();
           return `${c.Id.slice(0, 12)} ${i.Name} ${i.State.Status} ${i.State.StartedAt} ${i.State.FinishedAt}`;
         }),
@@ -67,12 +72,21 @@ async function hostContainers(h: string): Promise<string[]> {
   }
 }
 
+/** Every entry under the agent's records folder, and the folder's parent (where `../x` ids would land). */
+function recordsOf(h: string): string[] {
+  const dir = recordsDir(h);
+  if (!fs.existsSync(dir)) return [];
+  const entries = fs.readdirSync(dir).map((r) => `migrations/${r}`);
+  const parent = fs.readdirSync(path.dirname(dir)).map((r) => `${r}`);
+  return [...entries, ...parent].sort();
+}
+
 export async function snapshot(): Promise<World> {
   const w: World = { containers: {}, records: {}, migrations: {}, conductorHosts: [] };
   await Promise.all(
     HOSTS.map(async (h) => {
       w.containers[h] = await hostContainers(h);
-      w.records[h] = fs.existsSync(recordsDir(h)) ? fs.readdirSync(recordsDir(h)).filter((r) => r.startsWith(BAD_MIGRATION_PREFIX)).sort() : [];
+      w.records[h] = recordsOf(h);
     }),
   );
   await Promise.all(
@@ -117,13 +131,17 @@ export function expectRestError(r: ApiResponse<unknown>, status: number, message
 
 export type Category = 'REST' | 'bus' | 'data channel' | 'CLI';
 
-/** Cases per category: each `it` of the suite adds one when it is declared. */
+/** Cases per category, counted when a case has run to its end here (a skipped or failed case counts nothing). */
 export class Tally {
   readonly counts = new Map<Category, number>();
   readonly notes = new Map<Category, string>();
 
-  add(c: Category, n = 1): void {
-    this.counts.set(c, (this.counts.get(c) ?? 0) + n);
+  /** A case's body that counts itself once it has passed. */
+  counting(c: Category, body: () => Promise<unknown>): () => Promise<void> {
+    return async () => {
+      await body();
+      this.counts.set(c, (this.counts.get(c) ?? 0) + 1);
+    };
   }
 
   get total(): number {
