@@ -232,6 +232,26 @@ describe('damaged transfers and refusals', () => {
     await checkRow('name clash on the target', 'pre-checks', end, s, { status: 'failed', host: 'compute1' });
   });
 
+  test('abort while running (the source holds its checkpoint): 202, cancelled, back on the source', async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 5000 } });
+    const { s, m } = await begin('abort-running', running);
+    const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
+    expect(r.status).toBe(202);
+    const end = await waitMigration(m.uuid);
+    await checkRow('abort requested', 'running (checkpoint held)', end, s, { status: 'cancelled', host: 'compute1' });
+  });
+
+  test('abort once post-migrating (the target holds the restore): 409, and the migration completes', async () => {
+    await useFaults({ compute2: { delayBeforeRestoreMs: 4000 } });
+    const { s, m } = await begin('abort-late', restoring);
+    const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).toMatch(/too late to abort/);
+    const end = await waitMigration(m.uuid);
+    expect(end.abort_requested).toBe(false);
+    await checkRow('abort requested', 'post-migrating (restore held)', end, s, { status: 'completed', host: 'compute2' });
+  });
+
   test('abort racing completion: whichever wins, one running copy and a record that says where', async () => {
     await useFaults({ compute2: { delayBeforeRestoreMs: 1500 } });
     const { s, m } = await begin('abort-race', running);
