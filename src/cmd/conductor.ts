@@ -77,7 +77,9 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
     evacuationNotifier(notifier, log),
   );
-  const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
+  const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)], {
+    poolSize: conf.DEFAULT.executor_thread_pool_size,
+  });
   await server.start();
   onStop(() => server.stop(5000));
   onStop(() => service.stopClaims());

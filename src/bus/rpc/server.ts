@@ -6,6 +6,9 @@
  *
  * As in oslo, a request is acknowledged before it is dispatched (at most once: a crash does
  * not run it twice), and a malformed message is logged and rejected without touching the rest.
+ * At most `poolSize` requests run at once (oslo's executor_thread_pool_size): a request is
+ * acknowledged only once it holds a slot, and the broker hands each consumer no more than
+ * `poolSize` unacknowledged messages, so the rest stay on the queue for this or another server.
  */
 import { FerryError, InvalidInput, NoSuchMethod, UnsupportedVersion } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
@@ -16,6 +19,7 @@ import { OSLO_DISPATCHER_MODULE, serializeFailure, withWireIdentity } from '../f
 import type { Consumer, Delivery, Transport } from '../transport.js';
 import { versionIsCompatible } from '../version.js';
 import { TRANSIENT_QUEUE_TTL_MS, fanoutExchange, topicExchange } from './client.js';
+import { DispatchSlots } from './slots.js';
 
 const log = getLogger('bus.rpc.server');
 
@@ -50,9 +54,14 @@ export interface RPCServerOptions {
   duplicateWindow?: number;
   /** How long a reply waits for a lost connection to come back, seconds (oslo retries 60 s). */
   replyWaitSeconds?: number;
-  /** Unacknowledged messages the broker hands this server at once (oslo's rabbit_qos_prefetch_count; 0 = unlimited). */
+  /** Requests handled at once (oslo's executor_thread_pool_size, default 64); further ones wait on the queue. */
+  poolSize?: number;
+  /** Unacknowledged messages the broker hands each consumer of this server at once (default: poolSize). */
   prefetch?: number;
 }
+
+/** oslo.messaging's default executor_thread_pool_size. */
+export const DEFAULT_POOL_SIZE = 64;
 
 /**
  * When the caller will stop waiting: Ferry's clients send `_expires_at` (epoch seconds; Python
@@ -118,6 +127,8 @@ export class RPCServer {
   private readonly duplicateWindow: number;
   private readonly replyWaitMs: number;
   private readonly prefetch: number;
+  /** Bounds the requests handled at once; shared by the server's three consumers. */
+  readonly slots: DispatchSlots;
   private running = false;
   /** The private fanout queue; fixed for this server so a reconnect re-declares the same one. */
   readonly fanoutQueue: string;
@@ -131,7 +142,8 @@ export class RPCServer {
     if (!target.topic || !target.server) throw new InvalidInput("A server's target must have topic and server names specified");
     this.duplicateWindow = options.duplicateWindow ?? 16;
     this.replyWaitMs = (options.replyWaitSeconds ?? 60) * 1000;
-    this.prefetch = options.prefetch ?? 32;
+    this.slots = new DispatchSlots(options.poolSize ?? DEFAULT_POOL_SIZE);
+    this.prefetch = options.prefetch ?? this.slots.size;
     this.fanoutQueue = `${target.topic}_fanout_${uuidHex()}`;
   }
 
@@ -171,6 +183,8 @@ export class RPCServer {
     this.running = false;
     const cs = this.consumers;
     this.consumers = [];
+    // Requests still waiting for a slot are not run: cancelling the consumers gives them back to the broker.
+    this.slots.drain();
     await Promise.all(cs.map((c) => c.cancel()));
     if (this.inFlight.size) {
       let t: NodeJS.Timeout | undefined;
@@ -199,29 +213,45 @@ export class RPCServer {
       }
       return;
     }
-    d.ack();
+    // Waits for a slot while unacknowledged: the broker hands out no more than the prefetch meanwhile.
+    const p = this.dispatchWhenFree(d, msg, method).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
 
-    const expires = callerDeadline(msg);
-    if (expires !== undefined && Date.now() > expires) {
-      // Its caller gave up: running it now could act on a decision already taken otherwise.
-      log.warn({ method, routing_key: d.routingKey, late_ms: Date.now() - expires }, 'dropping a request whose caller stopped waiting');
+  private async dispatchWhenFree(d: Delivery, msg: JsonObject, method: string): Promise<void> {
+    if (!(await this.slots.take())) {
+      d.reject(true);
       return;
     }
-    const ctx = RequestContext.fromDict(unpackContext(msg));
-    const msgId = typeof msg._msg_id === 'string' ? msg._msg_id : undefined;
-    const replyQ = typeof msg._reply_q === 'string' ? msg._reply_q : undefined;
-    const uniqueId = typeof msg._unique_id === 'string' ? msg._unique_id : undefined;
-    if (uniqueId) {
-      if (this.recentIds.includes(uniqueId)) {
-        log.warn({ unique_id: uniqueId, method }, 'ignoring duplicate message');
+    try {
+      if (!this.running) {
+        d.reject(true);
         return;
       }
-      this.recentIds.push(uniqueId);
-      if (this.recentIds.length > this.duplicateWindow) this.recentIds.shift();
+      // Not acknowledged (its channel went with a lost connection): the broker has requeued it and will hand it out again.
+      if (!d.ack()) return;
+      const expires = callerDeadline(msg);
+      if (expires !== undefined && Date.now() > expires) {
+        // Its caller gave up: running it now could act on a decision already taken otherwise.
+        log.warn({ method, routing_key: d.routingKey, late_ms: Date.now() - expires }, 'dropping a request whose caller stopped waiting');
+        return;
+      }
+      const ctx = RequestContext.fromDict(unpackContext(msg));
+      const msgId = typeof msg._msg_id === 'string' ? msg._msg_id : undefined;
+      const replyQ = typeof msg._reply_q === 'string' ? msg._reply_q : undefined;
+      const uniqueId = typeof msg._unique_id === 'string' ? msg._unique_id : undefined;
+      if (uniqueId) {
+        if (this.recentIds.includes(uniqueId)) {
+          log.warn({ unique_id: uniqueId, method }, 'ignoring duplicate message');
+          return;
+        }
+        this.recentIds.push(uniqueId);
+        if (this.recentIds.length > this.duplicateWindow) this.recentIds.shift();
+      }
+      await this.handle(ctx, msg, method, msgId, replyQ);
+    } finally {
+      this.slots.release();
     }
-
-    const p = this.handle(ctx, msg, method, msgId, replyQ).finally(() => this.inFlight.delete(p));
-    this.inFlight.add(p);
   }
 
   private async handle(ctx: RequestContext, msg: JsonObject, method: string, msgId?: string, replyQ?: string): Promise<void> {
