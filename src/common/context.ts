@@ -28,6 +28,9 @@ export interface RequestContextInit {
   extra?: JsonObject;
 }
 
+/** Context keys that carry or unlock a caller's credentials (Nova's and keystonemiddleware's names). */
+const CREDENTIAL_KEYS = new Set(['auth_token', 'service_catalog', 'auth_token_info', 'auth_plugin', 'user_auth_plugin', 'service_token']);
+
 export function generateRequestId(): string {
   return `req-${randomUUID()}`;
 }
@@ -74,6 +77,17 @@ export class RequestContext {
   /** An admin context for the service's own work (periodic tasks, heartbeats). */
   static admin(init: RequestContextInit = {}): RequestContext {
     return new RequestContext({ roles: ['admin'], is_admin: true, ...init });
+  }
+
+  /**
+   * The same request without the caller's credentials: no Keystone token, and none of the
+   * keys a peer may add that carry one or the catalog it opens. For messages to hosts that
+   * act on the conductor's word and never call another service as the caller.
+   */
+  withoutCredentials(): RequestContext {
+    const extra: JsonObject = {};
+    for (const [k, v] of Object.entries(this.extra)) if (!CREDENTIAL_KEYS.has(k)) extra[k] = v;
+    return new RequestContext({ ...this, auth_token: null, extra });
   }
 
   /** The dict form, as oslo.context's `to_dict()` plus Nova's extra keys. */
