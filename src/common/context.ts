@@ -66,7 +66,7 @@ export class RequestContext {
     this.project_domain_id = init.project_domain_id ?? null;
     this.roles = [...(init.roles ?? [])];
     this.is_admin = init.is_admin ?? false;
-    this.is_admin_project = init.is_admin_project ?? true;
+    this.is_admin_project = init.is_admin_project ?? false;
     this.read_only = init.read_only ?? false;
     this.show_deleted = init.show_deleted ?? false;
     this.auth_token = init.auth_token ?? null;
@@ -76,7 +76,7 @@ export class RequestContext {
 
   /** An admin context for the service's own work (periodic tasks, heartbeats). */
   static admin(init: RequestContextInit = {}): RequestContext {
-    return new RequestContext({ roles: ['admin'], is_admin: true, ...init });
+    return new RequestContext({ roles: ['admin'], is_admin: true, is_admin_project: true, ...init });
   }
 
   /**
@@ -151,7 +151,8 @@ export class RequestContext {
       project_domain_id: str('project_domain_id', 'project_domain'),
       roles,
       is_admin: bool('is_admin', false),
-      is_admin_project: bool('is_admin_project', true),
+      // Unsaid is not the admin project: a context must earn administrator rights, never get them by omission.
+      is_admin_project: bool('is_admin_project', false),
       read_only: bool('read_only', false),
       show_deleted: bool('show_deleted', false),
       auth_token: str('auth_token'),
