@@ -411,6 +411,8 @@ export class Transport extends EventEmitter {
     await this.waitConnected(deadline);
     const conn = this.conn;
     if (!conn) throw new MessagingUnavailable('not connected to RabbitMQ');
+    // The sender's identity: RabbitMQ refuses a user_id other than the connection's own user, so a consumer can trust it.
+    const userId = this.url.hosts[this.hostIndex]?.username || undefined;
     const where = `${req.exchange?.name ?? '(default)'}/${req.routingKey}`;
     try {
       const ch = await this.publishChannel(conn);
@@ -445,6 +447,7 @@ export class Transport extends EventEmitter {
             deliveryMode: 2, // kombu's default (persistent)
             priority: 0,
             headers: {},
+            ...(userId ? { userId } : {}),
             ...(req.expirationMs !== undefined ? { expiration: String(Math.max(0, Math.floor(req.expirationMs))) } : {}),
           },
           (err: unknown) => {

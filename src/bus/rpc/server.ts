@@ -41,7 +41,16 @@ function endpointTarget(ep: Endpoint): EndpointTarget {
   return typeof t === 'object' && t !== null ? (t as EndpointTarget) : {};
 }
 
-export type EndpointMethod = (ctx: RequestContext, args: Record<string, unknown>) => unknown;
+/** Where a request came from, as the bus vouches for it; kept out of the context so it never travels on. */
+export interface MessageOrigin {
+  /**
+   * The RabbitMQ user that published the request (its `user_id` property, which the broker
+   * refuses unless it is the publishing connection's user); null when the message has none.
+   */
+  sender: string | null;
+}
+
+export type EndpointMethod = (ctx: RequestContext, args: Record<string, unknown>, origin?: MessageOrigin) => unknown;
 
 export interface ServerTarget {
   topic: string;
@@ -248,13 +257,15 @@ export class RPCServer {
         this.recentIds.push(uniqueId);
         if (this.recentIds.length > this.duplicateWindow) this.recentIds.shift();
       }
-      await this.handle(ctx, msg, method, msgId, replyQ);
+      const userId: unknown = d.properties?.userId;
+      const origin: MessageOrigin = { sender: typeof userId === 'string' && userId ? userId : null };
+      await this.handle(ctx, msg, method, origin, msgId, replyQ);
     } finally {
       this.slots.release();
     }
   }
 
-  private async handle(ctx: RequestContext, msg: JsonObject, method: string, msgId?: string, replyQ?: string): Promise<void> {
+  private async handle(ctx: RequestContext, msg: JsonObject, method: string, origin: MessageOrigin, msgId?: string, replyQ?: string): Promise<void> {
     const args = (msg.args ?? {}) as Record<string, unknown>;
     const version = msg.version === undefined || msg.version === null ? '1.0' : String(msg.version);
     const namespace = typeof msg.namespace === 'string' ? msg.namespace : null;
@@ -273,7 +284,7 @@ export class RPCServer {
     const started = Date.now();
     try {
       const { endpoint, fn } = selectEndpoint(this.endpoints, method, version, namespace);
-      const result = await fn.call(endpoint, ctx, args);
+      const result = await fn.call(endpoint, ctx, args, origin);
       clearInterval(heartbeat);
       log.debug({ method, request_id: ctx.request_id, ms: Date.now() - started }, 'RPC handled');
       if (call) this.reply(replyQ, msgId, { result: result === undefined ? null : result });

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { serializeMsg, uuidHex } from '../../../src/bus/envelope.js';
-import { RPCServer } from '../../../src/bus/rpc/server.js';
+import { RPCServer, type MessageOrigin } from '../../../src/bus/rpc/server.js';
 import { DispatchSlots } from '../../../src/bus/rpc/slots.js';
 import type { Consumer, ConsumerSpec, Delivery, PublishRequest, Transport } from '../../../src/bus/transport.js';
 import type { RequestContext } from '../../../src/common/context.js';
@@ -30,11 +30,11 @@ class FakeBus {
   }
 
   /** Hand one request to the server's first consumer; returns what became of the delivery. */
-  deliver(msg: Record<string, unknown>): { acked: boolean; rejected: boolean | null; channelGone: boolean } {
+  deliver(msg: Record<string, unknown>, userId?: string): { acked: boolean; rejected: boolean | null; channelGone: boolean } {
     const state = { acked: false, rejected: null as boolean | null, channelGone: false };
     const d: Delivery = {
       body: serializeMsg({ _unique_id: uuidHex(), ...msg }),
-      properties: {} as Delivery['properties'],
+      properties: { userId } as Delivery['properties'],
       routingKey: 'topic',
       exchange: this.exchange,
       redelivered: false,
@@ -55,11 +55,13 @@ class FakeBus {
 /** An endpoint whose `work` runs until the test lets that call end. */
 class HeldEndpoint {
   readonly started: string[] = [];
+  readonly senders: (string | null | undefined)[] = [];
   private readonly ends = new Map<string, () => void>();
 
-  work(_ctx: RequestContext, args: Record<string, unknown>): Promise<void> {
+  work(_ctx: RequestContext, args: Record<string, unknown>, origin?: MessageOrigin): Promise<void> {
     const id = String(args.id);
     this.started.push(id);
+    this.senders.push(origin?.sender);
     return new Promise((resolve) => this.ends.set(id, resolve));
   }
 
@@ -141,6 +143,19 @@ describe('RPC server dispatch bound', () => {
     await stopped;
     expect(ep.started).toEqual(['a']);
     expect(waiting).toMatchObject({ acked: false, rejected: true });
+  });
+});
+
+describe('RPC server sender', () => {
+  it("hands the endpoint the broker-validated publisher (user_id), or null, outside the context", async () => {
+    const { bus, ep, server } = await serverWith(2);
+    bus.deliver({ method: 'work', args: { id: 'a' }, _context_user_id: 'u' }, 'compute1');
+    bus.deliver({ method: 'work', args: { id: 'b' } });
+    await settle();
+    expect(ep.senders).toEqual(['compute1', null]);
+    ep.end('a');
+    ep.end('b');
+    await server.stop(1000);
   });
 });
 
