@@ -228,15 +228,11 @@ export class RPCServer {
   }
 
   private async dispatchWhenFree(d: Delivery, msg: JsonObject, method: string): Promise<void> {
-    if (!(await this.slots.take())) {
-      d.reject(true);
-      return;
-    }
+    // Stopping: left unacknowledged, the broker puts it back on the queue when stop() closes the
+    // consumer's channel (rejecting it now would hand it straight back to this consumer).
+    if (!(await this.slots.take())) return;
     try {
-      if (!this.running) {
-        d.reject(true);
-        return;
-      }
+      if (!this.running) return;
       // Not acknowledged (its channel went with a lost connection): the broker has requeued it and will hand it out again.
       if (!d.ack()) return;
       const expires = callerDeadline(msg);

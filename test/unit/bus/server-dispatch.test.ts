@@ -133,7 +133,7 @@ describe('RPC server dispatch bound', () => {
     await server.stop(1000);
   });
 
-  it('a stopping server gives waiting requests back instead of running them', async () => {
+  it('a stopping server leaves waiting requests unacknowledged (the broker takes them back) instead of running them', async () => {
     const { bus, ep, server } = await serverWith(1);
     bus.deliver({ method: 'work', args: { id: 'a' } });
     const waiting = bus.deliver({ method: 'work', args: { id: 'w' } });
@@ -142,7 +142,7 @@ describe('RPC server dispatch bound', () => {
     ep.end('a');
     await stopped;
     expect(ep.started).toEqual(['a']);
-    expect(waiting).toMatchObject({ acked: false, rejected: true });
+    expect(waiting).toMatchObject({ acked: false });
   });
 });
 
