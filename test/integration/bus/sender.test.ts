@@ -49,7 +49,7 @@ test('the endpoint sees the publishing connection as sender; the broker refuses 
 
     const conn = await amqp.connect(`amqp://guest:guest@${new URL(rabbit.transportUrl.replace('rabbit://', 'http://')).host}/`);
     try {
-      const ch = await conn.createConfirmChannel();
+      const ch = await conn.createChannel();
       const closed = new Promise<Error>((resolve) => ch.on('error', resolve));
       ch.publish('ferry', `${topic}.h1`, Buffer.from('{}'), { userId: 'compute1' });
       expect((await closed).message).toMatch(/PRECONDITION_FAILED.*user_id property/i);
