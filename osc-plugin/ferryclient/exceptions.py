@@ -1,4 +1,5 @@
 """Errors the Ferry client raises: each one prints as a single clear line."""
+from ferryclient.safetext import printable
 
 
 class ClientException(Exception):
@@ -78,5 +79,9 @@ def from_response(resp, method=None, url=None):
         message = '%s %s' % (title, text[:200]) if text and len(text) < 200 else title
     request_id = resp.headers.get('x-openstack-request-id') if resp.headers else None
     cls = _BY_STATUS.get(status, HttpError)
+    # Messages quote names tenants chose: shown on a terminal, so no escapes in them.
+    title, message = printable(str(title)), printable(str(message))
+    request_id = printable(request_id) if isinstance(request_id, str) else request_id
+    ferry_code = printable(ferry_code) if isinstance(ferry_code, str) else ferry_code
     return cls(status, title, message, request_id=request_id, ferry_code=ferry_code,
                method=method, url=url)

@@ -55,8 +55,8 @@ export interface AdminProject {
 
 /**
  * Whether the token is scoped to the admin project: the configured one (matched by name, its
- * domain by name or id), else what Keystone says (`is_admin_project`, true when Keystone has
- * no admin project configured, as keystonemiddleware reads it).
+ * domain by name or id), else what Keystone says (`is_admin_project`; a token without the flag,
+ * from a Keystone without an admin project, is in none: keystonemiddleware would say all).
  */
 export function isAdminProject(info: TokenInfo, admin: AdminProject | undefined): boolean {
   if (!admin?.name) return info.is_admin_project;

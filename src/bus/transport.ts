@@ -49,7 +49,11 @@ export interface Delivery {
   routingKey: string;
   exchange: string;
   redelivered: boolean;
-  ack(): void;
+  /**
+   * Acknowledge the message. False when it was not acknowledged: settled already, or the
+   * channel it came on is gone, in which case the broker has put it back on its queue.
+   */
+  ack(): boolean;
   reject(requeue: boolean): void;
 }
 
@@ -407,6 +411,8 @@ export class Transport extends EventEmitter {
     await this.waitConnected(deadline);
     const conn = this.conn;
     if (!conn) throw new MessagingUnavailable('not connected to RabbitMQ');
+    // The sender's identity: RabbitMQ refuses a user_id other than the connection's own user, so a consumer can trust it.
+    const userId = this.url.hosts[this.hostIndex]?.username || undefined;
     const where = `${req.exchange?.name ?? '(default)'}/${req.routingKey}`;
     try {
       const ch = await this.publishChannel(conn);
@@ -441,6 +447,7 @@ export class Transport extends EventEmitter {
             deliveryMode: 2, // kombu's default (persistent)
             priority: 0,
             headers: {},
+            ...(userId ? { userId } : {}),
             ...(req.expirationMs !== undefined ? { expiration: String(Math.max(0, Math.floor(req.expirationMs))) } : {}),
           },
           (err: unknown) => {
@@ -540,16 +547,18 @@ export class Transport extends EventEmitter {
 
   private deliver(sub: Subscription, ch: Channel, m: ConsumeMessage, noAck: boolean): void {
     let settled = noAck;
-    const settle = (what: 'ack' | 'reject', requeue = false) => {
-      if (settled) return;
+    const settle = (what: 'ack' | 'reject', requeue = false): boolean => {
+      if (settled) return false;
       settled = true;
       // After a reconnect the old channel is gone and the broker has requeued the message.
-      if (sub.channel !== ch) return;
+      if (sub.channel !== ch) return false;
       try {
         if (what === 'ack') ch.ack(m);
         else ch.reject(m, requeue);
+        return true;
       } catch (e) {
         log.warn({ err: (e as Error).message }, `could not ${what} a message`);
+        return false;
       }
     };
     const d: Delivery = {
@@ -559,7 +568,7 @@ export class Transport extends EventEmitter {
       exchange: m.fields.exchange,
       redelivered: m.fields.redelivered,
       ack: () => settle('ack'),
-      reject: (requeue: boolean) => settle('reject', requeue),
+      reject: (requeue: boolean) => void settle('reject', requeue),
     };
     try {
       sub.handler(d);

@@ -16,10 +16,12 @@ await runService('ferry-compute', async ({ conf, log, transport, onStop }) => {
   const agent = createAgent(conf);
   await agent.start();
   onStop(() => agent.stop());
-  const server = new RPCServer(transport, { topic: COMPUTE_TOPIC, server: conf.DEFAULT.host }, [
-    new ComputeManager(agent),
-    new InventoryEndpoint(conf.DEFAULT.host, () => agent.driver.listContainers()),
-  ]);
+  const server = new RPCServer(
+    transport,
+    { topic: COMPUTE_TOPIC, server: conf.DEFAULT.host },
+    [new ComputeManager(agent), new InventoryEndpoint(conf.DEFAULT.host, () => agent.driver.listContainers())],
+    { poolSize: conf.DEFAULT.executor_thread_pool_size },
+  );
   await server.start();
   onStop(() => server.stop(10_000));
   const conductor = new ConductorRPCAPI(transport);

@@ -72,12 +72,15 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
       claims: { owner, leaseMs, scanMs: Math.min(5000, Math.floor(leaseMs / 3)), takeOverPrefix: target.kind === 'sqlite' ? '' : `${host}:` },
       completionTimeout: conf.compute.live_migration_completion_timeout,
       timeoutAction: conf.compute.live_migration_timeout_action === 'force_complete' ? 'force_complete' : 'abort',
+      perHostBusUsers: conf.conductor.per_host_bus_users,
     },
     log,
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
     evacuationNotifier(notifier, log),
   );
-  const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)]);
+  const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)], {
+    poolSize: conf.DEFAULT.executor_thread_pool_size,
+  });
   await server.start();
   onStop(() => server.stop(5000));
   onStop(() => service.stopClaims());

@@ -28,6 +28,9 @@ export interface RequestContextInit {
   extra?: JsonObject;
 }
 
+/** Context keys that carry or unlock a caller's credentials (Nova's and keystonemiddleware's names). */
+const CREDENTIAL_KEYS = new Set(['auth_token', 'service_catalog', 'auth_token_info', 'auth_plugin', 'user_auth_plugin', 'service_token']);
+
 export function generateRequestId(): string {
   return `req-${randomUUID()}`;
 }
@@ -63,7 +66,7 @@ export class RequestContext {
     this.project_domain_id = init.project_domain_id ?? null;
     this.roles = [...(init.roles ?? [])];
     this.is_admin = init.is_admin ?? false;
-    this.is_admin_project = init.is_admin_project ?? true;
+    this.is_admin_project = init.is_admin_project ?? false;
     this.read_only = init.read_only ?? false;
     this.show_deleted = init.show_deleted ?? false;
     this.auth_token = init.auth_token ?? null;
@@ -73,7 +76,18 @@ export class RequestContext {
 
   /** An admin context for the service's own work (periodic tasks, heartbeats). */
   static admin(init: RequestContextInit = {}): RequestContext {
-    return new RequestContext({ roles: ['admin'], is_admin: true, ...init });
+    return new RequestContext({ roles: ['admin'], is_admin: true, is_admin_project: true, ...init });
+  }
+
+  /**
+   * The same request without the caller's credentials: no Keystone token, and none of the
+   * keys a peer may add that carry one or the catalog it opens. For messages to hosts that
+   * act on the conductor's word and never call another service as the caller.
+   */
+  withoutCredentials(): RequestContext {
+    const extra: JsonObject = {};
+    for (const [k, v] of Object.entries(this.extra)) if (!CREDENTIAL_KEYS.has(k)) extra[k] = v;
+    return new RequestContext({ ...this, auth_token: null, extra });
   }
 
   /** The dict form, as oslo.context's `to_dict()` plus Nova's extra keys. */
@@ -137,7 +151,8 @@ export class RequestContext {
       project_domain_id: str('project_domain_id', 'project_domain'),
       roles,
       is_admin: bool('is_admin', false),
-      is_admin_project: bool('is_admin_project', true),
+      // Unsaid is not the admin project: a context must earn administrator rights, never get them by omission.
+      is_admin_project: bool('is_admin_project', false),
       read_only: bool('read_only', false),
       show_deleted: bool('show_deleted', false),
       auth_token: str('auth_token'),

@@ -66,6 +66,8 @@ export const PolicyNotAuthorized = define('policy_not_authorized', 'forbidden', 
 export const ContainerNotFound = define('container_not_found', 'not_found', 'ContainerNotFound');
 export const MigrationNotFound = define('migration_not_found', 'not_found', 'MigrationNotFound');
 export const HostNotFound = define('host_not_found', 'not_found', 'HostNotFound');
+/** A message speaks for a compute host its sender may not speak for (src/conductor/reporter.ts). */
+export const HostIdentityMismatch = define('host_identity_mismatch', 'forbidden', 'HostIdentityMismatch');
 export const ImageNotFound = define('image_not_found', 'not_found', 'ImageNotFound');
 export const HostDown = define('host_down', 'conflict', 'HostDown');
 export const NoValidHost = define('no_valid_host', 'conflict', 'NoValidHost');

@@ -62,6 +62,6 @@ export class InventoryRPCAPI implements InventoryAPI {
   }
 
   inventory(ctx: RequestContext, host: string): Promise<Inventory> {
-    return this.client.prepare({ server: host }).call<Inventory>(ctx, 'list_containers', {});
+    return this.client.prepare({ server: host }).call<Inventory>(ctx.withoutCredentials(), 'list_containers', {});
   }
 }

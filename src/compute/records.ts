@@ -48,9 +48,15 @@ export function isSettled(r: AgentRecord): boolean {
   return r.stage === 'restored' || r.stage === 'rolled_back';
 }
 
+/** Records hold the container's spec, environment included: only the agent's user reads them. */
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
+
 export class AgentRecordStore {
   constructor(readonly root: string) {
-    fs.mkdirSync(root, { recursive: true });
+    fs.mkdirSync(root, { recursive: true, mode: PRIVATE_DIR_MODE });
+    // Also a folder an older agent made with the umask's mode.
+    fs.chmodSync(root, PRIVATE_DIR_MODE);
   }
 
   /** The record's folder; refuses IDs that are not plain names (they become paths). */
@@ -69,9 +75,11 @@ export class AgentRecordStore {
 
   save(r: AgentRecord): void {
     r.updated_at = new Date().toISOString();
-    fs.mkdirSync(this.dir(r.migration_id), { recursive: true });
+    fs.mkdirSync(this.dir(r.migration_id), { recursive: true, mode: PRIVATE_DIR_MODE });
     const f = path.join(this.dir(r.migration_id), 'record.json');
-    fs.writeFileSync(`${f}.tmp`, JSON.stringify(r, null, 1));
+    // A stale .tmp keeps its old mode through writeFileSync: start from none.
+    fs.rmSync(`${f}.tmp`, { force: true });
+    fs.writeFileSync(`${f}.tmp`, JSON.stringify(r, null, 1), { mode: PRIVATE_FILE_MODE, flag: 'wx' });
     fs.renameSync(`${f}.tmp`, f);
   }
 

@@ -37,12 +37,13 @@ export class ComputeRPCAPI implements ComputeAPI {
     this.client = new RPCClient(transport, { topic: COMPUTE_TOPIC, version: COMPUTE_RPC_VERSION }, { versionCap: COMPUTE_RPC_VERSION });
   }
 
+  /** The caller's token stays with the conductor: no step on a host calls another service as the caller. */
   call<M extends ComputeMethod>(ctx: RequestContext, host: string, method: M, args: ComputeArgs<M>): Promise<ComputeResult<M>> {
     const long = COMPUTE_METHODS[method].long;
     const timeout = long ? this.opts.longTimeout : this.opts.shortTimeout;
     // The agent sends heartbeat replies while it works, so a dead agent is noticed within the monitor's limit, not at the end of a long timeout.
     return this.client
       .prepare({ server: host, timeout, callMonitorTimeout: long ? (this.opts.callMonitorTimeout ?? 30) : undefined })
-      .call<ComputeResult<M>>(ctx, method, { ...(args as Record<string, unknown>) });
+      .call<ComputeResult<M>>(ctx.withoutCredentials(), method, { ...(args as Record<string, unknown>) });
   }
 }

@@ -2,6 +2,7 @@
  * Server side of the `ferry-conductor` topic: every method of methods.ts, its arguments
  * checked against their schema, then handed to ConductorService. Nothing else is public here.
  */
+import type { MessageOrigin } from '../bus/rpc/server.js';
 import type { RequestContext } from '../common/context.js';
 import { InvalidInput } from '../common/errors.js';
 import type { ContainerEvent } from '../compute/events.js';
@@ -11,7 +12,9 @@ import type { ConductorService } from './service.js';
 
 export { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './methods.js';
 
-type Handlers = { [M in ConductorMethod]: (ctx: RequestContext, args: ConductorArgs<M>) => ConductorResult<M> | Promise<ConductorResult<M>> };
+type Handlers = {
+  [M in ConductorMethod]: (ctx: RequestContext, args: ConductorArgs<M>, origin?: MessageOrigin) => ConductorResult<M> | Promise<ConductorResult<M>>;
+};
 
 export class ConductorManager {
   readonly target = { version: CONDUCTOR_RPC_VERSION };
@@ -26,14 +29,14 @@ export class ConductorManager {
       list_migrations: (_ctx, a) => svc.listMigrations(a),
       list_hosts: () => svc.listHosts(),
       list_containers: (_ctx, a) => svc.listContainers(a),
-      report_state: async (_ctx, a) => {
-        // The service checks the state's own shape (containers list, fields) and says what is wrong.
-        await svc.reportState(a.host, a.state as unknown as HostState, a.taken_at ?? null);
+      report_state: async (_ctx, a, origin) => {
+        // The service checks the state's own shape (containers list, fields) and says what is wrong, then who sent it.
+        await svc.reportState(a.host, a.state as unknown as HostState, a.taken_at ?? null, origin?.sender ?? null);
         return null;
       },
       /** A cast from a compute host: one container changed (created, started, died, removed, renamed...). */
-      container_event: async (_ctx, a) => {
-        await svc.containerEvent(a.host, a.event as unknown as ContainerEvent);
+      container_event: async (_ctx, a, origin) => {
+        await svc.containerEvent(a.host, a.event as unknown as ContainerEvent, origin?.sender ?? null);
         return null;
       },
       set_host_status: (_ctx, a) => svc.setHostStatus(a.host, a.status, a.disabled_reason ?? null),
@@ -43,16 +46,19 @@ export class ConductorManager {
     };
     // The RPC server finds methods by name on the endpoint: one per method of the contract.
     for (const name of Object.keys(CONDUCTOR_METHODS) as ConductorMethod[]) {
-      Object.defineProperty(this, name, { value: (ctx: RequestContext, args: unknown) => this.dispatch(ctx, name, args), enumerable: true });
+      Object.defineProperty(this, name, {
+        value: (ctx: RequestContext, args: unknown, origin?: MessageOrigin) => this.dispatch(ctx, name, args, origin),
+        enumerable: true,
+      });
     }
   }
 
-  /** Check the arguments, then run the method. */
-  dispatch<M extends ConductorMethod>(ctx: RequestContext, method: M, raw: unknown): ConductorResult<M> | Promise<ConductorResult<M>> {
+  /** Check the arguments, then run the method. `origin`: what the bus says of the sender (none in process). */
+  dispatch<M extends ConductorMethod>(ctx: RequestContext, method: M, raw: unknown, origin?: MessageOrigin): ConductorResult<M> | Promise<ConductorResult<M>> {
     if (!isConductorMethod(method)) throw new InvalidInput(`no conductor method ${String(method)}`);
     const parsed = CONDUCTOR_METHODS[method].args.safeParse(raw ?? {});
     if (!parsed.success) throw new InvalidInput(parsed.error.issues[0]?.message ?? `bad arguments for ${method}`, { method });
-    const run = this.#handlers[method] as (c: RequestContext, a: ConductorArgs<M>) => ConductorResult<M> | Promise<ConductorResult<M>>;
-    return run(ctx, parsed.data as ConductorArgs<M>);
+    const run = this.#handlers[method] as (c: RequestContext, a: ConductorArgs<M>, o?: MessageOrigin) => ConductorResult<M> | Promise<ConductorResult<M>>;
+    return run(ctx, parsed.data as ConductorArgs<M>, origin);
   }
 }

@@ -31,6 +31,7 @@ import { isFinal, newMigration, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
 import { EvacuationRunner, planContainers } from './evacuation.js';
 import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
+import { checkEventHost, checkReportAgainstRecord, checkSender } from './reporter.js';
 import type { EvacuationNotify } from './notifications.js';
 import type { MigrationFilters, PageRequest } from './interface.js';
 import type { ClaimKind, ContainerRecord, HostRecord, Repository } from './repository.js';
@@ -66,6 +67,8 @@ export interface ConductorOptions {
   /** Seconds a migration may take before `timeoutAction` (0 = no limit), as Nova's live_migration_completion_timeout. */
   completionTimeout?: number;
   timeoutAction?: 'abort' | 'force_complete';
+  /** Hosts report as bus users named like them ([conductor] per_host_bus_users): see reporter.ts. */
+  perHostBusUsers?: boolean;
 }
 
 /** Options of one migrate request beyond the container and the target. */
@@ -180,8 +183,11 @@ export class ConductorService {
     return this.repo.listMigrations(filters);
   }
 
-  /** A heartbeat: the host's facts and full inventory, taken at `takenAt` (the host's clock; default now). */
-  async reportState(host: string, state: HostState, takenAt?: string | null): Promise<void> {
+  /**
+   * A heartbeat: the host's facts and full inventory, taken at `takenAt` (the host's clock;
+   * default now). `sender`: the bus user that sent it, when the bus says (reporter.ts).
+   */
+  async reportState(host: string, state: HostState, takenAt?: string | null, sender: string | null = null): Promise<void> {
     if (!host || typeof state !== 'object' || !Array.isArray(state?.containers)) {
       throw new InvalidInput('report_state needs a host name and a state with a containers list');
     }
@@ -192,6 +198,8 @@ export class ConductorService {
     const now = new Date().toISOString();
     const taken = takenAt === undefined || takenAt === null ? now : isoOrNull(takenAt);
     if (!taken) throw new InvalidInput('report_state: "taken_at" must be an ISO 8601 time');
+    checkSender({ host, sender, perHostBusUsers: this.opts.perHostBusUsers ?? false });
+    checkReportAgainstRecord(host, state.migration_address, await this.repo.getHostRecord(host), Date.now(), this.opts.serviceDownTime);
     await this.repo.saveHostReport(host, state, now, taken);
     this.noteInventory(host, taken);
   }
@@ -202,7 +210,7 @@ export class ConductorService {
   }
 
   /** One container event from a host (a cast, sent as it happens). Returns whether it changed the record. */
-  async containerEvent(host: string, event: ContainerEvent): Promise<boolean> {
+  async containerEvent(host: string, event: ContainerEvent, sender: string | null = null): Promise<boolean> {
     if (!host || typeof host !== 'string') throw new InvalidInput('container_event needs a host name');
     if (typeof event !== 'object' || event === null) throw new InvalidInput('container_event needs an event object');
     if (!EVENT_KINDS.has(event.kind)) throw new InvalidInput(`container_event: unknown kind "${String(event.kind)}"`);
@@ -216,6 +224,8 @@ export class ConductorService {
       status: optString(event.status, 'status'),
       at,
     };
+    checkSender({ host, sender, perHostBusUsers: this.opts.perHostBusUsers ?? false });
+    if (!this.inventoryAt.has(host)) checkEventHost(host, await this.repo.getHostRecord(host));
     // Already part of a newer full inventory of this host (e.g. one sent after a reconnect).
     const inv = this.inventoryAt.get(host);
     if (inv && at < inv) return false;

@@ -13,5 +13,10 @@ export const defaultOpts = {
   ),
   control_exchange: strOpt('ferry', 'Topic exchange that Ferry RPC and notifications use.'),
   rpc_response_timeout: intOpt(60, 'Seconds an RPC call waits for its reply.', 1),
+  executor_thread_pool_size: intOpt(
+    64,
+    'RPC requests a service handles at once; further ones wait on the bus, unacknowledged, until one ends (oslo.messaging\'s option).',
+    1,
+  ),
   state_path: strOpt('/var/lib/ferry', 'Where Ferry keeps its state (database, work files).'),
 };

@@ -24,9 +24,25 @@ export const sqliteDialect: Dialect = {
   },
 };
 
-/** Open (creating its directory) a SQLite file or `:memory:` with the settings Ferry relies on. */
+/** The database holds every tenant's migrations and containers: only the service's user reads it. */
+const DB_FILE_MODE = 0o600;
+
+/**
+ * Open (creating its directory) a SQLite file or `:memory:` with the settings Ferry relies on.
+ * The file and its WAL companions are made 0600 (SQLite gives the companions the file's mode).
+ */
 export function openSqlite(file: string): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.closeSync(fs.openSync(file, 'a', DB_FILE_MODE));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        fs.chmodSync(f, DB_FILE_MODE);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');

@@ -41,6 +41,10 @@ function writeConf() {
       '[identity]',
       // Development only: cheap password hashing keeps token issue fast on 2 cores.
       'password_hash_rounds = 4',
+      // The admin project: tokens say is_admin_project true only there (false elsewhere), as Ferry's [api] admin_project_name expects.
+      '[resource]',
+      'admin_project_name = admin',
+      'admin_project_domain_name = Default',
       '',
     ].join('\n'),
   );
@@ -118,6 +122,7 @@ export async function startKeystone(log: (s: string) => void): Promise<void> {
     fs.writeFileSync(bootstrapped, new Date().toISOString());
   }
   if (!keystoneRunning()) {
+    writeConf(); // also brings settings added since the cloud was made
     useWal(); // also converts a database made before this setting existed
     log('starting Keystone on 127.0.0.1:5000');
     startDaemon({

@@ -434,7 +434,8 @@ export function parseTokenBody(body: unknown): TokenInfo {
     expires_at: expires,
     issued_at: str(t.issued_at),
     audit_ids: Array.isArray(t.audit_ids) ? t.audit_ids.filter((a): a is string => typeof a === 'string') : [],
-    is_admin_project: typeof t.is_admin_project === 'boolean' ? t.is_admin_project : true,
+    // Absent means Keystone knows no admin project: then no project is one (not every project, as keystonemiddleware reads it).
+    is_admin_project: t.is_admin_project === true,
   };
 }
 

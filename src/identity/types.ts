@@ -26,6 +26,7 @@ export interface TokenInfo {
   expires_at: string;
   issued_at: string | null;
   audit_ids: string[];
+  /** Keystone's flag; false when the token does not carry it. */
   is_admin_project: boolean;
 }
 

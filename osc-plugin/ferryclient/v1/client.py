@@ -11,6 +11,7 @@ from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exc
 
 from ferryclient import exceptions
+from ferryclient.safetext import clean
 
 SERVICE_TYPE = 'container-migration'
 # `error`: the outcome is unknown or a post-copy could not finish; nothing more will happen.
@@ -73,7 +74,8 @@ class Client(object):
         if resp.status_code == 204 or not resp.content:
             return None
         try:
-            return resp.json()
+            # Everything shown comes through here: no tenant's name reaches the terminal raw.
+            return clean(resp.json())
         except ValueError:
             raise exceptions.ClientException(
                 'The Ferry API answered %s %s with a body that is not JSON'

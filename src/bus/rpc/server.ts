@@ -6,6 +6,9 @@
  *
  * As in oslo, a request is acknowledged before it is dispatched (at most once: a crash does
  * not run it twice), and a malformed message is logged and rejected without touching the rest.
+ * At most `poolSize` requests run at once (oslo's executor_thread_pool_size): a request is
+ * acknowledged only once it holds a slot, and the broker hands each consumer no more than
+ * `poolSize` unacknowledged messages, so the rest stay on the queue for this or another server.
  */
 import { FerryError, InvalidInput, NoSuchMethod, UnsupportedVersion } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
@@ -16,6 +19,7 @@ import { OSLO_DISPATCHER_MODULE, serializeFailure, withWireIdentity } from '../f
 import type { Consumer, Delivery, Transport } from '../transport.js';
 import { versionIsCompatible } from '../version.js';
 import { TRANSIENT_QUEUE_TTL_MS, fanoutExchange, topicExchange } from './client.js';
+import { DispatchSlots } from './slots.js';
 
 const log = getLogger('bus.rpc.server');
 
@@ -37,7 +41,16 @@ function endpointTarget(ep: Endpoint): EndpointTarget {
   return typeof t === 'object' && t !== null ? (t as EndpointTarget) : {};
 }
 
-export type EndpointMethod = (ctx: RequestContext, args: Record<string, unknown>) => unknown;
+/** Where a request came from, as the bus vouches for it; kept out of the context so it never travels on. */
+export interface MessageOrigin {
+  /**
+   * The RabbitMQ user that published the request (its `user_id` property, which the broker
+   * refuses unless it is the publishing connection's user); null when the message has none.
+   */
+  sender: string | null;
+}
+
+export type EndpointMethod = (ctx: RequestContext, args: Record<string, unknown>, origin?: MessageOrigin) => unknown;
 
 export interface ServerTarget {
   topic: string;
@@ -50,9 +63,14 @@ export interface RPCServerOptions {
   duplicateWindow?: number;
   /** How long a reply waits for a lost connection to come back, seconds (oslo retries 60 s). */
   replyWaitSeconds?: number;
-  /** Unacknowledged messages the broker hands this server at once (oslo's rabbit_qos_prefetch_count; 0 = unlimited). */
+  /** Requests handled at once (oslo's executor_thread_pool_size, default 64); further ones wait on the queue. */
+  poolSize?: number;
+  /** Unacknowledged messages the broker hands each consumer of this server at once (default: poolSize). */
   prefetch?: number;
 }
+
+/** oslo.messaging's default executor_thread_pool_size. */
+export const DEFAULT_POOL_SIZE = 64;
 
 /**
  * When the caller will stop waiting: Ferry's clients send `_expires_at` (epoch seconds; Python
@@ -118,6 +136,8 @@ export class RPCServer {
   private readonly duplicateWindow: number;
   private readonly replyWaitMs: number;
   private readonly prefetch: number;
+  /** Bounds the requests handled at once; shared by the server's three consumers. */
+  readonly slots: DispatchSlots;
   private running = false;
   /** The private fanout queue; fixed for this server so a reconnect re-declares the same one. */
   readonly fanoutQueue: string;
@@ -131,7 +151,8 @@ export class RPCServer {
     if (!target.topic || !target.server) throw new InvalidInput("A server's target must have topic and server names specified");
     this.duplicateWindow = options.duplicateWindow ?? 16;
     this.replyWaitMs = (options.replyWaitSeconds ?? 60) * 1000;
-    this.prefetch = options.prefetch ?? 32;
+    this.slots = new DispatchSlots(options.poolSize ?? DEFAULT_POOL_SIZE);
+    this.prefetch = options.prefetch ?? this.slots.size;
     this.fanoutQueue = `${target.topic}_fanout_${uuidHex()}`;
   }
 
@@ -171,6 +192,8 @@ export class RPCServer {
     this.running = false;
     const cs = this.consumers;
     this.consumers = [];
+    // Requests still waiting for a slot are not run: cancelling the consumers gives them back to the broker.
+    this.slots.drain();
     await Promise.all(cs.map((c) => c.cancel()));
     if (this.inFlight.size) {
       let t: NodeJS.Timeout | undefined;
@@ -199,32 +222,46 @@ export class RPCServer {
       }
       return;
     }
-    d.ack();
-
-    const expires = callerDeadline(msg);
-    if (expires !== undefined && Date.now() > expires) {
-      // Its caller gave up: running it now could act on a decision already taken otherwise.
-      log.warn({ method, routing_key: d.routingKey, late_ms: Date.now() - expires }, 'dropping a request whose caller stopped waiting');
-      return;
-    }
-    const ctx = RequestContext.fromDict(unpackContext(msg));
-    const msgId = typeof msg._msg_id === 'string' ? msg._msg_id : undefined;
-    const replyQ = typeof msg._reply_q === 'string' ? msg._reply_q : undefined;
-    const uniqueId = typeof msg._unique_id === 'string' ? msg._unique_id : undefined;
-    if (uniqueId) {
-      if (this.recentIds.includes(uniqueId)) {
-        log.warn({ unique_id: uniqueId, method }, 'ignoring duplicate message');
-        return;
-      }
-      this.recentIds.push(uniqueId);
-      if (this.recentIds.length > this.duplicateWindow) this.recentIds.shift();
-    }
-
-    const p = this.handle(ctx, msg, method, msgId, replyQ).finally(() => this.inFlight.delete(p));
+    // Waits for a slot while unacknowledged: the broker hands out no more than the prefetch meanwhile.
+    const p = this.dispatchWhenFree(d, msg, method).finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }
 
-  private async handle(ctx: RequestContext, msg: JsonObject, method: string, msgId?: string, replyQ?: string): Promise<void> {
+  private async dispatchWhenFree(d: Delivery, msg: JsonObject, method: string): Promise<void> {
+    // Stopping: left unacknowledged, the broker puts it back on the queue when stop() closes the
+    // consumer's channel (rejecting it now would hand it straight back to this consumer).
+    if (!(await this.slots.take())) return;
+    try {
+      if (!this.running) return;
+      // Not acknowledged (its channel went with a lost connection): the broker has requeued it and will hand it out again.
+      if (!d.ack()) return;
+      const expires = callerDeadline(msg);
+      if (expires !== undefined && Date.now() > expires) {
+        // Its caller gave up: running it now could act on a decision already taken otherwise.
+        log.warn({ method, routing_key: d.routingKey, late_ms: Date.now() - expires }, 'dropping a request whose caller stopped waiting');
+        return;
+      }
+      const ctx = RequestContext.fromDict(unpackContext(msg));
+      const msgId = typeof msg._msg_id === 'string' ? msg._msg_id : undefined;
+      const replyQ = typeof msg._reply_q === 'string' ? msg._reply_q : undefined;
+      const uniqueId = typeof msg._unique_id === 'string' ? msg._unique_id : undefined;
+      if (uniqueId) {
+        if (this.recentIds.includes(uniqueId)) {
+          log.warn({ unique_id: uniqueId, method }, 'ignoring duplicate message');
+          return;
+        }
+        this.recentIds.push(uniqueId);
+        if (this.recentIds.length > this.duplicateWindow) this.recentIds.shift();
+      }
+      const userId: unknown = d.properties?.userId;
+      const origin: MessageOrigin = { sender: typeof userId === 'string' && userId ? userId : null };
+      await this.handle(ctx, msg, method, origin, msgId, replyQ);
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  private async handle(ctx: RequestContext, msg: JsonObject, method: string, origin: MessageOrigin, msgId?: string, replyQ?: string): Promise<void> {
     const args = (msg.args ?? {}) as Record<string, unknown>;
     const version = msg.version === undefined || msg.version === null ? '1.0' : String(msg.version);
     const namespace = typeof msg.namespace === 'string' ? msg.namespace : null;
@@ -243,7 +280,7 @@ export class RPCServer {
     const started = Date.now();
     try {
       const { endpoint, fn } = selectEndpoint(this.endpoints, method, version, namespace);
-      const result = await fn.call(endpoint, ctx, args);
+      const result = await fn.call(endpoint, ctx, args, origin);
       clearInterval(heartbeat);
       log.debug({ method, request_id: ctx.request_id, ms: Date.now() - started }, 'RPC handled');
       if (call) this.reply(replyQ, msgId, { result: result === undefined ? null : result });

@@ -23,7 +23,8 @@ import path from 'node:path';
 import { EngineError } from '../../common/errors.js';
 
 export const RUNC_CONF = '/etc/criu/runc.conf';
-export const RUNC_CONF_LOCK = '/run/lock/ferry-criu-runc-conf.lock';
+/** In a folder only root writes: in world-writable /run/lock anyone could hold the lock (or plant the file) and stall every checkpoint. */
+export const RUNC_CONF_LOCK = '/run/ferry/criu-runc-conf.lock';
 
 const BEGIN = '# ferry post-copy: temporary options, removed when this step ends (src/compute/docker/runcconf.ts)';
 const END = '# ferry post-copy: end';
@@ -84,9 +85,27 @@ export interface ConfLockOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Make the lock file's folder (0700) or check the one there: a real folder of this process's
+ * user that nobody else may write, so nobody else can create, replace or hold the lock file.
+ */
+export function ensurePrivateLockDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  const uid = process.getuid?.();
+  const why = !st.isDirectory()
+    ? 'is not a folder'
+    : uid !== undefined && st.uid !== uid
+      ? `belongs to uid ${st.uid}, not ${uid}`
+      : (st.mode & 0o022) !== 0
+        ? `is writable by others (mode ${(st.mode & 0o7777).toString(8)})`
+        : null;
+  if (why) throw new EngineError(`refusing the lock folder ${dir}: it ${why}`);
+}
+
 /** Take flock(2) on the lock file through a `flock` child; resolves once it is held, with its release. */
 async function takeLock(lockFile: string, mode: 'shared' | 'exclusive', timeoutMs: number): Promise<() => Promise<void>> {
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  ensurePrivateLockDir(path.dirname(lockFile));
   const child: ChildProcess = spawn('flock', [mode === 'shared' ? '-s' : '-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo held; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });

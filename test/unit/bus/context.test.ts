@@ -25,6 +25,10 @@ describe('RequestContext', () => {
     expect(c.project_id).toBe('t1');
     expect(c.roles).toEqual(['a']);
     expect(c.is_admin).toBe(false);
+    // Unsaid is not the admin project; the service's own admin context says it is.
+    expect(c.is_admin_project).toBe(false);
+    expect(new RequestContext().is_admin_project).toBe(false);
+    expect(RequestContext.admin().is_admin_project).toBe(true);
   });
 
   test('notifications never carry the token', () => {

@@ -113,6 +113,8 @@ export class FakeKeystone {
       issued_at: new Date(t.issued).toISOString(),
       audit_ids: ['x'],
       is_domain: false,
+      // As a Keystone with [resource] admin_project_name = admin says it.
+      is_admin_project: t.user.project === 'admin',
     };
     if (catalog) body.catalog = this.catalog();
     return { token: body };

@@ -317,6 +317,10 @@ describe('helpers', () => {
     expect(parseTokenBody({ token: { ...base, domain: { id: 'd1', name: 'Dom' } } })).toMatchObject({ domain_id: 'd1', domain_name: 'Dom', project_id: null });
     expect(parseTokenBody({ token: { ...base, system: { all: true } } })).toMatchObject({ system_scope: 'all', project_id: null, roles: ['admin'] });
     expect(parseTokenBody({ token: { ...base, is_admin_project: false } }).is_admin_project).toBe(false);
+    // A Keystone without an admin project leaves the flag out: then no project is the admin project.
+    expect(parseTokenBody({ token: base }).is_admin_project).toBe(false);
+    expect(parseTokenBody({ token: { ...base, is_admin_project: 'yes' } }).is_admin_project).toBe(false);
+    expect(parseTokenBody({ token: { ...base, is_admin_project: true } }).is_admin_project).toBe(true);
     expect(() => parseTokenBody({ token: { expires_at: base.expires_at } })).toThrow(IdentityUnavailable);
     expect(() => parseTokenBody(null)).toThrow(IdentityUnavailable);
     expect(() => parseTokenBody({ token: { ...base, expires_at: 'soon' } })).toThrow(IdentityUnavailable);
