@@ -517,6 +517,12 @@ async function realPathOf(p: string, realpath: (p: string) => Promise<string>): 
       return path.posix.join(await realpath(existing), ...rest.reverse());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || existing === '/') throw e;
+      // Missing, or a link to something missing: the latter would be followed when Docker creates it.
+      const dangling = await fs.promises.lstat(existing).then(
+        () => true,
+        () => false,
+      );
+      if (dangling) throw new Error(`${existing} is a link to a path that does not exist`);
       rest.push(path.posix.basename(existing));
       existing = path.posix.dirname(existing);
     }
@@ -536,6 +542,7 @@ export async function realPathProblems(
   const roots = await Promise.all(sharedStorage.map((s) => realPathOf(s, realpath).catch(() => path.posix.normalize(s))));
   const out: SpecProblem[] = [];
   for (const { field, path: p } of paths) {
+    if (!underShared(p, sharedStorage)) continue; // refused already, by name, by the lexical rule every caller runs first
     let real: string;
     try {
       real = await realPathOf(p, realpath);

@@ -334,6 +334,9 @@ test('a link inside shared storage that leads outside is refused once resolved (
   expect((await check(`${shared}/escape`))[0]?.problem).toMatch(new RegExp(`leads to ${outside} through a link, outside shared storage`));
   expect((await check(`${shared}/escape/not/made/yet`))[0]?.problem).toMatch(/through a link, outside shared storage/);
   expect((await check(`${shared}/root/etc`))[0]?.problem).toMatch(/leads to \/etc through a link/);
+  // a dangling link is not taken for a directory Docker would make under shared storage
+  fs.symlinkSync(path.join(outside, 'later'), path.join(shared, 'dangling'));
+  expect((await check(`${shared}/dangling/x`))[0]?.problem).toMatch(/cannot be resolved .*is a link to a path that does not exist/);
   // a shared root that is itself reached through a link still counts as shared
   fs.symlinkSync(shared, path.join(tmp, 'shared-link'));
   expect(await realPathProblems([{ field: 'f', path: `${tmp}/shared-link/plain` }], [`${tmp}/shared-link`])).toEqual([]);
