@@ -113,7 +113,7 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER, hint?: string): Rule {
 function neutral(hint: string): Rule {
   return (v, field, c) => {
     const empty = v === '' || v === false || v === 0 || (Array.isArray(v) && v.length === 0) || (isRecord(v) && Object.keys(v).length === 0);
-    return empty ? v : c.refuse(field, `is ${show(v)}: ${hint}`);
+    return empty ? undefined : c.refuse(field, `is ${show(v)}: ${hint}`); // left out: Docker's default
   };
 }
 
@@ -138,6 +138,10 @@ function map(key: Rule, value: Rule, max = 1024): Rule {
     const out: Record<string, unknown> = {};
     for (const [k, x] of entries) {
       const f = `${field}[${JSON.stringify(k)}]`;
+      if (k === '__proto__') {
+        c.refuse(f, 'is not a key Ferry accepts');
+        continue;
+      }
       if (key(k, f, c) === undefined) continue;
       const got = value(x, f, c);
       if (got !== undefined) out[k] = got;
@@ -252,7 +256,8 @@ const tmpfsOptions: Rule = (v, field, c) => {
 
 // ---- host-reaching fields ----
 
-const networkName = str({ pattern: NAME, max: 255 });
+const networkName: Rule = (v, field, c) =>
+  v === 'host' ? c.refuse(field, `is the host's network: its sockets belong to another namespace; use a bridge or the shared tenant network`) : str({ pattern: NAME, max: 255 })(v, field, c);
 
 const networkMode: Rule = (v, field, c) => {
   if (typeof v !== 'string') return c.refuse(field, `must be a string, not ${show(v)}`);
@@ -365,8 +370,8 @@ const ENDPOINT = obj({
 
 const CREATE_BODY = obj({
   Image: str({ max: 512 }), // replaced by the target with the image it checked
-  Hostname: str({ pattern: /^[A-Za-z0-9.-]{0,253}$/ }),
-  Domainname: str({ pattern: /^[A-Za-z0-9.-]{0,253}$/ }),
+  Hostname: str({ pattern: /^[A-Za-z0-9_.-]{0,253}$/ }),
+  Domainname: str({ pattern: /^[A-Za-z0-9_.-]{0,253}$/ }),
   User: str({ pattern: /^[A-Za-z0-9_.:-]{0,255}$/ }),
   ExposedPorts: map(str({ pattern: PORT_KEY }), emptyObject),
   Tty: bool(false, 'CRIU cannot carry a terminal across hosts; recreate it without -t'),

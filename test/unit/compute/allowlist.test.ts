@@ -235,6 +235,7 @@ const refusedFields: [string, ContainerSpec, RegExp, RegExp][] = [
   ['host cgroup namespace', crafted({ CgroupnsMode: 'host' }), /\.CgroupnsMode$/, /remove --cgroupns/],
   ['host network', crafted({ NetworkMode: 'host' }), /\.NetworkMode$/, /another namespace/],
   ['another container\'s network', crafted({ NetworkMode: 'container:other' }), /\.NetworkMode$/, /another namespace/],
+  ['the host network as an endpoint', crafted({}, { NetworkingConfig: { EndpointsConfig: { host: {} } } }), /\.EndpointsConfig\["host"\]$/, /is the host's network/],
   ['CapAdd ALL', crafted({ CapAdd: ['ALL'] }), /\.CapAdd\[0\]$/, /beyond Docker's defaults: recreate the container without --cap-add ALL/],
   ['CapAdd SYS_ADMIN', crafted({ CapAdd: ['CHOWN', 'CAP_SYS_ADMIN'] }), /\.CapAdd\[1\]$/, /--cap-add CAP_SYS_ADMIN/],
   ['unconfined seccomp', crafted({ SecurityOpt: ['seccomp=unconfined'] }), /\.SecurityOpt\[0\]$/, /only no-new-privileges is allowed/],
@@ -279,11 +280,12 @@ test('unknown fields are refused by name at any depth, not passed through', () =
     [crafted({}, { NetworkingConfig: { EndpointsConfig: { 'ferry-fabric': { DriverOpts: { 'com.docker.network.x': '1' } } } } }), 'create.NetworkingConfig.EndpointsConfig["ferry-fabric"].DriverOpts'],
     [crafted({ Mounts: [{ Type: 'bind', Source: '/srv/shared/a', Target: '/a', BindOptions: { CreateMountpoint: true } }] }), 'create.HostConfig.Mounts[0].BindOptions.CreateMountpoint'],
     [crafted({ Ulimits: [{ Name: 'nofile', Soft: 1, Hard: 2, Extra: 3 }] }), 'create.HostConfig.Ulimits[0].Extra'],
+    [crafted({}, JSON.parse('{"Labels": {"__proto__": "x"}}') as Record<string, unknown>), 'create.Labels["__proto__"]'],
   ];
   for (const [spec, field] of cases) {
     const p = onlyProblem(specProblems(spec, SHARED));
     expect(p.field).toBe(field);
-    expect(p.problem).toMatch(/a field Ferry does not know how to move/);
+    expect(p.problem).toMatch(/a field Ferry does not know how to move|is not a key Ferry accepts/);
     // and the rebuilt body leaves it out even where the caller ignores the problems
     expect(JSON.stringify(checkCreateBody(spec.create, SHARED).body)).not.toMatch(/Isolation|Secret|"Volumes"|DriverOpts|CreateMountpoint|Extra/);
   }
