@@ -15,13 +15,15 @@ import {
   checkCreateBody,
   checkVolume,
   realPathProblems,
+  realPathRefusals,
   specProblems,
   specRefusals,
   type SpecProblem,
 } from '../../../src/compute/docker/allowlist.js';
 import { captureSpec, type DockerInspect } from '../../../src/compute/docker/config.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
-import { containerRefusals } from '../../../src/compute/docker/prechecks.js';
+import { containerRefusals, decideSource } from '../../../src/compute/docker/prechecks.js';
+import { hostFacts } from './host-facts.js';
 import type { ContainerSpec, VolumeSpec } from '../../../src/compute/driver.js';
 import { ContainerSpecRefused, FerryError } from '../../../src/common/errors.js';
 
@@ -303,6 +305,10 @@ test('every offending field of one spec is named, in one error with a stable cod
   expect((err as FerryError).code).toBe('container_spec_refused');
   expect([...((err as FerryError).details.fields as string[])].sort()).toEqual(['create.HostConfig.Binds[0]', 'create.HostConfig.CapAdd[0]', 'create.HostConfig.PidMode', 'create.HostConfig.Privileged']);
   expect(specRefusals(spec, SHARED).map((r) => r.reason)).toEqual(['container_spec', 'container_spec', 'container_spec', 'container_spec']);
+  // the source's pre-check applies the same rules
+  const source = hostFacts({ host: 'compute1' });
+  const bySource = decideSource({ source, dest: null, destHost: 'compute2', spec, sharedStorage: SHARED });
+  expect(bySource.filter((r) => r.reason === 'container_spec')).toHaveLength(4);
 });
 
 test('a bind that climbs out of shared storage with ".." is refused, also one that would stay inside', () => {
@@ -336,6 +342,11 @@ test('a link inside shared storage that leads outside is refused once resolved (
   expect((await check(`${shared}/escape`))[0]?.problem).toMatch(new RegExp(`leads to ${outside} through a link, outside shared storage`));
   expect((await check(`${shared}/escape/not/made/yet`))[0]?.problem).toMatch(/through a link, outside shared storage/);
   expect((await check(`${shared}/root/etc`))[0]?.problem).toMatch(/leads to \/etc through a link/);
+  // what the driver's source and target pre-checks add: a container_spec refusal naming the field
+  const viaLink = crafted({ Binds: [`${shared}/escape:/x`] });
+  expect(await realPathRefusals(viaLink, roots)).toEqual([
+    { reason: 'container_spec', message: expect.stringMatching(/^container demo: create\.HostConfig\.Binds\[0\] host path .* leads to .* through a link/) as unknown as string },
+  ]);
   // a dangling link is not taken for a directory Docker would make under shared storage
   fs.symlinkSync(path.join(outside, 'later'), path.join(shared, 'dangling'));
   expect((await check(`${shared}/dangling/x`))[0]?.problem).toMatch(/cannot be resolved .*is a link to a path that does not exist/);
