@@ -113,7 +113,8 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER, hint?: string): Rule {
 function neutral(hint: string): Rule {
   return (v, field, c) => {
     const empty = v === '' || v === false || v === 0 || (Array.isArray(v) && v.length === 0) || (isRecord(v) && Object.keys(v).length === 0);
-    return empty ? undefined : c.refuse(field, `is ${show(v)}: ${hint}`); // left out: Docker's default
+    if (!empty) return c.refuse(field, `is ${show(v)}: ${hint}`);
+    return Array.isArray(v) ? [] : isRecord(v) ? {} : v;
   };
 }
 

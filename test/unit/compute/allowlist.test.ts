@@ -65,7 +65,7 @@ function inspect(config: Partial<DockerInspect['Config']>, hostConfig: Partial<D
       VolumesFrom: null,
       CapAdd: null,
       CapDrop: null,
-      CgroupnsMode: 'private',
+      CgroupnsMode: 'host', // cgroup v1's default (not carried)
       Dns: [],
       DnsOptions: [],
       DnsSearch: [],
@@ -438,7 +438,7 @@ test('the target creates from the allow-list: a spec that changed after the chec
   await driver.createVolume(vol({}));
   expect(sent[1]).toEqual({ Name: 'data', Driver: 'local', DriverOpts: {}, Labels: { owner: 'test' } });
   // built, not passed on: fields the source sent as null (Docker's default) are not in what is sent
-  const nulls = { ...clean, create: { ...clean.create, Domainname: null, HostConfig: { ...(clean.create.HostConfig as object), Privileged: null, Devices: null } } };
+  const nulls = { ...clean, create: { ...clean.create, Domainname: null, HostConfig: { ...(clean.create.HostConfig as object), Init: null, Tmpfs: null } } };
   await driver.createShell(nulls, 'mig-4');
   expect(sent[2]).toEqual({ ...body, Labels: { 'ferry.test': 'state', 'org.openstack.ferry.migration': 'mig-4' } });
 });
@@ -452,4 +452,22 @@ test('at create time a bind through a link out of shared storage is refused befo
   expect(specProblems(spec, [shared])).toEqual([]); // lexically fine
   await expect(driver.createShell({ ...spec, image: { id: spec.image.id, ref: null } }, 'mig-3')).rejects.toThrow(/leads to \/ through a link/);
   expect(sent).toEqual([]);
+});
+
+test('the source judges what a container really runs with: host namespaces, devices, GPUs, another runtime are refused, not left behind', () => {
+  const captured = (hostConfig: Partial<DockerInspect['HostConfig']>) => captureSpec(inspect({}, hostConfig), { fabric: [], imageRef: 'ferry/counter:latest' });
+  const cases: [Partial<DockerInspect['HostConfig']>, string][] = [
+    [{ PidMode: 'host' }, 'create.HostConfig.PidMode'],
+    [{ UsernsMode: 'host' }, 'create.HostConfig.UsernsMode'],
+    [{ Privileged: true }, 'create.HostConfig.Privileged'],
+    [{ Devices: [{ PathOnHost: '/dev/kvm', PathInContainer: '/dev/kvm' }] }, 'create.HostConfig.Devices'],
+    [{ DeviceRequests: [{ Driver: 'nvidia', Count: -1 }] }, 'create.HostConfig.DeviceRequests'],
+    [{ DeviceCgroupRules: ['c 10:* rwm'] }, 'create.HostConfig.DeviceCgroupRules'],
+    [{ Runtime: 'kata' }, 'create.HostConfig.Runtime'],
+    [{ VolumesFrom: ['other'] }, 'create.HostConfig.VolumesFrom'],
+  ];
+  for (const [hc, field] of cases) {
+    expect(specProblems(captured(hc), SHARED).map((p) => p.field)).toEqual([field]);
+    expect(containerRefusals(captured(hc), SHARED).map((r) => r.reason)).toContain('container_spec');
+  }
 });
