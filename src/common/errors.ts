@@ -76,6 +76,8 @@ export const HostDisabled = define('host_disabled', 'conflict', 'HostDisabled');
 export const EvacuationNotFound = define('evacuation_not_found', 'not_found', 'EvacuationNotFound');
 export const InvalidMigrationState = define('invalid_migration_state', 'conflict', 'InvalidMigrationState');
 export const MigrationPreCheckError = define('migration_precheck_failed', 'conflict', 'MigrationPreCheckError');
+/** A container spec holds a field outside the allow-list of what Ferry moves (src/compute/docker/allowlist.ts): nothing was created. */
+export const ContainerSpecRefused = define('container_spec_refused', 'conflict', 'ContainerSpecRefused');
 export const MigrationInProgress = define('migration_in_progress', 'conflict', 'MigrationInProgress');
 export const MigrationAborted = define('migration_aborted', 'conflict', 'MigrationAborted');
 export const CheckpointFailed = define('checkpoint_failed', 'internal', 'CheckpointFailed');

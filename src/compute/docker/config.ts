@@ -90,6 +90,19 @@ export const HOST_CONFIG_KEYS = [
   'Tmpfs',
   'Mounts',
   'CgroupParent',
+  // Carried so that the source judges them with the target's allow-list (allowlist.ts): refused
+  // unless Docker's neutral value, instead of silently left behind. (Not CgroupnsMode: its
+  // default is the host's on cgroup v1 and each target picks its own.)
+  'Privileged',
+  'AutoRemove',
+  'PidMode',
+  'UsernsMode',
+  'Devices',
+  'DeviceRequests',
+  'DeviceCgroupRules',
+  'VolumeDriver',
+  'VolumesFrom',
+  'Runtime',
 ] as const;
 
 /** Config fields carried as they are. */

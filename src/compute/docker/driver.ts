@@ -43,6 +43,7 @@ import {
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
+import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths } from './allowlist.js';
 import { untaggedImage } from './imagetar.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
 import { sleep } from '../../common/sleep.js';
@@ -218,7 +219,7 @@ export class DockerDriver implements EngineDriver {
 
   async sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]> {
     const source = await this.hostFacts();
-    return decideSource({ source, dest, destHost, spec, sharedStorage: this.shared });
+    return [...decideSource({ source, dest, destHost, spec, sharedStorage: this.shared }), ...(await realPathRefusals(spec, this.shared))];
   }
 
   async targetState(own: OwnedResources = {}): Promise<TargetState> {
@@ -250,7 +251,8 @@ export class DockerDriver implements EngineDriver {
     const dest = await this.hostFacts();
     const state = spec ? await this.targetState(own) : null;
     const needed = spec?.memory_bytes_estimate ? spec.memory_bytes_estimate * 2 : undefined;
-    return decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed, sharedStorage: this.shared });
+    const refusals = decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed, sharedStorage: this.shared });
+    return spec ? [...refusals, ...(await realPathRefusals(spec, this.shared))] : refusals;
   }
 
   async hasImage(imageId: string): Promise<boolean> {
@@ -328,6 +330,9 @@ export class DockerDriver implements EngineDriver {
   }
 
   async createShell(spec: ContainerSpec, migrationId: string): Promise<string> {
+    // Judged again here, as it is about to be created: built from the allow-list, links resolved.
+    const allowed = allowedCreateBody(spec, this.shared);
+    await requireRealPaths(spec, this.shared);
     let image = spec.image.id;
     if (spec.image.ref) {
       const [repo, tag] = splitRef(spec.image.ref);
@@ -343,7 +348,7 @@ export class DockerDriver implements EngineDriver {
       }
       if (refId === spec.image.id) image = spec.image.ref;
     }
-    const body = buildCreateBody(spec, image, migrationId);
+    const body = buildCreateBody({ ...spec, create: allowed }, image, migrationId);
     let id: string;
     try {
       id = (await this.docker.createContainer(body as Docker.ContainerCreateOptions)).id;
@@ -367,7 +372,7 @@ export class DockerDriver implements EngineDriver {
   }
 
   async createVolume(v: VolumeSpec): Promise<void> {
-    await this.docker.createVolume({ Name: v.name, Driver: v.driver, DriverOpts: v.options, Labels: v.labels });
+    await this.docker.createVolume(await allowedVolumeBody(v, this.shared));
   }
 
   async volumeExists(name: string): Promise<boolean> {

@@ -2,8 +2,8 @@
  * Pre-check decisions: pure functions from facts to refusals, each saying what to change.
  * The driver gathers the facts (docker info, criu, the target's containers); these decide.
  */
-import path from 'node:path';
 import type { ContainerSpec, HostFacts, Refusal } from '../driver.js';
+import { specRefusals, underShared } from './allowlist.js';
 
 function hostRefusals(f: HostFacts, side: 'source' | 'target'): Refusal[] {
   const out: Refusal[] = [];
@@ -19,14 +19,7 @@ function hostRefusals(f: HostFacts, side: 'source' | 'target'): Refusal[] {
   return out;
 }
 
-/** Is `p` equal to or under one of the shared storage roots? */
-export function underShared(p: string, shared: string[]): boolean {
-  const n = path.posix.normalize(p);
-  return shared.some((s) => {
-    const r = path.posix.normalize(s).replace(/\/+$/, '');
-    return r !== '' && (n === r || n.startsWith(r + '/'));
-  });
-}
+export { underShared };
 
 /** Source side: the container and the source host, optionally against the target's facts. */
 export function decideSource(args: {
@@ -99,6 +92,9 @@ export function containerRefusals(spec: ContainerSpec, sharedStorage: string[]):
       });
     }
   }
+  // The summary above gives the familiar reasons; the create body and volume options are what a
+  // target creates from, so they are judged field by field against the allow-list too.
+  out.push(...specRefusals(spec, sharedStorage));
   return out;
 }
 

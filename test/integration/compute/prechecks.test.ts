@@ -6,7 +6,11 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
+import { RequestContext } from '../../../src/common/context.js';
+import { ContainerSpecRefused, FerryError } from '../../../src/common/errors.js';
 import type { MigrationAgent } from '../../../src/compute/agent.js';
+import type { ContainerSpec } from '../../../src/compute/driver.js';
+import { InProcessComputeAPI } from '../../../src/compute/inprocess.js';
 import { dk, exists, isRunning, makeAgent, removeEverywhere, uniqueName, migrate, type MigrationRun } from './helpers.js';
 
 jest.setTimeout(300_000);
@@ -14,6 +18,7 @@ jest.setTimeout(300_000);
 let a1: MigrationAgent;
 let a2: MigrationAgent;
 const names: string[] = [];
+const volumes: string[] = [];
 const SHARED = '/tmp/ferry-test-shared';
 
 beforeAll(async () => {
@@ -24,7 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await removeEverywhere(names);
+  await removeEverywhere(names, volumes);
   await a1?.stop();
   await a2?.stop();
 });
@@ -114,4 +119,51 @@ test('CRIU missing on the source', async () => {
   } finally {
     await broken.stop();
   }
+});
+
+test('crafted spec (issue 20 hole 1): a clean summary over a create body with Privileged, Binds "/:/hostfs", host PID, CapAdd ALL and a bind volume of "/" is refused by the real target on the conductor\'s path; nothing is created there', async () => {
+  const name = await run('crafted', ['ferry/counter']);
+  const vol = uniqueName('crafted-vol');
+  volumes.push(vol);
+  // The conductor's path: the same ComputeManager (schemas, one step at a time) the bus server runs, through JSON.
+  const api = new InProcessComputeAPI([a1, a2]);
+  const ctx = RequestContext.admin();
+  const id = `crafted-${Date.now()}`;
+  const checked = await api.call(ctx, 'compute1', 'check_can_migrate_source', { migration_id: id, container: name, dest_host: 'compute2' });
+  const clean = checked.spec;
+  const hostConfig = { ...(clean.create.HostConfig as Record<string, unknown>), Privileged: true, Binds: ['/:/hostfs'], PidMode: 'host', CapAdd: ['ALL'] };
+  const crafted: ContainerSpec = {
+    ...clean, // the summary stays clean: privileged false, no binds, no devices
+    create: { ...clean.create, HostConfig: hostConfig },
+    volumes: [{ name: vol, destination: '/host', driver: 'local', labels: {}, options: { type: 'none', o: 'bind', device: '/' }, read_only: false }],
+  };
+  expect(crafted.privileged).toBe(false);
+  expect(crafted.binds).toEqual([]);
+
+  const refusedWith = async (p: Promise<unknown>): Promise<FerryError> => {
+    const e = await p.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(FerryError);
+    return e as FerryError;
+  };
+  for (const step of ['check_can_migrate_destination', 'pre_migration'] as const) {
+    const args = { migration_id: id, source_host: 'compute1', source: checked.source, spec: crafted, export: checked.export };
+    const e = await refusedWith(api.call(ctx, 'compute2', step, args));
+    expect(e.code).toBe('migration_precheck_failed');
+    expect(e.details.reasons).toEqual(expect.arrayContaining(['container_spec']));
+    for (const field of ['HostConfig.Privileged', 'HostConfig.Binds[0]', 'HostConfig.PidMode', 'HostConfig.CapAdd[0]', 'volumes[0].options.device']) expect(e.message).toContain(field);
+  }
+  // The create step itself refuses it too (a spec that changed after the checks), before the engine is asked.
+  await expect(a2.driver.createShell(crafted, id)).rejects.toThrow(ContainerSpecRefused);
+  await expect(a2.driver.createVolume(crafted.volumes[0])).rejects.toThrow(ContainerSpecRefused);
+
+  expect(await exists('compute2', name)).toBe(false);
+  expect(await a2.driver.shellsOf(id)).toEqual([]);
+  expect(await dk('compute2', ['ps', '-aq', '--filter', `name=${name}`])).toBe('');
+  expect(await a2.driver.volumeExists(vol)).toBe(false);
+  expect(await isRunning('compute1', name)).toBe(true);
+  // and the unmodified spec of the same container passes the same target check
+  await expect(api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: clean })).resolves.toBeTruthy();
 });

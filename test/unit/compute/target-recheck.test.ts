@@ -60,3 +60,13 @@ test('the same rule function as the source: every container refusal appears on t
   expect(sourceSays.length).toBeGreaterThan(3);
   for (const reason of sourceSays) expect(targetSays).toContain(reason);
 });
+
+test('a clean summary does not hide the create body: Privileged and a bind of / in it are refused by the target', () => {
+  const crafted = { ...spec, create: { Image: 'sha256:img', HostConfig: { Privileged: true, Binds: ['/:/hostfs'] } } };
+  const refusals = decideDestination({ dest, source: null, sourceHost: 'compute1', spec: crafted, state, sharedStorage: ['/srv/nfs'] });
+  expect(refusals.map((r) => r.reason)).toEqual(['container_spec', 'container_spec']);
+  expect(refusals[0].message).toMatch(/create\.HostConfig\.Privileged is true: .*without --privileged/);
+  expect(refusals[1].message).toMatch(/create\.HostConfig\.Binds\[0\] host path \/ is not on shared storage/);
+  // not even a target that shares "/" takes it: the root is never shared storage
+  expect(target({ create: { HostConfig: { Binds: ['/:/hostfs'] } } }, ['/'])).toEqual(['container_spec']);
+});
