@@ -40,6 +40,7 @@ import {
   type MigrationModes,
   type PageServerHandle,
 } from './lazy.js';
+import type { PageTunnelSecurity } from '../pagetunnel.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
@@ -676,7 +677,7 @@ export class DockerDriver implements EngineDriver {
    * at `bindAddress` (default all addresses). The container stays frozen (Docker shows it running)
    * until the target has fetched every page, then it exits; `waitPageServer` follows that.
    */
-  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string }): Promise<LazyCheckpointResult> {
+  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string; tunnel: PageTunnelSecurity }): Promise<LazyCheckpointResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
@@ -694,6 +695,7 @@ export class DockerDriver implements EngineDriver {
       containerId: ins.Id,
       name,
       port: opts.pageServerPort,
+      tunnel: opts.tunnel,
       bindAddress: opts.bindAddress ?? '0.0.0.0',
       engineNetns: this.opts.engineNetns || null,
     });
@@ -725,7 +727,11 @@ export class DockerDriver implements EngineDriver {
    * against the source's page server and the container from the checkpoint; resolves when the
    * process runs. Its memory then arrives on demand and in the background: `waitPostCopy`.
    */
-  async restoreLazy(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult> {
+  async restoreLazy(
+    containerId: string,
+    name: string,
+    opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number },
+  ): Promise<LazyRestoreResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
@@ -739,10 +745,12 @@ export class DockerDriver implements EngineDriver {
       name,
       sourceAddress: opts.sourceAddress,
       port: opts.port,
+      tunnel: opts.tunnel,
       completionTimeoutMs: opts.completionTimeoutMs,
+      restoreTimeoutMs: opts.restoreTimeoutMs,
     });
     this.lazyRestores.set(name, h);
-    return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms };
+    return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms, daemon_pid: h.daemon_pid };
   }
 
   postCopyStatus(name: string): PostCopyStatus {
