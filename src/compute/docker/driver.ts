@@ -33,6 +33,7 @@ import {
   criuFeature,
   ensurePipeMaxSize,
   judgeModes,
+  killProcessesUsing,
   lazyCheckpoint,
   lazyRestore,
   resumeFrozenSource,
@@ -778,8 +779,18 @@ export class DockerDriver implements EngineDriver {
     await resumeFrozenSource(this.docker, ins.Id);
   }
 
+  /**
+   * End a lazy restore: its daemon, and any CRIU process still holding its lazy-pages work dir
+   * (a restore left by an earlier run of this agent: ended by PID so the engine can remove the shell).
+   */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
+    const root = path.join(this.opts.workDir, 'lazy-pages');
+    const left = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.endsWith(`-${name}`)).map((d) => path.join(root, d)) : [];
+    if (left.length === 0) return;
+    const killed = killProcessesUsing(left);
+    if (killed.length) log.warn({ host: this.host, checkpoint: name, pids: killed }, 'ended processes left holding a lazy restore');
+    for (const d of left) fs.rmSync(d, { recursive: true, force: true });
   }
 }
 

@@ -304,7 +304,9 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       tunnel.stop();
       await handle.served.catch(() => undefined);
       // After a peer-lost, ctr returns only now that CRIU is gone.
-      await Promise.race([ctrExit, sleep(10_000)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ctrExit, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
       fs.rmSync(work, { recursive: true, force: true });
     },
   };

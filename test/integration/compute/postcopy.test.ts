@@ -30,6 +30,7 @@ import { processesUsing } from '../../../src/compute/docker/lazy.js';
 import { newPageToken, PAGE_TUNNEL_HELLO, type PageTunnelSecurity } from '../../../src/compute/pagetunnel.js';
 import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import type { DockerDriver } from '../../../src/compute/docker/driver.js';
+import type { ContainerSpec } from '../../../src/compute/driver.js';
 import { RUNC_CONF, runcConfText } from '../../../src/compute/docker/runcconf.js';
 import { cloud, host } from '../../helpers/cloud.js';
 import { startWriter, stopWriters } from '../../helpers/redis-writer.js';
@@ -107,6 +108,7 @@ afterAll(async () => {
 
 interface Moved {
   id: string;
+  spec: ContainerSpec;
   shell: string;
   ckName: string;
   /** The freeze began (checkpoint call). */
@@ -149,14 +151,14 @@ async function checkpointAndCopy(name: string, tunnel: PageTunnelSecurity): Prom
     if (p.kind === 'rootfs') await d2.applyRootfs(shell, to);
   }
   fs.rmSync(staging, { recursive: true, force: true });
-  return { id: spec.id, shell, ckName, t0, checkpointMs: ck.checkpoint_ms, imageBytes: ck.bytes, port: ck.page_server.port, pid: ck.page_server.pid };
+  return { id: spec.id, spec, shell, ckName, t0, checkpointMs: ck.checkpoint_ms, imageBytes: ck.bytes, port: ck.page_server.port, pid: ck.page_server.pid };
 }
 
 /** The lazy restore on compute2 through the tunnel, then the gratuitous ARP. */
 async function restoreLazily(c: Omit<Moved, 'tRestored'>, tunnel: PageTunnelSecurity, restoreTimeoutMs = 45_000): Promise<Moved & { daemonPid: number | null }> {
   const r = await d2.restoreLazy(c.shell, c.ckName, { sourceAddress: '127.0.0.1', port: c.port, tunnel, completionTimeoutMs: 120_000, restoreTimeoutMs });
   const tRestored = Date.now();
-  await d2.announce(c.shell, await d1.describeContainer(c.id));
+  await d2.announce(c.shell, c.spec);
   expect(r.pid).toBeGreaterThan(0);
   return { ...c, tRestored, daemonPid: r.daemon_pid ?? null };
 }
@@ -261,10 +263,12 @@ test('a stray local process on every new listener of the source gets no page and
   const hereNew = [...(await listeningPorts(null))].filter((p) => !hereBefore.has(p));
   expect(hereNew).toContain(c.port);
   const strays = [...engineNew.map((p) => strayConnection(p, engineNs)), ...hereNew.map((p) => strayConnection(p, null))];
+  const onTunnel = strays[engineNew.length + hereNew.indexOf(c.port)];
   process.stdout.write(`[postcopy] stray connections to engine ports ${engineNew.join(',') || '-'} and here ${hereNew.join(',')}\n`);
   await new Promise((r) => setTimeout(r, 6000)); // longer than the tunnel's hello timeout
   expect(d1.pageServerStatus(c.ckName).state).toBe('serving');
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('paused');
+  expect(onTunnel.child.exitCode ?? onTunnel.child.signalCode).not.toBeNull(); // the tunnel closed it (no certificate, no hello)
   // They let go; the source must not notice either.
   for (const s of strays) if (s.child.pid && s.child.exitCode === null) process.kill(s.child.pid, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 1000));
