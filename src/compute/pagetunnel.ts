@@ -108,17 +108,32 @@ export class PageTunnelServer extends EventEmitter {
   private peer: Duplex | null = null;
   private readonly watcher = new CloseRequestWatcher();
   private readonly pendingClients = new Set<Duplex>();
+  /** The served client's address:port. */
+  private admitted: string | null = null;
 
   constructor(private readonly o: PageTunnelServerOptions) {
     super();
     this.ended = new Promise((resolve) => (this.finish = resolve));
     const onClient = (sock: Duplex & { remoteAddress?: string }) => this.onClient(sock);
     this.server = o.tls
-      ? tls.createServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true, allowHalfOpen: true }, onClient)
+      ? tls.createServer(
+{ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true, allowHalfOpen: true }, onClient)
       : net.createServer({ allowHalfOpen: true }, onClient);
     // A handshake that fails (no or foreign certificate) never reaches onClient.
     this.server.on('tlsClientError', (e: Error) => this.refused.push(`TLS: ${e.message}`));
     this.server.on('error', () => undefined);
+    // Every connection must have shown its hello within the hello time from its TCP connect
+    // (one that never completes a TLS handshake included).
+    this.server.on('connection', (raw: net.Socket) => {
+      const key = `${raw.remoteAddress}:${raw.remotePort}`;
+      const timer = setTimeout(() => {
+        if (this.admitted !== key) {
+          this.refused.push('no hello in time');
+          raw.destroy();
+        }
+      }, o.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+      raw.once('close', () => clearTimeout(timer));
+    });
     o.upstream.on('error', () => undefined);
     o.upstream.once('close', () => {
       if (this.state === 'waiting') this.end('upstream-lost');
@@ -168,6 +183,8 @@ export class PageTunnelServer extends EventEmitter {
       if (!this.helloOk(line)) return this.refuse(sock, 'wrong hello or token');
       if (this.state !== 'waiting') return this.refuse(sock, 'a peer is already served');
       this.pendingClients.delete(sock);
+      const peer = sock as Duplex & { remoteAddress?: string; remotePort?: number };
+      this.admitted = `${peer.remoteAddress}:${peer.remotePort}`;
       this.pipe(sock, rest);
     };
     sock.on('data', onData);

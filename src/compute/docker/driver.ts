@@ -37,6 +37,7 @@ import {
   lazyCheckpoint,
   lazyRestore,
   resumeFrozenSource,
+  unmountUnder,
   type LazyRestoreHandle,
   type MigrationModes,
   type PageServerHandle,
@@ -790,7 +791,10 @@ export class DockerDriver implements EngineDriver {
     if (left.length === 0) return;
     const killed = killProcessesUsing(left);
     if (killed.length) log.warn({ host: this.host, checkpoint: name, pids: killed }, 'ended processes left holding a lazy restore');
-    for (const d of left) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of left) {
+      await unmountUnder(d); // what the killed CRIU left mounted there
+      fs.rmSync(d, { recursive: true, force: true });
+    }
   }
 }
 

@@ -411,6 +411,27 @@ export function processesUsing(dirs: string[]): number[] {
   return found;
 }
 
+/**
+ * Detach what a killed CRIU left mounted under `dir` (its cgroup yard, `.criu.cgyard.*`), so that
+ * the directory can be removed. Returns the mount points detached.
+ */
+export async function unmountUnder(dir: string): Promise<string[]> {
+  let info = '';
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((mp): mp is string => !!mp && mp.startsWith(`${dir}/`));
+  // The outermost ones: a lazy unmount takes what is mounted below with it.
+  const outer = points.filter((mp) => !points.some((o) => o !== mp && mp.startsWith(`${o}/`)));
+  for (const mp of outer) await run('umount', ['-l', mp], { timeoutMs: 10_000 });
+  return outer;
+}
+
 /** SIGKILL, by PID, every process that holds a post-copy's lazy-pages work dir or images (a hung restore). */
 export function killProcessesUsing(dirs: string[]): number[] {
   const pids = processesUsing(dirs);
@@ -495,7 +516,10 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   } catch (e) {
     daemon.kill('SIGKILL');
     tunnel.stop();
-    if (timedOut) killProcessesUsing([lpw, images]);
+    if (timedOut) {
+      killProcessesUsing([lpw, images]);
+      await unmountUnder(lpw);
+    }
     throw e instanceof RestoreFailed ? new RestoreFailed(`${e.message} (lazy-pages daemon: ${why() || 'no error logged'}; tunnel: ${tunnel.state}${tunnel.refused.length ? `, ${tunnel.refused.join('; ')}` : ''})`, { container: o.containerId }) : e;
   }
   const restoreMs = Date.now() - t1;

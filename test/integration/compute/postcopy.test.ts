@@ -57,8 +57,15 @@ beforeAll(() => {
   tls2 = loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), 'compute2'));
 });
 
-afterEach(() => {
+/** Checkpoints a test made: whatever it left (a failed assertion) is ended after it. */
+const checkpoints: string[] = [];
+
+afterEach(async () => {
   for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+  for (const ck of checkpoints.splice(0)) {
+    await d2.abortPostCopy(ck).catch(() => undefined);
+    await d1.abortPageServer(ck).catch(() => undefined);
+  }
 });
 
 /** The two ends of one migration's page tunnel, as the agents set them up. */
@@ -137,6 +144,7 @@ async function checkpointAndCopy(name: string, tunnel: PageTunnelSecurity): Prom
   const migrationId = `pc-${name}`;
   const shell = await d2.createShell(spec, migrationId);
   const ckName = d1.checkpointName(migrationId);
+  checkpoints.push(ckName);
 
   const t0 = Date.now();
   const ck = await d1.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel });
@@ -320,6 +328,8 @@ test('a peer with the right certificate and token that takes the tunnel and neve
   await waitFor('no CRIU process left', async () => (await criuProcesses()).length <= criuBefore.length, 15_000);
   const lazyWork = path.join(workDir('compute2'), 'lazy-pages');
   expect(processesUsing([lazyWork])).toEqual([]);
+  // Nor the cgroup yard a killed CRIU restore leaves mounted in its work dir.
+  expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(lazyWork);
 });
 
 test('the target goes away mid post-copy: the source stays frozen and whole (peer-lost), then rolls back with every key', async () => {

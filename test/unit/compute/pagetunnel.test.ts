@@ -213,6 +213,18 @@ describe('PageTunnelServer', () => {
     expect(fake.received().length).toBe(0);
   });
 
+  test('a plain TCP connection that never starts TLS is dropped within the hello time', async () => {
+    const { server, fake } = await setup({ helloTimeoutMs: 300 });
+    const raw = net.connect({ host: '127.0.0.1', port: server.port });
+    raw.on('error', () => undefined);
+    cleanups.push(() => raw.destroy());
+    const t0 = Date.now();
+    await new Promise<void>((r) => raw.once('close', () => r()));
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(server.state).toBe('waiting');
+    expect(fake.received().length).toBe(0);
+  });
+
   test('a second client, even with the token, is refused while the first is served', async () => {
     const { server, fake, token } = await setup();
     const first = await dial(server.port, tls2);
