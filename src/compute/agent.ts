@@ -539,7 +539,7 @@ export class MigrationAgent {
       ? await this.lazyDriver('restoreLazy').call(this.driver, cid, name, {
           sourceAddress: lazy.address,
           port: lazy.port,
-          tunnel: { tls: this.tunnelTls, token: lazy.token ?? '', peerHost: lazy.host ?? r.peer_host ?? null },
+          tunnel: { tls: this.tunnelTls, token: lazy.token ?? '', peerHost: r.peer_host ?? lazy.host ?? null }, // the source this host prepared for
           completionTimeoutMs: this.postCopyTimeoutMs,
           restoreTimeoutMs: this.lazyRestoreTimeoutMs,
         })

@@ -125,6 +125,8 @@ export class PageTunnelServer extends EventEmitter {
     // Every connection must have shown its hello within the hello time from its TCP connect
     // (one that never completes a TLS handshake included).
     this.server.on('connection', (raw: net.Socket) => {
+      // Requests are 32 bytes each, answered one by one: Nagle's delay would stall every page fault.
+      raw.setNoDelay(true);
       const key = `${raw.remoteAddress}:${raw.remotePort}`;
       const timer = setTimeout(() => {
         if (this.admitted !== key) {
@@ -355,12 +357,14 @@ export class PageTunnelClient extends EventEmitter {
     }
     this.state = 'piping';
     this.local = s;
+    s.setNoDelay(true);
     this.server.close();
     s.pause();
     const remote = this.o.tls
       ? tls.connect({ ...clientTlsOptions(this.o.tls, this.o.sourceHost), host: this.o.sourceAddress, port: this.o.sourcePort })
       : net.connect({ host: this.o.sourceAddress, port: this.o.sourcePort, allowHalfOpen: true });
     this.remote = remote;
+    (remote as net.Socket).setNoDelay(true);
     remote.on('error', (e: Error) => {
       this.refused.push(`source: ${e.message}`);
       this.end('upstream-lost');
