@@ -8,7 +8,10 @@
  * - a peer with compute2's certificate and the migration's token takes the tunnel and never asks
  *   for a page: the target's lazy restore is bounded ([compute] lazy_restore_timeout), the
  *   migration ends rolled back within the deadline, Redis runs on compute1 only with its keys,
- *   and no CRIU process nor shell is left.
+ *   and no CRIU process nor shell is left;
+ * - the target's lazy-pages daemon dies mid post-copy (the target's end of the tunnel goes away):
+ *   the record ends `error` / needs-operator saying so, and the source is left frozen and whole
+ *   (CRIU saw no end of stream, so it did not end the source's tasks).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
@@ -33,7 +36,7 @@ const pexec = promisify(execFile);
 
 const c1 = engine('compute1');
 const c2 = engine('compute2');
-const names = { stray: uniqueName('pct-stray'), hung: uniqueName('pct-hung') };
+const names = { stray: uniqueName('pct-stray'), hung: uniqueName('pct-hung'), gone: uniqueName('pct-gone') };
 const started: ChildProcess[] = [];
 
 function redisCli(d: Docker, name: string, args: string[]): Promise<string> {
@@ -61,10 +64,10 @@ async function listeningPorts(netns: string | null): Promise<Set<number>> {
 }
 
 /** The source agent's record of a migration (where its page tunnel and token are). */
-function sourceRecord(uuid: string): { stage?: string; page_server?: { port: number; token?: string } | null } | null {
+function sourceRecord(uuid: string): { stage?: string; page_server?: { port: number; token?: string } | null; page_server_pid?: number | null } | null {
   const f = path.join(cloud().state_dir, 'ferry', 'compute1', 'migrations', uuid, 'record.json');
   try {
-    return JSON.parse(fs.readFileSync(f, 'utf8')) as { page_server?: { port: number; token?: string } | null };
+    return JSON.parse(fs.readFileSync(f, 'utf8')) as { page_server?: { port: number; token?: string } | null; page_server_pid?: number | null };
   } catch {
     return null;
   }
@@ -85,7 +88,17 @@ afterEach(() => {
   for (const c of started.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
 });
 
+/** CRIU page servers the tests left waiting (the frozen source of the last test), ended by PID. */
+const pageServers: number[] = [];
+
 afterAll(async () => {
+  for (const pid of pageServers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   await useFaults({});
   for (const n of Object.values(names)) {
     await removeQuietly(c1, n);
@@ -159,5 +172,35 @@ describe('post-copy pages go to the expected target only', () => {
     expect(await containerOn(c2, name)).toBeNull();
     for (let i = 0; i < 100 && (await criuCount()) > criuBefore; i++) await sleep(100);
     expect(await criuCount()).toBeLessThanOrEqual(criuBefore);
+  });
+
+  it('the target goes away mid post-copy: error / needs-operator, the source frozen and whole', async () => {
+    const name = names.gone;
+    await startRedis(name, 2_000_000);
+    const r = await admin<{ migration: Migration }>('POST', `/v1/containers/${name}/migrate`, { post_copy: true });
+    expect(r.status).toBe(202);
+    const uuid = r.body.migration.uuid;
+    const lazyDir = path.join(cloud().state_dir, 'ferry', 'compute2', 'lazy-pages');
+    // The target's lazy-pages daemon for this migration, once the restored process runs.
+    let daemon: number | null = null;
+    await waitMigration(uuid, (m) => m.phase === 'post-copy' || ['completed', 'failed', 'error'].includes(m.status));
+    for (let i = 0; i < 100 && daemon === null; i++) {
+      const ps = await pexec('ps', ['-eo', 'pid=,args=']);
+      const line = ps.stdout.split('\n').find((l) => l.includes('lazy-pages') && l.includes(lazyDir));
+      daemon = line ? Number(line.trim().split(/\s+/)[0]) : null;
+      if (daemon === null) await sleep(20);
+    }
+    const pagePid = sourceRecord(uuid)?.page_server_pid ?? null;
+    if (pagePid) pageServers.push(pagePid);
+    expect(daemon).toBeGreaterThan(0);
+    process.kill(daemon as number, 'SIGKILL');
+    const m = await waitMigration(uuid);
+    process.stdout.write(`[postcopy-tunnel] target gone: ${m.status} ${m.phase ?? ''}: ${m.error}\n`);
+    expect(m.status).toBe('error');
+    expect(m.error).toMatch(/post-copy/);
+    // The source: still there, frozen, its CRIU page server waiting (no end of stream reached it).
+    expect((await containerOn(c1, name))?.State).toBe('paused');
+    expect(pagePid).toBeGreaterThan(0);
+    expect(fs.existsSync(`/proc/${pagePid}`)).toBe(true);
   });
 });
