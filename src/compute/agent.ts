@@ -41,6 +41,7 @@ import type {
   CleanupSourceResult,
   LiveMigrationRequest,
   LiveMigrationResult,
+  PageServerAddress,
   PostCopyStatusResult,
   PostMigrationRequest,
   PostMigrationResult,
@@ -51,6 +52,8 @@ import type {
   RollbackSourceRequest,
   RollbackSourceResult,
 } from './steps.js';
+import type { TlsMaterial } from './datachannel/tls.js';
+import { newPageToken } from './pagetunnel.js';
 import { MigrationTransfer, expectedParts, type ChannelSettings } from './transfer.js';
 
 const log = getLogger('compute.agent');
@@ -70,6 +73,8 @@ export interface AgentOptions {
   permitPostCopy?: boolean;
   /** How long a target's lazy restore waits for all pages before it gives up (ms; default 10 min). */
   postCopyTimeoutMs?: number;
+  /** [compute] lazy_restore_timeout: bound of a target's `docker start --checkpoint` in a post-copy (ms; default 45 s). */
+  lazyRestoreTimeoutMs?: number;
 }
 
 /** Post-copy support of a host is re-checked this often (`criu check` takes a while). */
@@ -92,10 +97,15 @@ export class MigrationAgent {
   private modesCache: { at: number; value: HostModes } | null = null;
   private readonly permitPostCopy: boolean;
   private readonly postCopyTimeoutMs: number;
+  private readonly lazyRestoreTimeoutMs: number;
+  /** The data channel's certificates, which also carry post-copy's pages (null = insecure channel). */
+  private readonly tunnelTls: TlsMaterial | null;
 
   constructor(opts: AgentOptions) {
     this.permitPostCopy = opts.permitPostCopy ?? false;
     this.postCopyTimeoutMs = opts.postCopyTimeoutMs ?? 600_000;
+    this.lazyRestoreTimeoutMs = opts.lazyRestoreTimeoutMs ?? 45_000;
+    this.tunnelTls = opts.channel?.tls ?? null;
     this.faults = effectiveFaults(opts.faults);
     this.driver = withFaults(opts.driver, () => this.faults);
     this.records = new AgentRecordStore(path.join(opts.workDir, 'migrations'));
@@ -390,7 +400,7 @@ export class MigrationAgent {
     const state = await this.driver.containerState(spec.id);
     let ckpt;
     let frozenAt: number;
-    let pageServer: { address: string; port: number } | null = null;
+    let pageServer: PageServerAddress | null = null;
     const preDumps: PreDumpRound[] = [];
     // A lazily frozen source still shows as running: its page server decides whether it can go on.
     const lazilyFrozen = r.stage === 'frozen' && mode === 'post-copy';
@@ -405,8 +415,14 @@ export class MigrationAgent {
       await this.driver.holdRestarts(spec);
       frozenAt = Date.now();
       if (mode === 'post-copy') {
-        const lazy = await this.lazyDriver('checkpointLazy').call(this.driver, spec.id, name, { pageServerPort: 0, bindAddress: this.advertisedHost() });
-        pageServer = { address: this.advertisedHost(), port: lazy.page_server.port };
+        // A one-time token binds the pages to this migration's target (besides its certificate).
+        const token = newPageToken();
+        const lazy = await this.lazyDriver('checkpointLazy').call(this.driver, spec.id, name, {
+          pageServerPort: 0,
+          bindAddress: this.advertisedHost(),
+          tunnel: { tls: this.tunnelTls, token, peerHost: r.peer_host ?? null },
+        });
+        pageServer = { address: this.advertisedHost(), port: lazy.page_server.port, host: this.host, token };
         r.page_server = pageServer;
         r.page_server_pid = lazy.page_server.pid;
         this.records.save(r);
@@ -496,6 +512,9 @@ export class MigrationAgent {
     }
     const lazy = req.page_server ?? null;
     if (lazy) await this.requirePostCopy();
+    if (lazy && !lazy.token) {
+      throw new PostCopyFailed(`the source of migration ${id} offers its memory pages without a page tunnel token (an agent before compute RPC 1.2): ${this.host} fetches pages only through the authenticated tunnel`);
+    }
     const cid = r.container_id;
     const name = r.checkpoint_name ?? this.driver.checkpointName(id);
     const t0 = Date.now();
@@ -517,7 +536,13 @@ export class MigrationAgent {
       this.records.save(r);
     }
     const restored = lazy
-      ? await this.lazyDriver('restoreLazy').call(this.driver, cid, name, { sourceAddress: lazy.address, port: lazy.port, completionTimeoutMs: this.postCopyTimeoutMs })
+      ? await this.lazyDriver('restoreLazy').call(this.driver, cid, name, {
+          sourceAddress: lazy.address,
+          port: lazy.port,
+          tunnel: { tls: this.tunnelTls, token: lazy.token ?? '', peerHost: r.peer_host ?? lazy.host ?? null }, // the source this host prepared for
+          completionTimeoutMs: this.postCopyTimeoutMs,
+          restoreTimeoutMs: this.lazyRestoreTimeoutMs,
+        })
       : await this.driver.restore(cid, name);
     const restoredAt = Date.now();
     const garp = await this.driver.announce(cid, r.spec).catch((e: unknown) => {

@@ -6,6 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ContainerSummary } from '../objects/host.js';
+import type { PageTunnelSecurity } from './pagetunnel.js';
 
 /** What a host can do, as the pre-checks and the heartbeat need it. */
 export interface HostFacts {
@@ -150,8 +151,8 @@ export interface LazyCheckpointResult extends CheckpointResult {
 
 export interface PageServerStatus {
   name: string;
-  /** serving: waiting for / answering the target; done: every page fetched, the source exited. */
-  state: 'serving' | 'done' | 'failed' | 'unknown';
+  /** serving: waiting for / answering the target; done: every page fetched, the source exited; peer-lost: the target went away mid-stream, the source is frozen and whole. */
+  state: 'serving' | 'done' | 'failed' | 'peer-lost' | 'unknown';
   port: number | null;
   pid: number | null;
   error: string | null;
@@ -160,6 +161,8 @@ export interface PageServerStatus {
 export interface LazyRestoreResult extends RestoreResult {
   /** Starting the lazy-pages daemon until its socket was there. */
   daemon_ms: number;
+  /** The lazy-pages daemon's PID (the faults and the tests end it by PID). */
+  daemon_pid?: number | null;
 }
 
 export interface PostCopyStatus {
@@ -249,7 +252,7 @@ export interface EngineDriver {
   /** Whether this host can do post-copy (and pre-copy), and why not. */
   postCopySupport?(): Promise<PostCopySupport>;
   /** Source: freeze and dump all but memory; resolves when the images are written and the page server waits. */
-  checkpointLazy?(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string }): Promise<LazyCheckpointResult>;
+  checkpointLazy?(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string; tunnel: PageTunnelSecurity }): Promise<LazyCheckpointResult>;
   pageServerStatus?(name: string): PageServerStatus;
   /** Source: resolves when every page was fetched and the source exited; PostCopyFailed otherwise. */
   waitPageServer?(name: string): Promise<PageServerStatus>;
@@ -257,7 +260,7 @@ export interface EngineDriver {
   /** Source: end the page server and resume the frozen container (only while no target has run it). */
   rollbackLazyCheckpoint?(containerId: string, name: string): Promise<void>;
   /** Target: restore from the placed lazy checkpoint, fetching pages from the source; resolves when the process runs. */
-  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult>;
+  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number }): Promise<LazyRestoreResult>;
   postCopyStatus?(name: string): PostCopyStatus;
   /** Target: resolves when every page arrived; PostCopyFailed (container stopped) when it cannot finish. */
   waitPostCopy?(name: string): Promise<PostCopyStatus>;

@@ -40,6 +40,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     faults: extra.faults,
     permitPostCopy: c.permit_post_copy,
     postCopyTimeoutMs: c.post_copy_timeout * 1000,
+    lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,
   });
 }
 

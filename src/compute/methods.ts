@@ -19,8 +19,11 @@ import type {
 } from './steps.js';
 
 export const COMPUTE_TOPIC = 'ferry-compute';
-/** 1.1: live_migration `mode`, post_migration_at_destination `page_server`, post_copy_status (post-copy). */
-export const COMPUTE_RPC_VERSION = '1.1';
+/**
+ * 1.1: live_migration `mode`, post_migration_at_destination `page_server`, post_copy_status (post-copy).
+ * 1.2: `page_server.host` and `page_server.token`: pages travel only through the authenticated tunnel.
+ */
+export const COMPUTE_RPC_VERSION = '1.2';
 
 const migrationId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'migration_id must be a plain name (letters, digits, _ . -)');
 const hostName = z.string().min(1, 'a host name is required').max(255);
@@ -58,7 +61,12 @@ const checkDestination = z.object({ migration_id: migrationId, source_host: host
 const preMigration = z.object({ migration_id: migrationId, source_host: hostName, source: hostFacts.nullish(), spec: containerSpec, export: channelGrant });
 const liveMigration = z.object({ migration_id: migrationId, upload: channelGrant, mode: z.enum(['stop-and-copy', 'pre-copy', 'post-copy']).nullish() });
 const byId = z.object({ migration_id: migrationId });
-const pageServer = z.object({ address: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) });
+const pageServer = z.object({
+  address: z.string().min(1).max(255),
+  port: z.number().int().min(1).max(65535),
+  host: hostName.nullish(),
+  token: z.string().regex(/^[0-9a-f]{64}$/, 'page_server.token must be 64 hex digits').nullish(),
+});
 const postMigration = z.object({ migration_id: migrationId, page_server: pageServer.nullish() });
 const withContainer = z.object({ migration_id: migrationId, container_id: z.string().max(128).nullish() });
 

@@ -31,7 +31,7 @@ export interface AgentRecord {
   /** How this host moves the memory (absent in records written before post-copy: stop-and-copy). */
   mode?: 'stop-and-copy' | 'pre-copy' | 'post-copy';
   /** Source, post-copy: where its page server waits for the target. */
-  page_server?: { address: string; port: number } | null;
+  page_server?: { address: string; port: number; host?: string | null; token?: string | null } | null;
   /** Source, post-copy: the PID of CRIU's page server (in the engine's namespace), for the operator. */
   page_server_pid?: number | null;
   created_volumes: string[];

@@ -51,6 +51,10 @@ export interface PreMigrationResult {
 export interface PageServerAddress {
   address: string;
   port: number;
+  /** The source host's name, which its certificate must carry (1.2). */
+  host?: string | null;
+  /** The migration's one-time page tunnel token, 64 hex digits (1.2). */
+  token?: string | null;
 }
 
 // ---- live_migration (source) ----

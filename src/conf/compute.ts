@@ -30,6 +30,11 @@ export const computeOpts = {
     false,
     'Let migrations from or to this host move memory after the restore (post-copy, lazy pages): downtime no longer grows with memory, but if the source host fails before every page arrived, the container is lost. Asked per migration ("post_copy": true) or by force-complete.',
   ),
+  lazy_restore_timeout: intOpt(
+    45,
+    'Seconds a post-copy target\'s `docker start --checkpoint` may take; then the agent ends the lazy-pages daemon and CRIU\'s restore by PID so that the rollback can remove the shell.',
+    5,
+  ),
   post_copy_timeout: intOpt(600, 'Seconds a post-copy target waits for all of its memory pages before it gives up (the migration then ends in error).', 10),
   live_migration_completion_timeout: intOpt(
     0,

@@ -9,7 +9,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadTlsMaterial } from '../../compute/datachannel/tls.js';
 import { DockerDriver } from '../../compute/docker/driver.js';
+import { newPageToken } from '../../compute/pagetunnel.js';
+import { ensureHostCert, pkiDir } from '../../devcloud/certs.js';
 import type { CloudHost } from '../../devcloud/status.js';
 import type { BenchCloud } from '../cloud.js';
 import { sh } from '../cloud.js';
@@ -49,7 +52,10 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
   fs.mkdirSync(staging, { recursive: true });
   try {
     const t0 = Date.now();
-    const ck = await src.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1' });
+    // The pages go through the page tunnel with the hosts' certificates, as the agents run it.
+    const tlsOf = (h: CloudHost) => loadTlsMaterial(ensureHostCert(pkiDir(cloud.status.state_dir), h.name));
+    const token = newPageToken();
+    const ck = await src.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: { tls: tlsOf(cloud.source), token, peerHost: cloud.target.name } });
     const t1 = Date.now();
     let moved = 0;
     for (const p of await src.partsToMove(spec.id, ck, spec)) {
@@ -60,7 +66,12 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
       if (p.kind === 'rootfs') await dst.applyRootfs(shell, to);
     }
     const t2 = Date.now();
-    const r = await dst.restoreLazy(shell, ckName, { sourceAddress: '127.0.0.1', port: ck.page_server.port, completionTimeoutMs: 600_000 });
+    const r = await dst.restoreLazy(shell, ckName, {
+      sourceAddress: '127.0.0.1',
+      port: ck.page_server.port,
+      tunnel: { tls: tlsOf(cloud.target), token, peerHost: cloud.source.name },
+      completionTimeoutMs: 600_000,
+    });
     const t3 = Date.now();
     await dst.announce(shell, spec);
     await dst.waitPostCopy(ckName);

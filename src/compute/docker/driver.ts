@@ -33,13 +33,16 @@ import {
   criuFeature,
   ensurePipeMaxSize,
   judgeModes,
+  killProcessesUsing,
   lazyCheckpoint,
   lazyRestore,
   resumeFrozenSource,
+  unmountUnder,
   type LazyRestoreHandle,
   type MigrationModes,
   type PageServerHandle,
 } from './lazy.js';
+import type { PageTunnelSecurity } from '../pagetunnel.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
@@ -681,7 +684,7 @@ export class DockerDriver implements EngineDriver {
    * at `bindAddress` (default all addresses). The container stays frozen (Docker shows it running)
    * until the target has fetched every page, then it exits; `waitPageServer` follows that.
    */
-  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string }): Promise<LazyCheckpointResult> {
+  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string; tunnel: PageTunnelSecurity }): Promise<LazyCheckpointResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
@@ -699,6 +702,7 @@ export class DockerDriver implements EngineDriver {
       containerId: ins.Id,
       name,
       port: opts.pageServerPort,
+      tunnel: opts.tunnel,
       bindAddress: opts.bindAddress ?? '0.0.0.0',
       engineNetns: this.opts.engineNetns || null,
     });
@@ -730,7 +734,11 @@ export class DockerDriver implements EngineDriver {
    * against the source's page server and the container from the checkpoint; resolves when the
    * process runs. Its memory then arrives on demand and in the background: `waitPostCopy`.
    */
-  async restoreLazy(containerId: string, name: string, opts: { sourceAddress: string; port: number; completionTimeoutMs?: number }): Promise<LazyRestoreResult> {
+  async restoreLazy(
+    containerId: string,
+    name: string,
+    opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number },
+  ): Promise<LazyRestoreResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
@@ -744,10 +752,12 @@ export class DockerDriver implements EngineDriver {
       name,
       sourceAddress: opts.sourceAddress,
       port: opts.port,
+      tunnel: opts.tunnel,
       completionTimeoutMs: opts.completionTimeoutMs,
+      restoreTimeoutMs: opts.restoreTimeoutMs,
     });
     this.lazyRestores.set(name, h);
-    return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms };
+    return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms, daemon_pid: h.daemon_pid };
   }
 
   postCopyStatus(name: string): PostCopyStatus {
@@ -775,8 +785,21 @@ export class DockerDriver implements EngineDriver {
     await resumeFrozenSource(this.docker, ins.Id);
   }
 
+  /**
+   * End a lazy restore: its daemon, and any CRIU process still holding its lazy-pages work dir
+   * (a restore left by an earlier run of this agent: ended by PID so the engine can remove the shell).
+   */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
+    const root = path.join(this.opts.workDir, 'lazy-pages');
+    const left = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.endsWith(`-${name}`)).map((d) => path.join(root, d)) : [];
+    if (left.length === 0) return;
+    const killed = killProcessesUsing(left);
+    if (killed.length) log.warn({ host: this.host, checkpoint: name, pids: killed }, 'ended processes left holding a lazy restore');
+    for (const d of left) {
+      await unmountUnder(d); // what the killed CRIU left mounted there
+      fs.rmSync(d, { recursive: true, force: true });
+    }
   }
 }
 

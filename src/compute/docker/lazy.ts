@@ -13,16 +13,19 @@
  * and `work-dir <work dir>` makes the restore hand its userfaultfds to that daemon, which fetches
  * faulted pages first and all the others in the background, then exits 0.
  *
- * When the engine runs in a network namespace other than this process's (the dev cloud: each
- * compute host's dockerd in its own namespace), the page server listens on that namespace's
- * loopback and a relay in this process forwards the target's one connection to it, so the
- * target connects to the address this host advertises in either case.
+ * Pages never travel in clear nor to whoever connects first (pagetunnel.ts): CRIU's page server
+ * listens on loopback only (the engine's namespace's, when it has its own: the dev cloud), this
+ * process connects to it at once and offers a mutual-TLS listener that serves only the expected
+ * target with the migration's token; on the target, the lazy-pages daemon connects to a loopback
+ * listener of this process that admits only the daemon's own connection and carries it over TLS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { PageTunnelClient, PageTunnelServer, type PageTunnelSecurity, type TunnelEnd } from '../pagetunnel.js';
 import { CheckpointFailed, PostCopyFailed, RestoreFailed } from '../../common/errors.js';
 import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
@@ -118,37 +121,32 @@ export async function freePort(bindAddress: string): Promise<number> {
 }
 
 /**
- * Relay one connection from `bindAddress:port` here to 127.0.0.1:port in another network
- * namespace (socat there, under nsenter). Closes its listener after the first connection.
+ * Connect to CRIU's page server on loopback, in the engine's network namespace when it has its
+ * own (socat there, under nsenter). Done as soon as it listens: CRIU accepts one connection only.
  */
-function startRelay(bindAddress: string, port: number, netns: string): Promise<{ close(): void }> {
-  let peer: ChildProcess | null = null;
-  const server = net.createServer((sock) => {
-    server.close();
-    sock.setNoDelay(true);
-    const child = spawn('nsenter', [`--net=${netns}`, 'socat', 'STDIO', `TCP:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'ignore'] });
-    peer = child;
-    sock.pipe(child.stdin);
-    child.stdout.pipe(sock);
-    child.stdin.on('error', () => sock.destroy());
-    sock.on('error', () => child.kill('SIGKILL'));
-    sock.on('close', () => child.kill('SIGTERM'));
-    child.on('close', () => sock.destroy());
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, bindAddress, () =>
-      resolve({
-        close() {
-          server.close();
-          peer?.kill('SIGKILL');
-        },
-      }),
-    );
-  });
+function connectPageServer(port: number, netns: string | null): Promise<Duplex> {
+  if (!netns) {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      s.setNoDelay(true);
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+  }
+  const child = spawn('nsenter', [`--net=${netns}`, 'socat', '-t', '5', 'STDIO', `TCP:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  child.stdin.on('error', () => undefined);
+  child.on('close', () => d.destroy());
+  const origDestroy = d.destroy.bind(d);
+  d.destroy = (e?: Error) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return origDestroy(e);
+  };
+  return Promise.resolve(d);
 }
 
-export type PageServerState = 'serving' | 'done' | 'failed';
+/** `peer-lost`: the target went away mid-stream; CRIU still holds the source frozen and whole. */
+export type PageServerState = 'serving' | 'done' | 'failed' | 'peer-lost';
 
 /** The source side of one post-copy, kept in memory by the driver while pages are served. */
 export interface PageServerHandle {
@@ -162,11 +160,13 @@ export interface PageServerHandle {
   port: number;
   /** CRIU's page-server process (in the engine's namespace), when `ss` named it. */
   pid: number | null;
+  /** The TLS listener the target's tunnel connects to. */
+  tunnel: PageTunnelServer;
   state: PageServerState;
   error: string | null;
   /** Resolves when every page was fetched and the source's tasks ended; rejects with PostCopyFailed. */
   served: Promise<void>;
-  /** End the page server now (by its PID) and the relay; the dump then fails. */
+  /** End the page server now (by its PID) and the tunnel; the dump then fails. */
   abort(): Promise<void>;
 }
 
@@ -179,6 +179,8 @@ export interface LazyCheckpointOptions {
   name: string;
   /** The port the target connects to (0 = a free one here). */
   port: number;
+  /** The tunnel's certificates and token: pages go only to the target that shows both. */
+  tunnel: PageTunnelSecurity;
   /** Where the target connects: this host's migration address (default 0.0.0.0 = all). */
   bindAddress: string;
   /** The engine's network namespace (a /run/netns path) when it is not this process's; null = this one. */
@@ -209,14 +211,15 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   fs.mkdirSync(dir, { recursive: true });
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
-  const port = o.port || (await freePort(o.bindAddress));
-  // In a namespace of its own the engine's CRIU listens on that namespace's loopback, behind the relay.
-  const serverAddress = o.engineNetns ? '127.0.0.1' : o.bindAddress;
+  // CRIU listens on loopback only (the engine's namespace's); the tunnel faces the network.
+  const port = await freePort('127.0.0.1');
+  const serverAddress = '127.0.0.1';
   const t0 = Date.now();
   let ctr: ChildProcess | null = null;
   let ctrOut = '';
   let ctrExit: Promise<number> = Promise.resolve(1);
   let pid: number | null = null;
+  let upstream: Duplex | null = null;
   await withLazyRuncConf(['lazy-pages', `address ${serverAddress}`, `port ${port}`], async (configRead) => {
     const child = spawn('ctr', ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -242,6 +245,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         const l = await listener(port, o.engineNetns);
         if (l) {
           pid = l.pid;
+          upstream = await connectPageServer(port, o.engineNetns);
           break;
         }
       }
@@ -257,13 +261,24 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     throw e;
   });
   const checkpointMs = Date.now() - t0;
-  let relay: { close(): void } | null = null;
+  const killPageServer = () => {
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: upstream as unknown as Duplex });
   try {
-    if (o.engineNetns) relay = await startRelay(o.bindAddress, port, o.engineNetns);
+    await tunnel.listen();
   } catch (e) {
-    if (pid) process.kill(pid, 'SIGKILL');
-    throw new CheckpointFailed(`cannot relay the page server to ${o.bindAddress}:${port}: ${(e as Error).message}`, { container: o.containerId });
+    // SIGKILL leaves the source frozen and whole (an end of stream would make CRIU end its tasks).
+    killPageServer();
+    throw new CheckpointFailed(`cannot offer the page tunnel on ${o.bindAddress}:${o.port}: ${(e as Error).message}`, { container: o.containerId });
   }
+  const peerLost: Promise<TunnelEnd> = tunnel.ended;
   const handle: PageServerHandle = {
     name: o.name,
     containerId: o.containerId,
@@ -271,26 +286,41 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     bytes: treeBytes(dir),
     checkpoint_ms: checkpointMs,
     address: o.bindAddress,
-    port,
+    port: tunnel.port,
     pid,
+    tunnel,
     state: 'serving',
     error: null,
     served: Promise.resolve(),
     async abort() {
-      relay?.close();
-      if (handle.pid && handle.state === 'serving') {
+      // CRIU first, by its PID, so that the tunnel's closing is no end of stream it would act on.
+      if (handle.pid && (handle.state === 'serving' || handle.state === 'peer-lost')) {
         try {
           process.kill(handle.pid, 'SIGKILL');
         } catch {
           /* already gone */
         }
       }
+      tunnel.stop();
       await handle.served.catch(() => undefined);
+      // After a peer-lost, ctr returns only now that CRIU is gone.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ctrExit, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
+      fs.rmSync(work, { recursive: true, force: true });
     },
   };
   handle.served = (async () => {
+    const first = await Promise.race([ctrExit.then((c) => ({ ctr: c })), peerLost.then((how) => ({ tunnel: how }))]);
+    if ('tunnel' in first && first.tunnel !== 'closed') {
+      if (first.tunnel === 'peer-lost') {
+        handle.state = 'peer-lost';
+        handle.error = `the target of ${o.containerId.slice(0, 12)}'s post-copy went away before it had every page; the source is still frozen and whole (peer-lost)`;
+        throw new PostCopyFailed(handle.error, { container: o.containerId, reason: 'peer-lost' });
+      }
+    }
     const code = await ctrExit;
-    relay?.close();
+    tunnel.stop();
     if (code !== 0) {
       handle.state = 'failed';
       handle.error = `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();
@@ -319,6 +349,9 @@ export interface LazyRestoreHandle {
   restore_ms: number;
   /** From spawning the lazy-pages daemon until its socket was there. */
   daemon_ms: number;
+  /** The lazy-pages daemon's PID. */
+  daemon_pid: number | null;
+  tunnel: PageTunnelClient;
   state: PostCopyState;
   error: string | null;
   /** Epoch ms when the last page arrived (the daemon exited 0). */
@@ -338,8 +371,78 @@ export interface LazyRestoreOptions {
   name: string;
   sourceAddress: string;
   port: number;
+  /** The tunnel's certificates and token; `peerHost` is the source host its certificate must name. */
+  tunnel: PageTunnelSecurity;
   /** Upper bound for the whole post-copy after the restore; the daemon is ended after it. */
   completionTimeoutMs?: number;
+  /** Upper bound for `docker start --checkpoint`; at it the daemon and CRIU's restore are ended. */
+  restoreTimeoutMs?: number;
+}
+
+/** PIDs of processes (other than this one) with a file or working directory under one of `dirs`. */
+export function processesUsing(dirs: string[]): number[] {
+  const under = (p: string) => dirs.some((d) => p === d || p.startsWith(`${d}/`));
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (under(fs.readlinkSync(`/proc/${entry}/cwd`))) {
+        found.push(Number(entry));
+        continue;
+      }
+    } catch {
+      continue;
+    }
+    try {
+      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
+        try {
+          if (under(fs.readlinkSync(`/proc/${entry}/fd/${fd}`))) {
+            found.push(Number(entry));
+            break;
+          }
+        } catch {
+          /* closed meanwhile */
+        }
+      }
+    } catch {
+      /* gone or not ours to read */
+    }
+  }
+  return found;
+}
+
+/**
+ * Detach what a killed CRIU left mounted under `dir` (its cgroup yard, `.criu.cgyard.*`), so that
+ * the directory can be removed. Returns the mount points detached.
+ */
+export async function unmountUnder(dir: string): Promise<string[]> {
+  let info = '';
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((mp): mp is string => !!mp && mp.startsWith(`${dir}/`));
+  // The outermost ones: a lazy unmount takes what is mounted below with it.
+  const outer = points.filter((mp) => !points.some((o) => o !== mp && mp.startsWith(`${o}/`)));
+  for (const mp of outer) await run('umount', ['-l', mp], { timeoutMs: 10_000 });
+  return outer;
+}
+
+/** SIGKILL, by PID, every process that holds a post-copy's lazy-pages work dir or images (a hung restore). */
+export function killProcessesUsing(dirs: string[]): number[] {
+  const pids = processesUsing(dirs);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return pids;
 }
 
 /** Start the lazy-pages daemon, then the container from its checkpoint; resolves when the process runs. */
@@ -350,9 +453,13 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   fs.rmSync(lpw, { recursive: true, force: true });
   fs.mkdirSync(lpw, { recursive: true });
   const t0 = Date.now();
-  const daemon = spawn(o.criuBinary, ['lazy-pages', '--page-server', '--address', o.sourceAddress, '--port', String(o.port), '-D', images, '-W', lpw, '-o', 'lazy-pages.log', '-v2'], {
+  // The daemon fetches from a loopback listener of this process that carries its connection (and only its) over TLS.
+  const tunnel = new PageTunnelClient({ tls: o.tunnel.tls, token: o.tunnel.token, sourceHost: o.tunnel.peerHost ?? o.sourceAddress, sourceAddress: o.sourceAddress, sourcePort: o.port });
+  await tunnel.listen();
+  const daemon = spawn(o.criuBinary, ['lazy-pages', '--page-server', '--address', '127.0.0.1', '--port', String(tunnel.port), '-D', images, '-W', lpw, '-o', 'lazy-pages.log', '-v2'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  tunnel.ownerPid = daemon.pid ?? null;
   let daemonErr = '';
   daemon.stderr.setEncoding('utf8').on('data', (d: string) => (daemonErr = (daemonErr + d).slice(-2000)));
   let exit: { code: number | null; signal: string | null } | null = null;
@@ -371,27 +478,55 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   const socket = path.join(lpw, 'lazy-pages.socket');
   const deadline = Date.now() + 30_000;
   while (!fs.existsSync(socket)) {
-    if (exit) throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} exited (${JSON.stringify(exit)}) before it listened: ${why()}`, { container: o.containerId });
+    if (exit) {
+      tunnel.stop();
+      throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} exited (${JSON.stringify(exit)}) before it listened: ${why()}`, { container: o.containerId });
+    }
     if (Date.now() > deadline) {
       daemon.kill('SIGKILL');
+      tunnel.stop();
       throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} did not open ${socket} within 30 s`, { container: o.containerId });
     }
     await sleep(10);
   }
   const daemonMs = Date.now() - t0;
   const t1 = Date.now();
+  const restoreLimit = o.restoreTimeoutMs ?? 45_000;
+  let timedOut = false;
   try {
     await withLazyRuncConf(['lazy-pages', `work-dir ${lpw}`], async () => {
-      await startFromCheckpoint(o.docker, o.containerId, o.name);
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // A restore waiting for pages that never come: end it here, so its locks and the shell are released.
+          timedOut = true;
+          daemon.kill('SIGKILL');
+          const killed = killProcessesUsing([lpw, images]);
+          reject(new RestoreFailed(`the lazy restore of ${o.containerId.slice(0, 12)} did not finish within ${restoreLimit} ms: the lazy-pages daemon and CRIU's restore (pids ${killed.join(',') || 'none left'}) were ended`, { container: o.containerId }));
+        }, restoreLimit);
+      });
+      const start = startFromCheckpoint(o.docker, o.containerId, o.name);
+      start.catch(() => undefined);
+      try {
+        await Promise.race([start, bound]);
+      } finally {
+        clearTimeout(timer);
+      }
     });
   } catch (e) {
     daemon.kill('SIGKILL');
-    throw e instanceof RestoreFailed ? new RestoreFailed(`${e.message} (lazy-pages daemon: ${why() || 'no error logged'})`, { container: o.containerId }) : e;
+    tunnel.stop();
+    if (timedOut) {
+      killProcessesUsing([lpw, images]);
+      await unmountUnder(lpw);
+    }
+    throw e instanceof RestoreFailed ? new RestoreFailed(`${e.message} (lazy-pages daemon: ${why() || 'no error logged'}; tunnel: ${tunnel.state}${tunnel.refused.length ? `, ${tunnel.refused.join('; ')}` : ''})`, { container: o.containerId }) : e;
   }
   const restoreMs = Date.now() - t1;
   const ins = await o.docker.getContainer(o.containerId).inspect();
   if (!ins.State.Running) {
     daemon.kill('SIGKILL');
+    tunnel.stop();
     throw new RestoreFailed(`container ${o.containerId.slice(0, 12)} is ${ins.State.Status} right after the lazy restore`, { container: o.containerId });
   }
   const killContainer = async (): Promise<void> => {
@@ -408,6 +543,8 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     pid: ins.State.Pid,
     restore_ms: restoreMs,
     daemon_ms: daemonMs,
+    daemon_pid: daemon.pid ?? null,
+    tunnel,
     state: 'fetching',
     error: null,
     completed_at: null,
@@ -415,6 +552,7 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     async abort() {
       aborted = true;
       if (!exit) daemon.kill('SIGKILL');
+      tunnel.stop();
       await handle.allPages.catch(() => undefined);
     },
   };
@@ -426,6 +564,7 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     }, limit);
     const e = await exited;
     clearTimeout(timer);
+    tunnel.stop();
     if (e.code === 0 && !aborted) {
       handle.state = 'complete';
       handle.completed_at = Date.now();

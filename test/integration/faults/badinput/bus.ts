@@ -206,7 +206,7 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
     refused('a private member ("constructor"), to the conductor', CONDUCTOR, { method: 'constructor', args: {}, version: '1.0' }, 'NoSuchMethod', /RPC method constructor/);
     refused('an unknown method, to a compute agent', COMPUTE1, { method: 'remove_all_containers', args: {}, version: '1.0' }, 'NoSuchMethod', /RPC method remove_all_containers/);
     refused('a newer major version (2.0), to the conductor', CONDUCTOR, { method: 'list_hosts', args: {}, version: '2.0' }, 'UnsupportedVersion', /does not support RPC version 2\.0/);
-    refused('a newer minor version (1.2) than the agent has, to a compute agent', COMPUTE1, { method: 'rollback_at_destination', args: { migration_id: 'badinput-x' }, version: '1.2' }, 'UnsupportedVersion', /does not support RPC version 1\.2/);
+    refused('a newer minor version (1.3) than the agent has, to a compute agent', COMPUTE1, { method: 'rollback_at_destination', args: { migration_id: 'badinput-x' }, version: '1.3' }, 'UnsupportedVersion', /does not support RPC version 1\.3/);
     refused('a version that is no version ("one.two"), to the conductor', CONDUCTOR, { method: 'list_hosts', args: {}, version: 'one.two' }, 'UnsupportedVersion', /RPC version one\.two/);
     refused('an unknown namespace, to a compute agent', COMPUTE1, { method: 'list_containers', args: {}, version: '1.0', namespace: 'root_shell' }, 'UnsupportedVersion', /RPC version 1\.0/);
     refused('an unknown method in the inventory namespace, to a compute agent', COMPUTE1, { method: 'kill_all', args: {}, version: '1.0', namespace: 'container_inventory' }, 'NoSuchMethod', /RPC method kill_all/);
