@@ -667,13 +667,16 @@ export class MigrationAgent {
     const st = await this.driver.containerState(cid).catch((e: unknown) => {
       throw new EngineError(`the engine of ${this.host} did not answer: ${(e as Error).message}`, { migration_id: req.migration_id });
     });
-    if (!st.exists) throw new RollbackFailed(`container ${cid.slice(0, 12)} is gone from ${this.host}: nothing to roll back to`);
-    if (r.spec) await this.driver.releaseRestarts(cid, r.spec);
     const finish = (res: RollbackSourceResult) => {
       r.stage = 'rolled_back';
       this.records.save(r);
       return res;
     };
+    // Checked for this migration and never frozen (it failed before the freeze): nothing to take
+    // back and nothing to start, whatever state the container is in; the record is settled.
+    if (r.stage === 'checked') return finish({ container_id: cid, running: st.running, from_checkpoint: false, state_kept: true });
+    if (!st.exists) throw new RollbackFailed(`container ${cid.slice(0, 12)} is gone from ${this.host}: nothing to roll back to`);
+    if (r.spec) await this.driver.releaseRestarts(cid, r.spec);
     const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
     if (r.mode === 'post-copy' && (r.stage === 'frozen' || r.stage === 'sent') && this.driver.rollbackLazyCheckpoint) {
       // Lazily frozen (Docker shows it running): the page server ends and the container goes on, memory intact.

@@ -433,6 +433,14 @@ export class MigrationFlow {
           note = `; the shell prepared on ${m.dest_host} may be left there (${(e as Error).message})`;
         }
       }
+      if (this.steps.check_source) {
+        // The source noted the migration when it checked it; it froze nothing, so its record only needs settling.
+        try {
+          await this.ask(m.source_host, 'rollback_at_source', { migration_id: id, container_id: this.steps.check_source.spec.id });
+        } catch (e) {
+          note += `; ${m.source_host} still holds a record of this migration (${(e as Error).message})`;
+        }
+      }
       m = await this.set('failed', null, { error: `${reason}${note}` });
       await this.deps.notify(this.ctx, 'live_migration.error', m, err);
       return m;

@@ -77,6 +77,15 @@ describe('rollback_at_source', () => {
     await expect(agent.rollbackAtSource({ migration_id: 'm1', container_id: 'other' })).rejects.toMatchObject({ name: 'InvalidInput' });
     expect(calls).toEqual([]);
   });
+  it('of a migration only checked here (it failed before the freeze): the record is settled, the container untouched even when stopped', async () => {
+    const calls: string[] = [];
+    const agent = agentWith(scripted(new Map([['cid', stopped]]), calls));
+    const r = agent.records.create('m1', 'source', 'c2');
+    agent.records.save({ ...r, stage: 'checked', container_id: 'cid', spec: { ...spec, id: 'cid' } });
+    expect(await agent.rollbackAtSource({ migration_id: 'm1', container_id: 'cid' })).toEqual({ container_id: 'cid', running: false, from_checkpoint: false, state_kept: true });
+    expect(calls.filter((c) => !c.startsWith('state '))).toEqual([]);
+    expect(agent.records.load('m1')?.stage).toBe('rolled_back');
+  });
 });
 
 describe('pre_migration', () => {
