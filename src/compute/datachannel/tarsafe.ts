@@ -223,6 +223,120 @@ export function byteLimiter(max: number, what = 'archive', onCount?: (n: number)
   return t;
 }
 
+/** A GNU sparse file in the POSIX format (version 1.0, what `tar --sparse --format=posix` writes): its real name and size. */
+export function sparseOf(h: { pax?: unknown }): { name: string; realSize: number } | null {
+  const pax = (h.pax ?? {}) as Record<string, string>;
+  if (!Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) return null;
+  if (pax['GNU.sparse.major'] !== '1' || pax['GNU.sparse.minor'] !== '0') {
+    throw new UnsafeArchive(`sparse format ${pax['GNU.sparse.major'] ?? '0'}.${pax['GNU.sparse.minor'] ?? '?'} is not supported (only 1.0)`);
+  }
+  const name = pax['GNU.sparse.name'];
+  const realSize = Number(pax['GNU.sparse.realsize']);
+  if (!name || !/^\d{1,16}$/.test(pax['GNU.sparse.realsize'] ?? '') || !Number.isSafeInteger(realSize)) throw new UnsafeArchive('sparse file without a valid name or size');
+  return { name, realSize };
+}
+
+/**
+ * Writes a sparse 1.0 entry's content: a map (decimal lines: the count of data segments, then
+ * offset and size of each, padded to 512 bytes), then the segments' data one after another.
+ * Each segment is written at its offset and the file is cut to its real size, so the holes
+ * stay holes. The map is checked: segments in order, not overlapping, inside the real size,
+ * and exactly as much data as the entry holds.
+ */
+export class SparseWriter {
+  private mapText = '';
+  private numbers: number[] = [];
+  private segments: { offset: number; size: number }[] | null = null;
+  private pad = 0;
+  private current = 0;
+  private doneInSegment = 0;
+  private dataBytes = 0;
+  private dataWritten = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly realSize: number,
+    private readonly storedSize: number,
+    private readonly rel: string,
+  ) {}
+
+  write(chunk: Buffer): void {
+    let rest = chunk;
+    while (rest.length > 0) {
+      if (this.segments === null) {
+        rest = this.readMap(rest);
+        continue;
+      }
+      if (this.pad > 0) {
+        const n = Math.min(this.pad, rest.length);
+        this.pad -= n;
+        rest = rest.subarray(n);
+        continue;
+      }
+      const seg = this.segments[this.current];
+      if (!seg) throw new UnsafeArchive(`${this.rel}: sparse data past its map`);
+      if (seg.size === 0) {
+        this.current++;
+        continue;
+      }
+      const n = Math.min(seg.size - this.doneInSegment, rest.length);
+      let written = 0;
+      while (written < n) written += fs.writeSync(this.fd, rest, written, n - written, seg.offset + this.doneInSegment + written);
+      this.doneInSegment += n;
+      this.dataWritten += n;
+      rest = rest.subarray(n);
+      if (this.doneInSegment === seg.size) {
+        this.current++;
+        this.doneInSegment = 0;
+      }
+    }
+  }
+
+  end(): void {
+    if (this.segments === null || this.pad > 0 || this.dataWritten !== this.dataBytes) throw new UnsafeArchive(`${this.rel}: sparse file cut short`);
+    fs.ftruncateSync(this.fd, this.realSize);
+  }
+
+  private readMap(chunk: Buffer): Buffer {
+    let i = 0;
+    while (i < chunk.length && this.segments === null) {
+      const c = chunk[i++];
+      if (c !== 0x0a) {
+        if (c < 0x30 || c > 0x39 || this.mapText.length >= 16) throw new UnsafeArchive(`${this.rel}: malformed sparse map`);
+        this.mapText += String.fromCharCode(c);
+        continue;
+      }
+      if (this.mapText === '') throw new UnsafeArchive(`${this.rel}: malformed sparse map`);
+      this.numbers.push(Number(this.mapText));
+      this.mapText = '';
+      const count = this.numbers[0];
+      if (count > this.storedSize / 2 + 1) throw new UnsafeArchive(`${this.rel}: sparse map of ${count} segments`);
+      if (this.numbers.length === 1 + 2 * count) this.segments = this.checkedSegments();
+    }
+    return chunk.subarray(i);
+  }
+
+  private checkedSegments(): { offset: number; size: number }[] {
+    const segments: { offset: number; size: number }[] = [];
+    let end = 0;
+    let data = 0;
+    for (let k = 1; k < this.numbers.length; k += 2) {
+      const offset = this.numbers[k];
+      const size = this.numbers[k + 1];
+      if (offset < end || offset + size > this.realSize) throw new UnsafeArchive(`${this.rel}: sparse map out of order or past the file's size`);
+      end = offset + size;
+      data += size;
+      segments.push({ offset, size });
+    }
+    const mapBytes = this.numbers.reduce((a, n) => a + String(n).length + 1, 0);
+    const mapBlocks = Math.ceil(mapBytes / 512) * 512;
+    if (mapBlocks + data !== this.storedSize) throw new UnsafeArchive(`${this.rel}: sparse map says ${data} bytes of data, the entry holds ${this.storedSize - mapBlocks}`);
+    this.pad = mapBlocks - mapBytes;
+    this.dataBytes = data;
+    return segments;
+  }
+}
+
 export interface ExtractOptions {
   /** True once the plan this extraction belongs to was replaced or forgotten: it then stops with ExtractionOutdated. */
   outdated?: () => boolean;
@@ -328,10 +442,14 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
       checkCurrent();
       trimOpenDirs();
       const h = entry.header;
-      const action = checkEntry(h, kind);
+      const sparse = sparseOf(h);
+      const action = checkEntry(sparse ? { ...h, name: sparse.name } : h, kind);
+      if (sparse && action.kind !== 'file') throw new UnsafeArchive(`${action.rel}: sparse entry that is not a file`);
+      // A sparse file counts with its full size, as the sender declared it.
+      const contentBytes = sparse ? sparse.realSize : (h.size ?? 0);
       entries++;
       if (entries > limits.maxEntries) throw new TransferQuotaExceeded(`archive has more entries than the ${limits.maxEntries} declared`, { limit: limits.maxEntries });
-      if (action.kind === 'file' && payload + (h.size ?? 0) > limits.maxPayloadBytes) {
+      if (action.kind === 'file' && payload + contentBytes > limits.maxPayloadBytes) {
         throw new TransferQuotaExceeded(`archive has more content than the ${limits.maxPayloadBytes} bytes declared`, { limit: limits.maxPayloadBytes });
       }
       let entryXattrBytes = 0;
@@ -368,8 +486,13 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
             const small = (h.size ?? 0) <= SMALL_FILE;
             let batch: Buffer[] = [];
             let size = 0;
+            const holes = sparse ? new SparseWriter(fd, sparse.realSize, h.size ?? 0, action.rel) : null;
             for await (const c of entry) {
               checkCurrent();
+              if (holes) {
+                holes.write(c as Buffer);
+                continue;
+              }
               batch.push(c as Buffer);
               size += (c as Buffer).length;
               if (!small && (size >= BATCH_BYTES || batch.length >= 512)) {
@@ -380,13 +503,14 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
             }
             checkCurrent();
             writeAll(fd, batch);
+            holes?.end();
             fs.fchownSync(fd, uid, gid);
             fs.fchmodSync(fd, mode);
             if (h.mtime) fs.futimesSync(fd, h.mtime, h.mtime);
           } finally {
             fs.closeSync(fd);
           }
-          payload += h.size ?? 0;
+          payload += contentBytes;
           break;
         }
         case 'directory': {

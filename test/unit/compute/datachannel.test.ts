@@ -152,6 +152,28 @@ test('large files (written in batches) and small ones (written whole) arrive byt
   expect(fs.statSync(path.join(dst, 'pages-1.img')).mode & 0o777).toBe(0o600);
 });
 
+test('a sparse file travels as its data and lands sparse, byte for byte', async () => {
+  const src = path.join(tmp, 'src', 'sparse');
+  fs.mkdirSync(src, { recursive: true });
+  const file = path.join(src, 'disk.img');
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, Buffer.from('start'), 0, 5, 0);
+  fs.writeSync(fd, crypto.randomBytes(5000), 0, 5000, 20 * 1024 * 1024);
+  fs.ftruncateSync(fd, 32 * 1024 * 1024); // ends in a hole
+  fs.closeSync(fd);
+  const empty = path.join(tmp, 'src', 'empty-sparse');
+  fs.mkdirSync(empty, { recursive: true });
+  const out = await transferParts(source, grant('m-sparse'), 'm-sparse', [
+    { part: 'checkpoint', dir: empty, kind: 'checkpoint' },
+    { part: 'rootfs', dir: src, kind: 'rootfs' },
+  ]);
+  expect(out.receipts.find((r) => r.part === 'rootfs')!.bytes).toBeLessThan(1024 * 1024);
+  const dst = path.join(stagingRoot, 'm-sparse', 'rootfs', 'disk.img');
+  expect(fs.statSync(dst).size).toBe(32 * 1024 * 1024);
+  expect(fs.statSync(dst).blocks * 512).toBeLessThan(1024 * 1024);
+  expect(crypto.createHash('sha256').update(fs.readFileSync(dst)).digest('hex')).toBe(crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+});
+
 test('a commit naming its own checkpoint ("../../../../../../etc") is refused; nothing outside the staging is touched', async () => {
   const g = grant('m-trav', ['checkpoint']);
   const src = tree('trav');

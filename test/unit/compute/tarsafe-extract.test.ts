@@ -159,3 +159,32 @@ test('extended attributes: at most 64 KiB per entry and the transfer\'s budget i
   await expect(extractSafely(pack as unknown as Readable, dirs().root, 'volume', limits, { xattrBudget: budget })).rejects.toThrow(TransferQuotaExceeded);
   expect(budget.left).toBeLessThan(0);
 });
+
+test('sparse entries: a map that does not fit the data, or another sparse format, is refused', async () => {
+  const sparse = (map: string, data: string, extra: Record<string, string> = {}) => {
+    const body = map.padEnd(512, '\0') + data;
+    const pack = tar.pack();
+    pack.entry(
+      { name: 'GNUSparseFile.1/f', size: body.length, pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000', ...extra } },
+      body,
+    );
+    pack.finalize();
+    return extractSafely(pack as unknown as Readable, dirs().root, 'volume', limits);
+  };
+  const root = dirs().root;
+  const ok = tar.pack();
+  const body = '2\n10\n3\n99990\n2\n'.padEnd(512, '\0') + 'abcyz';
+  ok.entry({ name: 'GNUSparseFile.1/f', size: body.length, pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000' } }, body);
+  ok.finalize();
+  await extractSafely(ok as unknown as Readable, root, 'volume', limits);
+  const got = fs.readFileSync(path.join(root, 'f'));
+  expect(got.length).toBe(100000);
+  expect(got.subarray(10, 13).toString()).toBe('abc');
+  expect(got.subarray(99990, 99992).toString()).toBe('yz');
+  expect(got.subarray(0, 10).every((b) => b === 0)).toBe(true);
+  await expect(sparse('1\n10\n3\n', 'abcd')).rejects.toThrow(/sparse map says 3 bytes of data, the entry holds 4/);
+  await expect(sparse('2\n50\n3\n10\n3\n', 'abcdef')).rejects.toThrow(/out of order/);
+  await expect(sparse('1\n99999\n3\n', 'abc')).rejects.toThrow(/past the file's size/);
+  await expect(sparse('1\n0\n3\n', 'abc', { 'GNU.sparse.name': '../x' })).rejects.toThrow(/\.\./);
+  await expect(sparse('1\n0\n3\n', 'abc', { 'GNU.sparse.minor': '1' })).rejects.toThrow(/sparse format 1.1 is not supported/);
+});
