@@ -393,7 +393,8 @@ export class DataChannelServer {
       throw new TransferCorrupted(`part ${part} of migration ${id} unreadable (truncated or corrupted?): ${(e as Error).message}`);
     });
     // A tar reader stops at the end-of-archive marker; drain anything after it so it is counted.
-    await drain(req, tap);
+    // ...unless the plan is replaced meanwhile: a sender that stops after the archive's end must not hold the new plan up.
+    await Promise.race([drain(req, tap), whenAborted(stop)]);
     const sha = hash.digest('hex');
     const trailerSha = req.trailers['x-ferry-sha256'];
     const trailerBytes = Number(req.trailers['x-ferry-bytes'] ?? NaN);
@@ -488,6 +489,13 @@ export function parseManifest(body: unknown): CommitManifest {
     return { part: q.part, bytes: q.bytes, sha256: q.sha256 };
   });
   return { checkpoint_name: o.checkpoint_name as string | undefined, parts };
+}
+
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
 }
 
 async function drain(req: http.IncomingMessage, tap: Transform): Promise<void> {

@@ -435,6 +435,23 @@ test('two plans racing: the second waits for the first extraction, which stops w
   expect(fs.readlinkSync(path.join(staged, 'a'))).toBe(outside);
 });
 
+test('a new plan does not wait on a sender that sent its whole archive but never ends its body', async () => {
+  const id = 'm-stall';
+  const g = grant(id, ['checkpoint']);
+  const decl = [{ part: 'checkpoint', bytes: 10, entries: 4, encoding: 'identity' }];
+  const first = await planTransfer(source, g, id, decl);
+  const body = new PassThrough();
+  for await (const c of await archive([{ name: 'a', body: 'x' }])) body.write(c as Buffer); // the end-of-archive blocks too
+  const firstPut = sendStream(source, { ...target, token: first.parts[0].token }, id, 'checkpoint', body);
+  firstPut.catch(() => undefined);
+  for (let i = 0; i < 500 && !fs.existsSync(path.join(stagingRoot, id, 'checkpoint', 'a')); i++) await sleep(10);
+  const t0 = Date.now();
+  await planTransfer(source, g, id, decl);
+  expect(Date.now() - t0).toBeLessThan(2000);
+  body.end(Buffer.alloc(1024)); // the sender goes on: it sees the refusal
+  await expect(firstPut).rejects.toThrow(/409: .*replaced or forgotten/);
+});
+
 describe('unsafe archives (422), nothing written outside the staging', () => {
   const chain = [
     { name: 'd', type: 'symlink' as const, linkname: '.' },
