@@ -4,6 +4,7 @@
  * tree changes under a running extraction (what a second plan racing the first did); an
  * outdated extraction stops with ExtractionOutdated; extended attributes are bounded.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -187,4 +188,20 @@ test('sparse entries: a map that does not fit the data, or another sparse format
   await expect(sparse('1\n99999\n3\n', 'abc')).rejects.toThrow(/past the file's size/);
   await expect(sparse('1\n0\n3\n', 'abc', { 'GNU.sparse.name': '../x' })).rejects.toThrow(/\.\./);
   await expect(sparse('1\n0\n3\n', 'abc', { 'GNU.sparse.minor': '1' })).rejects.toThrow(/sparse format 1.1 is not supported/);
+});
+
+test('allowed extended attributes are set on the entries themselves: the opaque marker of a rootfs folder, user.* on a file and on the root', async () => {
+  const { root } = dirs();
+  const pack = tar.pack();
+  pack.entry({ name: '.', type: 'directory', pax: { 'SCHILY.xattr.user.top': 'r' } });
+  pack.entry({ name: 'd', type: 'directory', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } });
+  pack.entry({ name: 'd/f', pax: { 'SCHILY.xattr.user.mime': 'text/plain', 'SCHILY.xattr.security.capability': 'x' } }, 'x');
+  pack.finalize();
+  await extractSafely(pack as unknown as Readable, root, 'rootfs', limits);
+  const get = (p: string, name: string) =>
+    execFileSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).decode())\nexcept OSError: print("-")', p, name], { encoding: 'utf8' }).trim();
+  expect(get(path.join(root, 'd'), 'trusted.overlay.opaque')).toBe('y');
+  expect(get(path.join(root, 'd/f'), 'user.mime')).toBe('text/plain');
+  expect(get(path.join(root, 'd/f'), 'security.capability')).toBe('-');
+  expect(get(root, 'user.top')).toBe('r');
 });
