@@ -107,6 +107,8 @@ export const TransferCorrupted = define('transfer_corrupted', 'invalid', 'Transf
 export const InsufficientStorage = define('insufficient_storage', 'unavailable', 'InsufficientStorage');
 export const NoSuchResource = define('no_such_resource', 'not_found', 'NoSuchResource');
 export const MethodNotAllowed = define('method_not_allowed', 'invalid', 'MethodNotAllowed');
+/** An extraction whose plan was replaced or forgotten (re-plan, rollback): it stops at once and writes nothing more. */
+export const ExtractionOutdated = define('extraction_outdated', 'conflict', 'ExtractionOutdated');
 /** This conductor no longer holds the claim of a migration or evacuation (its lease ran out and another conductor took it): it stops writing. */
 export const ClaimLost = define('claim_lost', 'conflict', 'ClaimLost');
 /** The database failed or could not be reached. */

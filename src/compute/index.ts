@@ -36,6 +36,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
       tokenTtlMs: c.data_channel_token_ttl * 1000,
       compression: c.migration_compression === 'gzip' ? 'gzip' : 'identity',
       bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
+      maxTransferEntries: c.max_transfer_entries,
     },
     faults: extra.faults,
     permitPostCopy: c.permit_post_copy,

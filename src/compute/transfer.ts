@@ -34,6 +34,8 @@ export interface ChannelSettings {
   compression?: Encoding;
   /** Cap for one migration's transfer, bytes/s (0 or absent = unlimited). */
   bandwidthBytesPerSec?: number;
+  /** Most entries one migration may declare, all parts together ([compute] max_transfer_entries). */
+  maxTransferEntries?: number;
 }
 
 export interface TransferOptions {
@@ -79,6 +81,7 @@ export class MigrationTransfer {
       bindHost: opts.bindHost,
       port: opts.port,
       maxBytes: opts.maxTransferBytes,
+      maxEntries: channel.maxTransferEntries,
       grants: this.grants,
       tls: channel.tls,
       handler: {

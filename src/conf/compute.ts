@@ -9,6 +9,11 @@ export const computeOpts = {
   migration_port: intOpt(9518, 'Port of the migration data channel.', 1),
   work_dir: strOpt('/var/lib/ferry/compute', 'Where checkpoints and archives are staged.'),
   max_transfer_bytes: intOpt(64 * 1024 * 1024 * 1024, 'Largest migration payload accepted.', 1),
+  max_transfer_entries: intOpt(
+    200_000,
+    'Most entries (files, directories, links) one migration may declare, all parts together; a target refuses a plan past it (HTTP 413 on the data channel).',
+    1,
+  ),
   max_image_bytes: intOpt(16 * 1024 * 1024 * 1024, 'Largest image archive (docker save) a target loads for a migration.', 1),
   data_channel_cert_file: strOpt('', 'PEM certificate of this host for the migration data channel, signed by the deployment CA; its CN and DNS subjectAltName are this host\'s name ([DEFAULT] host).'),
   data_channel_key_file: strOpt('', 'PEM private key of data_channel_cert_file.'),

@@ -16,7 +16,8 @@ export interface PackedTree {
 }
 
 export function tarArgs(dir: string, kind: PartKind): string[] {
-  const args = ['-c', '-f', '-', '--format=posix', '--numeric-owner', '--pax-option=delete=atime,delete=ctime'];
+  // --sparse: holes travel as a map, not as zeros (the receiver writes them back as holes, tarsafe.ts).
+  const args = ['-c', '-f', '-', '--format=posix', '--sparse', '--numeric-owner', '--pax-option=delete=atime,delete=ctime'];
   if (kind === 'rootfs') args.push('--xattrs', '--xattrs-include=trusted.overlay.opaque', '--xattrs-include=user.*');
   else if (kind === 'volume') args.push('--xattrs', '--xattrs-include=user.*');
   args.push('-C', dir, '.');

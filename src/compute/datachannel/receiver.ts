@@ -20,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import {
+  ExtractionOutdated,
   FerryError,
   InsufficientStorage,
   InvalidInput,
@@ -32,7 +33,7 @@ import {
 import { getLogger } from '../../common/log.js';
 import { ENCODINGS, MIGRATION_ID_RE, PART_RE, commitProblems, partKind, partLimits, type CommitManifest, type PartReceipt } from './protocol.js';
 import { channelErrorBody, channelStatus } from './status.js';
-import { extractSafely, byteLimiter } from './tarsafe.js';
+import { MAX_XATTR_BYTES_PER_TRANSFER, extractSafely, byteLimiter, type ExtractOptions } from './tarsafe.js';
 import type { TlsMaterial } from './tls.js';
 import { peerNames } from './tls.js';
 import { bearer, type PeerNames, type PlannedPart, type TransferGrants } from './grants.js';
@@ -62,6 +63,8 @@ export interface DataChannelServerOptions {
   port: number;
   /** Most content bytes one migration may declare ([compute] max_transfer_bytes). */
   maxBytes: number;
+  /** Most entries (files, directories, links) one migration may declare, all parts together ([compute] max_transfer_entries). */
+  maxEntries?: number;
   grants: TransferGrants;
   handler: ReceiveHandler;
   /** null: plain HTTP, no host authentication ([compute] data_channel_insecure). */
@@ -74,12 +77,25 @@ export interface DataChannelServerOptions {
 interface Incoming {
   generation: number;
   received: Map<string, PartReceipt>;
-  active: Set<http.IncomingMessage>;
+  /** Aborted when the plan is replaced or forgotten: its running extractions stop with ExtractionOutdated (answered 409). */
+  stop: AbortController;
+  /** Extended-attribute bytes the parts of this plan may still bring (tarsafe's per-transfer bound). */
+  xattrBudget: { left: number };
 }
+
+/** [compute] max_transfer_entries' default, for servers built without it. */
+export const DEFAULT_MAX_TRANSFER_ENTRIES = 200_000;
+/** After a refusal, how long and how much of a body still arriving is read and dropped so that the answer reaches the sender. */
+const REFUSAL_DRAIN_MS = 2000;
+const REFUSAL_DRAIN_BYTES = 64 * 1024 * 1024;
 
 export class DataChannelServer {
   private server: http.Server | null = null;
   private readonly incoming = new Map<string, Incoming>();
+  /** Part uploads still running per migration (until their staging is cleaned up): a new plan waits for them. */
+  private readonly running = new Map<string, Set<Promise<void>>>();
+  /** The plan requests of a migration, one at a time (each waits for the previous one's cleanup). */
+  private readonly planning = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: DataChannelServerOptions) {}
 
@@ -127,11 +143,24 @@ export class DataChannelServer {
     this.opts.faults = f;
   }
 
-  /** Stop whatever still arrives for a migration and forget it (rollback, cleanup). Staging is the caller's. */
+  /**
+   * Stop whatever still arrives for a migration and forget it (rollback, cleanup). Staging is
+   * the caller's: a running extraction writes nothing after this call (it is outdated at its
+   * next await); `settled` says when every upload has ended.
+   */
   forget(migrationId: string): void {
     const inc = this.incoming.get(migrationId);
-    for (const req of inc?.active ?? []) req.destroy();
     this.incoming.delete(migrationId);
+    inc?.stop.abort(new ExtractionOutdated(`the plan of migration ${migrationId} was replaced or forgotten: its uploads stop`));
+  }
+
+  /** Resolves when no part upload of the migration is running any more. */
+  async settled(migrationId: string): Promise<void> {
+    for (;;) {
+      const running = [...(this.running.get(migrationId) ?? [])];
+      if (running.length === 0) return;
+      await Promise.allSettled(running);
+    }
   }
 
   receivedParts(migrationId: string): PartReceipt[] {
@@ -205,12 +234,38 @@ export class DataChannelServer {
     const parts = parsePlan(await readJson(req, 1024 * 1024));
     const declared = parts.reduce((a, p) => a + p.bytes, 0);
     if (declared > this.opts.maxBytes) {
-      throw new TransferQuotaExceeded(`migration ${id} declares ${declared} bytes, over the limit of ${this.opts.maxBytes} on ${this.opts.host} ([compute] max_transfer_bytes)`);
+      throw new TransferQuotaExceeded(`migration ${id} declares ${declared} bytes, over the limit of ${this.opts.maxBytes} on ${this.opts.host} ([compute] max_transfer_bytes)`, {
+        limit: this.opts.maxBytes,
+      });
     }
+    const maxEntries = this.opts.maxEntries ?? DEFAULT_MAX_TRANSFER_ENTRIES;
+    const entries = parts.reduce((a, p) => a + p.entries, 0);
+    if (entries > maxEntries) {
+      throw new TransferQuotaExceeded(`migration ${id} declares ${entries} entries, over the limit of ${maxEntries} on ${this.opts.host} ([compute] max_transfer_entries)`, {
+        limit: maxEntries,
+      });
+    }
+    // One plan of a migration at a time: each waits for the previous one's uploads to end.
+    const previous = this.planning.get(id) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = previous.then(() => new Promise<void>((resolve) => (done = resolve)));
+    this.planning.set(id, mine);
+    await previous;
+    try {
+      await this.replan(res, id, token, peer, parts, declared);
+    } finally {
+      done();
+      if (this.planning.get(id) === mine) this.planning.delete(id);
+    }
+  }
+
+  private async replan(res: http.ServerResponse, id: string, token: string | null, peer: PeerNames, parts: PlannedPart[], declared: number) {
     const accepted = new Set(this.opts.acceptEncodings ?? ENCODINGS);
     const answer = this.opts.grants.plan(id, token, peer, parts, (enc) => accepted.has(enc));
-    // A new plan replaces the old one: stop its uploads, drop what arrived, empty the staging.
+    // A new plan replaces the old one: stop its uploads, wait until they have ended (an
+    // extraction still running must not write into the new staging), drop what arrived.
     this.forget(id);
+    await this.settled(id);
     this.discardStaging(id);
     const dir = this.staging(id);
     const free = this.freeBytes(dir);
@@ -219,7 +274,7 @@ export class DataChannelServer {
       this.discardStaging(id);
       throw new InsufficientStorage(`no space left on ${this.opts.host} staging for migration ${id}: free ${free} bytes, needed ${declared}`, { free, needed: declared });
     }
-    this.incoming.set(id, { generation: this.opts.grants.generation(id), received: new Map(), active: new Set() });
+    this.incoming.set(id, { generation: this.opts.grants.generation(id), received: new Map(), stop: new AbortController(), xattrBudget: { left: MAX_XATTR_BYTES_PER_TRANSFER } });
     sendJson(res, 200, answer);
   }
 
@@ -246,26 +301,47 @@ export class DataChannelServer {
 
   private async receivePart(req: http.IncomingMessage, res: http.ServerResponse, id: string, part: string, token: string | null, expectContinue: boolean) {
     const declared = this.opts.grants.claimPart(id, part, token, this.peer(req));
+    const upload = this.receiveClaimed(req, res, id, part, declared, expectContinue);
+    let running = this.running.get(id);
+    if (!running) this.running.set(id, (running = new Set()));
+    const tracked = upload.then(
+      () => undefined,
+      () => undefined,
+    );
+    running.add(tracked);
+    try {
+      await upload;
+    } finally {
+      running.delete(tracked);
+      if (running.size === 0 && this.running.get(id) === running) this.running.delete(id);
+    }
+  }
+
+  private async receiveClaimed(req: http.IncomingMessage, res: http.ServerResponse, id: string, part: string, declared: PlannedPart & { generation: number }, expectContinue: boolean) {
     const inc = this.incoming.get(id);
     let ok = false;
     let dir: string | null = null;
+    // Replaced (re-plan) or forgotten (rollback) while it runs: from then on it writes nothing.
+    const outdated = () => inc !== undefined && (this.incoming.get(id) !== inc || this.opts.grants.generation(id) !== declared.generation);
     try {
       if (!inc || inc.generation !== declared.generation) throw new InvalidMigrationState(`the plan of migration ${id} changed; plan again`);
       const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (encoding !== declared.encoding) throw new InvalidInput(`part ${part} was planned as ${declared.encoding}, sent as ${encoding}`);
-      inc.active.add(req);
       dir = path.join(this.staging(id), part);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (expectContinue) res.writeContinue();
       const t0 = Date.now();
-      const receipt = await this.extractPart(req, id, part, dir, declared);
+      const receipt = await this.extractPart(req, id, part, dir, declared, inc.stop.signal, { outdated, xattrBudget: inc.xattrBudget });
+      if (outdated()) throw new ExtractionOutdated(`part ${part} of migration ${id} arrived after its plan was replaced or forgotten`);
       log.debug({ migration: id, part, bytes: receipt.bytes, ms: Date.now() - t0, at: t0 }, 'part received');
       inc.received.set(part, receipt);
       ok = true;
       sendJson(res, 200, receipt);
     } catch (e) {
-      inc?.active.delete(req); // this request gets its answer; forget() below stops the others
+      // An outdated part's folder (and staging) belong to the plan that replaced it, if any.
+      if (e instanceof ExtractionOutdated) throw e;
+      if (outdated()) throw new ExtractionOutdated(`part ${part} of migration ${id} stopped: its plan was replaced or forgotten (${(e as Error).message})`);
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
       if (isNoSpace(e)) {
         const needed = this.opts.grants.plannedBytes(id);
@@ -279,12 +355,11 @@ export class DataChannelServer {
       }
       throw e;
     } finally {
-      inc?.active.delete(req);
       this.opts.grants.finishPart(id, part, declared.generation, ok);
     }
   }
 
-  private async extractPart(req: http.IncomingMessage, id: string, part: string, dir: string, declared: PlannedPart): Promise<PartReceipt> {
+  private async extractPart(req: http.IncomingMessage, id: string, part: string, dir: string, declared: PlannedPart, stop: AbortSignal, extractOpts: ExtractOptions): Promise<PartReceipt> {
     const limits = partLimits(declared);
     // What comes over the wire is bounded too (gzip adds at most a few bytes per 64 KiB block).
     const wireMax = limits.maxTarBytes + (declared.encoding === 'gzip' ? Math.ceil(limits.maxTarBytes / 512) + 1024 : 0);
@@ -305,15 +380,21 @@ export class DataChannelServer {
     const decoded: Readable = declared.encoding === 'gzip' ? req.pipe(wire).pipe(tap).pipe(zlib.createGunzip()) : req.pipe(wire).pipe(tap);
     for (const s of [wire, tap]) s.on('error', (e) => decoded.destroy(e));
     req.on('error', (e) => decoded.destroy(e));
+    // A re-plan or rollback stops the extraction now, even while the sender is silent.
+    const onStop = () => decoded.destroy(stop.reason as Error);
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+    req.once('close', () => stop.removeEventListener('abort', onStop));
     req.on('close', () => {
       if (!req.complete) decoded.destroy(new TransferCorrupted(`part ${part} cut short: the connection closed before its end`));
     });
-    const result = await extractSafely(decoded, dir, partKind(part), limits).catch((e: unknown) => {
+    const result = await extractSafely(decoded, dir, partKind(part), limits, extractOpts).catch((e: unknown) => {
       if (e instanceof FerryError || isNoSpace(e)) throw e;
       throw new TransferCorrupted(`part ${part} of migration ${id} unreadable (truncated or corrupted?): ${(e as Error).message}`);
     });
     // A tar reader stops at the end-of-archive marker; drain anything after it so it is counted.
-    await drain(req, tap);
+    // ...unless the plan is replaced meanwhile: a sender that stops after the archive's end must not hold the new plan up.
+    await Promise.race([drain(req, tap), whenAborted(stop)]);
     const sha = hash.digest('hex');
     const trailerSha = req.trailers['x-ferry-sha256'];
     const trailerBytes = Number(req.trailers['x-ferry-bytes'] ?? NaN);
@@ -334,17 +415,38 @@ export class DataChannelServer {
       res.destroy();
       return;
     }
-    res.setHeader('connection', 'close');
-    sendJson(res, status, body);
-    // The sender may still be writing: read and drop what it sends for a moment, so that the
-    // answer reaches it instead of a connection reset; then close.
-    res.on('finish', () => {
-      if (req.complete) return;
-      req.unpipe();
-      req.resume();
-      const timer = setTimeout(() => req.destroy(), 2000).unref();
-      req.once('close', () => clearTimeout(timer));
+    if (req.complete) {
+      sendJson(res, status, body);
+      return;
+    }
+    // The sender may still be writing. Ending the answer lets the server close the connection
+    // (always so when the request asked for "connection: close"), and a close with the sender's
+    // bytes unread is a reset, which can reach the sender before it has read the answer: it
+    // then sees "write EPIPE" instead of the refusal. So the whole answer is written at once
+    // (its length is in the header: the sender can read it without the end), the rest of the
+    // body is read and dropped, and the answer is ended (the connection may close) only when
+    // the sender has ended its body (ours does on seeing the answer), or after
+    // REFUSAL_DRAIN_MS or REFUSAL_DRAIN_BYTES, when a sender still writing is cut off.
+    req.unpipe();
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.write(text);
+    let dropped = 0;
+    const finish = (cut: boolean) => {
+      clearTimeout(timer);
+      if (res.writableEnded) return;
+      res.end(() => {
+        if (cut) req.socket.destroy();
+      });
+    };
+    const timer = setTimeout(() => finish(true), REFUSAL_DRAIN_MS).unref();
+    req.on('data', (c: Buffer) => {
+      dropped += c.length;
+      if (dropped > REFUSAL_DRAIN_BYTES) finish(true);
     });
+    req.once('end', () => finish(false));
+    req.once('close', () => finish(false));
+    req.resume();
   }
 }
 
@@ -387,6 +489,13 @@ export function parseManifest(body: unknown): CommitManifest {
     return { part: q.part, bytes: q.bytes, sha256: q.sha256 };
   });
   return { checkpoint_name: o.checkpoint_name as string | undefined, parts };
+}
+
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
 }
 
 async function drain(req: http.IncomingMessage, tap: Transform): Promise<void> {

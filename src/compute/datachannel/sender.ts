@@ -199,8 +199,10 @@ export async function sendStream(
     throw new TransferFailed(`reading ${part} for migration ${migrationId} failed: ${(e as Error).message}`);
   }
   const sha = hash.digest('hex');
-  if (!writeError && !req.destroyed && !answered) {
-    req.addTrailers({ 'x-ferry-sha256': sha, 'x-ferry-bytes': String(bytes) });
+  if (!writeError && !req.destroyed) {
+    // An answer before the end is a refusal: end the body at once, without the digest, so the
+    // target (which keeps the connection open while the body still arrives) can close cleanly.
+    if (!answered) req.addTrailers({ 'x-ferry-sha256': sha, 'x-ferry-bytes': String(bytes) });
     req.end();
   }
   let res: http.IncomingMessage;
@@ -211,6 +213,7 @@ export async function sendStream(
   }
   const body = await readBody(res);
   if (res.statusCode !== 200) {
+    req.destroy(); // its connection is not reused after a refusal
     throw new TransferFailed(`target refused ${part}: ${describe(res, body)}`, { part, status: res.statusCode });
   }
   if (writeError) throw new TransferFailed(`sending ${part} failed: ${(writeError as Error).message}`, { part });

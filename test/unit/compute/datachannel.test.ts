@@ -6,7 +6,7 @@
  * past the declaration, unsafe archives and a full disk are refused with their statuses, and
  * nothing is written outside the migration's staging directory.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -152,6 +152,28 @@ test('large files (written in batches) and small ones (written whole) arrive byt
   expect(fs.statSync(path.join(dst, 'pages-1.img')).mode & 0o777).toBe(0o600);
 });
 
+test('a sparse file travels as its data and lands sparse, byte for byte', async () => {
+  const src = path.join(tmp, 'src', 'sparse');
+  fs.mkdirSync(src, { recursive: true });
+  const file = path.join(src, 'disk.img');
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, Buffer.from('start'), 0, 5, 0);
+  fs.writeSync(fd, crypto.randomBytes(5000), 0, 5000, 20 * 1024 * 1024);
+  fs.ftruncateSync(fd, 32 * 1024 * 1024); // ends in a hole
+  fs.closeSync(fd);
+  const empty = path.join(tmp, 'src', 'empty-sparse');
+  fs.mkdirSync(empty, { recursive: true });
+  const out = await transferParts(source, grant('m-sparse'), 'm-sparse', [
+    { part: 'checkpoint', dir: empty, kind: 'checkpoint' },
+    { part: 'rootfs', dir: src, kind: 'rootfs' },
+  ]);
+  expect(out.receipts.find((r) => r.part === 'rootfs')!.bytes).toBeLessThan(1024 * 1024);
+  const dst = path.join(stagingRoot, 'm-sparse', 'rootfs', 'disk.img');
+  expect(fs.statSync(dst).size).toBe(32 * 1024 * 1024);
+  expect(fs.statSync(dst).blocks * 512).toBeLessThan(1024 * 1024);
+  expect(crypto.createHash('sha256').update(fs.readFileSync(dst)).digest('hex')).toBe(crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+});
+
 test('a commit naming its own checkpoint ("../../../../../../etc") is refused; nothing outside the staging is touched', async () => {
   const g = grant('m-trav', ['checkpoint']);
   const src = tree('trav');
@@ -240,6 +262,194 @@ test('quota: more content, more entries or more declared bytes than allowed are 
   await expect(planTransfer(source, g, 'm-quota', [{ part: 'checkpoint', bytes: 60_000_000, entries: 1, encoding: 'identity' }])).rejects.toThrow(
     /413.*over the limit of 50000000/,
   );
+});
+
+test('max_transfer_entries: a plan declaring more entries in all than the limit is 413, naming the option', async () => {
+  const g = grant('m-entries', ['checkpoint', 'rootfs']);
+  await expect(
+    planTransfer(source, g, 'm-entries', [
+      { part: 'checkpoint', bytes: 0, entries: 100_000, encoding: 'identity' },
+      { part: 'rootfs', bytes: 0, entries: 100_001, encoding: 'identity' },
+    ]),
+  ).rejects.toThrow(/413.*declares 200001 entries, over the limit of 200000 on compute2 \(\[compute\] max_transfer_entries\)/);
+  expect(listAll(path.join(stagingRoot, 'm-entries'))).toEqual([]);
+});
+
+/**
+ * A tar stream of one `size`-byte file, written as fast as the reader takes it (a sender far
+ * past its declaration). Stops when the reader is gone.
+ */
+function endlessPart(size: number): Readable {
+  const pack = tar.pack();
+  const entry = pack.entry({ name: 'pages-1.img', size });
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let written = 0;
+  const pump = () => {
+    while (written < size && !pack.destroyed) {
+      written += chunk.length;
+      if (!entry.write(chunk)) {
+        entry.once('drain', pump);
+        return;
+      }
+    }
+    if (!pack.destroyed) {
+      entry.end(() => undefined);
+      pack.finalize();
+    }
+  };
+  pump();
+  return pack as unknown as Readable;
+}
+
+test('a refusal while the sender is still writing (413 past its declaration) reaches it with its message, never as a reset or EPIPE', async () => {
+  // Both connection kinds: one per request ("connection: close", after which the server closes
+  // the connection once it has answered) and the upload pool's keep-alive one.
+  // Several at once, each past its declaration by far: the refusals and resets interleave.
+  const refused = async (id: string, pooled: boolean) => {
+    const g = grant(id, ['checkpoint']);
+    const plan = await planTransfer(source, g, id, [{ part: 'checkpoint', bytes: 1000, entries: 4, encoding: 'identity' }]);
+    const agent = pooled ? new https.Agent({ keepAlive: true }) : undefined;
+    try {
+      const sent = sendStream(source, { ...target, token: plan.parts[0].token }, id, 'checkpoint', endlessPart(64 * 1024 * 1024), { agent });
+      await expect(sent).rejects.toThrow(/^target refused checkpoint: 413: archive has more content than the 1000 bytes declared$/);
+      await expect(sent).rejects.toMatchObject({ details: { status: 413 } });
+    } finally {
+      agent?.destroy();
+    }
+    expect(listAll(path.join(stagingRoot, id))).toEqual([]);
+  };
+  await Promise.all(Array.from({ length: 8 }, (_, i) => refused(`m-413-${i}`, i % 2 === 1)));
+});
+
+/**
+ * A sender in its own process, as on a real host, that writes its body as fast as the socket
+ * takes it and stops (ending the body) only once it has read the answer's status line: it
+ * prints what it read and any error. When the target closed the connection with the body
+ * unread, the sender's next write failed with EPIPE or a reset before it had read the 413.
+ */
+const BUSY_SENDER = `
+const fs = require('node:fs');
+const tls = require('node:tls');
+const [port, id, token, cert, key, ca] = process.argv.slice(1);
+const header = Buffer.alloc(512);
+header.write('pages-1.img', 0);
+header.write('0000644\\0', 100);
+header.write('0000000\\0', 108);
+header.write('0000000\\0', 116);
+header.write((1024 ** 3).toString(8).padStart(11, '0') + '\\0', 124);
+header.write('00000000000\\0', 136);
+header.write('        ', 148);
+header.write('0', 156);
+header.write('ustar\\0', 257);
+header.write('00', 263);
+header.write((header.reduce((a, b) => a + b, 0)).toString(8).padStart(6, '0') + '\\0 ', 148);
+const data = Buffer.alloc(256 * 1024, 1);
+const chunk = Buffer.concat([Buffer.from(data.length.toString(16) + '\\r\\n'), data, Buffer.from('\\r\\n')]);
+let got = '';
+let continued = false;
+let answered = false;
+let written = 0;
+const s = tls.connect({ host: '127.0.0.1', port: Number(port), servername: 'compute2', cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca) }, () => {
+  s.write('PUT /v1/migrations/' + id + '/parts/checkpoint HTTP/1.1\\r\\nhost: compute2\\r\\nauthorization: Bearer ' + token +
+    '\\r\\ncontent-type: application/x-tar\\r\\ntransfer-encoding: chunked\\r\\nexpect: 100-continue\\r\\n\\r\\n');
+});
+const pump = () => {
+  while (!answered && !s.destroyed && written < 512 * 1024 * 1024) {
+    written += data.length;
+    if (!s.write(chunk)) return void s.once('drain', pump);
+  }
+};
+s.on('data', (d) => {
+  got += d;
+  if (!continued && got.includes('\\r\\n\\r\\n')) {
+    continued = true;
+    got = got.slice(got.indexOf('\\r\\n\\r\\n') + 4);
+    s.write(Buffer.concat([Buffer.from('200\\r\\n'), header, Buffer.from('\\r\\n')]));
+    pump();
+  } else if (continued && !answered && got.includes('\\r\\n\\r\\n')) {
+    answered = true;
+    s.write('0\\r\\n\\r\\n');
+  }
+  if (answered && /content-length: (\\d+)/i.test(got) && got.length >= got.indexOf('\\r\\n\\r\\n') + 4 + Number(/content-length: (\\d+)/i.exec(got)[1])) s.end();
+});
+s.on('error', (e) => { console.log(JSON.stringify({ got, error: e.message, written })); process.exit(0); });
+s.on('close', () => { console.log(JSON.stringify({ got, error: null, written })); process.exit(0); });
+`;
+
+test('a refusal reaches a sender in another process that writes as fast as it can until it has read the answer (the EPIPE race)', async () => {
+  const files = ensureHostCert(pki, 'compute1');
+  const port = target.address.split(':')[1];
+  const runOne = async (i: number) => {
+    const id = `m-busy-${i}`;
+    const g = grant(id, ['checkpoint']);
+    const plan = await planTransfer(source, g, id, [{ part: 'checkpoint', bytes: 1000, entries: 4, encoding: 'identity' }]);
+    const child = spawn(process.execPath, ['-e', BUSY_SENDER, port, id, plan.parts[0].token, files.cert_file, files.key_file, files.ca_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stderr.on('data', (d) => (out += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await new Promise((resolve) => child.once('close', resolve));
+    clearTimeout(timer);
+    const r = JSON.parse(out) as { got: string; error: string | null; written: number };
+    expect({ error: r.error, status: r.got.split('\r\n')[0] }).toEqual({ error: null, status: 'HTTP/1.1 413 Payload Too Large' });
+    expect(r.got).toContain('archive has more content than the 1000 bytes declared');
+  };
+  await Promise.all([0, 1, 2, 3].map(runOne));
+});
+
+test('two plans racing: the second waits for the first extraction, which stops with ExtractionOutdated (409); nothing lands outside the staging', async () => {
+  const id = 'm-race';
+  const outside = fs.mkdtempSync(path.join(tmp, 'outside-'));
+  fs.writeFileSync(path.join(outside, 'victim'), 'keep\n', { mode: 0o600 });
+  const outsideBefore = listAll(outside).map((p) => `${p} ${(fs.lstatSync(path.join(outside, p)).mode & 0o7777).toString(8)}`);
+  const g = grant(id, ['checkpoint', 'rootfs']);
+  const decl = [
+    { part: 'checkpoint', bytes: 0, entries: 10, encoding: 'identity' },
+    { part: 'rootfs', bytes: 1000, entries: 10, encoding: 'identity' },
+  ];
+  const tokenOf = (plan: { parts: { part: string; token: string }[] }, part: string) => plan.parts.find((p) => p.part === part)!.token;
+  const first = await planTransfer(source, g, id, decl);
+  // The first upload is mid-stream: a folder and a file in it have arrived, the rest waits.
+  const pack = tar.pack();
+  pack.entry({ name: 'a', type: 'directory', mode: 0o755 });
+  pack.entry({ name: 'a/1' }, 'one');
+  const firstPut = sendStream(source, { ...target, token: tokenOf(first, 'rootfs') }, id, 'rootfs', pack as unknown as Readable);
+  firstPut.catch(() => undefined);
+  const staged = path.join(stagingRoot, id, 'rootfs');
+  for (let i = 0; i < 500 && !fs.existsSync(path.join(staged, 'a', '1')); i++) await sleep(10);
+  expect(fs.existsSync(path.join(staged, 'a', '1'))).toBe(true);
+  // The same sender plans again and, in the new plan, makes `a` a link out of the staging.
+  const second = await planTransfer(source, g, id, decl);
+  const link = [{ name: 'a', type: 'symlink' as const, linkname: outside }];
+  await sendStream(source, { ...target, token: tokenOf(second, 'rootfs') }, id, 'rootfs', await archive(link));
+  expect(fs.readlinkSync(path.join(staged, 'a'))).toBe(outside);
+  // The first upload goes on as if nothing happened: a file, a FIFO and modes through `a`.
+  pack.entry({ name: 'a/evil', mode: 0o666 }, 'evil');
+  pack.entry({ name: 'a/victim', type: 'fifo', mode: 0o666 });
+  pack.entry({ name: 'a', type: 'directory', mode: 0o777 });
+  pack.finalize();
+  await expect(firstPut).rejects.toThrow(/409: .*(replaced or forgotten)/);
+  await expect(firstPut).rejects.toMatchObject({ details: { status: 409 } });
+  expect(listAll(outside).map((p) => `${p} ${(fs.lstatSync(path.join(outside, p)).mode & 0o7777).toString(8)}`)).toEqual(outsideBefore);
+  expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('keep\n');
+  expect(fs.readlinkSync(path.join(staged, 'a'))).toBe(outside);
+});
+
+test('a new plan does not wait on a sender that sent its whole archive but never ends its body', async () => {
+  const id = 'm-stall';
+  const g = grant(id, ['checkpoint']);
+  const decl = [{ part: 'checkpoint', bytes: 10, entries: 4, encoding: 'identity' }];
+  const first = await planTransfer(source, g, id, decl);
+  const body = new PassThrough();
+  for await (const c of await archive([{ name: 'a', body: 'x' }])) body.write(c as Buffer); // the end-of-archive blocks too
+  const firstPut = sendStream(source, { ...target, token: first.parts[0].token }, id, 'checkpoint', body);
+  firstPut.catch(() => undefined);
+  for (let i = 0; i < 500 && !fs.existsSync(path.join(stagingRoot, id, 'checkpoint', 'a')); i++) await sleep(10);
+  const t0 = Date.now();
+  await planTransfer(source, g, id, decl);
+  expect(Date.now() - t0).toBeLessThan(2000);
+  body.end(Buffer.alloc(1024)); // the sender goes on: it sees the refusal
+  await expect(firstPut).rejects.toThrow(/409: .*replaced or forgotten/);
 });
 
 describe('unsafe archives (422), nothing written outside the staging', () => {
