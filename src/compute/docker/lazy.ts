@@ -270,7 +270,9 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       }
     }
   };
-  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: upstream as unknown as Duplex });
+  // Set inside the callback above (TypeScript cannot see it): the connection to CRIU's page server.
+  const criuConnection = upstream as unknown as Duplex;
+  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection });
   try {
     await tunnel.listen();
   } catch (e) {
@@ -302,6 +304,9 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         }
       }
       tunnel.stop();
+      // CRIU is gone: the connection to it (socat in the engine's namespace) goes too, even when
+      // it is stuck writing pages nobody reads any more.
+      criuConnection.destroy();
       await handle.served.catch(() => undefined);
       // After a peer-lost, ctr returns only now that CRIU is gone.
       let timer: NodeJS.Timeout | undefined;
@@ -321,6 +326,10 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     }
     const code = await ctrExit;
     tunnel.stop();
+    // CRIU ended (every page served, or it failed): its connection ends by itself once socat
+    // passed on the last bytes (its -t 5); if it is still there 10 s on, it is stuck: end it.
+    const stuck = setTimeout(() => criuConnection.destroy(), 10_000);
+    criuConnection.once('close', () => clearTimeout(stuck));
     if (code !== 0) {
       handle.state = 'failed';
       handle.error = `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();

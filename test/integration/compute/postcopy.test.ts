@@ -25,6 +25,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, expect, jest, test } from '@jest/globals';
 import { PostCopyFailed } from '../../../src/common/errors.js';
+import { sleep } from '../../../src/common/sleep.js';
 import { clientTlsOptions, loadTlsMaterial, type TlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import { processesUsing } from '../../../src/compute/docker/lazy.js';
 import { newPageToken, PAGE_TUNNEL_HELLO, type PageTunnelSecurity } from '../../../src/compute/pagetunnel.js';
@@ -108,10 +109,33 @@ afterEach(() => {
   expect(runcConfText()).not.toMatch(/lazy-pages|work-dir|^port /m);
 });
 
+/** This process's children that carry pages (socat to CRIU's page server): none may outlive the tests. */
+function pageCarriers(): string[] {
+  const out: string[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (Number(fields[1]) === process.pid && ['socat', 'nsenter'].includes(comm)) out.push(`${d} ${comm}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
 afterAll(async () => {
   stopWriters();
   await removeEverywhere(names);
-});
+  // A connection to a page server whose CRIU is gone ends within 10 s (lazy.ts); one left after that
+  // would keep jest (and an agent) holding a stuck socat for good.
+  for (let i = 0; i < 60 && pageCarriers().length > 0; i++) await sleep(250);
+  const left = pageCarriers();
+  for (const c of left) process.kill(Number(c.split(' ')[0]), 'SIGKILL');
+  expect(left).toEqual([]);
+}, 60_000);
 
 interface Moved {
   id: string;
