@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sleep } from '../../src/common/sleep.js';
+import { Transport } from '../../src/bus/transport.js';
 
 const execFileP = promisify(execFile);
 
@@ -150,4 +151,30 @@ export async function startPrivateRabbit(): Promise<PrivateRabbit> {
   const r = new PrivateRabbit();
   await r.start();
   return r;
+}
+
+/** A private node with a transport for servers and one for clients on it. */
+export interface PrivateBus {
+  rabbit: PrivateRabbit;
+  server: Transport;
+  client: Transport;
+  close(): Promise<void>;
+}
+
+export async function startPrivateBus(): Promise<PrivateBus> {
+  const rabbit = await startPrivateRabbit();
+  const server = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
+  const client = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
+  await server.connect();
+  await client.connect();
+  return {
+    rabbit,
+    server,
+    client,
+    close: async () => {
+      await server.close();
+      await client.close();
+      await rabbit.destroy();
+    },
+  };
 }

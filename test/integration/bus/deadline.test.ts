@@ -8,22 +8,19 @@ import { RequestContext } from '../../../src/common/context.js';
 import { serializeMsg } from '../../../src/bus/envelope.js';
 import { RPCClient, topicExchange } from '../../../src/bus/rpc/client.js';
 import { RPCServer } from '../../../src/bus/rpc/server.js';
-import { Transport } from '../../../src/bus/transport.js';
 import { MessagingTimeout } from '../../../src/common/errors.js';
 import { sleep } from '../../../src/common/sleep.js';
-import { PrivateRabbit } from '../../helpers/private-rabbit.js';
+import { startPrivateBus, type PrivateBus } from '../../helpers/private-rabbit.js';
 import { unique } from './peer.js';
 
 jest.setTimeout(120_000);
 
-let rabbit: PrivateRabbit;
-let serverT: Transport;
-let clientT: Transport;
+let bus: PrivateBus;
 const ran: string[] = [];
 const ctx = new RequestContext({ user_id: 'u-deadline' });
 
 function makeServer(topic: string): RPCServer {
-  return new RPCServer(serverT, { topic, server: 'h1' }, [
+  return new RPCServer(bus.server, { topic, server: 'h1' }, [
     {
       work: (_c: RequestContext, a: Record<string, unknown>) => {
         ran.push(String(a.tag));
@@ -34,18 +31,11 @@ function makeServer(topic: string): RPCServer {
 }
 
 beforeAll(async () => {
-  rabbit = new PrivateRabbit();
-  await rabbit.start();
-  serverT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
-  clientT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
-  await serverT.connect();
-  await clientT.connect();
+  bus = await startPrivateBus();
 });
 
 afterAll(async () => {
-  await serverT?.close();
-  await clientT?.close();
-  await rabbit?.destroy();
+  await bus?.close();
 });
 
 test('a call its caller gave up on (call monitor) is not run by a server that comes later', async () => {
@@ -54,7 +44,7 @@ test('a call its caller gave up on (call monitor) is not run by a server that co
   const first = makeServer(topic);
   await first.start();
   await first.stop(1000);
-  const client = new RPCClient(clientT, { topic, server: 'h1' }, { timeoutSeconds: 60 });
+  const client = new RPCClient(bus.client, { topic, server: 'h1' }, { timeoutSeconds: 60 });
   const t0 = Date.now();
   await expect(client.prepare({ callMonitorTimeout: 2 }).call(ctx, 'work', { tag: 'late' })).rejects.toBeInstanceOf(MessagingTimeout);
   expect(Date.now() - t0).toBeLessThan(10_000);
@@ -74,8 +64,8 @@ test('a message whose _expires_at has passed is dropped by the server', async ()
   await server.start();
   const body = (tag: string, expiresAt: number) =>
     serializeMsg({ method: 'work', args: { tag }, version: '1.0', _unique_id: `${tag}-${Date.now()}`, _expires_at: expiresAt / 1000 });
-  await clientT.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('stale', Date.now() - 1000) });
-  await clientT.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('fresh', Date.now() + 60_000) });
+  await bus.client.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('stale', Date.now() - 1000) });
+  await bus.client.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('fresh', Date.now() + 60_000) });
   for (let i = 0; i < 50 && !ran.includes('fresh'); i++) await sleep(100);
   expect(ran).toContain('fresh');
   expect(ran).not.toContain('stale');

@@ -9,45 +9,35 @@ import * as amqp from 'amqplib';
 import { RequestContext } from '../../../src/common/context.js';
 import { RPCClient } from '../../../src/bus/rpc/client.js';
 import { RPCServer, type MessageOrigin } from '../../../src/bus/rpc/server.js';
-import { Transport } from '../../../src/bus/transport.js';
 import { sleep } from '../../../src/common/sleep.js';
-import { PrivateRabbit } from '../../helpers/private-rabbit.js';
+import { startPrivateBus, type PrivateBus } from '../../helpers/private-rabbit.js';
 import { unique } from './peer.js';
 
 jest.setTimeout(120_000);
 
-let rabbit: PrivateRabbit;
-let serverT: Transport;
-let clientT: Transport;
+let bus: PrivateBus;
 const ctx = new RequestContext({ user_id: 'u-sender' });
 
 beforeAll(async () => {
-  rabbit = new PrivateRabbit();
-  await rabbit.start();
-  serverT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
-  clientT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
-  await serverT.connect();
-  await clientT.connect();
+  bus = await startPrivateBus();
 });
 
 afterAll(async () => {
-  await serverT?.close();
-  await clientT?.close();
-  await rabbit?.destroy();
+  await bus?.close();
 });
 
 test('the endpoint sees the publishing connection as sender; the broker refuses a forged user_id', async () => {
   const topic = unique('sender');
   const senders: (string | null | undefined)[] = [];
-  const server = new RPCServer(serverT, { topic, server: 'h1' }, [
+  const server = new RPCServer(bus.server, { topic, server: 'h1' }, [
     { who: (_c: RequestContext, _a: Record<string, unknown>, o?: MessageOrigin) => (senders.push(o?.sender), o?.sender ?? null) },
   ]);
   await server.start();
   try {
-    expect(await new RPCClient(clientT, { topic, server: 'h1' }, { timeoutSeconds: 10 }).call(ctx, 'who')).toBe('guest');
+    expect(await new RPCClient(bus.client, { topic, server: 'h1' }, { timeoutSeconds: 10 }).call(ctx, 'who')).toBe('guest');
     expect(senders).toEqual(['guest']);
 
-    const conn = await amqp.connect(`amqp://guest:guest@${new URL(rabbit.transportUrl.replace('rabbit://', 'http://')).host}/`);
+    const conn = await amqp.connect(`amqp://guest:guest@${new URL(bus.rabbit.transportUrl.replace('rabbit://', 'http://')).host}/`);
     try {
       const ch = await conn.createChannel();
       const closed = new Promise<Error>((resolve) => ch.on('error', resolve));
@@ -66,7 +56,7 @@ test('one dispatch slot: the second request starts only after the first ended', 
   const topic = unique('slots');
   const events: string[] = [];
   const server = new RPCServer(
-    serverT,
+    bus.server,
     { topic, server: 'h1' },
     [
       {
@@ -82,7 +72,7 @@ test('one dispatch slot: the second request starts only after the first ended', 
   );
   await server.start();
   try {
-    const client = new RPCClient(clientT, { topic, server: 'h1' }, { timeoutSeconds: 20 });
+    const client = new RPCClient(bus.client, { topic, server: 'h1' }, { timeoutSeconds: 20 });
     await Promise.all([client.call(ctx, 'work', { id: 'a' }), sleep(50).then(() => client.call(ctx, 'work', { id: 'b' }))]);
     expect(events).toEqual(['start a', 'end a', 'start b', 'end b']);
   } finally {
