@@ -358,11 +358,15 @@ test('a peer with the right certificate and token that takes the tunnel and neve
 
 test('the target goes away mid post-copy: the source stays frozen and whole (peer-lost), then rolls back with every key', async () => {
   const [name, ip, mac] = [names[5], IPS[5], MACS[5]];
-  await startRedis(name, ip, mac, 2_000_000);
-  const m = await moveLazily(name);
-  expect(m.daemonPid).toBeGreaterThan(0);
+  await startRedis(name, ip, mac, 3_000_000);
+  const t = tunnelPair();
+  const m = await checkpointAndCopy(name, t.source);
+  const r = await d2.restoreLazy(m.shell, m.ckName, { sourceAddress: '127.0.0.1', port: m.port, tunnel: t.target, completionTimeoutMs: 120_000, restoreTimeoutMs: 45_000 });
+  expect(r.daemon_pid).toBeGreaterThan(0);
+  // At once, before anything else runs: the background fetch of some 300 MB of pages takes seconds
+  // (a fetch that finished first would leave no peer to lose; the outcome below shows it did not).
   expect(d2.postCopyStatus(m.ckName).state).toBe('fetching');
-  process.kill(m.daemonPid as number, 'SIGKILL'); // the target's lazy-pages daemon, started by this test's restore
+  process.kill(r.daemon_pid as number, 'SIGKILL'); // the target's lazy-pages daemon, started by this test's restore
   await expect(d1.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
   expect(d1.pageServerStatus(m.ckName).state).toBe('peer-lost');
   await expect(d2.waitPostCopy(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
@@ -372,6 +376,6 @@ test('the target goes away mid post-copy: the source stays frozen and whole (pee
   await waitFor('the target copy to stop', async () => (await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])) === 'false', 20_000);
   await d1.rollbackLazyCheckpoint(m.id, m.ckName);
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
-  expect(await redisCli('compute1', name, ['DBSIZE'])).toBe('2000001');
+  expect(await redisCli('compute1', name, ['DBSIZE'])).toBe('3000001');
   expect(await redisCli('compute1', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
 });
