@@ -24,7 +24,7 @@ import { cloud, repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
-import { assertInvariant, checkRow, cleanUp, recordRow, redisOn1, useFaults, verdictOf, type RedisSubject, type Verdict } from '../faults/harness.js';
+import { assertInvariant, checkRow, cleanUp, recordRow, redisOn1, useFaults, type RedisSubject, type Verdict } from '../faults/harness.js';
 
 jest.setTimeout(300_000);
 
@@ -222,8 +222,7 @@ describe('two RabbitMQ brokers: the first one stopped', () => {
     const verdicts: Verdict[] = [];
     for (const s of redis) {
       const m = await waitMigration(byName.get(s.name)!.migration_uuid!);
-      verdicts.push(await verdictOf(m, s));
-      await assertInvariant(m, s, { status: 'completed', host: 'compute2' });
+      verdicts.push(await assertInvariant(m, s, { status: 'completed', host: 'compute2' }));
     }
     for (const n of counters) {
       const moved = await containerOn(c2, n);
