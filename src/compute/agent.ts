@@ -54,6 +54,7 @@ import type {
 } from './steps.js';
 import type { TlsMaterial } from './datachannel/tls.js';
 import { newPageToken } from './pagetunnel.js';
+import { endOrphanedPageServer } from './criuproc.js';
 import { MigrationTransfer, expectedParts, type ChannelSettings } from './transfer.js';
 
 const log = getLogger('compute.agent');
@@ -136,6 +137,9 @@ export class MigrationAgent {
   async start(): Promise<string> {
     // The channel first (resume clears staging through it); the RPC endpoint starts only after this returns.
     const address = await this.transfer.start(await this.driver.stagingRoot());
+    // Before any container is looked at: a hung restore left by an earlier run holds its container in the engine.
+    const ended = await this.driver.endLeftovers();
+    if (ended.length) log.warn({ host: this.host, ended }, 'ended what an earlier run of this agent left running');
     await this.resume();
     this.pruneRecords();
     log.info({ host: this.host, address }, 'migration data channel listening');
@@ -270,6 +274,16 @@ export class MigrationAgent {
         this.transfer.forget(r.migration_id);
         touched.push(r.migration_id);
         log.warn({ migration: r.migration_id }, 'resumed: the container runs here, the restore had happened');
+      } else if (r.role === 'source' && r.stage === 'frozen' && r.mode === 'post-copy' && r.page_server_pid) {
+        // Its page tunnel died with the earlier run: no target can fetch a page any more. CRIU is
+        // ended by PID (no end of stream reaches it), so the source stays frozen and whole for
+        // the conductor to roll back, or the operator to decide.
+        const ended = endOrphanedPageServer(r.page_server_pid, r.page_carrier_pid ?? null);
+        r.page_server_pid = null;
+        r.page_carrier_pid = null;
+        this.records.save(r);
+        touched.push(r.migration_id);
+        log.warn({ migration: r.migration_id, ended }, 'resumed: the post-copy page server an earlier run left was ended; the source stays frozen and whole');
       } else if (r.role === 'source' && r.stage === 'frozen' && state.running && r.spec) {
         await this.driver.releaseRestarts(r.container_id, r.spec);
         r.stage = 'checked';
@@ -425,6 +439,7 @@ export class MigrationAgent {
         pageServer = { address: this.advertisedHost(), port: lazy.page_server.port, host: this.host, token };
         r.page_server = pageServer;
         r.page_server_pid = lazy.page_server.pid;
+        r.page_carrier_pid = lazy.page_server.carrier_pid ?? null;
         this.records.save(r);
         ckpt = lazy;
       } else {

@@ -8,6 +8,14 @@ import type { Readable } from 'node:stream';
 import type { ContainerSummary } from '../objects/host.js';
 import type { PageTunnelSecurity } from './pagetunnel.js';
 
+export interface LazyCheckpointRequest {
+  pageServerPort: number;
+  bindAddress?: string;
+  tunnel: PageTunnelSecurity;
+  /** Pages leave at most this fast (bytes/s; fault injection only: a window while pages travel). */
+  paceBytesPerSec?: number;
+}
+
 /** What a host can do, as the pre-checks and the heartbeat need it. */
 export interface HostFacts {
   host: string;
@@ -146,7 +154,8 @@ export interface PostCopySupport {
 
 /** A lazy checkpoint: the images without memory pages, and the page server that holds them. */
 export interface LazyCheckpointResult extends CheckpointResult {
-  page_server: { port: number; pid: number | null };
+  /** `carrier_pid`: the process holding the connection to CRIU's page server (pagecarrier). */
+  page_server: { port: number; pid: number | null; carrier_pid?: number | null };
 }
 
 export interface PageServerStatus {
@@ -188,6 +197,12 @@ export interface EngineDriver {
   sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]>;
   /** Refusals on the target side (host facts vs source, name/port/IP/volume clashes). */
   destinationRefusals(source: HostFacts | null, sourceHost: string, spec: ContainerSpec | null, own?: OwnedResources): Promise<Refusal[]>;
+
+  /**
+   * At the agent's start: end what an earlier run of the agent left running that no step will
+   * come back for (a lazy restore still waiting for pages); returns what was ended.
+   */
+  endLeftovers(): Promise<string[]>;
 
   hasImage(imageId: string): Promise<boolean>;
   /** `docker save` of the image (by its tag when the tag names that ID, so the tag travels too). */
@@ -252,7 +267,7 @@ export interface EngineDriver {
   /** Whether this host can do post-copy (and pre-copy), and why not. */
   postCopySupport?(): Promise<PostCopySupport>;
   /** Source: freeze and dump all but memory; resolves when the images are written and the page server waits. */
-  checkpointLazy?(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string; tunnel: PageTunnelSecurity }): Promise<LazyCheckpointResult>;
+  checkpointLazy?(containerId: string, name: string, opts: LazyCheckpointRequest): Promise<LazyCheckpointResult>;
   pageServerStatus?(name: string): PageServerStatus;
   /** Source: resolves when every page was fetched and the source exited; PostCopyFailed otherwise. */
   waitPageServer?(name: string): Promise<PageServerStatus>;

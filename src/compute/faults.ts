@@ -37,22 +37,59 @@ export interface Faults {
   delayAfterRestoreMs?: number;
   /** Source: the parts are sent at most this fast (a window to kill an agent while bytes travel). */
   throttleTransferBytesPerSec?: number;
+  /** Source: post-copy pages leave at most this fast (a window while the restored process fetches them). */
+  throttlePagesBytesPerSec?: number;
 }
 
 export function faultsAllowed(): boolean {
   return process.env.NODE_ENV === 'test' || process.env.FERRY_ENABLE_FAULTS === '1';
 }
 
+/** Every fault and the type of its value: a setting naming anything else is refused. */
+const FAULT_TYPES: Record<keyof Faults, 'boolean' | 'number'> = {
+  failRestore: 'boolean',
+  truncateTransfer: 'boolean',
+  corruptTransfer: 'boolean',
+  cutTransferAfterBytes: 'number',
+  failCheckpoint: 'boolean',
+  failPreMigration: 'boolean',
+  delayPreMigrationMs: 'number',
+  delayAfterCheckpointMs: 'number',
+  delayBeforeCheckpointMs: 'number',
+  delayBeforeRestoreMs: 'number',
+  delayAfterRestoreMs: 'number',
+  throttleTransferBytesPerSec: 'number',
+  throttlePagesBytesPerSec: 'number',
+};
+
+/**
+ * Check a fault setting; a malformed one throws (a test whose fault silently does nothing
+ * would prove nothing), naming what is wrong.
+ */
+export function parseFaults(value: unknown, where: string): Faults {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: faults must be a JSON object, not ${JSON.stringify(value)}`);
+  for (const [k, v] of Object.entries(value)) {
+    const want = FAULT_TYPES[k as keyof Faults] as string | undefined;
+    if (!want) throw new Error(`${where}: unknown fault "${k}" (known: ${Object.keys(FAULT_TYPES).join(', ')})`);
+    if (typeof v !== want || (want === 'number' && !(Number.isFinite(v) && (v as number) >= 0))) {
+      throw new Error(`${where}: fault "${k}" takes a ${want === 'number' ? 'non-negative number' : 'boolean'}, not ${JSON.stringify(v)}`);
+    }
+  }
+  return value as Faults;
+}
+
 export function effectiveFaults(given: Faults | undefined): Faults {
   let fromEnv: Faults = {};
   if (process.env.FERRY_FAULTS) {
+    let parsed: unknown;
     try {
-      fromEnv = JSON.parse(process.env.FERRY_FAULTS) as Faults;
-    } catch {
-      fromEnv = {};
+      parsed = JSON.parse(process.env.FERRY_FAULTS);
+    } catch (e) {
+      throw new Error(`FERRY_FAULTS is not JSON: ${(e as Error).message}`);
     }
+    fromEnv = parseFaults(parsed, 'FERRY_FAULTS');
   }
-  const all = { ...fromEnv, ...(given ?? {}) };
+  const all = { ...fromEnv, ...parseFaults(given ?? {}, 'faults') };
   if (Object.keys(all).length === 0) return {};
   if (!faultsAllowed()) {
     getLogger('compute.faults').warn({ faults: all }, 'fault injection requested outside tests: ignored');
@@ -82,6 +119,10 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
       if (f.delayPreMigrationMs) await sleep(f.delayPreMigrationMs);
       return id;
     },
+    async checkpointLazy(containerId, name, opts) {
+      const pace = current().throttlePagesBytesPerSec;
+      return driver.checkpointLazy!(containerId, name, pace ? { ...opts, paceBytesPerSec: pace } : opts);
+    },
     async placeCheckpoint(containerId, name, stagedDir) {
       // A real engine failure, caused by a damaged image.
       if (current().failRestore) fs.writeFileSync(path.join(stagedDir, 'inventory.img'), 'damaged by a fault injection\n');
@@ -101,7 +142,7 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
   };
   return new Proxy(driver, {
     get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in injected) return injected[prop as keyof EngineDriver];
+      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop as keyof EngineDriver];
       const v = Reflect.get(target, prop, receiver) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

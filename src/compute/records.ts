@@ -34,6 +34,8 @@ export interface AgentRecord {
   page_server?: { address: string; port: number; host?: string | null; token?: string | null } | null;
   /** Source, post-copy: the PID of CRIU's page server (in the engine's namespace), for the operator. */
   page_server_pid?: number | null;
+  /** Source, post-copy: the PID of the page carrier holding the connection to that page server. */
+  page_carrier_pid?: number | null;
   created_volumes: string[];
   image_loaded: boolean;
   live?: LiveMigrationResult;

@@ -414,8 +414,10 @@ export class MigrationFlow {
       // The target ran the container while its pages were still on the source: neither side holds it whole.
       return this.giveUp(
         `post-copy of ${name} did not finish: ${reason}. ${name} had started on ${dest} while part of its memory was still on ` +
-          `${m.source_host}; a post-copy cannot be rolled back once the target ran, so the container is lost unless one side still runs it. ` +
-          `Check ${dest} (docker ps -a --filter label=org.openstack.ferry.migration=${id}) and ${m.source_host}, and restore the application from its own data.`,
+          `${m.source_host}, so Ferry does not choose a copy: the one on ${dest} stopped without its pages, and ${m.source_host} keeps ` +
+          `${name} frozen and whole as at the freeze (its CRIU page server was ended by PID, never told that the pages all arrived), ` +
+          `unless it shows there as exited. Check ${dest} (docker ps -a --filter label=org.openstack.ferry.migration=${id}) and ` +
+          `${m.source_host} (docker ps -a --filter name=${name}); resuming it on ${m.source_host} loses only what it did on ${dest} since the switch.`,
         err,
       );
     }

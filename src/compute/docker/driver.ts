@@ -25,6 +25,7 @@ import type {
   Refusal,
   RestoreResult,
   VolumeSpec,
+  LazyCheckpointRequest,
 } from '../driver.js';
 import { canStartFromImages, checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint, startFromImages } from './checkpoint.js';
 import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
@@ -684,7 +685,7 @@ export class DockerDriver implements EngineDriver {
    * at `bindAddress` (default all addresses). The container stays frozen (Docker shows it running)
    * until the target has fetched every page, then it exits; `waitPageServer` follows that.
    */
-  async checkpointLazy(containerId: string, name: string, opts: { pageServerPort: number; bindAddress?: string; tunnel: PageTunnelSecurity }): Promise<LazyCheckpointResult> {
+  async checkpointLazy(containerId: string, name: string, opts: LazyCheckpointRequest): Promise<LazyCheckpointResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
     const ins = await this.inspect(containerId);
@@ -705,9 +706,10 @@ export class DockerDriver implements EngineDriver {
       tunnel: opts.tunnel,
       bindAddress: opts.bindAddress ?? '0.0.0.0',
       engineNetns: this.opts.engineNetns || null,
+      paceBytesPerSec: opts.paceBytesPerSec,
     });
     this.pageServers.set(name, h);
-    return { name, dir: h.dir, bytes: h.bytes, checkpoint_ms: h.checkpoint_ms, fast: true, page_server: { port: h.port, pid: h.pid } };
+    return { name, dir: h.dir, bytes: h.bytes, checkpoint_ms: h.checkpoint_ms, fast: true, page_server: { port: h.port, pid: h.pid, carrier_pid: h.carrierPid } };
   }
 
   pageServerStatus(name: string): PageServerStatus {
@@ -791,15 +793,31 @@ export class DockerDriver implements EngineDriver {
    */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
+    await this.endLazyWorkDirs((d) => d.endsWith(`-${name}`), name);
+  }
+
+  /**
+   * At the agent's start no lazy restore of this process exists yet: every lazy-pages work dir
+   * is an earlier run's, and a daemon or CRIU restore still holding one waits for pages that will
+   * never come (and keeps the engine from removing its shell). End them all.
+   */
+  async endLeftovers(): Promise<string[]> {
+    return this.endLazyWorkDirs(() => true, null);
+  }
+
+  /** End the processes holding the matching lazy-pages work dirs, unmount what they left, remove the dirs. */
+  private async endLazyWorkDirs(match: (dir: string) => boolean, checkpoint: string | null): Promise<string[]> {
     const root = path.join(this.opts.workDir, 'lazy-pages');
-    const left = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.endsWith(`-${name}`)).map((d) => path.join(root, d)) : [];
-    if (left.length === 0) return;
-    const killed = killProcessesUsing(left);
-    if (killed.length) log.warn({ host: this.host, checkpoint: name, pids: killed }, 'ended processes left holding a lazy restore');
+    const left = fs.existsSync(root) ? fs.readdirSync(root).filter(match).map((d) => path.join(root, d)) : [];
+    const ended: string[] = [];
     for (const d of left) {
+      const killed = killProcessesUsing([d]);
+      if (killed.length) log.warn({ host: this.host, checkpoint, dir: d, pids: killed }, 'ended processes left holding a lazy restore');
       await unmountUnder(d); // what the killed CRIU left mounted there
       fs.rmSync(d, { recursive: true, force: true });
+      ended.push(`lazy restore ${path.basename(d)}${killed.length ? ` (pids ${killed.join(',')} ended)` : ''}`);
     }
+    return ended;
   }
 }
 

@@ -23,6 +23,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PageTunnelClient, PageTunnelServer, type PageTunnelSecurity, type TunnelEnd } from '../pagetunnel.js';
@@ -120,20 +121,22 @@ export async function freePort(bindAddress: string): Promise<number> {
   });
 }
 
+/** The page carrier's script: beside this module when built, in dist/ when this runs from the sources (tests). */
+function carrierScript(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const built = path.join(here, 'pagecarrier.js');
+  return fs.existsSync(built) ? built : path.resolve(here, '../../../dist/compute/docker/pagecarrier.js');
+}
+
 /**
- * Connect to CRIU's page server on loopback, in the engine's network namespace when it has its
- * own (socat there, under nsenter). Done as soon as it listens: CRIU accepts one connection only.
+ * Connect to CRIU's page server (on the engine namespace's loopback; done as soon as it listens:
+ * CRIU accepts one connection only) through a page carrier
+ * process (pagecarrier.ts: it SIGKILLs CRIU rather than pass on an end of stream if this agent
+ * dies); the carrier's PID comes back with the stream so that a restarted agent can find it.
  */
-function connectPageServer(port: number, netns: string | null): Promise<Duplex> {
-  if (!netns) {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-      s.setNoDelay(true);
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    });
-  }
-  const child = spawn('nsenter', [`--net=${netns}`, 'socat', '-t', '5', 'STDIO', `TCP:127.0.0.1:${port},nodelay`], { stdio: ['pipe', 'pipe', 'ignore'] });
+function connectPageServer(port: number, netns: string | null, criuPid: number): { stream: Duplex; carrierPid: number | null } {
+  const args = [carrierScript(), String(port), String(criuPid)];
+  const child = netns ? spawn('nsenter', [`--net=${netns}`, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'ignore'] }) : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'] });
   const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
   child.stdin.on('error', () => undefined);
   child.on('close', () => d.destroy());
@@ -142,7 +145,7 @@ function connectPageServer(port: number, netns: string | null): Promise<Duplex> 
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return origDestroy(e);
   };
-  return Promise.resolve(d);
+  return { stream: d, carrierPid: child.pid ?? null };
 }
 
 /** `peer-lost`: the target went away mid-stream; CRIU still holds the source frozen and whole. */
@@ -160,6 +163,8 @@ export interface PageServerHandle {
   port: number;
   /** CRIU's page-server process (in the engine's namespace), when `ss` named it. */
   pid: number | null;
+  /** The page carrier's process (pagecarrier.ts). */
+  carrierPid: number | null;
   /** The TLS listener the target's tunnel connects to. */
   tunnel: PageTunnelServer;
   state: PageServerState;
@@ -187,6 +192,8 @@ export interface LazyCheckpointOptions {
   engineNetns: string | null;
   /** How long the dump may take until the page server listens. */
   readyTimeoutMs?: number;
+  /** Pages leave at most this fast (bytes/s; fault injection only). */
+  paceBytesPerSec?: number;
 }
 
 function criuErrors(file: string, n = 5): string {
@@ -220,6 +227,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   let ctrExit: Promise<number> = Promise.resolve(1);
   let pid: number | null = null;
   let upstream: Duplex | null = null;
+  let carrierPid: number | null = null;
   await withLazyRuncConf(['lazy-pages', `address ${serverAddress}`, `port ${port}`], async (configRead) => {
     const child = spawn('ctr', ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -242,10 +250,13 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         );
       }
       if (fs.existsSync(path.join(dir, 'inventory.img'))) {
+        // Its PID is needed: the carrier and a restarted agent end it by PID rather than let an end of stream reach it.
         const l = await listener(port, o.engineNetns);
-        if (l) {
+        if (l?.pid) {
           pid = l.pid;
-          upstream = await connectPageServer(port, o.engineNetns);
+          const c = connectPageServer(port, o.engineNetns, l.pid);
+          upstream = c.stream;
+          carrierPid = c.carrierPid;
           break;
         }
       }
@@ -272,7 +283,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   };
   // Set inside the callback above (TypeScript cannot see it): the connection to CRIU's page server.
   const criuConnection = upstream as unknown as Duplex;
-  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection });
+  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection, paceBytesPerSec: o.paceBytesPerSec });
   try {
     await tunnel.listen();
   } catch (e) {
@@ -290,6 +301,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     address: o.bindAddress,
     port: tunnel.port,
     pid,
+    carrierPid,
     tunnel,
     state: 'serving',
     error: null,
@@ -304,7 +316,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         }
       }
       tunnel.stop();
-      // CRIU is gone: the connection to it (socat in the engine's namespace) goes too, even when
+      // CRIU is gone: the connection to it (the page carrier in the engine's namespace) goes too, even when
       // it is stuck writing pages nobody reads any more.
       criuConnection.destroy();
       await handle.served.catch(() => undefined);
@@ -326,8 +338,8 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     }
     const code = await ctrExit;
     tunnel.stop();
-    // CRIU ended (every page served, or it failed): its connection ends by itself once socat
-    // passed on the last bytes (its -t 5); if it is still there 10 s on, it is stuck: end it.
+    // CRIU ended (every page served, or it failed): its connection ends by itself once the
+    // carrier passed on the last bytes; if it is still there 10 s on, it is stuck: end it.
     const stuck = setTimeout(() => criuConnection.destroy(), 10_000);
     criuConnection.once('close', () => clearTimeout(stuck));
     if (code !== 0) {

@@ -109,7 +109,7 @@ afterEach(() => {
   expect(runcConfText()).not.toMatch(/lazy-pages|work-dir|^port /m);
 });
 
-/** This process's children that carry pages (socat to CRIU's page server): none may outlive the tests. */
+/** This process's children that carry pages (the page carrier to CRIU's page server, the tests' socat strays): none may outlive the tests. */
 function pageCarriers(): string[] {
   const out: string[] = [];
   for (const d of fs.readdirSync('/proc')) {
@@ -118,7 +118,9 @@ function pageCarriers(): string[] {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (Number(fields[1]) === process.pid && ['socat', 'nsenter'].includes(comm)) out.push(`${d} ${comm}`);
+      if (Number(fields[1]) !== process.pid) continue;
+      const carrier = comm === 'node' && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('pagecarrier.js');
+      if (carrier || ['socat', 'nsenter'].includes(comm)) out.push(`${d} ${comm}`);
     } catch {
       /* gone meanwhile */
     }
@@ -130,7 +132,7 @@ afterAll(async () => {
   stopWriters();
   await removeEverywhere(names);
   // A connection to a page server whose CRIU is gone ends within 10 s (lazy.ts); one left after that
-  // would keep jest (and an agent) holding a stuck socat for good.
+  // would keep jest (and an agent) holding a stuck carrier for good.
   for (let i = 0; i < 60 && pageCarriers().length > 0; i++) await sleep(250);
   const left = pageCarriers();
   for (const c of left) process.kill(Number(c.split(' ')[0]), 'SIGKILL');

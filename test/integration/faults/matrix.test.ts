@@ -16,9 +16,10 @@ import { startKeystone, stopKeystone } from '../../../src/devcloud/keystone.js';
 import { rabbitctl, startRabbit, stopRabbit } from '../../../src/devcloud/rabbit.js';
 import type { Faults } from '../../../src/compute/faults.js';
 import type { Migration } from '../../../src/objects/migration.js';
-import { host } from '../../helpers/cloud.js';
+import { cloud, host } from '../../helpers/cloud.js';
 import { api, ferry, getMigration, startMigration, token, waitMigration } from '../../helpers/ferry.js';
-import { checkRow, cleanUp, engines, ensureImage, killService, redisOn1, useFaults, type HostName, type RedisSubject } from './harness.js';
+import { resumeFrozenSource } from '../../../src/compute/docker/lazy.js';
+import { checkRow, cleanUp, engines, ensureImage, killService, recordRow, redisCli, redisOn1, useFaults, verdictOf, type HostName, type RedisSubject } from './harness.js';
 
 jest.setTimeout(300_000);
 
@@ -82,14 +83,18 @@ describe('agents killed', () => {
   });
 
   test('target agent SIGKILL while the parts are sent: rolled back, one copy', async () => {
-    // 2 MB/s: the Redis's ~6 MB checkpoint takes about 3 s to send.
-    await useFaults({ compute1: { throttleTransferBytesPerSec: 2_000_000 } });
+    // 1 MB/s: the Redis's ~6 MB checkpoint takes about 6 s to send.
+    await useFaults({ compute1: { throttleTransferBytesPerSec: 1_000_000 } });
     const s = await redisOn1('dst-send', 100_000);
     const m0 = await startMigration(s.name, 'compute2');
     await bytesArriving(m0.uuid);
     await killService('ferry-compute-compute2');
+    // The fault landed while bytes travelled: with the target's agent gone, the source's send
+    // cannot have finished, and it had not before (the source notes the send once it is done).
+    const sourceRecord = path.join(cloud().state_dir, 'ferry', 'compute1', 'migrations', m0.uuid, 'record.json');
+    expect((JSON.parse(fs.readFileSync(sourceRecord, 'utf8')) as { live?: unknown }).live).toBeUndefined();
     const end = await waitMigration(m0.uuid);
-    await checkRow('target agent SIGKILL', 'transfer', end, s, { status: ['failed', 'completed'] });
+    await checkRow('target agent SIGKILL', 'transfer', end, s, { status: 'failed', host: 'compute1' });
   });
 
   test('target agent SIGKILL after the restore, before its reply: the restore is adopted, completes', async () => {
@@ -260,5 +265,110 @@ describe('damaged transfers and refusals', () => {
     expect([202, 409]).toContain(r.status);
     const end = await waitMigration(m.uuid);
     await checkRow('abort racing completion', 'running -> post-migrating', end, s, { status: r.status === 202 ? ['cancelled', 'completed'] : 'completed' });
+  });
+});
+
+describe('post-copy: a fault while the restored process fetches its pages', () => {
+  const final = (m: Migration) => ['completed', 'failed', 'cancelled', 'error'].includes(m.status);
+
+  /**
+   * A post-copy of a Redis (400k keys, ~60 MB) whose pages leave the source at 4 MB/s: the
+   * target runs it within a second, then fetches pages for ~15 s, the window the fault lands in.
+   */
+  async function postCopying(tag: string): Promise<{ s: RedisSubject; m: Migration }> {
+    await ensureImage('compute2', 'ferry/redis:latest');
+    await useFaults({ compute1: { throttlePagesBytesPerSec: 4_000_000 } });
+    const s = await redisOn1(tag, 400_000);
+    const m0 = await ferry().migrate(s.name, 'compute2', { post_copy: true });
+    const m = await waitMigration(m0.uuid, (x) => x.phase === 'post-copy' || final(x), 120_000);
+    expect(m).toMatchObject({ status: 'running', phase: 'post-copy', mode: 'post-copy' });
+    return { s, m };
+  }
+
+  /** The target's lazy-pages daemon for this migration (its work dir names the checkpoint). */
+  async function lazyPagesDaemon(uuid: string): Promise<number> {
+    const lazyDir = path.join(cloud().state_dir, 'ferry', 'compute2', 'lazy-pages');
+    for (let i = 0; i < 100; i++) {
+      const ps = await run('ps', ['-eo', 'pid=,args=']);
+      const line = ps.stdout.split('\n').find((l) => l.includes('lazy-pages') && l.includes(lazyDir) && l.includes(uuid.slice(0, 8)));
+      if (line) return Number(line.trim().split(/\s+/)[0]);
+      await sleep(20);
+    }
+    throw new Error(`no lazy-pages daemon for ${uuid} on compute2`);
+  }
+
+  /**
+   * The pinned outcome of every row here: the target ran the container while pages were still
+   * on the source, so Ferry may not choose a copy. It ends error / needs-operator, with the
+   * source frozen and whole (CRIU ended by PID, never sent an end of stream) and no copy
+   * running on the target. Then the operator's resume of the source shows the state was kept.
+   */
+  async function checkGivenUp(fault: string, at: Migration, end: Migration, s: RedisSubject): Promise<void> {
+    expect({ status: at.status, phase: at.phase }).toEqual({ status: 'running', phase: 'post-copy' });
+    const source = await engines.compute1.getContainer(s.name).inspect();
+    const target = await engines.compute2.listContainers({ all: true, filters: { name: [`^/${s.name}$`] } });
+    const frozen = source.State.Running && source.State.Paused;
+    if (frozen) await takeBackOnSource(end.uuid, source.Id);
+    // The dead copy on the target is the operator's to remove; the verdict reads what runs.
+    for (const c of target) await engines.compute2.getContainer(c.Id).remove({ force: true });
+    const v = await verdictOf(end, s);
+    recordRow(fault, `post-copy (at the fault: ${at.status} / ${at.phase})`, { status: 'error', host: 'compute1' }, {
+      ...v,
+      status: end.status,
+      phase: `${end.phase}; source ${frozen ? 'frozen and whole, resumed by the operator' : source.State.Status}; target ${target.map((c) => c.State).join(',') || 'absent'}`,
+    });
+    expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
+    expect(end.error).toMatch(/frozen/);
+    expect(frozen).toBe(true);
+    expect(target.every((c) => c.State !== 'running')).toBe(true);
+    expect(v.where).toBe('compute1');
+    expect(v.state_kept).toBe(true);
+    expect(await redisCli('compute1', s.name, ['GET', 'sentinel'])).toBe(s.sentinel);
+  }
+
+  /**
+   * What the operator does to run it on the source again (docs/operations.md): CRIU's page
+   * server ended by the PID in the source's record (if it still waits), then the resume Ferry's
+   * own rollback uses (CRIU's network lock removed, the container unpaused).
+   */
+  async function takeBackOnSource(uuid: string, containerId: string): Promise<void> {
+    const rec = path.join(cloud().state_dir, 'ferry', 'compute1', 'migrations', uuid, 'record.json');
+    const pid = (JSON.parse(fs.readFileSync(rec, 'utf8')) as { page_server_pid?: number | null }).page_server_pid;
+    if (pid && fs.existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+    // The checkpoint request (ctr, runc) returns once CRIU is gone; the engine holds the container until then.
+    for (let i = 0; i < 200; i++) {
+      const ps = await run('ps', ['-eo', 'args=']);
+      if (!ps.stdout.split('\n').some((l) => l.includes('checkpoint') && l.includes(containerId))) break;
+      await sleep(50);
+    }
+    await resumeFrozenSource(engines.compute1, containerId);
+  }
+
+  test("target's lazy-pages daemon SIGKILL: error / needs-operator, the source frozen and whole", async () => {
+    const { s, m } = await postCopying('pc-daemon');
+    const daemon = await lazyPagesDaemon(m.uuid);
+    const at = await getMigration(m.uuid);
+    process.kill(daemon, 'SIGKILL');
+    const end = await waitMigration(m.uuid);
+    await checkGivenUp("target's lazy-pages daemon SIGKILL", at, end, s);
+  });
+
+  test('target agent SIGKILL: its leftover lazy restore is ended at its start; error / needs-operator, the source frozen and whole', async () => {
+    const { s, m } = await postCopying('pc-dst');
+    const daemon = await lazyPagesDaemon(m.uuid);
+    const at = await getMigration(m.uuid);
+    await killService('ferry-compute-compute2');
+    const end = await waitMigration(m.uuid);
+    // Whatever held the lazy restore (the daemon, CRIU's restore) is gone: the restarted agent ended it.
+    expect(fs.existsSync(`/proc/${daemon}`)).toBe(false);
+    await checkGivenUp('target agent SIGKILL', at, end, s);
+  });
+
+  test("source agent SIGKILL: the page carrier ends CRIU, never an end of stream; error / needs-operator, the source frozen and whole", async () => {
+    const { s, m } = await postCopying('pc-src');
+    const at = await getMigration(m.uuid);
+    await killService('ferry-compute-compute1');
+    const end = await waitMigration(m.uuid);
+    await checkGivenUp('source agent SIGKILL', at, end, s);
   });
 });

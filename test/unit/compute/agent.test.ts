@@ -5,6 +5,10 @@
  * brings its records in line with the engine.
  */
 import { describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { agentWith, fakeDriver, spec, type State } from './fake-driver.js';
 import { ComputeManager } from '../../../src/compute/manager.js';
 import { sleep } from '../../../src/common/sleep.js';
@@ -89,6 +93,31 @@ describe('a restarted agent resumes its records', () => {
     expect(agent.load('ms')?.stage).toBe('checked');
     expect(calls).toContain('release s1');
     expect(agent.load('mf')?.stage).toBe('frozen'); // stopped with its checkpoint: the conductor decides
+  });
+});
+
+describe('a restarted agent and a post-copy the earlier run served', () => {
+  it("ends the orphaned CRIU page server by PID and keeps the source frozen (it is not 'never frozen')", async () => {
+    // "CRIU" is a copy of sleep named criu; the record names it as the page server.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-orphan-'));
+    fs.copyFileSync('/bin/sleep', path.join(dir, 'criu'));
+    const criu = spawn(path.join(dir, 'criu'), ['300'], { stdio: 'ignore' });
+    const gone = new Promise<string | null>((resolve) => criu.once('exit', (_c, sig) => resolve(sig)));
+    try {
+      // A lazily frozen source still shows as running.
+      const state = new Map<string, State>([['s1', { exists: true, running: true, status: 'running', name: 'db' }]]);
+      const calls: string[] = [];
+      const agent = agentWith(fakeDriver(state, calls));
+      const r = agent.records.create('mp', 'source', 'peer');
+      agent.records.save({ ...r, stage: 'frozen', mode: 'post-copy', container_id: 's1', spec: { ...spec, id: 's1' }, page_server_pid: criu.pid, page_carrier_pid: null });
+      expect(await agent.resume()).toEqual(['mp']);
+      expect(await gone).toBe('SIGKILL');
+      expect(agent.load('mp')).toMatchObject({ stage: 'frozen', page_server_pid: null });
+      expect(calls).toEqual([]); // no restart policy given back: it stays frozen for the conductor
+    } finally {
+      if (criu.exitCode === null && criu.signalCode === null) criu.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

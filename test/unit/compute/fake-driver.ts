@@ -16,6 +16,7 @@ export function fakeDriver(state: Map<string, State>, calls: string[], extra: Pa
     host,
     containerState: async (id) => state.get(id) ?? { exists: false, running: false, status: 'absent', name: null },
     shellsOf: async () => [],
+    endLeftovers: async () => [],
     removeContainer: async (id) => {
       calls.push(`remove ${id}`);
       state.delete(id);
