@@ -14,8 +14,10 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   const r = JSON.parse(line);
   rows.set(`${r.fault}\u0000${r.phase}`, r);
 }
-console.log('| fault | phase | expected | outcome | state kept | left behind |');
-console.log('|---|---|---|---|---|---|');
+console.log('| fault | phase | record at the fault | asked again | expected | outcome | state kept | left behind |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows.values()) {
-  console.log(`| ${r.fault} | ${r.phase} | ${r.expected} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE read back)' : 'NO'} | ${r.left_behind ? `${r.left_behind} (staging or records)` : 'nothing'} |`);
+  const at = r.at_fault ?? 'not read';
+  const again = r.asked_again ? (r.asked_again.length ? r.asked_again.join(', ') : 'none') : 'not read';
+  console.log(`| ${r.fault} | ${r.phase} | ${at} | ${again} | ${r.expected} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE read back)' : 'NO'} | ${r.left_behind ? `${r.left_behind} (staging or records)` : 'nothing'} |`);
 }

@@ -156,14 +156,44 @@ export async function checkRow(
   m: Migration,
   s: RedisSubject,
   expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName },
+  landed?: Landed,
 ): Promise<Verdict> {
   const v = await verdictOf(m, s);
-  recordRow(fault, phase, expected, v);
+  recordRow(fault, phase, expected, v, landed);
   return assertInvariant(m, s, expected, v);
 }
 
+/** Where a fault landed: the record as read just before it, and the steps the conductor asked again afterwards. */
+export interface Landed {
+  at: Migration;
+  askedAgain: string[];
+}
+
+/** The steps the conductor asked a host again for this migration, from its log ("asking again" lines), in order. */
+export function askedAgain(uuid: string): string[] {
+  const dir = path.join(cloud().state_dir, 'log');
+  const out: string[] = [];
+  for (const f of fs.readdirSync(dir).filter((n) => /^ferry-conductor\d*\.log$/.test(n))) {
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      if (!line.includes(uuid) || !line.includes('asking again')) continue;
+      try {
+        const e = JSON.parse(line) as { migration?: string; method?: string; msg?: string };
+        if (e.migration === uuid && e.method && /asking again/.test(e.msg ?? '')) out.push(e.method);
+      } catch {
+        /* a line cut by a kill */
+      }
+    }
+  }
+  return out;
+}
+
+/** The record just before a fault; after the migration ended, `landedOf` adds what was asked again. */
+export function landedOf(at: Migration): Landed {
+  return { at, askedAgain: askedAgain(at.uuid) };
+}
+
 /** One row of README's "Faults survived" table, from a verdict (or the verdicts of several containers). */
-export function recordRow(fault: string, phase: string, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }, v: Verdict | Verdict[]): void {
+export function recordRow(fault: string, phase: string, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }, v: Verdict | Verdict[], landed?: Landed): void {
   const all = Array.isArray(v) ? v : [v];
   const file = path.join(repoRoot, 'results', 'faults.jsonl');
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -177,6 +207,8 @@ export function recordRow(fault: string, phase: string, expected: { status: Migr
     outcome: [...new Set(outcome)].join('; '),
     state_kept: all.every((x) => x.state_kept),
     left_behind: all.flatMap((x) => x.leftovers).length,
+    at_fault: landed ? `${landed.at.status} / ${landed.at.phase ?? '-'}` : null,
+    asked_again: landed ? [...new Set(landed.askedAgain)] : null,
     at: new Date().toISOString(),
   };
   fs.appendFileSync(file, `${JSON.stringify(row)}\n`);

@@ -19,7 +19,7 @@ import type { Migration } from '../../../src/objects/migration.js';
 import { cloud, host } from '../../helpers/cloud.js';
 import { api, ferry, getMigration, startMigration, token, waitMigration } from '../../helpers/ferry.js';
 import { resumeFrozenSource } from '../../../src/compute/docker/lazy.js';
-import { checkRow, cleanUp, engines, ensureImage, killService, recordRow, redisCli, redisOn1, useFaults, verdictOf, type HostName, type RedisSubject } from './harness.js';
+import { checkRow, cleanUp, engines, ensureImage, killService, landedOf, recordRow, redisCli, redisOn1, useFaults, verdictOf, type HostName, type RedisSubject } from './harness.js';
 
 jest.setTimeout(300_000);
 
@@ -67,9 +67,13 @@ describe('agents killed', () => {
     await useFaults({ compute1: { delayBeforeCheckpointMs: 4000 } });
     const { s, m } = await begin('src-ckpt', running);
     await sleep(1000);
+    const at = await getMigration(m.uuid);
     await killService('ferry-compute-compute1');
     const end = await waitMigration(m.uuid);
-    await checkRow('source agent SIGKILL', 'checkpoint', end, s, { status: 'completed', host: 'compute2' });
+    const landed = landedOf(at);
+    await checkRow('source agent SIGKILL', 'checkpoint', end, s, { status: 'completed', host: 'compute2' }, landed);
+    expect({ status: at.status, phase: at.phase }).toEqual({ status: 'running', phase: 'checkpoint' });
+    expect(landed.askedAgain).toContain('live_migration');
   });
 
   test('source agent SIGKILL while the parts are sent: the checkpoint is sent again, completes', async () => {
@@ -77,9 +81,12 @@ describe('agents killed', () => {
     const s = await redisOn1('src-send', 100_000);
     const m0 = await startMigration(s.name, 'compute2');
     await bytesArriving(m0.uuid);
+    const at = await getMigration(m0.uuid);
     await killService('ferry-compute-compute1');
     const end = await waitMigration(m0.uuid);
-    await checkRow('source agent SIGKILL', 'transfer', end, s, { status: 'completed', host: 'compute2' });
+    const landed = landedOf(at);
+    await checkRow('source agent SIGKILL', 'transfer', end, s, { status: 'completed', host: 'compute2' }, landed);
+    expect(landed.askedAgain).toContain('live_migration');
   });
 
   test('target agent SIGKILL while the parts are sent: rolled back, one copy', async () => {
@@ -88,22 +95,27 @@ describe('agents killed', () => {
     const s = await redisOn1('dst-send', 100_000);
     const m0 = await startMigration(s.name, 'compute2');
     await bytesArriving(m0.uuid);
+    const at = await getMigration(m0.uuid);
     await killService('ferry-compute-compute2');
     // The fault landed while bytes travelled: with the target's agent gone, the source's send
     // cannot have finished, and it had not before (the source notes the send once it is done).
     const sourceRecord = path.join(cloud().state_dir, 'ferry', 'compute1', 'migrations', m0.uuid, 'record.json');
     expect((JSON.parse(fs.readFileSync(sourceRecord, 'utf8')) as { live?: unknown }).live).toBeUndefined();
     const end = await waitMigration(m0.uuid);
-    await checkRow('target agent SIGKILL', 'transfer', end, s, { status: 'failed', host: 'compute1' });
+    await checkRow('target agent SIGKILL', 'transfer', end, s, { status: 'failed', host: 'compute1' }, landedOf(at));
   });
 
   test('target agent SIGKILL after the restore, before its reply: the restore is adopted, completes', async () => {
     await useFaults({ compute2: { delayAfterRestoreMs: 6000 } });
     const { s, m } = await begin('dst-post', restoring);
     await runningOnCompute2(s.name);
+    const at = await getMigration(m.uuid);
     await killService('ferry-compute-compute2');
     const end = await waitMigration(m.uuid);
-    await checkRow('target agent SIGKILL', 'after restore, before reply', end, s, { status: 'completed', host: 'compute2' });
+    const landed = landedOf(at);
+    await checkRow('target agent SIGKILL', 'after restore, before reply', end, s, { status: 'completed', host: 'compute2' }, landed);
+    expect(at.status).toBe('post-migrating');
+    expect(landed.askedAgain).toContain('post_migration_at_destination');
   });
 });
 
@@ -116,19 +128,21 @@ describe('RabbitMQ', () => {
     await useFaults(faults);
     const { s, m } = await begin(`amqp-${phase}`, until);
     await sleep(800);
+    const at = await getMigration(m.uuid);
     await rabbitctl(['close_all_connections', '--global', 'fault test']);
     const end = await waitMigration(m.uuid);
-    await checkRow('RabbitMQ connections closed', phase, end, s, { status: 'completed', host: 'compute2' });
+    await checkRow('RabbitMQ connections closed', phase, end, s, { status: 'completed', host: 'compute2' }, landedOf(at));
   });
 
   test('RabbitMQ restarted mid-migration: completes', async () => {
     await useFaults({ compute1: { delayAfterCheckpointMs: 8000 } });
     const { s, m } = await begin('amqp-restart', running);
+    const at = await getMigration(m.uuid);
     await stopRabbit();
     await sleep(1500);
     await startRabbit(quiet);
     const end = await waitMigration(m.uuid);
-    await checkRow('RabbitMQ restarted', 'transfer', end, s, { status: 'completed', host: 'compute2' });
+    await checkRow('RabbitMQ restarted', 'transfer', end, s, { status: 'completed', host: 'compute2' }, landedOf(at));
   });
 });
 
@@ -140,9 +154,11 @@ describe('conductor killed', () => {
   ])('conductor SIGKILL while %s: resumed by the new conductor, completes', async (phase, faults, until) => {
     await useFaults(faults);
     const { s, m } = await begin(`cond-${phase}`, until);
+    const at = await getMigration(m.uuid);
     await killService('ferry-conductor');
     const end = await waitMigration(m.uuid);
-    await checkRow('conductor SIGKILL', phase, end, s, { status: 'completed', host: 'compute2' });
+    await checkRow('conductor SIGKILL', phase, end, s, { status: 'completed', host: 'compute2' }, landedOf(at));
+    expect(at.status).toBe(phase);
   });
 });
 
@@ -152,13 +168,14 @@ describe('identity and engines', () => {
     // A token the API has never validated, so it must ask Keystone.
     const fresh = await ferry('demo').token();
     const { s, m } = await begin('keystone', running);
+    const at = await getMigration(m.uuid);
     await stopKeystone();
     try {
       const r = await api('GET', '/v1/migrations', { token: fresh });
       expect(r.status).toBe(503);
       expect(JSON.stringify(r.body)).toMatch(/Keystone|identity/i);
       const end = await waitMigration(m.uuid);
-      await checkRow('Keystone down', 'transfer', end, s, { status: 'completed', host: 'compute2' });
+      await checkRow('Keystone down', 'transfer', end, s, { status: 'completed', host: 'compute2' }, landedOf(at));
     } finally {
       await startKeystone(quiet);
     }
@@ -179,7 +196,7 @@ describe('identity and engines', () => {
     await sleep(3000);
     await startEngine('compute2', quiet);
     const end = await waitMigration(m.uuid);
-    await checkRow("target's Docker engine stopped", 'restore', end, s, { status: 'failed', host: 'compute1' });
+    await checkRow("target's Docker engine stopped", 'restore', end, s, { status: 'failed', host: 'compute1' }, landedOf(atFault));
   });
 });
 
@@ -243,7 +260,7 @@ describe('damaged transfers and refusals', () => {
     const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
     expect(r.status).toBe(202);
     const end = await waitMigration(m.uuid);
-    await checkRow('abort requested', 'running (checkpoint held)', end, s, { status: 'cancelled', host: 'compute1' });
+    await checkRow('abort requested', 'running (checkpoint held)', end, s, { status: 'cancelled', host: 'compute1' }, landedOf(m));
   });
 
   test('abort once post-migrating (the target holds the restore): 409, and the migration completes', async () => {
@@ -254,7 +271,7 @@ describe('damaged transfers and refusals', () => {
     expect(JSON.stringify(r.body)).toMatch(/too late to abort/);
     const end = await waitMigration(m.uuid);
     expect(end.abort_requested).toBe(false);
-    await checkRow('abort requested', 'post-migrating (restore held)', end, s, { status: 'completed', host: 'compute2' });
+    await checkRow('abort requested', 'post-migrating (restore held)', end, s, { status: 'completed', host: 'compute2' }, landedOf(m));
   });
 
   test('abort racing completion: whichever wins, one running copy and a record that says where', async () => {
@@ -312,11 +329,11 @@ describe('post-copy: a fault while the restored process fetches its pages', () =
     // The dead copy on the target is the operator's to remove; the verdict reads what runs.
     for (const c of target) await engines.compute2.getContainer(c.Id).remove({ force: true });
     const v = await verdictOf(end, s);
-    recordRow(fault, `post-copy (at the fault: ${at.status} / ${at.phase})`, { status: 'error', host: 'compute1' }, {
+    recordRow(fault, 'post-copy', { status: 'error', host: 'compute1' }, {
       ...v,
       status: end.status,
       phase: `${end.phase}; source ${frozen ? 'frozen and whole, resumed by the operator' : source.State.Status}; target ${target.map((c) => c.State).join(',') || 'absent'}`,
-    });
+    }, landedOf(at));
     expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
     expect(end.error).toMatch(/frozen/);
     expect(frozen).toBe(true);
