@@ -133,7 +133,7 @@ describe('post-copy through the flow', () => {
     expect(m.status).toBe('error');
     expect(m.phase).toBe('needs-operator');
     expect(m.error).toMatch(/post-copy of web did not finish: .*page server closed the connection/);
-    expect(m.error).toMatch(/cannot be rolled back once the target ran/);
+    expect(m.error).toMatch(/Ferry does not choose a copy/);
     expect(calls).not.toContain('rollback_at_source@c1');
     expect(calls).not.toContain('cleanup_source@c1');
   });
