@@ -12,6 +12,7 @@ import path from 'node:path';
 import { sleep } from '../../../src/common/sleep.js';
 import { run } from '../../../src/devcloud/proc.js';
 import { startEngine, stopEngine } from '../../../src/devcloud/hosts.js';
+import { servicePid, serviceSpecs } from '../../../src/devcloud/services.js';
 import { startKeystone, stopKeystone } from '../../../src/devcloud/keystone.js';
 import { rabbitctl, startRabbit, stopRabbit } from '../../../src/devcloud/rabbit.js';
 import type { Faults } from '../../../src/compute/faults.js';
@@ -387,5 +388,77 @@ describe('post-copy: a fault while the restored process fetches its pages', () =
     await killService('ferry-compute-compute1');
     const end = await waitMigration(m.uuid);
     await checkGivenUp('source agent SIGKILL', at, end, s);
+  });
+});
+
+describe('the operator is needed: error / needs-operator on the real cloud, saying where the container is', () => {
+  /** Where the container is now: each host's copy. */
+  async function copies(name: string): Promise<Record<HostName, string>> {
+    const out = {} as Record<HostName, string>;
+    for (const h of ['compute1', 'compute2'] as const) {
+      const l = await engines[h].listContainers({ all: true, filters: { name: [`^/${name}$`] } });
+      out[h] = l[0]?.State ?? 'absent';
+    }
+    return out;
+  }
+
+  test('the target cut off past the step deadline after the freeze (its agent stopped, data channel unreachable): the source is not restarted', async () => {
+    await useFaults({ compute2: { delayBeforeRestoreMs: 4000 } });
+    const { s, m } = await begin('cutoff', restoring);
+    const agent = serviceSpecs().find((x) => x.name === 'ferry-compute-compute2');
+    const pid = agent ? servicePid(agent) : null;
+    expect(pid).toBeGreaterThan(0);
+    const at = await getMigration(m.uuid);
+    // SIGSTOP: the host neither answers on the bus nor on its data channel, for longer than [conductor] step_retry_deadline.
+    process.kill(pid as number, 'SIGSTOP');
+    let end: Migration;
+    let during: Record<HostName, string>;
+    try {
+      end = await waitMigration(m.uuid, undefined, 300_000);
+      during = await copies(s.name);
+    } finally {
+      process.kill(pid as number, 'SIGCONT');
+    }
+    recordRow('target cut off past the deadline (agent SIGSTOPped)', 'post-migrating (restore asked)', { status: 'error' }, {
+      status: end.status, phase: end.phase ?? null, where: null, copies: { compute1: during.compute1 === 'running' ? 'running' : during.compute1 === 'absent' ? 'absent' : 'stopped', compute2: during.compute2 === 'running' ? 'running' : during.compute2 === 'absent' ? 'absent' : 'stopped' },
+      state_kept: false, leftovers: [],
+    }, landedOf(at));
+    expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
+    expect(end.error).toMatch(/compute2 could not confirm that it holds no running copy/);
+    expect(end.error).toMatch(/was NOT restarted/);
+    // Nothing runs anywhere while the target is cut off: the source kept its checkpoint and did not start.
+    expect(during.compute1).not.toBe('running');
+    expect(during.compute2).not.toBe('running');
+    // Back from its cut, the target finishes the restore it was in: at most one copy runs, with its state.
+    let after = await copies(s.name);
+    for (let i = 0; i < 100 && after.compute2 !== 'running'; i++) {
+      await sleep(100);
+      after = await copies(s.name);
+    }
+    expect(after.compute1).not.toBe('running');
+    if (after.compute2 === 'running') expect(await redisCli('compute2', s.name, ['GET', 'sentinel'])).toBe(s.sentinel);
+  });
+
+  test("a source that cannot take the container back (its engine stopped after the checkpoint): error / needs-operator naming it", async () => {
+    await useFaults({ compute1: { delayAfterCheckpointMs: 8000 }, compute2: { failRestore: true } });
+    const { s, m } = await begin('no-takeback', running);
+    const at = await getMigration(m.uuid);
+    await stopEngine('compute1');
+    let end: Migration;
+    try {
+      end = await waitMigration(m.uuid, undefined, 300_000);
+    } finally {
+      await startEngine('compute1', quiet);
+    }
+    const after = await copies(s.name);
+    recordRow('source cannot take it back (its engine stopped)', 'running (checkpoint held)', { status: 'error' }, {
+      status: end.status, phase: end.phase ?? null, where: null, copies: { compute1: after.compute1 === 'running' ? 'running' : after.compute1 === 'absent' ? 'absent' : 'stopped', compute2: after.compute2 === 'running' ? 'running' : after.compute2 === 'absent' ? 'absent' : 'stopped' },
+      state_kept: false, leftovers: [],
+    }, landedOf(at));
+    expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
+    expect(end.error).toMatch(/compute1/);
+    // Nothing runs twice: the target's copy is gone or stopped, the source's is stopped with its checkpoint.
+    expect(after.compute2).not.toBe('running');
+    expect(after.compute1).not.toBe('running');
   });
 });
