@@ -76,6 +76,8 @@ export interface AgentOptions {
   postCopyTimeoutMs?: number;
   /** [compute] lazy_restore_timeout: bound of a target's `docker start --checkpoint` in a post-copy (ms; default 45 s). */
   lazyRestoreTimeoutMs?: number;
+  /** [compute] post_copy_stall_timeout: how long a post-copy may go without a page arriving (ms; default 30 s). */
+  postCopyStallMs?: number;
 }
 
 /** Post-copy support of a host is re-checked this often (`criu check` takes a while). */
@@ -99,6 +101,7 @@ export class MigrationAgent {
   private readonly permitPostCopy: boolean;
   private readonly postCopyTimeoutMs: number;
   private readonly lazyRestoreTimeoutMs: number;
+  private readonly postCopyStallMs: number;
   /** The data channel's certificates, which also carry post-copy's pages (null = insecure channel). */
   private readonly tunnelTls: TlsMaterial | null;
 
@@ -106,6 +109,7 @@ export class MigrationAgent {
     this.permitPostCopy = opts.permitPostCopy ?? false;
     this.postCopyTimeoutMs = opts.postCopyTimeoutMs ?? 600_000;
     this.lazyRestoreTimeoutMs = opts.lazyRestoreTimeoutMs ?? 45_000;
+    this.postCopyStallMs = opts.postCopyStallMs ?? 30_000;
     this.tunnelTls = opts.channel?.tls ?? null;
     this.faults = effectiveFaults(opts.faults);
     this.driver = withFaults(opts.driver, () => this.faults);
@@ -557,6 +561,7 @@ export class MigrationAgent {
           tunnel: { tls: this.tunnelTls, token: lazy.token ?? '', peerHost: r.peer_host ?? lazy.host ?? null }, // the source this host prepared for
           completionTimeoutMs: this.postCopyTimeoutMs,
           restoreTimeoutMs: this.lazyRestoreTimeoutMs,
+          stallTimeoutMs: this.postCopyStallMs,
         })
       : await this.driver.restore(cid, name);
     const restoredAt = Date.now();

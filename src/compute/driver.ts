@@ -275,7 +275,7 @@ export interface EngineDriver {
   /** Source: end the page server and resume the frozen container (only while no target has run it). */
   rollbackLazyCheckpoint?(containerId: string, name: string): Promise<void>;
   /** Target: restore from the placed lazy checkpoint, fetching pages from the source; resolves when the process runs. */
-  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number }): Promise<LazyRestoreResult>;
+  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number; stallTimeoutMs?: number }): Promise<LazyRestoreResult>;
   postCopyStatus?(name: string): PostCopyStatus;
   /** Target: resolves when every page arrived; PostCopyFailed (container stopped) when it cannot finish. */
   waitPostCopy?(name: string): Promise<PostCopyStatus>;

@@ -42,6 +42,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     permitPostCopy: c.permit_post_copy,
     postCopyTimeoutMs: c.post_copy_timeout * 1000,
     lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,
+    postCopyStallMs: c.post_copy_stall_timeout * 1000,
   });
 }
 

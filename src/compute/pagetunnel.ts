@@ -336,6 +336,8 @@ export class PageTunnelClient extends EventEmitter {
   private remote: Duplex | null = null;
   /** The PID whose connection is admitted (set before that process connects). */
   ownerPid: number | null = null;
+  /** Bytes that came from the source so far (pages and answers): the post-copy's progress. */
+  bytesIn = 0;
 
   constructor(private readonly o: PageTunnelClientOptions) {
     super();
@@ -378,6 +380,7 @@ export class PageTunnelClient extends EventEmitter {
     remote.once(this.o.tls ? 'secureConnect' : 'connect', () => {
       remote.write(`${PAGE_TUNNEL_HELLO} ${this.o.token}\n`);
       s.pipe(remote);
+      remote.on('data', (d: Buffer) => (this.bytesIn += d.length));
       remote.pipe(s);
       s.resume();
     });

@@ -41,6 +41,11 @@ export const computeOpts = {
     5,
   ),
   post_copy_timeout: intOpt(600, 'Seconds a post-copy target waits for all of its memory pages before it gives up (the migration then ends in error).', 10),
+  post_copy_stall_timeout: intOpt(
+    30,
+    'Seconds a post-copy target waits while no page arrives (a stopped lazy-pages daemon, a stuck peer) before it ends the post-copy by PID; the migration then ends in error with the source frozen and whole.',
+    5,
+  ),
   live_migration_completion_timeout: intOpt(
     0,
     'Seconds a migration may take from its acceptance before live_migration_timeout_action applies (0 = no limit); read by the conductor, checked between steps.',

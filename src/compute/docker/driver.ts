@@ -739,7 +739,7 @@ export class DockerDriver implements EngineDriver {
   async restoreLazy(
     containerId: string,
     name: string,
-    opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number },
+    opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number; stallTimeoutMs?: number },
   ): Promise<LazyRestoreResult> {
     await this.requirePostCopy();
     const root = await this.dockerRoot();
@@ -757,6 +757,7 @@ export class DockerDriver implements EngineDriver {
       tunnel: opts.tunnel,
       completionTimeoutMs: opts.completionTimeoutMs,
       restoreTimeoutMs: opts.restoreTimeoutMs,
+      stallTimeoutMs: opts.stallTimeoutMs,
     });
     this.lazyRestores.set(name, h);
     return { container_id: h.containerId, pid: h.pid, restore_ms: h.restore_ms, daemon_ms: h.daemon_ms, daemon_pid: h.daemon_pid };

@@ -398,6 +398,8 @@ export interface LazyRestoreOptions {
   completionTimeoutMs?: number;
   /** Upper bound for `docker start --checkpoint`; at it the daemon and CRIU's restore are ended. */
   restoreTimeoutMs?: number;
+  /** After the restore: how long no page may arrive before the daemon is ended (a stopped daemon, a stuck peer). */
+  stallTimeoutMs?: number;
 }
 
 /** PIDs of processes (other than this one) with a file or working directory under one of `dirs`. */
@@ -578,13 +580,29 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     },
   };
   const limit = o.completionTimeoutMs ?? 30 * 60_000;
+  const stallLimit = o.stallTimeoutMs ?? 30_000;
   handle.allPages = (async () => {
     const timer = setTimeout(() => {
       daemonErr += `\n(no completion within ${limit} ms: ended)`;
       daemon.kill('SIGKILL');
     }, limit);
+    // A daemon that stopped fetching (SIGSTOPped, or its peer holds the tunnel and sends nothing)
+    // would keep the container's page faults waiting until the completion bound: end it sooner.
+    let seen = tunnel.bytesIn;
+    let lastProgress = Date.now();
+    const watch = setInterval(() => {
+      if (tunnel.bytesIn !== seen) {
+        seen = tunnel.bytesIn;
+        lastProgress = Date.now();
+      } else if (Date.now() - lastProgress >= stallLimit) {
+        daemonErr += `\n(no page arrived for ${stallLimit} ms: ended)`;
+        clearInterval(watch);
+        daemon.kill('SIGKILL');
+      }
+    }, Math.min(1000, stallLimit));
     const e = await exited;
     clearTimeout(timer);
+    clearInterval(watch);
     tunnel.stop();
     if (e.code === 0 && !aborted) {
       handle.state = 'complete';

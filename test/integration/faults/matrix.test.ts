@@ -371,6 +371,25 @@ describe('post-copy: a fault while the restored process fetches its pages', () =
     await checkGivenUp("target's lazy-pages daemon SIGKILL", at, end, s);
   });
 
+  test("target's lazy-pages daemon SIGSTOPped: no page arrives, the agent ends it at [compute] post_copy_stall_timeout (30 s); error / needs-operator, the source frozen and whole", async () => {
+    const { s, m } = await postCopying('pc-stopped');
+    const daemon = await lazyPagesDaemon(m.uuid);
+    const at = await getMigration(m.uuid);
+    const t0 = Date.now();
+    process.kill(daemon, 'SIGSTOP');
+    let end: Migration;
+    try {
+      end = await waitMigration(m.uuid, undefined, 180_000);
+    } finally {
+      if (fs.existsSync(`/proc/${daemon}`)) process.kill(daemon, 'SIGCONT');
+    }
+    const ms = Date.now() - t0;
+    process.stdout.write(`[matrix] lazy-pages daemon stopped: ${end.status}/${end.phase} after ${ms} ms\n`);
+    expect(end.error).toMatch(/no page arrived for 30000 ms/);
+    expect(fs.existsSync(`/proc/${daemon}`)).toBe(false);
+    await checkGivenUp("target's lazy-pages daemon SIGSTOP", at, end, s);
+  });
+
   test('target agent SIGKILL: its leftover lazy restore is ended at its start; error / needs-operator, the source frozen and whole', async () => {
     const { s, m } = await postCopying('pc-dst');
     const daemon = await lazyPagesDaemon(m.uuid);
