@@ -129,13 +129,14 @@ function carrierScript(): string {
 }
 
 /**
- * Connect to CRIU's page server (on the engine namespace's loopback; done as soon as it listens:
- * CRIU accepts one connection only) through a page carrier
+ * Connect to CRIU's page server (on the engine namespace's loopback) through a page carrier
  * process (pagecarrier.ts: it SIGKILLs CRIU rather than pass on an end of stream if this agent
- * dies); the carrier's PID comes back with the stream so that a restarted agent can find it.
+ * dies). Started before CRIU listens, it connects the moment CRIU does (CRIU serves the first
+ * connection only); CRIU's PID goes to `pidFile` once known. The carrier's PID comes back with
+ * the stream so that a restarted agent can find it.
  */
-function connectPageServer(port: number, netns: string | null, criuPid: number): { stream: Duplex; carrierPid: number | null } {
-  const args = [carrierScript(), String(port), String(criuPid)];
+function connectPageServer(port: number, netns: string | null, pidFile: string): { stream: Duplex; carrierPid: number | null } {
+  const args = [carrierScript(), String(port), pidFile];
   const child = netns ? spawn('nsenter', [`--net=${netns}`, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'ignore'] }) : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'] });
   const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
   child.stdin.on('error', () => undefined);
@@ -226,8 +227,11 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   let ctrOut = '';
   let ctrExit: Promise<number> = Promise.resolve(1);
   let pid: number | null = null;
-  let upstream: Duplex | null = null;
-  let carrierPid: number | null = null;
+  // The carrier first: it connects the moment CRIU listens, before any other local process can.
+  const pidFile = path.join(work, 'page-server.pid');
+  const carrier = connectPageServer(port, o.engineNetns, pidFile);
+  const upstream: Duplex = carrier.stream;
+  const carrierPid = carrier.carrierPid;
   await withLazyRuncConf(['lazy-pages', `address ${serverAddress}`, `port ${port}`], async (configRead) => {
     const child = spawn('ctr', ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -254,9 +258,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
         const l = await listener(port, o.engineNetns);
         if (l?.pid) {
           pid = l.pid;
-          const c = connectPageServer(port, o.engineNetns, l.pid);
-          upstream = c.stream;
-          carrierPid = c.carrierPid;
+          fs.writeFileSync(pidFile, String(l.pid));
           break;
         }
       }
@@ -268,6 +270,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     }
     configRead();
   }).catch((e: unknown) => {
+    upstream.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   });
@@ -281,8 +284,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       }
     }
   };
-  // Set inside the callback above (TypeScript cannot see it): the connection to CRIU's page server.
-  const criuConnection = upstream as unknown as Duplex;
+  const criuConnection = upstream;
   const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection, paceBytesPerSec: o.paceBytesPerSec });
   try {
     await tunnel.listen();

@@ -10,26 +10,73 @@
  * by its PID, before its own connection closes: the source stays frozen and whole, and the
  * restarted agent and the conductor decide what happens to it.
  *
- * Usage: node pagecarrier.js <port> <criu pid>
+ * It is started before CRIU listens and connects the moment it does (CRIU serves one connection:
+ * the first one wins, and no other local process should). CRIU's PID is known only once it
+ * listens: the agent writes it to `<pid file>`.
+ *
+ * Usage: node pagecarrier.js <port> <pid file>
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import { killCriu } from '../criuproc.js';
 import { CloseRequestWatcher } from '../pagetunnel.js';
 
-function main(argv: string[]): void {
+/** How long it tries to connect (CRIU's dump may take a while before its page server listens). */
+const CONNECT_FOR_MS = 180_000;
+const RETRY_MS = 3;
+
+function criuPid(pidFile: string): number | null {
+  try {
+    const n = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+function connectSoon(port: number, until: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      s.once('connect', () => {
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        s.destroy();
+        if (e.code === 'ECONNREFUSED' && Date.now() < until) setTimeout(attempt, RETRY_MS);
+        else reject(e);
+      });
+    };
+    attempt();
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
   const port = Number(argv[0]);
-  const criuPid = Number(argv[1]);
-  if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(criuPid) || criuPid <= 0) {
-    process.stderr.write('usage: pagecarrier <port> <criu pid>\n');
+  const pidFile = argv[1];
+  if (!Number.isInteger(port) || port <= 0 || !pidFile) {
+    process.stderr.write('usage: pagecarrier <port> <pid file>\n');
     process.exit(2);
   }
+  // Nothing may reach CRIU before the connection exists; the agent's bytes wait in the pipe.
+  process.stdin.pause();
+  let sock: net.Socket;
+  try {
+    sock = await connectSoon(port, Date.now() + CONNECT_FOR_MS);
+  } catch (e) {
+    process.stderr.write(`pagecarrier: cannot connect to 127.0.0.1:${port}: ${(e as Error).message}\n`);
+    process.exit(4);
+  }
+  sock.setNoDelay(true);
   const watcher = new CloseRequestWatcher();
   let criuOpen = true;
-  const sock = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-  sock.setNoDelay(true);
   // The agent's side went away (or broke) while the protocol was not closed: CRIU first, then us.
+  // Without its PID yet (the agent died before it was written) no target has run anything: an
+  // end of stream then only makes CRIU give up the dump and resume the source, which is right.
   const unclean = (): void => {
-    if (criuOpen && !watcher.closeSeen) killCriu(criuPid);
+    const pid = criuPid(pidFile);
+    if (criuOpen && !watcher.closeSeen && pid) killCriu(pid);
     sock.destroy();
     process.exit(3);
   };
@@ -59,6 +106,7 @@ function main(argv: string[]): void {
   process.stdin.on('end', () => (watcher.closeSeen ? sock.end() : unclean()));
   process.stdin.on('error', unclean);
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, unclean);
+  process.stdin.resume();
 }
 
-if (process.argv[1] && /pagecarrier\.js$/.test(process.argv[1])) main(process.argv.slice(2));
+if (process.argv[1] && /pagecarrier\.js$/.test(process.argv[1])) void main(process.argv.slice(2));

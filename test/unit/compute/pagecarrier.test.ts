@@ -1,8 +1,9 @@
 /**
  * The page carrier (dist/compute/docker/pagecarrier.js, a real process over a real socket):
  * when the agent's side of it ends before the lazy-pages client closed the protocol, it
- * SIGKILLs "CRIU" by PID instead of passing the end of stream on; after a close request it
- * passes the end on and leaves CRIU alone. "CRIU" here is a copy of sleep named criu.
+ * SIGKILLs "CRIU" (by the PID in its pid file) instead of passing the end of stream on; after a
+ * close request it passes the end on and leaves CRIU alone; started before the page server
+ * listens, it connects as soon as it does. "CRIU" here is a copy of sleep named criu.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,6 +27,15 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** The carrier for `port`, with `pid` written to its pid file (null: not written, as before CRIU listened). */
+function carrierFor(port: number, pid: number | null | undefined): ChildProcess {
+  const pidFile = path.join(dir, `pid-${port}`);
+  if (pid) fs.writeFileSync(pidFile, String(pid));
+  const c = spawn(process.execPath, [carrier, String(port), pidFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(c);
+  return c;
+}
 
 function fakeCriu(): ChildProcess {
   const c = spawn(path.join(dir, 'criu'), ['300'], { stdio: 'ignore' });
@@ -66,8 +76,7 @@ describe('page carrier', () => {
   it('the agent side gone mid-protocol: CRIU is SIGKILLed, the carrier exits 3', async () => {
     const criu = fakeCriu();
     const ps = await pageServer();
-    const c = spawn(process.execPath, [carrier, String(ps.port), String(criu.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.push(c);
+    const c = carrierFor(ps.port, criu.pid);
     const sock = await ps.conn;
     c.stdin!.write(request(0x1021)); // a page request, no close
     sock.write(Buffer.from('page bytes'));
@@ -85,8 +94,7 @@ describe('page carrier', () => {
   it('after a close request the end is passed on and CRIU is left alone', async () => {
     const criu = fakeCriu();
     const ps = await pageServer();
-    const c = spawn(process.execPath, [carrier, String(ps.port), String(criu.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.push(c);
+    const c = carrierFor(ps.port, criu.pid);
     const sock = await ps.conn;
     c.stdout!.resume();
     c.stdin!.end(Buffer.concat([request(0x1021), request(PS_IOV_CLOSE)]));
@@ -102,8 +110,7 @@ describe('page carrier', () => {
     const other = spawn('/bin/sleep', ['300'], { stdio: 'ignore' });
     children.push(other);
     const ps = await pageServer();
-    const c = spawn(process.execPath, [carrier, String(ps.port), String(other.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.push(c);
+    const c = carrierFor(ps.port, other.pid);
     await ps.conn;
     c.stdin!.end();
     expect((await exited(c)).code).toBe(3);
@@ -111,5 +118,23 @@ describe('page carrier', () => {
     expect(other.exitCode === null && other.signalCode === null).toBe(true);
     other.kill('SIGKILL');
     ps.close();
+  });
+
+  it('started before the page server listens, it connects the moment it does; without a PID yet it kills nothing', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const c = carrierFor(port, null);
+    await new Promise((r) => setTimeout(r, 300)); // refused meanwhile: it keeps trying
+    let got = Buffer.alloc(0);
+    const server = net.createServer((s) => s.on('data', (d: Buffer) => (got = Buffer.concat([got, d]))));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    c.stdin!.write(request(0x1021));
+    for (let i = 0; i < 100 && got.length < PS_REQUEST_BYTES; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got.length).toBe(PS_REQUEST_BYTES);
+    c.stdin!.end();
+    expect((await exited(c)).code).toBe(3);
+    server.close();
   });
 });
