@@ -96,6 +96,33 @@ describe('a restarted agent resumes its records', () => {
   });
 });
 
+describe('start() is where records are resumed and leftovers ended', () => {
+  it('a starting agent ends leftovers before it looks at any record, then resumes them', async () => {
+    const state = new Map<string, State>([['t1', { exists: true, running: true, status: 'running', name: 'web' }]]);
+    const calls: string[] = [];
+    const agent = agentWith(
+      fakeDriver(state, calls, {
+        endLeftovers: async () => {
+          calls.push('end leftovers');
+          return ['lazy restore x'];
+        },
+        containerState: async (id) => {
+          calls.push(`state ${id}`);
+          return state.get(id) ?? { exists: false, running: false, status: 'absent', name: null };
+        },
+      }),
+    );
+    agent.records.save({ ...agent.records.create('mt', 'target', 'peer'), stage: 'received', container_id: 't1', spec: { ...spec, id: 't1' } });
+    await agent.start();
+    try {
+      expect(calls.slice(0, 2)).toEqual(['end leftovers', 'state t1']);
+      expect(agent.load('mt')?.stage).toBe('restored');
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 describe('a restarted agent and a post-copy the earlier run served', () => {
   it("ends the orphaned CRIU page server by PID and keeps the source frozen (it is not 'never frozen')", async () => {
     // "CRIU" is a copy of sleep named criu; the record names it as the page server.
