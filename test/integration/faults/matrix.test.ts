@@ -64,15 +64,24 @@ async function runningOnCompute2(name: string): Promise<void> {
 }
 
 describe('agents killed', () => {
-  test('source agent SIGKILL during the checkpoint step: asked again, completes', async () => {
-    await useFaults({ compute1: { delayBeforeCheckpointMs: 4000 } });
-    const { s, m } = await begin('src-ckpt', running);
-    await sleep(1000);
-    const at = await getMigration(m.uuid);
+  test('source agent SIGKILL while CRIU dumps: asked again, completes', async () => {
+    await useFaults({});
+    // 1M keys (~100 MB): CRIU's dump takes long enough to be caught in the act.
+    const s = await redisOn1('src-ckpt', 1_000_000);
+    const pid = (await engines.compute1.getContainer(s.name).inspect()).State.Pid;
+    const m0 = await startMigration(s.name, 'compute2');
+    let dumping: string | null = null;
+    for (let i = 0; i < 3000 && !dumping; i++) {
+      const ps = await run('ps', ['-eo', 'pid=,comm=,args=']);
+      dumping = ps.stdout.split('\n').find((l) => /^\s*\d+ criu\s/.test(l) && l.includes('dump') && l.includes(`-t ${pid}`)) ?? null;
+      if (!dumping) await sleep(10);
+    }
+    expect(dumping).not.toBeNull();
+    const at = await getMigration(m0.uuid);
     await killService('ferry-compute-compute1');
-    const end = await waitMigration(m.uuid);
+    const end = await waitMigration(m0.uuid);
     const landed = landedOf(at);
-    await checkRow('source agent SIGKILL', 'checkpoint', end, s, { status: 'completed', host: 'compute2' }, landed);
+    await checkRow('source agent SIGKILL', 'checkpoint (CRIU dumping)', end, s, { status: 'completed', host: 'compute2' }, landed);
     expect({ status: at.status, phase: at.phase }).toEqual({ status: 'running', phase: 'checkpoint' });
     expect(landed.askedAgain).toContain('live_migration');
   });
