@@ -37,6 +37,8 @@ export interface Faults {
   delayAfterRestoreMs?: number;
   /** Source: the parts are sent at most this fast (a window to kill an agent while bytes travel). */
   throttleTransferBytesPerSec?: number;
+  /** Source: this CPU features image (base64 cpuinfo.img) is sent instead of its own (a CPU the target lacks features of). */
+  cpuinfoImage?: string;
 }
 
 export function faultsAllowed(): boolean {
@@ -67,6 +69,10 @@ export function effectiveFaults(given: Faults | undefined): Faults {
  */
 export function withFaults(driver: EngineDriver, current: () => Faults): EngineDriver {
   const injected: Partial<EngineDriver> = {
+    async cpuInfo() {
+      const given = current().cpuinfoImage;
+      return given ?? (driver.cpuInfo ? driver.cpuInfo() : null);
+    },
     async checkpoint(containerId, name) {
       const f = current();
       if (f.delayBeforeCheckpointMs) await sleep(f.delayBeforeCheckpointMs);

@@ -48,6 +48,7 @@ import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
 import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths } from './allowlist.js';
 import { untaggedImage } from './imagetar.js';
+import { checkCpuinfo, compareCpuinfo, cpuRefusals, decodeCpuinfoImage, dumpCpuinfo, type CpuComparison } from './cpuinfo.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
 import { sleep } from '../../common/sleep.js';
 
@@ -116,6 +117,8 @@ export class DockerDriver implements EngineDriver {
   private readonly upperDirs = new Map<string, string>();
   /** The last post-copy support check (a minute): the target's check runs while the source is frozen. */
   private supportCache: { at: number; value: PostCopySupport } | null = null;
+  /** This CPU's cpuinfo.img (a minute: a microcode update can take features away, e.g. TSX). */
+  private cpuCache: { at: number; image: Buffer | null } | null = null;
 
   constructor(private readonly opts: DockerDriverOptions) {
     this.host = opts.host;
@@ -255,7 +258,32 @@ export class DockerDriver implements EngineDriver {
     const state = spec ? await this.targetState(own) : null;
     const needed = spec?.memory_bytes_estimate ? spec.memory_bytes_estimate * 2 : undefined;
     const refusals = decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed, sharedStorage: this.shared });
+    if (source?.cpuinfo && dest.criu_ok) refusals.push(...(await this.cpuFeatureRefusals(source.cpuinfo, sourceHost)));
     return spec ? [...refusals, ...(await realPathRefusals(spec, this.shared))] : refusals;
+  }
+
+  async cpuInfo(): Promise<string | null> {
+    if (!this.cpuCache || Date.now() - this.cpuCache.at > 60_000) {
+      const r = await dumpCpuinfo(this.opts.criuBinary, path.join(this.opts.workDir, 'cpuinfo'));
+      if (r.error) log.warn({ error: r.error }, 'no CPU features image from CRIU: targets will not check their CPU against this one');
+      this.cpuCache = { at: Date.now(), image: r.image };
+    }
+    return this.cpuCache.image?.toString('base64') ?? null;
+  }
+
+  /** `criu cpuinfo check` of the source's CPU features against this CPU; the names from both images decoded. */
+  private async cpuFeatureRefusals(sourceImageB64: string, sourceHost: string): Promise<Refusal[]> {
+    const image = Buffer.from(sourceImageB64, 'base64');
+    const verdict = await checkCpuinfo(this.opts.criuBinary, image, path.join(this.opts.workDir, 'cpuinfo'));
+    if (verdict.passed) return [];
+    let comparison: CpuComparison | null = null;
+    const own = await this.cpuInfo();
+    try {
+      if (own) comparison = compareCpuinfo(decodeCpuinfoImage(image), decodeCpuinfoImage(Buffer.from(own, 'base64')));
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, 'cannot decode a CPU features image; the refusal quotes CRIU');
+    }
+    return cpuRefusals({ sourceHost, targetHost: this.host, criuPassed: false, criuLog: verdict.log, comparison });
   }
 
   async hasImage(imageId: string): Promise<boolean> {
