@@ -72,6 +72,8 @@ export interface DockerDriverOptions {
   containerdAddress: string;
   /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
   maxImageBytes?: number;
+  /** Largest manifest.json / index.json in such an archive ([compute] max_image_manifest_bytes); default 1 MiB. */
+  maxImageManifestBytes?: number;
   /**
    * The engine's network namespace (a /run/netns/NAME path) when it is not this process's (the dev
    * cloud); post-copy's page server then listens there, behind a relay on this host's address.
@@ -323,7 +325,7 @@ export class DockerDriver implements EngineDriver {
     });
     stream.on('error', (e) => counter.destroy(e));
     // Loaded by ID only (no tag of the archive may move one this host has), and capped.
-    const untagged = untaggedImage(stream.pipe(counter), this.opts.maxImageBytes ?? 16 * 1024 ** 3, this.host);
+    const untagged = untaggedImage(stream.pipe(counter), this.opts.maxImageBytes ?? 16 * 1024 ** 3, this.host, this.opts.maxImageManifestBytes);
     const body = new PassThrough();
     let refused: Error | null = null;
     untagged.on('error', (e: Error) => {
