@@ -449,6 +449,12 @@ const REF_PATH = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const IMAGE_REF = new RegExp(`^(?:${REF_DOMAIN}/)?${REF_PATH}(?:/${REF_PATH})*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`);
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
 
+/** `ref` as the one name a target may tag (repository:tag, `:latest` added when it has no tag), or null (digest references, anything malformed). */
+export function taggableRef(ref: string): string | null {
+  const full = ref.lastIndexOf(':') > ref.lastIndexOf('/') ? ref : `${ref}:latest`;
+  return full.length <= 255 && IMAGE_REF.test(full) ? full : null;
+}
+
 /**
  * The image a target may load and the one name it may tag: the ID Docker gives it, and the
  * spec's own reference when it is a well-formed `repo:tag` (no digest). The create body names

@@ -46,7 +46,7 @@ import type { PageTunnelSecurity } from '../pagetunnel.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
-import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths } from './allowlist.js';
+import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths, taggableRef } from './allowlist.js';
 import { untaggedImage } from './imagetar.js';
 import { checkCpuinfo, compareCpuinfo, cpuRefusals, decodeCpuinfoImage, dumpCpuinfo, type CpuComparison } from './cpuinfo.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
@@ -196,7 +196,8 @@ export class DockerDriver implements EngineDriver {
     if (ref && !ref.startsWith('sha256:')) {
       try {
         const img = await this.docker.getImage(ref).inspect();
-        if (img.Id === ins.Image) imageRef = ref.includes(':') ? ref : `${ref}:latest`;
+        // A digest reference (or anything a target would refuse to tag) travels as the ID alone.
+        if (img.Id === ins.Image) imageRef = taggableRef(ref);
       } catch {
         imageRef = null;
       }

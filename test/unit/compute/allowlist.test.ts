@@ -18,6 +18,7 @@ import {
   realPathRefusals,
   specProblems,
   specRefusals,
+  taggableRef,
   type SpecProblem,
 } from '../../../src/compute/docker/allowlist.js';
 import { captureSpec, type DockerInspect } from '../../../src/compute/docker/config.js';
@@ -454,6 +455,11 @@ test('the one name a target tags is the spec\'s own image reference, well formed
   expect(specProblems(other, SHARED).map((p) => p.field)).toEqual(['create.Image']);
   expect(sent).toEqual([]);
 
+  // the source carries only such a name (with :latest when it has no tag), a digest reference as the ID alone
+  expect(taggableRef('ferry/counter')).toBe('ferry/counter:latest');
+  expect(taggableRef('localhost:5000/team/app')).toBe('localhost:5000/team/app:latest');
+  expect(taggableRef('localhost:5000/team/app:v2')).toBe('localhost:5000/team/app:v2');
+  expect(taggableRef('ferry/counter@sha256:' + 'a'.repeat(64))).toBeNull();
   for (const ref of ['ferry/counter:latest', 'registry.example.com:5000/team/app:v1.2_rc-1', 'localhost/x__y:1']) {
     expect(specProblems({ ...demoSpecs.state, image: { id, ref } }, SHARED)).toEqual([]);
   }
