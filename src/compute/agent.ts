@@ -312,7 +312,9 @@ export class MigrationAgent {
     r.container_id = spec.id;
     r.container_name = spec.name;
     this.records.save(r);
-    return { source: await this.hostFacts(), spec, export: this.transfer.grantExport(req.migration_id, req.dest_host) };
+    // The CPU's features go to the target with the facts: it refuses when its CPU lacks some.
+    const cpuinfo = (await this.driver.cpuInfo?.()) ?? null;
+    return { source: { ...(await this.hostFacts()), cpuinfo }, spec, export: this.transfer.grantExport(req.migration_id, req.dest_host) };
   }
 
   // ---------------- target: check_can_migrate_destination ----------------

@@ -16,6 +16,9 @@ export interface LazyCheckpointRequest {
   paceBytesPerSec?: number;
 }
 
+/** Largest CPU features image a source may send (a real CRIU cpuinfo.img is ~110 bytes). */
+export const MAX_CPUINFO_IMAGE_BYTES = 4096;
+
 /** What a host can do, as the pre-checks and the heartbeat need it. */
 export interface HostFacts {
   host: string;
@@ -35,6 +38,12 @@ export interface HostFacts {
   free_disk_bytes: number | null;
   /** The ways of moving memory beyond stop-and-copy this host offers, and why not (absent: none). */
   modes?: HostModes;
+  /**
+   * The source's CPU features (CRIU's cpuinfo.img, base64), only in check_can_migrate_source's
+   * answer: the target checks them against its own CPU. Absent or null: not known (not x86, an
+   * older agent); the target then skips that check.
+   */
+  cpuinfo?: string | null;
 }
 
 export interface ModeSupport {
@@ -187,6 +196,8 @@ export interface EngineDriver {
   readonly host: string;
 
   hostFacts(): Promise<HostFacts>;
+  /** This host's CPU features as CRIU records them (base64 cpuinfo.img), null when CRIU cannot tell; optional. */
+  cpuInfo?(): Promise<string | null>;
   /** Every container the engine has, running or not (the heartbeat's inventory). */
   listContainers(): Promise<ContainerSummary[]>;
   /** Memory its running containers use and the host's total, for the scheduler (optional: without it memory is left out). */

@@ -39,6 +39,8 @@ export interface Faults {
   throttleTransferBytesPerSec?: number;
   /** Source: post-copy pages leave at most this fast (a window while the restored process fetches them). */
   throttlePagesBytesPerSec?: number;
+  /** Source: this CPU features image (base64 cpuinfo.img) is sent instead of its own (a CPU the target lacks features of). */
+  cpuinfoImage?: string;
 }
 
 export function faultsAllowed(): boolean {
@@ -46,7 +48,7 @@ export function faultsAllowed(): boolean {
 }
 
 /** Every fault and the type of its value: a setting naming anything else is refused. */
-const FAULT_TYPES: Record<keyof Faults, 'boolean' | 'number'> = {
+const FAULT_TYPES: Record<keyof Faults, 'boolean' | 'number' | 'string'> = {
   failRestore: 'boolean',
   truncateTransfer: 'boolean',
   corruptTransfer: 'boolean',
@@ -60,6 +62,7 @@ const FAULT_TYPES: Record<keyof Faults, 'boolean' | 'number'> = {
   delayAfterRestoreMs: 'number',
   throttleTransferBytesPerSec: 'number',
   throttlePagesBytesPerSec: 'number',
+  cpuinfoImage: 'string',
 };
 
 /**
@@ -72,7 +75,7 @@ export function parseFaults(value: unknown, where: string): Faults {
     const want = FAULT_TYPES[k as keyof Faults] as string | undefined;
     if (!want) throw new Error(`${where}: unknown fault "${k}" (known: ${Object.keys(FAULT_TYPES).join(', ')})`);
     if (typeof v !== want || (want === 'number' && !(Number.isFinite(v) && (v as number) >= 0))) {
-      throw new Error(`${where}: fault "${k}" takes a ${want === 'number' ? 'non-negative number' : 'boolean'}, not ${JSON.stringify(v)}`);
+      throw new Error(`${where}: fault "${k}" takes a ${want === 'number' ? 'non-negative number' : want}, not ${JSON.stringify(v)}`);
     }
   }
   return value as Faults;
@@ -104,6 +107,10 @@ export function effectiveFaults(given: Faults | undefined): Faults {
  */
 export function withFaults(driver: EngineDriver, current: () => Faults): EngineDriver {
   const injected: Partial<EngineDriver> = {
+    async cpuInfo() {
+      const given = current().cpuinfoImage;
+      return given ?? (driver.cpuInfo ? driver.cpuInfo() : null);
+    },
     async checkpoint(containerId, name) {
       const f = current();
       if (f.delayBeforeCheckpointMs) await sleep(f.delayBeforeCheckpointMs);

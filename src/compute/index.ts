@@ -20,6 +20,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     fastRestore: c.fast_restore,
     containerdAddress: c.containerd_address,
     maxImageBytes: c.max_image_bytes,
+    maxImageManifestBytes: c.max_image_manifest_bytes,
     engineNetns: c.engine_netns || undefined,
   });
   return new MigrationAgent({

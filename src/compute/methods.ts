@@ -5,7 +5,7 @@
  * types from here, so the two sides cannot drift.
  */
 import { z } from 'zod';
-import type { ContainerSpec, HostFacts } from './driver.js';
+import { MAX_CPUINFO_IMAGE_BYTES, type ContainerSpec, type HostFacts } from './driver.js';
 import type {
   CheckDestinationResult,
   CheckSourceResult,
@@ -32,10 +32,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** base64 of at most MAX_CPUINFO_IMAGE_BYTES (a real cpuinfo.img is ~110 bytes). */
+const MAX_CPUINFO_B64 = Math.ceil(MAX_CPUINFO_IMAGE_BYTES / 3) * 4;
+
 /** Host facts travel between agents unchanged; the fields the checks read must be there. */
 const hostFacts = z.custom<HostFacts>(
-  (v) => isRecord(v) && typeof v.host === 'string' && typeof v.architecture === 'string' && typeof v.engine_version === 'string',
-  'host facts need at least host, architecture and engine_version',
+  (v) =>
+    isRecord(v) &&
+    typeof v.host === 'string' &&
+    typeof v.architecture === 'string' &&
+    typeof v.engine_version === 'string' &&
+    (v.cpuinfo === undefined || v.cpuinfo === null || (typeof v.cpuinfo === 'string' && v.cpuinfo.length <= MAX_CPUINFO_B64 && /^[A-Za-z0-9+/]*={0,2}$/.test(v.cpuinfo))),
+  `host facts need at least host, architecture and engine_version; cpuinfo, when there, is base64 of at most ${MAX_CPUINFO_IMAGE_BYTES} bytes`,
 );
 
 /** A container spec as the source captured it; the target re-checks it before using it. */

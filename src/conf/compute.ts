@@ -15,6 +15,11 @@ export const computeOpts = {
     1,
   ),
   max_image_bytes: intOpt(16 * 1024 * 1024 * 1024, 'Largest image archive (docker save) a target loads for a migration.', 1),
+  max_image_manifest_bytes: intOpt(
+    1024 * 1024,
+    'Largest manifest.json or index.json in an image archive a target loads: it reads each whole to take the tags out, so a larger one is refused (HTTP 413-like transfer_quota_exceeded).',
+    1,
+  ),
   data_channel_cert_file: strOpt('', 'PEM certificate of this host for the migration data channel, signed by the deployment CA; its CN and DNS subjectAltName are this host\'s name ([DEFAULT] host).'),
   data_channel_key_file: strOpt('', 'PEM private key of data_channel_cert_file.'),
   data_channel_ca_file: strOpt('', 'PEM certificate of the CA that signs every compute host\'s data channel certificate; peers must present one from it.'),

@@ -443,9 +443,43 @@ export function checkVolume(v: unknown, field: string, sharedStorage: string[]):
   return { body: { Name: got.name, Driver: 'local', DriverOpts: options, Labels: { ...(got.labels ?? {}) } }, problems: [] };
 }
 
-/** Every problem of a spec's create body, volumes and network attachments. */
+// A Docker image reference as the target may tag it: [registry[:port]/]path[:tag], no digest.
+const REF_DOMAIN = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?';
+const REF_PATH = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_REF = new RegExp(`^(?:${REF_DOMAIN}/)?${REF_PATH}(?:/${REF_PATH})*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`);
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+
+/** `ref` as the one name a target may tag (repository:tag, `:latest` added when it has no tag), or null (digest references, anything malformed). */
+export function taggableRef(ref: string): string | null {
+  const full = ref.lastIndexOf(':') > ref.lastIndexOf('/') ? ref : `${ref}:latest`;
+  return full.length <= 255 && IMAGE_REF.test(full) ? full : null;
+}
+
+/**
+ * The image a target may load and the one name it may tag: the ID Docker gives it, and the
+ * spec's own reference when it is a well-formed `repo:tag` (no digest). The create body names
+ * no other image (the target puts the checked one in it).
+ */
+export function imageProblems(spec: ContainerSpec): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const image = (spec as { image?: unknown }).image as { id?: unknown; ref?: unknown } | undefined;
+  if (!isRecord(image) || typeof image.id !== 'string' || !IMAGE_ID.test(image.id)) {
+    out.push({ field: 'image.id', problem: `${show(image?.id)} is not an image ID (sha256:<64 hex digits>)` });
+  }
+  const ref = image?.ref;
+  if (ref !== null && ref !== undefined && (typeof ref !== 'string' || ref.length > 255 || !IMAGE_REF.test(ref))) {
+    out.push({ field: 'image.ref', problem: `${show(ref)} is not an image name the target may tag (repository:tag, no digest)` });
+  }
+  const named = isRecord(spec.create) ? spec.create.Image : undefined;
+  if (named !== undefined && named !== null && named !== '' && named !== image?.id && named !== ref) {
+    out.push({ field: 'create.Image', problem: `${show(named)} is neither the spec's image ID nor its name: a target tags no other name` });
+  }
+  return out;
+}
+
+/** Every problem of a spec's image, create body, volumes and network attachments. */
 export function specProblems(spec: ContainerSpec, sharedStorage: string[]): SpecProblem[] {
-  const out = [...checkCreateBody(spec.create, sharedStorage).problems];
+  const out = [...imageProblems(spec), ...checkCreateBody(spec.create, sharedStorage).problems];
   if (typeof spec.name !== 'string' || !NAME.test(spec.name)) out.push({ field: 'name', problem: `${show(spec.name)} is not a container name` });
   (Array.isArray(spec.volumes) ? spec.volumes : []).forEach((v, i) => out.push(...checkVolume(v, `volumes[${i}]`, sharedStorage).problems));
   (Array.isArray(spec.networks) ? spec.networks : []).forEach((n, i) => {

@@ -47,8 +47,9 @@ import type { PageTunnelSecurity } from '../pagetunnel.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
 import { decideDestination, decideSource, type TargetState } from './prechecks.js';
-import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths } from './allowlist.js';
+import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPaths, taggableRef } from './allowlist.js';
 import { untaggedImage } from './imagetar.js';
+import { checkCpuinfo, compareCpuinfo, cpuRefusals, decodeCpuinfoImage, dumpCpuinfo, type CpuComparison } from './cpuinfo.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
 import { sleep } from '../../common/sleep.js';
 
@@ -72,6 +73,8 @@ export interface DockerDriverOptions {
   containerdAddress: string;
   /** Largest image archive a target loads ([compute] max_image_bytes); default 16 GiB. */
   maxImageBytes?: number;
+  /** Largest manifest.json / index.json in such an archive ([compute] max_image_manifest_bytes); default 1 MiB. */
+  maxImageManifestBytes?: number;
   /**
    * The engine's network namespace (a /run/netns/NAME path) when it is not this process's (the dev
    * cloud); post-copy's page server then listens there, behind a relay on this host's address.
@@ -117,6 +120,8 @@ export class DockerDriver implements EngineDriver {
   private readonly upperDirs = new Map<string, string>();
   /** The last post-copy support check (a minute): the target's check runs while the source is frozen. */
   private supportCache: { at: number; value: PostCopySupport } | null = null;
+  /** This CPU's cpuinfo.img (a minute: a microcode update can take features away, e.g. TSX). */
+  private cpuCache: { at: number; image: Buffer | null } | null = null;
 
   constructor(private readonly opts: DockerDriverOptions) {
     this.host = opts.host;
@@ -192,7 +197,8 @@ export class DockerDriver implements EngineDriver {
     if (ref && !ref.startsWith('sha256:')) {
       try {
         const img = await this.docker.getImage(ref).inspect();
-        if (img.Id === ins.Image) imageRef = ref.includes(':') ? ref : `${ref}:latest`;
+        // A digest reference (or anything a target would refuse to tag) travels as the ID alone.
+        if (img.Id === ins.Image) imageRef = taggableRef(ref);
       } catch {
         imageRef = null;
       }
@@ -256,7 +262,32 @@ export class DockerDriver implements EngineDriver {
     const state = spec ? await this.targetState(own) : null;
     const needed = spec?.memory_bytes_estimate ? spec.memory_bytes_estimate * 2 : undefined;
     const refusals = decideDestination({ dest, source, sourceHost, spec, state, freeBytesNeeded: needed, sharedStorage: this.shared });
+    if (source?.cpuinfo && dest.criu_ok) refusals.push(...(await this.cpuFeatureRefusals(source.cpuinfo, sourceHost)));
     return spec ? [...refusals, ...(await realPathRefusals(spec, this.shared))] : refusals;
+  }
+
+  async cpuInfo(): Promise<string | null> {
+    if (!this.cpuCache || Date.now() - this.cpuCache.at > 60_000) {
+      const r = await dumpCpuinfo(this.opts.criuBinary, path.join(this.opts.workDir, 'cpuinfo'));
+      if (r.error) log.warn({ error: r.error }, 'no CPU features image from CRIU: targets will not check their CPU against this one');
+      this.cpuCache = { at: Date.now(), image: r.image };
+    }
+    return this.cpuCache.image?.toString('base64') ?? null;
+  }
+
+  /** `criu cpuinfo check` of the source's CPU features against this CPU; the names from both images decoded. */
+  private async cpuFeatureRefusals(sourceImageB64: string, sourceHost: string): Promise<Refusal[]> {
+    const image = Buffer.from(sourceImageB64, 'base64');
+    const verdict = await checkCpuinfo(this.opts.criuBinary, image, path.join(this.opts.workDir, 'cpuinfo'));
+    if (verdict.passed) return [];
+    let comparison: CpuComparison | null = null;
+    const own = await this.cpuInfo();
+    try {
+      if (own) comparison = compareCpuinfo(decodeCpuinfoImage(image), decodeCpuinfoImage(Buffer.from(own, 'base64')));
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, 'cannot decode a CPU features image; the refusal quotes CRIU');
+    }
+    return cpuRefusals({ sourceHost, targetHost: this.host, criuPassed: false, criuLog: verdict.log, comparison });
   }
 
   async hasImage(imageId: string): Promise<boolean> {
@@ -296,7 +327,7 @@ export class DockerDriver implements EngineDriver {
     });
     stream.on('error', (e) => counter.destroy(e));
     // Loaded by ID only (no tag of the archive may move one this host has), and capped.
-    const untagged = untaggedImage(stream.pipe(counter), this.opts.maxImageBytes ?? 16 * 1024 ** 3, this.host);
+    const untagged = untaggedImage(stream.pipe(counter), this.opts.maxImageBytes ?? 16 * 1024 ** 3, this.host, this.opts.maxImageManifestBytes);
     const body = new PassThrough();
     let refused: Error | null = null;
     untagged.on('error', (e: Error) => {

@@ -31,17 +31,32 @@ function untagIndex(text: string): string {
   return JSON.stringify(idx);
 }
 
-async function readAll(s: Readable): Promise<string> {
+/** The default of [compute] max_image_manifest_bytes: a manifest of a thousand layers is ~100 KiB. */
+export const DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024;
+
+function manifestTooLarge(name: string, limit: number, host: string): Error {
+  return new TransferQuotaExceeded(`the image's ${name} is larger than ${limit} bytes, the limit on ${host} ([compute] max_image_manifest_bytes)`, { limit, entry: name });
+}
+
+/** A manifest is parsed whole, so it is read whole: no more than `limit` bytes of it (its header's size is checked first). */
+async function readBounded(s: Readable, name: string, declared: number | undefined, limit: number, host: string): Promise<string> {
+  if (declared !== undefined && declared > limit) throw manifestTooLarge(name, limit, host);
   const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
+  let n = 0;
+  for await (const c of s) {
+    n += (c as Buffer).length;
+    if (n > limit) throw manifestTooLarge(name, limit, host);
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
  * The image archive `input` without tags; fails with TransferQuotaExceeded past `maxBytes`
- * (counted on the incoming archive). `host` names this host in that message.
+ * (counted on the incoming archive) or when manifest.json or index.json is larger than
+ * `maxManifestBytes`. `host` names this host in those messages.
  */
-export function untaggedImage(input: Readable, maxBytes: number, host: string): Readable {
+export function untaggedImage(input: Readable, maxBytes: number, host: string, maxManifestBytes = DEFAULT_MAX_MANIFEST_BYTES): Readable {
   let seen = 0;
   const cap = new Transform({
     transform(chunk: Buffer, _e, cb) {
@@ -66,7 +81,7 @@ export function untaggedImage(input: Readable, maxBytes: number, host: string): 
         continue;
       }
       if (name === 'manifest.json' || name === 'index.json') {
-        const text = await readAll(entry as unknown as Readable);
+        const text = await readBounded(entry as unknown as Readable, name, entry.header.size, maxManifestBytes, host);
         const body = name === 'manifest.json' ? untagManifest(text) : untagIndex(text);
         pack.entry({ ...entry.header, size: Buffer.byteLength(body) }, body);
         continue;

@@ -11,6 +11,8 @@ import { ContainerSpecRefused, FerryError } from '../../../src/common/errors.js'
 import type { MigrationAgent } from '../../../src/compute/agent.js';
 import type { ContainerSpec } from '../../../src/compute/driver.js';
 import { InProcessComputeAPI } from '../../../src/compute/inprocess.js';
+import { cloud } from '../../helpers/cloud.js';
+import { craftedCpuinfo } from '../../helpers/cpuinfo.js';
 import { dk, exists, isRunning, makeAgent, removeEverywhere, uniqueName, migrate, type MigrationRun } from './helpers.js';
 
 jest.setTimeout(300_000);
@@ -118,6 +120,34 @@ test('CRIU missing on the source', async () => {
     await untouched(name);
   } finally {
     await broken.stop();
+  }
+});
+
+test('a source CPU with a feature the target lacks (issue 20 hole 8): refused by the target naming it, before anything is frozen; the source\'s own image passes', async () => {
+  const { crafted, feature } = await craftedCpuinfo(cloud().criu.binary);
+  // The source sends the crafted image instead of its own (a test-only fault of the driver's cpuInfo).
+  const fancy = await makeAgent('compute1', { faults: { cpuinfoImage: crafted.toString('base64') } });
+  try {
+    const name = await run('cpu', ['ferry/counter']);
+    const r = await migrate(fancy, a2, name);
+    refusedFor(r, 'cpu_features', new RegExp(`CPU of target compute2 .*lacks ${feature}.*SIGILL`));
+    await untouched(name);
+    // the same container, the real image of the same CPU: the check passes on the conductor's path
+    const api = new InProcessComputeAPI([a1, a2]);
+    const ctx = RequestContext.admin();
+    const id = `cpu-${Date.now()}`;
+    const checked = await api.call(ctx, 'compute1', 'check_can_migrate_source', { migration_id: id, container: name, dest_host: 'compute2' });
+    expect(checked.source.cpuinfo).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    await expect(api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: checked.spec })).resolves.toBeTruthy();
+    const e = await api
+      .call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: { ...checked.source, cpuinfo: crafted.toString('base64') }, spec: checked.spec })
+      .then(
+        () => null,
+        (err: unknown) => err as FerryError,
+      );
+    expect(e?.details.reasons).toEqual(['cpu_features']);
+  } finally {
+    await fancy.stop();
   }
 });
 

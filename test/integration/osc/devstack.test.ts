@@ -94,6 +94,69 @@ describe('configure_ferry', () => {
   });
 });
 
+describe('the data channel CA (issue 20 hole 7): only the signing node holds its key', () => {
+  const pkiOf = (root: string) => path.join(root, 'etc/ferry/pki');
+
+  test('the signer issues certificates for its peers without the CA key; a peer stacks with them and never holds the key', async () => {
+    const signer = await harness(['configure_ferry'], { FERRY_HOST: 'node-a', FERRY_DATA_CHANNEL_PEERS: 'node-b node-c' });
+    expect(signer.stderr).toBe('');
+    expect(signer.code).toBe(0);
+    const pki = pkiOf(work);
+    const ca = new crypto.X509Certificate(fs.readFileSync(path.join(pki, 'ca.crt')));
+    expect(fs.statSync(path.join(pki, 'ca.key')).mode & 0o077).toBe(0);
+    for (const peer of ['node-b', 'node-c']) {
+      const issued = path.join(pki, 'issued', peer);
+      expect(fs.readdirSync(issued).sort()).toEqual(['ca.crt', `${peer}.crt`, `${peer}.key`]);
+      const cert = new crypto.X509Certificate(fs.readFileSync(path.join(issued, `${peer}.crt`)));
+      expect(cert.subjectAltName).toBe(`DNS:${peer}`);
+      expect(cert.verify(ca.publicKey)).toBe(true);
+      expect(fs.statSync(path.join(issued, `${peer}.key`)).mode & 0o077).toBe(0);
+    }
+
+    // node-b: a node of its own (another WORK), given only what the signer issued for it
+    const nodeB = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-devstack-b-'));
+    try {
+      const run2 = (env: Record<string, string>) =>
+        run('bash', [HARNESS, 'configure_ferry'], { env: { ...process.env, CALLS: path.join(nodeB, 'calls'), WORK: nodeB, FERRY_HOST: 'node-b', FERRY_DATA_CHANNEL_SIGNER: 'False', ...env } });
+      // nothing copied yet: it refuses, and makes no CA of its own
+      const bare = await run2({});
+      expect(bare.code).not.toBe(0);
+      expect(bare.stderr).toMatch(/no .*pki\/ca\.crt: copy ca\.crt, node-b\.crt and node-b\.key from the signing node/);
+      expect(fs.existsSync(path.join(pkiOf(nodeB), 'ca.key'))).toBe(false);
+      expect(fs.existsSync(path.join(pkiOf(nodeB), 'ca.crt'))).toBe(false);
+
+      fs.cpSync(path.join(pki, 'issued', 'node-b'), pkiOf(nodeB), { recursive: true });
+      const ok = await run2({});
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      expect(fs.readdirSync(pkiOf(nodeB)).sort()).toEqual(['ca.crt', 'node-b.crt', 'node-b.key']);
+      const c = loadConfig([path.join(nodeB, 'etc/ferry/ferry.conf')]);
+      expect(c.compute).toMatchObject({
+        data_channel_cert_file: path.join(pkiOf(nodeB), 'node-b.crt'),
+        data_channel_key_file: path.join(pkiOf(nodeB), 'node-b.key'),
+        data_channel_ca_file: path.join(pkiOf(nodeB), 'ca.crt'),
+      });
+
+      // the CA key copied there anyway: it refuses to stack
+      fs.copyFileSync(path.join(pki, 'ca.key'), path.join(pkiOf(nodeB), 'ca.key'));
+      const leaked = await run2({});
+      expect(leaked.code).not.toBe(0);
+      expect(leaked.stderr).toMatch(/ca\.key is on a node that does not sign: remove it/);
+    } finally {
+      fs.rmSync(nodeB, { recursive: true, force: true });
+    }
+  });
+
+  test('a signer with the CA certificate but not its key refuses instead of making a second CA', async () => {
+    fs.mkdirSync(pkiOf(work), { recursive: true });
+    fs.writeFileSync(path.join(pkiOf(work), 'ca.crt'), 'from elsewhere\n');
+    const r = await harness(['configure_ferry']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/has ca\.crt but not ca\.key: this node cannot sign/);
+    expect(fs.existsSync(path.join(pkiOf(work), 'ca.key'))).toBe(false);
+  });
+});
+
 describe('Keystone and processes', () => {
   test('create_ferry_accounts: service user, service and three endpoints', async () => {
     const r = await harness(['create_ferry_accounts']);

@@ -18,6 +18,7 @@ import {
   realPathRefusals,
   specProblems,
   specRefusals,
+  taggableRef,
   type SpecProblem,
 } from '../../../src/compute/docker/allowlist.js';
 import { captureSpec, type DockerInspect } from '../../../src/compute/docker/config.js';
@@ -417,10 +418,56 @@ function recordingDriver(shared: string[]): { driver: DockerDriver; sent: unknow
       sent.push(body);
       return Promise.resolve({});
     },
+    // every name is free on this engine; a tag is recorded as what it asked for
+    getImage: (name: string) => ({
+      inspect: () => Promise.reject(Object.assign(new Error(`no such image ${name}`), { statusCode: 404 })),
+      tag: (opts: { repo: string; tag: string }) => {
+        sent.push({ tagged: name, ...opts });
+        return Promise.resolve({});
+      },
+    }),
   };
   Object.defineProperty(driver, 'docker', { value: engine });
   return { driver, sent };
 }
+
+test('the one name a target tags is the spec\'s own image reference, well formed (issue 20 hole 7): others are refused before the engine is asked', async () => {
+  const { driver, sent } = recordingDriver(SHARED);
+  const id = demoSpecs.state.image.id;
+  const bad = [
+    'ferry/counter@sha256:' + 'a'.repeat(64),
+    'Ferry/UPPER:latest',
+    '../etc:latest',
+    'ferry/counter',
+    'ferry/counter:',
+    'a:b:c',
+    'ferry/counter:latest --force',
+    `${'x'.repeat(250)}:latest`,
+  ];
+  for (const ref of bad) {
+    const spec = { ...demoSpecs.state, image: { id, ref } };
+    expect(specProblems(spec, SHARED).map((p) => p.field)).toEqual(['image.ref']);
+    await expect(driver.createShell(spec, 'mig-tag')).rejects.toThrow(/image\.ref .* is not an image name the target may tag/);
+  }
+  expect(specProblems({ ...demoSpecs.state, image: { id: 'sha256:short', ref: null } }, SHARED).map((p) => p.field)).toEqual(['image.id']);
+  // a create body naming another image than the spec's is refused too
+  const other = { ...demoSpecs.state, create: { ...demoSpecs.state.create, Image: 'nginx:latest' } };
+  expect(specProblems(other, SHARED).map((p) => p.field)).toEqual(['create.Image']);
+  expect(sent).toEqual([]);
+
+  // the source carries only such a name (with :latest when it has no tag), a digest reference as the ID alone
+  expect(taggableRef('ferry/counter')).toBe('ferry/counter:latest');
+  expect(taggableRef('localhost:5000/team/app')).toBe('localhost:5000/team/app:latest');
+  expect(taggableRef('localhost:5000/team/app:v2')).toBe('localhost:5000/team/app:v2');
+  expect(taggableRef('ferry/counter@sha256:' + 'a'.repeat(64))).toBeNull();
+  for (const ref of ['ferry/counter:latest', 'registry.example.com:5000/team/app:v1.2_rc-1', 'localhost/x__y:1']) {
+    expect(specProblems({ ...demoSpecs.state, image: { id, ref } }, SHARED)).toEqual([]);
+  }
+  await driver.createShell({ ...demoSpecs.state, image: { id, ref: 'ferry/counter:latest' } }, 'mig-ok');
+  expect(sent[0]).toEqual({ tagged: id, repo: 'ferry/counter', tag: 'latest' });
+  expect((sent[1] as { Image: string }).Image).toBe('ferry/counter:latest');
+  expect(sent).toHaveLength(2);
+});
 
 test('the target creates from the allow-list: a spec that changed after the checks is refused and nothing reaches the engine', async () => {
   const { driver, sent } = recordingDriver(SHARED);

@@ -6,12 +6,13 @@ import { containerRefusals, decideDestination, decideSource, underShared, type T
 import { hostFacts } from './host-facts.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
+const IMG = `sha256:${'e'.repeat(64)}`;
 
 function inspect(over: Partial<DockerInspect> = {}): DockerInspect {
   return {
     Id: ID,
     Name: '/web',
-    Image: 'sha256:img',
+    Image: IMG,
     State: { Status: 'running', Running: true, Pid: 42 },
     Config: {
       Hostname: 'abcdef012345',
@@ -79,7 +80,7 @@ test('default bridge: no fixed IP/MAC, connections not preserved', () => {
     { fabric: ['ferry-fabric'], imageRef: null },
   );
   expect(connectionsPreserved(spec)).toBe(false);
-  const body = buildCreateBody(spec, 'sha256:img', 'mig-1');
+  const body = buildCreateBody(spec, IMG, 'mig-1');
   expect(body.MacAddress).toBeUndefined();
   expect(body.NetworkingConfig).toEqual({ EndpointsConfig: {} });
 });

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import { expect, test } from '@jest/globals';
 import tar from 'tar-stream';
+import { FerryError, TransferQuotaExceeded } from '../../../src/common/errors.js';
 import { untaggedImage } from '../../../src/compute/docker/imagetar.js';
 
 function saved(): Readable {
@@ -38,4 +39,26 @@ test('tags are taken out of manifest.json, repositories and index.json; everythi
 
 test('an image over max_image_bytes is refused', async () => {
   await expect(entries(untaggedImage(saved(), 50_000, 'compute2'))).rejects.toThrow(/larger than 50000 bytes, the limit on compute2 \(\[compute\] max_image_bytes\)/);
+});
+
+test('a manifest.json or index.json over max_image_manifest_bytes is refused (it is read whole), naming the limit; one under it passes', async () => {
+  const big = (name: string): Readable => {
+    const pack = tar.pack();
+    const layers = Array.from({ length: 3000 }, (_, i) => `${String(i).padStart(64, '0')}/layer.tar`);
+    pack.entry({ name }, name === 'manifest.json' ? JSON.stringify([{ Config: 'abc.json', RepoTags: ['x:1'], Layers: layers }]) : JSON.stringify({ manifests: layers.map((l) => ({ digest: l })) }));
+    pack.entry({ name: 'abc.json' }, '{}');
+    pack.finalize();
+    return pack as unknown as Readable;
+  };
+  for (const name of ['manifest.json', 'index.json']) {
+    const err = await entries(untaggedImage(big(name), 10_000_000, 'compute2', 100_000)).then(
+      () => null,
+      (e: unknown) => e as FerryError,
+    );
+    expect(err).toBeInstanceOf(TransferQuotaExceeded);
+    expect(err?.message).toBe(`the image's ${name} is larger than 100000 bytes, the limit on compute2 ([compute] max_image_manifest_bytes)`);
+    expect(err?.details.limit).toBe(100_000);
+  }
+  const ok = await entries(untaggedImage(big('manifest.json'), 10_000_000, 'compute2', 1_000_000));
+  expect(JSON.parse(ok.get('manifest.json')!.toString())[0].RepoTags).toBeNull();
 });

@@ -8,12 +8,13 @@ import { containerRefusals, decideDestination, type TargetState } from '../../..
 import type { ContainerSpec } from '../../../src/compute/driver.js';
 import { hostFacts } from './host-facts.js';
 
+const IMG = `sha256:${'e'.repeat(64)}`;
 const dest = hostFacts({ host: 'compute2' });
 
 const spec: ContainerSpec = {
   id: 'a'.repeat(64),
   name: 'web',
-  image: { id: 'sha256:img', ref: null },
+  image: { id: IMG, ref: null },
   running: true,
   tty: false,
   privileged: false,
@@ -62,7 +63,7 @@ test('the same rule function as the source: every container refusal appears on t
 });
 
 test('a clean summary does not hide the create body: Privileged and a bind of / in it are refused by the target', () => {
-  const crafted = { ...spec, create: { Image: 'sha256:img', HostConfig: { Privileged: true, Binds: ['/:/hostfs'] } } };
+  const crafted = { ...spec, create: { Image: IMG, HostConfig: { Privileged: true, Binds: ['/:/hostfs'] } } };
   const refusals = decideDestination({ dest, source: null, sourceHost: 'compute1', spec: crafted, state, sharedStorage: ['/srv/nfs'] });
   expect(refusals.map((r) => r.reason)).toEqual(['container_spec', 'container_spec']);
   expect(refusals[0].message).toMatch(/create\.HostConfig\.Privileged is true: .*without --privileged/);
