@@ -18,11 +18,11 @@ export type { Notification, NotificationHandler, ListenerOptions, NotificationRe
 export { serializeFailure, deserializeFailure } from './failure.js';
 export { parseTransportUrl } from './url.js';
 
-/** The transport a service's config describes (`[DEFAULT] transport_url`, `control_exchange`, `[oslo_messaging_rabbit]`). */
+/** The transport a service's config describes (`[DEFAULT] transport_url`, `control_exchange`, `[oslo_messaging_rabbit]`, which the URL's query overrides). */
 export function transportFromConfig(conf: FerryConfig, options: TransportOptions = {}): Transport {
   return Transport.fromUrl(conf.DEFAULT.transport_url, {
     exchange: conf.DEFAULT.control_exchange,
-    failbackSeconds: conf.oslo_messaging_rabbit.failback_interval,
+    rabbit: conf.oslo_messaging_rabbit,
     ...options,
   });
 }

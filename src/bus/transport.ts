@@ -9,6 +9,9 @@
  * moves back to the first that answers, so that services sharing the URL meet on one broker
  * even when the brokers are not clustered. Publishing while disconnected waits for the
  * connection up to the caller's deadline, then fails with MessagingUnavailable.
+ * Over TLS (`[oslo_messaging_rabbit] ssl`, or `?ssl=1` in the URL: src/bus/tls.ts) every
+ * broker's certificate is verified; a first connect whose every broker fails on its certificate
+ * fails at once, naming each broker, since waiting cannot fix a certificate.
  * Events: 'connected' (host label), 'disconnected' (Error), 'closed'.
  */
 import { EventEmitter } from 'node:events';
@@ -17,6 +20,8 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, MessageProp
 import { MessagingUnavailable } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { failbackCandidates, hostLabel, parseTransportUrl, type BrokerHost, type TransportUrl } from './url.js';
+import { busTlsFromOpts, describeTlsError, isCertificateError, rabbitDefaults, rabbitOptsWithQuery, tlsSocketOptions, type BusTls } from './tls.js';
+import type { RabbitValues } from '../conf/rabbit.js';
 import { sleep } from '../common/sleep.js';
 
 const log = getLogger('bus.transport');
@@ -94,6 +99,21 @@ export interface TransportOptions {
    * (seconds) and move to the first that answers; 0: stay until the connection drops.
    */
   failbackSeconds?: number;
+  /**
+   * The [oslo_messaging_rabbit] options (defaults when absent); the URL's query overrides them.
+   * failbackSeconds, when given, wins over their failback_interval.
+   */
+  rabbit?: RabbitValues;
+}
+
+/** Why every broker of one connection round refused; `certificate` when each failed on its TLS certificate. */
+class DialFailure extends Error {
+  constructor(
+    message: string,
+    readonly certificate: boolean,
+  ) {
+    super(message);
+  }
 }
 
 type State = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -113,7 +133,9 @@ export class Transport extends EventEmitter {
   readonly url: TransportUrl;
   readonly exchange: string;
   readonly heartbeatSeconds: number;
-  private readonly opts: Required<Omit<TransportOptions, 'exchange' | 'heartbeatSeconds'>>;
+  /** TLS settings; undefined: plain AMQP. */
+  readonly tls?: BusTls;
+  private readonly opts: Required<Omit<TransportOptions, 'exchange' | 'heartbeatSeconds' | 'rabbit'>>;
   /** Index in url.hosts of the broker we are connected to (meaningful while connected). */
   private hostIndex = -1;
   private failbackTimer?: NodeJS.Timeout;
@@ -131,13 +153,15 @@ export class Transport extends EventEmitter {
     this.url = url;
     this.exchange = options.exchange ?? 'ferry';
     this.heartbeatSeconds = options.heartbeatSeconds ?? 60;
+    const rabbit = rabbitOptsWithQuery(options.rabbit ?? rabbitDefaults(), url);
+    this.tls = busTlsFromOpts(rabbit);
     this.opts = {
       reconnectInitialMs: options.reconnectInitialMs ?? 250,
       reconnectMaxMs: options.reconnectMaxMs ?? 5000,
       connectTimeoutSeconds: options.connectTimeoutSeconds ?? 30,
       publishWaitSeconds: options.publishWaitSeconds ?? 30,
       connectionName: options.connectionName ?? `ferry:${process.pid}`,
-      failbackSeconds: options.failbackSeconds ?? 0,
+      failbackSeconds: options.failbackSeconds ?? rabbit.failback_interval,
     };
     this.setMaxListeners(0); // every pending call may wait on 'connected'
   }
@@ -180,6 +204,7 @@ export class Transport extends EventEmitter {
         return;
       } catch (e) {
         lastErr = e as Error;
+        if (e instanceof DialFailure && e.certificate) break; // no wait fixes a certificate
       }
       if (this.isClosed) throw new MessagingUnavailable('transport closed while connecting');
       const delay = this.backoff(attempt);
@@ -187,8 +212,9 @@ export class Transport extends EventEmitter {
       await sleep(delay);
     }
     this.state = 'idle';
-    throw new MessagingUnavailable(`cannot connect to RabbitMQ at ${this.hostsLabel()}: ${lastErr?.message}`, {
+    throw new MessagingUnavailable(`cannot connect to RabbitMQ at ${this.hostsLabel()}${this.tls ? ' (TLS)' : ''}: ${lastErr?.message}`, {
       hosts: this.url.hosts.map(hostLabel),
+      tls: this.tls !== undefined,
     });
   }
 
@@ -203,21 +229,27 @@ export class Transport extends EventEmitter {
 
   /** Try every host once, in the order listed; on success set up all consumers, then announce 'connected'. */
   private async open(): Promise<void> {
-    let lastErr: Error = new Error('no hosts');
+    const failures: string[] = [];
+    let certificate = this.url.hosts.length > 0;
     for (const [i, h] of this.url.hosts.entries()) {
       if (this.isClosed) throw new Error('closed');
       let conn: ChannelModel;
       try {
         conn = await this.dial(h);
       } catch (e) {
-        lastErr = e as Error;
-        log.debug({ host: hostLabel(h), err: lastErr.message }, 'AMQP connection failed');
+        const err = e as Error;
+        const cert = this.tls !== undefined && isCertificateError(err);
+        certificate &&= cert;
+        const msg = this.tls ? describeTlsError(err, hostLabel(h), this.tls) : `${hostLabel(h)}: ${err.message}`;
+        failures.push(this.tls || this.url.hosts.length > 1 ? msg : err.message);
+        // A certificate refusal is a configuration fault: say so, even while other brokers answer.
+        log[cert ? 'error' : 'debug']({ host: hostLabel(h), err: msg }, 'AMQP connection failed');
         continue;
       }
       await this.adopt(conn, i);
       return;
     }
-    throw lastErr;
+    throw new DialFailure(failures.join('; ') || 'no hosts', certificate);
   }
 
   /**
@@ -313,7 +345,7 @@ export class Transport extends EventEmitter {
   private dial(h: BrokerHost): Promise<ChannelModel> {
     return amqp.connect(
       {
-        protocol: 'amqp',
+        protocol: this.tls ? 'amqps' : 'amqp',
         hostname: h.hostname,
         port: h.port,
         username: h.username,
@@ -321,7 +353,11 @@ export class Transport extends EventEmitter {
         vhost: this.url.virtualHost,
         heartbeat: this.heartbeatSeconds,
       },
-      { timeout: 10_000, clientProperties: { connection_name: this.opts.connectionName } },
+      {
+        timeout: 10_000,
+        clientProperties: { connection_name: this.opts.connectionName },
+        ...(this.tls ? tlsSocketOptions(this.tls) : {}),
+      },
     );
   }
 

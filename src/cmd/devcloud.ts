@@ -153,7 +153,7 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
   }
   const lines = [
     `Keystone   ${s.keystone.state.padEnd(5)} ${s.keystone.auth_url}  (admin / ${s.keystone.admin.password}, demo / ${s.keystone.demo.password})`,
-    ...s.rabbit.brokers.map((b) => `${b.name.padEnd(10)} ${b.state.padEnd(5)} ${b.transport_url}  (node ${b.node})`),
+    ...s.rabbit.brokers.map((b) => `${b.name.padEnd(10)} ${b.state.padEnd(5)} ${b.transport_url}, TLS ${b.tls_port}  (node ${b.node})`),
     ...s.hosts.map((h) => `${h.name.padEnd(10)} ${h.state.padEnd(5)} ${h.docker_host}  netns ${h.netns}`),
     `fabric     ${s.fabric.network} ${s.fabric.subnet}, clients in netns ${s.fabric.client_netns}`,
     `CRIU       ${s.criu.version} (${s.criu.binary})`,

@@ -42,9 +42,14 @@ export function ensureCa(dir: string, commonName = 'Ferry data channel CA'): { c
   return { ca_file: caCrt, ca_key: caKey };
 }
 
-/** Make (once) `<host>.key` and `<host>.crt`, signed by the CA in `dir`. */
-export function ensureHostCert(dir: string, host: string): HostCertFiles {
+/**
+ * Make (once) `<host>.key` and `<host>.crt`, signed by the CA in `dir`. `extraNames` adds
+ * subjectAltNames (`DNS:localhost`, `IP:127.0.0.1`: clients that dial an address check it
+ * against an IP name).
+ */
+export function ensureHostCert(dir: string, host: string, extraNames: string[] = []): HostCertFiles {
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(host)) throw new Error(`not a host name: ${host}`);
+  for (const n of extraNames) if (!/^(DNS:[A-Za-z0-9.-]+|IP:[0-9A-Fa-f.:]+)$/.test(n)) throw new Error(`not a subjectAltName: ${n}`);
   const { ca_file, ca_key } = ensureCa(dir);
   const key = path.join(dir, `${host}.key`);
   const crt = path.join(dir, `${host}.crt`);
@@ -53,7 +58,7 @@ export function ensureHostCert(dir: string, host: string): HostCertFiles {
     const ext = path.join(dir, `${host}.ext`);
     fs.writeFileSync(
       ext,
-      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:${host}\n`,
+      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${[`DNS:${host}`, ...extraNames].join(',')}\n`,
     );
     openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${host}`], dir);
     openssl(['x509', '-req', '-in', csr, '-CA', ca_file, '-CAkey', ca_key, '-CAcreateserial', '-out', crt, '-days', '825', '-extfile', ext], dir);

@@ -17,7 +17,7 @@ import { credentials, keystoneState, startKeystone, stopKeystone } from './keyst
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
 import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
-import { BROKER_NAMES, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
+import { BROKER_NAMES, brokerCaFile, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
 import { apiUrl, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
@@ -126,6 +126,7 @@ export async function status(): Promise<CloudStatus> {
       transport_url: brokerUrl(BROKER_NAMES[0]),
       admin_transport_url: brokerUrl(BROKER_NAMES[0], ''),
       services_transport_url: transportUrl(),
+      ca_file: brokerCaFile(),
       state: brokers.every((b) => b.state === 'up') ? 'up' : 'down',
       brokers,
     },

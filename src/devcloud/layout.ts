@@ -39,8 +39,9 @@ export const FABRIC = {
  */
 export const RABBIT = {
   brokers: [
-    { name: 'rabbitmq', node: 'ferry@localhost', port: 5672, distPort: 25672 },
-    { name: 'rabbitmq2', node: 'ferry2@localhost', port: 5673, distPort: 25673 },
+    // port: plain AMQP (Python oslo.messaging peers, tools); tlsPort: AMQPS, what Ferry's services use.
+    { name: 'rabbitmq', node: 'ferry@localhost', port: 5672, tlsPort: 5671, distPort: 25672 },
+    { name: 'rabbitmq2', node: 'ferry2@localhost', port: 5673, tlsPort: 5674, distPort: 25673 },
   ],
   vhost: 'ferry',
   user: 'ferry',

@@ -1,12 +1,16 @@
 /**
- * RabbitMQ for the development cloud: two independent nodes on 127.0.0.1 (`rabbitmq` on 5672,
- * `rabbitmq2` on 5673), each with vhost `ferry` and user `ferry`. The services' transport_url
- * lists both, so that stopping the first one shows failover; each node can be stopped, started
- * and restarted on its own, by PID.
+ * RabbitMQ for the development cloud: two independent nodes on 127.0.0.1 (`rabbitmq` on 5672
+ * and TLS 5671, `rabbitmq2` on 5673 and TLS 5674), each with vhost `ferry` and user `ferry`.
+ * The brokers' certificate comes from the dev cloud's CA (the data channel's). The services'
+ * transport_url lists both TLS ports, so that stopping the first one shows failover; the plain
+ * ports serve clients such as the Python oslo.messaging peers of the tests. Each node can be
+ * stopped, started and restarted on its own, by PID.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { ensureHostCert, pkiDir, type HostCertFiles } from './certs.js';
+import { writeIfChanged } from './files.js';
 import { RABBIT, stateDir } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
@@ -14,6 +18,7 @@ export interface Broker {
   name: string;
   node: string;
   port: number;
+  tlsPort: number;
   distPort: number;
   dir: string;
   /** We start the rabbitmq-server script (pidFile); the Erlang node it runs writes nodePidFile. */
@@ -66,18 +71,54 @@ function env(b: Broker): NodeJS.ProcessEnv {
   };
 }
 
-function hostPart(b: Broker): string {
-  return `${RABBIT.user}:${RABBIT.password}@127.0.0.1:${b.port}`;
+function hostPart(b: Broker, tls = false): string {
+  return `${RABBIT.user}:${RABBIT.password}@127.0.0.1:${tls ? b.tlsPort : b.port}`;
 }
 
-/** What the services use: every broker, first to last (oslo.messaging's multi-host form). */
+/** The brokers' certificate (one for both: they share the address), made once by the dev cloud's CA. */
+export function brokerCert(): HostCertFiles {
+  return ensureHostCert(pkiDir(stateDir), 'rabbitmq', ['DNS:localhost', 'IP:127.0.0.1']);
+}
+
+/** The CA file that verifies the brokers. */
+export function brokerCaFile(): string {
+  return path.join(pkiDir(stateDir), 'ca.crt');
+}
+
+/** TLS as oslo.messaging reads it from a transport_url's query: self-contained, so a client needs no config file. */
+function tlsQuery(): string {
+  return `?ssl=1&ssl_ca_file=${brokerCaFile()}`;
+}
+
+/** What the services use: every broker's TLS port, first to last (oslo.messaging's multi-host form). */
 export function transportUrl(vhost = RABBIT.vhost): string {
-  return `rabbit://${brokers.map(hostPart).join(',')}/${vhost}`;
+  return `rabbit://${brokers.map((b) => hostPart(b, true)).join(',')}/${vhost}${tlsQuery()}`;
 }
 
-/** One broker alone (clients of the cloud use the first: see CloudStatus.rabbit). */
+/** One broker alone, plain AMQP (clients of the cloud use the first: see CloudStatus.rabbit). */
 export function brokerUrl(name: string, vhost = RABBIT.vhost): string {
   return `rabbit://${hostPart(broker(name))}/${vhost}`;
+}
+
+/** One broker alone over TLS. */
+export function brokerTlsUrl(name: string, vhost = RABBIT.vhost): string {
+  return `rabbit://${hostPart(broker(name), true)}/${vhost}${tlsQuery()}`;
+}
+
+function rabbitConf(b: Broker): string {
+  const cert = brokerCert();
+  return [
+    'loopback_users = none',
+    `listeners.tcp.default = 127.0.0.1:${b.port}`,
+    `listeners.ssl.default = 127.0.0.1:${b.tlsPort}`,
+    `ssl_options.cacertfile = ${cert.ca_file}`,
+    `ssl_options.certfile = ${cert.cert_file}`,
+    `ssl_options.keyfile = ${cert.key_file}`,
+    // Clients prove who they are with their password, as on the plain port; no client certificate asked.
+    'ssl_options.verify = verify_none',
+    'ssl_options.fail_if_no_peer_cert = false',
+    '',
+  ].join('\n');
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -123,15 +164,19 @@ async function ensureEpmd(): Promise<void> {
 async function startNode(b: Broker, log: (s: string) => void): Promise<void> {
   fs.mkdirSync(b.dir, { recursive: true });
   if (!fs.existsSync(path.join(b.dir, 'enabled_plugins'))) fs.writeFileSync(path.join(b.dir, 'enabled_plugins'), '[].\n');
-  if (!fs.existsSync(path.join(b.dir, 'rabbitmq.conf'))) {
-    fs.writeFileSync(path.join(b.dir, 'rabbitmq.conf'), `loopback_users = none\nlisteners.tcp.default = 127.0.0.1:${b.port}\n`);
+  // A node from before TLS (or with other listeners) restarts to read its new config.
+  if (writeIfChanged(path.join(b.dir, 'rabbitmq.conf'), rabbitConf(b)) && brokerPid(b.name) !== null) {
+    log(`RabbitMQ ${b.name}: listeners changed; restarting it`);
+    await stopBroker(b.name);
   }
   const ctl = (args: string[]) => rabbitctl(args, b.name);
   if (brokerPid(b.name) === null) {
-    if (await portOpen(b.port)) {
-      throw new Error(`port ${b.port} on 127.0.0.1 is taken by a RabbitMQ the development cloud did not start; stop it first`);
+    for (const port of [b.port, b.tlsPort]) {
+      if (await portOpen(port)) {
+        throw new Error(`port ${port} on 127.0.0.1 is taken by a RabbitMQ the development cloud did not start; stop it first`);
+      }
     }
-    log(`starting RabbitMQ ${b.name} (${b.node}) on 127.0.0.1:${b.port} (about 10 s)`);
+    log(`starting RabbitMQ ${b.name} (${b.node}) on 127.0.0.1:${b.port}, TLS ${b.tlsPort} (about 10 s)`);
     startDaemon({
       name: b.name,
       cmd: '/usr/lib/rabbitmq/bin/rabbitmq-server',
@@ -145,6 +190,7 @@ async function startNode(b: Broker, log: (s: string) => void): Promise<void> {
   }
   await ctl(['wait', b.nodePidFile, '--timeout', '120']);
   await waitFor(`RabbitMQ ${b.name} to listen on ${b.port}`, () => portOpen(b.port), 60_000);
+  await waitFor(`RabbitMQ ${b.name} to listen on ${b.tlsPort} (TLS)`, () => portOpen(b.tlsPort), 30_000);
   const vhosts = (await ctl(['list_vhosts', '--quiet', '--no-table-headers'])).stdout.split('\n').map((s) => s.trim());
   if (!vhosts.includes(RABBIT.vhost)) await ctl(['add_vhost', RABBIT.vhost]);
   const users = (await ctl(['list_users', '--quiet', '--no-table-headers'])).stdout;
@@ -153,7 +199,7 @@ async function startNode(b: Broker, log: (s: string) => void): Promise<void> {
   }
   await ctl(['set_user_tags', RABBIT.user, 'administrator']);
   for (const vh of [RABBIT.vhost, '/']) await ctl(['set_permissions', '-p', vh, RABBIT.user, '.*', '.*', '.*']);
-  log(`RabbitMQ ${b.name} up on 127.0.0.1:${b.port}: vhost ${RABBIT.vhost}, user ${RABBIT.user}`);
+  log(`RabbitMQ ${b.name} up on 127.0.0.1:${b.port} and TLS ${b.tlsPort}: vhost ${RABBIT.vhost}, user ${RABBIT.user}`);
 }
 
 /** Start one broker (and epmd when none runs); nothing happens to a broker that runs already. */
@@ -174,6 +220,7 @@ export async function stopBroker(name: string, signal: 'SIGTERM' | 'SIGKILL' = '
   await stopDaemon(b.nodePidFile, b.marker, 30_000);
   await stopDaemon(b.pidFile, 'rabbitmq-server', 5_000);
   await waitFor(`port ${b.port} to close`, async () => !(await portOpen(b.port)), 10_000);
+  await waitFor(`port ${b.tlsPort} to close`, async () => !(await portOpen(b.tlsPort)), 10_000);
 }
 
 export async function restartBroker(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
@@ -197,10 +244,14 @@ export interface BrokerStatus {
   name: string;
   node: string;
   port: number;
+  /** Its AMQPS port (the services use it). */
+  tls_port: number;
   state: 'up' | 'down';
   pid: number | null;
-  /** This broker alone, vhost `ferry`. */
+  /** This broker alone, vhost `ferry`, plain AMQP. */
   transport_url: string;
+  /** This broker alone, vhost `ferry`, over TLS (`?ssl=1&ssl_ca_file=`). */
+  tls_transport_url: string;
 }
 
 export async function brokersState(): Promise<BrokerStatus[]> {
@@ -211,9 +262,11 @@ export async function brokersState(): Promise<BrokerStatus[]> {
         name: b.name,
         node: b.node,
         port: b.port,
-        state: pid !== null && (await portOpen(b.port)) ? ('up' as const) : ('down' as const),
+        tls_port: b.tlsPort,
+        state: pid !== null && (await portOpen(b.port)) && (await portOpen(b.tlsPort)) ? ('up' as const) : ('down' as const),
         pid,
         transport_url: brokerUrl(b.name),
+        tls_transport_url: brokerTlsUrl(b.name),
       };
     }),
   );

@@ -26,13 +26,16 @@ export interface CloudStatus {
   /**
    * RabbitMQ. `transport_url` is the first broker alone: what clients of the cloud use (Python
    * oslo.messaging shuffles the hosts of a URL, so with both brokers it would land on either one
-   * while Ferry's services are on the first). `services_transport_url` lists both brokers, as
-   * the services' config files do. `state` is up when every broker is; each one in `brokers`.
+   * while Ferry's services are on the first); it is plain AMQP. `services_transport_url` lists
+   * both brokers' TLS ports with `?ssl=1&ssl_ca_file=` (`ca_file`, the dev cloud's CA), as the
+   * services' config files do. `state` is up when every broker is (both listeners); each one in
+   * `brokers`, with its `tls_port` and `tls_transport_url`.
    */
   rabbit: {
     transport_url: string;
     admin_transport_url: string;
     services_transport_url: string;
+    ca_file: string;
     state: 'up' | 'down';
     brokers: BrokerStatus[];
   };

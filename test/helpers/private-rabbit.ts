@@ -1,8 +1,9 @@
 /**
  * A private RabbitMQ node for tests that must restart the broker (and for bus development
  * before the development cloud has one). It never touches the dev cloud's node or port:
- * node `ferrybus@localhost`, AMQP on 127.0.0.1:5682, distribution on 25682, all state in a
- * temp dir. It is stopped by its own PID only.
+ * by default node `ferrybus@localhost`, AMQP on 127.0.0.1:5682, distribution on 25682, all
+ * state in a temp dir; a test may choose other ports and node name (its own range), add a TLS
+ * listener, and drop the plain one. It is stopped by its own PID only.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,19 +19,72 @@ const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 export const PRIVATE_RABBIT_PORT = 5682;
 const NODE_NAME = 'ferrybus@localhost';
 
+export interface PrivateRabbitOptions {
+  /** Plain AMQP port (default 5682). */
+  port?: number;
+  /** Erlang distribution port (default 25682). */
+  distPort?: number;
+  /** Default `ferrybus@localhost`. */
+  nodeName?: string;
+  /** A TLS listener on 127.0.0.1:port with this PEM certificate and key (no client certificate asked). */
+  tls?: { port: number; certFile: string; keyFile: string; caFile: string };
+  /** Keep the plain listener (default true); false: TLS only. */
+  plain?: boolean;
+}
+
 export class PrivateRabbit {
   private proc?: ChildProcess;
   private readonly dir: string;
   private output = '';
+  readonly port: number;
+  readonly tlsPort?: number;
+  private readonly distPort: number;
+  private readonly nodeName: string;
+  private readonly plain: boolean;
 
-  constructor() {
+  constructor(opts: PrivateRabbitOptions = {}) {
+    this.port = opts.port ?? PRIVATE_RABBIT_PORT;
+    this.distPort = opts.distPort ?? 25682;
+    this.nodeName = opts.nodeName ?? NODE_NAME;
+    this.plain = opts.plain ?? true;
+    this.tlsPort = opts.tls?.port;
+    if (!this.plain && !opts.tls) throw new Error('a private rabbit needs a plain or a TLS listener');
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-rabbit-'));
     // No plugins: the management plugin would try to listen on 15672 (the dev cloud's).
     fs.writeFileSync(path.join(this.dir, 'enabled_plugins'), '[].\n');
+    if (opts.tls) {
+      const t = opts.tls;
+      fs.writeFileSync(
+        path.join(this.dir, 'rabbitmq.conf'),
+        [
+          // Without a plain listener RabbitMQ would otherwise open 5672 on every address (the dev cloud's port).
+          this.plain ? `listeners.tcp.default = 127.0.0.1:${this.port}` : 'listeners.tcp = none',
+          `listeners.ssl.default = 127.0.0.1:${t.port}`,
+          `ssl_options.cacertfile = ${t.caFile}`,
+          `ssl_options.certfile = ${t.certFile}`,
+          `ssl_options.keyfile = ${t.keyFile}`,
+          'ssl_options.verify = verify_none',
+          'ssl_options.fail_if_no_peer_cert = false',
+          '',
+        ].join('\n'),
+      );
+    }
   }
 
+  /** Plain AMQP on the node (only with the plain listener). */
   get transportUrl(): string {
-    return `rabbit://guest:guest@127.0.0.1:${PRIVATE_RABBIT_PORT}/`;
+    return `rabbit://guest:guest@127.0.0.1:${this.port}/`;
+  }
+
+  /** TLS on the node, verified against `caFile` (only with a TLS listener). */
+  tlsTransportUrl(caFile: string): string {
+    if (this.tlsPort === undefined) throw new Error('this private rabbit has no TLS listener');
+    return `rabbit://guest:guest@127.0.0.1:${this.tlsPort}/?ssl=1&ssl_ca_file=${caFile}`;
+  }
+
+  /** The port start() waits for. */
+  private get readyPort(): number {
+    return this.plain ? this.port : this.tlsPort!;
   }
 
   private get pidFile(): string {
@@ -41,17 +95,17 @@ export class PrivateRabbit {
     return {
       ...process.env,
       HOME: this.dir, // the erlang cookie lives here; rabbitmqctl must share it
-      RABBITMQ_NODENAME: NODE_NAME,
-      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-      RABBITMQ_NODE_PORT: String(PRIVATE_RABBIT_PORT),
-      RABBITMQ_DIST_PORT: '25682',
+      RABBITMQ_NODENAME: this.nodeName,
+      // The plain listener; a TLS-only node declares `listeners.tcp = none` in its config instead.
+      ...(this.plain ? { RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1', RABBITMQ_NODE_PORT: String(this.port) } : {}),
+      RABBITMQ_DIST_PORT: String(this.distPort),
       // Erlang distribution on loopback only.
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
       RABBITMQ_MNESIA_BASE: path.join(this.dir, 'mnesia'),
       RABBITMQ_LOG_BASE: path.join(this.dir, 'log'),
       RABBITMQ_PID_FILE: this.pidFile,
       RABBITMQ_ENABLED_PLUGINS_FILE: path.join(this.dir, 'enabled_plugins'),
-      RABBITMQ_CONFIG_FILE: path.join(this.dir, 'rabbitmq'), // none: defaults only
+      RABBITMQ_CONFIG_FILE: path.join(this.dir, 'rabbitmq'), // rabbitmq.conf, written only for TLS
       RABBITMQ_ADVANCED_CONFIG_FILE: path.join(this.dir, 'advanced.config'),
       RABBITMQ_CONF_ENV_FILE: path.join(this.dir, 'rabbitmq-env.conf'),
     };
@@ -76,11 +130,11 @@ export class PrivateRabbit {
       proc.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}): ${this.output}`))),
     );
     exited.catch(() => undefined);
-    const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', NODE_NAME, 'wait', this.pidFile, '--timeout', '60'], {
+    const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, 'wait', this.pidFile, '--timeout', '60'], {
       env: this.env(),
     });
     await Promise.race([wait, exited]);
-    await waitForPort(PRIVATE_RABBIT_PORT, 30_000);
+    await waitForPort(this.readyPort, 30_000);
   }
 
   /** Stop the node by its PID (its own process group) and wait for it to be gone. */
@@ -101,7 +155,7 @@ export class PrivateRabbit {
     await gone;
     clearTimeout(t);
     // beam may linger a moment after the script exits; wait until the port is free.
-    await waitForPortClosed(PRIVATE_RABBIT_PORT, 20_000);
+    await waitForPortClosed(this.readyPort, 20_000);
   }
 
   async restart(): Promise<void> {

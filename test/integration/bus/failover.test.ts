@@ -1,6 +1,6 @@
 /**
  * RabbitMQ as deployed: the dev cloud runs two independent brokers and every service's
- * transport_url lists both (5672 first, then 5673). The first broker is stopped by its PID
+ * transport_url lists both (TLS: 5671 first, then 5674). The first broker is stopped by its PID
  * (`ferry-devcloud stop rabbitmq`) while migrations run, then again (SIGKILL) in the middle of
  * an evacuation of compute1: every service moves to the second broker, declares its queues and
  * consumers there, the migrations end correctly (one running copy, state intact, status
@@ -29,8 +29,9 @@ import { assertInvariant, checkRow, cleanUp, recordRow, redisOn1, useFaults, typ
 jest.setTimeout(300_000);
 
 const pexec = promisify(execFile);
-const FIRST = '127.0.0.1:5672';
-const SECOND = '127.0.0.1:5673';
+// The services' (TLS) ports.
+const FIRST = '127.0.0.1:5671';
+const SECOND = '127.0.0.1:5674';
 /** The AMQP connection name of each Ferry service of the dev cloud (`<service>:<[DEFAULT] host>`). */
 const SERVICES = ['ferry-api:controller', 'ferry-conductor:controller', 'ferry-compute:compute1', 'ferry-compute:compute2'];
 

@@ -3,6 +3,7 @@ import amqp from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { passwordAuthBody } from '../../../src/identity/keystone.js';
+import { RABBIT } from '../../../src/devcloud/layout.js';
 import { cloud } from '../../helpers/cloud.js';
 
 function amqpUrl(transportUrl: string): string {
@@ -18,13 +19,15 @@ async function token(c: ReturnType<typeof cloud>['keystone']['admin']): Promise<
 }
 
 describe('RabbitMQ', () => {
-  it('lists both brokers in the services\' transport_url, 5672 first; clients get the first alone', () => {
+  it('lists both brokers\' TLS ports in the services\' transport_url, 5671 first; clients get the first alone, plain', () => {
     const brokers = cloud().rabbit.brokers;
-    expect(brokers.map((b) => [b.name, b.port])).toEqual([
-      ['rabbitmq', 5672],
-      ['rabbitmq2', 5673],
+    expect(brokers.map((b) => [b.name, b.port, b.tls_port])).toEqual([
+      ['rabbitmq', 5672, 5671],
+      ['rabbitmq2', 5673, 5674],
     ]);
-    expect(cloud().rabbit.services_transport_url).toMatch(/^rabbit:\/\/ferry:[^@]+@127\.0\.0\.1:5672,ferry:[^@]+@127\.0\.0\.1:5673\/ferry$/);
+    expect(cloud().rabbit.services_transport_url).toBe(
+      `rabbit://ferry:${RABBIT.password}@127.0.0.1:5671,ferry:${RABBIT.password}@127.0.0.1:5674/ferry?ssl=1&ssl_ca_file=${cloud().rabbit.ca_file}`,
+    );
     expect(cloud().rabbit.transport_url).toBe(brokers[0].transport_url);
     for (const f of Object.values(cloud().config_files)) {
       expect(fs.readFileSync(f, 'utf8')).toContain(`transport_url = ${cloud().rabbit.services_transport_url}\n`);
