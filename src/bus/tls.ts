@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { SecureVersion } from 'node:tls';
+import tls, { type SecureVersion } from 'node:tls';
 import { ConfigError } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { rabbitOpts, type RabbitValues } from '../conf/rabbit.js';
@@ -83,7 +83,15 @@ export function busTlsFromOpts(o: RabbitValues): BusTls | undefined {
   if (o.ssl_enforce_fips_mode && crypto.getFips() !== 1) {
     try {
       crypto.setFips(true);
+      // An OpenSSL whose FIPS provider loads but offers no TLS cipher would leave the bus (and every
+      // other TLS channel of the process) unable to connect: that is not FIPS mode available.
+      tls.createSecureContext({});
     } catch (e) {
+      try {
+        crypto.setFips(false);
+      } catch {
+        /* it never went on */
+      }
       throw new ConfigError(
         `[oslo_messaging_rabbit] ssl_enforce_fips_mode: OpenSSL FIPS mode is not available to this Node.js (${(e as Error).message}); use a FIPS-enabled build or set it to false`,
       );
