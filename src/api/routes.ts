@@ -3,7 +3,9 @@
  * ConductorAPI call, the contract's JSON. No decisions about migrations are made here.
  * Lists are paged as Nova's (limit, marker, a `<collection>_links` next link); a caller who may
  * not see every project's migrations sees only their project's, and another project's
- * migration is "not found" to them, never "forbidden".
+ * migration is "not found" to them, never "forbidden". The same for containers (their project
+ * is their creator's label): such a caller lists and migrates only their project's. Which
+ * project a request reaches is decided once, in scope.ts.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { RequestContext } from '../common/context.js';
@@ -14,6 +16,7 @@ import { POLICY } from '../identity/policies.js';
 import type { Migration } from '../objects/migration.js';
 import { contextOf } from './auth.js';
 import { HttpError } from './errors.js';
+import { projectScope } from './scope.js';
 import {
   parseContainerPage,
   parseContainerRef,
@@ -121,8 +124,12 @@ export function methodNotAllowed(allowed: string[]) {
 export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, baseUrl = defaultBaseUrl }: V1Deps): Router {
   const r = express.Router({ strict: false, caseSensitive: true });
 
-  /** Whether the caller sees every project's migrations (else only their own project's). */
-  const seesAllProjects = (ctx: RequestContext) => policy.check(POLICY.migrationAllProjects, ctx, ownTarget(ctx));
+  /** The project whose migrations the caller reaches; null: every project's. */
+  const migrationScope = (ctx: RequestContext) =>
+    projectScope(ctx, policy.check(POLICY.migrationAllProjects, ctx, ownTarget(ctx)), POLICY.migrationAllProjects);
+  /** The project whose containers the caller reaches (lists, migrates); null: every project's. */
+  const containerScope = (ctx: RequestContext) =>
+    projectScope(ctx, policy.check(POLICY.containerAllProjects, ctx, ownTarget(ctx)), POLICY.containerAllProjects);
 
   /**
    * A migration the caller may act on under `rule`: another project's is "not found" unless the
@@ -131,13 +138,15 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
    */
   const visibleMigration = async (ctx: RequestContext, id: string, rule: string): Promise<Migration> => {
     const notFound = () => new MigrationNotFound(`Migration ${id} could not be found.`, { migration_id: id });
+    // Before the lookup: a caller who reaches no project gets the same 403 whether it exists or not.
+    const scope = migrationScope(ctx);
     let m: Migration;
     try {
       m = await conductor.getMigration(ctx, id);
     } catch (e) {
       throw e instanceof MigrationNotFound ? notFound() : e;
     }
-    if (m.project_id !== ctx.project_id && !seesAllProjects(ctx)) throw notFound();
+    if (scope !== null && m.project_id !== scope) throw notFound();
     policy.enforce(rule, ctx, migrationTarget(m));
     return m;
   };
@@ -180,18 +189,26 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
   r.all('/evacuations/:id', methodNotAllowed(['GET']));
 
   r.get('/containers', enforce(policy, POLICY.containerGetAll), async (req, res) => {
+    const ctx = contextOf(res);
     const page = parseContainerPage(req.query);
+    const scope = containerScope(ctx);
     const limit = Math.min(page.limit ?? maxLimit, maxLimit);
-    const all = await conductor.listContainers(contextOf(res), { ...page, limit: limit + 1 });
+    const all = await conductor.listContainers(ctx, { ...page, limit: limit + 1, ...(scope !== null ? { project_id: scope } : {}) });
     const { items, links } = pageOf(all, limit, (c) => c.id, (marker) => nextUrl(baseUrl(req), req, limit, marker));
     res.json(links.length ? { containers: items, containers_links: links } : { containers: items });
   });
   r.all('/containers', methodNotAllowed(['GET']));
 
   r.post('/containers/:container/migrate', enforce(policy, POLICY.migrationCreate), jsonBody(maxBodyBytes), async (req, res) => {
+    const ctx = contextOf(res);
     const container = parseContainerRef(req.params.container as string);
     const body = parseMigrateBody(req.body);
-    const migration = await conductor.migrateContainer(contextOf(res), container, body.host ?? null, body.post_copy ? { post_copy: true } : {});
+    // Another project's container, or an unlabelled one, is "not found" to a project-scoped caller (the conductor never matches it).
+    const scope = containerScope(ctx);
+    const migration = await conductor.migrateContainer(ctx, container, body.host ?? null, {
+      ...(body.post_copy ? { post_copy: true } : {}),
+      ...(scope !== null ? { project_id: scope } : {}),
+    });
     res.status(202).location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`).json({ migration });
   });
   r.all('/containers/:container/migrate', methodNotAllowed(['POST']));
@@ -199,12 +216,13 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
   r.get('/migrations', enforce(policy, POLICY.migrationGetAll), async (req, res) => {
     const ctx = contextOf(res);
     const filters = parseMigrationFilters(req.query);
-    if (!seesAllProjects(ctx)) {
+    const scope = migrationScope(ctx);
+    if (scope !== null) {
       // Nova's habit: a project filter is checked against the rule; without the all-projects rule only one's own project is listed.
-      if (filters.project_id !== undefined && filters.project_id !== ctx.project_id) {
+      if (filters.project_id !== undefined && filters.project_id !== scope) {
         throw new PolicyNotAuthorized(`Policy doesn't allow ${POLICY.migrationAllProjects} to be performed.`, { rule: POLICY.migrationAllProjects });
       }
-      filters.project_id = ctx.project_id ?? '';
+      filters.project_id = scope;
     }
     const limit = Math.min(filters.limit ?? maxLimit, maxLimit);
     const all = await conductor.listMigrations(ctx, { ...filters, limit: limit + 1 });

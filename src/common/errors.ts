@@ -63,6 +63,8 @@ export const InvalidInput = define('invalid_input', 'invalid', 'InvalidInput');
 export const ConfigError = define('config_error', 'invalid', 'ConfigError');
 export const NotAuthenticated = define('not_authenticated', 'unauthorized', 'NotAuthenticated');
 export const PolicyNotAuthorized = define('policy_not_authorized', 'forbidden', 'PolicyNotAuthorized');
+/** The caller may act only within their project, and their token has none (domain- or system-scoped, or unscoped). */
+export const ProjectScopeRequired = define('project_scope_required', 'forbidden', 'ProjectScopeRequired');
 export const ContainerNotFound = define('container_not_found', 'not_found', 'ContainerNotFound');
 export const MigrationNotFound = define('migration_not_found', 'not_found', 'MigrationNotFound');
 export const HostNotFound = define('host_not_found', 'not_found', 'HostNotFound');

@@ -24,6 +24,8 @@ export interface ContainerEvent {
   image: string | null;
   /** The state after the event (`running`, `exited`, ..., `removed`); null when the event does not change it (rename, checkpoint). */
   status: string | null;
+  /** The container's project label (PROJECT_LABEL); null or absent: not labelled, or the engine did not say. */
+  project_id?: string | null;
   /** When the engine says it happened, ISO 8601 UTC. */
   at: string;
 }

@@ -20,6 +20,11 @@ export interface PageRequest {
   marker?: string;
 }
 
+/** A page of containers, of one project only when `project_id` is given (its label; unlabelled ones are no project's). */
+export interface ContainerListRequest extends PageRequest {
+  project_id?: string;
+}
+
 export interface MigrationFilters extends PageRequest {
   container?: string; // id, id prefix or name
   status?: MigrationStatus;
@@ -36,9 +41,16 @@ export interface MigrationFilters extends PageRequest {
   sort_dir?: SortDir;
 }
 
+/** A migrate request's options beyond the container and the target. */
+export interface MigrateRequestOptions {
+  post_copy?: boolean;
+  /** Only a container labelled with this project may be named (others are "not found"); absent: any. */
+  project_id?: string;
+}
+
 export interface ConductorAPI {
   /** Validates and records the request (status `accepted`), then drives it in the background. */
-  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts?: { post_copy?: boolean }): Promise<Migration>;
+  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts?: MigrateRequestOptions): Promise<Migration>;
   abortMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
   /** Nova's force-complete: switch to post-copy (before the freeze). */
   forceCompleteMigration(ctx: RequestContext, migrationId: string): Promise<Migration>;
@@ -47,7 +59,7 @@ export interface ConductorAPI {
   listMigrations(ctx: RequestContext, filters: MigrationFilters): Promise<Migration[]>;
   listHosts(ctx: RequestContext): Promise<ComputeHost[]>;
   /** Ordered by host, name, id; paged when `page.limit` is set. */
-  listContainers(ctx: RequestContext, page?: PageRequest): Promise<Container[]>;
+  listContainers(ctx: RequestContext, page?: ContainerListRequest): Promise<Container[]>;
 
   // ---- host maintenance (RPC 1.2) ----
   /** Enable or disable a host for the scheduler; returns the host as listed. */

@@ -22,7 +22,7 @@ export class ConductorManager {
 
   constructor(svc: ConductorService) {
     this.#handlers = {
-      migrate_container: (ctx, a) => svc.migrateOnLiveState(ctx, a.container, a.host ?? null, { post_copy: a.post_copy }),
+      migrate_container: (ctx, a) => svc.migrateOnLiveState(ctx, a.container, a.host ?? null, { post_copy: a.post_copy, project_id: a.project_id }),
       abort_migration: (ctx, a) => svc.abort(ctx, a.migration_id),
       force_complete_migration: (ctx, a) => svc.forceComplete(ctx, a.migration_id),
       get_migration: (_ctx, a) => svc.getMigration(a.migration_id),

@@ -6,6 +6,9 @@
  * filters on `list_migrations` and `list_containers`. 1.2: host maintenance: `set_host_status`,
  * `evacuate_host`, `get_evacuation`, `list_evacuations` (a 1.1 conductor answers none of them).
  * 1.3: post-copy: `migrate_container(post_copy)`, `force_complete_migration`.
+ * 1.4: projects: `migrate_container(project_id)` (only a container of that project may be named)
+ * and `list_containers(project_id)`. An older conductor would ignore the argument and reach every
+ * project's, so a caller that scopes sends 1.4, which it refuses.
  */
 import { z } from 'zod';
 import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
@@ -14,7 +17,7 @@ import { MIGRATION_STATUSES, type Migration } from '../objects/migration.js';
 import { MIGRATION_SORT_KEYS, SORT_DIRS } from './interface.js';
 
 export const CONDUCTOR_TOPIC = 'ferry-conductor';
-export const CONDUCTOR_RPC_VERSION = '1.3';
+export const CONDUCTOR_RPC_VERSION = '1.4';
 
 /** The longest string argument (container names and refs, host names, ids, filters). */
 const MAX_ARG_LENGTH = 255;
@@ -65,6 +68,7 @@ const schemas = {
     container: text('container'),
     host: optionalText('host'),
     post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
+    project_id: text('project_id').min(1, 'argument "project_id" must not be empty').nullish().transform((v) => v ?? undefined),
   }),
   force_complete_migration: z.object({ migration_id: text('migration_id') }),
   abort_migration: z.object({ migration_id: text('migration_id') }),
@@ -83,7 +87,7 @@ const schemas = {
     sort_dir: oneOf('sort_dir', SORT_DIRS),
   }),
   list_hosts: z.object({}),
-  list_containers: z.object(page),
+  list_containers: z.object({ ...page, project_id: optionalText('project_id') }),
   report_state: z.object({ host: text('host'), state: object('state'), taken_at: optionalText('taken_at') }),
   container_event: z.object({ host: text('host'), event: object('event') }),
   set_host_status: z.object({
@@ -109,7 +113,7 @@ interface MethodSpec<A extends z.ZodType, R> {
   result?: R;
 }
 
-type RPCVersion = '1.0' | '1.1' | '1.2' | '1.3';
+type RPCVersion = '1.0' | '1.1' | '1.2' | '1.3' | '1.4';
 
 function method<A extends z.ZodType, R>(args: A, since: RPCVersion): MethodSpec<A, R> {
   return { args, since };

@@ -8,9 +8,9 @@ import { ClaimLost, InvalidInput } from '../common/errors.js';
 import type { SqlDriver, SqlExecutor } from '../db/driver.js';
 import { SqliteDriver, type Db } from '../db/sqlite.js';
 import { countByStatus, type Evacuation, type EvacuationContainer } from '../objects/evacuation.js';
-import type { ContainerSummary, HostFacts, HostState, HostStatus } from '../objects/host.js';
+import { projectOf, type ContainerSummary, type HostFacts, type HostState, type HostStatus } from '../objects/host.js';
 import { FINAL_STATUSES, MIGRATION_STATUSES, type Migration, type MigrationStatus } from '../objects/migration.js';
-import type { MigrationFilters, MigrationSortKey, PageRequest } from './interface.js';
+import type { ContainerListRequest, MigrationFilters, MigrationSortKey } from './interface.js';
 
 /** A host as the scheduler and the host list see it: its last report's facts, not its container list. */
 export interface HostRecord {
@@ -43,6 +43,8 @@ export interface ContainerChange {
   image: string | null;
   /** The state after the change; null when unchanged (rename); `removed` when it is gone. */
   status: string | null;
+  /** The container's project label; null keeps what is recorded (labels never change on a container). */
+  project_id?: string | null;
   /** When the host observed it, ISO 8601 UTC. */
   at: string;
 }
@@ -82,7 +84,7 @@ export interface Repository {
   listHostRecords(): Promise<HostRecord[]>;
   getHostRecord(name: string): Promise<HostRecord | null>;
   /** Containers that exist (not removed), by host, name, id; paged when `page.limit` is set. */
-  listContainers(page?: PageRequest): Promise<ContainerRecord[]>;
+  listContainers(page?: ContainerListRequest): Promise<ContainerRecord[]>;
   /** Containers that exist whose id is `id` or whose name is one of `names` (exact, indexed), by host, name, id. */
   findContainers(id: string, names: readonly string[]): Promise<ContainerRecord[]>;
   /** Containers that exist whose id starts with `prefix` (taken literally, indexed), by host, name, id. */
@@ -175,7 +177,7 @@ interface HostRow {
 }
 
 const HOST_COLUMNS = 'name, facts, container_count, updated_at, status, disabled_reason';
-const CONTAINER_COLUMNS = 'id, name, host, image, status, updated_at';
+const CONTAINER_COLUMNS = 'id, name, host, image, status, project_id, updated_at';
 const EVACUATION_CONTAINER_COLUMNS = 'container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at';
 /** Statuses of a migration that may still change, as a list an index on status can look up (NOT IN of the final ones reads every migration ever recorded). */
 const UNFINISHED_SQL = `(${MIGRATION_STATUSES.filter((s) => !FINAL_STATUSES.includes(s))
@@ -340,11 +342,16 @@ export class SqlRepository implements Repository {
       where.push("(container_id = ? OR container_name = ? OR container_id LIKE ? ESCAPE '!')");
       args.push(filters.container, filters.container, likePrefix(filters.container));
     }
-    for (const f of ['status', 'source_host', 'dest_host', 'user_id', 'project_id'] as const) {
+    for (const f of ['status', 'source_host', 'dest_host', 'user_id'] as const) {
       if (filters[f]) {
         where.push(`${f} = ?`);
         args.push(filters[f]);
       }
+    }
+    // Given is given: an empty project id matches nothing, never every project (a caller without a project sees none).
+    if (filters.project_id !== undefined) {
+      where.push('project_id = ?');
+      args.push(filters.project_id);
     }
     if (filters.changes_since) {
       where.push('updated_at >= ?');
@@ -361,10 +368,10 @@ export class SqlRepository implements Repository {
     if (filters.marker !== undefined) {
       // Keyset paging: everything after the marker in this order (the marker itself excluded).
       // Looked up within the caller's project when the list is, so a marker cannot reveal another project's migration.
-      const scope = filters.project_id ? ' AND project_id = ?' : '';
+      const scope = filters.project_id !== undefined ? ' AND project_id = ?' : '';
       const mks = await this.driver.query<{ k: unknown; r: unknown }>(`SELECT ${key} AS k, ${seq} AS r FROM migrations WHERE uuid = ?${scope}`, [
         filters.marker,
-        ...(filters.project_id ? [filters.project_id] : []),
+        ...(filters.project_id !== undefined ? [filters.project_id] : []),
       ]);
       if (!mks.length) throw new InvalidInput(`marker "${filters.marker}" could not be found`, { marker: filters.marker });
       const op = dir === 'ASC' ? '>' : '<';
@@ -482,11 +489,11 @@ export class SqlRepository implements Repository {
       others.push(...rows.map((r) => r.host));
     }
     await this.lockHosts(tx, others);
-    const cols = ['id', 'name', 'host', 'image', 'status', 'updated_at'];
+    const cols = ['id', 'name', 'host', 'image', 'status', 'project_id', 'updated_at'];
     for (const part of chunks(containers)) {
       await tx.exec(
-        this.d.upsert('containers', cols, ['id'], ['name', 'host', 'image', 'status', 'updated_at'], 'updated_at', part.length),
-        part.flatMap((c) => [c.id, c.name, host, c.image, c.status, takenAt]),
+        this.d.upsert('containers', cols, ['id'], ['name', 'host', 'image', 'status', 'project_id', 'updated_at'], 'updated_at', part.length),
+        part.flatMap((c) => [c.id, c.name, host, c.image, c.status, projectOf(c.project_id), takenAt]),
       );
     }
     await this.recount(tx, [host, ...others]);
@@ -500,12 +507,14 @@ export class SqlRepository implements Repository {
       if (cur && cur.updated_at > change.at) return false;
       if (cur && cur.host !== host) await this.lockHosts(tx, [cur.host]);
       const name = (change.name ?? cur?.name ?? change.id.slice(0, 12)).replace(/^\//, '');
-      await tx.exec(this.d.upsert('containers', ['id', 'name', 'host', 'image', 'status', 'updated_at'], ['id'], ['name', 'host', 'image', 'status', 'updated_at']), [
+      const cols = ['id', 'name', 'host', 'image', 'status', 'project_id', 'updated_at'];
+      await tx.exec(this.d.upsert('containers', cols, ['id'], cols.slice(1)), [
         change.id,
         name,
         host,
         change.image ?? cur?.image ?? '',
         change.status ?? cur?.status ?? 'unknown',
+        projectOf(change.project_id) ?? cur?.project_id ?? null,
         change.at,
       ]);
       await this.recount(tx, cur ? [host, cur.host] : [host]);
@@ -543,15 +552,22 @@ export class SqlRepository implements Repository {
     return this.driver.query<ContainerRecord>(`SELECT ${CONTAINER_COLUMNS} FROM containers WHERE host = ? AND status != ? ORDER BY name, id`, [host, REMOVED]);
   }
 
-  async listContainers(page: PageRequest = {}): Promise<ContainerRecord[]> {
+  async listContainers(page: ContainerListRequest = {}): Promise<ContainerRecord[]> {
     const where = ['status != ?'];
     const args: unknown[] = [REMOVED];
+    // Given is given: an empty project matches nothing.
+    const scope = page.project_id !== undefined ? ' AND project_id = ?' : '';
+    const scopeArgs = page.project_id !== undefined ? [page.project_id] : [];
     if (page.marker !== undefined) {
-      // A removed container still marks its place in the order for a while.
-      const mk = (await this.driver.query<{ host: string; name: string; id: string }>('SELECT host, name, id FROM containers WHERE id = ?', [page.marker]))[0];
+      // A removed container still marks its place in the order for a while. Looked up within the project, so a marker cannot reveal another project's container.
+      const mk = (await this.driver.query<{ host: string; name: string; id: string }>(`SELECT host, name, id FROM containers WHERE id = ?${scope}`, [page.marker, ...scopeArgs]))[0];
       if (!mk) throw new InvalidInput(`marker "${page.marker}" could not be found`, { marker: page.marker });
       where.push('(host > ? OR (host = ? AND (name > ? OR (name = ? AND id > ?))))');
       args.push(mk.host, mk.host, mk.name, mk.name, mk.id);
+    }
+    if (scope) {
+      where.push('project_id = ?');
+      args.push(...scopeArgs);
     }
     let sql = `SELECT ${CONTAINER_COLUMNS} FROM containers WHERE ${where.join(' AND ')} ORDER BY host, name, id`;
     if (page.limit !== undefined) {

@@ -6,7 +6,7 @@ import type { ContainerEvent } from '../compute/events.js';
 import type { Evacuation } from '../objects/evacuation.js';
 import type { ComputeHost, Container, HostState, HostStatus } from '../objects/host.js';
 import type { Migration } from '../objects/migration.js';
-import type { ConductorAPI, EvacuateOptions, EvacuationFilters, MigrationFilters, PageRequest } from './interface.js';
+import type { ConductorAPI, ContainerListRequest, EvacuateOptions, EvacuationFilters, MigrateRequestOptions, MigrationFilters, PageRequest } from './interface.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC } from './methods.js';
 
 /** The version the first API's calls are sent with (any conductor answers them). */
@@ -45,8 +45,14 @@ export class ConductorRPCAPI implements ConductorAPI {
     return this.client.prepare({ version: '1.3' });
   }
 
-  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts: { post_copy?: boolean } = {}): Promise<Migration> {
-    // A plain request stays 1.0 (any conductor answers it); post-copy needs a 1.3 conductor.
+  migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts: MigrateRequestOptions = {}): Promise<Migration> {
+    // A plain request stays 1.0 (any conductor answers it); post-copy needs a 1.3 conductor, a project scope 1.4
+    // (an older conductor refuses the version rather than ignore the scope).
+    if (opts.project_id !== undefined) {
+      return this.client
+        .prepare({ version: '1.4' })
+        .call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: opts.post_copy ?? null, project_id: opts.project_id });
+    }
     if (opts.post_copy) return this.v1_3().call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: true });
     return this.client.call<Migration>(ctx, 'migrate_container', { container, host: host ?? null });
   }
@@ -68,8 +74,9 @@ export class ConductorRPCAPI implements ConductorAPI {
   listHosts(ctx: RequestContext): Promise<ComputeHost[]> {
     return this.client.call<ComputeHost[]>(ctx, 'list_hosts', {});
   }
-  listContainers(ctx: RequestContext, page?: PageRequest): Promise<Container[]> {
+  listContainers(ctx: RequestContext, page?: ContainerListRequest): Promise<Container[]> {
     const args = pageArgs(page);
+    if (page?.project_id !== undefined) return this.client.prepare({ version: '1.4' }).call<Container[]>(ctx, 'list_containers', { ...args, project_id: page.project_id });
     return (Object.keys(args).length ? this.v1_1() : this.client).call<Container[]>(ctx, 'list_containers', args);
   }
   /** The heartbeat: a cast, as in Nova's servicegroup. `takenAt`: when the inventory in it was taken. */

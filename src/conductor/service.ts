@@ -26,14 +26,14 @@ import type { ContainerEvent } from '../compute/events.js';
 import type { Inventory, InventoryAPI } from '../compute/inventory.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
 import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
-import { HOST_STATUSES, type ComputeHost, type Container, type ContainerSummary, type HostState, type HostStatus } from '../objects/host.js';
+import { HOST_STATUSES, projectOf, type ComputeHost, type Container, type ContainerSummary, type HostState, type HostStatus } from '../objects/host.js';
 import { isFinal, newMigration, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
 import { EvacuationRunner, planContainers } from './evacuation.js';
 import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
 import { checkEventHost, checkReportAgainstRecord, checkSender } from './reporter.js';
 import type { EvacuationNotify } from './notifications.js';
-import type { MigrationFilters, PageRequest } from './interface.js';
+import type { ContainerListRequest, MigrationFilters } from './interface.js';
 import type { ClaimKind, ContainerRecord, HostRecord, Repository } from './repository.js';
 import { isBeforeFreeze } from './statemachine.js';
 import { chooseMode } from '../compute/precopy.js';
@@ -75,6 +75,12 @@ export interface ConductorOptions {
 export interface MigrateOptions {
   /** Move memory after the restore (lazy pages): refused when either host cannot or may not. */
   post_copy?: boolean | null;
+  /**
+   * Only a container of this project (its PROJECT_LABEL) may be named: any other, or one without
+   * the label, is "not found" exactly like a container that does not exist. Absent: any container
+   * (a caller who may act on every project's).
+   */
+  project_id?: string | null;
 }
 
 /** What an evacuation request asks for (checked by the manager's schema and again here). */
@@ -169,8 +175,8 @@ export class ConductorService {
     return (await this.repo.listHostRecords()).map((r) => toComputeHost(r, now, this.opts.serviceDownTime));
   }
 
-  async listContainers(page: PageRequest = {}): Promise<Container[]> {
-    return (await this.repo.listContainers(page)).map(({ id, name, host, image, status }) => ({ id, name, host, image, status }));
+  async listContainers(page: ContainerListRequest = {}): Promise<Container[]> {
+    return (await this.repo.listContainers(page)).map(({ id, name, host, image, status, project_id }) => ({ id, name, host, image, status, project_id: project_id ?? null }));
   }
 
   async getMigration(uuid: string): Promise<Migration> {
@@ -222,6 +228,7 @@ export class ConductorService {
       name: optString(event.name, 'name'),
       image: optString(event.image, 'image'),
       status: optString(event.status, 'status'),
+      project_id: projectOf(event.project_id),
       at,
     };
     checkSender({ host, sender, perHostBusUsers: this.opts.perHostBusUsers ?? false });
@@ -247,11 +254,16 @@ export class ConductorService {
   }
 
   // ---- migrate / abort ----
-  /** The containers `ref` names: by ID or name, else (hex) by ID prefix; by host, name, id. Indexed lookups. */
-  private async matches(ref: string): Promise<ContainerRecord[]> {
+  /**
+   * The containers `ref` names: by ID or name, else (hex) by ID prefix; by host, name, id. Indexed lookups.
+   * `project`: only that project's containers exist for this lookup (another project's are never
+   * matched, so no answer can tell them from containers that do not exist).
+   */
+  private async matches(ref: string, project?: string | null): Promise<ContainerRecord[]> {
+    const mine = (cs: ContainerRecord[]) => (project === undefined || project === null ? cs : cs.filter((c) => c.project_id === project));
     // Compared again here: MariaDB's equality ignores trailing spaces, and SQLite's LIKE ignores case.
-    const exact = (await this.repo.findContainers(ref, [ref, `/${ref}`])).filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
-    if (exact.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) return (await this.repo.containersByIdPrefix(ref)).filter((c) => c.id.startsWith(ref));
+    const exact = mine(await this.repo.findContainers(ref, [ref, `/${ref}`])).filter((c) => c.id === ref || c.name === ref || c.name === `/${ref}`);
+    if (exact.length === 0 && /^[0-9a-f]{4,63}$/.test(ref)) return mine(await this.repo.containersByIdPrefix(ref)).filter((c) => c.id.startsWith(ref));
     return exact;
   }
 
@@ -336,18 +348,18 @@ export class ConductorService {
     // What the container reference matches, as recorded now (read again after each live check).
     let found: ContainerRecord[] | undefined;
     if (this.inventory && typeof containerRef === 'string' && containerRef) {
-      found = await this.matches(containerRef);
+      found = await this.matches(containerRef, opts.project_id);
       const hosts = await this.hostsToAsk(found, Date.now());
       if (hosts.length) {
         live = await this.checkLive(ctx, hosts);
-        found = await this.matches(containerRef);
+        found = await this.matches(containerRef, opts.project_id);
       }
       if (live && found.length === 0) {
         // Gone from where it was: it may have just been created elsewhere; ask the other hosts before saying "not found".
         const rest = (await this.hostsToAsk(found, Date.now())).filter((h) => !live?.has(h));
         if (rest.length) {
           for (const [h, r] of await this.checkLive(ctx, rest)) live.set(h, r);
-          found = await this.matches(containerRef);
+          found = await this.matches(containerRef, opts.project_id);
         }
       }
     }
@@ -371,7 +383,7 @@ export class ConductorService {
       throw new InvalidInput('"host" must be a compute host name or null');
     }
     if (opts.post_copy !== undefined && opts.post_copy !== null && typeof opts.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
-    const c = await this.resolveContainer(containerRef, live, found);
+    const c = await this.resolveContainer(containerRef, live, found ?? (typeof containerRef === 'string' && containerRef ? await this.matches(containerRef, opts.project_id) : undefined));
     // The host list, read once for the whole decision (after any live check, so its counts include what that found).
     const hosts = await this.listHosts();
     const src = hosts.find((h) => h.name === c.host);
@@ -390,7 +402,9 @@ export class ConductorService {
       dest_host: dest,
       request_id: ctx.request_id,
       user_id: ctx.user_id,
-      project_id: ctx.project_id,
+      // The container's project when it has one, so that its project's readers see the migration
+      // whoever asked (an admin, an evacuation); the caller's otherwise (who asked is user_id).
+      project_id: c.project_id ?? ctx.project_id,
     });
     // Claimed before it is recorded: no takeover scan (this conductor's or another's) can see it
     // unclaimed between the two and start a second flow for it.

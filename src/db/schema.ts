@@ -117,6 +117,8 @@ const MIGRATIONS: ((t: SchemaTypes) => string)[] = [
    ALTER TABLE compute_hosts ADD COLUMN container_count ${t.int} NOT NULL DEFAULT 0;
    UPDATE compute_hosts SET facts = JSON_REMOVE(report, '$.containers'),
      container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != 'removed');`,
+  // 7: the project a container belongs to (its creator's label, src/objects/host.ts PROJECT_LABEL); null: not labelled
+  (t) => `ALTER TABLE containers ADD COLUMN project_id ${t.key};`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -35,6 +35,7 @@ export const POLICY = {
   evacuationGet: 'ferry:evacuation:get',
   evacuationGetAll: 'ferry:evacuation:get_all',
   containerGetAll: 'ferry:container:get_all',
+  containerAllProjects: 'ferry:container:all_projects',
 } as const;
 
 export const DEFAULT_POLICIES: readonly RuleDefault[] = [
@@ -65,7 +66,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description:
       'Abort a migration: before the freeze it is cancelled; after it, the container is rolled back to its source host. ' +
-      'The target is the migration (project_id, user_id of who asked for it).',
+      'The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
     operations: [{ method: 'DELETE', path: '/v1/migrations/{migration_id}' }],
   },
   {
@@ -73,13 +74,13 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description:
       "Force a migration to complete (Nova's force-complete): before the freeze it switches to post-copy, where both hosts permit it. " +
-      'The target is the migration (project_id, user_id of who asked for it).',
+      'The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
     operations: [{ method: 'POST', path: '/v1/migrations/{migration_id}/action' }],
   },
   {
     name: POLICY.migrationGet,
     check_str: 'rule:admin_api',
-    description: 'Show one migration. The target is the migration (project_id, user_id of who asked for it).',
+    description: 'Show one migration. The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
     operations: [{ method: 'GET', path: '/v1/migrations/{migration_id}' }],
   },
   {
@@ -139,7 +140,19 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
   {
     name: POLICY.containerGetAll,
     check_str: 'rule:admin_api',
-    description: 'List the containers on all compute hosts.',
+    description: 'List the containers on all compute hosts. Without ferry:container:all_projects only the caller\'s project\'s containers are listed.',
     operations: [{ method: 'GET', path: '/v1/containers' }],
+  },
+  {
+    name: POLICY.containerAllProjects,
+    check_str: 'rule:admin_api',
+    description:
+      "Reach every project's containers, labelled or not. Without it, a caller reaches only containers labelled " +
+      'org.openstack.project_id=<their project> (set by whoever created the container): another project\'s or an ' +
+      'unlabelled one is "not found" (404), exactly as one that does not exist, and a token without a project reaches none (403).',
+    operations: [
+      { method: 'GET', path: '/v1/containers' },
+      { method: 'POST', path: '/v1/containers/{container}/migrate' },
+    ],
   },
 ];

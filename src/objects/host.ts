@@ -45,11 +45,25 @@ export interface HostState {
 /** What a host reports of itself: its report without the container list. */
 export type HostFacts = Omit<HostState, 'containers'>;
 
+/**
+ * The Docker label that says which OpenStack project a container belongs to, set by whoever
+ * creates the container (Ferry never sets or changes it; it moves with the container's config).
+ * Project-scoped callers see and migrate only containers labelled with their project.
+ */
+export const PROJECT_LABEL = 'org.openstack.project_id';
+
 export interface ContainerSummary {
   id: string;
   name: string;
   image: string;
   status: string; // Docker's State (running, exited, ...)
+  /** The container's PROJECT_LABEL; null (or absent, from older agents): not labelled, no project's. */
+  project_id?: string | null;
+}
+
+/** A label value as a project id: a non-empty string of at most 255 characters, else null (not any project's). */
+export function projectOf(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 && v.length <= 255 ? v : null;
 }
 
 export interface Container extends ContainerSummary {

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
 import { ContainerNotFound, EngineError, ImageNotFound, PostCopyFailed, PostCopyUnsupported, RestoreFailed, TransferFailed } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import type { ContainerSummary } from '../../objects/host.js';
+import { PROJECT_LABEL, projectOf, type ContainerSummary } from '../../objects/host.js';
 import type {
   CheckpointResult,
   ContainerSpec,
@@ -612,7 +612,13 @@ export class DockerDriver implements EngineDriver {
 
   async listContainers(): Promise<ContainerSummary[]> {
     const list = await this.docker.listContainers({ all: true });
-    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''), image: c.Image, status: c.State }));
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+      image: c.Image,
+      status: c.State,
+      project_id: projectOf(c.Labels?.[PROJECT_LABEL]),
+    }));
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import type Docker from 'dockerode';
 import { REMOVED_STATUS, type ContainerEvent, type ContainerEventKind, type ContainerEventSource, type EventSubscription } from '../events.js';
+import { PROJECT_LABEL } from '../../objects/host.js';
 
 /** Docker's container actions Ferry follows, and the status each leaves (null: unchanged). */
 const DOCKER_ACTIONS: Readonly<Record<string, { kind: ContainerEventKind; status: string | null }>> = {
@@ -48,6 +49,8 @@ export function fromDockerEvent(msg: DockerEventMessage): ContainerEvent | null 
     name: attrs.name ? attrs.name.replace(/^\//, '') : null,
     image: attrs.image ?? null,
     status: m.status,
+    // Docker puts a container's labels among its events' attributes.
+    project_id: attrs[PROJECT_LABEL] ?? null,
     at: new Date(ms).toISOString(),
   };
 }

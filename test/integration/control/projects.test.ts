@@ -2,7 +2,9 @@
  * Projects and roles with the development cloud's real Keystone and conductor: a caller who
  * may not see every project sees only their project's migrations, and another project's
  * migration is "not found" exactly like one that does not exist; the admin role counts only
- * in the admin project (Keystone's convention), not in a tenant's own project.
+ * in the admin project (Keystone's convention), not in a tenant's own project. Containers carry
+ * their creator's project label: a member allowed to migrate moves their own (the label moves
+ * with it) and finds no other; a token without a project reaches nothing.
  *
  * The policy overrides that let members read their own migrations are applied to a ferry-api
  * app run in this test (createApp, real Keystone validation, the real conductor over the
@@ -20,9 +22,11 @@ import { defaultConfig, loadConfig } from '../../../src/conf/index.js';
 import { openDatabase, type Db } from '../../../src/db/schema.js';
 import { KeystoneClient, keystoneOptionsFromConf } from '../../../src/identity/keystone.js';
 import { Policy } from '../../../src/identity/policy.js';
+import { PROJECT_LABEL, type Container } from '../../../src/objects/host.js';
 import { unmeasured, type Migration } from '../../../src/objects/migration.js';
 import { cloud } from '../../helpers/cloud.js';
-import { apiBase } from '../../helpers/ferry.js';
+import { containerOn, engine, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { admin as adminCall, apiBase, waitKnown, waitMigration } from '../../helpers/ferry.js';
 import { call, serve, silentLogger } from '../../unit/api/helpers.js';
 import { keystoneCloud } from '../identity/keystone-cloud.js';
 
@@ -32,16 +36,38 @@ const ks = keystoneCloud();
 const user = `projects-${randomUUID()}`;
 const tenantAdminName = `ferry-test-tenant-admin-${process.pid}`;
 const tenantAdminPassword = `pw-${randomUUID()}`;
+const domainMemberName = `ferry-test-domain-member-${process.pid}`;
+const domainMemberPassword = `pw-${randomUUID()}`;
 const transport = Transport.fromUrl(cloud().rabbit.transport_url, { exchange: 'ferry' });
 let db: Db;
 let server: ApiServer;
 let base: string;
 let identity: KeystoneClient;
 let keystoneAdmin: KeystoneClient;
-let tokens: { admin: string; demo: string; tenantAdmin: string };
+let tokens: { admin: string; demo: string; tenantAdmin: string; domainMember: string };
 let mine: Migration; // in the demo project
 let theirs: Migration; // in the admin project
 let tenantAdminId = '';
+let domainMemberId = '';
+let demoProject = '';
+let adminProject = '';
+let demoUser = '';
+
+/** A domain-scoped token (KeystoneClient issues project-scoped ones only). */
+async function domainToken(username: string, password: string): Promise<string> {
+  const r = await fetch(`${ks.authUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: username, domain: { id: 'default' }, password } } },
+        scope: { domain: { id: 'default' } },
+      },
+    }),
+  });
+  expect(r.status).toBe(201);
+  return r.headers.get('x-subject-token')!;
+}
 
 function record(projectId: string): Migration {
   const now = new Date().toISOString();
@@ -79,7 +105,7 @@ beforeAll(async () => {
   keystoneAdmin = new KeystoneClient({ authUrl: ks.authUrl, credentials: ks.admin });
 
   // A tenant's own administrator: the admin role, but in the demo project.
-  const demoProject = ((await keystoneAdmin.request('GET', '/projects?name=demo')).json as { projects: { id: string }[] }).projects[0].id;
+  demoProject = ((await keystoneAdmin.request('GET', '/projects?name=demo')).json as { projects: { id: string }[] }).projects[0].id;
   const adminRole = ((await keystoneAdmin.request('GET', '/roles?name=admin')).json as { roles: { id: string }[] }).roles[0].id;
   const made = await keystoneAdmin.request('POST', '/users', {
     body: { user: { name: tenantAdminName, password: tenantAdminPassword, domain_id: 'default', default_project_id: demoProject } },
@@ -87,15 +113,27 @@ beforeAll(async () => {
   expect(made.status).toBe(201);
   tenantAdminId = (made.json as { user: { id: string } }).user.id;
   expect((await keystoneAdmin.request('PUT', `/projects/${demoProject}/users/${tenantAdminId}/roles/${adminRole}`)).status).toBe(204);
+  // A member of the Default domain itself: a domain-scoped token, with a role but no project.
+  const memberRole = ((await keystoneAdmin.request('GET', '/roles?name=member')).json as { roles: { id: string }[] }).roles[0].id;
+  const dm = await keystoneAdmin.request('POST', '/users', { body: { user: { name: domainMemberName, password: domainMemberPassword, domain_id: 'default' } } });
+  expect(dm.status).toBe(201);
+  domainMemberId = (dm.json as { user: { id: string } }).user.id;
+  expect((await keystoneAdmin.request('PUT', `/domains/default/users/${domainMemberId}/roles/${memberRole}`)).status).toBe(204);
 
   tokens = {
     admin: (await identity.issueToken(ks.admin, { catalog: false })).token,
     demo: (await identity.issueToken(ks.demo, { catalog: false })).token,
     tenantAdmin: (await identity.issueToken({ ...ks.demo, username: tenantAdminName, password: tenantAdminPassword }, { catalog: false })).token,
+    domainMember: await domainToken(domainMemberName, domainMemberPassword),
   };
   const adminInfo = (await identity.validateToken(tokens.admin))!;
   const demoInfo = (await identity.validateToken(tokens.demo))!;
   expect(demoInfo.project_id).toBe(demoProject);
+  adminProject = adminInfo.project_id!;
+  demoUser = demoInfo.user_id!;
+  const domainInfo = (await identity.validateToken(tokens.domainMember))!;
+  expect([domainInfo.project_id, domainInfo.domain_id]).toEqual([null, 'default']);
+  expect(domainInfo.roles).toContain('member');
 
   db = openDatabase(loadConfig([cloud().config_files.controller]).database.connection);
   const repo = new SqliteRepository(db);
@@ -108,6 +146,8 @@ beforeAll(async () => {
     'ferry:migration:get_all': 'rule:admin_api or role:member',
     'ferry:migration:get': 'rule:admin_api or project_id:%(project_id)s',
     'ferry:migration:delete': 'rule:admin_api or project_id:%(project_id)s',
+    'ferry:migration:create': 'rule:admin_api or role:member',
+    'ferry:container:get_all': 'rule:admin_api or role:member',
   });
   server = await serve(createApp({ conf, identity, policy, conductor: new ConductorRPCAPI(transport), logger: silentLogger }));
   base = server.url;
@@ -118,6 +158,7 @@ afterAll(async () => {
   db?.prepare('DELETE FROM migrations WHERE user_id = ?').run(user);
   db?.close();
   if (tenantAdminId) await keystoneAdmin.request('DELETE', `/users/${tenantAdminId}`);
+  if (domainMemberId) await keystoneAdmin.request('DELETE', `/users/${domainMemberId}`);
   await transport.close();
 });
 
@@ -170,5 +211,106 @@ describe("the dev cloud's ferry-api with the default policy", () => {
       expect([method, path, r.status]).toEqual([method, path, 403]);
     }
     expect((await call(real(), 'GET', `/v1/migrations/${theirs.uuid}`, { token: tokens.admin })).status).toBe(200);
+  });
+});
+
+describe("containers carry their creator's project (the org.openstack.project_id label)", () => {
+  const c1 = engine('compute1');
+  const c2 = engine('compute2');
+  const mine = uniqueName('proj-mine'); // labelled with the demo project
+  const theirs = uniqueName('proj-theirs'); // labelled with the admin project
+  const plain = uniqueName('proj-plain'); // no label
+  let mineMigration = '';
+
+  const listed = async (token: string) => {
+    const r = await call(base, 'GET', '/v1/containers', { token });
+    expect(r.status).toBe(200);
+    return (r.json.containers as Container[]).filter((c) => [mine, theirs, plain].includes(c.name));
+  };
+
+  beforeAll(async () => {
+    for (const [name, project] of [
+      [mine, demoProject],
+      [theirs, adminProject],
+      [plain, null],
+    ] as const) {
+      const ct = await c1.createContainer({
+        Image: 'ferry/counter:latest',
+        name,
+        Env: ['COUNTER_INTERVAL=0.2'],
+        Labels: project ? { [PROJECT_LABEL]: project } : {},
+      });
+      await ct.start();
+    }
+    for (const name of [mine, theirs, plain]) await waitKnown(name, 'compute1');
+  });
+
+  afterAll(async () => {
+    for (const n of [mine, theirs, plain]) {
+      await removeQuietly(c1, n);
+      await removeQuietly(c2, n);
+    }
+  });
+
+  it("a member lists and migrates their project's container; another project's or an unlabelled one is 404 like a missing one", async () => {
+    expect((await listed(tokens.demo)).map((c) => [c.name, c.project_id])).toEqual([[mine, demoProject]]);
+    expect((await listed(tokens.admin)).map((c) => [c.name, c.project_id ?? null]).sort()).toEqual(
+      [
+        [mine, demoProject],
+        [theirs, adminProject],
+        [plain, null],
+      ].sort(),
+    );
+
+    const missing = uniqueName('proj-missing');
+    const gone = await call(base, 'POST', `/v1/containers/${missing}/migrate`, { token: tokens.demo, body: {} });
+    expect(gone.status).toBe(404);
+    for (const name of [theirs, plain]) {
+      const r = await call(base, 'POST', `/v1/containers/${name}/migrate`, { token: tokens.demo, body: {} });
+      expect([name, r.status, r.json.error.ferry_code]).toEqual([name, 404, gone.json.error.ferry_code]);
+      expect(r.json.error.message.replace(name, 'NAME')).toBe(gone.json.error.message.replace(missing, 'NAME'));
+    }
+    expect(await containerOn(c1, theirs)).toMatchObject({ State: 'running' });
+    expect(await containerOn(c1, plain)).toMatchObject({ State: 'running' });
+
+    const r = await call(base, 'POST', `/v1/containers/${mine}/migrate`, { token: tokens.demo, body: {} });
+    expect(r.status).toBe(202);
+    expect(r.json.migration).toMatchObject({ container_name: mine, project_id: demoProject, user_id: demoUser });
+    mineMigration = r.json.migration.uuid;
+    expect((await waitMigration(mineMigration)).status).toBe('completed');
+    // The label moved with it: on the target it is still the demo project's.
+    const moved = await containerOn(c2, mine);
+    expect(moved?.State).toBe('running');
+    expect(moved?.Labels[PROJECT_LABEL]).toBe(demoProject);
+    await waitKnown(mine, 'compute2');
+    expect((await listed(tokens.demo)).map((c) => [c.name, c.host, c.project_id])).toEqual([[mine, 'compute2', demoProject]]);
+    const theirList = await call(base, 'GET', `/v1/migrations?container=${mine}`, { token: tokens.demo });
+    expect(theirList.json.migrations.map((m: Migration) => m.uuid)).toEqual([mineMigration]);
+  });
+
+  it("an admin's migration of a member's container is that project's to see; of an unlabelled one, the admin's own", async () => {
+    expect(mineMigration).not.toBe('');
+    const back = await adminCall<{ migration: Migration }>('POST', `/v1/containers/${mine}/migrate`, { host: 'compute1' });
+    expect(back.status).toBe(202);
+    const adminUser = (await identity.validateToken(tokens.admin))!.user_id;
+    expect(back.body.migration).toMatchObject({ project_id: demoProject, user_id: adminUser });
+    const other = await adminCall<{ migration: Migration }>('POST', `/v1/containers/${plain}/migrate`, {});
+    expect(other.status).toBe(202);
+    expect(other.body.migration).toMatchObject({ project_id: adminProject });
+    for (const m of [back.body.migration, other.body.migration]) expect((await waitMigration(m.uuid)).status).toBe('completed');
+    expect((await call(base, 'GET', `/v1/migrations/${back.body.migration.uuid}`, { token: tokens.demo })).status).toBe(200);
+    expect((await call(base, 'GET', `/v1/migrations/${other.body.migration.uuid}`, { token: tokens.demo })).status).toBe(404);
+  });
+
+  it("a token without a project (domain-scoped) reaches nothing: 403, never every project's", async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/migrations'],
+      ['GET', `/v1/migrations/${mineMigration}`],
+      ['GET', '/v1/containers'],
+      ['POST', `/v1/containers/${mine}/migrate`],
+    ] as const) {
+      const r = await call(base, method, path, { token: tokens.domainMember, body: method === 'POST' ? {} : undefined });
+      expect([method, path, r.status, r.json.error.ferry_code]).toEqual([method, path, 403, 'project_scope_required']);
+    }
   });
 });

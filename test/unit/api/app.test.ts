@@ -269,6 +269,74 @@ describe('policy', () => {
     }
   });
 
+  it("a caller whose token has no project reaches no project's migrations: a 403, never every project's", async () => {
+    const p2 = Policy.fromRules({
+      'ferry:migration:get_all': 'rule:admin_api or role:member',
+      'ferry:migration:get': 'rule:admin_api or project_id:%(project_id)s',
+    });
+    const noProject = { project_id: null, project_name: null, project_domain_id: null, project_domain_name: null };
+    identity.tokens.set('domain-member', { ...identity.tokens.get(DEMO_TOKEN)!, ...noProject, domain_id: 'default', domain_name: 'Default' });
+    identity.tokens.set('unscoped', { ...identity.tokens.get(DEMO_TOKEN)!, ...noProject });
+    const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
+    try {
+      conductor.add({ container_name: 'a', project_id: 'p-demo' });
+      const unowned = conductor.add({ container_name: 'b', project_id: null });
+      for (const token of ['domain-member', 'unscoped']) {
+        for (const path of ['/v1/migrations', '/v1/migrations?project_id=p-demo', `/v1/migrations/${unowned.uuid}`, '/v1/migrations/0b6b2c1e-4e1a-4f43-9a3e-2f1f3c7a9d10']) {
+          const r = await call(s.url, 'GET', path, { token });
+          expect([token, path, r.status, r.json.error?.ferry_code]).toEqual([token, path, 403, 'project_scope_required']);
+          expect(r.json.error.message).toMatch(/this token has no project/);
+        }
+      }
+      expect(conductor.calls.map((c) => c.method)).toEqual([]);
+      // A system-scoped admin passes the all-projects rule: everything, as before.
+      identity.tokens.set('system-admin', { ...identity.tokens.get(ADMIN_TOKEN)!, ...noProject, system_scope: 'all' });
+      expect((await call(s.url, 'GET', '/v1/migrations', { token: 'system-admin' })).json.migrations).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("members allowed to migrate reach only their project's containers (the creator's label); another's or an unlabelled one is not found", async () => {
+    const p2 = Policy.fromRules({
+      'ferry:migration:create': 'rule:admin_api or role:member',
+      'ferry:container:get_all': 'rule:admin_api or role:member',
+    });
+    identity.tokens.set('domain-member', {
+      ...identity.tokens.get(DEMO_TOKEN)!,
+      project_id: null,
+      project_name: null,
+      project_domain_id: null,
+      project_domain_name: null,
+      domain_id: 'default',
+    });
+    const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
+    try {
+      const own = await call(s.url, 'POST', '/v1/containers/counter/migrate', { token: DEMO_TOKEN, body: {} });
+      expect(own.status).toBe(202);
+      expect(own.json.migration).toMatchObject({ container_name: 'counter', project_id: 'p-demo', user_id: 'u-demo' });
+      expect(conductor.calls.at(-1)?.args).toEqual(['counter', null, { project_id: 'p-demo' }]);
+      // redis has no project label: to a member it does not exist.
+      const other = await call(s.url, 'POST', '/v1/containers/redis/migrate', { token: DEMO_TOKEN, body: {} });
+      const missing = await call(s.url, 'POST', '/v1/containers/nosuch/migrate', { token: DEMO_TOKEN, body: {} });
+      expect([other.status, missing.status]).toEqual([404, 404]);
+      expect(other.json.error.message.replace('redis', 'X')).toBe(missing.json.error.message.replace('nosuch', 'X'));
+      const listed = await call(s.url, 'GET', '/v1/containers', { token: DEMO_TOKEN });
+      expect(listed.json.containers.map((c: { name: string }) => c.name)).toEqual(['counter']);
+      // No project, no container.
+      const none = await call(s.url, 'POST', '/v1/containers/counter/migrate', { token: 'domain-member', body: {} });
+      expect([none.status, none.json.error.ferry_code]).toEqual([403, 'project_scope_required']);
+      expect((await call(s.url, 'GET', '/v1/containers', { token: 'domain-member' })).status).toBe(403);
+      // The admin: any container, no scope sent (unchanged).
+      const byAdmin = await call(s.url, 'POST', '/v1/containers/redis/migrate', { token: ADMIN_TOKEN, body: {} });
+      expect(byAdmin.status).toBe(202);
+      expect(conductor.calls.at(-1)?.args).toEqual(['redis', null]);
+      expect((await call(s.url, 'GET', '/v1/containers', { token: ADMIN_TOKEN })).json.containers).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("the admin role counts only in the admin project ([api] admin_project_name), as Keystone's convention", async () => {
     identity.tokens.set('tenant-admin', { ...identity.tokens.get(DEMO_TOKEN)!, roles: ['admin', 'member'], is_admin_project: true });
     identity.tokens.set('system-admin', {

@@ -13,7 +13,15 @@ import {
   InvalidMigrationState,
   MigrationNotFound,
 } from '../../../src/common/errors.js';
-import type { ConductorAPI, EvacuateOptions, EvacuationFilters, MigrationFilters, PageRequest } from '../../../src/conductor/interface.js';
+import type {
+  ConductorAPI,
+  ContainerListRequest,
+  EvacuateOptions,
+  EvacuationFilters,
+  MigrateRequestOptions,
+  MigrationFilters,
+  PageRequest,
+} from '../../../src/conductor/interface.js';
 import { countByStatus, type Evacuation } from '../../../src/objects/evacuation.js';
 import type { ComputeHost, Container, HostStatus } from '../../../src/objects/host.js';
 import { isFinal, unmeasured, type Migration } from '../../../src/objects/migration.js';
@@ -61,8 +69,8 @@ export class FakeConductor implements ConductorAPI {
   readonly evacuations = new Map<string, Evacuation>();
   hosts: ComputeHost[] = [hostFixture('compute1'), hostFixture('compute2', { migration_address: '127.0.0.1:9519', containers: 0 })];
   containers: Container[] = [
-    { id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2', name: 'counter', host: 'compute1', image: 'busybox', status: 'running' },
-    { id: 'f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d', name: 'redis', host: 'compute1', image: 'redis:7', status: 'running' },
+    { id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2', name: 'counter', host: 'compute1', image: 'busybox', status: 'running', project_id: 'p-demo' },
+    { id: 'f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d', name: 'redis', host: 'compute1', image: 'redis:7', status: 'running', project_id: null },
   ];
   /** Make the next call reject with this. */
   failNext: Error | undefined;
@@ -100,9 +108,15 @@ export class FakeConductor implements ConductorAPI {
     return rec;
   }
 
-  async migrateContainer(ctx: RequestContext, container: string, host?: string | null): Promise<Migration> {
-    this.record('migrateContainer', ctx, container, host);
-    const c = this.containers.find((x) => x.id === container || x.name === container || (container.length >= 4 && x.id.startsWith(container)));
+  async migrateContainer(ctx: RequestContext, container: string, host?: string | null, opts: MigrateRequestOptions = {}): Promise<Migration> {
+    // The options are recorded only when there are some (most tests match [container, host]).
+    this.record('migrateContainer', ctx, container, host, ...(Object.keys(opts).length ? [opts] : []));
+    // As the conductor: with a project scope, only that project's containers exist.
+    const c = this.containers.find(
+      (x) =>
+        (opts.project_id === undefined || x.project_id === opts.project_id) &&
+        (x.id === container || x.name === container || (container.length >= 4 && x.id.startsWith(container))),
+    );
     if (!c) throw new ContainerNotFound(`Container ${container} could not be found.`);
     // The real scheduler's refusals (unknown host, same host, host down), with their real messages.
     if (host !== undefined && host !== null) chooseTarget(this.hosts, c.host, host);
@@ -113,7 +127,7 @@ export class FakeConductor implements ConductorAPI {
       dest_host: host ?? null,
       request_id: ctx.request_id,
       user_id: ctx.user_id,
-      project_id: ctx.project_id,
+      project_id: c.project_id ?? ctx.project_id,
     });
   }
 
@@ -161,9 +175,9 @@ export class FakeConductor implements ConductorAPI {
     return this.hosts;
   }
 
-  async listContainers(ctx: RequestContext, p: PageRequest = {}): Promise<Container[]> {
+  async listContainers(ctx: RequestContext, p: ContainerListRequest = {}): Promise<Container[]> {
     this.record('listContainers', ctx, p);
-    return page(this.containers, p, (c) => c.id);
+    return page(p.project_id === undefined ? this.containers : this.containers.filter((c) => c.project_id === p.project_id), p, (c) => c.id);
   }
 
   private host(name: string): ComputeHost {

@@ -27,6 +27,7 @@ import { containerRefusals, decideSource } from '../../../src/compute/docker/pre
 import { hostFacts } from './host-facts.js';
 import type { ContainerSpec, VolumeSpec } from '../../../src/compute/driver.js';
 import { ContainerSpecRefused, FerryError } from '../../../src/common/errors.js';
+import { PROJECT_LABEL } from '../../../src/objects/host.js';
 
 const SHARED = ['/srv/shared'];
 const ID = '0123456789abcdef'.repeat(4);
@@ -217,6 +218,12 @@ function crafted(hostConfig: Record<string, unknown>, top: Record<string, unknow
   const base = demoSpecs.counter;
   return { ...base, create: { ...base.create, ...top, HostConfig: { ...(base.create.HostConfig as object), ...hostConfig } } };
 }
+
+test("the container's project label moves with it (project-scoped callers find it on the target too)", () => {
+  const spec = crafted({}, { Labels: { [PROJECT_LABEL]: 'p-demo', other: 'x' } });
+  expect(specProblems(spec, SHARED)).toEqual([]);
+  expect(allowedCreateBody(spec, SHARED).Labels).toEqual({ [PROJECT_LABEL]: 'p-demo', other: 'x' });
+});
 
 const onlyProblem = (problems: SpecProblem[]): SpecProblem => {
   expect(problems).toHaveLength(1);

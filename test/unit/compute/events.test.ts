@@ -35,8 +35,14 @@ describe("Docker's events", () => {
       name: 'web',
       image: 'ferry/counter',
       status,
+      project_id: null,
       at: new Date(1796000000123).toISOString(),
     });
+  });
+
+  it("carries the container's project label (Docker lists labels among the attributes)", () => {
+    const labelled = { ...base, Action: 'create', Actor: { ID, Attributes: { name: 'web', image: 'x', 'org.openstack.project_id': 'p-demo', other: 'y' } } };
+    expect(fromDockerEvent(labelled)?.project_id).toBe('p-demo');
   });
 
   it('ignores what it does not follow', () => {

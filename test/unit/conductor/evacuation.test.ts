@@ -242,6 +242,30 @@ describe('evacuation', () => {
     expect((await svc.listEvacuations({ host: 'c1' })).map((x) => x.uuid)).toEqual([e0.uuid]);
   });
 
+  it("each migration of an evacuation carries its container's project (the admin's only for an unlabelled one); the moved record keeps it", async () => {
+    const { svc } = await setup({
+      hosts: {
+        c1: [
+          { ...running('aaa111', 'a'), project_id: 'p-demo' },
+          { ...running('bbb222', 'b'), project_id: 'p-other' },
+          running('ccc333', 'c'),
+        ],
+        c2: [],
+      },
+    });
+    const admin = new RequestContext({ roles: ['admin'], is_admin: true, user_id: 'u-admin', project_id: 'p-admin' });
+    const e = await svc.whenEvacuated((await svc.evacuate(admin, 'c1', { max_parallel: 3 })).uuid);
+    expect(e.counts.completed).toBe(3);
+    const projects = await Promise.all(e.containers.map(async (c) => [c.container_name, (await svc.getMigration(c.migration_uuid as string)).project_id]));
+    expect(projects).toEqual([
+      ['a', 'p-demo'],
+      ['b', 'p-other'],
+      ['c', 'p-admin'],
+    ]);
+    expect((await svc.listMigrations({ project_id: 'p-demo' })).map((m) => m.container_name)).toEqual(['a']);
+    expect((await svc.listContainers({ project_id: 'p-demo' })).map((c) => `${c.host}/${c.name}`)).toEqual(['c2/a']);
+  });
+
   it('max_parallel 1 moves one at a time', async () => {
     const compute = new TimedCompute(3);
     const { svc } = await setup({ compute, hosts: six() });

@@ -28,8 +28,8 @@ afterEach(() => {
 });
 
 describe('ConductorRPCAPI versions', () => {
-  it('is capped at 1.3, and every method of the map says when it came', () => {
-    expect(CONDUCTOR_RPC_VERSION).toBe('1.3');
+  it('is capped at 1.4, and every method of the map says when it came', () => {
+    expect(CONDUCTOR_RPC_VERSION).toBe('1.4');
     expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.2').map(([n]) => n).sort()).toEqual(
       ['evacuate_host', 'get_evacuation', 'list_evacuations', 'set_host_status'],
     );
@@ -47,6 +47,24 @@ describe('ConductorRPCAPI versions', () => {
       ['force_complete_migration', '1.3'],
     ]);
     expect(sent[0].args).toEqual({ container: 'web', host: null, post_copy: true });
+  });
+
+  it('sends 1.4 only with a project scope (an older conductor refuses it rather than reach every project)', async () => {
+    const sent = spyBus();
+    const api = new ConductorRPCAPI({} as Transport);
+    const ctx = new RequestContext();
+    await api.migrateContainer(ctx, 'web', 'compute2', { project_id: 'p-demo' });
+    await api.listContainers(ctx, { limit: 2, project_id: 'p-demo' });
+    await api.migrateContainer(ctx, 'web');
+    await api.listContainers(ctx, { limit: 2 });
+    expect(sent.map((s) => [s.method, s.version])).toEqual([
+      ['migrate_container', '1.4'],
+      ['list_containers', '1.4'],
+      ['migrate_container', '1.0'],
+      ['list_containers', '1.1'],
+    ]);
+    expect(sent[0].args).toEqual({ container: 'web', host: 'compute2', post_copy: null, project_id: 'p-demo' });
+    expect(sent[1].args).toEqual({ limit: 2, project_id: 'p-demo' });
   });
 
   it('sends 1.2 only with the host-maintenance methods', async () => {

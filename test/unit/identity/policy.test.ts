@@ -174,6 +174,7 @@ describe('default rules', () => {
       'ferry:evacuation:get': 'rule:admin_api',
       'ferry:evacuation:get_all': 'rule:admin_api',
       'ferry:container:get_all': 'rule:admin_api',
+      'ferry:container:all_projects': 'rule:admin_api',
     });
     for (const d of DEFAULT_POLICIES) {
       expect(d.description.length).toBeGreaterThan(10);
