@@ -99,14 +99,18 @@ export function judgeModes(input: { criuOk: boolean; criuError: string | null; u
   return { post_copy: post, pre_copy: pre };
 }
 
-/** `ss -Hltnp` for one port, in the engine's network namespace when it has its own. */
-async function listener(port: number, netns: string | null): Promise<{ pid: number | null } | null> {
-  const ss = ['ss', '-Hltnp', `sport = :${port}`];
+/**
+ * The process serving TCP `port` (listening, or already serving the carrier: CRIU's page server
+ * stops listening once it accepted its one connection), from `ss -Htanp`, in the engine's network
+ * namespace when it has its own.
+ */
+async function pageServerProcess(port: number, netns: string | null): Promise<{ pid: number | null } | null> {
+  const ss = ['ss', '-Htanp', `sport = :${port}`];
   const r = netns ? await run('nsenter', [`--net=${netns}`, ...ss], { timeoutMs: 5000 }) : await run(ss[0], ss.slice(1), { timeoutMs: 5000 });
-  const line = r.stdout.trim();
-  if (r.code !== 0 || !line) return null;
-  const pid = /pid=(\d+)/.exec(line)?.[1];
-  return { pid: pid ? Number(pid) : null };
+  const lines = r.stdout.split('\n').filter((l) => l.trim());
+  if (r.code !== 0 || lines.length === 0) return null;
+  const owned = lines.map((l) => /pid=(\d+)/.exec(l)?.[1]).find((p) => p);
+  return { pid: owned ? Number(owned) : null };
 }
 
 /** A free TCP port on `bindAddress` in this process's namespace (0 = let the kernel pick). */
@@ -255,7 +259,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       }
       if (fs.existsSync(path.join(dir, 'inventory.img'))) {
         // Its PID is needed: the carrier and a restarted agent end it by PID rather than let an end of stream reach it.
-        const l = await listener(port, o.engineNetns);
+        const l = await pageServerProcess(port, o.engineNetns);
         if (l?.pid) {
           pid = l.pid;
           fs.writeFileSync(pidFile, String(l.pid));
