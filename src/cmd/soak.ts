@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidInput } from '../common/errors.js';
 import { parseSoakArgs, USAGE } from '../soak/args.js';
-import { exitCode, renderSoak, runSoak, summaryLine } from '../soak/run.js';
+import { exitCode, renderSoak, runSoak } from '../soak/run.js';
 
 async function main(argv: string[]): Promise<number> {
   let opts: ReturnType<typeof parseSoakArgs>;
@@ -33,8 +33,8 @@ async function main(argv: string[]): Promise<number> {
   const table = renderSoak(r);
   fs.writeFileSync(`${base}.json`, `${JSON.stringify(r, null, 1)}\n`);
   fs.writeFileSync(`${base}.md`, `${table}\n`);
-  process.stdout.write(`\n${table}\nresults: ${base}.{json,md}\n`);
-  process.stdout.write(`${summaryLine(r)}\n`);
+  // The counts last: the one line a CI log or a reader looks for.
+  process.stdout.write(`\nresults: ${base}.{json,md}\n\n${table}\n`);
   return exitCode(r.counts);
 }
 

@@ -15,6 +15,7 @@ export const USAGE = `usage: npm run soak -- [options]   (the development cloud 
   --faults a,b        only these faults (default: all):
                       ${FAULTS.map((f) => f.id).join(', ')}
   --no-post-copy      stop-and-copy only (default: post-copy for half, where both hosts offer it)
+  --max-minutes M     start no migration after M minutes (default: no limit)
   --out DIR           results folder (default results/): soak-SEED.json and soak-SEED.md
 
 Exits 1 when a container was lost or duplicated, a migration ended otherwise than the faults
@@ -27,6 +28,7 @@ const OPTIONS = {
   workloads: { type: 'string' },
   faults: { type: 'string' },
   'no-post-copy': { type: 'boolean' },
+  'max-minutes': { type: 'string' },
   out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -48,6 +50,8 @@ export function parseSoakArgs(argv: string[], now = Date.now()): (SoakOptions & 
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new InvalidInput(`--seed must be an integer from 0 to 4294967295, not "${v.seed}"`);
   const faultRate = Number(v['fault-rate'] ?? '0.5');
   if (!(faultRate >= 0 && faultRate <= 1)) throw new InvalidInput(`--fault-rate must be between 0 and 1, not "${v['fault-rate']}"`);
+  const maxMinutes = v['max-minutes'] === undefined ? undefined : Number(v['max-minutes']);
+  if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new InvalidInput(`--max-minutes must be a positive number, not "${v['max-minutes']}"`);
   return {
     migrations,
     seed,
@@ -55,6 +59,7 @@ export function parseSoakArgs(argv: string[], now = Date.now()): (SoakOptions & 
     ...(v.workloads ? { workloads: list('--workloads', v.workloads, WORKLOAD_KINDS) as WorkloadKind[] } : {}),
     ...(v.faults ? { faults: list('--faults', v.faults, FAULTS.map((f) => f.id)) } : {}),
     ...(v['no-post-copy'] ? { postCopy: false } : {}),
+    ...(maxMinutes !== undefined ? { maxMinutes } : {}),
     out: path.resolve(v.out ?? path.join(repoRoot, 'results')),
   };
 }

@@ -122,7 +122,8 @@ export function planSoak(o: PlanOptions, rng: Rng): Step[] {
   const steps: Step[] = [];
   for (let n = 1; n <= o.migrations; n++) {
     const workload = rng.pick(kinds);
-    const mode: Mode = o.postCopy && rng.next() < 0.5 ? 'post-copy' : 'stop-and-copy';
+    // A third post-copy: the table pins most faults for stop-and-copy only.
+    const mode: Mode = o.postCopy && rng.next() < 1 / 3 ? 'post-copy' : 'stop-and-copy';
     const faulted = rng.next() < o.faultRate;
     const fits = pool.filter((f) => f.modes.includes(mode));
     const fault = faulted && fits.length > 0 ? rng.pick(fits) : NO_FAULT;

@@ -94,6 +94,8 @@ function rowHead(step: Step, from: HostName) {
 export interface SoakOptions extends Omit<PlanOptions, 'postCopy'> {
   /** false: stop-and-copy only, even where the hosts offer post-copy. */
   postCopy?: boolean;
+  /** Start no migration after this many minutes (the run reports how many it did). */
+  maxMinutes?: number;
   log?: (line: string) => void;
 }
 
@@ -143,6 +145,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const rows: Row[] = [];
   try {
     for (const step of plan) {
+      if (o.maxMinutes && Date.now() - t0 > o.maxMinutes * 60_000) {
+        log(`time budget of ${o.maxMinutes} min spent: stopping after ${rows.length} of ${plan.length} migrations`);
+        break;
+      }
       let s = subjects.get(step.workload);
       const t = Date.now();
       try {
@@ -304,6 +310,7 @@ export function renderSoak(r: SoakResult): string {
     lines.push(`| ${id} | ${c.migrations} | ${ok} | ${c.lost} | ${c.duplicated} | ${c.unexpected} | ${c.errors} |`);
   }
   lines.push('');
+  if (r.rows.length < r.options.migrations) lines.push(`stopped at the time budget (${r.options.maxMinutes} min): ${r.rows.length} of ${r.options.migrations} planned migrations`);
   lines.push(`post-copy: ${r.post_copy.used ? 'used' : `not used (${r.post_copy.reason})`}; took ${(r.ms / 60_000).toFixed(1)} min`);
   lines.push(`replay: npm run soak -- --migrations ${r.options.migrations} --seed ${r.seed} --fault-rate ${r.options.faultRate}${r.options.postCopy === false ? ' --no-post-copy' : ''}${r.options.workloads ? ` --workloads ${r.options.workloads.join(',')}` : ''}${r.options.faults ? ` --faults ${r.options.faults.join(',')}` : ''}`);
   lines.push(summaryLine(r));

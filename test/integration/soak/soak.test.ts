@@ -9,8 +9,9 @@ import { countRows, exitCode, renderSoak, runSoak } from '../../../src/soak/run.
 
 jest.setTimeout(900_000);
 
-// A seed whose six steps take in the three workloads and faults of several kinds (agent, broker, transfer).
-const SEED = Number(process.env.FERRY_SOAK_SEED ?? 20261207);
+// A seed whose six steps take in the three workloads, both modes and six faults: Keystone down, an
+// abort, the source agent killed, CRIU refusing the restore, a name clash, the conductor killed.
+const SEED = Number(process.env.FERRY_SOAK_SEED ?? 5);
 
 test('six random migrations under random faults: nothing lost, nothing duplicated, each as pinned', async () => {
   const r = await runSoak({ migrations: 6, seed: SEED, faultRate: 0.7, log: (l) => process.stdout.write(`${l}\n`) });
