@@ -183,6 +183,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const from = s.host;
     const to = otherHost(from);
     const f = step.fault;
+    // A host whose agent was just killed or lost its broker reports again within seconds; until
+    // then it is down, and the API rightly refuses to move its containers.
+    await hostsUp();
     await ferry.waitKnown(s.name, from, 60_000);
     await s.snapshot();
     await useFaults(f.arm(from, to));
@@ -215,6 +218,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     };
     if (where) s.host = where;
     return judge(step, from, end, v, extra, ms);
+  }
+
+  async function hostsUp(): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const r = await ferry.request<{ hosts: ComputeHost[] }>('GET', '/v1/hosts').catch(() => null);
+      const up = HOSTS.every((n) => r?.body.hosts?.find((h) => h.name === n)?.state === 'up');
+      if (up) return;
+      if (Date.now() > deadline) throw new Error('compute1 and compute2 were not both up within 120 s');
+      await sleep(500);
+    }
   }
 
   /** What a fault needs in place before the migration starts. */

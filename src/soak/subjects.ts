@@ -34,11 +34,15 @@ export interface Subject {
   remove(): Promise<void>;
 }
 
-// The soak's fabric addresses: outside both engines' automatic ranges, the bench's (.200-.219) and the tests'.
-const ADDR: Record<'redis' | 'stream', { ip: string; mac: string }> = {
-  redis: { ip: '10.250.0.240', mac: '02:42:0a:fa:00:f0' },
-  stream: { ip: '10.250.0.241', mac: '02:42:0a:fa:00:f1' },
-};
+/**
+ * The soak's fabric addresses: .220-.249, outside both engines' automatic ranges, the bench's
+ * (.200-.219) and the tests'. Each new subject takes the next one, with a MAC of its own: a
+ * replacement never inherits the bridge's memory of the one it replaces (on the other host).
+ */
+function fabricAddress(seq: number): { ip: string; mac: string } {
+  const last = 220 + (seq % 30);
+  return { ip: `10.250.0.${last}`, mac: `02:42:0a:fa:00:${last.toString(16).padStart(2, '0')}` };
+}
 
 const REDIS_KEYS = 50_000;
 
@@ -78,7 +82,7 @@ async function numbersLogged(d: Docker, name: string): Promise<number[]> {
     .map(Number);
 }
 
-function counter(env: SoakEnv, seq: number): Subject {
+function counter(env: SoakEnv, seq: number): Subject & { start(): Promise<void> } {
   const name = `soak-counter-${env.tag}-${seq}`;
   let before = 0;
   const s: Subject = {
@@ -102,12 +106,19 @@ function counter(env: SoakEnv, seq: number): Subject {
       for (const d of Object.values(env.engines)) await removeQuietly(d, name);
     },
   };
-  return s;
+  return Object.assign(s, {
+    async start() {
+      await create(env, name, 'ferry/counter:latest', { Env: ['COUNTER_INTERVAL=0.1'] });
+      const counting = await until(async () => ((await numbersLogged(env.engines.compute1, name)).length >= 2 ? true : null), 10_000, 100);
+      if (!counting) throw new Error(`${name} never counted`);
+    },
+  });
 }
 
 function redis(env: SoakEnv, seq: number): Subject & { start(): Promise<void> } {
   const name = `soak-redis-${env.tag}-${seq}`;
   const sentinel = `kept-${env.tag}-${seq}`;
+  const addr = fabricAddress(seq);
   let writer: RedisWriter | null = null;
   let lastAck = 0;
   const cli = (h: HostName, args: string[]) => execOut(env.engines[h], name, ['redis-cli', ...args]);
@@ -138,13 +149,13 @@ function redis(env: SoakEnv, seq: number): Subject & { start(): Promise<void> } 
   };
   return Object.assign(s, {
     async start() {
-      await create(env, name, 'ferry/redis:latest', {}, ADDR.redis);
+      await create(env, name, 'ferry/redis:latest', {}, addr);
       const up = await until(async () => ((await cli('compute1', ['PING'])) === 'PONG' ? true : null), 10_000, 100);
       if (!up) throw new Error(`${name} never answered PING`);
       await cli('compute1', ['DEBUG', 'POPULATE', String(REDIS_KEYS)]);
       await cli('compute1', ['SET', 'sentinel', sentinel]);
       await cli('compute1', ['SET', 'writes', '0']);
-      writer = startWriter(ADDR.redis.ip, env.clientNetns);
+      writer = startWriter(addr.ip, env.clientNetns);
       const writing = await until(async () => ((writer?.acks.length ?? 0) > 0 ? true : null), 10_000, 100);
       if (!writing) throw new Error(`the writer never got an answer from ${name}`);
     },
@@ -153,6 +164,7 @@ function redis(env: SoakEnv, seq: number): Subject & { start(): Promise<void> } 
 
 function stream(env: SoakEnv, seq: number): Subject & { start(): Promise<void> } {
   const name = `soak-stream-${env.tag}-${seq}`;
+  const addr = fabricAddress(seq);
   let client: ChildProcess | null = null;
   const got: number[] = [];
   let broken = false;
@@ -176,11 +188,11 @@ function stream(env: SoakEnv, seq: number): Subject & { start(): Promise<void> }
       for (const d of Object.values(env.engines)) await removeQuietly(d, name);
     },
     async start() {
-      await create(env, name, 'ferry/stream:latest', { Env: ['STREAM_INTERVAL_US=100000'] }, ADDR.stream);
+      await create(env, name, 'ferry/stream:latest', { Env: ['STREAM_INTERVAL_US=100000'] }, addr);
       // The server listens once nc runs; the client connects once and never again.
       await until(async () => ((await env.engines.compute1.getContainer(name).top()).Processes?.some((p: string[]) => p.join(' ').includes('nc')) ? true : null), 10_000, 100);
       await sleep(300);
-      client = spawn('ip', ['netns', 'exec', env.clientNetns, 'busybox', 'nc', ADDR.stream.ip, '9000'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      client = spawn('ip', ['netns', 'exec', env.clientNetns, 'busybox', 'nc', addr.ip, '9000'], { stdio: ['pipe', 'pipe', 'ignore'] });
       let buf = '';
       client.stdout?.setEncoding('utf8').on('data', (d: string) => {
         buf += d;
@@ -196,16 +208,14 @@ function stream(env: SoakEnv, seq: number): Subject & { start(): Promise<void> }
   return s;
 }
 
-/** A fresh subject of `kind` on compute1, started and holding its state. */
+/** A fresh subject of `kind` on compute1, started and holding its state (removed again if it does not start). */
 export async function newSubject(env: SoakEnv, kind: WorkloadKind, seq: number): Promise<Subject> {
-  if (kind === 'counter') {
-    const s = counter(env, seq);
-    await create(env, s.name, 'ferry/counter:latest', { Env: ['COUNTER_INTERVAL=0.1'] });
-    const counting = await until(async () => ((await numbersLogged(env.engines.compute1, s.name)).length >= 2 ? true : null), 10_000, 100);
-    if (!counting) throw new Error(`${s.name} never counted`);
-    return s;
+  const s: Subject & { start(): Promise<void> } = kind === 'counter' ? counter(env, seq) : kind === 'redis' ? redis(env, seq) : stream(env, seq);
+  try {
+    await s.start();
+  } catch (e) {
+    await s.remove();
+    throw e;
   }
-  const s = kind === 'redis' ? redis(env, seq) : stream(env, seq);
-  await s.start();
   return s;
 }
