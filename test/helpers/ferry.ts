@@ -1,12 +1,8 @@
 /** Talking to the development cloud's real ferry-api as a user would: Keystone token, then REST. */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { FerryClient, type FerryResponse, type RequestOptions } from '../../src/devcloud/ferry-client.js';
 import type { Migration } from '../../src/objects/migration.js';
-import { cloud, repoRoot } from './cloud.js';
+import { cloud } from './cloud.js';
 
-const pexec = promisify(execFile);
 const clients = new Map<string, FerryClient>();
 
 /** A REST client of the dev cloud's ferry-api acting as `who` (src/devcloud/ferry-client.ts). */
@@ -58,17 +54,4 @@ export function waitKnown(containerName: string, host: string, timeoutMs = 30_00
   return ferry().waitKnown(containerName, host, timeoutMs);
 }
 
-/** Restart Ferry services of the development cloud, optionally with fault injection in their environment. */
-export async function restartServices(names: string[], env: Record<string, string> = {}, kill = false): Promise<void> {
-  const cleanEnv = { ...process.env };
-  delete cleanEnv.FERRY_FAULTS;
-  delete cleanEnv.FERRY_ENABLE_FAULTS;
-  delete cleanEnv.NODE_ENV; // jest sets it to "test", which would arm faults in the services
-  delete cleanEnv.NODE_OPTIONS;
-  // Services log at the dev cloud's level (info), as `ferry-devcloud up` started them, not at the tests' own.
-  delete cleanEnv.FERRY_LOG_LEVEL;
-  await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), 'restart', ...names, ...(kill ? ['--kill'] : [])], {
-    env: { ...cleanEnv, ...env },
-    timeout: 120_000,
-  });
-}
+export { restartServices } from '../../src/soak/cloud.js';

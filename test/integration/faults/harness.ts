@@ -5,50 +5,27 @@
  * status says which, and nothing of the migration is left behind — plus one row per test for
  * README's "Faults survived" table (results/faults.jsonl, rendered by scripts/faults-table.mjs).
  */
+import { expect } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
-import { expect } from '@jest/globals';
 import type Docker from 'dockerode';
-import type { Faults } from '../../../src/compute/faults.js';
 import { sleep } from '../../../src/common/sleep.js';
-import type { Migration, MigrationStatus } from '../../../src/objects/migration.js';
-import { cloud, host, repoRoot } from '../../helpers/cloud.js';
+import type { Migration } from '../../../src/objects/migration.js';
+import { copyState, ensureImage as ensureImageOn, leftoversOf, useFaults } from '../../../src/soak/cloud.js';
+import { HOSTS, onlyRunning, unmet, type Expected, type HostName, type Verdict } from '../../../src/soak/verdict.js';
+import { cloud, repoRoot } from '../../helpers/cloud.js';
 import { engine, execOut, removeQuietly, uniqueName } from '../../helpers/docker.js';
-import { restartServices, waitKnown } from '../../helpers/ferry.js';
+import { waitKnown } from '../../helpers/ferry.js';
 
-export const HOSTS = ['compute1', 'compute2'] as const;
-export type HostName = (typeof HOSTS)[number];
+export { HOSTS, type HostName, type Verdict } from '../../../src/soak/verdict.js';
+export { killService, useFaults } from '../../../src/soak/cloud.js';
 export const engines: Record<HostName, Docker> = { compute1: engine('compute1'), compute2: engine('compute2') };
 
 const created: string[] = [];
-const armed: Record<string, string> = {};
-
-/** Restart the compute services whose faults differ from what they run with now (none = {}). */
-export async function useFaults(faults: Partial<Record<HostName, Faults>>): Promise<void> {
-  for (const h of HOSTS) {
-    const want = JSON.stringify(faults[h] ?? {});
-    if ((armed[h] ?? '{}') === want) continue;
-    await restartServices([`ferry-compute-${h}`], want === '{}' ? {} : { FERRY_ENABLE_FAULTS: '1', FERRY_FAULTS: want });
-    armed[h] = want;
-  }
-}
-
-/** SIGKILL a Ferry service and start it again, clean (no faults). */
-export async function killService(name: string): Promise<void> {
-  await restartServices([name], {}, true);
-  for (const h of HOSTS) if (name === `ferry-compute-${h}`) armed[h] = '{}';
-}
 
 /** Make sure `image` is on host `h` (the dev cloud loads its images into compute1 only). */
-export async function ensureImage(h: HostName, image: string): Promise<void> {
-  if ((await engines[h].listImages({ filters: { reference: [image] } })).length > 0) return;
-  const tar = (await engines.compute1.getImage(image).get()) as unknown as NodeJS.ReadableStream;
-  const res = (await engines[h].loadImage(tar)) as unknown as NodeJS.ReadableStream;
-  await new Promise<void>((resolve, reject) => {
-    res.on('end', () => resolve());
-    res.on('error', reject);
-    res.resume();
-  });
+export function ensureImage(h: HostName, image: string): Promise<void> {
+  return ensureImageOn(engines.compute1, engines[h], image);
 }
 
 export function redisCli(h: HostName, name: string, args: string[]): Promise<string> {
@@ -78,70 +55,28 @@ export async function redisOn1(tag: string, keys = 50_000): Promise<RedisSubject
   return { name, keys: keys + 1, sentinel };
 }
 
-async function stateOf(h: HostName, name: string): Promise<'running' | 'stopped' | 'absent'> {
-  const l = await engines[h].listContainers({ all: true, filters: { name: [`^/${name}$`] } });
-  if (l.length === 0) return 'absent';
-  return l[0].State === 'running' ? 'running' : 'stopped';
-}
-
 /** What a migration left, read from the engines and the agents' folders (no assertion). */
-export interface Verdict {
-  status: MigrationStatus;
-  phase: string | null;
-  /** The one host it runs on; null when it runs on none or on both. */
-  where: HostName | null;
-  /** Each host's copy: running, stopped or absent. */
-  copies: Record<HostName, 'running' | 'stopped' | 'absent'>;
-  /** The sentinel and the key count read back from the running copy. */
-  state_kept: boolean;
-  /** Staging folders and unfinished agent records of the migration still there. */
-  leftovers: string[];
-}
-
 export async function verdictOf(m: Migration, s: RedisSubject): Promise<Verdict> {
-  const states = await Promise.all(HOSTS.map((h) => stateOf(h, s.name)));
+  const states = await Promise.all(HOSTS.map((h) => copyState(engines[h], s.name)));
   const copies = { compute1: states[0], compute2: states[1] };
-  const running = HOSTS.filter((h) => copies[h] === 'running');
-  const where = running.length === 1 ? running[0] : null;
+  const where = onlyRunning(copies);
   let stateKept = false;
   if (where) {
     const sentinel = await redisCli(where, s.name, ['GET', 'sentinel']).catch(() => '');
     const keys = await redisCli(where, s.name, ['DBSIZE']).catch(() => '');
     stateKept = sentinel === s.sentinel && keys === String(s.keys);
   }
-  const leftovers: string[] = [];
-  for (const h of HOSTS) {
-    const staged = path.join(host(h).data_root, 'ferry-staging', h, m.uuid);
-    if (fs.existsSync(staged)) leftovers.push(staged);
-    const rec = path.join(cloud().state_dir, 'ferry', h, 'migrations', m.uuid, 'record.json');
-    if (fs.existsSync(rec)) {
-      const stage = (JSON.parse(fs.readFileSync(rec, 'utf8')) as { stage: string }).stage;
-      if (!['restored', 'rolled_back'].includes(stage)) leftovers.push(`${rec} (stage ${stage})`);
-    }
-  }
-  return { status: m.status, phase: m.phase ?? null, where, copies, state_kept: stateKept, leftovers };
+  return { status: m.status, phase: m.phase ?? null, where, copies, state_kept: stateKept, leftovers: leftoversOf(cloud(), m.uuid) };
 }
 
 /**
- * The invariant after a migration ended: one running copy, on the host the record says (and the
- * one expected), its state intact, no copy (running or not) left on the other host, no staging
- * or unfinished record left on either agent.
+ * The invariant after a migration ended (src/soak/verdict.ts `unmet`): one running copy, on the
+ * host the record says (and the one expected), its state intact, no copy (running or not) left on
+ * the other host, no staging or unfinished record left on either agent.
  */
-export async function assertInvariant(
-  m: Migration,
-  s: RedisSubject,
-  expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName },
-  read?: Verdict,
-): Promise<Verdict> {
+export async function assertInvariant(m: Migration, s: RedisSubject, expected: Expected, read?: Verdict): Promise<Verdict> {
   const v = read ?? (await verdictOf(m, s));
-  const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
-  expect(statuses).toContain(v.status);
-  const recorded = (v.status === 'completed' ? m.dest_host : m.source_host) as HostName;
-  expect(v.where).toBe(recorded);
-  if (expected.host) expect(v.where).toBe(expected.host);
-  expect(v.copies[HOSTS.find((h) => h !== v.where) as HostName]).toBe('absent');
-  expect(v.state_kept).toBe(true);
-  expect(v.leftovers).toEqual([]);
+  expect(unmet(m, v, expected)).toEqual([]);
   return v;
 }
 
@@ -150,14 +85,7 @@ export async function assertInvariant(
  * "Faults survived" table: the row holds what was expected and what was measured, so a run that
  * broke the invariant shows it there too.
  */
-export async function checkRow(
-  fault: string,
-  phase: string,
-  m: Migration,
-  s: RedisSubject,
-  expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName },
-  landed?: Landed,
-): Promise<Verdict> {
+export async function checkRow(fault: string, phase: string, m: Migration, s: RedisSubject, expected: Expected, landed?: Landed): Promise<Verdict> {
   const v = await verdictOf(m, s);
   recordRow(fault, phase, expected, v, landed);
   return assertInvariant(m, s, expected, v);
@@ -193,7 +121,7 @@ export function landedOf(at: Migration): Landed {
 }
 
 /** One row of README's "Faults survived" table, from a verdict (or the verdicts of several containers). */
-export function recordRow(fault: string, phase: string, expected: { status: MigrationStatus | MigrationStatus[]; host?: HostName }, v: Verdict | Verdict[], landed?: Landed): void {
+export function recordRow(fault: string, phase: string, expected: Expected, v: Verdict | Verdict[], landed?: Landed): void {
   const all = Array.isArray(v) ? v : [v];
   const file = path.join(repoRoot, 'results', 'faults.jsonl');
   fs.mkdirSync(path.dirname(file), { recursive: true });
