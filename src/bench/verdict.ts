@@ -10,7 +10,7 @@ import type { RunResult, Workload } from './types.js';
 
 /** The evidence of one run; null = not read (the verdict then cannot be yes). */
 export interface StateEvidence {
-  /** Counter: the last value the process printed before the freeze. */
+  /** Counter: the last value the process had printed when the migration was asked for (so before the freeze). */
   counter_before: number | null;
   /** Counter: values the process printed after the freeze began, in order (from the restored process). */
   counter_after: number[] | null;
@@ -153,7 +153,7 @@ export function logLinesSince(text: string, since: number): string {
 export function stateLine(r: RunResult): string {
   const d = r.detail;
   const parts: string[] = [];
-  if (d.counter_before !== undefined) parts.push(`counter ${d.counter_before ?? '?'} before the freeze, ${d.counter_first_after ?? '?'}…${d.counter_last_after ?? '?'} after`);
+  if (d.counter_before !== undefined) parts.push(`counter ${d.counter_before ?? '?'} before the move, ${d.counter_first_after ?? '?'}…${d.counter_last_after ?? '?'} after`);
   if (d.marker_before !== undefined && d.marker_before !== null) parts.push(`marker ${d.marker_after === d.marker_before ? 'read back' : `"${d.marker_after ?? '?'}"`}`);
   if (d.dbsize_after !== undefined && d.dbsize_after !== null) parts.push(`DBSIZE ${d.dbsize_after}`);
   if (d.source_gone !== undefined) parts.push(d.source_gone === true ? 'source gone' : d.source_gone === false ? 'source STILL RUNNING' : 'source not checked');
