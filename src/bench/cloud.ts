@@ -102,10 +102,5 @@ export async function fillContainerRedis(h: CloudHost, name: string, keys: numbe
   if (n !== String(keys)) throw new Error(`${name} holds ${n} keys, not ${keys}`);
 }
 
-export async function containerDbsize(h: CloudHost, name: string): Promise<number> {
-  const r = await dk(h, ['exec', name, 'redis-cli', 'DBSIZE'], { allowFail: true });
-  return r.code === 0 ? Number(r.stdout) : -1;
-}
-
 export { treeBytes } from '../compute/docker/tree.js';
 

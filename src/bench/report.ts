@@ -3,12 +3,18 @@ import type { MemoryReport } from './memory.js';
 import { fmtBytes, fmtMs, fmtStat, ratio, stat } from './stats.js';
 import { downtimeChart, type Series } from './svg.js';
 import type { MethodName, RunResult, Stat, Workload } from './types.js';
+import { lostState, stateLine, unprobed, verdictOf } from './verdict.js';
 
 export interface Summary {
   workload: string;
   method: MethodName;
+  /** Every try, a retry's failed first try included. */
   runs: number;
   failed: number;
+  /** Tries whose state did not go on (counter restarted or stood still, marker or keys lost). */
+  lost_state: number;
+  /** The downtime was measured without the client probe (raw CRIU post-copy asks the process itself). */
+  unprobed: boolean;
   downtime: Stat;
   tool_freeze: Stat;
   total: Stat;
@@ -53,6 +59,8 @@ export function summarize(results: RunResult[], workloads: Workload[], methods: 
         method: m,
         runs: rs.length,
         failed: rs.length - ok.length,
+        lost_state: rs.filter(lostState).length,
+        unprobed: rs.some(unprobed),
         downtime: stat(ok.map((r) => r.downtime_ms)),
         tool_freeze: stat(ok.map((r) => r.tool_freeze_ms)),
         total: stat(ok.map((r) => r.total_ms)),
@@ -61,8 +69,9 @@ export function summarize(results: RunResult[], workloads: Workload[], methods: 
         restore: stat(ok.map((r) => r.restore_ms)),
         memory_bytes: stat(ok.map((r) => r.memory_bytes)),
         transferred_bytes: stat(ok.map((r) => r.transferred_bytes)),
-        verified: ok.length ? ok.every((r) => r.verified !== false) : null,
-        errors: rs.filter((r) => !r.ok).map((r) => r.error ?? 'failed'),
+        // A run that lost state makes the method's verdict no, whatever its other runs did.
+        verified: rs.some(lostState) ? false : ok.length ? ok.every((r) => r.verified === true) : null,
+        errors: rs.filter((r) => !r.ok).map((r) => verdictOf(r)),
       });
     }
   }
@@ -91,13 +100,19 @@ export function ratios(summaries: Summary[], workloads: Workload[]): Ratios[] {
   });
 }
 
-const HEAD = ['workload', 'method', 'ok/runs', 'downtime (client)', 'tool freeze', 'total', 'checkpoint', 'transfer', 'restore', 'memory image', 'moved'];
+const HEAD = ['workload', 'method', 'ok/runs', 'lost state', 'downtime (client)', 'tool freeze', 'total', 'checkpoint', 'transfer', 'restore', 'memory image', 'moved'];
+
+/** A method whose downtime no client probe saw says so wherever its figures appear. */
+export function methodCell(m: string, unprobed: boolean): string {
+  return unprobed ? `${m} (no probe)` : m;
+}
 
 function rowCells(s: Summary): string[] {
   return [
     s.workload,
-    s.method,
+    methodCell(s.method, s.unprobed),
     `${s.runs - s.failed}/${s.runs}`,
+    String(s.lost_state ?? '–'),
     fmtStat(s.downtime),
     fmtStat(s.tool_freeze),
     fmtStat(s.total),
@@ -138,10 +153,10 @@ export function ratioTable(rs: Ratios[], md: boolean): string {
     ['engine fast/raw CRIU', (r) => r.fast_vs_raw],
     ['post-copy/manual', (r) => r.postcopy_vs_manual],
     ['post-copy/Podman', (r) => r.postcopy_vs_podman],
-    ['post-copy/raw lazy', (r) => r.postcopy_vs_raw_lazy],
+    ['post-copy/raw lazy (no probe)', (r) => r.postcopy_vs_raw_lazy],
     ['REST post-copy/manual', (r) => r.rest_postcopy_vs_manual],
     ['REST post-copy/Podman', (r) => r.rest_postcopy_vs_podman],
-    ['REST post-copy/raw lazy', (r) => r.rest_postcopy_vs_raw_lazy],
+    ['REST post-copy/raw lazy (no probe)', (r) => r.rest_postcopy_vs_raw_lazy],
     ['REST post-copy/raw CRIU', (r) => r.rest_postcopy_vs_raw],
   ];
   // Only the ratios this run could compute (its methods).
@@ -185,7 +200,7 @@ export function ferryPeaks(mem: MemoryReport): Record<string, number | null> {
 export function chartSeries(summaries: Summary[], methods: MethodName[], labels: Record<MethodName, string>): Series[] {
   return methods
     .map((m) => ({
-      name: labels[m] ?? m,
+      name: methodCell(labels[m] ?? m, summaries.some((s) => s.method === m && s.unprobed)),
       points: summaries
         .filter((s) => s.method === m && s.downtime.median !== null && s.memory_bytes.median)
         .map((s) => ({ x: s.memory_bytes.median as number, y: s.downtime.median as number, label: s.workload })),
@@ -224,6 +239,10 @@ export function markdown(r: ReportInput): string {
     'Downtime is what a client sees: a probe process outside the workload asks for an answer every 10 ms (HTTP GET for the counter, Redis `GET key:1`) — from the `ferry-client` namespace over `ferry-fabric` for the container methods, over 127.0.0.1 for raw CRIU — and the downtime is the gap between the last answer before the freeze and the first after the restore. The probe asks over a small pool of established connections (4 for Redis, 8 for httpd) and, once nothing has answered for 200 ms (30 ms for raw CRIU), over a fresh connection every 10 ms as well: a fresh connection arriving in the first ~25 ms after the freeze would sit in the listening socket\'s accept queue and make CRIU refuse the dump ("In-flight connection"), since runc does not pass `skip-in-flight` here. "tool freeze" is what the tool itself reports (Ferry\'s `freeze_ms`; for the manual procedure and raw CRIU, checkpoint start to restore end). Raw CRIU restores on the same host (no transfer) with `--skip-in-flight --network-lock nftables`. Values are median ±half the range over the successful runs; each run uses a fresh container (or host process) filled with `DEBUG POPULATE`.',
   );
   md.push('');
+  md.push(
+    'Verdicts: a run is ok only when the state went on and the source copy is gone. The counter\'s count is read from the process\'s own output (its stdout, in the engine\'s log; raw CRIU: the file its stdout stays open on), not from a file the move carries: the last count printed when the migration is asked for (so before the freeze), and the first printed by the restored process must be strictly greater (a restarted process counts from 1, a stopped one stands still). Redis: a marker key written just before the freeze must read back where Redis now runs, and DBSIZE must be the keys loaded plus the marker. The source copy: no running container of that name left on the source (Podman and raw CRIU, on one host: the original process is gone; the restored one is told apart by its start time). A run that lost state says "lost state" and counts as failed; a Ferry REST run that failed for another reason is tried once more, and both tries are rows of their own. Methods marked "(no probe)" measure their downtime without the client probe (raw CRIU post-copy asks the process in its namespace itself), so their figures are not the same measurement as the others\'.',
+  );
+  md.push('');
   md.push('## Results');
   md.push('');
   md.push(`| ${HEAD.join(' | ')} |`);
@@ -249,9 +268,9 @@ export function markdown(r: ReportInput): string {
   md.push('');
   const failed = r.results.filter((x) => !x.ok);
   if (failed.length) {
-    md.push('## Failed runs');
+    md.push('## Failed runs (lost state, source left running, failed tries of retried runs)');
     md.push('');
-    for (const f of failed) md.push(`- ${f.workload} / ${f.method} run ${f.run}: ${f.error}`);
+    for (const f of failed) md.push(`- ${f.workload} / ${f.method} run ${f.run}${(f.attempt ?? 1) > 1 ? ` try ${f.attempt}` : ''}: **${verdictOf(f)}** — ${f.error} (${stateLine(f)})`);
     md.push('');
   }
   if (r.analysis) {
@@ -260,11 +279,11 @@ export function markdown(r: ReportInput): string {
   }
   md.push('## Every run');
   md.push('');
-  md.push('| workload | method | run | ok | downtime | tool freeze | total | checkpoint | transfer | restore | image | verified | probe answers/failures |');
-  md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  md.push('| workload | method | run | try | verdict | downtime | tool freeze | total | checkpoint | transfer | restore | image | state after the move | probe answers/failures |');
+  md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const x of r.results) {
     md.push(
-      `| ${x.workload} | ${x.method} | ${x.run} | ${x.ok ? 'yes' : 'no'} | ${fmtMs(x.downtime_ms)} | ${fmtMs(x.tool_freeze_ms)} | ${fmtMs(x.total_ms)} | ${fmtMs(x.checkpoint_ms)} | ${fmtMs(x.transfer_ms)} | ${fmtMs(x.restore_ms)} | ${fmtBytes(x.memory_bytes)} | ${x.verified ?? '–'} | ${x.probe.answers}/${x.probe.failures} |`,
+      `| ${x.workload} | ${methodCell(x.method, unprobed(x))} | ${x.run} | ${x.attempt ?? 1} | ${verdictOf(x)} | ${fmtMs(x.downtime_ms)} | ${fmtMs(x.tool_freeze_ms)} | ${fmtMs(x.total_ms)} | ${fmtMs(x.checkpoint_ms)} | ${fmtMs(x.transfer_ms)} | ${fmtMs(x.restore_ms)} | ${fmtBytes(x.memory_bytes)} | ${stateLine(x)} | ${unprobed(x) ? 'no probe' : `${x.probe.answers}/${x.probe.failures}`} |`,
     );
   }
   md.push('');

@@ -53,8 +53,14 @@ export interface RunResult {
   memory_bytes: number | null;
   /** Bytes moved between the hosts (checkpoint, rootfs, image...). */
   transferred_bytes: number | null;
-  /** The workload's state survived (Redis DBSIZE, counter went on). */
+  /** The workload's state went on (Redis marker key and DBSIZE, counter read from the process); null = not judged. */
   verified: boolean | null;
+  /** The downtime is the client probe's (false: measured another way, see detail.downtime_measured_by). */
+  probed: boolean;
+  /** 1, or 2 for a retry (the first try is then its own result). */
+  attempt: number;
+  /** Failed tries before this one (flattened into the results by allTries before the report). */
+  earlier_tries?: RunResult[];
   probe: { answers: number; failures: number; answers_after: number };
   detail: Record<string, number | string | boolean | null>;
 }

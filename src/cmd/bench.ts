@@ -21,6 +21,7 @@ import { rawCriu } from '../bench/runners/raw-criu.js';
 import { rawCriuLazy } from '../bench/runners/raw-criu-lazy.js';
 import { fmtBytes, fmtMs } from '../bench/stats.js';
 import type { MethodName, RunResult } from '../bench/types.js';
+import { allTries, stateLine, verdictOf } from '../bench/verdict.js';
 import { findWorkloads, QUICK_WORKLOADS, WORKLOADS } from '../bench/workloads.js';
 import { DOCKER_CLI, repoRoot } from '../devcloud/layout.js';
 import { parseCommandLine } from '../common/args.js';
@@ -162,14 +163,18 @@ async function main(argv: string[]): Promise<number> {
           if (!m.supports(w)) continue;
           log(`${w.name} · ${m.name} · run ${run}/${runs}`);
           sampler.setLabel(`${m.name}/${w.name}`);
-          const r = await m.run(w, { cloud, slot: slot++, run, log });
+          const last = await m.run(w, { cloud, slot: slot++, run, log });
           sampler.setLabel(null);
-          results.push(r);
-          log(
-            r.ok
-              ? `  downtime ${fmtMs(r.downtime_ms)} (tool ${fmtMs(r.tool_freeze_ms)}) total ${fmtMs(r.total_ms)} checkpoint ${fmtMs(r.checkpoint_ms)} transfer ${fmtMs(r.transfer_ms)} restore ${fmtMs(r.restore_ms)} image ${((r.memory_bytes ?? 0) / 1e6).toFixed(1)} MB`
-              : `  FAILED: ${r.error}`,
-          );
+          // A retried run is two rows: the failed try counts as failed in every table.
+          for (const r of allTries(last)) {
+            results.push(r);
+            const tag = r.attempt > 1 ? ` (try ${r.attempt})` : '';
+            log(
+              r.ok
+                ? `  ok${tag}: downtime ${fmtMs(r.downtime_ms)}${r.probed ? '' : ' (no probe)'} (tool ${fmtMs(r.tool_freeze_ms)}) total ${fmtMs(r.total_ms)} checkpoint ${fmtMs(r.checkpoint_ms)} transfer ${fmtMs(r.transfer_ms)} restore ${fmtMs(r.restore_ms)} image ${((r.memory_bytes ?? 0) / 1e6).toFixed(1)} MB · ${stateLine(r)}`
+                : `  ${verdictOf(r).toUpperCase()}${tag}: ${r.error} · ${stateLine(r)}`,
+            );
+          }
         }
       }
     }

@@ -16,8 +16,9 @@ import { DOCKER_CLI } from '../../devcloud/layout.js';
 import type { BenchCloud } from '../cloud.js';
 import { sh, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
-import { emptyResult, errMessage, judgeState, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
-import { redisCli } from './raw-criu.js';
+import { applyFailure, logLinesSince } from '../verdict.js';
+import { emptyResult, errMessage, judgedMigration, type Method, type MigrationOutcome, type RunContext, type StateAccess } from './common.js';
+import { originalGone, procStart, redisCli } from './raw-criu.js';
 
 const BASE_PORT = 16560; // 127.0.0.1, slot-dependent
 const PODMAN = ['podman', '--runtime', 'runc'];
@@ -49,7 +50,7 @@ async function ensureImage(cloud: BenchCloud, image: string): Promise<void> {
 function command(w: Workload, port: number): string[] {
   if (w.probe === 'redis') return ['/usr/bin/redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'];
   const interval = w.env.COUNTER_INTERVAL ?? '1';
-  return ['sh', '-c', `mkdir -p /www; httpd -p 127.0.0.1:${port} -h /www; i=0; while :; do i=$((i+1)); echo "$i" > /www/.next && mv /www/.next /www/index.html; sleep ${interval}; done`];
+  return ['sh', '-c', `mkdir -p /www; httpd -p 127.0.0.1:${port} -h /www; i=0; while :; do i=$((i+1)); echo "$i" > /www/.next && mv /www/.next /www/index.html; echo "$i"; sleep ${interval}; done`];
 }
 
 export const podmanPeer: Method = {
@@ -73,9 +74,25 @@ export const podmanPeer: Method = {
         const n = (await redisCli(port, ['DBSIZE'])).stdout;
         if (n !== String(w.keys)) throw new Error(`${name} holds ${n} keys, not ${w.keys}`);
       }
-      await probedMigration(
+      // The source copy is the original container's process: gone once the restored one runs.
+      const pid = Number((await podman(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim()) || 0;
+      const start = pid ? procStart(pid) : null;
+      const cli = async (args: string[]) => (await redisCli(port, args)).stdout.trim();
+      const access: StateAccess = {
+        redisBefore: cli,
+        redisAfter: cli,
+        counterBefore: async () => (await podman(['logs', '--tail', '5', name])).stdout,
+        counterAfter: async (since) => logLinesSince((await podman(['logs', '-t', name])).stdout, since),
+        async sourceGone() {
+          const running = (await podman(['ps', '-q', '--filter', `name=^${name}$`])).stdout.split('\n').filter(Boolean).length;
+          return pid > 0 && originalGone(pid, start) && running <= 1;
+        },
+      };
+      await judgedMigration(
         result,
+        w,
         { kind: w.probe, host: '127.0.0.1', port, netns: null },
+        access,
         async (): Promise<MigrationOutcome> => {
           const t0 = Date.now();
           const c = await withRuncConfShared(() => podman(['container', 'checkpoint', '--export', archive, '--tcp-established', name]));
@@ -91,9 +108,8 @@ export const podmanPeer: Method = {
         },
         ctx.log,
       );
-      await judgeState(result, w, async () => Number((await redisCli(port, ['DBSIZE'])).stdout));
     } catch (e) {
-      result.error = errMessage(e);
+      applyFailure(result, errMessage(e));
     } finally {
       await podman(['rm', '-f', name]);
       fs.rmSync(archive, { force: true });

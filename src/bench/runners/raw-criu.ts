@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sh, treeBytes, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
-import { emptyResult, errMessage, judgeState, probedMigration, type Method, type MigrationOutcome, type RunContext } from './common.js';
+import { applyFailure } from '../verdict.js';
+import { emptyResult, errMessage, judgedMigration, type Method, type MigrationOutcome, type RunContext, type StateAccess } from './common.js';
 import { sleep } from '../../common/sleep.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -118,6 +119,11 @@ async function dumpRoot(p: HostProcess): Promise<number> {
   return root;
 }
 
+/** Where the counter's shell prints its counts: a file on the host its stdout stays open on, across the dump and restore. */
+function counterLog(dir: string): string {
+  return path.join(dir, 'counter.out');
+}
+
 function startHostProcess(w: Workload, port: number, dir: string): HostProcess {
   let child: ChildProcess;
   if (w.probe === 'redis') {
@@ -128,11 +134,13 @@ function startHostProcess(w: Workload, port: number, dir: string): HostProcess {
     fs.mkdirSync(www, { recursive: true });
     fs.writeFileSync(path.join(www, 'index.html'), '0\n');
     const interval = w.env.COUNTER_INTERVAL ?? '1';
-    const script = `${BUSYBOX} httpd -f -p 127.0.0.1:${port} -h ${www} & i=0; while :; do i=$((i+1)); echo "$i" > ${www}/.next && ${BUSYBOX} mv ${www}/.next ${www}/index.html; ${BUSYBOX} sleep ${interval}; done`;
+    const script = `${BUSYBOX} httpd -f -p 127.0.0.1:${port} -h ${www} & i=0; while :; do i=$((i+1)); echo "$i" > ${www}/.next && ${BUSYBOX} mv ${www}/.next ${www}/index.html; echo "$i"; ${BUSYBOX} sleep ${interval}; done`;
     // A small reaper (child subreaper) parents the shell: when the dump ends the tree, httpd and
     // sleep are reaped at once instead of whenever PID 1 gets to them, so their PIDs are free
     // for the restore (Debian's /usr/bin/python3, ctypes prctl(PR_SET_CHILD_SUBREAPER)).
-    child = spawn('/usr/bin/python3', ['-c', REAPER, BUSYBOX, 'sh', '-c', script], { detached: true, stdio: 'ignore', cwd: dir });
+    const out = fs.openSync(counterLog(dir), 'a');
+    child = spawn('/usr/bin/python3', ['-c', REAPER, BUSYBOX, 'sh', '-c', script], { detached: true, stdio: ['ignore', out, 'ignore'], cwd: dir });
+    fs.closeSync(out);
   }
   if (!child.pid) throw new Error(`could not start the host process for ${w.name}`);
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
@@ -165,10 +173,28 @@ export const rawCriu: Method = {
       }
       const root = await dumpRoot(p);
       result.detail.host_pid = root;
-      await probedMigration(
+      // The restore gives the tree its PIDs back: the original is told apart by its start time.
+      const start = procStart(root);
+      const cli = async (args: string[]) => (await redisCli(port, args)).stdout.trim();
+      const readFrom = (offset: number) => {
+        const b = fs.readFileSync(counterLog(dir));
+        return b.subarray(Math.min(offset, b.length)).toString('utf8');
+      };
+      let dumpedAt: number | null = null; // the log's size when the dump had ended the original
+      const access: StateAccess = {
+        redisBefore: cli,
+        redisAfter: cli,
+        counterBefore: async () => readFrom(0),
+        // Only what the restored process printed (after the dump the original printed nothing more).
+        counterAfter: async () => (dumpedAt === null ? '' : readFrom(dumpedAt)),
+        sourceGone: async () => originalGone(root, start),
+      };
+      await judgedMigration(
         result,
+        w,
         // --skip-in-flight below lets the probe open fresh connections soon after answers stop.
         { kind: w.probe, host: '127.0.0.1', port, netns: null, detectMs: 30 },
+        access,
         async (): Promise<MigrationOutcome> => {
           const tree = treePids(root);
           const t0 = Date.now();
@@ -181,6 +207,7 @@ export const rawCriu: Method = {
           const deadline = Date.now() + 5000;
           while (tree.some(alive) && Date.now() < deadline) await sleep(5);
           const t1 = Date.now();
+          if (w.probe !== 'redis') dumpedAt = fs.statSync(counterLog(dir)).size;
           const pidfile = path.join(dir, 'restored.pid');
           const r = await sh(criu, ['restore', '-D', img, '--tcp-established', '--network-lock', 'nftables', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });
           if (r.code !== 0) throw new Error(`criu restore failed: ${r.stderr} ${tailLog(path.join(img, 'restore.log'))}`);
@@ -200,9 +227,8 @@ export const rawCriu: Method = {
         },
         ctx.log,
       );
-      await judgeState(result, w, async () => Number((await redisCli(port, ['DBSIZE'])).stdout));
     } catch (e) {
-      result.error = errMessage(e);
+      applyFailure(result, errMessage(e));
     } finally {
       // Only what this run started: the restored tree (same PID) or the original, by PID.
       await killTree(restoredPid);
@@ -238,4 +264,23 @@ function imageBytes(img: string): number {
     }
   }
   return treeBytes(img) - logs;
+}
+
+/** A process's start time (clock ticks since boot, /proc/PID/stat field 22); null when it is gone (or a zombie). */
+export function procStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start after its closing parenthesis: state first.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f[0] === 'Z' || f[0] === 'X') return null;
+    return f[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The process that started at `start` is gone (its PID may be free, or reused by a restored one). */
+export function originalGone(pid: number, start: string | null): boolean {
+  const now = procStart(pid);
+  return now === null || now !== start;
 }
