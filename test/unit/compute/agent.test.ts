@@ -40,6 +40,30 @@ describe('one step per migration at a time', () => {
     expect(order).toEqual(['live start', 'other migration', 'live end', 'rollback']);
   });
 
+  it('the RPC dispatch is where steps of one migration are serialised: a second step waits for the running one', async () => {
+    const order: string[] = [];
+    const state = new Map<string, State>([['t1', { exists: true, running: false, status: 'created', name: 'web' }]]);
+    const agent = agentWith(
+      fakeDriver(state, [], {
+        removeContainer: async () => {
+          order.push('remove start');
+          await sleep(80);
+          order.push('remove end');
+          return true;
+        },
+      }),
+    );
+    agent.records.save({ ...agent.records.create('m1', 'target', 'c1'), stage: 'received', container_id: 't1', spec: { ...spec, id: 't1' } });
+    const manager = new ComputeManager(agent);
+    const rollback = manager.dispatch('rollback_at_destination', { migration_id: 'm1' });
+    const status = manager.dispatch('post_copy_status', { migration_id: 'm1' }).then(
+      () => order.push('status answered'),
+      () => order.push('status answered'),
+    );
+    await Promise.all([rollback, status]);
+    expect(order).toEqual(['remove start', 'remove end', 'status answered']);
+  });
+
   it('a failed step does not block the next one', async () => {
     const agent = agentWith(fakeDriver(new Map(), []));
     await expect(agent.serialize('m1', 'a', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
