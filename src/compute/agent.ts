@@ -33,25 +33,27 @@ import { effectiveFaults, withFaults, type Faults } from './faults.js';
 import { nextPreCopyStep, type PreDumpRound } from './precopy.js';
 import { AgentRecordStore, isSettled, type AgentRecord } from './records.js';
 import type {
-  CheckDestinationRequest,
   CheckDestinationResult,
-  CheckSourceRequest,
   CheckSourceResult,
-  CleanupSourceRequest,
   CleanupSourceResult,
-  LiveMigrationRequest,
   LiveMigrationResult,
   PageServerAddress,
   PostCopyStatusResult,
-  PostMigrationRequest,
   PostMigrationResult,
-  PreMigrationRequest,
   PreMigrationResult,
-  RollbackDestinationRequest,
   RollbackDestinationResult,
-  RollbackSourceRequest,
   RollbackSourceResult,
 } from './steps.js';
+import type {
+  CheckDestinationRequest,
+  CheckSourceRequest,
+  CleanupSourceRequest,
+  LiveMigrationRequest,
+  PostMigrationRequest,
+  PreMigrationRequest,
+  RollbackDestinationRequest,
+  RollbackSourceRequest,
+} from './methods.js';
 import type { TlsMaterial } from './datachannel/tls.js';
 import { newPageToken } from './pagetunnel.js';
 import { endOrphanedPageServer } from './criuproc.js';

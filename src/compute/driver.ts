@@ -5,8 +5,10 @@
  * src/compute/docker/driver.ts.
  */
 import type { Readable } from 'node:stream';
-import type { ContainerSummary } from '../objects/host.js';
+import type { ContainerSummary, HostModes, ModeSupport } from '../objects/host.js';
 import type { PageTunnelSecurity } from './pagetunnel.js';
+
+export type { HostModes, ModeSupport };
 
 export interface LazyCheckpointRequest {
   pageServerPort: number;
@@ -44,18 +46,6 @@ export interface HostFacts {
    * older agent); the target then skips that check.
    */
   cpuinfo?: string | null;
-}
-
-export interface ModeSupport {
-  ok: boolean;
-  /** Why not (null when ok). */
-  reason: string | null;
-}
-
-/** Stop-and-copy works wherever CRIU does; these need more (kernel features, the deployment's permission). */
-export interface HostModes {
-  post_copy: ModeSupport;
-  pre_copy: ModeSupport;
 }
 
 export interface NetworkAttachment {

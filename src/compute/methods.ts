@@ -106,6 +106,15 @@ export type ComputeMethod = keyof typeof COMPUTE_METHODS;
 export type ComputeArgs<M extends ComputeMethod> = z.infer<(typeof COMPUTE_METHODS)[M]['args']>;
 export type ComputeResult<M extends ComputeMethod> = NonNullable<(typeof COMPUTE_METHODS)[M]['result']>;
 
+export type CheckSourceRequest = ComputeArgs<'check_can_migrate_source'>;
+export type CheckDestinationRequest = ComputeArgs<'check_can_migrate_destination'>;
+export type PreMigrationRequest = ComputeArgs<'pre_migration'>;
+export type LiveMigrationRequest = ComputeArgs<'live_migration'>;
+export type PostMigrationRequest = ComputeArgs<'post_migration_at_destination'>;
+export type CleanupSourceRequest = ComputeArgs<'cleanup_source'>;
+export type RollbackDestinationRequest = ComputeArgs<'rollback_at_destination'>;
+export type RollbackSourceRequest = ComputeArgs<'rollback_at_source'>;
+
 export function isComputeMethod(name: string): name is ComputeMethod {
   return Object.prototype.hasOwnProperty.call(COMPUTE_METHODS, name);
 }

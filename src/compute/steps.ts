@@ -1,19 +1,9 @@
 /**
  * The JSON each migration step returns: what travels back over the bus from the compute
- * agents to the conductor. The requests are the argument schemas in methods.ts (named here
+ * agents to the conductor. The requests are the argument schemas in methods.ts (named there
  * for readability). Plain data only: IDs, names, addresses, tokens, numbers.
  */
 import type { ContainerSpec, HostFacts, Refusal } from './driver.js';
-import type { ComputeArgs } from './methods.js';
-
-export type CheckSourceRequest = ComputeArgs<'check_can_migrate_source'>;
-export type CheckDestinationRequest = ComputeArgs<'check_can_migrate_destination'>;
-export type PreMigrationRequest = ComputeArgs<'pre_migration'>;
-export type LiveMigrationRequest = ComputeArgs<'live_migration'>;
-export type PostMigrationRequest = ComputeArgs<'post_migration_at_destination'>;
-export type CleanupSourceRequest = ComputeArgs<'cleanup_source'>;
-export type RollbackDestinationRequest = ComputeArgs<'rollback_at_destination'>;
-export type RollbackSourceRequest = ComputeArgs<'rollback_at_source'>;
 
 /** host:port of a data channel plus the one-time token that opens it for one migration. */
 export interface ChannelGrant {

@@ -1,5 +1,17 @@
 /** A compute host as the conductor knows it from heartbeats. */
-import type { HostModes } from '../compute/driver.js';
+
+export interface ModeSupport {
+  ok: boolean;
+  /** Why not (null when ok). */
+  reason: string | null;
+}
+
+/** Stop-and-copy works wherever CRIU does; these need more (kernel features, the deployment's permission). */
+export interface HostModes {
+  post_copy: ModeSupport;
+  pre_copy: ModeSupport;
+}
+
 /** A host's service status, set by the operator (Nova's `compute service set --disable`). */
 export const HOST_STATUSES = ['enabled', 'disabled'] as const;
 export type HostStatus = (typeof HOST_STATUSES)[number];
