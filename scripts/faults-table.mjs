@@ -19,5 +19,5 @@ console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows.values()) {
   const at = r.at_fault ?? 'not read';
   const again = r.asked_again ? (r.asked_again.length ? r.asked_again.join(', ') : 'none') : 'not read';
-  console.log(`| ${r.fault} | ${r.phase} | ${at} | ${again} | ${r.expected} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE read back)' : 'NO'} | ${r.left_behind ? `${r.left_behind} (staging or records)` : 'nothing'} |`);
+  console.log(`| ${r.fault} | ${r.phase} | ${at} | ${again} | ${r.expected} | ${r.outcome} | ${r.state_kept ? 'yes (sentinel and DBSIZE read back)' : /no single host/.test(r.outcome) ? 'not read: no single copy runs' : 'NO'} | ${r.left_behind ? `${r.left_behind} (staging or records)` : 'nothing'} |`);
 }
