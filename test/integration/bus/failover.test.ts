@@ -52,15 +52,27 @@ async function servicesOn(broker: 'rabbitmq' | 'rabbitmq2'): Promise<string[]> {
   return SERVICES.filter((n) => r.stdout.includes(`"connection_name","${n}"`));
 }
 
+/**
+ * The topics the services consume. A service is on a broker once it consumes there, not merely
+ * connected: a call published before the conductor re-declared its queue on a restarted broker is
+ * unroutable and dropped, and the caller times out (504) — a fresh-clone run hit exactly that.
+ */
+const TOPICS = ['ferry-conductor', 'ferry-compute.compute1', 'ferry-compute.compute2'];
+
 async function waitServicesOn(broker: 'rabbitmq' | 'rabbitmq2', timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let on: string[] = [];
+  let consumed: string[] = [];
   while (Date.now() < deadline) {
     on = await servicesOn(broker).catch(() => []);
-    if (on.length === SERVICES.length) return;
+    const queues = await queuesOn(broker).catch(() => new Map<string, number>());
+    consumed = TOPICS.filter((q) => (queues.get(q) ?? 0) >= 1);
+    if (on.length === SERVICES.length && consumed.length === TOPICS.length) return;
     await sleep(500);
   }
-  throw new Error(`after ${timeoutMs} ms only ${JSON.stringify(on)} of ${JSON.stringify(SERVICES)} are connected to ${broker}`);
+  throw new Error(
+    `after ${timeoutMs} ms only ${JSON.stringify(on)} of ${JSON.stringify(SERVICES)} are connected to ${broker}, and only ${JSON.stringify(consumed)} of ${JSON.stringify(TOPICS)} consumed there`,
+  );
 }
 
 /** Queue name -> consumer count on one broker. */
