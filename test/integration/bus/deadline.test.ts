@@ -47,13 +47,14 @@ test('a call its caller gave up on (call monitor) is not run by a server that co
   const client = new RPCClient(bus.client, { topic, server: 'h1' }, { timeoutSeconds: 60 });
   const t0 = Date.now();
   await expect(client.prepare({ callMonitorTimeout: 2 }).call(ctx, 'work', { tag: 'late' })).rejects.toBeInstanceOf(MessagingTimeout);
-  expect(Date.now() - t0).toBeLessThan(10_000);
+  // Gave up on the 2 s monitor, long before the 60 s timeout (the bound leaves room for a busy machine).
+  expect(Date.now() - t0).toBeLessThan(30_000);
   const server = makeServer(topic);
   await server.start();
   await sleep(2000);
   expect(ran).not.toContain('late');
   // The server itself serves a live caller.
-  expect(await client.prepare({ callMonitorTimeout: 5 }).call(ctx, 'work', { tag: 'live' })).toBe('done');
+  expect(await client.prepare({ callMonitorTimeout: 30 }).call(ctx, 'work', { tag: 'live' })).toBe('done');
   expect(ran).toContain('live');
   await server.stop(1000);
 });
@@ -66,7 +67,8 @@ test('a message whose _expires_at has passed is dropped by the server', async ()
     serializeMsg({ method: 'work', args: { tag }, version: '1.0', _unique_id: `${tag}-${Date.now()}`, _expires_at: expiresAt / 1000 });
   await bus.client.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('stale', Date.now() - 1000) });
   await bus.client.publish({ exchange: topicExchange('ferry'), routingKey: topic, body: body('fresh', Date.now() + 60_000) });
-  for (let i = 0; i < 50 && !ran.includes('fresh'); i++) await sleep(100);
+  // The fresh message comes after the stale one on the same queue: once it ran, the stale one was seen.
+  for (let i = 0; i < 300 && !ran.includes('fresh'); i++) await sleep(100);
   expect(ran).toContain('fresh');
   expect(ran).not.toContain('stale');
   await server.stop(1000);
