@@ -51,6 +51,7 @@ import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPath
 import { untaggedImage } from './imagetar.js';
 import { checkCpuinfo, compareCpuinfo, cpuRefusals, decodeCpuinfoImage, dumpCpuinfo, type CpuComparison } from './cpuinfo.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
+import { foreignCredentialsRefusal, hasSysResource, ownCapEff, processTree } from './rlimits.js';
 import { sleep } from '../../common/sleep.js';
 
 const log = getLogger('compute.docker');
@@ -229,7 +230,21 @@ export class DockerDriver implements EngineDriver {
 
   async sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]> {
     const source = await this.hostFacts();
-    return [...decideSource({ source, dest, destHost, spec, sharedStorage: this.shared }), ...(await realPathRefusals(spec, this.shared))];
+    const refusals = [...decideSource({ source, dest, destHost, spec, sharedStorage: this.shared }), ...(await realPathRefusals(spec, this.shared))];
+    const credentials = spec.running ? await this.credentialsRefusal(spec) : null;
+    return credentials ? [...refusals, credentials] : refusals;
+  }
+
+  /** A container whose processes CRIU could not dump here (another user's rlimits), refused before the freeze. */
+  private async credentialsRefusal(spec: ContainerSpec): Promise<Refusal | null> {
+    const pid = (await this.inspectNow(spec.id)).State.Pid;
+    if (!pid) return null;
+    return foreignCredentialsRefusal({
+      container: spec.name,
+      host: this.host,
+      processes: processTree(pid),
+      canReadForeignLimits: hasSysResource(ownCapEff()),
+    });
   }
 
   async targetState(own: OwnedResources = {}): Promise<TargetState> {
@@ -840,7 +855,40 @@ export class DockerDriver implements EngineDriver {
    * never come (and keeps the engine from removing its shell). End them all.
    */
   async endLeftovers(): Promise<string[]> {
-    return this.endLazyWorkDirs(() => true, null);
+    const root = path.join(this.opts.workDir, 'lazy-pages');
+    // Each work dir is named <container id, 12 characters>-<checkpoint> (lazy.ts).
+    const copies = fs.existsSync(root)
+      ? fs
+          .readdirSync(root)
+          .map((d) => d.slice(0, 12))
+          .filter((id) => /^[0-9a-f]{12}$/.test(id))
+      : [];
+    // The daemon and CRIU's restore first: the engine answers for the container only once they are gone.
+    const ended = await this.endLazyWorkDirs(() => true, null);
+    for (const id of copies) if (await this.stopUnfinishedCopy(id)) ended.push(`copy ${id} stopped (its pages never all arrived)`);
+    return ended;
+  }
+
+  /**
+   * A copy restored lazily whose restore this agent did not see finish: pages it never fetched
+   * read as zeros once its daemon is gone, so it must not go on running (the source stays frozen
+   * and whole). Killed as a failed post-copy kills it, then awaited until the engine shows it stopped.
+   */
+  private async stopUnfinishedCopy(id: string): Promise<boolean> {
+    const container = this.docker.getContainer(id);
+    try {
+      if (!(await container.inspect()).State.Running) return false;
+      await container.kill({ signal: 'SIGKILL' });
+    } catch (e) {
+      if (status(e) === 404 || status(e) === 409) return false; // gone, or not running any more
+      throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.host}: ${errText(e)}`);
+    }
+    for (let i = 0; i < 300; i++) {
+      if (!(await container.inspect()).State.Running) break;
+      await sleep(100);
+    }
+    log.warn({ host: this.host, container: id }, 'stopped a copy whose lazy restore an earlier run of this agent left unfinished');
+    return true;
   }
 
   /** End the processes holding the matching lazy-pages work dirs, unmount what they left, remove the dirs. */

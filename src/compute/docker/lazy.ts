@@ -560,10 +560,18 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   }
   const killContainer = async (): Promise<void> => {
     // Its memory is incomplete: pages not fetched would read as zeros once the uffd is gone.
-    await o.docker
-      .getContainer(o.containerId)
-      .kill({ signal: 'SIGKILL' })
-      .catch(() => undefined);
+    const container = o.docker.getContainer(o.containerId);
+    await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    // Stopped as the engine shows it before anyone hears "failed" (the conductor then reads the target).
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const running = await container
+        .inspect()
+        .then((i) => i.State.Running)
+        .catch(() => false);
+      if (!running) return;
+      await sleep(50);
+    }
   };
   let aborted = false;
   const handle: LazyRestoreHandle = {
@@ -616,11 +624,12 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
       fs.rmSync(lpw, { recursive: true, force: true });
       return;
     }
-    handle.state = 'failed';
-    handle.error = aborted
+    const error = aborted
       ? `post-copy of ${o.containerId.slice(0, 12)} aborted before every page arrived; the container was stopped`
       : `post-copy of ${o.containerId.slice(0, 12)} failed: the lazy-pages daemon ended (${e.signal ?? `exit ${e.code}`}) before every page arrived (${why() || 'no error logged'}); the container was stopped`;
     await killContainer();
+    handle.error = error;
+    handle.state = 'failed';
     fs.rmSync(lpw, { recursive: true, force: true }); // its reasons are in the message
     throw new PostCopyFailed(handle.error, { container: o.containerId });
   })();

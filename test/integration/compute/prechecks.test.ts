@@ -97,6 +97,21 @@ test('host bind mount not on shared storage; one on shared storage passes the ch
   expect(spec.binds).toEqual([{ source: `${SHARED}/data`, destination: '/shared', read_only: false }]);
 });
 
+test("processes of another user than root, where root lacks CAP_SYS_RESOURCE (CRIU cannot read their limits)", async () => {
+  const name = await run('nonroot', ['--user', '65534:65534', '--entrypoint', '/bin/sleep', 'ferry/counter', '3600']);
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  const rootHasSysResource = ((BigInt(`0x${capEff}`) >> 24n) & 1n) === 1n;
+  const r = await migrate(a1, a2, name);
+  if (rootHasSysResource) {
+    // A host where CRIU can read another user's limits moves the container as any other.
+    expect(r.status).toBe('completed');
+    return;
+  }
+  refusedFor(r, 'foreign_credentials', /runs processes as another user than root \(pid \d+: uid 65534\/65534\/65534, gid 65534\/65534\/65534\)/);
+  expect(r.error).toMatch(/lacks CAP_SYS_RESOURCE; run its processes as root/);
+  await untouched(name);
+});
+
 test('name already taken on the target', async () => {
   const name = await run('name', ['ferry/counter']);
   await dk('compute2', ['create', '--name', name, 'ferry/counter']);
