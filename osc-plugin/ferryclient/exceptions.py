@@ -14,6 +14,10 @@ class ConnectionError(ClientException):  # noqa: A001 (shadowing the builtin on 
     pass
 
 
+class UnsupportedVersion(ClientException):
+    """The API microversion asked for is one this client or the server cannot give."""
+
+
 class HttpError(ClientException):
     """An error answer from the Ferry API (`{"error": {"code", "title", "message"}}`)."""
 

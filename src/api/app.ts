@@ -1,20 +1,24 @@
 /**
  * The ferry-api express application (it does not listen; see server.ts).
  *
- * Pipeline: request id (x-openstack-request-id on every response) -> access log -> strip
+ * Pipeline: request id (x-openstack-request-id on every response; every log line of the
+ * request carries it, src/common/log.ts) -> access log -> strip
  * caller-supplied identity headers -> public documents (/, /v1, /healthcheck) -> Keystone
- * auth for everything else under /v1 -> the v1 resources -> 404 -> the error handler,
+ * auth for everything else under /v1 -> the request's microversion (microversions.ts) -> the v1 resources -> 404 -> the error handler,
  * which alone turns errors into HTTP (src/api/errors.ts).
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { generateRequestId } from '../common/context.js';
-import { getLogger, type Logger } from '../common/log.js';
+import { packageVersion } from '../common/gmr.js';
+import { getLogger, runWithRequestIds, type Logger } from '../common/log.js';
 import type { ConductorAPI } from '../conductor/interface.js';
 import type { FerryConfig } from '../conf/index.js';
 import type { Policy } from '../identity/policy.js';
 import type { TokenValidator } from '../identity/types.js';
 import { authenticate, locals, stripIdentityHeaders } from './auth.js';
 import { HttpError, toErrorResponse } from './errors.js';
+import { healthcheckHandler } from './healthcheck.js';
+import { microversionMiddleware } from './microversions.js';
 import { methodNotAllowed, v1Router } from './routes.js';
 import { baseUrl, versionDocument, versionsDocument } from './versions.js';
 
@@ -24,7 +28,7 @@ export interface ApiDeps {
   policy: Policy;
   conductor: ConductorAPI;
   logger?: Logger;
-  /** Extra liveness check for /healthcheck (false or a rejection -> 503). Default: always up. */
+  /** Extra liveness check for /healthcheck (false or a rejection -> 503; src/api/healthcheck.ts). Default: always up. */
   healthcheck?: () => boolean | Promise<boolean>;
 }
 
@@ -50,7 +54,8 @@ export function createApp(deps: ApiDeps): Express {
     l.requestId = requestId;
     l.globalRequestId = inbound && REQUEST_ID_RE.test(inbound) ? inbound : null;
     res.setHeader(REQUEST_ID_HEADER, requestId);
-    next();
+    // Everything this request runs (routes, the conductor client, error handler) logs its ids.
+    runWithRequestIds({ request_id: requestId, global_request_id: l.globalRequestId }, next);
   });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -60,7 +65,7 @@ export function createApp(deps: ApiDeps): Express {
       log.info(
         {
           request_id: l.requestId,
-          global_request_id: l.globalRequestId ?? undefined,
+          global_request_id: l.globalRequestId,
           user_id: l.context?.user_id ?? undefined,
           project_id: l.context?.project_id ?? undefined,
           method: req.method,
@@ -85,16 +90,14 @@ export function createApp(deps: ApiDeps): Express {
     res.json(versionDocument(conf, req));
   });
   app.all('/v1', methodNotAllowed(['GET']));
-  app.get('/healthcheck', async (_req, res) => {
-    if (deps.healthcheck && !(await deps.healthcheck())) throw new HttpError(503, 'ferry-api is not healthy.');
-    res.type('text/plain').send('OK');
-  });
+  const adminProject = { name: conf.api.admin_project_name, domain: conf.api.admin_project_domain_name };
+  app.get('/healthcheck', healthcheckHandler({ conf, identity, policy, adminProject, check: deps.healthcheck, version: packageVersion() }));
   app.all('/healthcheck', methodNotAllowed(['GET']));
 
-  const adminProject = { name: conf.api.admin_project_name, domain: conf.api.admin_project_domain_name };
   app.use(
     '/v1',
     authenticate(identity, policy, adminProject),
+    microversionMiddleware,
     v1Router({ conductor, policy, maxBodyBytes: conf.api.max_body_bytes, maxLimit: conf.api.max_limit, baseUrl: (req) => baseUrl(conf, req) }),
   );
 

@@ -6,6 +6,7 @@
  * migration is "not found" to them, never "forbidden". The same for containers (their project
  * is their creator's label): such a caller lists and migrates only their project's. Which
  * project a request reaches is decided once, in scope.ts.
+ * What a request's microversion has (fields, routes) is decided with microversions.ts.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { RequestContext } from '../common/context.js';
@@ -16,6 +17,7 @@ import { POLICY } from '../identity/policies.js';
 import type { Migration } from '../objects/migration.js';
 import { contextOf } from './auth.js';
 import { HttpError } from './errors.js';
+import { atLeast, evacuationView, hostView, migrationView, since } from './microversions.js';
 import { projectScope } from './scope.js';
 import {
   parseContainerPage,
@@ -153,47 +155,49 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
 
   r.get('/hosts', enforce(policy, POLICY.hostGetAll), async (req, res) => {
     parseNoQuery(req.query);
-    res.json({ hosts: await conductor.listHosts(contextOf(res)) });
+    res.json({ hosts: (await conductor.listHosts(contextOf(res))).map((h) => hostView(res, h)) });
   });
   r.all('/hosts', methodNotAllowed(['GET']));
 
   // Host maintenance: enable/disable (Nova's service update) and evacuation (host-evacuate-live).
-  r.put('/hosts/:host', enforce(policy, POLICY.hostUpdate), jsonBody(maxBodyBytes), async (req, res) => {
+  r.put('/hosts/:host', since('1.2'), enforce(policy, POLICY.hostUpdate), jsonBody(maxBodyBytes), async (req, res) => {
     const host = parseHostName(req.params.host as string);
     parseNoQuery(req.query);
     const body = parseHostUpdateBody(req.body);
-    res.json({ host: await conductor.setHostStatus(contextOf(res), host, body.status, body.disabled_reason ?? null) });
+    res.json({ host: hostView(res, await conductor.setHostStatus(contextOf(res), host, body.status, body.disabled_reason ?? null)) });
   });
-  r.all('/hosts/:host', methodNotAllowed(['PUT']));
+  r.all('/hosts/:host', since('1.2'), methodNotAllowed(['PUT']));
 
-  r.post('/hosts/:host/evacuate', enforce(policy, POLICY.hostEvacuate), jsonBody(maxBodyBytes), async (req, res) => {
+  r.post('/hosts/:host/evacuate', since('1.2'), enforce(policy, POLICY.hostEvacuate), jsonBody(maxBodyBytes), async (req, res) => {
     const host = parseHostName(req.params.host as string);
     parseNoQuery(req.query);
-    const body = parseEvacuateBody(req.body);
+    const body = parseEvacuateBody(req.body, (v) => atLeast(res, v));
     const evacuation = await conductor.evacuateHost(contextOf(res), host, body);
-    res.status(202).location(`/v1/evacuations/${encodeURIComponent(evacuation.uuid)}`).json({ evacuation });
+    res.status(202).location(`/v1/evacuations/${encodeURIComponent(evacuation.uuid)}`).json({ evacuation: evacuationView(res, evacuation) });
   });
-  r.all('/hosts/:host/evacuate', methodNotAllowed(['POST']));
+  r.all('/hosts/:host/evacuate', since('1.2'), methodNotAllowed(['POST']));
 
-  r.get('/evacuations', enforce(policy, POLICY.evacuationGetAll), async (req, res) => {
+  r.get('/evacuations', since('1.2'), enforce(policy, POLICY.evacuationGetAll), async (req, res) => {
     const filters = parseEvacuationFilters(req.query);
-    res.json({ evacuations: await conductor.listEvacuations(contextOf(res), filters) });
+    res.json({ evacuations: (await conductor.listEvacuations(contextOf(res), filters)).map((e) => evacuationView(res, e)) });
   });
-  r.all('/evacuations', methodNotAllowed(['GET']));
+  r.all('/evacuations', since('1.2'), methodNotAllowed(['GET']));
 
-  r.get('/evacuations/:id', enforce(policy, POLICY.evacuationGet), async (req, res) => {
+  r.get('/evacuations/:id', since('1.2'), enforce(policy, POLICY.evacuationGet), async (req, res) => {
     const id = parseEvacuationId(req.params.id as string);
     parseNoQuery(req.query);
-    res.json({ evacuation: await conductor.getEvacuation(contextOf(res), id) });
+    res.json({ evacuation: evacuationView(res, await conductor.getEvacuation(contextOf(res), id)) });
   });
-  r.all('/evacuations/:id', methodNotAllowed(['GET']));
+  r.all('/evacuations/:id', since('1.2'), methodNotAllowed(['GET']));
 
   r.get('/containers', enforce(policy, POLICY.containerGetAll), async (req, res) => {
     const ctx = contextOf(res);
-    const page = parseContainerPage(req.query);
+    const paged = atLeast(res, '1.1');
+    const page = parseContainerPage(req.query, (v) => atLeast(res, v));
     const scope = containerScope(ctx);
     const limit = Math.min(page.limit ?? maxLimit, maxLimit);
-    const all = await conductor.listContainers(ctx, { ...page, limit: limit + 1, ...(scope !== null ? { project_id: scope } : {}) });
+    // Before 1.1 there are no links: the list is [api] max_limit items at most, as it always was.
+    const all = await conductor.listContainers(ctx, { ...page, limit: paged ? limit + 1 : limit, ...(scope !== null ? { project_id: scope } : {}) });
     const { items, links } = pageOf(all, limit, (c) => c.id, (marker) => nextUrl(baseUrl(req), req, limit, marker));
     res.json(links.length ? { containers: items, containers_links: links } : { containers: items });
   });
@@ -202,20 +206,21 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
   r.post('/containers/:container/migrate', enforce(policy, POLICY.migrationCreate), jsonBody(maxBodyBytes), async (req, res) => {
     const ctx = contextOf(res);
     const container = parseContainerRef(req.params.container as string);
-    const body = parseMigrateBody(req.body);
+    const body = parseMigrateBody(req.body, (v) => atLeast(res, v));
     // Another project's container, or an unlabelled one, is "not found" to a project-scoped caller (the conductor never matches it).
     const scope = containerScope(ctx);
     const migration = await conductor.migrateContainer(ctx, container, body.host ?? null, {
       ...(body.post_copy ? { post_copy: true } : {}),
       ...(scope !== null ? { project_id: scope } : {}),
     });
-    res.status(202).location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`).json({ migration });
+    res.status(202).location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`).json({ migration: migrationView(res, migration) });
   });
   r.all('/containers/:container/migrate', methodNotAllowed(['POST']));
 
   r.get('/migrations', enforce(policy, POLICY.migrationGetAll), async (req, res) => {
     const ctx = contextOf(res);
-    const filters = parseMigrationFilters(req.query);
+    const paged = atLeast(res, '1.1');
+    const filters = parseMigrationFilters(req.query, (v) => atLeast(res, v));
     const scope = migrationScope(ctx);
     if (scope !== null) {
       // Nova's habit: a project filter is checked against the rule; without the all-projects rule only one's own project is listed.
@@ -225,9 +230,10 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
       filters.project_id = scope;
     }
     const limit = Math.min(filters.limit ?? maxLimit, maxLimit);
-    const all = await conductor.listMigrations(ctx, { ...filters, limit: limit + 1 });
+    const all = await conductor.listMigrations(ctx, { ...filters, limit: paged ? limit + 1 : limit });
     const { items, links } = pageOf(all, limit, (m) => m.uuid, (marker) => nextUrl(baseUrl(req), req, limit, marker));
-    res.json(links.length ? { migrations: items, migrations_links: links } : { migrations: items });
+    const migrations = items.map((m) => migrationView(res, m));
+    res.json(links.length ? { migrations, migrations_links: links } : { migrations });
   });
   r.all('/migrations', methodNotAllowed(['GET']));
 
@@ -235,7 +241,7 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     const ctx = contextOf(res);
     const id = parseMigrationId(req.params.id as string);
     parseNoQuery(req.query);
-    res.json({ migration: await visibleMigration(ctx, id, POLICY.migrationGet) });
+    res.json({ migration: migrationView(res, await visibleMigration(ctx, id, POLICY.migrationGet)) });
   });
 
   r.delete('/migrations/:id', enforce(policy, POLICY.migrationDelete), async (req, res) => {
@@ -244,11 +250,11 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     // The rule's target is the migration (its owner), as Nova checks an instance's project.
     await visibleMigration(ctx, id, POLICY.migrationDelete);
     const migration = await conductor.abortMigration(ctx, id);
-    res.status(202).json({ migration });
+    res.status(202).json({ migration: migrationView(res, migration) });
   });
   r.all('/migrations/:id', methodNotAllowed(['GET', 'DELETE']));
 
-  r.post('/migrations/:id/action', enforce(policy, POLICY.migrationForceComplete), jsonBody(maxBodyBytes), async (req, res) => {
+  r.post('/migrations/:id/action', since('1.4'), enforce(policy, POLICY.migrationForceComplete), jsonBody(maxBodyBytes), async (req, res) => {
     const ctx = contextOf(res);
     const id = parseMigrationId(req.params.id as string);
     parseNoQuery(req.query);
@@ -257,7 +263,7 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     const migration = await conductor.forceCompleteMigration(ctx, id);
     res.status(202).json({ migration });
   });
-  r.all('/migrations/:id/action', methodNotAllowed(['POST']));
+  r.all('/migrations/:id/action', since('1.4'), methodNotAllowed(['POST']));
 
   return r;
 }

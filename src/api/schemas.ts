@@ -10,6 +10,11 @@ import { MIGRATION_SORT_KEYS, SORT_DIRS, type MigrationFilters, type PageRequest
 import { MAX_PARALLEL_LIMIT } from '../objects/evacuation.js';
 import { HOST_STATUSES } from '../objects/host.js';
 import { MIGRATION_STATUSES } from '../objects/migration.js';
+import { fieldSince } from './microversions.js';
+
+/** Whether the request's microversion is at least the one given (default: every field known). */
+export type Has = (version: string) => boolean;
+const ALL: Has = () => true;
 
 function noControlChars(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -147,12 +152,17 @@ export const noQuerySchema = z.strictObject({});
 type Where = 'body' | 'query';
 
 /** One readable sentence per problem, e.g. `host: must be a string (a compute host name) or null`. */
-export function formatIssues(error: z.ZodError, where: Where, allowed: readonly string[]): string {
+export function formatIssues(error: z.ZodError, where: Where, allowed: readonly string[], has: Has = ALL): string {
   const parts = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => `"${k}"`).join(', ');
       const what = where === 'body' ? `Unknown field${issue.keys.length > 1 ? 's' : ''} in the request body` : `Unknown query parameter${issue.keys.length > 1 ? 's' : ''}`;
-      return `${what}: ${keys} (allowed: ${allowed.length ? allowed.join(', ') : 'none'})`;
+      // A field of a later microversion: say which version has it.
+      const later = issue.keys.flatMap((k) => {
+        const since = fieldSince(k);
+        return since !== undefined && !has(since) ? [`"${k}" needs microversion ${since} or later`] : [];
+      });
+      return `${what}: ${keys} (allowed: ${allowed.length ? allowed.join(', ') : 'none'}${later.length ? `; ${later.join(', ')}` : ''})`;
     }
     if (issue.path.length === 0) return issue.message;
     const name = issue.path.map(String).join('.');
@@ -161,19 +171,28 @@ export function formatIssues(error: z.ZodError, where: Where, allowed: readonly 
   return parts.join('; ');
 }
 
-function validate<S extends z.ZodObject>(schema: S, input: unknown, where: Where): z.infer<S> {
+function validate<S extends z.ZodObject>(schema: S, input: unknown, where: Where, has: Has = ALL): z.infer<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  throw new InvalidInput(formatIssues(r.error, where, Object.keys(schema.shape)), { where });
+  throw new InvalidInput(formatIssues(r.error, where, Object.keys(schema.shape), has), { where });
+}
+
+/** The schema as a request at an older microversion knows it: the fields added later left out (so refused as unknown). */
+function atVersion<S extends z.ZodObject>(schema: S, has: Has): S {
+  const later = Object.keys(schema.shape).filter((k) => {
+    const since = fieldSince(k);
+    return since !== undefined && !has(since);
+  });
+  return later.length ? (schema.omit(Object.fromEntries(later.map((k) => [k, true])) as never) as unknown as S) : schema;
 }
 
 /** The migrate body; an absent body is `{}`. */
-export function parseMigrateBody(body: unknown): MigrateBody {
-  return validate(migrateBodySchema, body === undefined ? {} : body, 'body');
+export function parseMigrateBody(body: unknown, has: Has = ALL): MigrateBody {
+  return validate(atVersion(migrateBodySchema, has), body === undefined ? {} : body, 'body', has);
 }
 
-export function parseMigrationFilters(query: unknown): MigrationFilters {
-  const f = validate(migrationFiltersSchema, query ?? {}, 'query');
+export function parseMigrationFilters(query: unknown, has: Has = ALL): MigrationFilters {
+  const f = validate(atVersion(migrationFiltersSchema, has), query ?? {}, 'query', has);
   const out: MigrationFilters = {};
   for (const k of ['container', 'status', 'source_host', 'dest_host', 'user_id', 'project_id', 'limit', 'sort_key', 'sort_dir'] as const) {
     if (f[k] !== undefined) (out as Record<string, unknown>)[k] = f[k];
@@ -190,8 +209,8 @@ export function parseMigrationFilters(query: unknown): MigrationFilters {
   return out;
 }
 
-export function parseContainerPage(query: unknown): PageRequest {
-  const f = validate(containerPageSchema, query ?? {}, 'query');
+export function parseContainerPage(query: unknown, has: Has = ALL): PageRequest {
+  const f = validate(atVersion(containerPageSchema, has), query ?? {}, 'query', has);
   const out: PageRequest = {};
   if (f.limit !== undefined) out.limit = f.limit;
   if (f.marker !== undefined) out.marker = f.marker;
@@ -215,8 +234,8 @@ export function parseMigrationActionBody(body: unknown): { force_complete: null 
 }
 
 /** The evacuate body; an absent body is `{}`. */
-export function parseEvacuateBody(body: unknown): EvacuateBody {
-  return validate(evacuateBodySchema, body === undefined ? {} : body, 'body');
+export function parseEvacuateBody(body: unknown, has: Has = ALL): EvacuateBody {
+  return validate(atVersion(evacuateBodySchema, has), body === undefined ? {} : body, 'body', has);
 }
 
 export function parseEvacuationFilters(query: unknown): { host?: string; limit?: number } {

@@ -1,13 +1,14 @@
 /** Version discovery documents (GET / and GET /v1), in the shape other OpenStack APIs use. */
 import type { Request } from 'express';
 import type { FerryConfig } from '../conf/index.js';
+import { MAX_VERSION, MIN_VERSION } from './microversions.js';
 
 export const API_VERSION = {
   id: 'v1.0',
   status: 'CURRENT',
-  /** No microversions yet. */
-  version: '',
-  min_version: '',
+  /** The newest microversion (see microversions.ts for what each adds). */
+  version: MAX_VERSION,
+  min_version: MIN_VERSION,
   updated: '2026-11-01T00:00:00Z',
 } as const;
 

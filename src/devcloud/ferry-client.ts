@@ -23,16 +23,25 @@ export interface RequestOptions {
   /** Sent as it is (for malformed-JSON tests), as application/json. */
   rawBody?: string;
   headers?: Record<string, string>;
+  /** The microversion to ask for; default: the client's (`latest`); null: no version header (the API's minimum, 1.0). */
+  apiVersion?: string | null;
 }
+
+export const API_VERSION_HEADER = 'OpenStack-API-Version';
 
 export class FerryClient {
   readonly keystone: KeystoneClient;
 
-  /** `apiRoot`: the API's root URL without /v1, e.g. http://127.0.0.1:9517. */
+  /**
+   * `apiRoot`: the API's root URL without /v1, e.g. http://127.0.0.1:9517. `apiVersion`: the
+   * microversion every request asks for; this client (demo, benchmarks, soak, tests) is built
+   * with the server, so it asks for the newest by default.
+   */
   constructor(
     readonly apiRoot: string,
     authUrl: string,
     credentials: PasswordCredentials,
+    readonly apiVersion: string = 'latest',
   ) {
     this.keystone = new KeystoneClient({ authUrl, credentials });
   }
@@ -42,7 +51,10 @@ export class FerryClient {
   }
 
   async request<T = Record<string, unknown>>(method: string, urlPath: string, opts: RequestOptions = {}): Promise<FerryResponse<T>> {
-    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const headers: Record<string, string> = {};
+    const version = opts.apiVersion === undefined ? this.apiVersion : opts.apiVersion;
+    if (version !== null) headers[API_VERSION_HEADER] = `container-migration ${version}`;
+    Object.assign(headers, opts.headers ?? {});
     const token = opts.token === undefined ? await this.token() : opts.token;
     if (token) headers['x-auth-token'] = token;
     let body: string | undefined;

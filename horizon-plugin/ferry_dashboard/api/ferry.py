@@ -9,6 +9,9 @@ from openstack_dashboard.api import base
 from ferryclient.v1 import client as ferry_client
 
 SERVICE_TYPE = ferry_client.SERVICE_TYPE
+# The API microversion the dashboard was written for (paging, host maintenance, memory
+# counters, post-copy); sent on every call, so a newer server answers as this one expects.
+API_VERSION = '1.4'
 # Statuses in which a migration can still be aborted: the restore on the target has not begun.
 ABORTABLE_STATUSES = ('accepted', 'pre-migrating', 'running')
 FINAL_STATUSES = ('completed', 'failed', 'cancelled', 'error')
@@ -41,7 +44,8 @@ def client(request):
     cacert = getattr(settings, 'OPENSTACK_SSL_CACERT', None)
     sess = ks_session.Session(auth=token_endpoint.Token(url, request.user.token.id),
                               verify=cacert if (verify and cacert) else verify)
-    return ferry_client.Client(sess, endpoint_override=url, user_agent='ferry-dashboard')
+    return ferry_client.Client(sess, endpoint_override=url, user_agent='ferry-dashboard',
+                               api_version=API_VERSION)
 
 
 def host_list(request):

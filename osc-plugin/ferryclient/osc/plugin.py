@@ -5,6 +5,7 @@ commands of the ``openstack.container_migration.v1`` group and, on first use,
 ``make_client(instance)`` builds our client from its authenticated keystoneauth1 session.
 """
 import logging
+import re
 
 from osc_lib import utils
 
@@ -20,6 +21,18 @@ API_VERSIONS = {
 }
 
 
+def check_api_version(check_version):
+    """OSC's hook for --os-container-migration-api-version: '1' (negotiate the highest both
+    know) or a microversion 1.N; anything else stops with a clear message. True: OSC's own
+    check of API_VERSIONS (major versions only) is skipped."""
+    if not re.match(r'^1(\.(0|[1-9][0-9]*))?$', str(check_version)):
+        raise ValueError(
+            'Invalid --os-container-migration-api-version %s: give 1 (the highest this client '
+            'and the server both know) or a microversion 1.N (this client knows %s to %s)'
+            % (check_version, v1_client.MIN_API_VERSION, v1_client.MAX_API_VERSION))
+    return True
+
+
 def _cli_option(instance, name):
     """An option of ours from OSC's merged cloud config (argparse, env, clouds.yaml)."""
     opts = getattr(instance, '_cli_options', None)
@@ -30,8 +43,7 @@ def _cli_option(instance, name):
 def make_client(instance):
     """Returns a Ferry API client bound to OSC's session, region and interface."""
     version = instance._api_version.get(API_NAME, DEFAULT_API_VERSION)
-    if str(version).split('.')[0] != '1':
-        raise ValueError('Unsupported container-migration API version %s (only 1)' % version)
+    check_api_version(version)
     endpoint = _cli_option(instance, 'container_migration_endpoint')
     LOG.debug('Instantiating container-migration client (endpoint override %s)', endpoint)
     return v1_client.Client(
@@ -39,6 +51,8 @@ def make_client(instance):
         interface=instance.interface,
         region_name=instance.region_name,
         endpoint_override=endpoint or None,
+        # '1' (the default): negotiated with the server; '1.N': that microversion.
+        api_version=str(version),
     )
 
 
@@ -48,8 +62,9 @@ def build_option_parser(parser):
         '--os-container-migration-api-version',
         metavar='<container-migration-api-version>',
         default=utils.env('OS_CONTAINER_MIGRATION_API_VERSION'),
-        help='Container migration (Ferry) API version, default=%s '
-             '(Env: OS_CONTAINER_MIGRATION_API_VERSION)' % DEFAULT_API_VERSION,
+        help='Container migration (Ferry) API microversion 1.N; default: the '
+             'highest both this client and the server know '
+             '(Env: OS_CONTAINER_MIGRATION_API_VERSION)',
     )
     parser.add_argument(
         '--os-container-migration-endpoint',

@@ -6,6 +6,8 @@ starts with ``doomed`` ends ``failed`` after the checkpoint instead. A post-copy
 (``"post_copy": true``, or force-completed before the freeze) goes running (checkpoint,
 restore, post-copy with its pages half there) -> post-migrating (cleanup) -> completed.
 compute3's agent does not report its modes: post-copy to it is refused (409).
+GET /v1 is the version document (microversions ``min_version`` to ``max_version``); every
+other request's OpenStack-API-Version header is recorded, and one outside the range is a 406.
 """
 import json
 import threading
@@ -72,6 +74,9 @@ class FakeFerry(object):
     def __init__(self):
         self.migrations = {}
         self.requests = []
+        # The OpenStack-API-Version header of each recorded request (None: none sent).
+        self.versions = []
+        self.min_version, self.max_version = '1.0', '1.4'
         self.lock = threading.Lock()
         fake = self
 
@@ -96,8 +101,24 @@ class FakeFerry(object):
                 parts = [unquote(p) for p in url.path.strip('/').split('/')]
                 length = int(self.headers.get('Content-Length') or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
+                if method == 'GET' and parts == ['v1']:
+                    return self._send(200, {'version': {
+                        'id': 'v1.0', 'status': 'CURRENT', 'min_version': fake.min_version,
+                        'version': fake.max_version}})
+                header = self.headers.get('OpenStack-API-Version')
                 with fake.lock:
                     fake.requests.append((method, self.path, body))
+                    fake.versions.append(header)
+                    asked = (header or 'container-migration 1.0').split()[-1]
+                    if not fake.max_version:  # a server from before microversions
+                        return fake.handle(self, method, parts, parse_qs(url.query), body)
+                    key = [tuple(map(int, v.split('.'))) for v in
+                           (asked, fake.min_version, fake.max_version)]
+                    if not key[1] <= key[0] <= key[2]:
+                        return self._error(406, 'Not Acceptable', 'Version %s of the '
+                                           'container-migration API is not supported: this '
+                                           'server supports %s to %s.' % (
+                                               asked, fake.min_version, fake.max_version))
                     return fake.handle(self, method, parts, parse_qs(url.query), body)
 
             def do_GET(self):

@@ -140,7 +140,71 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(exceptions.ConnectionError) as ctx:
             dead.list_hosts()
         self.assertEqual(str(ctx.exception),
-                         'Cannot reach the Ferry API at http://127.0.0.1:9/v1/hosts: connection refused')
+                         'Cannot reach the Ferry API at http://127.0.0.1:9/v1/: connection refused')
+
+
+class MicroversionTest(unittest.TestCase):
+    """The client asks for the highest microversion both it and the server know, or the one
+    given, and says clearly when the server cannot give it."""
+
+    def setUp(self):
+        self.fake = FakeFerry().__enter__()
+
+    def tearDown(self):
+        self.fake.__exit__()
+
+    def client(self, version=None):
+        return v1_client.Client(ks_session.Session(), endpoint_override=self.fake.url,
+                                api_version=version)
+
+    def test_default_is_the_highest_both_know(self):
+        self.client().list_hosts()
+        self.assertEqual(self.fake.versions, ['container-migration %s' % v1_client.MAX_API_VERSION])
+        self.fake.max_version = '1.2'
+        c = self.client('1')
+        c.list_hosts()
+        c.list_hosts()
+        self.assertEqual(self.fake.versions[1:], ['container-migration 1.2'] * 2)
+
+    def test_a_given_version_is_sent(self):
+        self.client('1.1').list_hosts()
+        self.assertEqual(self.fake.versions, ['container-migration 1.1'])
+
+    def test_a_version_the_server_lacks_is_a_406_naming_its_range(self):
+        self.fake.max_version = '1.2'
+        with self.assertRaises(exceptions.HttpError) as ctx:
+            self.client('1.3').list_hosts()
+        self.assertEqual(ctx.exception.status, 406)
+        self.assertIn('Version 1.3 of the container-migration API is not supported: this server '
+                      'supports 1.0 to 1.2.', str(ctx.exception))
+
+    def test_negotiation_that_finds_nothing_is_a_clear_error_before_any_request(self):
+        self.fake.min_version, self.fake.max_version = '1.9', '1.9'
+        with self.assertRaises(exceptions.UnsupportedVersion) as ctx:
+            self.client().list_hosts()
+        self.assertIn('supports microversions 1.9 to 1.9; this client knows 1.0 to', str(ctx.exception))
+        self.assertEqual(self.fake.requests, [])
+
+    def test_a_version_beyond_this_client_is_left_to_the_server(self):
+        with self.assertRaises(exceptions.HttpError) as ctx:
+            self.client('1.99').list_hosts()
+        self.assertEqual(ctx.exception.status, 406)
+        self.assertEqual(self.fake.versions, ['container-migration 1.99'])
+
+    def test_a_server_without_microversions_gets_no_header(self):
+        self.fake.min_version = self.fake.max_version = ''
+        self.client().list_hosts()
+        self.assertEqual(self.fake.versions, [None])
+
+    def test_negotiate(self):
+        self.assertEqual(v1_client.negotiate(None, '1.0', '1.9'), v1_client.MAX_API_VERSION)
+        self.assertEqual(v1_client.negotiate('latest', '1.0', '1.1'), '1.1')
+        self.assertEqual(v1_client.negotiate('1.0', '1.0', '1.1'), '1.0')
+        with self.assertRaises(exceptions.UnsupportedVersion):
+            v1_client.negotiate(None, '1.9', '1.9')
+        for bad in ('2.0', '1.x', 'one'):
+            with self.assertRaises(exceptions.UnsupportedVersion):
+                v1_client.negotiate(bad, '1.0', '1.4')
 
 
 class ProgressTest(unittest.TestCase):
@@ -263,8 +327,9 @@ class OpenStackCommandTest(unittest.TestCase):
     def tearDown(self):
         self.fake.__exit__()
 
-    def osc(self, *args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    def osc(self, *args, env=None):
+        env = {k: v for k, v in (env or os.environ).items()
+               if not k.startswith('OS_') or k == 'OS_CONTAINER_MIGRATION_API_VERSION'}
         env['PYTHONPATH'] = PLUGIN_ROOT
         argv = [OPENSTACK, '--os-auth-type', 'none', '--os-endpoint', self.fake.url,
                 '--os-container-migration-endpoint', self.fake.url] + list(args)
@@ -423,6 +488,30 @@ class OpenStackCommandTest(unittest.TestCase):
         self.assertEqual(self.fake.requests[-1][:3],
                          ('POST', '/v1/hosts/compute1/evacuate', {'post_copy': True}))
         self.assertTrue(json.loads(r.stdout)['post_copy'])
+
+    def test_two_microversions_against_one_server(self):
+        r = self.osc('container', 'host', 'list', '-f', 'value', '-c', 'Name')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.osc('--os-container-migration-api-version', '1.0',
+                     'container', 'host', 'list', '-f', 'value', '-c', 'Name')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.fake.versions, ['container-migration %s' % v1_client.MAX_API_VERSION,
+                                              'container-migration 1.0'])
+
+    def test_version_the_server_lacks_is_one_line(self):
+        self.fake.max_version = '1.2'
+        env_version = dict(os.environ, OS_CONTAINER_MIGRATION_API_VERSION='1.3')
+        for r in (self.osc('--os-container-migration-api-version', '1.3', 'container', 'host', 'list'),
+                  self.osc('container', 'host', 'list', env=env_version)):
+            self.assertEqual(r.returncode, 1)
+            self.assertRegex(r.stderr.strip().splitlines()[-1],
+                             r'^Version 1\.3 of the container-migration API is not supported: this '
+                             r'server supports 1\.0 to 1\.2\. \(HTTP 406, request req-fake-\d+\)$')
+
+    def test_malformed_version_is_refused(self):
+        r = self.osc('--os-container-migration-api-version', 'x.y', 'container', 'host', 'list')
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('Invalid --os-container-migration-api-version x.y', r.stderr)
 
     def test_swift_container_commands_still_there(self):
         r = self.osc('container', 'list', '--help')

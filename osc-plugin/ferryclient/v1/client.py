@@ -14,6 +14,11 @@ from ferryclient import exceptions
 from ferryclient.safetext import clean
 
 SERVICE_TYPE = 'container-migration'
+# Microversions (the server's history is in src/api/microversions.ts): the newest this client
+# knows, and the header every request carries.
+MIN_API_VERSION = '1.0'
+MAX_API_VERSION = '1.4'
+API_VERSION_HEADER = 'OpenStack-API-Version'
 # `error`: the outcome is unknown or a post-copy could not finish; nothing more will happen.
 FINAL_STATUSES = ('completed', 'failed', 'cancelled', 'error')
 
@@ -32,16 +37,73 @@ def _next_marker(links):
     return None
 
 
+def parse_version(text):
+    """'1.4' -> (1, 4); None for anything else."""
+    m = re.match(r'^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$', str(text or '').strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _fmt(v):
+    return '%d.%d' % v
+
+
+def negotiate(requested, server_min, server_max):
+    """The microversion to send: ``requested`` (None, '1' or 'latest': the highest both this
+    client and the server know) checked against the server's range; UnsupportedVersion when
+    there is none. A server without microversions (empty range) gets None: no header."""
+    s_min, s_max = parse_version(server_min), parse_version(server_max)
+    c_max = parse_version(MAX_API_VERSION)
+    want = str(requested).strip().lower() if requested is not None else None
+    if want in (None, '', '1', 'latest'):
+        if s_max is None:
+            return None
+        best = min(c_max, s_max)
+        if s_min is not None and best < s_min:
+            raise exceptions.UnsupportedVersion(
+                'The Ferry API supports microversions %s to %s; this client knows %s to %s: '
+                'upgrade the client' % (server_min, server_max, MIN_API_VERSION, MAX_API_VERSION))
+        return _fmt(best)
+    v = parse_version(want)
+    if v is None or v[0] != 1:
+        raise exceptions.UnsupportedVersion(
+            'Invalid container-migration API version "%s": give 1.N (%s to %s), 1 or latest'
+            % (requested, MIN_API_VERSION, MAX_API_VERSION))
+    # A given 1.N beyond what this client knows is still sent: the server decides (a 406
+    # naming its range when it lacks it), and the client shows the fields it gets.
+    if s_max is None:
+        if v != (1, 0):
+            raise exceptions.UnsupportedVersion(
+                'The Ferry API has no microversions (only 1.0), not %s' % _fmt(v))
+        return None
+    if v > s_max or (s_min is not None and v < s_min):
+        raise exceptions.UnsupportedVersion(
+            'The Ferry API cannot give version %s: it supports %s to %s'
+            % (_fmt(v), server_min, server_max))
+    return _fmt(v)
+
+
+def _explicit(requested):
+    return str(requested or '').strip().lower() not in ('', '1', 'latest')
+
+
 def _reason(exc):
     m = re.search(r'\[Errno -?\d+\] ([^\'")]+)', str(exc))
     return m.group(1).strip().lower() if m else ' '.join(str(exc).split())[:200]
 
 
 class Client(object):
+    """``api_version``: the microversion to ask for (1.N); None, '1' or 'latest' negotiate the
+    highest this client and the server both know (from the server's version document, on
+    first use)."""
+
     def __init__(self, session, service_type=SERVICE_TYPE, interface=None,
-                 region_name=None, endpoint_override=None, user_agent=None):
+                 region_name=None, endpoint_override=None, user_agent=None,
+                 api_version=None):
         self.region_name = region_name
         self.interface = interface
+        self.requested_api_version = api_version
+        self._api_version = None
+        self._negotiated = False
         self.http = adapter.Adapter(
             session,
             service_type=service_type,
@@ -53,7 +115,30 @@ class Client(object):
 
     # -- transport ---------------------------------------------------------
 
+    @property
+    def api_version(self):
+        """The microversion every request carries (None: no header, the server's 1.0)."""
+        if not self._negotiated and _explicit(self.requested_api_version):
+            # A given 1.N is sent as it is (no discovery round trip); a server without it
+            # answers 406 naming its range.
+            self._api_version = negotiate(self.requested_api_version, None, '1.999999')
+            self._negotiated = True
+        if not self._negotiated:
+            doc = self._send('GET', '/') or {}
+            version = doc.get('version') if isinstance(doc, dict) else None
+            version = version if isinstance(version, dict) else {}
+            self._api_version = negotiate(self.requested_api_version,
+                                          version.get('min_version'), version.get('version'))
+            self._negotiated = True
+        return self._api_version
+
     def _request(self, method, path, **kwargs):
+        version = self.api_version
+        if version:
+            kwargs.setdefault('headers', {})[API_VERSION_HEADER] = '%s %s' % (SERVICE_TYPE, version)
+        return self._send(method, path, **kwargs)
+
+    def _send(self, method, path, **kwargs):
         kwargs.setdefault('headers', {}).setdefault('Accept', 'application/json')
         try:
             resp = self.http.request(path, method, raise_exc=False, **kwargs)

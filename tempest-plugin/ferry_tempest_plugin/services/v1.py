@@ -6,8 +6,36 @@ from urllib.parse import quote, urlencode
 from tempest.lib.common import rest_client
 
 
+API_VERSION_HEADER = 'OpenStack-API-Version'
+SERVICE_TYPE = 'container-migration'
+
+
 class ContainerMigrationClient(rest_client.RestClient):
     api_version = 'v1'
+    # The microversion every request asks for ("1.N" or "latest"); None: no header, the API's 1.0.
+    api_microversion = None
+
+    def get_headers(self, accept_type=None, send_type=None):
+        headers = super(ContainerMigrationClient, self).get_headers(accept_type, send_type)
+        if self.api_microversion:
+            headers[API_VERSION_HEADER] = '%s %s' % (SERVICE_TYPE, self.api_microversion)
+        return headers
+
+    def show_version(self):
+        """GET /v1: the version document (``min_version`` and ``version``, the newest)."""
+        resp, body = self.get('')
+        return self._body(resp, body, 200)
+
+    def raw_get(self, path, version_header=None):
+        """GET without the status checks (for refusals): (response, decoded body). The
+        version header is ``version_header`` as given (None: none)."""
+        headers = super(ContainerMigrationClient, self).get_headers()
+        headers['X-Auth-Token'] = self.token
+        if version_header is not None:
+            headers[API_VERSION_HEADER] = version_header
+        resp, body = self.raw_request('%s/%s' % (self.base_url.rstrip('/'), path), 'GET',
+                                      headers=headers)
+        return resp, (json.loads(body) if body else {})
 
     def _body(self, resp, body, expected):
         self.expected_success(expected, resp.status)

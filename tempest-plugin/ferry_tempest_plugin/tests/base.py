@@ -18,6 +18,9 @@ class BaseContainerMigrationTest(test.BaseTestCase):
     credentials = ['admin', 'primary']
     # Tests that start workloads need the hosts' Docker engines.
     needs_workloads = False
+    # The API microversion the tests were written for (paging, host maintenance, memory
+    # counters, post-copy); every request of cls.client and cls.member_client sends it.
+    api_microversion = '1.4'
 
     @classmethod
     def skip_checks(cls):
@@ -31,8 +34,10 @@ class BaseContainerMigrationTest(test.BaseTestCase):
     def setup_clients(cls):
         super(BaseContainerMigrationTest, cls).setup_clients()
         cls.client = cls.os_admin.container_migration.ContainerMigrationClient()
+        cls.client.api_microversion = cls.api_microversion
         if 'primary' in cls.credentials:
             cls.member_client = cls.os_primary.container_migration.ContainerMigrationClient()
+            cls.member_client.api_microversion = cls.api_microversion
 
     @classmethod
     def resource_setup(cls):

@@ -48,6 +48,21 @@ test('host list shows compute1 and compute2 up', async () => {
   expect(v.stdout.split('\n')).toEqual(expect.arrayContaining(['compute1', 'compute2']));
 });
 
+test('the CLI at two microversions against one server, and a 406 with the supported range', async () => {
+  // Default: the highest both know (1.4 here): hosts show their status. At 1.1 there is no such field yet.
+  const now = await openstack(['container', 'host', 'list', '-f', 'json', '-c', 'Name', '-c', 'Status']);
+  expect(now.code).toBe(0);
+  expect((JSON.parse(now.stdout) as Record<string, unknown>[]).find((h) => h.Name === 'compute1')?.Status).toBe('enabled');
+  const old = await openstack(['--os-container-migration-api-version', '1.1', 'container', 'host', 'list', '-f', 'json', '-c', 'Name', '-c', 'Status']);
+  expect(old.code).toBe(0);
+  expect((JSON.parse(old.stdout) as Record<string, unknown>[]).find((h) => h.Name === 'compute1')?.Status).toBeNull();
+  const beyond = await openstack(['--os-container-migration-api-version', '1.99', 'container', 'host', 'list']);
+  expect(beyond.code).toBe(1);
+  expect(beyond.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(/^Version 1\.99 of the container-migration API is not supported: this server supports 1\.0 to 1\.\d+\. \(HTTP 406, request req-/),
+  ]);
+});
+
 interface ModeSupport {
   ok: boolean;
   reason: string | null;

@@ -537,6 +537,18 @@ describe('errors', () => {
     expect(conductor.calls).toHaveLength(0);
   });
 
+  it.each([['latest'], ['1.0']])('a "__proto__" field at microversion %s -> 400 naming it, never a 500', async (version) => {
+    const r = await call(base, 'POST', '/v1/containers/counter/migrate', {
+      token: ADMIN_TOKEN,
+      raw: '{"__proto__": {"host": "compute2"}}',
+      headers: { 'content-type': 'application/json' },
+      apiVersion: version,
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.error.message).toMatch(/Unknown field in the request body: "__proto__"/);
+    expect(conductor.calls).toHaveLength(0);
+  });
+
   it('a body that is not JSON -> 415; too large -> 413', async () => {
     const r = await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, raw: 'host=compute2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(r.status).toBe(415);

@@ -63,9 +63,12 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string>; apiVersion?: string | null } = {},
 ): Promise<Reply> {
-  const headers: Record<string, string> = { ...opts.headers };
+  // The newest microversion unless a test asks for one (null: no header, the API's minimum).
+  const version = opts.apiVersion === undefined ? 'latest' : opts.apiVersion;
+  const headers: Record<string, string> = version === null ? {} : { 'OpenStack-API-Version': `container-migration ${version}` };
+  Object.assign(headers, opts.headers);
   if (opts.token) headers['x-auth-token'] = opts.token;
   let body: string | undefined;
   if (opts.raw !== undefined) body = opts.raw;
