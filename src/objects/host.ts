@@ -52,6 +52,10 @@ export interface HostState {
   modes?: HostModes | null;
   /** The host's memory, bytes (optional, as above). */
   memory_total_bytes?: number | null;
+  /** The agent's service version (src/common/service-version.ts); absent from agents older than service versions. */
+  service_version?: number | null;
+  /** The compute RPC API version the agent serves (absent from the same older agents). */
+  rpc_version?: string | null;
 }
 
 /** What a host reports of itself: its report without the container list. */
