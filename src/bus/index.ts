@@ -27,8 +27,24 @@ export function transportFromConfig(conf: FerryConfig, options: TransportOptions
   });
 }
 
-/** The notifier a service's config describes (`[oslo_messaging_notifications]`). */
+/**
+ * The notifier of the unversioned notifications a service's config describes
+ * (`[oslo_messaging_notifications]`); it sends nothing when `[notifications] notification_format`
+ * is `versioned`.
+ */
 export function notifierFromConfig(conf: FerryConfig, transport: Transport, publisherId: string): Notifier {
   const n = conf.oslo_messaging_notifications;
-  return new Notifier(transport, { publisherId, driver: n.driver as 'messagingv2' | 'noop', topics: n.topics });
+  const off = conf.notifications.notification_format === 'versioned';
+  return new Notifier(transport, { publisherId, driver: off ? 'noop' : (n.driver as 'messagingv2' | 'noop'), topics: n.topics });
+}
+
+/**
+ * The notifier of the versioned notifications (Nova's split): same driver and envelope, on
+ * `[notifications] versioned_notifications_topics`; it sends nothing when `notification_format`
+ * is `unversioned`.
+ */
+export function versionedNotifierFromConfig(conf: FerryConfig, transport: Transport, publisherId: string): Notifier {
+  const off = conf.notifications.notification_format === 'unversioned';
+  const driver = off ? 'noop' : (conf.oslo_messaging_notifications.driver as 'messagingv2' | 'noop');
+  return new Notifier(transport, { publisherId, driver, topics: conf.notifications.versioned_notifications_topics });
 }

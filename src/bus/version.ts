@@ -32,3 +32,18 @@ export function versionIsCompatible(impVersion: string | null | undefined, versi
 export function checkVersionString(v: string): void {
   parts(v);
 }
+
+/** Order of two `major.minor[.rev]` versions: negative when `a` is older. */
+export function compareVersions(a: string, b: string): number {
+  const pa = parts(a);
+  const pb = parts(b);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
+  return 0;
+}
+
+/** The oldest of `versions`, or undefined for none. */
+export function oldestVersion(versions: Iterable<string>): string | undefined {
+  let out: string | undefined;
+  for (const v of versions) if (out === undefined || compareVersions(v, out) < 0) out = v;
+  return out;
+}

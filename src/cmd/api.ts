@@ -7,9 +7,11 @@
  */
 import cluster from 'node:cluster';
 import { startApiService } from '../api/server.js';
-import { getLogger } from '../common/log.js';
+import { configureLogging, getLogger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
 import { ConductorRPCAPI } from '../conductor/rpcapi.js';
+import { explicitVersionCap } from '../conductor/upgrade.js';
+import { Policy } from '../identity/policy.js';
 import { configFilesFromArgv, loadConfig } from '../conf/index.js';
 import { runService } from './service.js';
 
@@ -23,6 +25,13 @@ function workersWanted(): number {
 }
 
 async function supervise(n: number): Promise<void> {
+  try {
+    // The workers (forked with the same argv) write to the same log, each opening it in append mode.
+    configureLogging(loadConfig(configFilesFromArgv(process.argv.slice(2))).DEFAULT, 'ferry-api');
+  } catch (e) {
+    process.stderr.write(`ferry-api: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   const log = getLogger('ferry-api');
   let stopping = false;
   const fork = (index: number) => {
@@ -54,6 +63,12 @@ async function supervise(n: number): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // Each worker reloads and reports for itself: the operator signals the PID they know, this one.
+  for (const signal of ['SIGHUP', 'SIGUSR2'] as const) {
+    process.on(signal, () => {
+      for (const w of Object.values(cluster.workers ?? {})) if (w && !w.isDead()) w.process.kill(signal);
+    });
+  }
 }
 
 const workers = cluster.isPrimary ? workersWanted() : 1;
@@ -61,12 +76,17 @@ if (cluster.isPrimary && workers > 1) {
   await supervise(workers);
 } else {
   const worker = process.env.FERRY_API_WORKER;
-  await runService('ferry-api', async ({ conf, log, transport, onStop }) => {
-    const conductor = new ConductorRPCAPI(transport, conf.DEFAULT.rpc_response_timeout);
+  await runService('ferry-api', async ({ conf, log, transport, onStop, onReload }) => {
+    const conductor = new ConductorRPCAPI(transport, conf.DEFAULT.rpc_response_timeout, explicitVersionCap(conf.upgrade_levels.conductor));
     // One registration in the catalog, by the first worker (or the single process).
     const register = conf.api.register_endpoints && (worker === undefined || worker === '1');
     const api = await startApiService({ conf: { ...conf, api: { ...conf.api, register_endpoints: register } }, conductor, logger: log });
     onStop(() => api.close(5000));
+    // SIGHUP: the policy file is read again; one that does not load leaves the rules in force.
+    onReload(() => {
+      api.policy.replaceRules(Policy.load(conf.api.policy_file, { logger: log }));
+      log.info({ policy_file: conf.api.policy_file }, 'SIGHUP: policy reloaded');
+    });
     log.info({ url: api.url, ...(worker ? { worker, pid: process.pid } : {}) }, 'listening');
   });
 }

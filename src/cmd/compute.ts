@@ -3,6 +3,7 @@
 import { RequestContext } from '../common/context.js';
 import { RPCServer } from '../bus/rpc/server.js';
 import { ConductorRPCAPI } from '../conductor/rpcapi.js';
+import { explicitVersionCap } from '../conductor/upgrade.js';
 import { dockerFromUrl } from '../compute/docker/driver.js';
 import { DockerEventSource } from '../compute/docker/events.js';
 import { ContainerEventFollower } from '../compute/events.js';
@@ -24,7 +25,7 @@ await runService('ferry-compute', async ({ conf, log, transport, onStop }) => {
   );
   await server.start();
   onStop(() => server.stop(10_000));
-  const conductor = new ConductorRPCAPI(transport);
+  const conductor = new ConductorRPCAPI(transport, undefined, explicitVersionCap(conf.upgrade_levels.conductor));
   const ctx = RequestContext.admin();
   // The full inventory: the heartbeat, and at once after the event stream or the bus reconnects.
   const report = async () => {

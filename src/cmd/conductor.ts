@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 /** ferry-conductor: owns the migration state machine and the database; drives the compute agents. */
-import { notifierFromConfig } from '../bus/index.js';
+import { notifierFromConfig, versionedNotifierFromConfig } from '../bus/index.js';
 import { RPCServer } from '../bus/rpc/server.js';
 import { ConductorManager, CONDUCTOR_TOPIC } from '../conductor/manager.js';
+import { CONDUCTOR_RPC_VERSION } from '../conductor/methods.js';
+import { ConductorUpgradeState } from '../conductor/upgrade.js';
 import { evacuationNotifier, migrationNotifier } from '../conductor/notifications.js';
+import { openMigrationsSection } from '../conductor/report.js';
 import { SqlRepository } from '../conductor/repository.js';
 import { ConductorService } from '../conductor/service.js';
 import { InventoryRPCAPI } from '../compute/inventory.js';
@@ -40,7 +43,7 @@ function takeSqliteLock(): { file: string; release: () => void } | null {
 
 const sqliteLock = takeSqliteLock();
 
-await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => {
+await runService('ferry-conductor', async ({ conf, log, transport, onStop, addReportSection }) => {
   const target = parseConnection(conf.database.connection);
   const host = conf.DEFAULT.host;
   if (sqliteLock) {
@@ -54,15 +57,34 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
   const owner = `${host}:${process.pid}`;
   if (target.kind === 'mysql') log.info({ database: db.description, owner, lease_s: conf.conductor.claim_lease_seconds }, 'MariaDB database: conductors share the work through claims');
   const notifier = notifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
+  const versionedNotifier = versionedNotifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
+  const repo = new SqlRepository(db);
+  // This conductor's service record, and [upgrade_levels] compute resolved from the agents' records.
+  const upgrade = new ConductorUpgradeState(
+    repo,
+    {
+      host,
+      rpcVersion: CONDUCTOR_RPC_VERSION,
+      computeLevel: conf.upgrade_levels.compute,
+      serviceDownTimeS: conf.conductor.service_down_time,
+      // Well within the down time, so that ferry-status never sees a running conductor as gone.
+      intervalS: Math.min(conf.compute.report_interval, Math.max(1, Math.floor(conf.conductor.service_down_time / 3))),
+    },
+    log,
+  );
+  await upgrade.start();
+  onStop(() => upgrade.stop());
   const compute = new ComputeRPCAPI(transport, {
     shortTimeout: conf.DEFAULT.rpc_response_timeout,
     longTimeout: conf.conductor.migration_timeout,
     callMonitorTimeout: conf.conductor.call_monitor_timeout,
+    versionCap: upgrade.computeCap,
   });
+  addReportSection(openMigrationsSection(() => repo.unfinishedMigrations()));
   const service = new ConductorService(
-    new SqlRepository(db),
+    repo,
     compute,
-    migrationNotifier(notifier, log),
+    migrationNotifier(notifier, log, versionedNotifier),
     {
       maxConcurrentPerHost: conf.conductor.max_concurrent_migrations_per_host,
       serviceDownTime: conf.conductor.service_down_time,
@@ -76,7 +98,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop }) => 
     },
     log,
     new InventoryRPCAPI(transport, conf.conductor.container_state_timeout),
-    evacuationNotifier(notifier, log),
+    evacuationNotifier(notifier, log, versionedNotifier),
   );
   const server = new RPCServer(transport, { topic: CONDUCTOR_TOPIC, server: conf.DEFAULT.host }, [new ConductorManager(service)], {
     poolSize: conf.DEFAULT.executor_thread_pool_size,

@@ -12,6 +12,7 @@ export type ErrorKind =
   | 'conflict' // the request clashes with the current state
   | 'unavailable' // a dependency (host, bus, identity) is not there right now
   | 'timeout'
+  | 'not_acceptable' // the caller asked for an API microversion this server does not have
   | 'internal';
 
 export class FerryError extends Error {
@@ -60,6 +61,10 @@ export function allErrorClasses(): ReadonlyMap<string, typeof FerryError> {
 
 // ---- the registry: one line per error, codes never change once released ----
 export const InvalidInput = define('invalid_input', 'invalid', 'InvalidInput');
+/** An OpenStack-API-Version header that does not parse ("container-migration X.Y" or "latest"). */
+export const InvalidApiVersion = define('invalid_api_version', 'invalid', 'InvalidApiVersion');
+/** A well-formed microversion outside the range this server has; the message names the range. */
+export const ApiVersionNotAvailable = define('api_version_not_available', 'not_acceptable', 'ApiVersionNotAvailable');
 export const ConfigError = define('config_error', 'invalid', 'ConfigError');
 export const NotAuthenticated = define('not_authenticated', 'unauthorized', 'NotAuthenticated');
 export const PolicyNotAuthorized = define('policy_not_authorized', 'forbidden', 'PolicyNotAuthorized');
@@ -97,6 +102,11 @@ export const TargetRunsContainer = define('target_runs_container', 'conflict', '
 /** A request arrived after its caller's deadline: it was dropped without running. */
 export const RequestExpired = define('request_expired', 'timeout', 'RequestExpired');
 export const UnsupportedVersion = define('unsupported_version', 'invalid', 'UnsupportedVersion');
+/**
+ * A call needs a newer RPC version than `[upgrade_levels]` lets this service send (a rolling
+ * upgrade is under way, or the cap is pinned): details name the method, the version it needs and the cap.
+ */
+export const RPCVersionCapped = define('rpc_version_capped', 'conflict', 'RPCVersionCapped');
 export const NoSuchMethod = define('no_such_method', 'invalid', 'NoSuchMethod');
 // data channel (src/compute/datachannel/status.ts gives them their HTTP statuses there)
 export const ChannelTokenMissing = define('channel_token_missing', 'unauthorized', 'ChannelTokenMissing');

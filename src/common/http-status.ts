@@ -13,5 +13,6 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   conflict: 409,
   unavailable: 503,
   timeout: 504,
+  not_acceptable: 406,
   internal: 500,
 };

@@ -6,6 +6,7 @@
  */
 import type { RequestContext } from '../common/context.js';
 import { InvalidInput } from '../common/errors.js';
+import { SERVICE_VERSION } from '../common/service-version.js';
 import type { Logger } from '../common/log.js';
 import type { HostState } from '../objects/host.js';
 import type { MigrationAgent } from './agent.js';
@@ -66,6 +67,9 @@ export async function hostState(agent: MigrationAgent): Promise<HostState> {
     memory_used_bytes: memory.used_bytes,
     memory_total_bytes: memory.total_bytes,
     modes: facts.modes ?? null,
+    // The conductor records which release each agent runs (rolling upgrades, `[upgrade_levels] compute = auto`).
+    service_version: SERVICE_VERSION,
+    rpc_version: COMPUTE_RPC_VERSION,
   };
 }
 

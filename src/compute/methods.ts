@@ -115,6 +115,24 @@ export type CleanupSourceRequest = ComputeArgs<'cleanup_source'>;
 export type RollbackDestinationRequest = ComputeArgs<'rollback_at_destination'>;
 export type RollbackSourceRequest = ComputeArgs<'rollback_at_source'>;
 
+/**
+ * The compute RPC version a call needs, from what its arguments use (the history above): an
+ * agent of an older version would refuse the method or silently drop the argument.
+ */
+export function computeVersionNeeded<M extends ComputeMethod>(method: M, args: ComputeArgs<M>): string {
+  if (method === 'post_copy_status') return '1.1';
+  if (method === 'live_migration') {
+    const mode = (args as LiveMigrationRequest).mode;
+    return mode && mode !== 'stop-and-copy' ? '1.1' : '1.0';
+  }
+  if (method === 'post_migration_at_destination') {
+    const ps = (args as PostMigrationRequest).page_server;
+    if (!ps) return '1.0';
+    return ps.host || ps.token ? '1.2' : '1.1';
+  }
+  return '1.0';
+}
+
 export function isComputeMethod(name: string): name is ComputeMethod {
   return Object.prototype.hasOwnProperty.call(COMPUTE_METHODS, name);
 }

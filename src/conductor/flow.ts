@@ -58,7 +58,9 @@ export type EventName =
   | 'live_migration_rollback.start'
   | 'live_migration_rollback.end'
   | 'live_migration_abort.start'
-  | 'live_migration_abort.end';
+  | 'live_migration_abort.end'
+  | 'live_migration_force_complete.start'
+  | 'live_migration_force_complete.end';
 
 export interface RetryPolicy {
   /** How long a step with an unknown outcome is asked again, ms. */

@@ -24,6 +24,20 @@ export interface HostRecord {
   disabled_reason: string | null;
 }
 
+/** One running service as it last recorded itself (Nova's services table): who it is and which versions it speaks. */
+export interface ServiceRecord {
+  /** The program: ferry-conductor, ferry-compute. */
+  binary: string;
+  host: string;
+  /** The RPC topic it serves. */
+  topic: string;
+  /** Its service version (src/common/service-version.ts). */
+  service_version: number;
+  /** The RPC API version it serves on `topic`; null when it did not say. */
+  rpc_version: string | null;
+  updated_at: string;
+}
+
 /** An evacuation as stored: the record without its derived counts. */
 export type EvacuationRecord = Omit<Evacuation, 'counts'>;
 export type EvacuationPatch = Partial<Pick<Evacuation, 'status' | 'error' | 'host_disabled' | 'updated_at'>>;
@@ -48,6 +62,9 @@ export interface ContainerChange {
   /** When the host observed it, ISO 8601 UTC. */
   at: string;
 }
+
+/** The compute agent's program name and RPC topic, as its service record names it. */
+const COMPUTE_BINARY = 'ferry-compute';
 
 /** The status a removed container keeps for a while, so that a late older report cannot bring it back. */
 export const REMOVED = 'removed';
@@ -82,6 +99,10 @@ export interface Repository {
   /** One container event; ignored when the record is newer. Returns whether it changed the record. */
   applyContainerChange(host: string, change: ContainerChange): Promise<boolean>;
   listHostRecords(): Promise<HostRecord[]>;
+  /** Record (or refresh) a running service's versions (a conductor's; an agent's come with its heartbeat); `at` becomes its updated_at. */
+  saveService(rec: Omit<ServiceRecord, 'updated_at'>, at: string): Promise<void>;
+  /** Every service record: the services' own and the compute agents' from their last heartbeats; by binary then host. */
+  listServices(): Promise<ServiceRecord[]>;
   getHostRecord(name: string): Promise<HostRecord | null>;
   /** Containers that exist (not removed), by host, name, id; paged when `page.limit` is set. */
   listContainers(page?: ContainerListRequest): Promise<ContainerRecord[]>;
@@ -438,10 +459,18 @@ export class SqlRepository implements Repository {
   async saveHostReport(name: string, report: HostState, at: string, takenAt: string = at): Promise<void> {
     await this.driver.transaction(async (tx) => {
       // Written first: the host's row is locked before its containers (the order every writer of them keeps).
-      await tx.exec(
-        this.d.upsert('compute_hosts', ['name', 'report', 'facts', 'updated_at', 'created_at'], ['name'], ['report', 'facts', 'updated_at']),
-        [name, JSON.stringify(report), JSON.stringify(factsOf(report)), at, at],
-      );
+      // The agent's versions ride on its host's row, in the same statement: an agent that sends
+      // none (an older release, or one downgraded to it) leaves them null, so nobody takes it for a current one.
+      const cols = ['name', 'report', 'facts', 'service_version', 'rpc_version', 'updated_at', 'created_at'];
+      await tx.exec(this.d.upsert('compute_hosts', cols, ['name'], ['report', 'facts', 'service_version', 'rpc_version', 'updated_at']), [
+        name,
+        JSON.stringify(report),
+        JSON.stringify(factsOf(report)),
+        typeof report.service_version === 'number' ? report.service_version : null,
+        typeof report.service_version === 'number' ? (report.rpc_version ?? null) : null,
+        at,
+        at,
+      ]);
       await this.writeInventory(tx, name, report.containers, takenAt);
     });
   }
@@ -524,6 +553,37 @@ export class SqlRepository implements Repository {
 
   async listHostRecords(): Promise<HostRecord[]> {
     return (await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`)).map(hostRecord);
+  }
+
+  async saveService(rec: Omit<ServiceRecord, 'updated_at'>, at: string): Promise<void> {
+    const cols = ['binary_name', 'host', 'topic', 'service_version', 'rpc_version', 'created_at', 'updated_at'];
+    await this.driver.exec(this.d.upsert('services', cols, ['binary_name', 'host'], ['topic', 'service_version', 'rpc_version', 'updated_at']), [
+      rec.binary,
+      rec.host,
+      rec.topic,
+      rec.service_version,
+      rec.rpc_version,
+      at,
+      at,
+    ]);
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    // The compute agents' records are their hosts' rows (those whose heartbeat said a version).
+    const rows = await this.driver.query<{ binary_name: string; host: string; topic: string; service_version: number | bigint; rpc_version: string | null; updated_at: string }>(
+      `SELECT binary_name, host, topic, service_version, rpc_version, updated_at FROM services
+       UNION ALL SELECT ?, name, ?, service_version, rpc_version, updated_at FROM compute_hosts WHERE service_version IS NOT NULL
+       ORDER BY binary_name, host`,
+      [COMPUTE_BINARY, COMPUTE_BINARY],
+    );
+    return rows.map((r) => ({
+      binary: r.binary_name,
+      host: r.host,
+      topic: r.topic,
+      service_version: Number(r.service_version),
+      rpc_version: r.rpc_version,
+      updated_at: r.updated_at,
+    }));
   }
 
   async getHostRecord(name: string): Promise<HostRecord | null> {

@@ -31,7 +31,7 @@ import { isFinal, newMigration, type Migration } from '../objects/migration.js';
 import { MigrationFlow, type FlowDeps, type RetryPolicy } from './flow.js';
 import { EvacuationRunner, planContainers } from './evacuation.js';
 import { chooseTarget, ineligibility, toComputeHost } from './hosts.js';
-import { checkEventHost, checkReportAgainstRecord, checkSender } from './reporter.js';
+import { checkEventHost, checkReportAgainstRecord, checkReportedVersions, checkSender } from './reporter.js';
 import type { EvacuationNotify } from './notifications.js';
 import type { ContainerListRequest, MigrationFilters } from './interface.js';
 import type { ClaimKind, ContainerRecord, HostRecord, Repository } from './repository.js';
@@ -201,6 +201,7 @@ export class ConductorService {
       (c: unknown) => !isRecord(c) || !['id', 'name', 'image', 'status'].every((k) => typeof c[k] === 'string'),
     );
     if (bad >= 0) throw new InvalidInput(`report_state: containers[${bad}] must be an object with string id, name, image and status`);
+    checkReportedVersions(state);
     const now = new Date().toISOString();
     const taken = takenAt === undefined || takenAt === null ? now : isoOrNull(takenAt);
     if (!taken) throw new InvalidInput('report_state: "taken_at" must be an ISO 8601 time');
@@ -449,7 +450,11 @@ export class ConductorService {
       );
     }
     this.requirePostCopy(await this.listHosts(), [m.source_host, m.dest_host ?? '']);
+    // The start goes out beside the switch, not before it: sending must not delay it past the freeze.
+    const started = this.notify(ctx, 'live_migration_force_complete.start', m);
     const updated = await this.repo.updateMigration(uuid, { mode: 'post-copy' });
+    await started;
+    await this.notify(ctx, 'live_migration_force_complete.end', updated);
     this.log.info({ migration: uuid, status: m.status, request: ctx.request_id }, 'force-complete: the migration switches to post-copy');
     return updated;
   }

@@ -1,6 +1,6 @@
-/** [DEFAULT] options: host name, message bus, control exchange, state path. */
+/** [DEFAULT] options: host name, message bus, control exchange, state path, and oslo.log's logging options. */
 import os from 'node:os';
-import { intOpt, strOpt } from './opts.js';
+import { boolOpt, intOpt, strOpt } from './opts.js';
 
 export const defaultOpts = {
   host: strOpt(os.hostname(), 'Name of this host as the other services know it (the compute host name).', {
@@ -19,4 +19,13 @@ export const defaultOpts = {
     1,
   ),
   state_path: strOpt('/var/lib/ferry', 'Where Ferry keeps its state (database, work files).'),
+  debug: boolOpt(false, 'Log at debug level instead of info (oslo.log\'s option). FERRY_LOG_LEVEL in the environment wins over it.', {
+    mutable: true,
+  }),
+  log_file: strOpt(
+    '',
+    'Write the log to this file instead of stderr (oslo.log\'s option); a relative name is taken in log_dir. SIGHUP reopens it (after logrotate).',
+  ),
+  log_dir: strOpt('', 'Directory of log_file; with log_dir alone the file is <log_dir>/<service name>.log, as oslo.log does.'),
+  use_stderr: boolOpt(false, 'Log to stderr as well when a log file is set (without one, the log always goes to stderr).'),
 };

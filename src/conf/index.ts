@@ -13,21 +13,26 @@ import { conductorOpts } from './conductor.js';
 import { criuOpts } from './criu.js';
 import { databaseOpts } from './database.js';
 import { defaultOpts } from './default.js';
+import { healthcheckOpts } from './healthcheck.js';
 import { keystoneAuthtokenOpts } from './keystone_authtoken.js';
-import { notificationOpts } from './notifications.js';
+import { notificationFormatOpts, notificationOpts } from './notifications.js';
 import { rabbitOpts } from './rabbit.js';
+import { upgradeLevelsOpts } from './upgrade_levels.js';
 import type { GroupValues, OptGroup } from './opts.js';
 
 export const groups = {
   DEFAULT: defaultOpts,
   api: apiOpts,
   database: databaseOpts,
+  healthcheck: healthcheckOpts,
   keystone_authtoken: keystoneAuthtokenOpts,
   conductor: conductorOpts,
   compute: computeOpts,
   criu: criuOpts,
+  notifications: notificationFormatOpts,
   oslo_messaging_notifications: notificationOpts,
   oslo_messaging_rabbit: rabbitOpts,
+  upgrade_levels: upgradeLevelsOpts,
 } as const satisfies Record<string, OptGroup>;
 
 export type FerryConfig = { [G in keyof typeof groups]: GroupValues<(typeof groups)[G]> };
@@ -128,9 +133,44 @@ export function sampleConfig(): string {
     lines.push(`[${g}]`, '');
     for (const [name, opt] of Object.entries(opts as OptGroup)) {
       lines.push(`# ${opt.help} (${opt.type})`);
+      if (opt.mutable) lines.push('# Mutable: SIGHUP applies a change without a restart.');
       const def = opt.sampleDefault ?? (Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default));
       lines.push(`#${name} = ${def}`, '');
     }
   }
   return lines.join('\n');
+}
+
+export interface OptionChange {
+  group: string;
+  name: string;
+  old: unknown;
+  new: unknown;
+}
+
+/**
+ * oslo.config's mutate_config_files: copy the mutable options that differ in `fresh` into
+ * `conf` (in place, so that everything holding a group sees the new values) and list them;
+ * changed options that are not mutable are listed as ignored (they need a restart).
+ */
+export function mutateConfig(conf: FerryConfig, fresh: FerryConfig): { changed: OptionChange[]; ignored: OptionChange[] } {
+  const changed: OptionChange[] = [];
+  const ignored: OptionChange[] = [];
+  const cur = conf as unknown as Record<string, Record<string, unknown>>;
+  const next = fresh as unknown as Record<string, Record<string, unknown>>;
+  for (const [g, opts] of Object.entries(groups as Record<string, OptGroup>)) {
+    for (const [name, opt] of Object.entries(opts)) {
+      const a = cur[g][name];
+      const b = next[g][name];
+      if (JSON.stringify(a) === JSON.stringify(b)) continue;
+      const change = { group: g, name, old: opt.secret ? '***' : a, new: opt.secret ? '***' : b };
+      if (opt.mutable) {
+        cur[g][name] = b;
+        changed.push(change);
+      } else {
+        ignored.push(change);
+      }
+    }
+  }
+  return { changed, ignored };
 }

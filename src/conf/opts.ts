@@ -12,16 +12,23 @@ export interface Opt<T> {
   readonly secret?: boolean;
   /** What the sample file shows instead of a default that depends on the machine (oslo.config's sample_default). */
   readonly sampleDefault?: string;
+  /** Re-read on SIGHUP and applied without a restart (oslo.config's mutable=True). */
+  readonly mutable?: boolean;
   parse(raw: string, where: string): T;
 }
 
-export function strOpt(def: string, help: string, extra: { secret?: boolean; choices?: string[]; sampleDefault?: string } = {}): Opt<string> {
+export function strOpt(
+  def: string,
+  help: string,
+  extra: { secret?: boolean; choices?: string[]; sampleDefault?: string; mutable?: boolean } = {},
+): Opt<string> {
   return {
     type: 'str',
     default: def,
     help,
     secret: extra.secret,
     sampleDefault: extra.sampleDefault,
+    mutable: extra.mutable,
     parse(raw, where) {
       if (extra.choices && !extra.choices.includes(raw)) {
         throw new ConfigError(`${where}: "${raw}" is not one of ${extra.choices.join(', ')}`);
@@ -58,11 +65,12 @@ export function floatOpt(def: number, help: string): Opt<number> {
   };
 }
 
-export function boolOpt(def: boolean, help: string): Opt<boolean> {
+export function boolOpt(def: boolean, help: string, extra: { mutable?: boolean } = {}): Opt<boolean> {
   return {
     type: 'bool',
     default: def,
     help,
+    mutable: extra.mutable,
     parse(raw, where) {
       const v = raw.trim().toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(v)) return true;

@@ -119,6 +119,24 @@ const MIGRATIONS: ((t: SchemaTypes) => string)[] = [
      container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != 'removed');`,
   // 7: the project a container belongs to (its creator's label, src/objects/host.ts PROJECT_LABEL); null: not labelled
   (t) => `ALTER TABLE containers ADD COLUMN project_id ${t.key};`,
+  // 8: rolling upgrades: each running service's service version (src/common/service-version.ts) and
+  //    the RPC API version it serves, as Nova's services table. A compute agent's come with its
+  //    heartbeat, so they sit on its host's row (written by the same statement); other services
+  //    have a row in services. Expand only: nullable columns and a new table that the previous
+  //    release's code never reads.
+  (t) => `ALTER TABLE compute_hosts ADD COLUMN service_version ${t.int};
+   ALTER TABLE compute_hosts ADD COLUMN rpc_version ${t.key};
+   CREATE TABLE services (
+     binary_name ${t.key} NOT NULL,
+     host ${t.key} NOT NULL,
+     topic ${t.key} NOT NULL,
+     service_version ${t.int} NOT NULL,
+     rpc_version ${t.key},
+     created_at ${t.key} NOT NULL,
+     updated_at ${t.key} NOT NULL,
+     PRIMARY KEY (binary_name, host)
+   )${t.table};
+   CREATE INDEX services_topic ON services(topic);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -365,6 +365,20 @@ export class Policy {
     }
   }
 
+  /**
+   * Enforce `fresh`'s rules from now on (SIGHUP re-reading the policy file): swapped in place,
+   * so that every holder of this policy sees them; `fresh` loaded without error, so the swap
+   * cannot leave a half-read file in force.
+   */
+  replaceRules(fresh: Policy): void {
+    this.rules.clear();
+    this.compiled.clear();
+    for (const [k, v] of fresh.rules) {
+      this.rules.set(k, v);
+      this.compiled.set(k, v.check);
+    }
+  }
+
   ruleNames(): string[] {
     return [...this.rules.keys()];
   }
@@ -427,6 +441,20 @@ export function parsePolicyText(text: string, source = 'policy file'): Record<st
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * Rules of a policy file that Ferry neither enforces nor reaches through another rule
+ * (`rule:NAME`): removed in a release, or misspelled, so the override does nothing. The
+ * overrides must parse (Policy.fromRules first).
+ */
+export function unusedPolicyRules(overrides: Record<string, string>, defaults: readonly RuleDefault[] = DEFAULT_POLICIES): string[] {
+  const known = new Set(defaults.map((d) => d.name));
+  const referenced = new Set<string>();
+  for (const text of [...defaults.map((d) => d.check_str), ...Object.values(overrides)]) {
+    for (const ref of referencedRules(parseCheckString(text))) referenced.add(ref);
+  }
+  return Object.keys(overrides).filter((name) => !known.has(name) && !referenced.has(name));
 }
 
 // ---------------------------------------------------------------- the sample file

@@ -481,4 +481,29 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect(states.size).toBe(2);
     });
   });
+
+  describe('service records (rolling upgrades)', () => {
+    it('a heartbeat with versions records the agent; one without (an older agent) leaves no record', async () => {
+      const r = await fresh();
+      await r.saveHostReport('compute1', { ...hostState(), service_version: 2, rpc_version: '1.2' }, '2026-12-01T10:00:00.000Z');
+      await r.saveHostReport('compute2', hostState(), '2026-12-01T10:00:00.000Z');
+      expect(await r.listServices()).toEqual([
+        { binary: 'ferry-compute', host: 'compute1', topic: 'ferry-compute', service_version: 2, rpc_version: '1.2', updated_at: '2026-12-01T10:00:00.000Z' },
+      ]);
+      // compute1 downgraded to an agent that says nothing: its record goes, so it no longer counts as current.
+      await r.saveHostReport('compute1', hostState(), '2026-12-01T10:00:05.000Z');
+      expect(await r.listServices()).toEqual([]);
+    });
+
+    it('a service refreshes its own record; the newest write wins, the creation time stays', async () => {
+      const r = await fresh();
+      await r.saveService({ binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 1, rpc_version: '1.4' }, '2026-12-01T10:00:00.000Z');
+      await r.saveService({ binary: 'ferry-conductor', host: 'ctl2', topic: 'ferry-conductor', service_version: 2, rpc_version: null }, '2026-12-01T10:00:01.000Z');
+      await r.saveService({ binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 2, rpc_version: '1.4' }, '2026-12-01T10:00:09.000Z');
+      expect(await r.listServices()).toEqual([
+        { binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 2, rpc_version: '1.4', updated_at: '2026-12-01T10:00:09.000Z' },
+        { binary: 'ferry-conductor', host: 'ctl2', topic: 'ferry-conductor', service_version: 2, rpc_version: null, updated_at: '2026-12-01T10:00:01.000Z' },
+      ]);
+    });
+  });
 }

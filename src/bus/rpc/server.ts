@@ -11,7 +11,7 @@
  * `poolSize` unacknowledged messages, so the rest stay on the queue for this or another server.
  */
 import { FerryError, InvalidInput, NoSuchMethod, UnsupportedVersion } from '../../common/errors.js';
-import { getLogger } from '../../common/log.js';
+import { getLogger, runWithRequestIds } from '../../common/log.js';
 import { RequestContext } from '../../common/context.js';
 import { unpackContext } from '../context.js';
 import { MalformedMessage, deserializeMsg, isObject, serializeMsg, uuidHex, type JsonObject } from '../envelope.js';
@@ -255,7 +255,10 @@ export class RPCServer {
       }
       const userId: unknown = d.properties?.userId;
       const origin: MessageOrigin = { sender: typeof userId === 'string' && userId ? userId : null };
-      await this.handle(ctx, msg, method, origin, msgId, replyQ);
+      // The endpoint's log lines (and those of the work it starts) carry the caller's request ids.
+      await runWithRequestIds({ request_id: ctx.request_id, global_request_id: ctx.global_request_id }, () =>
+        this.handle(ctx, msg, method, origin, msgId, replyQ),
+      );
     } finally {
       this.slots.release();
     }

@@ -12,6 +12,7 @@ import type { HostModes } from '../../../src/compute/driver.js';
 import type { ComputeMethod, ComputeResult } from '../../../src/compute/methods.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
 import type { PostCopyStatusResult } from '../../../src/compute/steps.js';
+import type { FlowDeps } from '../../../src/conductor/flow.js';
 import { SqliteRepository } from '../../../src/conductor/repository.js';
 import { ConductorService, type ConductorOptions } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
@@ -77,11 +78,11 @@ function compute(calls: string[], script: Script = {}): ComputeAPI {
   };
 }
 
-async function setup(c: ComputeAPI, opts: Partial<ConductorOptions> = {}, destModes: HostModes | null = YES) {
+async function setup(c: ComputeAPI, opts: Partial<ConductorOptions> = {}, destModes: HostModes | null = YES, notify: FlowDeps['notify'] = async () => undefined) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const svc = new ConductorService(repo, c, async () => undefined, { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, postCopyPollMs: 5 }, ...opts }, log);
+  const svc = new ConductorService(repo, c, notify, { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, postCopyPollMs: 5 }, ...opts }, log);
   await svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }]));
   await svc.reportState('c2', state([], destModes));
   return { repo, svc };
@@ -191,6 +192,30 @@ describe('force-complete and the completion timeout', () => {
     expect(forced).toMatchObject({ mode: 'post-copy', status: 'pre-migrating' });
     expect(await svc.getMigration(uuid)).toMatchObject({ status: 'completed', mode: 'post-copy' });
     expect(calls).toContain('live_migration@c1:post-copy');
+  });
+
+  it('force-complete is announced: start with the migration as it was, end switched to post-copy; a refused one is not', async () => {
+    const events: string[] = [];
+    const notify: FlowDeps['notify'] = async (_c, event, m) => {
+      if (event.startsWith('live_migration_force_complete')) events.push(`${event} ${m.mode}`);
+    };
+    const c = compute([]);
+    const { svc } = await setup(
+      {
+        call: async (cx, host, method, args) => {
+          if (method === 'pre_migration') await svc.forceComplete(ctx(), uuid);
+          return c.call(cx, host, method, args);
+        },
+      },
+      {},
+      YES,
+      notify,
+    );
+    const uuid = (await svc.migrate(ctx(), 'web')).uuid;
+    await svc.whenIdle();
+    expect(events).toEqual(['live_migration_force_complete.start stop-and-copy', 'live_migration_force_complete.end post-copy']);
+    await expect(svc.forceComplete(ctx(), uuid)).rejects.toThrow(/already completed/);
+    expect(events).toHaveLength(2);
   });
 
   it('force-complete after the freeze of a stop-and-copy is refused (409), as is one on a finished migration', async () => {
