@@ -20,6 +20,7 @@ import yaml from 'js-yaml';
 import type { RequestContext } from '../common/context.js';
 import { ConfigError, FerryError, PolicyNotAuthorized } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
+import { wrapWords } from '../common/wrap.js';
 import { DEFAULT_POLICIES, type RuleDefault } from './policies.js';
 
 // ---------------------------------------------------------------- the AST
@@ -472,24 +473,9 @@ export function generatePolicySample(defaults: readonly RuleDefault[] = DEFAULT_
     '',
   ];
   for (const d of defaults) {
-    for (const l of wrapText(d.description, 76)) lines.push(`# ${l}`);
+    for (const l of wrapWords(d.description, 76)) lines.push(`# ${l}`);
     for (const op of d.operations) lines.push(`# ${op.method.padEnd(7)}${op.path}`);
     lines.push(`#${JSON.stringify(d.name)}: ${JSON.stringify(d.check_str)}`, '');
   }
   return lines.join('\n');
-}
-
-function wrapText(text: string, width: number): string[] {
-  const out: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line && line.length + 1 + word.length > width) {
-      out.push(line);
-      line = word;
-    } else {
-      line = line ? `${line} ${word}` : word;
-    }
-  }
-  if (line) out.push(line);
-  return out;
 }

@@ -10,6 +10,7 @@ import { MIN_SUPPORTED_SERVICE_VERSION, SERVICE_VERSION } from '../common/servic
 import { AUTO } from '../conf/upgrade_levels.js';
 import { resolveVersionCap, type RunningServices } from '../conductor/upgrade.js';
 import { SCHEMA_VERSION } from '../db/schema.js';
+import { wrapWords } from '../common/wrap.js';
 import { parsePolicyText, Policy, unusedPolicyRules } from '../identity/policy.js';
 import { COMPUTE_RPC_VERSION } from '../compute/methods.js';
 import { CONDUCTOR_RPC_VERSION } from '../conductor/methods.js';
@@ -186,23 +187,6 @@ export function worst(results: readonly CheckResult[]): CheckCode {
   return results.reduce((m, r) => Math.max(m, r.code), CheckCode.Success) as CheckCode;
 }
 
-/** Words of `text` in lines of at most `width` characters (a longer word, such as a path, is cut). */
-function wrap(text: string, width: number): string[] {
-  const out: string[] = [];
-  let line = '';
-  const words = text.split(/\s+/).filter(Boolean).flatMap((w) => w.match(new RegExp(`.{1,${width}}`, 'g')) ?? []);
-  for (const word of words) {
-    if (line && line.length + 1 + word.length > width) {
-      out.push(line);
-      line = word;
-    } else {
-      line = line ? `${line} ${word}` : word;
-    }
-  }
-  if (line) out.push(line);
-  return out;
-}
-
 /** The results as oslo.upgradecheck prints them: a boxed table, one block per check. */
 export function formatTable(results: readonly CheckResult[], width = 60): string {
   const inner = width;
@@ -211,7 +195,7 @@ export function formatTable(results: readonly CheckResult[], width = 60): string
   const lines = [rule, row('Upgrade Check Results'), rule];
   for (const r of results) {
     lines.push(row(`Check: ${r.name}`), row(`Result: ${CheckCode[r.code]}`));
-    const details = wrap(`Details: ${r.details ?? 'None'}`, inner - 2);
+    const details = wrapWords(`Details: ${r.details ?? 'None'}`, inner - 2, { breakLongWords: true });
     for (const [i, l] of details.entries()) lines.push(row(i === 0 ? l : `  ${l}`));
     lines.push(rule);
   }
