@@ -43,7 +43,7 @@ import type {
   PostMigrationResult,
   PreMigrationResult,
 } from '../compute/steps.js';
-import type { Migration, MigrationStatus } from '../objects/migration.js';
+import type { Migration, MigrationPhase, MigrationStatus } from '../objects/migration.js';
 import type { Repository } from './repository.js';
 import { PROGRESS, assertTransition, isBeforeFreeze } from './statemachine.js';
 
@@ -135,10 +135,10 @@ export class MigrationFlow {
   }
 
   /** Move to `status`/`phase` (with `extra`); `from` is the record as just read, when the caller has it. */
-  private async set(status: MigrationStatus, phase: string | null, extra: Partial<Migration> = {}, from?: Migration): Promise<Migration> {
+  private async set(status: MigrationStatus, phase: MigrationPhase | null, extra: Partial<Migration> = {}, from?: Migration): Promise<Migration> {
     const cur = from ?? (await this.load());
     assertTransition(this.uuid, cur.status, status);
-    const progress = PROGRESS[phase ? `${status}:${phase}` : status] ?? cur.progress;
+    const progress = PROGRESS[phase ? (`${status}:${phase}` as const) : status] ?? cur.progress;
     this.deps.log.info({ migration: this.uuid, status, phase }, 'migration status');
     return await this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
   }

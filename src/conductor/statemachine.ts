@@ -1,6 +1,6 @@
 /** The migration state machine: which status may follow which. Every change goes through `assertTransition`. */
 import { InvalidMigrationState } from '../common/errors.js';
-import type { MigrationStatus } from '../objects/migration.js';
+import type { MigrationPhase, MigrationStatus } from '../objects/migration.js';
 
 const NEXT: Record<MigrationStatus, MigrationStatus[]> = {
   accepted: ['pre-migrating', 'cancelled', 'failed', 'error'],
@@ -28,8 +28,8 @@ export function isBeforeFreeze(status: MigrationStatus): boolean {
   return status === 'accepted' || status === 'pre-migrating';
 }
 
-/** Progress shown to users for each status/phase. */
-export const PROGRESS: Record<string, number> = {
+/** Progress shown to users for each status/phase (typed keys: a misspelt phase does not compile). */
+export const PROGRESS: Partial<Record<MigrationStatus | `${MigrationStatus}:${MigrationPhase}`, number>> = {
   accepted: 0,
   'pre-migrating:checks': 5,
   'pre-migrating:prepare': 15,

@@ -17,6 +17,25 @@ export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 /** `error`: the outcome could not be learned (a host unreachable past its deadline); the operator must check. */
 export const FINAL_STATUSES: readonly MigrationStatus[] = ['completed', 'failed', 'cancelled', 'error'];
 
+/**
+ * The step under way inside a status, in the order a migration meets them. `restore` happens in
+ * `running` for post-copy (the target starts before its memory arrived) and in `post-migrating`
+ * otherwise; `rollback` is set while a rollback after the freeze runs, `rolled-back` once it is
+ * done (`failed` or `cancelled`), `needs-operator` with `error`.
+ */
+export const MIGRATION_PHASES = [
+  'checks',
+  'prepare',
+  'checkpoint',
+  'restore',
+  'post-copy',
+  'cleanup',
+  'rollback',
+  'rolled-back',
+  'needs-operator',
+] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
 export interface MigrationTimings {
   freeze_ms: number | null; // downtime: from the freeze to the restored process running
   checkpoint_ms: number | null;
@@ -50,8 +69,8 @@ export interface Migration extends MigrationTimings, MigrationCounters {
   source_host: string;
   dest_host: string | null;
   status: MigrationStatus;
-  /** Finer-grained step inside a status, e.g. "checkpoint", "transfer", "restore", "rollback". */
-  phase: string | null;
+  /** Finer-grained step inside a status (null in `accepted` and most final statuses). */
+  phase: MigrationPhase | null;
   /** 0..100, for progress bars. */
   progress: number;
   error: string | null;

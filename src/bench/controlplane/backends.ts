@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqlRepository, type Repository } from '../../conductor/repository.js';
+import { openConductorStore, type ConductorStore } from '../../conductor/embedded.js';
 import { openDriver } from '../../db/connection.js';
 import type { SqlDriver, SqlExecutor } from '../../db/driver.js';
 import { syncDatabase } from '../../db/schema.js';
@@ -16,7 +16,7 @@ import { mariadbInstalled, mariadbUrl, provisionMariadb, startMariadb, stopMaria
 import type { QueryCounter } from './counting.js';
 
 export interface BenchConnection {
-  repo: Repository;
+  repo: ConductorStore;
   close(): Promise<void>;
 }
 
@@ -74,7 +74,7 @@ export function countStatements(driver: SqlDriver, counter: QueryCounter): SqlDr
 /** A conductor's own connection to `url`: the repository ferry-conductor uses, counted. */
 export async function connectCounted(url: string, counter: QueryCounter): Promise<BenchConnection> {
   const driver = countStatements(openDriver(url), counter);
-  return { repo: counter.wrap(new SqlRepository(driver)), close: () => driver.close() };
+  return { repo: counter.wrap(openConductorStore(driver)), close: () => driver.close() };
 }
 
 /** The embedded default: a SQLite file (WAL, Ferry's own settings) in a temporary folder on local disk. */

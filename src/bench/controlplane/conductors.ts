@@ -13,9 +13,7 @@ import { RequestContext } from '../../common/context.js';
 import type { Inventory, InventoryAPI } from '../../compute/inventory.js';
 import type { ComputeArgs, ComputeMethod, ComputeResult } from '../../compute/methods.js';
 import type { ComputeAPI } from '../../compute/rpcapi.js';
-import { chooseTarget } from '../../conductor/hosts.js';
-import type { Repository } from '../../conductor/repository.js';
-import { ConductorService, type ClaimOptions } from '../../conductor/service.js';
+import { chooseTarget, startEmbeddedConductor, type ClaimOptions, type ConductorStore, type EmbeddedConductor } from '../../conductor/embedded.js';
 import type { HostState } from '../../objects/host.js';
 import type { BenchDatabase } from './backends.js';
 import { QueryCounter, type MethodCount } from './counting.js';
@@ -77,12 +75,11 @@ function claimsOf(s: ConductorSetup): ClaimOptions {
   return { owner, leaseMs, scanMs: Math.min(5000, Math.floor(leaseMs / 3)), takeOverPrefix: s.conductors > 1 ? `bench-conductor-${s.index + 1}:` : '' };
 }
 
-/** A ConductorService as ferry-conductor builds one, its notifications dropped (no bus here). */
-export async function buildConductor(db: { repo: Repository }, engine: ComputeAPI & InventoryAPI, s: ConductorSetup, log: Logger): Promise<ConductorService> {
-  const svc = new ConductorService(
+/** A conductor as ferry-conductor builds one, its notifications dropped (no bus here); it resumes what is left (nothing here) and takes up its claims. */
+export async function buildConductor(db: { repo: ConductorStore }, engine: ComputeAPI & InventoryAPI, s: ConductorSetup, log: Logger): Promise<EmbeddedConductor> {
+  return startEmbeddedConductor(
     db.repo,
     engine,
-    async () => undefined,
     {
       maxConcurrentPerHost: s.maxConcurrentPerHost,
       serviceDownTime: s.serviceDownTime,
@@ -91,14 +88,10 @@ export async function buildConductor(db: { repo: Repository }, engine: ComputeAP
       claims: claimsOf(s),
     },
     log,
-    engine,
   );
-  // As ferry-conductor starts: resume what is left (nothing here), then renew claims and scan for unclaimed work.
-  await svc.recover();
-  return svc;
 }
 
-export async function sampleDecisions(svc: ConductorService, sources: string[], n: number): Promise<DecisionSamples> {
+export async function sampleDecisions(svc: EmbeddedConductor, sources: string[], n: number): Promise<DecisionSamples> {
   const list_ms: number[] = [];
   let hosts = await svc.listHosts();
   for (let i = 0; i < 5; i++) {
@@ -116,7 +109,7 @@ export async function sampleDecisions(svc: ConductorService, sources: string[], 
   return { list_ms, choose_ms };
 }
 
-export async function statusCounts(svc: ConductorService): Promise<Record<string, number>> {
+export async function statusCounts(svc: EmbeddedConductor): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const m of await svc.listMigrations({})) out[m.status] = (out[m.status] ?? 0) + 1;
   return out;
@@ -130,7 +123,7 @@ export function collect(): void {
 }
 
 /** The same operations whether the service runs here or in a worker. */
-export function operations(svc: ConductorService, counter: QueryCounter) {
+export function operations(svc: EmbeddedConductor, counter: QueryCounter) {
   const ctx = RequestContext.admin();
   return {
     reportState: (a: { host: string; state: string; takenAt: string }) => svc.reportState(a.host, JSON.parse(a.state) as HostState, a.takenAt),

@@ -6,7 +6,7 @@
  * recording a migration (accept), and driving it (flow: every call about one migration by its uuid).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Repository } from '../../conductor/repository.js';
+import type { ConductorStore } from '../../conductor/embedded.js';
 
 export type CallGroup = 'heartbeat' | 'accept' | 'flow' | 'upkeep';
 
@@ -67,7 +67,7 @@ export class QueryCounter {
   }
 
   /** The repository with every call counted and its statements attributed. */
-  wrap(repo: Repository): Repository {
+  wrap(repo: ConductorStore): ConductorStore {
     return new Proxy(repo, {
       get: (target, prop, receiver) => {
         const v = Reflect.get(target, prop, receiver) as unknown;
@@ -80,7 +80,7 @@ export class QueryCounter {
           const t0 = performance.now();
           const r = this.als.run(key, () => fn.apply(target, args));
           // A view of the repository (fenced by a claim) is counted like the repository.
-          if (prop === 'fenced' && typeof r === 'object' && r !== null) return this.wrap(r as Repository);
+          if (prop === 'fenced' && typeof r === 'object' && r !== null) return this.wrap(r as ConductorStore);
           const done = () => {
             e.ms += performance.now() - t0;
           };

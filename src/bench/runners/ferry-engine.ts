@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { MigrationAgent } from '../../compute/agent.js';
 import { DockerDriver } from '../../compute/docker/driver.js';
-import { InProcessConductor } from '../../conductor/inprocess.js';
+import { InProcessConductor } from '../../conductor/embedded.js';
 import type { CloudHost } from '../../devcloud/status.js';
 import type { BenchCloud } from '../cloud.js';
 import type { MethodName, RunResult, Workload } from '../types.js';

@@ -156,7 +156,7 @@ describe('migration flow', () => {
     const m0 = await svc.migrate(new RequestContext(), 'web');
     await svc.whenIdle();
     const done = await r.getSteps(m0.uuid);
-    const crashed = { ...(await r.getMigration(m0.uuid))!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' };
+    const crashed = { ...(await r.getMigration(m0.uuid))!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' as const };
     await r.createMigration(crashed);
     for (const k of ['started_at', 'check_dest', 'check_source', 'check_dest_spec', 'pre']) await r.saveStep(crashed.uuid, k, done[k]);
     const calls: Calls = [];
