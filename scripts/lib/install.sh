@@ -17,7 +17,7 @@ FERRY_APT_PACKAGES=(
   # test images are built locally from these binaries
   busybox-static redis-server
   # CRIU build dependencies (docs/platform-facts.md)
-  build-essential pkgconf xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
+  build-essential patch pkgconf xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
   libgnutls28-dev uuid-dev python3-protobuf
   # linting the DevStack plugin
@@ -78,14 +78,31 @@ criu_usable() { # criu_usable BINARY
   "$bin" check >/dev/null 2>&1
 }
 
-# CRIU 4.2+ that passes `criu check`: the system's if good, else built from Debian's
-# newer source package (docs/platform-facts.md: bookworm's 3.17 and 4.1 cannot dump TCP sockets here).
+# Ferry's change to CRIU: root here may lack CAP_SYS_RESOURCE, and then an unpatched CRIU cannot
+# dump any process of another user (docs/operations.md, "CRIU and non-root processes").
+FERRY_CRIU_PATCH="$FERRY_ROOT/scripts/criu/0001-rlimits-from-proc-on-eperm.patch"
+
+# A build carries the patch when `criu --version` says so and the stamp beside the binary holds
+# this patch file's sha256 (a changed patch rebuilds CRIU).
+criu_patched() { # criu_patched BINARY
+  local bin=$1
+  "$bin" --version 2>/dev/null | grep -qx 'Ferry-patch: rlimits-from-proc' || return 1
+  [ "$(cat "$bin.ferry-patch" 2>/dev/null)" = "$(sha256sum "$FERRY_CRIU_PATCH" | awk '{print $1}')" ]
+}
+
+# CRIU 4.2+ with Ferry's patch that passes `criu check`: the one found if it is such a build,
+# else built from Debian's newer source package (docs/platform-facts.md: bookworm's 3.17 and 4.1
+# cannot dump TCP sockets here) with the patch applied.
 ferry_install_criu() {
   local found
+  [ -f "$FERRY_CRIU_PATCH" ] || die "Ferry's CRIU patch is missing: $FERRY_CRIU_PATCH"
   found=$(command -v criu || true)
   if [ -n "$found" ] && criu_usable "$found"; then
-    info "CRIU $("$found" --version | awk '/^Version:/ {print $2}') at $found passes criu check"
-    return 0
+    if criu_patched "$found"; then
+      info "CRIU $("$found" --version | awk '/^Version:/ {print $2}') at $found has Ferry's patch and passes criu check"
+      return 0
+    fi
+    info "CRIU at $found lacks Ferry's patch ($(basename "$FERRY_CRIU_PATCH")) or an older one is built in: rebuilding"
   fi
   local build=/var/cache/ferry/criu-build src_list=/etc/apt/sources.list.d/ferry-criu-src.list
   mkdir -p "$build"
@@ -97,25 +114,39 @@ ferry_install_criu() {
   info "fetching CRIU source from Debian's newer suites (mirror from debian.sources)"
   printf 'deb-src %s sid main\ndeb-src %s experimental main\n' "$mirror" "$mirror" > "$src_list"
   apt-get update -q -o Dir::Etc::sourcelist="$src_list" -o Dir::Etc::sourceparts=- >/dev/null
-  local versions v got=""
+  local versions v got="" refused=""
   versions=$(apt-cache showsrc criu 2>/dev/null | awk '/^Version:/ {print $2}' | sort -rV | uniq)
   for v in $versions; do
     version_ge "${v%%-*}" 4.2 || continue
     info "trying criu $v"
     rm -rf "${build:?}"/*
     (cd "$build" && apt-get source --download-only "criu=$v" >/dev/null 2>&1) || true
-    if ls "$build"/criu_*.orig.tar.* >/dev/null 2>&1; then got=$v; break; fi
+    ls "$build"/criu_*.orig.tar.* >/dev/null 2>&1 || continue
+    # The newest source the patch applies to; one it does not fit is named, then an older one tried.
+    if (cd "$build" && tar xf criu_*.orig.tar.* && cd criu-*/ && patch -p1 --forward --batch --dry-run <"$FERRY_CRIU_PATCH" >patch.log 2>&1); then
+      got=$v
+      break
+    fi
+    info "WARNING: Ferry's CRIU patch does not apply to criu $v ($(grep -m1 -i 'failed\|can.t find\|reversed' "$build"/criu-*/patch.log || echo 'see patch.log'))"
+    refused="$refused $v"
   done
   rm -f "$src_list"
   apt-get update -q >/dev/null # back to bookworm only
+  if [ -z "$got" ] && [ -n "$refused" ]; then
+    die "Ferry's CRIU patch ($FERRY_CRIU_PATCH) applies to none of the CRIU sources Debian offers (tried:$refused): update the patch for that CRIU"
+  fi
   [ -n "$got" ] || die "no CRIU >= 4.2 source could be downloaded from Debian"
-  info "building CRIU $got (about 30 s on 2 cores)"
-  (cd "$build" && tar xf criu_*.orig.tar.* && cd criu-*/ && make -j"$(nproc)" criu >build.log 2>&1) \
+  info "building CRIU $got with $(basename "$FERRY_CRIU_PATCH") (about 30 s on 2 cores)"
+  (cd "$build"/criu-*/ && patch -p1 --forward --batch <"$FERRY_CRIU_PATCH" >>patch.log 2>&1) \
+    || die "Ferry's CRIU patch failed to apply to criu $got; see $build/criu-*/patch.log"
+  (cd "$build"/criu-*/ && make -j"$(nproc)" criu >build.log 2>&1) \
     || die "CRIU build failed; see $build/criu-*/build.log"
   install -m 0755 "$build"/criu-*/criu/criu /usr/local/sbin/criu
+  sha256sum "$FERRY_CRIU_PATCH" | awk '{print $1}' > /usr/local/sbin/criu.ferry-patch
   hash -r
   criu_usable /usr/local/sbin/criu || die "the built CRIU does not pass 'criu check'"
-  info "installed $(/usr/local/sbin/criu --version | head -1) as /usr/local/sbin/criu"
+  criu_patched /usr/local/sbin/criu || die "the built CRIU does not report Ferry's patch in 'criu --version'"
+  info "installed $(/usr/local/sbin/criu --version | head -1) with Ferry's patch as /usr/local/sbin/criu"
 }
 
 ferry_install_node_deps() { # ferry_install_node_deps DIR

@@ -5,6 +5,13 @@ export interface CriuStatus {
   version: string | null;
   ok: boolean;
   error: string | null;
+  /** Built with Ferry's rlimits patch (scripts/criu/): dumps another user's processes without CAP_SYS_RESOURCE. */
+  readsLimitsFromProc: boolean;
+}
+
+/** The line Ferry's CRIU patch adds to `criu --version`; a build without it is taken as unpatched. */
+export function hasRlimitsPatch(versionText: string): boolean {
+  return /^Ferry-patch:\s*rlimits-from-proc\s*$/m.test(versionText);
 }
 
 /** "Version: 4.2.1" (first line of `criu --version`) -> "4.2.1". */
@@ -27,18 +34,23 @@ export function versionAtLeast(version: string, min: string): boolean {
 /** The decision, separate from running the binary (unit-tested). */
 export function judgeCriu(binary: string, min: string, versionOut: { code: number; text: string } | null, check: { code: number; text: string } | null): CriuStatus {
   if (!versionOut || versionOut.code !== 0) {
-    return { version: null, ok: false, error: `CRIU not found (${binary}): install CRIU ${min} or newer and set [criu] binary` };
+    return { version: null, ok: false, error: `CRIU not found (${binary}): install CRIU ${min} or newer and set [criu] binary`, readsLimitsFromProc: false };
   }
   const version = parseCriuVersion(versionOut.text);
-  if (!version) return { version: null, ok: false, error: `cannot read the CRIU version from "${versionOut.text.trim()}"` };
+  if (!version) return { version: null, ok: false, error: `cannot read the CRIU version from "${versionOut.text.trim()}"`, readsLimitsFromProc: false };
   if (!versionAtLeast(version, min)) {
-    return { version, ok: false, error: `CRIU ${version} is older than ${min}: install CRIU ${min} or newer (older ones cannot dump TCP sockets on this kernel)` };
+    return {
+      version,
+      ok: false,
+      error: `CRIU ${version} is older than ${min}: install CRIU ${min} or newer (older ones cannot dump TCP sockets on this kernel)`,
+      readsLimitsFromProc: false,
+    };
   }
   if (!check || check.code !== 0 || !/Looks good/i.test(check.text)) {
     const out = (check?.text ?? '').trim().split('\n').slice(-3).join(' | ');
-    return { version, ok: false, error: `\`criu check\` failed: ${out || 'no output'}: fix the kernel/CRIU mismatch it reports` };
+    return { version, ok: false, error: `\`criu check\` failed: ${out || 'no output'}: fix the kernel/CRIU mismatch it reports`, readsLimitsFromProc: false };
   }
-  return { version, ok: true, error: null };
+  return { version, ok: true, error: null, readsLimitsFromProc: hasRlimitsPatch(versionOut.text) };
 }
 
 const cache = new Map<string, { at: number; status: CriuStatus }>();

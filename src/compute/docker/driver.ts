@@ -51,7 +51,7 @@ import { allowedCreateBody, allowedVolumeBody, realPathRefusals, requireRealPath
 import { untaggedImage } from './imagetar.js';
 import { checkCpuinfo, compareCpuinfo, cpuRefusals, decodeCpuinfoImage, dumpCpuinfo, type CpuComparison } from './cpuinfo.js';
 import { emptyDir, mergeInto, replaceDir, treeBytes } from './tree.js';
-import { foreignCredentialsRefusal, hasSysResource, ownCapEff, processTree } from './rlimits.js';
+import { canReadForeignLimits, foreignCredentialsRefusal, ownCapEff, processTree } from './rlimits.js';
 import { sleep } from '../../common/sleep.js';
 
 const log = getLogger('compute.docker');
@@ -239,11 +239,12 @@ export class DockerDriver implements EngineDriver {
   private async credentialsRefusal(spec: ContainerSpec): Promise<Refusal | null> {
     const pid = (await this.inspectNow(spec.id)).State.Pid;
     if (!pid) return null;
+    const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
     return foreignCredentialsRefusal({
       container: spec.name,
       host: this.host,
       processes: processTree(pid),
-      canReadForeignLimits: hasSysResource(ownCapEff()),
+      canReadForeignLimits: canReadForeignLimits(ownCapEff(), criu),
     });
   }
 

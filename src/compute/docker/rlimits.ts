@@ -5,12 +5,15 @@
  * task only when the caller's uid and gid equal all of the task's real, effective and saved ids,
  * or when the caller has CAP_SYS_RESOURCE. Root without that capability (as on some sandboxed
  * hosts) therefore cannot dump a process that runs as another user, and Docker reports only
- * "criu failed: type NOTIFY errno 0" from inside the freeze. The source's pre-check refuses such
- * a container up front instead, naming the process and what to change.
+ * "criu failed: type NOTIFY errno 0" from inside the freeze. Ferry's CRIU patch
+ * (scripts/criu/) reads the limits from /proc/PID/limits instead, and a build with it says so in
+ * `criu --version`. Without either, the source's pre-check refuses such a container up front,
+ * naming the process and what to change.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Refusal } from '../driver.js';
+import type { CriuStatus } from './criu.js';
 
 /** Linux's CAP_SYS_RESOURCE bit in /proc/PID/status's Cap* masks. */
 const CAP_SYS_RESOURCE = 24n;
@@ -55,6 +58,11 @@ function readOrNull(file: string): string | null {
   }
 }
 
+/** Whether CRIU here can dump another user's processes: root has CAP_SYS_RESOURCE, or the CRIU in use carries Ferry's patch. */
+export function canReadForeignLimits(capEffHex: string, criu: Pick<CriuStatus, 'readsLimitsFromProc'>): boolean {
+  return hasSysResource(capEffHex) || criu.readsLimitsFromProc;
+}
+
 /** The credentials of a container's init process and all its descendants, read from /proc. */
 export function processTree(initPid: number, procRoot = '/proc'): ProcessCredentials[] {
   const children = new Map<number, number[]>();
@@ -97,7 +105,8 @@ export function foreignCredentialsRefusal(args: {
     reason: 'foreign_credentials',
     message:
       `container ${args.container} runs processes as another user than root (pid ${first.pid}: uid ${first.uids.join('/')}, ` +
-      `gid ${first.gids.join('/')}${more}): CRIU on ${args.host} cannot read their resource limits, since root there lacks ` +
-      'CAP_SYS_RESOURCE; run its processes as root, or give the host that capability',
+      `gid ${first.gids.join('/')}${more}): CRIU on ${args.host} cannot read their resource limits, since it is not built with ` +
+      "Ferry's rlimits patch and root there lacks CAP_SYS_RESOURCE; run its processes as root, install the patched CRIU " +
+      '(scripts/install.sh), or give the host that capability',
   };
 }

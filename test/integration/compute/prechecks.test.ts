@@ -10,6 +10,8 @@ import { RequestContext } from '../../../src/common/context.js';
 import { ContainerSpecRefused, FerryError } from '../../../src/common/errors.js';
 import type { MigrationAgent } from '../../../src/compute/agent.js';
 import type { ContainerSpec } from '../../../src/compute/driver.js';
+import { hasRlimitsPatch } from '../../../src/compute/docker/criu.js';
+import { run as runCommand } from '../../../src/compute/docker/exec.js';
 import { InProcessComputeAPI } from '../../../src/compute/inprocess.js';
 import { cloud } from '../../helpers/cloud.js';
 import { craftedCpuinfo } from '../../helpers/cpuinfo.js';
@@ -97,14 +99,17 @@ test('host bind mount not on shared storage; one on shared storage passes the ch
   expect(spec.binds).toEqual([{ source: `${SHARED}/data`, destination: '/shared', read_only: false }]);
 });
 
-test("processes of another user than root, where root lacks CAP_SYS_RESOURCE (CRIU cannot read their limits)", async () => {
+test("processes of another user than root, where root lacks CAP_SYS_RESOURCE (CRIU cannot read their limits unless patched)", async () => {
   const name = await run('nonroot', ['--user', '65534:65534', '--entrypoint', '/bin/sleep', 'ferry/counter', '3600']);
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
   const rootHasSysResource = ((BigInt(`0x${capEff}`) >> 24n) & 1n) === 1n;
+  const criuPatched = hasRlimitsPatch((await runCommand(cloud().criu.binary, ['--version'])).stdout);
   const r = await migrate(a1, a2, name);
-  if (rootHasSysResource) {
-    // A host where CRIU can read another user's limits moves the container as any other.
+  if (rootHasSysResource || criuPatched) {
+    // A host where CRIU can read another user's limits (the capability, or Ferry's CRIU patch)
+    // moves the container as any other, and it runs on the target as that user.
     expect(r.status).toBe('completed');
+    expect(await dk('compute2', ['inspect', '-f', '{{.Config.User}} {{.State.Running}}', name])).toBe('65534:65534 true');
     return;
   }
   refusedFor(r, 'foreign_credentials', /runs processes as another user than root \(pid \d+: uid 65534\/65534\/65534, gid 65534\/65534\/65534\)/);

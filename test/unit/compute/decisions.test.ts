@@ -95,7 +95,12 @@ test('CRIU judgement', () => {
   expect(judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1' }, { code: 1, text: 'vdso: Unexpected rt vDSO area bounds' }).error).toMatch(
     /criu check.*vDSO/,
   );
-  expect(judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1' }, { code: 0, text: 'Looks good.' })).toEqual({ version: '4.2.1', ok: true, error: null });
+  expect(judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1' }, { code: 0, text: 'Looks good.' })).toEqual({
+    version: '4.2.1',
+    ok: true,
+    error: null,
+    readsLimitsFromProc: false,
+  });
 });
 
 

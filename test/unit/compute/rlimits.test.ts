@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, test } from '@jest/globals';
-import { foreignCredentialsRefusal, hasSysResource, processTree } from '../../../src/compute/docker/rlimits.js';
+import { judgeCriu } from '../../../src/compute/docker/criu.js';
+import { canReadForeignLimits, foreignCredentialsRefusal, hasSysResource, processTree } from '../../../src/compute/docker/rlimits.js';
 
 const roots: string[] = [];
 afterEach(() => {
@@ -71,7 +72,32 @@ test('the refusal names the first foreign process and counts the rest; all-root 
   ];
   const message = foreignCredentialsRefusal({ container: 'nginx', host: 'compute2', processes, canReadForeignLimits: false })?.message;
   expect(message).toMatch(/\(pid 11: uid 33\/33\/33, gid 33\/33\/33 and 1 more\)/);
-  expect(message).toMatch(/root there lacks CAP_SYS_RESOURCE; run its processes as root, or give the host that capability$/);
+  expect(message).toMatch(
+    /since it is not built with Ferry's rlimits patch and root there lacks CAP_SYS_RESOURCE; run its processes as root, install the patched CRIU \(scripts\/install\.sh\), or give the host that capability$/,
+  );
   expect(foreignCredentialsRefusal({ container: 'nginx', host: 'compute2', processes, canReadForeignLimits: true })).toBeNull();
   expect(foreignCredentialsRefusal({ container: 'c', host: 'h', processes: [processes[0]], canReadForeignLimits: false })).toBeNull();
+});
+
+test("Ferry's patched CRIU reads another user's limits without CAP_SYS_RESOURCE; an unpatched or unreadable one does not", () => {
+  const lacking = '000001fffeffffff';
+  const looksGood = { code: 0, text: 'Looks good.' };
+  const patched = judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1\nFerry-patch: rlimits-from-proc\n' }, looksGood);
+  const unpatched = judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1\n' }, looksGood);
+  const otherPatch = judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1\nFerry-patch: something-else\n' }, looksGood);
+  const broken = judgeCriu('criu', '4.2', { code: 0, text: 'Version: 4.2.1\nFerry-patch: rlimits-from-proc\n' }, { code: 1, text: 'Error' });
+  const missing = judgeCriu('criu', '4.2', null, null);
+  expect(canReadForeignLimits(lacking, patched)).toBe(true);
+  expect(canReadForeignLimits(lacking, unpatched)).toBe(false);
+  expect(canReadForeignLimits(lacking, otherPatch)).toBe(false);
+  expect(canReadForeignLimits(lacking, broken)).toBe(false);
+  expect(canReadForeignLimits(lacking, missing)).toBe(false);
+  // a host whose root has the capability needs no patch
+  expect(canReadForeignLimits('000001ffffffffff', unpatched)).toBe(true);
+
+  const processes = [{ pid: 20, uids: [65534, 65534, 65534], gids: [65534, 65534, 65534] }];
+  expect(foreignCredentialsRefusal({ container: 'pg', host: 'compute1', processes, canReadForeignLimits: canReadForeignLimits(lacking, patched) })).toBeNull();
+  expect(
+    foreignCredentialsRefusal({ container: 'pg', host: 'compute1', processes, canReadForeignLimits: canReadForeignLimits(lacking, unpatched) })?.reason,
+  ).toBe('foreign_credentials');
 });
