@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../common/context.js';
-import { HostDown, InvalidInput, MigrationInProgress } from '../common/errors.js';
+import { HostDown, MigrationInProgress } from '../common/errors.js';
 import { chooseMode } from '../compute/precopy.js';
 import type { ComputeHost } from '../objects/host.js';
 import { newMigration, type Migration } from '../objects/migration.js';
@@ -36,7 +36,7 @@ export class Admission {
     let live: LiveCheck | undefined;
     // What the container reference matches, as recorded now (read again after each live check).
     let found: ContainerRecord[] | undefined;
-    if (resolver.inventory && typeof containerRef === 'string' && containerRef) {
+    if (resolver.inventory) {
       found = await resolver.matches(containerRef, opts.project_id);
       const hosts = await resolver.hostsToAsk(found, Date.now());
       if (hosts.length) {
@@ -69,15 +69,7 @@ export class Admission {
     found?: ContainerRecord[],
   ): Promise<Migration> {
     const { repo, log } = this.deps;
-    if (requestedHost !== undefined && requestedHost !== null && (typeof requestedHost !== 'string' || requestedHost.trim() === '')) {
-      throw new InvalidInput('"host" must be a compute host name or null');
-    }
-    if (opts.post_copy !== undefined && opts.post_copy !== null && typeof opts.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
-    const c = await this.resolver.resolveContainer(
-      containerRef,
-      live,
-      found ?? (typeof containerRef === 'string' && containerRef ? await this.resolver.matches(containerRef, opts.project_id) : undefined),
-    );
+    const c = await this.resolver.resolveContainer(containerRef, live, found ?? (await this.resolver.matches(containerRef, opts.project_id)));
     // The host list, read once for the whole decision (after any live check, so its counts include what that found).
     const hosts = await this.queries.listHosts();
     const src = hosts.find((h) => h.name === c.host);

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../common/context.js';
-import { ClaimLost, EvacuationNotFound, HostDown, HostNotFound, InvalidInput, MigrationInProgress, NoValidHost } from '../common/errors.js';
-import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
-import { HOST_STATUSES, type ComputeHost, type HostStatus } from '../objects/host.js';
+import { ClaimLost, EvacuationNotFound, HostDown, HostNotFound, MigrationInProgress, NoValidHost } from '../common/errors.js';
+import type { Evacuation } from '../objects/evacuation.js';
+import type { ComputeHost, HostStatus } from '../objects/host.js';
 import type { Admission } from './admission.js';
 import type { Claims } from './claims.js';
 import { EvacuationRunner, planContainers } from './evacuation.js';
@@ -16,9 +16,6 @@ import type { ConductorDeps, EvacuateRequest } from './options.js';
 import type { Queries } from './queries.js';
 import type { MigrationQueue } from './queue.js';
 import type { ContainerResolver } from './resolution.js';
-
-/** The longest disabled_reason kept. */
-export const MAX_REASON_LENGTH = 255;
 
 export class HostMaintenance {
   /** Evacuations this conductor drives now (uuid -> their end). */
@@ -35,21 +32,18 @@ export class HostMaintenance {
     private readonly notifyEvacuation: EvacuationNotify,
   ) {}
 
-  private async knownHost(name: unknown): Promise<ComputeHost> {
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 255) throw new InvalidInput('a compute host name (1 to 255 characters) is required');
+  private async knownHost(name: string): Promise<ComputeHost> {
     const r = await this.deps.repo.getHostRecord(name);
     // Compared again here: MariaDB's equality ignores trailing spaces.
     if (!r || r.name !== name) throw new HostNotFound(`compute host "${name}" is not known; see GET /v1/hosts`, { host: name });
     return toComputeHost(r, Date.now(), this.deps.opts.serviceDownTime);
   }
 
-  /** Enable or disable a host (Nova's `compute service set --enable|--disable`); enabling clears the reason. */
+  /**
+   * Enable or disable a host (Nova's `compute service set --enable|--disable`); enabling clears the
+   * reason. The arguments were checked against set_host_status's schema (methods.ts).
+   */
   async setHostStatus(name: string, status: HostStatus, reason?: string | null): Promise<ComputeHost> {
-    if (!HOST_STATUSES.includes(status)) throw new InvalidInput(`"status" must be one of ${HOST_STATUSES.join(', ')}`);
-    if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH)) {
-      throw new InvalidInput(`"disabled_reason" must be a string of at most ${MAX_REASON_LENGTH} characters, or null`);
-    }
-    if (status === 'enabled' && reason) throw new InvalidInput('"disabled_reason" is only for "status": "disabled"');
     await this.knownHost(name);
     await this.deps.repo.setHostStatus(name, status, status === 'disabled' ? (reason ?? null) : null);
     this.deps.log.info({ host: name, status, reason: reason ?? null }, 'host status set');
@@ -57,8 +51,8 @@ export class HostMaintenance {
   }
 
   async getEvacuation(uuid: string): Promise<Evacuation> {
-    const e = typeof uuid === 'string' ? await this.deps.repo.getEvacuation(uuid) : null;
-    if (!e) throw new EvacuationNotFound(`evacuation ${String(uuid)} could not be found`, { evacuation_id: uuid });
+    const e = await this.deps.repo.getEvacuation(uuid);
+    if (!e) throw new EvacuationNotFound(`evacuation ${uuid} could not be found`, { evacuation_id: uuid });
     return e;
   }
 
@@ -71,16 +65,13 @@ export class HostMaintenance {
    * same checks and flow as a single migrate), at most `max_parallel` unfinished at once. An
    * enabled host is disabled first ("evacuating"), so that no migration lands on it meanwhile;
    * it stays disabled afterwards, for the operator to enable after the maintenance.
-   * Refused at once (nothing changed): unknown host (404), bad arguments (400), a host that is
-   * down, or no other enabled host able to take containers (409).
+   * Refused at once (nothing changed): unknown host (404), a host that is down, or no other
+   * enabled host able to take containers (409). The arguments were checked against
+   * evacuate_host's schema (methods.ts).
    */
   async evacuate(ctx: RequestContext, host: string, req: EvacuateRequest = {}): Promise<Evacuation> {
     const { repo, log } = this.deps;
     const maxParallel = req.max_parallel ?? 1;
-    if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > MAX_PARALLEL_LIMIT) {
-      throw new InvalidInput(`"max_parallel" must be an integer from 1 to ${MAX_PARALLEL_LIMIT}`);
-    }
-    if (req.post_copy !== undefined && req.post_copy !== null && typeof req.post_copy !== 'boolean') throw new InvalidInput('"post_copy" must be true or false');
     const src = await this.knownHost(host);
     if (src.state !== 'up') throw new HostDown(`compute host "${host}" is down (no heartbeat since ${src.updated_at}); its containers cannot be migrated live`);
     const target = req.target_host ?? null;

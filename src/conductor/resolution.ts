@@ -89,7 +89,6 @@ export class ContainerResolver {
 
   /** The one container `ref` names (`found`: its matches when just read). */
   async resolveContainer(ref: string, live?: LiveCheck, found?: ContainerRecord[]): Promise<ContainerRecord> {
-    if (!ref || typeof ref !== 'string') throw new InvalidInput('a container ID or name is required');
     const now = Date.now();
     const matches = found ?? (await this.matches(ref));
     if (matches.length === 0) {

@@ -33,7 +33,6 @@ import { ContainerResolver, type LiveCheck } from './resolution.js';
 import { Takeover } from './takeover.js';
 
 export type { ClaimOptions, ConductorOptions, EvacuateRequest, MigrateOptions } from './options.js';
-export { MAX_REASON_LENGTH } from './maintenance.js';
 export { age, type LiveCheck } from './resolution.js';
 
 export class ConductorService {
