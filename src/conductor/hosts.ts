@@ -1,5 +1,5 @@
 /** Host liveness and the scheduler: plain functions over what heartbeats reported. */
-import { HostDisabled, HostDown, HostNotFound, InvalidInput, NoValidHost } from '../common/errors.js';
+import { HostDisabled, HostDown, HostNotFound, InvalidInput, NoValidHost, PostCopyUnsupported } from '../common/errors.js';
 import type { ComputeHost } from '../objects/host.js';
 import type { HostRecord } from './repository.js';
 
@@ -132,4 +132,15 @@ export function chooseTarget(
     if (d < 0 || (d === 0 && byLoad(h, best) < 0)) best = h;
   }
   return best.name;
+}
+
+/** Post-copy needs both hosts able and permitted (what their last heartbeats said); PostCopyUnsupported says which is not. */
+export function requirePostCopy(hosts: ComputeHost[], names: string[]): void {
+  const why = names.map((n) => {
+    const modes = hosts.find((h) => h.name === n)?.modes;
+    if (!modes) return `${n} did not report its migration modes (an older agent?)`;
+    return modes.post_copy.ok ? null : (modes.post_copy.reason ?? `${n} cannot do post-copy`);
+  });
+  const refused = why.filter((w): w is string => w !== null);
+  if (refused.length) throw new PostCopyUnsupported(`post-copy is not possible for this migration: ${refused.join('; ')}`, { hosts: names });
 }

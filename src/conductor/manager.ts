@@ -5,8 +5,6 @@
 import type { MessageOrigin } from '../bus/rpc/server.js';
 import type { RequestContext } from '../common/context.js';
 import { InvalidInput } from '../common/errors.js';
-import type { ContainerEvent } from '../compute/events.js';
-import type { HostState } from '../objects/host.js';
 import { CONDUCTOR_METHODS, CONDUCTOR_RPC_VERSION, isConductorMethod, type ConductorArgs, type ConductorMethod, type ConductorResult } from './methods.js';
 import type { ConductorService } from './service.js';
 
@@ -30,13 +28,13 @@ export class ConductorManager {
       list_hosts: () => svc.listHosts(),
       list_containers: (_ctx, a) => svc.listContainers(a),
       report_state: async (_ctx, a, origin) => {
-        // The service checks the state's own shape (containers list, fields) and says what is wrong, then who sent it.
-        await svc.reportState(a.host, a.state as unknown as HostState, a.taken_at ?? null, origin?.sender ?? null);
+        // The schema checked the state whole; the service checks who sent it.
+        await svc.reportState(a.host, a.state, a.taken_at ?? null, origin?.sender ?? null);
         return null;
       },
       /** A cast from a compute host: one container changed (created, started, died, removed, renamed...). */
       container_event: async (_ctx, a, origin) => {
-        await svc.containerEvent(a.host, a.event as unknown as ContainerEvent, origin?.sender ?? null);
+        await svc.containerEvent(a.host, a.event, origin?.sender ?? null);
         return null;
       },
       set_host_status: (_ctx, a) => svc.setHostStatus(a.host, a.status, a.disabled_reason ?? null),

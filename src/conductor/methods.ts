@@ -11,8 +11,10 @@
  * project's, so a caller that scopes sends 1.4, which it refuses.
  */
 import { z } from 'zod';
+import { checkVersionString } from '../bus/version.js';
+import { CONTAINER_EVENT_KINDS, type ContainerEvent } from '../compute/events.js';
 import { MAX_PARALLEL_LIMIT, type Evacuation } from '../objects/evacuation.js';
-import { HOST_STATUSES, type ComputeHost, type Container } from '../objects/host.js';
+import { HOST_STATUSES, projectOf, type ComputeHost, type Container, type HostState } from '../objects/host.js';
 import { MIGRATION_STATUSES, type Migration } from '../objects/migration.js';
 import { MIGRATION_SORT_KEYS, SORT_DIRS } from './interface.js';
 
@@ -54,8 +56,101 @@ const limit = z
 
 const page = { limit, marker: optionalText('marker') };
 
-const object = (key: string) =>
-  z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), `argument "${key}" must be an object`);
+/** A compute host's name as a migrate or maintenance request names it: not blank. */
+function hostName(key: string) {
+  return text(key).refine((v) => v.trim() !== '', `argument "${key}" must be a compute host name (1 to ${MAX_ARG_LENGTH} characters)`);
+}
+
+/** A time a host stamped (at most 40 characters, as Date.parse reads it), as toISOString writes it. */
+function hostTime(message: string) {
+  return z
+    .string({ error: message })
+    .max(40, message)
+    .refine((v) => !Number.isNaN(Date.parse(v)), message)
+    .transform((v) => new Date(Date.parse(v)).toISOString());
+}
+
+/** Where in `path` the index of a reported container is (the item after "containers"). */
+function containerIndex(path: readonly PropertyKey[] | undefined): string {
+  const at = path?.indexOf('containers') ?? -1;
+  return at >= 0 ? String(path?.[at + 1]) : '?';
+}
+
+const containerError = (iss: { path?: PropertyKey[] }) =>
+  `report_state: containers[${containerIndex(iss.path)}] must be an object with string id, name, image and status`;
+const reportedString = z.string({ error: containerError });
+
+/**
+ * One container of a heartbeat's inventory. Its project label is read leniently (projectOf: a
+ * label that is no project id is no project's), and what else an agent adds is kept.
+ */
+const reportedContainer = z.looseObject(
+  { id: reportedString, name: reportedString, image: reportedString, status: reportedString, project_id: z.unknown().optional().transform(projectOf) },
+  { error: containerError },
+);
+
+const modeSupport = z.object({ ok: z.boolean(), reason: z.string().nullable() }, { error: 'report_state: state.modes must be { post_copy, pre_copy }, each { ok, reason }' });
+const stateFact = (key: string, what: string) => `report_state: state.${key} must be ${what}`;
+
+/**
+ * What a heartbeat carries (HostState): the containers first, so that a broken inventory is what
+ * the refusal names; then the host's facts. Facts an agent adds beyond these are kept as sent.
+ */
+const hostState = z.looseObject(
+  {
+    containers: z.array(reportedContainer, { error: 'report_state needs a state with a containers list' }),
+    docker_version: z.string({ error: stateFact('docker_version', 'a string') }),
+    api_version: z.string({ error: stateFact('api_version', 'a string') }),
+    criu_version: z.string({ error: stateFact('criu_version', 'a string or null') }).nullable(),
+    criu_ok: z.boolean({ error: stateFact('criu_ok', 'true or false') }),
+    architecture: z.string({ error: stateFact('architecture', 'a string') }),
+    migration_address: z.string({ error: stateFact('migration_address', 'a string') }),
+    memory_used_bytes: z.number({ error: stateFact('memory_used_bytes', 'a number or null') }).nullish(),
+    memory_total_bytes: z.number({ error: stateFact('memory_total_bytes', 'a number or null') }).nullish(),
+    modes: z.object({ post_copy: modeSupport, pre_copy: modeSupport }, { error: stateFact('modes', '{ post_copy, pre_copy }, each { ok, reason }') }).nullish(),
+    // Agents older than service versions send neither of these.
+    service_version: z
+      .number({ error: "report_state: state.service_version must be a positive integer (the agent's service version)" })
+      .int("report_state: state.service_version must be a positive integer (the agent's service version)")
+      .min(1, "report_state: state.service_version must be a positive integer (the agent's service version)")
+      .nullish(),
+    rpc_version: z
+      .string({ error: 'report_state: state.rpc_version must be a version string such as 1.2' })
+      .max(32, 'report_state: state.rpc_version must be a version string such as 1.2')
+      .refine(isVersion, { error: (iss) => `report_state: state.rpc_version "${String(iss.input)}" is not a version such as 1.2` })
+      .nullish(),
+  },
+  { error: 'argument "state" must be an object' },
+) satisfies z.ZodType<HostState>;
+
+function isVersion(v: string): boolean {
+  try {
+    checkVersionString(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An optional string of an event: null when absent. */
+function eventText(key: string) {
+  const message = `container_event: "${key}" must be a string of at most 255 characters, or null`;
+  return z.string({ error: message }).max(255, message).nullish().transform((v) => v ?? null);
+}
+
+/** One container event (ContainerEvent); its project label is read leniently, as in an inventory. */
+const containerEvent = z.object(
+  {
+    kind: z.enum(CONTAINER_EVENT_KINDS, { error: (iss) => `container_event: unknown kind "${String(iss.input)}"` }),
+    id: z.string({ error: 'container_event: "id" must be a container ID (hex)' }).regex(/^[0-9a-f]{12,64}$/, 'container_event: "id" must be a container ID (hex)'),
+    name: eventText('name'),
+    image: eventText('image'),
+    status: eventText('status'),
+    project_id: z.unknown().optional().transform(projectOf),
+    at: hostTime('container_event: "at" must be an ISO 8601 time'),
+  },
+  { error: 'argument "event" must be an object' },
+) satisfies z.ZodType<ContainerEvent>;
 
 /** An optional whole number within [min, max]. */
 function optionalInt(key: string, min: number, max: number) {
@@ -65,8 +160,8 @@ function optionalInt(key: string, min: number, max: number) {
 
 const schemas = {
   migrate_container: z.object({
-    container: text('container'),
-    host: optionalText('host'),
+    container: text('container').min(1, 'argument "container" must be a container ID or name, not empty'),
+    host: hostName('host').nullish().transform((v) => v ?? undefined),
     post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
     project_id: text('project_id').min(1, 'argument "project_id" must not be empty').nullish().transform((v) => v ?? undefined),
   }),
@@ -88,16 +183,22 @@ const schemas = {
   }),
   list_hosts: z.object({}),
   list_containers: z.object({ ...page, project_id: optionalText('project_id') }),
-  report_state: z.object({ host: text('host'), state: object('state'), taken_at: optionalText('taken_at') }),
-  container_event: z.object({ host: text('host'), event: object('event') }),
-  set_host_status: z.object({
-    host: text('host'),
-    status: z.enum(HOST_STATUSES, { error: `argument "status" must be one of ${HOST_STATUSES.join(', ')}` }),
-    disabled_reason: optionalText('disabled_reason'),
+  report_state: z.object({
+    host: text('host').min(1, 'argument "host" must not be empty'),
+    state: hostState,
+    taken_at: hostTime('argument "taken_at" must be an ISO 8601 time').nullish().transform((v) => v ?? undefined),
   }),
+  container_event: z.object({ host: text('host').min(1, 'argument "host" must not be empty'), event: containerEvent }),
+  set_host_status: z
+    .object({
+      host: hostName('host'),
+      status: z.enum(HOST_STATUSES, { error: `argument "status" must be one of ${HOST_STATUSES.join(', ')}` }),
+      disabled_reason: optionalText('disabled_reason'),
+    })
+    .refine((a) => a.status === 'disabled' || !a.disabled_reason, 'argument "disabled_reason" is only for "status": "disabled"'),
   evacuate_host: z.object({
-    host: text('host'),
-    target_host: optionalText('target_host'),
+    host: hostName('host'),
+    target_host: hostName('target_host').nullish().transform((v) => v ?? undefined),
     max_parallel: optionalInt('max_parallel', 1, MAX_PARALLEL_LIMIT),
     post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
   }),

@@ -10,9 +10,7 @@
  *   cannot redirect migrations to itself while the real host runs;
  * - an event needs the host's record (made by its first report_state).
  */
-import { HostIdentityMismatch, HostNotFound, InvalidInput } from '../common/errors.js';
-import { checkVersionString } from '../bus/version.js';
-import type { HostState } from '../objects/host.js';
+import { HostIdentityMismatch, HostNotFound } from '../common/errors.js';
 import { hostIsUp } from './hosts.js';
 import type { HostRecord } from './repository.js';
 
@@ -48,23 +46,4 @@ export function checkReportAgainstRecord(host: string, migrationAddress: unknown
 /** Throws HostNotFound for an event from a host that never reported. */
 export function checkEventHost(host: string, rec: HostRecord | null): void {
   if (!rec) throw new HostNotFound(`container_event from host ${host}, which never sent report_state`, { host });
-}
-
-/**
- * A heartbeat's versions, when it carries them (agents older than service versions send
- * neither): a positive integer service version and an X.Y RPC version. Throws InvalidInput.
- */
-export function checkReportedVersions(state: HostState): void {
-  const sv = state.service_version;
-  if (sv !== undefined && sv !== null && !(typeof sv === 'number' && Number.isInteger(sv) && sv >= 1)) {
-    throw new InvalidInput('report_state: state.service_version must be a positive integer (the agent\'s service version)');
-  }
-  const rv = state.rpc_version;
-  if (rv === undefined || rv === null) return;
-  if (typeof rv !== 'string' || rv.length > 32) throw new InvalidInput('report_state: state.rpc_version must be a version string such as 1.2');
-  try {
-    checkVersionString(rv);
-  } catch {
-    throw new InvalidInput(`report_state: state.rpc_version "${rv}" is not a version such as 1.2`);
-  }
 }

@@ -161,9 +161,15 @@ describe('host enable/disable', () => {
   it('refuses an unknown host (404) and bad values (400)', async () => {
     const { svc } = await setup();
     await expect(svc.setHostStatus('nope', 'disabled')).rejects.toThrow(HostNotFound);
-    await expect(svc.setHostStatus('c2', 'off' as never)).rejects.toThrow(InvalidInput);
-    await expect(svc.setHostStatus('c2', 'enabled', 'why')).rejects.toThrow(/only for "status": "disabled"/);
-    await expect(svc.setHostStatus('c2', 'disabled', 'x'.repeat(256))).rejects.toThrow(/at most 255/);
+    // Bad values are refused by set_host_status's schema, before the service.
+    const mgr = new ConductorManager(svc);
+    const set = (args: Record<string, unknown>) => () => mgr.dispatch(ctx(), 'set_host_status', { host: 'c2', ...args });
+    expect(set({ status: 'off' })).toThrow(InvalidInput);
+    expect(set({ status: 'enabled', disabled_reason: 'why' })).toThrow(/only for "status": "disabled"/);
+    expect(set({ status: 'enabled', disabled_reason: 'why' })).toThrow(InvalidInput);
+    expect(set({ status: 'disabled', disabled_reason: 'x'.repeat(256) })).toThrow(/at most 255/);
+    expect(set({ host: ' ', status: 'disabled' })).toThrow(/argument "host" must be a compute host name/);
+    expect((await svc.listHosts()).find((h) => h.name === 'c2')?.status).toBe('enabled');
   });
 
   it('a migrate never lands on a disabled host: with none left it is refused with the reason', async () => {
@@ -319,8 +325,11 @@ describe('evacuation', () => {
   it('refuses bad requests at once and changes nothing', async () => {
     const { svc, repo } = await setup({ hosts: { c1: [running('aaa111', 'a')], c2: [] } });
     await expect(svc.evacuate(ctx(), 'nope')).rejects.toThrow(HostNotFound);
-    await expect(svc.evacuate(ctx(), 'c1', { max_parallel: 0 })).rejects.toThrow(/"max_parallel" must be an integer from 1 to 64/);
-    await expect(svc.evacuate(ctx(), 'c1', { max_parallel: 1.5 })).rejects.toThrow(InvalidInput);
+    // Bad arguments are refused by evacuate_host's schema, before the service.
+    const mgr = new ConductorManager(svc);
+    expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', max_parallel: 0 })).toThrow(/"max_parallel" must be an integer from 1 to 64/);
+    expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', max_parallel: 1.5 })).toThrow(InvalidInput);
+    expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', target_host: '' })).toThrow(/argument "target_host" must be a compute host name/);
     await expect(svc.evacuate(ctx(), 'c1', { target_host: 'c1' })).rejects.toThrow(/already runs on "c1"/);
     await expect(svc.evacuate(ctx(), 'c1', { target_host: 'zz' })).rejects.toThrow(HostNotFound);
     await expect(svc.evacuate(ctx(), 'c1', { post_copy: true })).rejects.toThrow(PostCopyUnsupported);

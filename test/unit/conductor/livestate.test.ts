@@ -10,6 +10,7 @@ import { ContainerNotFound, InvalidInput, InvalidMigrationState, MessagingTimeou
 import type { ContainerEvent } from '../../../src/compute/events.js';
 import type { Inventory, InventoryAPI } from '../../../src/compute/inventory.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
+import { ConductorManager } from '../../../src/conductor/manager.js';
 import { SqliteRepository } from '../../../src/conductor/repository.js';
 import { age, ConductorService } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
@@ -98,14 +99,39 @@ describe('events and inventories', () => {
     expect(await svc.containerEvent('compute1', ev('create', 'created', iso(5)))).toBe(true);
   });
 
-  it('malformed events are refused with a clear message', async () => {
-    const { svc } = await setup();
-    await expect(svc.containerEvent('compute1', { ...ev('start', 'running', iso(1)), kind: 'explode' } as never)).rejects.toThrow('container_event: unknown kind "explode"');
-    await expect(svc.containerEvent('compute1', ev('start', 'running', iso(1), { id: '../../x' }))).rejects.toThrow(/"id" must be a container ID/);
-    await expect(svc.containerEvent('compute1', ev('start', 'running', 'yesterday'))).rejects.toThrow(/"at" must be an ISO 8601 time/);
-    await expect(svc.containerEvent('compute1', ev('start', 'running', iso(1), { name: 5 as never }))).rejects.toThrow(/"name" must be a string/);
-    await expect(svc.containerEvent('', ev('start', 'running', iso(1)))).rejects.toThrow(InvalidInput);
-    await expect(svc.reportState('compute1', hostState([]), 'soon')).rejects.toThrow(/"taken_at" must be an ISO 8601 time/);
+  it('malformed events are refused with a clear message (container_event\'s schema, before the service)', async () => {
+    const { svc, repo } = await setup();
+    const mgr = new ConductorManager(svc);
+    const event = (host: string, e: unknown) => () => mgr.dispatch(RequestContext.admin(), 'container_event', { host, event: e });
+    expect(event('compute1', { ...ev('start', 'running', iso(1)), kind: 'explode' })).toThrow('container_event: unknown kind "explode"');
+    expect(event('compute1', ev('start', 'running', iso(1), { id: '../../x' }))).toThrow(/"id" must be a container ID/);
+    expect(event('compute1', ev('start', 'running', 'yesterday'))).toThrow(/"at" must be an ISO 8601 time/);
+    expect(event('compute1', ev('start', 'running', iso(1), { name: 5 as never }))).toThrow(/"name" must be a string/);
+    expect(event('compute1', 'started')).toThrow(/argument "event" must be an object/);
+    expect(event('', ev('start', 'running', iso(1)))).toThrow(InvalidInput);
+    const report = (state: unknown, taken_at?: string) => () => mgr.dispatch(RequestContext.admin(), 'report_state', { host: 'compute1', state, taken_at });
+    expect(report(hostState([]), 'soon')).toThrow(/"taken_at" must be an ISO 8601 time/);
+    expect(report({ ...hostState([]), containers: 'none' })).toThrow('report_state needs a state with a containers list');
+    expect(report(hostState([{ id: ID, name: 'web', image: 'i', status: 'running' }, { id: ID2 } as never]))).toThrow(
+      'report_state: containers[1] must be an object with string id, name, image and status',
+    );
+    expect(report({ ...hostState([]), criu_ok: 'yes' })).toThrow('report_state: state.criu_ok must be true or false');
+    expect(report({ ...hostState([]), modes: { post_copy: true } })).toThrow(/report_state: state.modes must be/);
+    expect(report({ ...hostState([]), migration_address: undefined })).toThrow('report_state: state.migration_address must be a string');
+    expect(report({ ...hostState([]), memory_used_bytes: '1G' })).toThrow(/state.memory_used_bytes must be a number or null/);
+    expect(await repo.listContainers()).toEqual([]);
+  });
+
+  it('a checked event and report reach the service as the schema left them: times as toISOString writes them, extra facts kept', async () => {
+    const { svc, repo } = await setup();
+    const mgr = new ConductorManager(svc);
+    const at = new Date(Date.now() - 1000);
+    const plain = at.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+    await mgr.dispatch(RequestContext.admin(), 'container_event', { host: 'compute1', event: { kind: 'start', id: ID, status: 'running', at: plain, project_id: 7 } });
+    expect(await repo.listContainers()).toEqual([expect.objectContaining({ id: ID, status: 'running', project_id: null, updated_at: new Date(Date.parse(plain)).toISOString() })]);
+    await mgr.dispatch(RequestContext.admin(), 'report_state', { host: 'compute2', state: { ...hostState([]), future_fact: 'kept' }, taken_at: plain });
+    expect((await svc.listHosts()).find((h) => h.name === 'compute2')).toBeDefined();
+    expect((await repo.getHostRecord('compute2'))?.facts).toMatchObject({ future_fact: 'kept' });
   });
 });
 

@@ -14,8 +14,7 @@ import { MIN_SUPPORTED_SERVICE_VERSION, rpcVersionOf, SERVICE_VERSION, SERVICE_V
 import { COMPUTE_RPC_VERSION } from '../../../src/compute/methods.js';
 import { sendVersion } from '../../../src/compute/rpcapi.js';
 import { applyIni, defaultConfig } from '../../../src/conf/index.js';
-import { CONDUCTOR_RPC_VERSION } from '../../../src/conductor/methods.js';
-import { checkReportedVersions } from '../../../src/conductor/reporter.js';
+import { CONDUCTOR_METHODS, CONDUCTOR_RPC_VERSION } from '../../../src/conductor/methods.js';
 import type { HostRecord, Repository, ServiceRecord } from '../../../src/conductor/repository.js';
 import { ConductorRPCAPI } from '../../../src/conductor/rpcapi.js';
 import { ConductorUpgradeState, explicitVersionCap, resolveVersionCap, runningVersions, type RunningServices } from '../../../src/conductor/upgrade.js';
@@ -59,13 +58,18 @@ describe('service versions', () => {
     expect(oldestVersion([])).toBeUndefined();
   });
 
-  it('a heartbeat may carry versions; bad ones are refused with what to send', () => {
-    const base = { containers: [] } as unknown as HostState;
-    expect(() => checkReportedVersions(base)).not.toThrow();
-    expect(() => checkReportedVersions({ ...base, service_version: 2, rpc_version: '1.2' })).not.toThrow();
-    expect(() => checkReportedVersions({ ...base, service_version: 0 })).toThrow(InvalidInput);
-    expect(() => checkReportedVersions({ ...base, service_version: '2' as never })).toThrow(/service_version must be a positive integer/);
-    expect(() => checkReportedVersions({ ...base, rpc_version: 'one' })).toThrow(/rpc_version "one" is not a version/);
+  it('a heartbeat may carry versions; bad ones are refused with what to send (report_state\'s schema)', () => {
+    const base: HostState = { docker_version: '20.10', api_version: '1.41', criu_version: null, criu_ok: false, architecture: 'x86_64', migration_address: 'x:1', containers: [] };
+    const check = (state: HostState) => () => {
+      const r = CONDUCTOR_METHODS.report_state.args.safeParse({ host: 'h', state });
+      if (!r.success) throw new InvalidInput(r.error.issues[0].message);
+    };
+    expect(check(base)).not.toThrow();
+    expect(check({ ...base, service_version: 2, rpc_version: '1.2' })).not.toThrow();
+    expect(check({ ...base, service_version: 0 })).toThrow(/service_version must be a positive integer/);
+    expect(check({ ...base, service_version: '2' as never })).toThrow(/service_version must be a positive integer/);
+    expect(check({ ...base, rpc_version: 'one' })).toThrow(/rpc_version "one" is not a version/);
+    expect(check({ ...base, rpc_version: 12 as never })).toThrow(/rpc_version must be a version string/);
   });
 });
 
