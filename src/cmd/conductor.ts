@@ -52,7 +52,8 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop, addRe
   }
   const db = openDriver(conf.database.connection);
   onStop(() => db.close());
-  await requireCurrentDatabase(db);
+  const schemaWarning = await requireCurrentDatabase(db);
+  if (schemaWarning) log.warn(schemaWarning);
   const leaseMs = conf.conductor.claim_lease_seconds * 1000;
   const owner = `${host}:${process.pid}`;
   if (target.kind === 'mysql') log.info({ database: db.description, owner, lease_s: conf.conductor.claim_lease_seconds }, 'MariaDB database: conductors share the work through claims');

@@ -10,6 +10,7 @@ import { InvalidInput } from '../common/errors.js';
 import { CONFIG_FILE_ARG, configFilesOrDefault, configWarnings, loadConfig, type FerryConfig } from '../conf/index.js';
 import { SqlRepository, type HostRecord, type ServiceRecord } from '../conductor/repository.js';
 import { openDriver, parseConnection } from '../db/connection.js';
+import { databaseSchemaState, type SchemaState } from '../db/schema.js';
 import {
   checkOldAgents,
   checkOptions,
@@ -33,13 +34,15 @@ const CANNOT_RUN = 255;
 
 interface DatabaseView {
   schema: number | Error;
+  /** The version with the oldest code schema it admits (the schema check's rule). */
+  schemaState: SchemaState | Error;
   services: ServiceRecord[];
   hosts: HostRecord[];
 }
 
 /** What the checks need from the database; a database that cannot be read is the schema check's Failure. */
 async function readDatabase(connection: string): Promise<DatabaseView> {
-  const empty = (e: Error): DatabaseView => ({ schema: e, services: [], hosts: [] });
+  const empty = (e: Error): DatabaseView => ({ schema: e, schemaState: e, services: [], hosts: [] });
   let t;
   try {
     t = parseConnection(connection);
@@ -52,11 +55,12 @@ async function readDatabase(connection: string): Promise<DatabaseView> {
   }
   const driver = openDriver(connection);
   try {
-    const schema = await driver.schemaVersion();
-    if (schema < SERVICES_SCHEMA_VERSION) return { schema, services: [], hosts: [] };
+    const schemaState = await databaseSchemaState(driver);
+    const schema = schemaState.version;
+    if (schema < SERVICES_SCHEMA_VERSION) return { schema, schemaState, services: [], hosts: [] };
     const repo = new SqlRepository(driver);
     const [services, hosts] = await Promise.all([repo.listServices(), repo.listHostRecords()]);
-    return { schema, services, hosts };
+    return { schema, schemaState, services, hosts };
   } catch (e) {
     return empty(new Error(`${driver.description}: ${(e as Error).message}`));
   } finally {
@@ -77,7 +81,7 @@ async function upgradeCheck(conf: FerryConfig, ignoredOptions: readonly string[]
   const db = await readDatabase(conf.database.connection);
   const running = { services: db.services, hosts: db.hosts, now: Date.now(), serviceDownTimeS: conf.conductor.service_down_time };
   return [
-    checkSchema(db.schema),
+    checkSchema(db.schemaState),
     checkServiceVersions(db.schema, running, conf.upgrade_levels),
     checkOldAgents(db.schema, running),
     checkPolicyFile(conf.api.policy_file, readPolicy(conf.api.policy_file)),

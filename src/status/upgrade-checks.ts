@@ -9,7 +9,7 @@ import { compareVersions } from '../bus/version.js';
 import { MIN_SUPPORTED_SERVICE_VERSION, SERVICE_VERSION } from '../common/service-version.js';
 import { AUTO } from '../conf/upgrade_levels.js';
 import { resolveVersionCap, type RunningServices } from '../conductor/upgrade.js';
-import { SCHEMA_VERSION } from '../db/schema.js';
+import { SCHEMA_VERSION, schemaVerdict, type SchemaState } from '../db/schema.js';
 import { wrapWords } from '../common/wrap.js';
 import { parsePolicyText, Policy, unusedPolicyRules } from '../identity/policy.js';
 import { COMPUTE_RPC_VERSION } from '../compute/methods.js';
@@ -34,19 +34,27 @@ export const SERVICES_SCHEMA_VERSION = 8;
 
 const DB_SYNC = 'ferry-manage db sync';
 
-/** The database's schema against the code's: behind needs `ferry-manage db sync`. `found`: the version, or why it could not be read. */
-export function checkSchema(found: number | Error): CheckResult {
+/**
+ * The database's schema against the code's, by the services' start-up rule (src/db/schema.ts
+ * schemaVerdict): behind needs `ferry-manage db sync`; ahead is a warning while its oldest code
+ * schema still admits this release (an expand-only upgrade in progress), else a failure.
+ * `found`: the version and its oldest code schema, or why they could not be read.
+ */
+export function checkSchema(found: SchemaState | Error): CheckResult {
   const name = 'Database schema';
   if (found instanceof Error) return { name, code: CheckCode.Failure, details: `cannot read the database: ${found.message}` };
-  if (found === SCHEMA_VERSION) return { name, code: CheckCode.Success, details: `schema version ${found} is this release's` };
-  if (found < SCHEMA_VERSION) {
+  const { version } = found;
+  if (version === SCHEMA_VERSION) return { name, code: CheckCode.Success, details: `schema version ${version} is this release's` };
+  if (version < SCHEMA_VERSION) {
     return {
       name,
       code: CheckCode.Failure,
-      details: `the database schema is at version ${found}, this release needs ${SCHEMA_VERSION}: run "${DB_SYNC}" (it only adds; the previous release's services keep running on it)`,
+      details: `the database schema is at version ${version}, this release needs ${SCHEMA_VERSION}: run "${DB_SYNC}"`,
     };
   }
-  return { name, code: CheckCode.Failure, details: `the database schema ${found} is newer than this release's (${SCHEMA_VERSION}): this ferry-status is older than the database; run the upgraded one` };
+  const verdict = schemaVerdict(found);
+  if (verdict.ok) return { name, code: CheckCode.Warning, details: verdict.warning };
+  return { name, code: CheckCode.Failure, details: `${verdict.error.message} (this ferry-status is older than the database; run the upgraded one)` };
 }
 
 /** Why the service checks cannot look, when the schema has no service records yet; null when it has. */

@@ -11,7 +11,15 @@ import path from 'node:path';
 import { SqlRepository } from '../../../src/conductor/repository.js';
 import { openDriver } from '../../../src/db/connection.js';
 import type { SqlDriver } from '../../../src/db/driver.js';
-import { schemaStatements, SCHEMA_VERSION, syncDatabase } from '../../../src/db/schema.js';
+import {
+  COMPAT_SCHEMA_VERSION,
+  databaseSchemaState,
+  oldestCodeSchemaOf,
+  requireCurrentDatabase,
+  schemaStatements,
+  SCHEMA_VERSION,
+  syncDatabase,
+} from '../../../src/db/schema.js';
 import { openSqlite, sqliteDialect } from '../../../src/db/sqlite.js';
 import { PrivateMariaDB } from '../../helpers/private-mariadb.js';
 import { repositorySuite } from '../../helpers/repository-suite.js';
@@ -100,5 +108,22 @@ describe('upgrades', () => {
     await syncDatabase(d);
     await d.exec('UPDATE ferry_schema_version SET version = ?', [SCHEMA_VERSION + 1]);
     await expect(syncDatabase(d)).rejects.toThrow(`database schema ${SCHEMA_VERSION + 1} is newer than this Ferry`);
+  });
+
+  it('a MariaDB database at 8 syncs to 9; a later release\'s expand-only schema lets this code start, a contract one does not', async () => {
+    const d = await open(await mariadb.database('ferry_test_compat'));
+    for (let v = 1; v <= 8; v++) await d.applySchema(v, schemaStatements(v, d.dialect.types));
+    expect(await syncDatabase(d)).toEqual([8, SCHEMA_VERSION]);
+    expect(await databaseSchemaState(d)).toEqual({ version: SCHEMA_VERSION, oldestCode: oldestCodeSchemaOf(SCHEMA_VERSION) });
+    // Step 9 again, as after a sync that stopped before recording its version: still one row.
+    for (const s of schemaStatements(COMPAT_SCHEMA_VERSION, d.dialect.types)) await d.exec(s);
+    expect(await d.query('SELECT oldest_code_schema FROM schema_compat')).toHaveLength(1);
+    // A later release's expand step, and the oldest code schema its sync records.
+    await d.applySchema(SCHEMA_VERSION + 1, ['ALTER TABLE migrations ADD COLUMN later_note VARCHAR(255)', `UPDATE schema_compat SET oldest_code_schema = ${oldestCodeSchemaOf(SCHEMA_VERSION)}`]);
+    expect(await requireCurrentDatabase(d)).toMatch(/upgrade is in progress/);
+    await expect(syncDatabase(d)).rejects.toThrow(`database schema ${SCHEMA_VERSION + 1} is newer than this Ferry`);
+    // Then its contract step.
+    await d.applySchema(SCHEMA_VERSION + 2, ['ALTER TABLE migrations DROP COLUMN later_note', `UPDATE schema_compat SET oldest_code_schema = ${SCHEMA_VERSION + 2}`]);
+    await expect(requireCurrentDatabase(d)).rejects.toThrow(`needs code of schema ${SCHEMA_VERSION + 2} or later and this Ferry is at ${SCHEMA_VERSION}`);
   });
 });

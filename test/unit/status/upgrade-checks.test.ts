@@ -34,19 +34,31 @@ function host(name: string, updatedSecondsAgo = 1): HostRecord {
 
 const running = (services: ServiceRecord[], hosts: HostRecord[] = []): RunningServices => ({ services, hosts, now: NOW, serviceDownTimeS: 30 });
 
+const at = (version: number, oldestCode = 1) => ({ version, oldestCode });
+
 describe('database schema check', () => {
   it("succeeds at the code's version", () => {
-    expect(checkSchema(SCHEMA_VERSION)).toMatchObject({ name: 'Database schema', code: CheckCode.Success });
+    expect(checkSchema(at(SCHEMA_VERSION))).toMatchObject({ name: 'Database schema', code: CheckCode.Success });
   });
 
   it('fails behind, naming ferry-manage db sync and both versions', () => {
-    const r = checkSchema(SCHEMA_VERSION - 1);
+    const r = checkSchema(at(SCHEMA_VERSION - 1));
     expect(r.code).toBe(CheckCode.Failure);
     expect(r.details).toMatch(new RegExp(`at version ${SCHEMA_VERSION - 1}, this release needs ${SCHEMA_VERSION}: run "ferry-manage db sync"`));
   });
 
-  it('fails ahead (this ferry-status is older) and when the database cannot be read', () => {
-    expect(checkSchema(SCHEMA_VERSION + 1)).toMatchObject({ code: CheckCode.Failure, details: expect.stringMatching(/newer than this release's/) });
+  it('warns ahead while the newer schema still admits this release (expand-only upgrade in progress)', () => {
+    expect(checkSchema(at(SCHEMA_VERSION + 2, SCHEMA_VERSION))).toMatchObject({
+      code: CheckCode.Warning,
+      details: expect.stringMatching(new RegExp(`schema ${SCHEMA_VERSION + 2} is newer than this Ferry's \\(${SCHEMA_VERSION}\\).*upgrade is in progress`)),
+    });
+  });
+
+  it('fails ahead past a contract step (this ferry-status is older) and when the database cannot be read', () => {
+    expect(checkSchema(at(SCHEMA_VERSION + 1, SCHEMA_VERSION + 1))).toMatchObject({
+      code: CheckCode.Failure,
+      details: expect.stringMatching(new RegExp(`schema ${SCHEMA_VERSION + 1} needs code of schema ${SCHEMA_VERSION + 1} or later and this Ferry is at ${SCHEMA_VERSION}.*run the upgraded one`)),
+    });
     expect(checkSchema(new Error('no database at /x'))).toMatchObject({ code: CheckCode.Failure, details: 'cannot read the database: no database at /x' });
   });
 });
