@@ -178,7 +178,10 @@ export class MigrationAgent {
       const no = { ok: false, reason: `the ${this.host} engine driver has no lazy-pages support` };
       value = { post_copy: no, pre_copy: no };
     } else {
-      const s = await this.driver.postCopySupport().catch((e: unknown) => ({ ok: false, reason: (e as Error).message, pre_copy: { ok: false, reason: (e as Error).message } }));
+      const s = await this.driver.postCopySupport().catch((e: unknown) => {
+        const reason = e instanceof Error ? e.message : String(e);
+        return { ok: false, reason, pre_copy: { ok: false, reason } };
+      });
       value = {
         post_copy: !this.permitPostCopy
           ? { ok: false, reason: `post-copy is not permitted on ${this.host} ([compute] permit_post_copy = false)` }

@@ -89,7 +89,9 @@ const reportedContainer = z.looseObject(
   { error: containerError },
 );
 
-const modeSupport = z.object({ ok: z.boolean(), reason: z.string().nullable() }, { error: 'report_state: state.modes must be { post_copy, pre_copy }, each { ok, reason }' });
+// `reason` and `criu_version` may be missing, not only null: an agent's JSON drops an undefined
+// value, and a heartbeat refused for that would make its host look down.
+const modeSupport = z.object({ ok: z.boolean(), reason: z.string().nullish().transform((v) => v ?? null) }, { error: 'report_state: state.modes must be { post_copy, pre_copy }, each { ok, reason }' });
 const stateFact = (key: string, what: string) => `report_state: state.${key} must be ${what}`;
 
 /**
@@ -101,7 +103,7 @@ const hostState = z.looseObject(
     containers: z.array(reportedContainer, { error: 'report_state needs a state with a containers list' }),
     docker_version: z.string({ error: stateFact('docker_version', 'a string') }),
     api_version: z.string({ error: stateFact('api_version', 'a string') }),
-    criu_version: z.string({ error: stateFact('criu_version', 'a string or null') }).nullable(),
+    criu_version: z.string({ error: stateFact('criu_version', 'a string or null') }).nullish().transform((v) => v ?? null),
     criu_ok: z.boolean({ error: stateFact('criu_ok', 'true or false') }),
     architecture: z.string({ error: stateFact('architecture', 'a string') }),
     migration_address: z.string({ error: stateFact('migration_address', 'a string') }),

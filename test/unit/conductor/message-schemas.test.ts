@@ -42,6 +42,12 @@ describe('conductor message schemas', () => {
     expect(s.state).toEqual(state);
   });
 
+  it('accept a heartbeat whose mode has no reason and that names no CRIU version (JSON drops undefined values)', () => {
+    const { criu_version: _dropped, ...noCriu } = state;
+    const modes = { post_copy: { ok: false }, pre_copy: { ok: false, reason: null } };
+    expect(refusal('report_state', { host: 'compute1', state: { ...noCriu, modes } })).toBeNull();
+  });
+
   it('the manager turns a refusal into InvalidInput', async () => {
     const { ConductorManager } = await import('../../../src/conductor/manager.js');
     const mgr = new ConductorManager({} as never);
