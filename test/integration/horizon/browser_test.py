@@ -238,20 +238,28 @@ class HorizonPanelTest(unittest.TestCase):
         self.browser.wait('the %s tab' % tab,
                           lambda: self.browser.css('table#%s' % tab))
 
-    def wait_listed(self, tab, text, timeout=30):
+    def wait_listed(self, tab, text, timeout=30, having=None):
         """Reload a tab until a row with text is there (the agents report with each
-        heartbeat); returns the row."""
+        heartbeat), and, with `having` (a CSS selector), until that row shows it; returns the
+        row."""
         deadline = time.monotonic() + timeout
         while True:
             self.open_tab(tab)
             tr = self.browser.row(tab, text)
-            if tr is not None:
+            if tr is not None and (having is None or tr.find_elements(By.CSS_SELECTOR, having)):
                 return tr
             if time.monotonic() > deadline:
                 self.browser.shot('timeout-%s-%s' % (tab, text))
-                raise AssertionError('no row with %r in the %s tab after %d s'
-                                     % (text, tab, timeout))
+                raise AssertionError('no row with %r%s in the %s tab after %d s'
+                                     % (text, ' showing %s' % having if having else '', tab,
+                                        timeout))
             time.sleep(1)
+
+    def wait_migratable(self, name):
+        """The container's row with its Live Migrate action. A container just started can be
+        listed a moment as `created` (its engine's create event came before its start event),
+        and the action is offered only for a running one: wait for it, as a user would."""
+        return self.wait_listed('containers', name, having='a.btn-migrate')
 
     def wait_host_up(self, host, timeout=60):
         deadline = time.monotonic() + timeout
@@ -279,7 +287,7 @@ class HorizonPanelTest(unittest.TestCase):
         b, name = self.browser, self.counter
         before = self.cloud.where(name)
         self.assertEqual('running', before['compute1'][0])
-        tr = self.wait_listed('containers', name)
+        tr = self.wait_migratable(name)
         self.assertIn('compute1', tr.text)
         b.shot('2-containers')
         tr.find_element(By.CSS_SELECTOR, 'a.btn-migrate').click()
@@ -366,7 +374,7 @@ class HorizonPanelTest(unittest.TestCase):
             name = cloud.counter('abort')
             before = cloud.where(name)['compute1']
             self.wait_host_up('compute2')  # its agent was just restarted
-            tr = self.wait_listed('containers', name)
+            tr = self.wait_migratable(name)
             tr.find_element(By.CSS_SELECTOR, 'a.btn-migrate').click()
             b.wait('the Live Migrate form', lambda: b.css('#live_migrate_modal select#id_host'))
             b.choose_host('compute2')
@@ -459,7 +467,7 @@ class HorizonPanelTest(unittest.TestCase):
     def test_6_ferry_refusal_is_a_message(self):
         b, cloud = self.browser, self.cloud
         name = cloud.counter('gone')
-        tr = self.wait_listed('containers', name)
+        tr = self.wait_migratable(name)
         tr.find_element(By.CSS_SELECTOR, 'a.btn-migrate').click()
         b.wait('the Live Migrate form', lambda: b.css('#live_migrate_modal select#id_host'))
         cloud.remove(name)  # gone before the form is sent; wait for Ferry to notice
