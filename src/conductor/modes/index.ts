@@ -7,14 +7,15 @@ import { stopAndCopy } from './stop-and-copy.js';
 export type { AfterSendStep, FlowMode, ModePhase, SettleContext } from './interface.js';
 export { chooseMode } from './choose.js';
 
-const MODES: readonly FlowMode[] = [stopAndCopy, postCopy];
+/** Every mode the flow knows, stop-and-copy (the default) first. */
+export const FLOW_MODES: readonly FlowMode[] = [stopAndCopy, postCopy];
 
 /** The mode a send reported (an unknown name: stop-and-copy, whose restore asks nothing more). */
 export function flowModeNamed(name: string): FlowMode {
-  return MODES.find((m) => m.name === name) ?? stopAndCopy;
+  return FLOW_MODES.find((m) => m.name === name) ?? stopAndCopy;
 }
 
 /** The mode whose restore the target reports. */
 export function flowModeOfRestore(post: PostMigrationResult): FlowMode {
-  return MODES.find((m) => m.restoredBy(post)) ?? stopAndCopy;
+  return FLOW_MODES.find((m) => m.restoredBy(post)) ?? stopAndCopy;
 }
