@@ -10,7 +10,7 @@ import path from 'node:path';
 import { CheckpointFailed, TransferFailed } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
-import type { EngineDriver } from './driver.js';
+import type { EngineDriver, LazyPagesCapability } from './driver.js';
 
 export interface Faults {
   /** Target: the checkpoint is damaged before the start, so the engine's restore really fails. */
@@ -126,10 +126,7 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
       if (f.delayPreMigrationMs) await sleep(f.delayPreMigrationMs);
       return id;
     },
-    async checkpointLazy(containerId, name, opts) {
-      const pace = current().throttlePagesBytesPerSec;
-      return driver.checkpointLazy!(containerId, name, pace ? { ...opts, paceBytesPerSec: pace } : opts);
-    },
+    lazyPages: driver.lazyPages && withPacedPages(driver.lazyPages, current),
     async placeCheckpoint(containerId, name, stagedDir) {
       // A real engine failure, caused by a damaged image.
       if (current().failRestore) fs.writeFileSync(path.join(stagedDir, 'inventory.img'), 'damaged by a fault injection\n');
@@ -147,9 +144,25 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
       return r;
     },
   };
-  return new Proxy(driver, {
+  return passThrough(driver, injected as Record<string, unknown>);
+}
+
+/** The lazy pages with `throttlePagesBytesPerSec` applied to the source's page server. */
+function withPacedPages(lazy: LazyPagesCapability, current: () => Faults): LazyPagesCapability {
+  const injected: Partial<LazyPagesCapability> = {
+    async checkpointLazy(containerId, name, opts) {
+      const pace = current().throttlePagesBytesPerSec;
+      return lazy.checkpointLazy(containerId, name, pace ? { ...opts, paceBytesPerSec: pace } : opts);
+    },
+  };
+  return passThrough(lazy, injected as Record<string, unknown>);
+}
+
+/** `target` with the members of `injected` it has replaced by them. */
+function passThrough<T extends object>(target: T, injected: Record<string, unknown>): T {
+  return new Proxy(target, {
     get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop as keyof EngineDriver];
+      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop];
       const v = Reflect.get(target, prop, receiver) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

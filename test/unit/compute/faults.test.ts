@@ -39,15 +39,17 @@ describe('fault settings', () => {
   it('throttlePagesBytesPerSec paces the lazy checkpoint; a driver without post-copy still has none', async () => {
     const seen: LazyCheckpointRequest[] = [];
     const lazy = {
-      checkpointLazy: async (_id: string, _name: string, opts: LazyCheckpointRequest) => {
-        seen.push(opts);
-        return { name: 'n', dir: '/d', bytes: 0, checkpoint_ms: 0, fast: true, page_server: { port: 1, pid: 2 } };
+      lazyPages: {
+        checkpointLazy: async (_id: string, _name: string, opts: LazyCheckpointRequest) => {
+          seen.push(opts);
+          return { name: 'n', dir: '/d', bytes: 0, checkpoint_ms: 0, fast: true, page_server: { port: 1, pid: 2 } };
+        },
       },
     } as unknown as EngineDriver;
     const req = { pageServerPort: 0, tunnel: { tls: null, token: 't', peerHost: null } } as LazyCheckpointRequest;
-    await withFaults(lazy, () => ({ throttlePagesBytesPerSec: 1000 })).checkpointLazy!('c', 'n', req);
-    await withFaults(lazy, () => ({})).checkpointLazy!('c', 'n', req);
+    await withFaults(lazy, () => ({ throttlePagesBytesPerSec: 1000 })).lazyPages!.checkpointLazy('c', 'n', req);
+    await withFaults(lazy, () => ({})).lazyPages!.checkpointLazy('c', 'n', req);
     expect(seen.map((o) => o.paceBytesPerSec)).toEqual([1000, undefined]);
-    expect(withFaults({} as EngineDriver, () => ({})).checkpointLazy).toBeUndefined();
+    expect(withFaults({} as EngineDriver, () => ({})).lazyPages).toBeUndefined();
   });
 });
