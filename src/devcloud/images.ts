@@ -56,7 +56,7 @@ done
 const PG_LIB = '/usr/lib/postgresql/15';
 const POSTGRES_UID = 999;
 
-// Runs as postgres. The cluster is made on the first start, in the writable layer (what a
+// Runs as postgres; its arguments go to the server. The cluster is made on the first start, in the writable layer (what a
 // database migration has to move); the settings are the ones tried by hand (FACTS.md).
 const POSTGRES_START = `#!/bin/sh
 set -e
@@ -72,7 +72,7 @@ jit = off
 EOF
   echo 'host all all 0.0.0.0/0 trust' >> "$PGDATA/pg_hba.conf"
 fi
-exec postgres -D "$PGDATA"
+exec postgres -D "$PGDATA" "$@"
 `;
 
 // The master stays root (it binds 80), the workers run as nobody: the non-root processes.
