@@ -92,7 +92,7 @@ function onLines(child: ChildProcess, each: (line: string) => void): void {
 }
 
 /** 1..n are all in `present` (n = the last acknowledged value); the first missing one, or null. */
-function firstMissing(n: number, present: Set<number>): number | null {
+export function firstMissing(n: number, present: Set<number>): number | null {
   for (let i = 1; i <= n; i++) if (!present.has(i)) return i;
   return null;
 }

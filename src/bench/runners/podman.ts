@@ -98,6 +98,8 @@ export const podmanPeer: Method = {
           if (c.code !== 0) throw new Error(`podman container checkpoint failed: ${c.stderr.trim().slice(-500)}`);
           const t1 = Date.now();
           await podman(['rm', '-f', name]);
+          // The import creates the volumes it carries and refuses ones that exist (as on another host they would not).
+          if (w.volume) await podman(['volume', 'rm', '-f', `${name}-vol`]);
           const t2 = Date.now();
           const s = await withRuncConfShared(() => podman(['container', 'restore', '--import', archive, '--tcp-established']));
           if (s.code !== 0) throw new Error(`podman container restore failed: ${s.stderr.trim().slice(-500)}`);
