@@ -158,7 +158,9 @@ describe('services under their clients’ load, moved through the REST API', () 
     const ip = NET.nginx[0];
     await runOnFabric('ferry/nginx:latest', name, NET.nginx);
     const workers = async (d: Docker) => (await processes(d, name)).filter((p) => /nginx: worker process/.test(p.args));
-    const before = await workers(c1);
+    // The master forks its workers a moment after the container starts.
+    let before = await workers(c1);
+    for (let i = 0; i < 100 && before.length < 2; i++) before = await sleep(100).then(() => workers(c1));
     expect(before.length).toBe(2);
     expect(before.every((p) => p.uid === NOBODY)).toBe(true);
 
