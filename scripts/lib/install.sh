@@ -16,6 +16,8 @@ FERRY_APT_PACKAGES=(
   python3-openstackclient python3-oslo.messaging python3-osc-lib python3-setuptools
   # test images are built locally from these binaries
   busybox-static redis-server
+  # ... and the applications nobody here wrote (src/devcloud/images.ts: ferry/postgres, ferry/nginx)
+  postgresql-15 nginx
   # CRIU build dependencies (docs/platform-facts.md)
   build-essential patch pkgconf xz-utils libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev

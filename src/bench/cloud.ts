@@ -75,13 +75,26 @@ export function benchName(w: Workload, method: string): string {
 
 /** docker run the workload on `h` at a fixed fabric address; returns the full container id. */
 export async function runWorkloadContainer(cloud: BenchCloud, h: CloudHost, w: Workload, name: string, addr: { ip: string; mac: string }): Promise<string> {
-  const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-  const r = await dk(h, ['run', '-d', '--name', name, '--network', cloud.status.fabric.network, '--ip', addr.ip, '--mac-address', addr.mac, ...env, w.image]);
+  const r = await dk(h, ['run', '-d', ...workloadCreateArgs(cloud, w, name, addr)]);
   return r.stdout.split('\n').pop() ?? '';
+}
+
+/** The named local volume of a workload's container (workloads with `volume`). */
+export function volumeName(containerName: string): string {
+  return `${containerName}-vol`;
+}
+
+/** `docker run`/`docker create` arguments of the workload's container: name, address, env, volume, image, command. */
+export function workloadCreateArgs(cloud: BenchCloud, w: Workload, name: string, addr: { ip: string; mac: string }): string[] {
+  const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+  const vol = w.volume ? ['-v', `${volumeName(name)}:${w.volume}`] : [];
+  const cmd = (w.cmd ?? []).map((a) => a.replace(/\bPORT\b/g, String(w.port)));
+  return ['--name', name, '--network', cloud.status.fabric.network, '--ip', addr.ip, '--mac-address', addr.mac, ...env, ...vol, w.image, ...cmd];
 }
 
 export async function removeContainer(h: CloudHost, name: string): Promise<void> {
   await dk(h, ['rm', '-f', '-v', name], { allowFail: true });
+  await dk(h, ['volume', 'rm', '-f', volumeName(name)], { allowFail: true });
 }
 
 export async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {

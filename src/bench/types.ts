@@ -1,6 +1,10 @@
 /** Shared shapes of the benchmark: workloads, methods, one run's result. */
 
-export type ProbeKind = 'http' | 'redis';
+/** 'client': the workload's own client (service-clients.ts) measures the pauses and keeps the evidence. */
+export type ProbeKind = 'http' | 'redis' | 'client';
+
+/** The services' own clients (src/bench/service-clients.ts). */
+export type ServiceClientKind = 'pgbench' | 'append';
 
 /** One workload the benchmark knows; later ones are added to the list in workloads.ts. */
 export interface Workload {
@@ -16,6 +20,14 @@ export interface Workload {
   approxBytes: number;
   /** Heavy workloads may get fewer runs (see --runs-heavy). */
   heavy: boolean;
+  /** Services: the client that loads the workload, times its pauses and checks every acknowledged write. */
+  client?: ServiceClientKind;
+  /** pgbench: the scale of `pgbench -i` (20: ~300 MB, 200: ~3 GB of table files in the writable layer). */
+  scale?: number;
+  /** The container's command instead of the image's, with PORT replaced by the port it listens on. */
+  cmd?: string[];
+  /** Mount point of a named local volume the workload writes to (it moves with the container). */
+  volume?: string;
 }
 
 export type MethodName = 'ferry-rest' | 'ferry-rest-postcopy' | 'ferry-engine' | 'ferry-engine-fast' | 'ferry-postcopy' | 'docker-manual' | 'podman' | 'raw-criu' | 'raw-criu-lazy';

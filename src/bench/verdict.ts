@@ -156,6 +156,7 @@ export function stateLine(r: RunResult): string {
   if (d.counter_before !== undefined) parts.push(`counter ${d.counter_before ?? '?'} before the move, ${d.counter_first_after ?? '?'}…${d.counter_last_after ?? '?'} after`);
   if (d.marker_before !== undefined && d.marker_before !== null) parts.push(`marker ${d.marker_after === d.marker_before ? 'read back' : `"${d.marker_after ?? '?'}"`}`);
   if (d.dbsize_after !== undefined && d.dbsize_after !== null) parts.push(`DBSIZE ${d.dbsize_after}`);
+  if (typeof d.client_evidence === 'string') parts.push(d.client_evidence);
   if (d.source_gone !== undefined) parts.push(d.source_gone === true ? 'source gone' : d.source_gone === false ? 'source STILL RUNNING' : 'source not checked');
   return parts.join(', ') || 'state not read';
 }

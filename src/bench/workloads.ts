@@ -29,6 +29,36 @@ export const WORKLOADS: Workload[] = [
   redis(10_000_000, 'redis-10m', 'Redis 10M keys', 1800 * MB, true),
 ];
 
+function postgres(scale: number, name: string, label: string, approxBytes: number, heavy: boolean): Workload {
+  return { name, label, image: 'ferry/postgres:15', env: {}, port: 5432, probe: 'client', keys: 0, approxBytes, heavy, client: 'pgbench', scale };
+}
+
+// Each line a client sends is appended to a file in the writable layer and to one in a named
+// local volume, then echoed back: the echo acknowledges both writes.
+const APPENDER = 'while read -r l; do echo "$l" >> /layer/appended; echo "$l" >> /vol/appended; echo "$l"; done';
+
+export const SERVICE_WORKLOADS: Workload[] = [
+  // PostgreSQL 15 as postgres, its table files in the writable layer, under pgbench.
+  postgres(20, 'postgres', 'PostgreSQL 15, pgbench -s 20 (~300 MB)', 300 * MB, false),
+  postgres(200, 'postgres-3g', 'PostgreSQL 15, pgbench -s 200 (~3 GB)', 3000 * MB, true),
+  {
+    name: 'append',
+    label: 'appends to a file in the layer and in a local volume',
+    image: 'ferry/stream:latest',
+    env: {},
+    port: 7000,
+    probe: 'client',
+    keys: 0,
+    approxBytes: 120 * MB,
+    heavy: false,
+    client: 'append',
+    cmd: ['sh', '-c', `mkdir -p /layer && printf '%s\\n' '${APPENDER}' > /bin/appender && chmod +x /bin/appender && exec nc -ll -p PORT -e /bin/appender`],
+    volume: '/vol',
+  },
+];
+
+WORKLOADS.push(...SERVICE_WORKLOADS);
+
 export const QUICK_WORKLOADS = ['counter', 'redis-100k'];
 
 export function findWorkloads(names: string[]): Workload[] {

@@ -34,8 +34,10 @@ const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-rest-postcopy', 'fer
 const USAGE = `usage: npm run bench -- [options]
 
   --runs N              runs per workload and method (default 3)
-  --runs-heavy N        runs for heavy workloads (redis-3m; default: --runs)
+  --runs-heavy N        runs for heavy workloads (${WORKLOADS.filter((w) => w.heavy).map((w) => w.name).join(', ')}; default: --runs)
   --workloads a,b       ${WORKLOADS.map((w) => w.name).join(',')} (default: all)
+                        (postgres: PostgreSQL ~300 MB under pgbench, postgres-3g: ~3 GB; append: appends
+                        to a file in the layer and one in a local volume; each judged by its own client)
   --methods a,b         ${DEFAULT_METHODS.join(',')} (default: all)
   --quick               ${QUICK_WORKLOADS.join(' + ')}, 1 run, no Docker-path analysis
   --analysis WORKLOAD   where the Docker-vs-CRIU analysis runs (default redis-1m; "none" skips it)

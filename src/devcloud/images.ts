@@ -4,6 +4,9 @@
  *   ferry/counter  prints an increasing number every second and serves it over HTTP on 8080
  *   ferry/stream   streams an increasing sequence to each TCP client on 9000 (one per line)
  *   ferry/redis    redis-server on 6379, no persistence
+ * and two applications nobody here wrote, from the host's Debian packages (scripts/install.sh):
+ *   ferry/postgres PostgreSQL 15 on 5432 running as `postgres`, data in the writable layer
+ *   ferry/nginx    nginx on 80, master root, workers as nobody (65534)
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +19,8 @@ export const IMAGES = {
   counter: 'ferry/counter:latest',
   stream: 'ferry/stream:latest',
   redis: 'ferry/redis:latest',
+  postgres: 'ferry/postgres:15',
+  nginx: 'ferry/nginx:latest',
 };
 
 const BUSYBOX = '/bin/busybox';
@@ -46,6 +51,45 @@ while :; do
   echo "$i" || exit 0
   usleep "\${STREAM_INTERVAL_US:-100000}"
 done
+`;
+
+const PG_LIB = '/usr/lib/postgresql/15';
+const POSTGRES_UID = 999;
+
+// Runs as postgres; its arguments go to the server. The cluster is made on the first start, in the writable layer (what a
+// database migration has to move); the settings are the ones tried by hand (FACTS.md).
+const POSTGRES_START = `#!/bin/sh
+set -e
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  initdb -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >/dev/null
+  cat >> "$PGDATA/postgresql.conf" <<EOF
+listen_addresses = '*'
+unix_socket_directories = '/tmp'
+shared_buffers = \${PG_SHARED_BUFFERS:-128MB}
+dynamic_shared_memory_type = posix
+max_connections = 40
+jit = off
+EOF
+  echo 'host all all 0.0.0.0/0 trust' >> "$PGDATA/pg_hba.conf"
+fi
+exec postgres -D "$PGDATA" "$@"
+`;
+
+// The master stays root (it binds 80), the workers run as nobody: the non-root processes.
+const NGINX_CONF = `user nobody nogroup;
+worker_processes 2;
+daemon off;
+pid /run/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  default_type text/plain;
+  server {
+    listen 80;
+    root /www;
+  }
+}
 `;
 
 function busyboxRootfs(dir: string) {
@@ -84,6 +128,14 @@ interface Recipe {
   scripts: Record<string, string>; // path in the rootfs -> text (executable)
   binaries: string[]; // host binaries copied with the libraries ldd lists
   changes: string[]; // `docker import -c` instructions
+  /** Host folders copied whole (their executables' and modules' libraries too). */
+  trees?: string[];
+  /** Other files written as they are (configuration). */
+  files?: Record<string, string>;
+  /** /etc/passwd and /etc/group lines beyond root's. */
+  users?: { passwd: string[]; group: string[] };
+  /** Folders created and owned by a uid (a service's data or run directory). */
+  owned?: Record<string, number>;
 }
 
 const RECIPES: Record<keyof typeof IMAGES, Recipe> = {
@@ -102,7 +154,73 @@ const RECIPES: Record<keyof typeof IMAGES, Recipe> = {
       'WORKDIR /data',
     ],
   },
+  postgres: {
+    scripts: { 'bin/postgres-start': POSTGRES_START },
+    binaries: [],
+    trees: [`${PG_LIB}/bin`, `${PG_LIB}/lib`, '/usr/share/postgresql/15', '/usr/share/zoneinfo'],
+    users: { passwd: [`postgres:x:${POSTGRES_UID}:${POSTGRES_UID}:postgres:/var/lib/postgresql:/bin/sh`], group: [`postgres:x:${POSTGRES_UID}:`] },
+    owned: { 'var/lib/postgresql': POSTGRES_UID, 'run/postgresql': POSTGRES_UID },
+    changes: [
+      `ENV PATH=${PG_LIB}/bin:/bin`,
+      'ENV PGDATA=/var/lib/postgresql/data',
+      'USER postgres',
+      'WORKDIR /var/lib/postgresql',
+      'CMD ["/bin/postgres-start"]',
+      'EXPOSE 5432',
+    ],
+  },
+  nginx: {
+    scripts: {},
+    binaries: ['/usr/sbin/nginx'],
+    files: { 'etc/nginx/nginx.conf': NGINX_CONF, 'www/index.html': 'served by nginx\n' },
+    users: { passwd: ['nobody:x:65534:65534:nobody:/nonexistent:/bin/false'], group: ['nogroup:x:65534:'] },
+    owned: { 'var/lib/nginx': 65534, 'var/log/nginx': 0, run: 0 },
+    changes: ['CMD ["/usr/sbin/nginx", "-e", "stderr", "-c", "/etc/nginx/nginx.conf"]', 'EXPOSE 80'],
+  },
 };
+
+/** Host files an image is built from; missing ones skip that image (with the reason) instead of failing the cloud. */
+function missingOnHost(kind: keyof typeof IMAGES): string[] {
+  const r = RECIPES[kind];
+  return [...r.binaries, ...(r.trees ?? [])].filter((p) => !fs.existsSync(p));
+}
+
+const isElf = (file: string): boolean => {
+  const head = Buffer.alloc(4);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, 4, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head.toString('latin1') === '\x7fELF';
+};
+
+// PostgreSQL's JIT (LLVM, ~100 MB of libraries) is off in the image: its files are left out.
+const LEFT_OUT = /(^|\/)(bitcode|llvmjit[^/]*)$/;
+
+/** Copy host folders as they are, and the libraries their ELF files (executables, modules) need. */
+async function copyTrees(dir: string, trees: string[]) {
+  const elves: string[] = [];
+  for (const tree of trees) {
+    fs.cpSync(tree, path.join(dir, tree), { recursive: true, dereference: true, filter: (src) => !LEFT_OUT.test(src) });
+    for (const f of fs.readdirSync(tree, { recursive: true }) as string[]) {
+      const full = path.join(tree, f);
+      if (!f.split('/').some((x) => LEFT_OUT.test(x)) && fs.statSync(full).isFile() && isElf(full)) elves.push(full);
+    }
+  }
+  const libs = new Set<string>();
+  for (const elf of elves) {
+    const out = (await run('ldd', [elf], { allowFail: true })).stdout;
+    for (const m of out.matchAll(/(\/\S+\.so[^\s]*)/g)) libs.add(m[1]);
+  }
+  for (const lib of libs) {
+    const target = path.join(dir, lib);
+    if (fs.existsSync(target)) continue;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.copyFileSync(fs.realpathSync(lib), target);
+  }
+}
 
 async function buildRootfs(kind: keyof typeof IMAGES): Promise<string> {
   const dir = path.join(stateDir, 'images', kind);
@@ -110,6 +228,19 @@ async function buildRootfs(kind: keyof typeof IMAGES): Promise<string> {
   busyboxRootfs(dir);
   for (const [rel, text] of Object.entries(recipe.scripts)) script(dir, rel, text);
   if (recipe.binaries.length) await copyWithLibraries(dir, recipe.binaries);
+  if (recipe.trees) await copyTrees(dir, recipe.trees);
+  for (const [rel, text] of Object.entries(recipe.files ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+  if (recipe.users) {
+    fs.appendFileSync(path.join(dir, 'etc/passwd'), recipe.users.passwd.map((l) => `${l}\n`).join(''));
+    fs.appendFileSync(path.join(dir, 'etc/group'), recipe.users.group.map((l) => `${l}\n`).join(''));
+  }
+  for (const [rel, uid] of Object.entries(recipe.owned ?? {})) {
+    fs.mkdirSync(path.join(dir, rel), { recursive: true });
+    fs.chownSync(path.join(dir, rel), uid, uid);
+  }
   return dir;
 }
 
@@ -130,6 +261,11 @@ export async function ensureImages(host: string, log: (s: string) => void): Prom
     const ref = IMAGES[kind];
     const recipe = recipeHash(kind);
     if ((await imageRecipe(host, ref)) === recipe) continue;
+    const missing = missingOnHost(kind);
+    if (missing.length) {
+      log(`image ${ref} skipped: ${missing.join(', ')} missing on this machine (scripts/install.sh installs them)`);
+      continue;
+    }
     const dir = await buildRootfs(kind);
     const args = [...RECIPES[kind].changes, `LABEL ferry.recipe=${recipe}`].flatMap((c) => ['-c', c]);
     // tar streams the rootfs straight into `docker import` on the engine's socket.

@@ -1,6 +1,7 @@
 /** The frame of the three container methods: the workload runs on compute1, ends on compute2. */
 import type { CloudHost } from '../../devcloud/status.js';
 import { benchAddress, benchName, dk, fillContainerRedis, removeContainer, runWorkloadContainer, waitUntil } from '../cloud.js';
+import { clientMigration, serviceClient } from '../service-clients.js';
 import type { MethodName, RunResult, Workload } from '../types.js';
 import { applyFailure, logLinesSince } from '../verdict.js';
 import { emptyResult, errMessage, judgedMigration, type MigrationOutcome, type RunContext, type StateAccess } from './common.js';
@@ -54,8 +55,16 @@ export async function containerRun(
     const subject = { name, id, ...addr };
     if (w.probe === 'redis') await fillContainerRedis(cloud.source, name, w.keys);
     if (prepare) await prepare(subject);
-    const target = { kind: w.probe, host: addr.ip, port: w.port, netns: cloud.status.fabric.client_netns };
-    await judgedMigration(result, w, target, containerAccess(cloud.source, cloud.target, name), () => migrate(subject), ctx.log);
+    const netns = cloud.status.fabric.client_netns;
+    const access = containerAccess(cloud.source, cloud.target, name);
+    if (w.client) {
+      const exec = (h: CloudHost) => async (args: string[]) => (await dk(h, ['exec', name, ...args], { timeoutMs: 600_000 })).stdout;
+      const service = { host: addr.ip, port: w.port, netns, execAfter: exec(cloud.target), sourceGone: access.sourceGone };
+      await clientMigration(result, serviceClient(w, service, exec(cloud.source)), service, () => migrate(subject), ctx.log);
+    } else {
+      const target = { kind: w.probe, host: addr.ip, port: w.port, netns };
+      await judgedMigration(result, w, target, access, () => migrate(subject), ctx.log);
+    }
   } catch (e) {
     applyFailure(result, errMessage(e));
   } finally {

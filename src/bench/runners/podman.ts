@@ -16,6 +16,7 @@ import { DOCKER_CLI } from '../../devcloud/layout.js';
 import type { BenchCloud } from '../cloud.js';
 import { sh, waitUntil } from '../cloud.js';
 import type { RunResult, Workload } from '../types.js';
+import { clientMigration, serviceClient } from '../service-clients.js';
 import { applyFailure, logLinesSince } from '../verdict.js';
 import { emptyResult, errMessage, judgedMigration, type Method, type MigrationOutcome, type RunContext, type StateAccess } from './common.js';
 import { originalGone, procStart, redisCli } from './raw-criu.js';
@@ -48,6 +49,8 @@ async function ensureImage(cloud: BenchCloud, image: string): Promise<void> {
 
 /** The command the container runs: the workload's, on a port of 127.0.0.1 of its own (host network). */
 function command(w: Workload, port: number): string[] {
+  if (w.client === 'pgbench') return ['/bin/postgres-start', '-p', String(port), '-c', 'listen_addresses=127.0.0.1'];
+  if (w.cmd) return w.cmd.map((a) => a.replace(/\bPORT\b/g, String(port)));
   if (w.probe === 'redis') return ['/usr/bin/redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'];
   const interval = w.env.COUNTER_INTERVAL ?? '1';
   return ['sh', '-c', `mkdir -p /www; httpd -p 127.0.0.1:${port} -h /www; i=0; while :; do i=$((i+1)); echo "$i" > /www/.next && mv /www/.next /www/index.html; echo "$i"; sleep ${interval}; done`];
@@ -66,7 +69,8 @@ export const podmanPeer: Method = {
     try {
       await ensureImage(cloud, w.image);
       const env = Object.entries(w.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-      const r = await podman(['run', '-d', '--name', name, '--network', 'host', ...ULIMITS, ...env, w.image, ...command(w, port)]);
+      const vol = w.volume ? ['-v', `${name}-vol:${w.volume}`] : [];
+      const r = await podman(['run', '-d', '--name', name, '--network', 'host', ...ULIMITS, ...env, ...vol, w.image, ...command(w, port)]);
       if (r.code !== 0) throw new Error(`podman run failed: ${r.stderr.trim()}`);
       if (w.probe === 'redis') {
         await waitUntil(`redis in ${name}`, async () => (await redisCli(port, ['PING'])).stdout === 'PONG', 15_000);
@@ -88,30 +92,38 @@ export const podmanPeer: Method = {
           return pid > 0 && originalGone(pid, start) && running <= 1;
         },
       };
-      await judgedMigration(
-        result,
-        w,
-        { kind: w.probe, host: '127.0.0.1', port, netns: null },
-        access,
-        async (): Promise<MigrationOutcome> => {
+      const migrate = async (): Promise<MigrationOutcome> => {
           const t0 = Date.now();
           const c = await withRuncConfShared(() => podman(['container', 'checkpoint', '--export', archive, '--tcp-established', name]));
           if (c.code !== 0) throw new Error(`podman container checkpoint failed: ${c.stderr.trim().slice(-500)}`);
           const t1 = Date.now();
           await podman(['rm', '-f', name]);
+          // The import creates the volumes it carries and refuses ones that exist (as on another host they would not).
+          if (w.volume) await podman(['volume', 'rm', '-f', `${name}-vol`]);
           const t2 = Date.now();
           const s = await withRuncConfShared(() => podman(['container', 'restore', '--import', archive, '--tcp-established']));
           if (s.code !== 0) throw new Error(`podman container restore failed: ${s.stderr.trim().slice(-500)}`);
           const t3 = Date.now();
           const bytes = fs.statSync(archive).size;
           return { tool_freeze_ms: t3 - t0, total_ms: t3 - t0, checkpoint_ms: t1 - t0, transfer_ms: 0, restore_ms: t3 - t2, memory_bytes: null, transferred_bytes: bytes, detail: { rm_ms: t2 - t1, archive_bytes: bytes, archive: 'podman default compression' } };
-        },
-        ctx.log,
-      );
+      };
+      if (w.client) {
+        // The archive carries the writable layer and, by default, the volumes too.
+        const exec = async (args: string[]) => {
+          const x = await podman(['exec', name, ...args]);
+          if (x.code !== 0) throw new Error(`podman exec ${args.join(' ')}: ${x.stderr.trim().slice(-300)}`);
+          return x.stdout;
+        };
+        const service = { host: '127.0.0.1', port, netns: null, execAfter: exec, sourceGone: access.sourceGone };
+        await clientMigration(result, serviceClient(w, service, exec), service, migrate, ctx.log);
+      } else {
+        await judgedMigration(result, w, { kind: w.probe, host: '127.0.0.1', port, netns: null }, access, migrate, ctx.log);
+      }
     } catch (e) {
       applyFailure(result, errMessage(e));
     } finally {
       await podman(['rm', '-f', name]);
+      if (w.volume) await podman(['volume', 'rm', '-f', `${name}-vol`]);
       fs.rmSync(archive, { force: true });
     }
     return result;

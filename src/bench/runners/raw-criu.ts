@@ -150,7 +150,8 @@ function startHostProcess(w: Workload, port: number, dir: string): HostProcess {
 export const rawCriu: Method = {
   name: 'raw-criu',
   label: 'raw CRIU, same host (floor)',
-  supports: () => true,
+  // The services (w.client) need their image's files: they run in containers only.
+  supports: (w: Workload) => !w.client,
   async run(w: Workload, ctx: RunContext): Promise<RunResult> {
     const { cloud } = ctx;
     const result = emptyResult('raw-criu', w, ctx.run);
