@@ -63,11 +63,11 @@ async function devcloud(args: string[], env: Record<string, string> = {}): Promi
   return r.stdout;
 }
 
-/** The commit of the previous release: the tag, else its known hash; neither is a failure (never a skip). */
-async function previousRelease(): Promise<string> {
-  for (const rev of [PREVIOUS_RELEASE.tag, PREVIOUS_RELEASE.commit]) {
-    const r = await pexec('git', ['-C', repoRoot, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`]).catch(() => null);
-    if (r?.stdout.trim()) return r.stdout.trim();
+/** The previous release as git names it here: its tag, else its known commit; neither is a failure (never a skip). */
+async function previousRelease(): Promise<{ revision: string; commit: string }> {
+  for (const revision of [PREVIOUS_RELEASE.tag, PREVIOUS_RELEASE.commit]) {
+    const r = await pexec('git', ['-C', repoRoot, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`]).catch(() => null);
+    if (r?.stdout.trim()) return { revision, commit: r.stdout.trim() };
   }
   throw new Error(
     `the previous release is not in this clone: neither tag ${PREVIOUS_RELEASE.tag} nor commit ${PREVIOUS_RELEASE.commit} resolves ` +
@@ -263,11 +263,11 @@ describe('rolling upgrade from the previous release (grenade)', () => {
 
   beforeAll(async () => {
     t0 = Date.now();
-    const commit = await previousRelease();
+    const { revision, commit } = await previousRelease();
     // The old cloud: v0.1.0's services on an empty database (its own db sync), the old agents
     // holding each migration in pre-migrating for a while (their fault hook, armed for them alone).
     const s = JSON.parse(
-      await devcloud(['up', '--release', commit, '--fresh-database', '--json'], {
+      await devcloud(['up', '--release', revision, '--fresh-database', '--json'], {
         FERRY_ENABLE_FAULTS: '1',
         FERRY_FAULTS: JSON.stringify({ delayPreMigrationMs: PRE_MIGRATION_DELAY_MS }),
       }),
@@ -283,7 +283,7 @@ describe('rolling upgrade from the previous release (grenade)', () => {
       oldService: await serviceVersionOf(oldTree),
       newService: await serviceVersionOf(repoRoot),
     };
-    figures.previous_release = { tag: PREVIOUS_RELEASE.tag, commit };
+    figures.previous_release = { revision, commit };
     figures.versions = versions;
     expect(versions.newSchema).toBeGreaterThanOrEqual(versions.oldSchema);
     expect(versions.newService).toBeGreaterThanOrEqual(versions.oldService);
