@@ -36,11 +36,11 @@ export async function resolveRevision(revision: string): Promise<string | null> 
   return r.code === 0 && /^[0-9a-f]{40}$/.test(commit) ? commit : null;
 }
 
-/** The package.json dependencies that differ between this checkout and the release (name: this -> release). */
-function dependencyChanges(releaseDir: string): string[] {
+/** The runtime dependencies (package.json) that differ between two trees, as "name: ours -> theirs". */
+export function dependencyChanges(oursDir: string, theirsDir: string): string[] {
   const deps = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
-  const ours = deps(repoRoot);
-  const theirs = deps(releaseDir);
+  const ours = deps(oursDir);
+  const theirs = deps(theirsDir);
   const names = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort();
   return names.filter((n) => ours[n] !== theirs[n]).map((n) => `${n}: ${ours[n] ?? 'none'} -> ${theirs[n] ?? 'none'}`);
 }
@@ -73,7 +73,7 @@ export async function prepareRelease(revision: string, log: (s: string) => void)
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   await run('bash', ['-c', 'set -o pipefail; git -C "$1" archive --format=tar "$2" | tar -x -C "$3"', 'archive', repoRoot, commit, dir]);
-  const changed = dependencyChanges(dir);
+  const changed = dependencyChanges(repoRoot, dir);
   if (changed.length) {
     throw new Error(`${revision} needs other dependencies than this checkout (${changed.join(', ')}): its services cannot run on this checkout's node_modules`);
   }
