@@ -6,6 +6,8 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
+  // The dev cloud's state: engines' data and other releases' trees (another package.json "ferry").
+  modulePathIgnorePatterns: ['<rootDir>/.devcloud/'],
 };
 export default {
   // Integration tests drive real engines and migrations; unit tests finish far sooner.

@@ -1,27 +1,36 @@
 #!/usr/bin/env node
-/** ferry-devcloud up|down|status [--json]|restart|stop|start: a whole cloud on one machine, for the demo, tests and benchmarks. */
+/** ferry-devcloud up|down|status [--json]|restart|upgrade|stop|start: a whole cloud on one machine, for the demo, tests and benchmarks. */
 import { parseCommandLine } from '../common/args.js';
 import { InvalidInput } from '../common/errors.js';
 import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
 import { BROKER_NAMES, restartBroker, startBroker, stopBroker } from '../devcloud/rabbit.js';
-import { restartService, serviceSpecs } from '../devcloud/services.js';
+import { resolveServiceName, restartService, serviceSpecs, upgradeService } from '../devcloud/services.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] | down | status [--json] | demo
-                      | restart [NAME...] [--kill] | stop BROKER [--kill] | start BROKER
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] [--release REV] [--fresh-database]
+                      | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
+                      | stop BROKER [--kill] | start BROKER
 
   up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts compute1 and compute2,
            the ferry-fabric tenant network, the test images and Ferry's services;
            --db mariadb runs MariaDB on 127.0.0.1:3306 for the conductors (default sqlite),
            --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb);
-           both are kept until changed (restart keeps them; up --db sqlite --conductors 1 goes back)
+           both are kept until changed (restart keeps them; up --db sqlite --conductors 1 goes back);
+           --release REV runs Ferry's services from git revision REV of this repository (unpacked
+           and built under .devcloud/releases; for rolling upgrades), up without it from this
+           checkout (services on another release are restarted on it);
+           --fresh-database empties Ferry's database first (an older release refuses a newer schema)
   down     stop everything the development cloud started, by PID, and remove its namespaces
   status   describe the cloud (--json for scripts and tests)
   demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
   restart [SERVICE...] [--kill]
            restart Ferry services (all when none is named) or a RabbitMQ node (rabbitmq,
            rabbitmq2); --kill ends them with SIGKILL first
+  upgrade db|SERVICE...
+           one step of a rolling upgrade, in the order given: db runs this checkout's db sync (the
+           services carry on); a service (ferry-api or api, ferry-conductor or conductor,
+           ferry-compute-compute1 or compute1, ...) restarts on this checkout's code
   stop BROKER [--kill]
            stop one RabbitMQ node (rabbitmq or rabbitmq2) by its PID; the services fail over
   start BROKER
@@ -36,23 +45,26 @@ const OPTIONS = {
   'no-services': { type: 'boolean' },
   db: { type: 'string' },
   conductors: { type: 'string' },
+  release: { type: 'string' },
+  'fresh-database': { type: 'boolean' },
   kill: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services', 'db', 'conductors'],
+  up: ['json', 'no-services', 'db', 'conductors', 'release', 'fresh-database'],
   down: [],
   status: ['json'],
   demo: [],
   restart: ['kill'],
+  upgrade: [],
   stop: ['kill'],
   start: [],
 };
 
 /** The commands that take arguments (service or broker names). */
-const TAKES_NAMES = new Set(['restart', 'stop', 'start']);
+const TAKES_NAMES = new Set(['restart', 'upgrade', 'stop', 'start']);
 
 /** The command, its arguments and flags; a usage problem is an InvalidInput. */
 function parse(argv: string[]) {
@@ -66,6 +78,7 @@ function parse(argv: string[]) {
     if ((verb === 'stop' || verb === 'start') && !BROKER_NAMES.includes(rest[0])) {
       throw new InvalidInput(`"${verb}" applies to a RabbitMQ node (${BROKER_NAMES.join(', ')}), not "${rest[0]}"`);
     }
+    if (verb === 'upgrade' && rest.length === 0) throw new InvalidInput('"upgrade" takes what to upgrade: db, or services (e.g. upgrade db conductor compute1)');
     if (!TAKES_NAMES.has(verb) && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
   }
   const shape: Partial<CloudShape> = {};
@@ -78,7 +91,8 @@ function parse(argv: string[]) {
     if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS) throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
     shape.conductors = n;
   }
-  return { verb, rest, shape, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
+  if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release)) throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);
+  return { verb, rest, shape, release: values.release, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -90,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ferry-devcloud: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  const { verb, rest, flags, shape } = args;
+  const { verb, rest, flags, shape, release } = args;
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -101,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (verb) {
     case 'up': {
-      const s = await up(log, { services: !flags.has('--no-services'), shape });
+      const s = await up(log, { services: !flags.has('--no-services'), shape, release, freshDatabase: flags.has('--fresh-database') });
       printStatus(s, flags.has('--json'));
       return 0;
     }
@@ -125,6 +139,16 @@ async function main(argv: string[]): Promise<number> {
         if (BROKER_NAMES.includes(n)) await restartBroker(n, log, signal);
         else await restartService(n, log, signal);
       }
+      return 0;
+    }
+    case 'upgrade': {
+      const names = rest.map((n) => (n === 'db' ? n : resolveServiceName(n)));
+      const unknown = rest.find((_, i) => names[i] === null);
+      if (unknown !== undefined) {
+        process.stderr.write(`ferry-devcloud: cannot upgrade "${unknown}": db, or one of ${serviceSpecs().map((s) => s.name).join(', ')}\n`);
+        return 2;
+      }
+      for (const n of names as string[]) await upgradeService(n, log);
       return 0;
     }
     case 'stop':
@@ -161,6 +185,7 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
   if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);
+  for (const [name, r] of Object.entries(s.releases ?? {})) lines.push(`release    ${name} runs ${r.revision} (${r.commit.slice(0, 12)}), not this checkout`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -18,10 +18,12 @@ import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon }
 import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
 import { BROKER_NAMES, brokerCaFile, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
-import { apiUrl, servicesState, startServices, stopServices } from './services.js';
+import { prepareRelease } from './release.js';
+import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
-import { checkShape, cloudMariadbPid, databaseUrl, readShape, startCloudMariadb, stopCloudMariadb, writeShape, type CloudShape } from './shape.js';
+import { mariadbPaths, checkShape, cloudMariadbPid, databaseUrl, readShape, startCloudMariadb, stopCloudMariadb, writeShape, type CloudShape } from './shape.js';
+import { provisionMariadb } from './mariadb.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -34,12 +36,35 @@ async function criuInfo(): Promise<{ binary: string; version: string }> {
   return { binary, version: /Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? '' };
 }
 
-export async function up(log: Log, opts: { services?: boolean; shape?: Partial<CloudShape> } = {}): Promise<CloudStatus> {
+/** Ferry's database emptied (its services stopped first): the next `db sync` creates the schema of the code that runs it. */
+async function emptyDatabase(shape: CloudShape, log: Log): Promise<void> {
+  await stopServices();
+  if (shape.db === 'mariadb') {
+    await provisionMariadb(mariadbPaths, MARIADB, { recreate: true });
+  } else {
+    const file = databaseUrl(shape).replace(/^sqlite:\/\//, '');
+    for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
+  }
+  log(`Ferry's ${shape.db} database emptied`);
+}
+
+export interface UpOptions {
+  services?: boolean;
+  shape?: Partial<CloudShape>;
+  /** A git revision whose services the cloud runs (unpacked and built under the state dir); default: this checkout's. */
+  release?: string;
+  /** Start Ferry's database empty (e.g. for an older release, whose db sync refuses a newer schema). */
+  freshDatabase?: boolean;
+}
+
+export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   fs.mkdirSync(path.join(stateDir, 'run'), { recursive: true });
   fs.mkdirSync(path.join(stateDir, 'log'), { recursive: true });
   const t0 = Date.now();
   const step = (s: string) => log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${s}`);
 
+  // First: an unknown revision (or one that does not build) fails before anything changed.
+  const release = opts.release === undefined ? null : await prepareRelease(opts.release, step);
   const criu = await criuInfo();
   if (!criu.binary) throw new Error('CRIU is not installed: run scripts/install.sh first');
   ensureRuncCriuConf(step);
@@ -59,6 +84,8 @@ export async function up(log: Log, opts: { services?: boolean; shape?: Partial<C
     step('stopped MariaDB (the conductors use SQLite; its data stays for the next --db mariadb)');
   }
 
+  if (opts.freshDatabase) await emptyDatabase(shape, step);
+
   step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
   step('Keystone');
@@ -75,8 +102,8 @@ export async function up(log: Log, opts: { services?: boolean; shape?: Partial<C
   await Promise.all([rabbit, keystone]);
   writeConfigFiles();
   if (opts.services !== false) {
-    step('Ferry services');
-    await startServices(step);
+    step(`Ferry services (${describeCode(release)})`);
+    await startServices(step, release);
     step('Horizon');
     await startHorizon(step);
   }
@@ -153,6 +180,8 @@ export async function status(): Promise<CloudStatus> {
       };
     })(),
   };
+  const releases = servicesOnReleases();
+  if (Object.keys(releases).length) result.releases = releases;
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
   if (horizonInstalled()) result.horizon = { url: horizonUrl, state: await horizonState() };
   return result;

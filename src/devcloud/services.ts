@@ -5,6 +5,7 @@ import { configFiles, writeConfigFiles } from './config.js';
 import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
 import { withServicesLock } from './lock.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
+import { readRelease, type Release } from './release.js';
 import { conductorNames, MAX_CONDUCTORS, readShape } from './shape.js';
 
 export interface ServiceSpec {
@@ -23,8 +24,38 @@ export function serviceSpecs(conductors = readShape().conductors): ServiceSpec[]
   ];
 }
 
+/**
+ * Which services run another release's code (rolling upgrades: `up --release`, `upgrade`), by
+ * service name: its tree. A service not listed runs this checkout's.
+ */
+const releasesFile = path.join(stateDir, 'service-releases.json');
+
+function readServiceReleases(): Record<string, string> {
+  try {
+    return JSON.parse(fs.readFileSync(releasesFile, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+function writeServiceReleases(r: Record<string, string>): void {
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(releasesFile, `${JSON.stringify(r, null, 2)}\n`);
+}
+
+/** The release a service runs (or starts with), null for this checkout's code. */
+export function serviceRelease(name: string): Release | null {
+  const dir = readServiceReleases()[name];
+  return dir ? readRelease(dir) : null;
+}
+
+/** The tree whose dist/ the service runs from. */
+function codeRoot(s: ServiceSpec): string {
+  return serviceRelease(s.name)?.dir ?? repoRoot;
+}
+
 function entryPath(s: ServiceSpec) {
-  return path.join(repoRoot, 'dist', 'cmd', `${s.entry}.js`);
+  return path.join(codeRoot(s), 'dist', 'cmd', `${s.entry}.js`);
 }
 
 function pidFile(s: ServiceSpec) {
@@ -73,21 +104,77 @@ async function waitApi(s: ServiceSpec): Promise<void> {
   await waitFor(`ferry-api on ${apiUrl} (log: ${path.join(stateDir, 'log', 'ferry-api.log')})`, apiHealthy, 60_000);
 }
 
-/** `ferry-manage db sync` on the conductors' database (a conductor refuses an older schema). */
-async function syncDatabase(log: (s: string) => void): Promise<void> {
-  const manage = path.join(repoRoot, 'dist', 'cmd', 'manage.js');
+/**
+ * `ferry-manage db sync` on the conductors' database (a conductor refuses an older schema), with
+ * the code of `root` (this checkout, or a release's tree: a release refuses a newer schema).
+ */
+async function syncDatabase(log: (s: string) => void, root = repoRoot): Promise<void> {
+  const manage = path.join(root, 'dist', 'cmd', 'manage.js');
   if (!fs.existsSync(manage)) return;
   const r = await run(process.execPath, [manage, '--config-file', configFiles().controller, 'db', 'sync']);
-  log(r.stdout.trim());
+  log(`${root === repoRoot ? '' : `${path.basename(root).slice(0, 12)}: `}${r.stdout.trim()}`);
 }
 
-/** Start every service that is not running (after syncing the database schema). */
-export async function startServices(log: (s: string) => void): Promise<void> {
+/**
+ * Start every service that is not running, all of them on `release` (null: this checkout's
+ * code), after syncing the database schema with that code. A service that runs other code than
+ * that is restarted on it: `up` after a partial upgrade finishes it.
+ */
+export async function startServices(log: (s: string) => void, release: Release | null = null): Promise<void> {
   await withServicesLock(async () => {
-    await syncDatabase(log);
-    const started = serviceSpecs().filter((s) => serviceAvailable(s) && servicePid(s) === null);
+    const specs = serviceSpecs();
+    const was = readServiceReleases();
+    for (const s of specs) {
+      if ((was[s.name] ?? null) === (release?.dir ?? null) || servicePid(s) === null) continue;
+      log(`stopping ${s.name} (it runs ${describeCode(serviceRelease(s.name))}, the cloud is asked for ${describeCode(release)})`);
+      await stopDaemon(pidFile(s), marker(s), 20_000);
+    }
+    writeServiceReleases(release ? Object.fromEntries(specs.map((s) => [s.name, release.dir])) : {});
+    await syncDatabase(log, release?.dir);
+    const started = specs.filter((s) => serviceAvailable(s) && servicePid(s) === null);
     for (const s of started) startService(s, log);
     for (const s of started) await waitApi(s);
+  });
+}
+
+/** How the logs and `status` name a service's code. */
+export function describeCode(r: Release | null): string {
+  return r ? `release ${r.revision} (${r.commit.slice(0, 12)})` : "this checkout's code";
+}
+
+/** The names `upgrade` and `restart` take for a service: its own, or short (api, conductor2, compute1). */
+export function resolveServiceName(name: string): string | null {
+  const names = serviceSpecs().map((s) => s.name);
+  for (const candidate of [name, `ferry-${name}`, `ferry-compute-${name}`]) if (names.includes(candidate)) return candidate;
+  return null;
+}
+
+/**
+ * One step of a rolling upgrade: `db` syncs the schema with this checkout's code (the running
+ * services carry on); a service is stopped and started on this checkout's code (a no-op when it
+ * runs it already).
+ */
+export async function upgradeService(name: string, log: (s: string) => void): Promise<void> {
+  if (name === 'db') {
+    await withServicesLock(() => syncDatabase(log));
+    return;
+  }
+  const s = serviceSpecs().find((x) => x.name === name);
+  if (!s) throw new Error(`unknown service ${name}; services: ${serviceSpecs().map((x) => x.name).join(', ')}`);
+  await withServicesLock(async () => {
+    const from = serviceRelease(s.name);
+    if (from === null && servicePid(s) !== null) {
+      log(`${s.name} runs this checkout's code already`);
+      return;
+    }
+    log(`upgrading ${s.name}: ${describeCode(from)} -> ${describeCode(null)}`);
+    await stopDaemon(pidFile(s), marker(s), 20_000);
+    const releases = readServiceReleases();
+    delete releases[s.name];
+    writeServiceReleases(releases);
+    writeConfigFiles();
+    startService(s, log);
+    await waitApi(s);
   });
 }
 
@@ -107,10 +194,21 @@ export async function restartService(name: string, log: (s: string) => void, sig
     if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
     await stopDaemon(pidFile(s), marker(s), 20_000);
     writeConfigFiles(); // a restarted service reads what this code would write (new options included)
-    if (s.entry === 'conductor') await syncDatabase(log); // code newer than the schema: as `up` does
+    // Code newer than the schema: as `up` does. A conductor of an older release starts on the schema as it is.
+    if (s.entry === 'conductor' && serviceRelease(s.name) === null) await syncDatabase(log);
     startService(s, log);
     await waitApi(s);
   });
+}
+
+/** The services that run (or start with) another release's code than this checkout's, by name. */
+export function servicesOnReleases(): Record<string, { revision: string; commit: string; dir: string }> {
+  const out: Record<string, { revision: string; commit: string; dir: string }> = {};
+  for (const s of serviceSpecs()) {
+    const r = serviceRelease(s.name);
+    if (r) out[s.name] = { revision: r.revision, commit: r.commit, dir: r.dir };
+  }
+  return out;
 }
 
 export async function servicesState(): Promise<Record<string, 'up' | 'down'>> {

@@ -48,6 +48,11 @@ export interface CloudStatus {
   config_files: Record<string, string>;
   /** Ferry's own services (those built), by name. */
   services: Record<string, 'up' | 'down'>;
+  /**
+   * The services that run another release's code than this checkout's (`up --release`, until
+   * `upgrade` replaces them), by name; absent when every service runs this checkout's.
+   */
+  releases?: Record<string, { revision: string; commit: string; dir: string }>;
   /** The conductors' database (password hidden) and how many conductors run; MariaDB's server when it is the database or still runs. */
   database: {
     kind: 'sqlite' | 'mariadb';

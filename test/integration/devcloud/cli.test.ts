@@ -43,6 +43,37 @@ describe('ferry-devcloud command', () => {
     expect(after[1].pid).not.toBe(before[1].pid);
   });
 
+  it('refuses an upgrade of nothing or of an unknown service, and a malformed or unknown --release, changing nothing', () => {
+    const none = spawnSync(process.execPath, [devcloud, 'upgrade'], { encoding: 'utf8' });
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/"upgrade" takes what to upgrade: db, or services/);
+    const bogus = spawnSync(process.execPath, [devcloud, 'upgrade', 'db', 'compute9'], { encoding: 'utf8' });
+    expect(bogus.status).toBe(2);
+    expect(bogus.stderr).toMatch(/cannot upgrade "compute9": db, or one of ferry-conductor, .*ferry-api/);
+    expect(bogus.stderr).not.toMatch(/database schema/); // nothing ran, db included
+    const malformed = spawnSync(process.execPath, [devcloud, 'up', '--release', 'v1;rm'], { encoding: 'utf8' });
+    expect(malformed.status).toBe(2);
+    expect(malformed.stderr).toMatch(/--release takes a git revision/);
+    const before = JSON.parse(spawnSync(process.execPath, [devcloud, 'status', '--json'], { encoding: 'utf8' }).stdout).services;
+    const unknown = spawnSync(process.execPath, [devcloud, 'up', '--release', 'no-such-release-tag'], { encoding: 'utf8', timeout: 60_000 });
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/git does not know the revision "no-such-release-tag"/);
+    expect(unknown.stderr).not.toMatch(/RabbitMQ|stopping/);
+    const after = JSON.parse(spawnSync(process.execPath, [devcloud, 'status', '--json'], { encoding: 'utf8' }).stdout);
+    expect(after.services).toEqual(before);
+    expect(after.releases).toBeUndefined();
+  });
+
+  it('upgrades nothing that runs this checkout already: `upgrade db` syncs (current), a service keeps its PID', () => {
+    const pidFile = path.join(cloud().state_dir, 'run', 'ferry-compute-compute1.pid');
+    const pid = fs.readFileSync(pidFile, 'utf8').trim();
+    const r = spawnSync(process.execPath, [devcloud, 'upgrade', 'db', 'compute1'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/database schema is current/);
+    expect(r.stderr).toMatch(/ferry-compute-compute1 runs this checkout's code already/);
+    expect(fs.readFileSync(pidFile, 'utf8').trim()).toBe(pid);
+  });
+
   it('describes the running cloud as JSON', () => {
     const s = cloud();
     expect(s.keystone.auth_url).toBe('http://127.0.0.1:5000/v3');
