@@ -106,7 +106,7 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop, addRe
   });
   await server.start();
   onStop(() => server.stop(5000));
-  onStop(() => service.stopClaims());
+  onStop(() => service.stop());
   const resumed = await service.recover();
   if (resumed) log.warn({ resumed }, 'resuming migrations left unfinished');
 });

@@ -38,6 +38,8 @@ export class MigrationQueue {
   private readonly idle: (() => void)[] = [];
   /** Called once when the next migration flow ends (evacuations wait on it to start the next container). */
   private readonly flowEnded: (() => void)[] = [];
+  /** Set at shutdown: nothing new starts, and flows that fail because the database closed are left to the next conductor. */
+  private stopping = false;
 
   constructor(
     private readonly deps: ConductorDeps,
@@ -79,8 +81,18 @@ export class MigrationQueue {
     this.flowEnded.push(f);
   }
 
+  /** At shutdown, before the database closes: start nothing more (the flows in flight are resumed by the next conductor). */
+  stop(): void {
+    this.stopping = true;
+  }
+
   /** Start what may start now; passes run one after another, so that no migration starts twice. */
   pump(): void {
+    if (this.stopping) {
+      // What is still queued is left to the next conductor: idle once no flow runs here.
+      if (this.running.size === 0) for (const f of this.idle.splice(0)) f();
+      return;
+    }
     this.pumping = this.pumping.then(
       () => this.pumpOnce(),
       () => this.pumpOnce(),
@@ -180,6 +192,8 @@ export class MigrationQueue {
       (e: unknown) => {
         if (e instanceof ClaimLost) {
           log.warn({ migration: m.uuid, err: e.message }, 'migration claim lost: this conductor stops, the one that took it over goes on');
+        } else if (this.stopping) {
+          log.info({ migration: m.uuid, err: (e as Error).message }, 'migration flow left at shutdown: the next conductor resumes it from its record');
         } else {
           // Only the database can fail here: the flow catches everything else. Its claim runs out and a conductor resumes it.
           log.error({ migration: m.uuid, err: (e as Error).message }, 'migration flow stopped: its record could not be written');
@@ -191,7 +205,7 @@ export class MigrationQueue {
 
   /** Resolves when no flow runs and none is queued (used at shutdown and by tests). */
   whenIdle(): Promise<void> {
-    if (this.running.size === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.running.size === 0 && (this.queue.length === 0 || this.stopping)) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 }

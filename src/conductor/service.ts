@@ -165,6 +165,12 @@ export class ConductorService {
     this.takeover.stopClaims();
   }
 
+  /** At shutdown, before the database closes: no claim renewed, no migration started; the flows in flight are left to the next conductor. */
+  stop(): void {
+    this.takeover.stopClaims();
+    this.queue.stop();
+  }
+
   /** Resolves when no flow runs and none is queued (used at shutdown and by tests). */
   whenIdle(): Promise<void> {
     return this.queue.whenIdle();

@@ -5,6 +5,9 @@
  * on, writes nothing more. Two ConductorService instances on one (in-memory SQLite) repository,
  * scripted hosts (pure logic).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { RequestContext } from '../../../src/common/context.js';
@@ -127,6 +130,44 @@ async function until(what: string, check: () => Promise<boolean> | boolean, ms =
 const ctx = () => new RequestContext({ roles: ['admin'], is_admin: true });
 
 describe('claims between conductors', () => {
+  it('a conductor stopping with a flow in flight: its database closes under the flow, which is left (logged, not an error) and resumed by the next conductor', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-stop-'));
+    try {
+      const file = `sqlite:///${path.join(dir, 'ferry.db')}`;
+      const dbA = openDatabase(file);
+      syncSchema(dbA);
+      const said: { level: number; msg: string }[] = [];
+      const listening = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line) as { level: number; msg: string }) });
+      const { conductor } = world();
+      const a = conductor('condA', 5, new SqliteRepository(dbA), listening);
+      await a.svc.reportState('c1', state([running('abc', 'web')]));
+      await a.svc.reportState('c2', state([]));
+      await a.svc.recover();
+      a.hosts.hold('pre_migration');
+      const m = await a.svc.migrate(ctx(), 'web');
+      await until('pre_migration on A', () => a.hosts.arrived.includes(m.uuid));
+      // The service's shutdown order: the conductor stops, then its database closes, then the bus (the held call answers).
+      a.svc.stop();
+      dbA.close();
+      a.hosts.release();
+      await a.svc.whenIdle();
+      const errors = said.filter((l) => l.level >= 50).map((l) => l.msg);
+      expect(errors).toEqual([]);
+      expect(said.map((l) => l.msg)).toContain('migration flow left at shutdown: the next conductor resumes it from its record');
+
+      const dbB = openDatabase(file);
+      const repoB = new SqliteRepository(dbB);
+      const b = conductor('condB', 5, repoB);
+      await b.svc.recover();
+      await until('B to finish the migration', async () => (await repoB.getMigration(m.uuid))?.status === 'completed', 10_000);
+      await b.svc.whenIdle();
+      b.svc.stop();
+      dbB.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a conductor that stops renewing: another takes its migration over within the lease and finishes it; the first then writes nothing', async () => {
     const { repo, conductor } = world();
     const a = conductor('condA');
