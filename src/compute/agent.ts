@@ -29,7 +29,6 @@ import {
 import { getLogger } from '../common/log.js';
 import type { Manifest, PartReceipt } from './datachannel/protocol.js';
 import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
-import { effectiveFaults, withFaults, type Faults } from './faults.js';
 import { nextPreCopyStep, type PreDumpRound } from './precopy.js';
 import { AgentRecordStore, isSettled, type AgentRecord } from './records.js';
 import type {
@@ -71,7 +70,6 @@ export interface AgentOptions {
   maxTransferBytes: number;
   /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
   channel?: ChannelSettings;
-  faults?: Faults;
   /** [compute] permit_post_copy: this host may take part in post-copy migrations (its risk: docs/operations.md). */
   permitPostCopy?: boolean;
   /** How long a target's lazy restore waits for all pages before it gives up (ms; default 10 min). */
@@ -96,7 +94,6 @@ export class MigrationAgent {
   readonly driver: EngineDriver;
   readonly records: AgentRecordStore;
   readonly transfer: MigrationTransfer;
-  private faults: Faults;
   /** The step running for each migration on this host (at most one). */
   private readonly lanes = new Map<string, { step: string; done: Promise<unknown> }>();
   private modesCache: { at: number; value: HostModes } | null = null;
@@ -113,8 +110,7 @@ export class MigrationAgent {
     this.lazyRestoreTimeoutMs = opts.lazyRestoreTimeoutMs ?? 45_000;
     this.postCopyStallMs = opts.postCopyStallMs ?? 30_000;
     this.tunnelTls = opts.channel?.tls ?? null;
-    this.faults = effectiveFaults(opts.faults);
-    this.driver = withFaults(opts.driver, () => this.faults);
+    this.driver = opts.driver;
     this.records = new AgentRecordStore(path.join(opts.workDir, 'migrations'));
     this.transfer = new MigrationTransfer(
       opts,
@@ -126,18 +122,11 @@ export class MigrationAgent {
           return this.driver.exportImage(r.spec.image);
         },
       },
-      () => this.faults,
     );
   }
 
   get host(): string {
     return this.driver.host;
-  }
-
-  /** Change the injected faults (tests only; ignored elsewhere). */
-  setFaults(f: Faults): void {
-    this.faults = effectiveFaults(f);
-    this.transfer.refreshFaults();
   }
 
   async start(): Promise<string> {

@@ -1,16 +1,19 @@
 /**
- * Fault injection for tests: the faults, where they may be switched on, and the engine driver
- * wrapper that injects the engine-side ones (the data channel injects the transfer ones).
+ * Fault injection for tests: the faults, where they may be switched on, and the one place that
+ * installs them around an agent's parts: the engine driver wrapped (faults/engine.ts), wrappers
+ * at the data channel's two ends (faults/channel.ts). The production classes know nothing of it.
  * Honoured only when NODE_ENV is "test" (jest sets it) or FERRY_ENABLE_FAULTS=1; anywhere
- * else the faults are ignored and a warning is logged. Faults come from the agent's options or
- * from FERRY_FAULTS (JSON), e.g. FERRY_FAULTS='{"failRestore":true}'.
+ * else nothing is installed, and faults asked for are ignored with a warning. Faults come from
+ * FERRY_FAULTS (JSON), e.g. FERRY_FAULTS='{"failRestore":true}', and from the test that builds
+ * the agent, which may change them while it runs (FaultInjection.set).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { CheckpointFailed, TransferFailed } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
-import { sleep } from '../common/sleep.js';
 import type { EngineDriver } from './driver.js';
+import { channelFaults } from './faults/channel.js';
+import { withFaults } from './faults/engine.js';
+import type { ChannelSettings } from './transfer.js';
+
+export { withFaults } from './faults/engine.js';
 
 export interface Faults {
   /** Target: the checkpoint is damaged before the start, so the engine's restore really fails. */
@@ -101,57 +104,43 @@ export function effectiveFaults(given: Faults | undefined): Faults {
   return all;
 }
 
+/** The faults of one agent, changeable while it runs; what `install` wraps reads them on every use. */
+export class FaultInjection {
+  private current: Faults;
+
+  constructor(given?: Faults) {
+    this.current = effectiveFaults(given);
+  }
+
+  get faults(): Faults {
+    return this.current;
+  }
+
+  /** Replace the faults (the wrappers already installed follow). */
+  set(f: Faults): void {
+    this.current = effectiveFaults(f);
+  }
+
+  /** The agent's parts with the faults around them: the engine driver wrapped, the data channel's wrappers set. */
+  install<O extends { driver: EngineDriver; channel?: ChannelSettings }>(opts: O): O & { channel: ChannelSettings } {
+    const now = () => this.current;
+    return { ...opts, driver: withFaults(opts.driver, now), channel: { tls: null, ...opts.channel, wrappers: channelFaults(now) } };
+  }
+}
+
 /**
- * The engine driver with the engine-side faults injected; `current` is read on every call, so
- * a test can change the faults of a running agent. Everything else passes straight through.
+ * The fault injection for an agent when this process allows faults (tests), else null: then
+ * nothing is wrapped. A malformed FERRY_FAULTS stops the agent either way.
  */
-export function withFaults(driver: EngineDriver, current: () => Faults): EngineDriver {
-  const injected: Partial<EngineDriver> = {
-    async cpuInfo() {
-      const given = current().cpuinfoImage;
-      return given ?? (driver.cpuInfo ? driver.cpuInfo() : null);
-    },
-    async checkpoint(containerId, name) {
-      const f = current();
-      if (f.delayBeforeCheckpointMs) await sleep(f.delayBeforeCheckpointMs);
-      if (f.failCheckpoint) throw new CheckpointFailed('fault injected: checkpoint fails before CRIU runs');
-      const r = await driver.checkpoint(containerId, name);
-      if (f.delayAfterCheckpointMs) await sleep(f.delayAfterCheckpointMs);
-      return r;
-    },
-    async createShell(spec, migrationId) {
-      const id = await driver.createShell(spec, migrationId);
-      const f = current();
-      if (f.failPreMigration) throw new TransferFailed('fault injected: pre_migration fails after the shell was created');
-      if (f.delayPreMigrationMs) await sleep(f.delayPreMigrationMs);
-      return id;
-    },
-    async checkpointLazy(containerId, name, opts) {
-      const pace = current().throttlePagesBytesPerSec;
-      return driver.checkpointLazy!(containerId, name, pace ? { ...opts, paceBytesPerSec: pace } : opts);
-    },
-    async placeCheckpoint(containerId, name, stagedDir) {
-      // A real engine failure, caused by a damaged image.
-      if (current().failRestore) fs.writeFileSync(path.join(stagedDir, 'inventory.img'), 'damaged by a fault injection\n');
-      return driver.placeCheckpoint(containerId, name, stagedDir);
-    },
-    async restore(containerId, checkpointName) {
-      const f = current();
-      if (f.delayBeforeRestoreMs) await sleep(f.delayBeforeRestoreMs);
-      return driver.restore(containerId, checkpointName);
-    },
-    async verifyRunning(containerId, settleMs) {
-      const r = await driver.verifyRunning(containerId, settleMs);
-      const f = current();
-      if (f.delayAfterRestoreMs) await sleep(f.delayAfterRestoreMs);
-      return r;
-    },
-  };
-  return new Proxy(driver, {
-    get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop as keyof EngineDriver];
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+export function faultInjection(given?: Faults): FaultInjection | null {
+  if (!faultsAllowed()) {
+    effectiveFaults(given);
+    return null;
+  }
+  return new FaultInjection(given);
+}
+
+/** An agent's options as they are built: with the faults installed when they are allowed, else unchanged. */
+export function withFaultInjection<O extends { driver: EngineDriver; channel?: ChannelSettings }>(opts: O): O & { channel?: ChannelSettings } {
+  return faultInjection()?.install(opts) ?? opts;
 }
