@@ -7,7 +7,7 @@
 import { Transform } from 'node:stream';
 import type { WireAlteration } from '../datachannel/sender.js';
 import type { ChannelWrappers } from '../transfer.js';
-import type { Faults } from '../faults.js';
+import type { Faults } from './settings.js';
 
 /** Where truncateTransfer stops a checkpoint part. */
 const TRUNCATE_AFTER_BYTES = 32 * 1024;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CheckpointFailed, TransferFailed } from '../../common/errors.js';
 import { sleep } from '../../common/sleep.js';
 import type { EngineDriver } from '../driver.js';
-import type { Faults } from '../faults.js';
+import type { Faults } from './settings.js';
 import { pagePaceRelay } from './pages.js';
 
 /** How often a page relay looks whether its page server still serves. */
