@@ -261,7 +261,7 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     parseMigrationActionBody(req.body);
     await visibleMigration(ctx, id, POLICY.migrationForceComplete);
     const migration = await conductor.forceCompleteMigration(ctx, id);
-    res.status(202).json({ migration });
+    res.status(202).json({ migration: migrationView(res, migration) });
   });
   r.all('/migrations/:id/action', since('1.4'), methodNotAllowed(['POST']));
 

@@ -82,6 +82,8 @@ export const NoValidHost = define('no_valid_host', 'conflict', 'NoValidHost');
 export const HostDisabled = define('host_disabled', 'conflict', 'HostDisabled');
 export const EvacuationNotFound = define('evacuation_not_found', 'not_found', 'EvacuationNotFound');
 export const InvalidMigrationState = define('invalid_migration_state', 'conflict', 'InvalidMigrationState');
+/** An agent's record of a migration was asked to go to a stage that cannot follow its current one (compute/records.ts). */
+export const InvalidStageTransition = define('invalid_stage_transition', 'conflict', 'InvalidStageTransition');
 export const MigrationPreCheckError = define('migration_precheck_failed', 'conflict', 'MigrationPreCheckError');
 /** A container spec holds a field outside the allow-list of what Ferry moves (src/compute/docker/allowlist.ts): nothing was created. */
 export const ContainerSpecRefused = define('container_spec_refused', 'conflict', 'ContainerSpecRefused');

@@ -19,8 +19,6 @@ import {
   InvalidMigrationState,
   MigrationNotFound,
   MigrationPreCheckError,
-  PostCopyFailed,
-  PostCopyUnsupported,
   RestoreFailed,
   RollbackFailed,
   TargetRunsContainer,
@@ -29,15 +27,14 @@ import {
 import { getLogger } from '../common/log.js';
 import type { Manifest, PartReceipt } from './datachannel/protocol.js';
 import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
-import { nextPreCopyStep, type PreDumpRound } from './precopy.js';
-import { AgentRecordStore, isSettled, type AgentRecord } from './records.js';
+import { MemoryModes, type Frozen, type ModeOptions } from './modes/index.js';
+import { AgentRecordStore, advance, isSettled, type AgentRecord } from './records.js';
 import type {
   CheckDestinationResult,
   CheckSourceResult,
   CleanupSourceResult,
   LiveMigrationResult,
-  PageServerAddress,
-  PostCopyStatusResult,
+  MemoryArrivalResult,
   PostMigrationResult,
   PreMigrationResult,
   RollbackDestinationResult,
@@ -54,13 +51,12 @@ import type {
   RollbackSourceRequest,
 } from './methods.js';
 import type { TlsMaterial } from './datachannel/tls.js';
-import { newPageToken } from './pagetunnel.js';
-import { endOrphanedPageServer } from './criuproc.js';
 import { MigrationTransfer, expectedParts, type ChannelSettings } from './transfer.js';
 
 const log = getLogger('compute.agent');
 
-export interface AgentOptions {
+/** The agent's options; the memory modes' own are in modes/ (ModeOptions). */
+export interface AgentOptions extends ModeOptions {
   driver: EngineDriver;
   workDir: string;
   bindHost: string;
@@ -70,17 +66,9 @@ export interface AgentOptions {
   maxTransferBytes: number;
   /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
   channel?: ChannelSettings;
-  /** [compute] permit_post_copy: this host may take part in post-copy migrations (its risk: docs/operations.md). */
-  permitPostCopy?: boolean;
-  /** How long a target's lazy restore waits for all pages before it gives up (ms; default 10 min). */
-  postCopyTimeoutMs?: number;
-  /** [compute] lazy_restore_timeout: bound of a target's `docker start --checkpoint` in a post-copy (ms; default 45 s). */
-  lazyRestoreTimeoutMs?: number;
-  /** [compute] post_copy_stall_timeout: how long a post-copy may go without a page arriving (ms; default 30 s). */
-  postCopyStallMs?: number;
 }
 
-/** Post-copy support of a host is re-checked this often (`criu check` takes a while). */
+/** The modes a host offers are re-checked this often (`criu check` takes a while). */
 const MODES_TTL_MS = 60_000;
 
 export function refusalError(side: string, refusals: Refusal[]): FerryError {
@@ -97,21 +85,24 @@ export class MigrationAgent {
   /** The step running for each migration on this host (at most one). */
   private readonly lanes = new Map<string, { step: string; done: Promise<unknown> }>();
   private modesCache: { at: number; value: HostModes } | null = null;
-  private readonly permitPostCopy: boolean;
-  private readonly postCopyTimeoutMs: number;
-  private readonly lazyRestoreTimeoutMs: number;
-  private readonly postCopyStallMs: number;
-  /** The data channel's certificates, which also carry post-copy's pages (null = insecure channel). */
-  private readonly tunnelTls: TlsMaterial | null;
+  /** How each way of moving memory does its part of a step (modes/). */
+  private readonly memoryModes: MemoryModes;
 
   constructor(opts: AgentOptions) {
-    this.permitPostCopy = opts.permitPostCopy ?? false;
-    this.postCopyTimeoutMs = opts.postCopyTimeoutMs ?? 600_000;
-    this.lazyRestoreTimeoutMs = opts.lazyRestoreTimeoutMs ?? 45_000;
-    this.postCopyStallMs = opts.postCopyStallMs ?? 30_000;
-    this.tunnelTls = opts.channel?.tls ?? null;
     this.driver = opts.driver;
     this.records = new AgentRecordStore(path.join(opts.workDir, 'migrations'));
+    const tunnelTls: TlsMaterial | null = opts.channel?.tls ?? null; // the data channel's certificates also guard memory pages
+    this.memoryModes = new MemoryModes(
+      {
+        host: opts.driver.host,
+        driver: this.driver,
+        records: this.records,
+        tunnelTls,
+        advertisedHost: () => this.advertisedHost(),
+        offered: () => this.modes(),
+      },
+      opts,
+    );
     this.transfer = new MigrationTransfer(
       opts,
       {
@@ -159,34 +150,12 @@ export class MigrationAgent {
     return { ...(await this.driver.hostFacts()), migration_address: address, modes: await this.modes() };
   }
 
-  /** The memory-moving modes this host offers beyond stop-and-copy: the engine's support, and the deployment's permission for post-copy. */
+  /** The memory-moving modes this host offers beyond stop-and-copy (modes/index.ts), re-checked each minute. */
   async modes(): Promise<HostModes> {
     if (this.modesCache && Date.now() - this.modesCache.at < MODES_TTL_MS) return this.modesCache.value;
-    let value: HostModes;
-    if (!this.driver.postCopySupport) {
-      const no = { ok: false, reason: `the ${this.host} engine driver has no lazy-pages support` };
-      value = { post_copy: no, pre_copy: no };
-    } else {
-      const s = await this.driver.postCopySupport().catch((e: unknown) => {
-        const reason = e instanceof Error ? e.message : String(e);
-        return { ok: false, reason, pre_copy: { ok: false, reason } };
-      });
-      value = {
-        post_copy: !this.permitPostCopy
-          ? { ok: false, reason: `post-copy is not permitted on ${this.host} ([compute] permit_post_copy = false)` }
-          : { ok: s.ok, reason: s.ok ? null : s.reason },
-        // Dirty tracking in the kernel is not enough: the engine must be able to pre-dump.
-        pre_copy: !s.pre_copy.ok ? s.pre_copy : this.driver.preDump ? { ok: true, reason: null } : { ok: false, reason: `the ${this.host} engine driver cannot pre-dump (Docker's checkpoint API has no pre-dump)` },
-      };
-    }
+    const value = await this.memoryModes.offered();
     this.modesCache = { at: Date.now(), value };
     return value;
-  }
-
-  /** Refuse post-copy here, saying why, when this host cannot or may not do it. */
-  private async requirePostCopy(): Promise<void> {
-    const m = await this.modes();
-    if (!m.post_copy.ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.host}: ${m.post_copy.reason}`, { host: this.host });
   }
 
   /** The address (without port) peers reach this host at: where the page server listens. */
@@ -265,26 +234,20 @@ export class MigrationAgent {
           restore_ms: 0,
           garp_sent: await this.driver.announce(r.container_id, r.spec).catch(() => false),
           connections_preserved: this.driver.connectionsPreserved(r.spec),
-          post_copy: r.mode === 'post-copy',
+          ...this.memoryModes.of(r).restoredTraits(),
         };
-        r.stage = 'restored';
+        advance(r, 'restored');
         this.records.save(r);
         this.transfer.forget(r.migration_id);
         touched.push(r.migration_id);
         log.warn({ migration: r.migration_id }, 'resumed: the container runs here, the restore had happened');
-      } else if (r.role === 'source' && r.stage === 'frozen' && r.mode === 'post-copy' && r.page_server_pid) {
-        // Its page tunnel died with the earlier run: no target can fetch a page any more. CRIU is
-        // ended by PID (no end of stream reaches it), so the source stays frozen and whole for
-        // the conductor to roll back, or the operator to decide.
-        const ended = endOrphanedPageServer(r.page_server_pid, r.page_carrier_pid ?? null);
-        r.page_server_pid = null;
-        r.page_carrier_pid = null;
+      } else if (r.role === 'source' && r.stage === 'frozen' && this.memoryModes.of(r).abandonAfterRestart(r)) {
+        // What the mode kept running for the frozen source died with the earlier run (the mode logged it).
         this.records.save(r);
         touched.push(r.migration_id);
-        log.warn({ migration: r.migration_id, ended }, 'resumed: the post-copy page server an earlier run left was ended; the source stays frozen and whole');
       } else if (r.role === 'source' && r.stage === 'frozen' && state.running && r.spec) {
         await this.driver.releaseRestarts(r.container_id, r.spec);
-        r.stage = 'checked';
+        advance(r, 'checked');
         this.records.save(r);
         touched.push(r.migration_id);
         log.warn({ migration: r.migration_id }, 'resumed: the container still runs here, it was never frozen');
@@ -382,16 +345,16 @@ export class MigrationAgent {
       connections_preserved: this.driver.connectionsPreserved(req.spec),
     };
     r.checkpoint_name = this.driver.checkpointName(id);
-    r.stage = 'prepared';
+    advance(r, 'prepared');
     this.records.save(r);
     return { ...r.pre, upload: this.transfer.grantUpload(id, req.source_host, expectedParts(r.created_volumes)) };
   }
 
   // ---------------- source: live_migration ----------------
   /**
-   * The freeze, the checkpoint and the send. Stop-and-copy sends the whole checkpoint; post-copy
-   * sends everything but the memory pages, which stay with the source's page server until the
-   * target has fetched them all (the source must stay up meanwhile: its memory is the only copy).
+   * The freeze, the checkpoint and the send. What the checkpoint holds, and so what travels now,
+   * is the mode's (modes/): the whole memory, or all but the pages the source keeps serving
+   * until the target has fetched them (the source must stay up meanwhile: its memory is the only copy).
    */
   async liveMigration(req: LiveMigrationRequest): Promise<LiveMigrationResult> {
     const id = req.migration_id;
@@ -402,65 +365,32 @@ export class MigrationAgent {
     if (r.stage === 'rolled_back') throw new InvalidMigrationState(`migration ${id} was rolled back on ${this.host}`);
     const spec = r.spec;
     const name = this.driver.checkpointName(id);
-    const mode = r.stage === 'frozen' && r.mode ? r.mode : (req.mode ?? 'stop-and-copy');
-    if (mode === 'post-copy') await this.requirePostCopy();
-    if (mode === 'pre-copy' && !(await this.modes()).pre_copy.ok) {
-      throw new InvalidMigrationState(`pre-copy is not possible on ${this.host}: ${(await this.modes()).pre_copy.reason}`);
-    }
+    // Once frozen, the mode it was frozen with goes on, whatever a repeated request says.
+    const mode = await this.memoryModes.requested(r.stage === 'frozen' && r.mode ? r.mode : req.mode);
+    await mode.require();
     r.checkpoint_name = name;
-    r.mode = mode;
+    r.mode = mode.name;
     this.records.save(r);
 
     const state = await this.driver.containerState(spec.id);
-    let ckpt;
-    let frozenAt: number;
-    let pageServer: PageServerAddress | null = null;
-    const preDumps: PreDumpRound[] = [];
-    // A lazily frozen source still shows as running: its page server decides whether it can go on.
-    const lazilyFrozen = r.stage === 'frozen' && mode === 'post-copy';
-    if (state.running && !lazilyFrozen) {
-      // Pre-copy: rounds of memory copied while it runs, as long as they shrink.
-      while (mode === 'pre-copy' && this.driver.preDump && nextPreCopyStep(preDumps).action === 'pre-dump') {
-        preDumps.push(await this.driver.preDump(spec.id, name, preDumps.length + 1));
-      }
-      r.stage = 'frozen'; // from here on, only the conductor's rollback may start it here again
+    let frozen: Frozen;
+    if (r.stage === 'frozen' && mode.continueFrozen) {
+      // Asked again after the freeze, in a mode that keeps the source frozen its own way.
+      frozen = mode.continueFrozen(r, name);
+    } else if (state.running) {
+      advance(r, 'frozen'); // from here on, only the conductor's rollback may start it here again
       this.records.save(r);
       // The engine must not restart the frozen source behind our back (it would run twice).
       await this.driver.holdRestarts(spec);
-      frozenAt = Date.now();
-      if (mode === 'post-copy') {
-        // A one-time token binds the pages to this migration's target (besides its certificate).
-        const token = newPageToken();
-        const lazy = await this.lazyDriver('checkpointLazy').call(this.driver, spec.id, name, {
-          pageServerPort: 0,
-          bindAddress: this.advertisedHost(),
-          tunnel: { tls: this.tunnelTls, token, peerHost: r.peer_host ?? null },
-        });
-        pageServer = { address: this.advertisedHost(), port: lazy.page_server.port, host: this.host, token };
-        r.page_server = pageServer;
-        r.page_server_pid = lazy.page_server.pid;
-        r.page_carrier_pid = lazy.page_server.carrier_pid ?? null;
-        this.records.save(r);
-        ckpt = lazy;
-      } else {
-        ckpt = await this.driver.checkpoint(spec.id, name);
-      }
-    } else if (lazilyFrozen) {
-      // Asked again after the freeze: only a page server still serving in this process can go on.
-      const ps = this.driver.pageServerStatus?.(name);
-      if (!ps || ps.state !== 'serving' || !r.page_server) {
-        throw new PostCopyFailed(`the page server of ${spec.name} on ${this.host} is ${ps?.state ?? 'gone'}${ps?.error ? ` (${ps.error})` : ''}; the post-copy cannot go on`);
-      }
-      frozenAt = r.live?.frozen_at ?? Date.parse(r.updated_at);
-      pageServer = r.page_server;
-      ckpt = { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: true };
+      const frozenAt = Date.now();
+      frozen = { ...(await mode.freeze(r, spec.id, name)), frozenAt };
     } else if (state.exists && r.stage === 'frozen' && (await this.driver.checkpointExists(spec.id, name))) {
       // Asked again after the freeze (the agent or the bus went away): the checkpoint is there, send it again.
-      frozenAt = r.live?.frozen_at ?? Date.parse(r.updated_at);
-      ckpt = { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: false };
+      frozen = { checkpoint: { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: false }, frozenAt: r.live?.frozen_at ?? Date.parse(r.updated_at), pageServer: null };
     } else {
       throw new CheckpointFailed(`container ${spec.name} on ${this.host} is ${state.status} and has no checkpoint ${name}`);
     }
+    const ckpt = frozen.checkpoint;
     const t1 = Date.now();
     const parts = await this.driver.partsToMove(spec.id, ckpt, spec);
     let receipts: PartReceipt[];
@@ -472,14 +402,13 @@ export class MigrationAgent {
     const sum = (pred: (p: string) => boolean) => receipts.filter((x) => pred(x.part)).reduce((a, x) => a + x.bytes, 0);
     const memoryBytes = ckpt.bytes || sum((p) => p === 'checkpoint');
     const result: LiveMigrationResult = {
-      mode,
-      page_server: pageServer,
-      pre_dumps: preDumps,
-      memory_total_bytes: mode === 'post-copy' ? (spec.memory_bytes_estimate ?? null) : memoryBytes,
+      mode: mode.name,
+      page_server: frozen.pageServer,
+      memory_total_bytes: mode.memoryTotal(r, memoryBytes),
       container_id: spec.id,
       checkpoint_name: name,
       fast_checkpoint: ckpt.fast,
-      frozen_at: frozenAt,
+      frozen_at: frozen.frozenAt,
       checkpoint_ms: ckpt.checkpoint_ms,
       transfer_ms: Date.now() - t1,
       memory_bytes: memoryBytes,
@@ -489,17 +418,10 @@ export class MigrationAgent {
       parts: receipts.map((x) => ({ part: x.part, bytes: x.bytes, sha256: x.sha256 })),
     };
     r.live = result;
-    r.stage = 'sent';
+    advance(r, 'sent');
     this.records.save(r);
-    log.info({ migration: id, mode, checkpoint_ms: result.checkpoint_ms, transfer_ms: result.transfer_ms, bytes: result.transferred_bytes }, 'sent');
+    log.info({ migration: id, mode: mode.name, checkpoint_ms: result.checkpoint_ms, transfer_ms: result.transfer_ms, bytes: result.transferred_bytes }, 'sent');
     return result;
-  }
-
-  /** A post-copy method of the engine driver, or PostCopyUnsupported when the driver has none. */
-  private lazyDriver<K extends 'checkpointLazy' | 'restoreLazy'>(method: K): NonNullable<EngineDriver[K]> {
-    const fn = this.driver[method];
-    if (!fn) throw new PostCopyUnsupported(`the ${this.host} engine driver cannot do post-copy (no ${method})`, { host: this.host });
-    return fn as NonNullable<EngineDriver[K]>;
   }
 
   private async onCommitted(id: string, _manifest: Manifest, received: PartReceipt[]): Promise<void> {
@@ -507,15 +429,15 @@ export class MigrationAgent {
     if (!r || r.role !== 'target' || !r.container_id) throw new MigrationNotFound(`no incoming migration ${id} on ${this.host}`);
     if (r.stage !== 'prepared' && r.stage !== 'received') throw new InvalidMigrationState(`migration ${id} is ${r.stage} on ${this.host}`);
     r.received = received;
-    r.stage = 'received';
+    advance(r, 'received');
     this.records.save(r);
   }
 
   // ---------------- target: post_migration_at_destination ----------------
   /**
-   * Place what was received and start the container from it. With `page_server` (post-copy) the
-   * restore fetches memory pages from the source as the process touches them and the rest in the
-   * background; the step answers once the process runs, post_copy_status follows the pages.
+   * Place what was received and start the container from it, the way the request's mode restores
+   * (modes/): from a whole checkpoint, or fetching the memory from the source as the process
+   * touches it. The step answers once the process runs; memory still arriving is the mode's.
    */
   async postMigrationAtDestination(req: PostMigrationRequest): Promise<PostMigrationResult> {
     const id = req.migration_id;
@@ -525,11 +447,9 @@ export class MigrationAgent {
     if (r.stage !== 'received' || !r.container_id || !r.spec) {
       throw new InvalidMigrationState(`migration ${id} on ${this.host} is ${r.stage}: nothing complete was received`);
     }
-    const lazy = req.page_server ?? null;
-    if (lazy) await this.requirePostCopy();
-    if (lazy && !lazy.token) {
-      throw new PostCopyFailed(`the source of migration ${id} offers its memory pages without a page tunnel token (an agent before compute RPC 1.2): ${this.host} fetches pages only through the authenticated tunnel`);
-    }
+    const mode = this.memoryModes.forRestore(req);
+    await mode.require();
+    mode.checkRestore(r, req);
     const cid = r.container_id;
     const name = r.checkpoint_name ?? this.driver.checkpointName(id);
     const t0 = Date.now();
@@ -546,20 +466,9 @@ export class MigrationAgent {
       throw new RestoreFailed(`placing the migrated state on ${this.host} failed: ${(e as Error).message}`);
     }
     const placeMs = Date.now() - t0;
-    if (lazy) {
-      r.mode = 'post-copy';
-      this.records.save(r);
-    }
-    const restored = lazy
-      ? await this.lazyDriver('restoreLazy').call(this.driver, cid, name, {
-          sourceAddress: lazy.address,
-          port: lazy.port,
-          tunnel: { tls: this.tunnelTls, token: lazy.token ?? '', peerHost: r.peer_host ?? lazy.host ?? null }, // the source this host prepared for
-          completionTimeoutMs: this.postCopyTimeoutMs,
-          restoreTimeoutMs: this.lazyRestoreTimeoutMs,
-          stallTimeoutMs: this.postCopyStallMs,
-        })
-      : await this.driver.restore(cid, name);
+    r.mode = mode.name;
+    this.records.save(r);
+    const restored = await mode.restore(r, cid, name, req);
     const restoredAt = Date.now();
     const garp = await this.driver.announce(cid, r.spec).catch((e: unknown) => {
       log.warn({ migration: id, err: (e as Error).message }, 'gratuitous ARP failed');
@@ -575,27 +484,22 @@ export class MigrationAgent {
       restore_ms: restored.restore_ms,
       garp_sent: garp,
       connections_preserved: this.driver.connectionsPreserved(r.spec),
-      post_copy: lazy !== null,
+      ...mode.restoredTraits(),
     };
-    r.stage = 'restored';
+    advance(r, 'restored');
     this.records.save(r);
     this.transfer.forget(id);
     return r.post;
   }
 
-  // ---------------- target: post_copy_status ----------------
-  /** How a post-copy's pages are arriving here; `unknown` when this agent has no lazy restore of it (it restarted). */
-  async postCopyStatus(req: { migration_id: string }): Promise<PostCopyStatusResult> {
+  // ---------------- target: memory still arriving after the restore ----------------
+  /** How memory still arriving after the restore comes in here (the record's mode answers; `unknown` when it lost track). */
+  async memoryArrival(req: { migration_id: string }): Promise<MemoryArrivalResult> {
     const r = this.records.load(req.migration_id);
     if (!r || r.role !== 'target') throw new MigrationNotFound(`no incoming migration ${req.migration_id} on ${this.host}`);
-    if (r.mode !== 'post-copy') throw new InvalidMigrationState(`migration ${req.migration_id} is not a post-copy on ${this.host}`);
-    const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
-    const st = this.driver.postCopyStatus?.(name);
-    if (!st || st.state === 'unknown') {
-      return { state: 'unknown', error: `${this.host} has no lazy-pages daemon for this migration (its agent restarted during the post-copy?)`, completed_at: null };
-    }
-    const resident = st.state === 'fetching' && r.container_id ? await this.driver.containerMemory?.(r.container_id).catch(() => null) : null;
-    return { state: st.state, error: st.error, completed_at: st.completed_at, resident_bytes: resident ?? null };
+    const mode = this.memoryModes.of(r);
+    if (!mode.arrival) throw new InvalidMigrationState(`migration ${req.migration_id} moved its memory by ${mode.name} on ${this.host}: none arrives after the restore`);
+    return mode.arrival(r, r.checkpoint_name ?? this.driver.checkpointName(req.migration_id));
   }
 
   /** A container the caller names for a migration must be the one this host's record has. */
@@ -616,7 +520,7 @@ export class MigrationAgent {
     this.ownContainer(r, req.container_id);
     const cid = r.container_id;
     if (!cid) return { container_removed: false, volumes_removed: [] };
-    if (r.mode === 'post-copy' && r.checkpoint_name) await this.pageServerEnded(r.checkpoint_name);
+    await this.memoryModes.of(r).settleSource(r);
     const st = await this.driver.containerState(cid);
     if (st.running) {
       throw new InvalidMigrationState(`container ${st.name} is running on ${this.host}: the source is removed only after the target runs it`);
@@ -632,13 +536,6 @@ export class MigrationAgent {
     return { container_removed: removed, volumes_removed: volumes };
   }
 
-  /** Post-copy source: the page server ends (every page served, the source's tasks gone) before the container is removed. */
-  private async pageServerEnded(name: string, timeoutMs = 30_000): Promise<void> {
-    if (!this.driver.waitPageServer || this.driver.pageServerStatus?.(name).state !== 'serving') return;
-    const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([this.driver.waitPageServer(name).then(() => undefined, () => undefined), timer]);
-  }
-
   // ---------------- target: rollback ----------------
   async rollbackAtDestination(req: RollbackDestinationRequest): Promise<RollbackDestinationResult> {
     const id = req.migration_id;
@@ -646,8 +543,8 @@ export class MigrationAgent {
     const out: RollbackDestinationResult = { container_removed: false, volumes_removed: [], image_removed: false };
     if (r && r.role !== 'target') throw new InvalidMigrationState(`migration ${id} is outgoing on ${this.host}`);
     try {
-      // A lazy restore still waiting for pages is ended first (it stops its container).
-      if (r?.mode === 'post-copy' && r.stage !== 'restored') await this.driver.abortPostCopy?.(r.checkpoint_name ?? this.driver.checkpointName(id));
+      // What the mode still runs for a restore that did not finish is ended first (it may hold the container).
+      if (r && r.stage !== 'restored') await this.memoryModes.of(r).rollbackTarget(r, r.checkpoint_name ?? this.driver.checkpointName(id));
       // The shells this migration made, by record and by their mark (the agent may have died before noting the ID).
       const shells = new Set(await this.driver.shellsOf(id));
       if (r?.container_id) shells.add(r.container_id);
@@ -684,7 +581,7 @@ export class MigrationAgent {
       throw new EngineError(`the engine of ${this.host} did not answer: ${(e as Error).message}`, { migration_id: req.migration_id });
     });
     const finish = (res: RollbackSourceResult) => {
-      r.stage = 'rolled_back';
+      advance(r, 'rolled_back');
       this.records.save(r);
       return res;
     };
@@ -694,12 +591,8 @@ export class MigrationAgent {
     if (!st.exists) throw new RollbackFailed(`container ${cid.slice(0, 12)} is gone from ${this.host}: nothing to roll back to`);
     if (r.spec) await this.driver.releaseRestarts(cid, r.spec);
     const name = r.checkpoint_name ?? this.driver.checkpointName(req.migration_id);
-    if (r.mode === 'post-copy' && (r.stage === 'frozen' || r.stage === 'sent') && this.driver.rollbackLazyCheckpoint) {
-      // Lazily frozen (Docker shows it running): the page server ends and the container goes on, memory intact.
-      // The conductor asks only once the target confirmed it never ran the container.
-      await this.driver.rollbackLazyCheckpoint(cid, name).catch((e: unknown) => {
-        throw new RollbackFailed(`resuming ${cid.slice(0, 12)} after its post-copy checkpoint on ${this.host} failed: ${(e as Error).message}`);
-      });
+    if (await this.memoryModes.of(r).rollbackSource(r, cid, name)) {
+      // The mode held it frozen its own way and let it go on, memory intact.
       const v = await this.driver.verifyRunning(cid);
       if (!v.running) throw new RollbackFailed(`container ${cid.slice(0, 12)} is ${v.status} on ${this.host} after resuming it`);
       if (r.spec) await this.driver.announce(cid, r.spec).catch(() => false);

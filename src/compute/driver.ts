@@ -141,7 +141,11 @@ export interface MemoryUse {
   total_bytes: number | null;
 }
 
-/** Whether a host can move memory after the restore (post-copy) or before the freeze (pre-copy), and why not. */
+/**
+ * Whether a host can move memory after the restore (post-copy), and why not. `pre_copy` only
+ * reports whether the kernel could track dirty memory: no driver can pre-dump, so pre-copy is
+ * never offered (docs/architecture.md).
+ */
 export interface PostCopySupport {
   ok: boolean;
   /** Why post-copy is impossible here (null when ok). */
@@ -253,32 +257,47 @@ export interface EngineDriver {
   /** IDs of the containers (other than `except`) that use a volume. */
   volumeUsers(name: string, except?: string): Promise<string[]>;
 
-  /**
-   * Pre-copy: copy the running container's memory dirtied since the previous round (all of it in
-   * round 1) into the checkpoint `name`'s images, without stopping it; the final checkpoint then
-   * holds only what changed since. Optional: Docker's checkpoint API has no pre-dump.
-   */
-  preDump?(containerId: string, name: string, round: number): Promise<{ bytes: number; ms: number }>;
   /** One container's memory in use (a post-copy target's grows as its pages arrive); optional. */
   containerMemory?(containerId: string): Promise<number | null>;
 
-  // Post-copy (lazy pages): optional, an engine without it leaves them out.
-  /** Whether this host can do post-copy (and pre-copy), and why not. */
-  postCopySupport?(): Promise<PostCopySupport>;
+  /** Post-copy (lazy pages); absent: the engine cannot do it. */
+  readonly lazyPages?: LazyPagesCapability;
+}
+
+/** Target side of a lazy restore: where the source's page server is, and how long to wait for it. */
+export interface LazyRestoreRequest {
+  sourceAddress: string;
+  port: number;
+  tunnel: PageTunnelSecurity;
+  completionTimeoutMs?: number;
+  restoreTimeoutMs?: number;
+  stallTimeoutMs?: number;
+}
+
+/**
+ * An engine's lazy pages (post-copy): the source freezes the container into images without its
+ * memory pages and serves them; the target starts the container and fetches them as touched.
+ * Everything here is keyed by the checkpoint's name.
+ */
+export interface LazyPagesCapability {
+  /** Whether this host can do post-copy, and why not (and, for the report only, pre-copy). */
+  postCopySupport(): Promise<PostCopySupport>;
   /** Source: freeze and dump all but memory; resolves when the images are written and the page server waits. */
-  checkpointLazy?(containerId: string, name: string, opts: LazyCheckpointRequest): Promise<LazyCheckpointResult>;
-  pageServerStatus?(name: string): PageServerStatus;
+  checkpointLazy(containerId: string, name: string, opts: LazyCheckpointRequest): Promise<LazyCheckpointResult>;
+  pageServerStatus(name: string): PageServerStatus;
   /** Source: resolves when every page was fetched and the source exited; PostCopyFailed otherwise. */
-  waitPageServer?(name: string): Promise<PageServerStatus>;
-  abortPageServer?(name: string): Promise<void>;
+  waitPageServer(name: string): Promise<PageServerStatus>;
+  abortPageServer(name: string): Promise<void>;
   /** Source: end the page server and resume the frozen container (only while no target has run it). */
-  rollbackLazyCheckpoint?(containerId: string, name: string): Promise<void>;
+  rollbackLazyCheckpoint(containerId: string, name: string): Promise<void>;
   /** Target: restore from the placed lazy checkpoint, fetching pages from the source; resolves when the process runs. */
-  restoreLazy?(containerId: string, name: string, opts: { sourceAddress: string; port: number; tunnel: PageTunnelSecurity; completionTimeoutMs?: number; restoreTimeoutMs?: number; stallTimeoutMs?: number }): Promise<LazyRestoreResult>;
-  postCopyStatus?(name: string): PostCopyStatus;
+  restoreLazy(containerId: string, name: string, opts: LazyRestoreRequest): Promise<LazyRestoreResult>;
+  postCopyStatus(name: string): PostCopyStatus;
   /** Target: resolves when every page arrived; PostCopyFailed (container stopped) when it cannot finish. */
-  waitPostCopy?(name: string): Promise<PostCopyStatus>;
-  abortPostCopy?(name: string): Promise<void>;
+  waitPostCopy(name: string): Promise<PostCopyStatus>;
+  abortPostCopy(name: string): Promise<void>;
+  /** At the agent's start: end the lazy restores an earlier run left (they wait for pages that never come). */
+  endLeftovers(): Promise<string[]>;
 }
 
 /** What a target created for a migration (so that checks and rollback recognise their own). */

@@ -28,7 +28,7 @@ export class ComputeManager {
       pre_migration: (a) => agent.preMigration(a),
       live_migration: (a) => agent.liveMigration(a),
       post_migration_at_destination: (a) => agent.postMigrationAtDestination(a),
-      post_copy_status: (a) => agent.postCopyStatus(a),
+      post_copy_status: (a) => agent.memoryArrival(a),
       cleanup_source: (a) => agent.cleanupSource(a),
       rollback_at_destination: (a) => agent.rollbackAtDestination(a),
       rollback_at_source: (a) => agent.rollbackAtSource(a),

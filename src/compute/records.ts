@@ -11,10 +11,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidInput } from '../common/errors.js';
+import { InvalidInput, InvalidStageTransition } from '../common/errors.js';
 import { MIGRATION_ID_RE } from './datachannel/protocol.js';
 import type { ContainerSpec } from './driver.js';
-import type { LiveMigrationResult, PostMigrationResult, PreMigrationResult } from './steps.js';
+import type { LiveMigrationResult, MemoryModeName, PostMigrationResult, PreMigrationResult } from './steps.js';
 
 export type Stage = 'checked' | 'prepared' | 'frozen' | 'sent' | 'received' | 'restored' | 'rolled_back';
 
@@ -29,7 +29,7 @@ export interface AgentRecord {
   spec: ContainerSpec | null;
   checkpoint_name: string | null;
   /** How this host moves the memory (absent in records written before post-copy: stop-and-copy). */
-  mode?: 'stop-and-copy' | 'pre-copy' | 'post-copy';
+  mode?: MemoryModeName;
   /** Source, post-copy: where its page server waits for the target. */
   page_server?: { address: string; port: number; host?: string | null; token?: string | null } | null;
   /** Source, post-copy: the PID of CRIU's page server (in the engine's namespace), for the operator. */
@@ -43,6 +43,37 @@ export interface AgentRecord {
   post?: PostMigrationResult;
   received?: { part: string; bytes: number; sha256: string; entries: number }[];
   updated_at: string;
+}
+
+/**
+ * Which stage may follow which on one host (a stage may also be set again: steps repeat). A
+ * source that resumes after a restart and finds its container still running was never frozen:
+ * frozen -> checked. Every change goes through `advance`.
+ */
+const NEXT_STAGE: Record<Stage, readonly Stage[]> = {
+  checked: ['prepared', 'frozen', 'rolled_back'],
+  prepared: ['received', 'rolled_back'],
+  frozen: ['sent', 'checked', 'rolled_back'],
+  sent: ['rolled_back'],
+  received: ['restored', 'rolled_back'],
+  restored: [],
+  rolled_back: [],
+};
+
+export function canAdvance(from: Stage, to: Stage): boolean {
+  return from === to || NEXT_STAGE[from].includes(to);
+}
+
+/** Move the record to `to`; InvalidStageTransition when `to` cannot follow its stage. */
+export function advance(r: AgentRecord, to: Stage): void {
+  if (!canAdvance(r.stage, to)) {
+    throw new InvalidStageTransition(`migration ${r.migration_id} cannot go from ${r.stage} to ${to} on this host (${r.role})`, {
+      migration_id: r.migration_id,
+      from: r.stage,
+      to,
+    });
+  }
+  r.stage = to;
 }
 
 /** Stages after which nothing more happens on this host for the migration. */

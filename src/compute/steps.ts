@@ -47,13 +47,14 @@ export interface PageServerAddress {
   token?: string | null;
 }
 
+/** The ways an agent moves memory (compute/modes/; pre-copy is not offered: no driver can pre-dump). */
+export type MemoryModeName = 'stop-and-copy' | 'post-copy';
+
 // ---- live_migration (source) ----
 export interface LiveMigrationResult {
   /** stop-and-copy: everything was sent; post-copy: everything but memory pages, which the page server holds. */
-  mode: 'stop-and-copy' | 'pre-copy' | 'post-copy';
+  mode: MemoryModeName;
   page_server: PageServerAddress | null;
-  /** Pre-copy: the rounds copied while the container ran (empty otherwise). */
-  pre_dumps?: { bytes: number; ms: number }[];
   /** The container's memory: the checkpoint's pages (stop-and-copy) or the engine's count of its use (post-copy). */
   memory_total_bytes: number | null;
   container_id: string;
@@ -83,7 +84,7 @@ export interface PostMigrationResult {
 }
 
 // ---- post_copy_status (target) ----
-export interface PostCopyStatusResult {
+export interface MemoryArrivalResult {
   /** fetching: pages still arriving; complete: all arrived; failed: the container was stopped; unknown: this agent lost track. */
   state: 'fetching' | 'complete' | 'failed' | 'unknown';
   error: string | null;

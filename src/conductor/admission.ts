@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../common/context.js';
 import { HostDown, MigrationInProgress } from '../common/errors.js';
-import { chooseMode } from '../compute/precopy.js';
+import { chooseMode } from './modes/index.js';
 import type { ComputeHost } from '../objects/host.js';
 import { newMigration, type Migration } from '../objects/migration.js';
 import type { Claims } from './claims.js';
@@ -78,9 +78,8 @@ export class Admission {
     if (busy) throw new MigrationInProgress(`container "${c.name}" is already being migrated (migration ${busy.uuid}, ${busy.status})`);
     const dest = chooseTarget(await this.withIncoming(hosts), c.host, requestedHost ?? null);
     if (opts.post_copy) requirePostCopy(hosts, [c.host, dest]);
-    const modesOf = (n: string) => hosts.find((h) => h.name === n)?.modes ?? null;
     const m = newMigration({
-      mode: chooseMode(Boolean(opts.post_copy), modesOf(c.host), modesOf(dest)),
+      mode: chooseMode(Boolean(opts.post_copy)),
       uuid: randomUUID(),
       container_id: c.id,
       container_name: c.name,

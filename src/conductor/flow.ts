@@ -3,7 +3,8 @@
  *
  *   pre-migrating  checks on both hosts, pre_migration on the target (image, shell, channel)
  *   running        live_migration on the source: the freeze, checkpoint, transfer
- *   post-migrating post_migration_at_destination (restore), then cleanup on the source
+ *   then the memory mode's phases (modes/): the restore on the target, for a mode whose memory
+ *   follows the restore the wait until it all arrived, then cleanup on the source
  *   completed | failed (rolled back) | cancelled (aborted) | error (outcome unknown: operator)
  *
  * The invariant: afterwards the container runs on exactly one host with its state, and the
@@ -26,7 +27,6 @@ import {
   MessagingUnavailable,
   MigrationAborted,
   OutcomeUnknown,
-  PostCopyFailed,
   RequestExpired,
   TargetRunsContainer,
   TransferFailed,
@@ -35,15 +35,9 @@ import type { Logger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
 import type { ComputeArgs, ComputeMethod, ComputeResult } from '../compute/methods.js';
 import type { ComputeAPI } from '../compute/rpcapi.js';
-import type {
-  CheckDestinationResult,
-  CheckSourceResult,
-  LiveMigrationResult,
-  PostCopyStatusResult,
-  PostMigrationResult,
-  PreMigrationResult,
-} from '../compute/steps.js';
+import type { CheckDestinationResult, CheckSourceResult, LiveMigrationResult, PostMigrationResult, PreMigrationResult } from '../compute/steps.js';
 import type { Migration, MigrationPhase, MigrationStatus } from '../objects/migration.js';
+import { flowModeNamed, flowModeOfRestore, type AfterSendStep, type FlowMode } from './modes/index.js';
 import type { Repository } from './repository.js';
 import { PROGRESS, assertTransition, isBeforeFreeze } from './statemachine.js';
 
@@ -67,8 +61,8 @@ export interface RetryPolicy {
   deadlineMs: number;
   /** Wait before the first repeat, ms; grows to 5 s. */
   backoffMs: number;
-  /** How often a post-copy's target is asked how its pages are arriving, ms (default 500). */
-  postCopyPollMs?: number;
+  /** How often a target is asked how memory that follows the restore is arriving, ms (default 500). */
+  settlePollMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { deadlineMs: 300_000, backoffMs: 1000 };
@@ -96,8 +90,8 @@ interface Steps {
   pre?: PreMigrationResult;
   live?: LiveMigrationResult;
   post?: PostMigrationResult;
-  /** Post-copy: the target confirmed that every page arrived. */
-  post_copy_done?: PostCopyStatusResult;
+  /** A memory mode's settle step, under the name the mode gives it (modes/: the target confirmed all memory arrived). */
+  [settleStep: string]: unknown;
 }
 
 /** No answer came (time-out, connection lost, request expired): the step may or may not have run. */
@@ -170,9 +164,9 @@ export class MigrationFlow {
     }
   }
 
-  private async step<K extends keyof Steps>(name: K, fn: () => Promise<NonNullable<Steps[K]>>): Promise<NonNullable<Steps[K]>> {
+  private async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const done = this.steps[name];
-    if (done !== undefined) return done as NonNullable<Steps[K]>;
+    if (done !== undefined) return done as T;
     const r = await fn();
     this.steps[name] = r;
     await this.deps.repo.saveStep(this.uuid, name, r);
@@ -237,13 +231,12 @@ export class MigrationFlow {
       m = await this.set('running', 'checkpoint');
     }
 
-    if (m.status === 'running') {
-      const live = await this.step('live', () => this.liveMigration(source, dest, m.mode));
+    if (m.status === 'running' || m.status === 'post-migrating') {
+      const mode = m.mode;
+      const live = await this.step('live', () => this.liveMigration(source, dest, mode));
       const pre = this.steps.pre as PreMigrationResult;
-      const lazy = live.mode === 'post-copy';
-      // Post-copy: only the images without pages moved so far; the pages follow once the target runs.
-      const processed = lazy ? live.memory_bytes : live.memory_total_bytes;
-      // The container is frozen: every write before the restore is downtime, so the counters go in one write...
+      const processed = flowModeNamed(live.mode).processedAtSend(live);
+      // The container is frozen: every write before the restore is downtime, so the counters go in one write with the next status.
       const counters: Partial<Migration> = {
         mode: live.mode,
         checkpoint_ms: live.checkpoint_ms,
@@ -256,20 +249,7 @@ export class MigrationFlow {
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
       };
-      if (lazy) return this.postCopy(live, counters);
-      // ...with the status change, and the abort check reads the record that write returned.
-      const cur = await this.load();
-      if (cur.abort_requested) throw new MigrationAborted('aborted by request after the freeze');
-      m = await this.set('post-migrating', 'restore', counters, cur);
-    }
-
-    if (m.status === 'post-migrating') {
-      // The restore is asked for first; its notification goes out while it runs.
-      const post = this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id }));
-      post.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
-      await notify(ctx, 'live_migration_post_dest.start', m);
-      await post;
-      return this.finishOnTarget();
+      return this.afterSend(flowModeNamed(live.mode), counters);
     }
     return m;
   }
@@ -280,7 +260,7 @@ export class MigrationFlow {
    * is asked for a fresh one (pre_migration answers again without redoing anything) and the
    * send is tried once more.
    */
-  private async liveMigration(source: string, dest: string, mode: LiveMigrationResult['mode']): Promise<LiveMigrationResult> {
+  private async liveMigration(source: string, dest: string, mode: Migration['mode']): Promise<LiveMigrationResult> {
     const id = this.uuid;
     try {
       return await this.ask(source, 'live_migration', { migration_id: id, upload: (this.steps.pre as PreMigrationResult).upload, mode });
@@ -295,66 +275,77 @@ export class MigrationFlow {
     }
   }
 
+  /** Whether a phase's step already happened (its result is saved); cleanup always runs (it completes). */
+  private stepDone(mode: FlowMode, step: AfterSendStep): boolean {
+    if (step === 'restore') return this.steps.post !== undefined;
+    if (step === 'settle') return mode.settle !== undefined && this.steps[mode.settle.step] !== undefined;
+    return false;
+  }
+
+  /** What is written with the status change into a phase, by the step done before it. */
+  private entering(before: AfterSendStep | null, counters: Partial<Migration>, m: Migration): Partial<Migration> {
+    if (before === 'restore') {
+      const live = this.steps.live as LiveMigrationResult;
+      const post = this.steps.post as PostMigrationResult;
+      return { restore_ms: post.restore_ms, freeze_ms: Math.max(0, post.restored_at - live.frozen_at), connections_preserved: post.connections_preserved };
+    }
+    if (before === 'settle') return { memory_processed_bytes: m.memory_total_bytes, memory_remaining_bytes: m.memory_total_bytes === null ? null : 0 };
+    return counters;
+  }
+
   /**
-   * Post-copy after the send: the target starts the container from the images without memory
-   * and fetches the pages from the source's page server; the migration stays `running`, phase
-   * `post-copy`, until the target says every page arrived. Before the target runs it, a failure
-   * rolls back as usual; after, the only copy is split between the hosts, so a post-copy that
-   * cannot finish ends in `error` (fail()).
+   * After the send: the mode's phases in order (restore, maybe settle, cleanup), each entered
+   * with its status change unless the migration is already in it, each skipped once its step is
+   * done (a resumed flow goes on where it was). `counters` go with the first status change.
    */
-  private async postCopy(live: LiveMigrationResult, counters: Partial<Migration> = {}): Promise<Migration> {
+  private async afterSend(mode: FlowMode, counters: Partial<Migration> = {}): Promise<Migration> {
     const id = this.uuid;
     let m = await this.load();
     const dest = m.dest_host as string;
-    if (!this.steps.post) {
-      if (m.abort_requested) throw new MigrationAborted('aborted by request after the freeze, before the target ran the container');
-      m = await this.set('running', 'restore', counters, m);
-      const restoring = this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id, page_server: live.page_server }));
-      restoring.catch(() => undefined); // awaited below
-      await this.deps.notify(this.ctx, 'live_migration_post_dest.start', m);
-      const post = await restoring;
-      m = await this.set('running', 'post-copy', {
-        restore_ms: post.restore_ms,
-        freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
-        connections_preserved: post.connections_preserved,
-      });
-    }
-    const pollMs = this.retry.postCopyPollMs ?? 500;
-    const total = m.memory_total_bytes;
-    let shown = m.memory_processed_bytes ?? 0;
-    const done = await this.step('post_copy_done', async () => {
-      for (;;) {
-        const st = await this.ask(dest, 'post_copy_status', { migration_id: id });
-        if (st.state === 'complete') return st;
-        // What the target holds so far stands for the pages that arrived (Nova's processed/remaining).
-        const resident = st.resident_bytes ?? null;
-        if (total !== null && resident !== null && resident > shown && st.state === 'fetching') {
-          shown = Math.min(total, resident);
-          await this.deps.repo.updateMigration(id, { memory_processed_bytes: shown, memory_remaining_bytes: Math.max(0, total - shown) });
-        }
-        if (st.state !== 'fetching') throw new PostCopyFailed(`the post-copy on ${dest} ${st.state === 'failed' ? 'failed' : 'lost track of its pages'}: ${st.error ?? 'no reason given'}`);
-        await sleep(pollMs);
+    let before: AfterSendStep | null = null;
+    for (const ph of mode.phases) {
+      if (this.stepDone(mode, ph.step)) {
+        before = ph.step;
+        continue;
       }
-    });
-    m = await this.set('post-migrating', 'cleanup', { memory_processed_bytes: m.memory_total_bytes, memory_remaining_bytes: m.memory_total_bytes === null ? null : 0 });
-    this.deps.log.info({ migration: id, completed_at: done.completed_at }, 'post-copy: every page arrived');
-    await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
-    return this.finishOnTarget();
+      // The last moment an abort can still roll back without asking the target: before its restore.
+      if (ph.step === 'restore' && m.status === 'running' && m.abort_requested) throw new MigrationAborted(mode.abortedAfterFreeze);
+      if (m.status !== ph.status || m.phase !== ph.phase) {
+        m = await this.set(ph.status, ph.phase, this.entering(before, counters, m), m);
+        if (ph.step === 'cleanup') await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
+      }
+      if (ph.step === 'restore') {
+        const live = this.steps.live as LiveMigrationResult;
+        // The restore is asked for first; its notification goes out while it runs.
+        const restoring = this.step('post', () => this.ask(dest, 'post_migration_at_destination', { migration_id: id, ...mode.restoreArgs(live) }));
+        restoring.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
+        await this.deps.notify(this.ctx, 'live_migration_post_dest.start', m);
+        await restoring;
+      } else if (ph.step === 'settle' && mode.settle) {
+        const settle = mode.settle;
+        const entered = m;
+        const done = await this.step(settle.step, () =>
+          settle.run({
+            migrationId: id,
+            dest,
+            migration: entered,
+            pollMs: this.retry.settlePollMs ?? 500,
+            ask: (host, method, args) => this.ask(host, method, args),
+            update: async (fields) => void (await this.deps.repo.updateMigration(id, fields)),
+          }),
+        );
+        this.deps.log.info({ migration: id, mode: mode.name, completed_at: done.completed_at }, 'all memory arrived on the target');
+      } else if (ph.step === 'cleanup') {
+        return this.cleanUpSource(m);
+      }
+      before = ph.step;
+    }
+    return m;
   }
 
-  /** The container runs on the target: note it, clean the source up. Nothing here may roll back. */
-  private async finishOnTarget(): Promise<Migration> {
+  /** The container runs on the target: clean the source up, note it. Nothing here may roll back. */
+  private async cleanUpSource(m: Migration): Promise<Migration> {
     const live = this.steps.live as LiveMigrationResult;
-    const post = this.steps.post as PostMigrationResult;
-    let m = await this.load();
-    if (m.status === 'post-migrating' && m.phase !== 'cleanup') {
-      m = await this.set('post-migrating', 'cleanup', {
-        restore_ms: post.restore_ms,
-        freeze_ms: Math.max(0, post.restored_at - live.frozen_at),
-        connections_preserved: post.connections_preserved,
-      });
-      await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
-    }
     let cleanupError: string | null = null;
     try {
       await this.ask(m.source_host, 'cleanup_source', { migration_id: this.uuid, container_id: live.container_id });
@@ -412,16 +403,10 @@ export class MigrationFlow {
     const aborted = err instanceof MigrationAborted;
     const name = m.container_name;
     const dest = m.dest_host as string;
-    if (this.steps.post?.post_copy && !this.steps.post_copy_done) {
-      // The target ran the container while its pages were still on the source: neither side holds it whole.
-      return this.giveUp(
-        `post-copy of ${name} did not finish: ${reason}. ${name} had started on ${dest} while part of its memory was still on ` +
-          `${m.source_host}, so Ferry does not choose a copy: the one on ${dest} stopped without its pages, and ${m.source_host} keeps ` +
-          `${name} frozen and whole as at the freeze (its CRIU page server was ended by PID, never told that the pages all arrived), ` +
-          `unless it shows there as exited. Check ${dest} (docker ps -a --filter label=org.openstack.ferry.migration=${id}) and ` +
-          `${m.source_host} (docker ps -a --filter name=${name}); resuming it on ${m.source_host} loses only what it did on ${dest} since the switch.`,
-        err,
-      );
+    const restored = this.steps.post ? flowModeOfRestore(this.steps.post) : null;
+    if (restored?.settle && this.steps[restored.settle.step] === undefined) {
+      // The target ran the container before all its memory arrived: no copy is whole, no rollback.
+      return this.giveUp(restored.settle.stranded({ migrationId: id, reason, container: name, source: m.source_host, dest }), err);
     }
     if (this.steps.post?.running) {
       // Restored and running on the target: rolling back now would lose the only running copy.
@@ -496,15 +481,12 @@ export class MigrationFlow {
         e as Error,
       );
     }
-    if (this.steps.post.post_copy && this.steps.live) {
-      // A post-copy target runs it: its pages must all arrive before the migration can complete.
-      try {
-        return await this.postCopy(this.steps.live);
-      } catch (e) {
-        return this.fail(e as Error);
-      }
+    // The restore is done: the mode's remaining phases (memory still arriving, cleanup) finish there.
+    try {
+      return await this.afterSend(flowModeOfRestore(this.steps.post));
+    } catch (e) {
+      if (e instanceof ClaimLost) throw e;
+      return this.fail(e as Error);
     }
-    if ((await this.load()).status === 'running') await this.set('post-migrating', 'restore');
-    return this.finishOnTarget();
   }
 }

@@ -109,7 +109,8 @@ const hostState = z.looseObject(
     migration_address: z.string({ error: stateFact('migration_address', 'a string') }),
     memory_used_bytes: z.number({ error: stateFact('memory_used_bytes', 'a number or null') }).nullish(),
     memory_total_bytes: z.number({ error: stateFact('memory_total_bytes', 'a number or null') }).nullish(),
-    modes: z.object({ post_copy: modeSupport, pre_copy: modeSupport }, { error: stateFact('modes', '{ post_copy, pre_copy }, each { ok, reason }') }).nullish(),
+    // pre_copy is only reported (no driver can pre-dump): kept as sent for the hosts API, optional.
+    modes: z.object({ post_copy: modeSupport, pre_copy: modeSupport.optional() }, { error: stateFact('modes', '{ post_copy, pre_copy }, each { ok, reason }') }).nullish(),
     // Agents older than service versions send neither of these.
     service_version: z
       .number({ error: "report_state: state.service_version must be a positive integer (the agent's service version)" })

@@ -111,7 +111,7 @@ export class ConductorService {
     return this.admission.migrateOnLiveState(ctx, containerRef, requestedHost, opts);
   }
 
-  /** Nova's force-complete: switch to post-copy before the freeze (interventions.ts). */
+  /** Nova's force-complete: switch to the memory mode that ends the soonest, before the freeze (interventions.ts). */
   forceComplete(ctx: RequestContext, uuid: string): Promise<Migration> {
     return this.interventions.forceComplete(ctx, uuid);
   }

@@ -9,7 +9,11 @@ export interface ModeSupport {
 /** Stop-and-copy works wherever CRIU does; these need more (kernel features, the deployment's permission). */
 export interface HostModes {
   post_copy: ModeSupport;
-  pre_copy: ModeSupport;
+  /**
+   * Reported, never offered: no engine driver can pre-dump. Agents send it (the hosts API shows it,
+   * conductors of 0.1 require it); the conductor decides nothing by it and accepts a heartbeat without it.
+   */
+  pre_copy?: ModeSupport;
 }
 
 /** A host's service status, set by the operator (Nova's `compute service set --disable`). */

@@ -39,7 +39,7 @@ function driverFor(cloud: BenchCloud, h: CloudHost): DockerDriver {
 async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<MigrationOutcome> {
   const src = driverFor(cloud, cloud.source);
   const dst = driverFor(cloud, cloud.target);
-  const support = await src.postCopySupport();
+  const support = await src.lazyPages.postCopySupport();
   if (!support.ok) throw new Error(`post-copy unsupported on ${cloud.source.name}: ${support.reason}`);
   const spec = await src.describeContainer(s.id);
   await src.holdRestarts(spec);
@@ -55,7 +55,7 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
     // The pages go through the page tunnel with the hosts' certificates, as the agents run it.
     const tlsOf = (h: CloudHost) => loadTlsMaterial(ensureHostCert(pkiDir(cloud.status.state_dir), h.name));
     const token = newPageToken();
-    const ck = await src.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: { tls: tlsOf(cloud.source), token, peerHost: cloud.target.name } });
+    const ck = await src.lazyPages.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: { tls: tlsOf(cloud.source), token, peerHost: cloud.target.name } });
     const t1 = Date.now();
     let moved = 0;
     for (const p of await src.partsToMove(spec.id, ck, spec)) {
@@ -66,7 +66,7 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
       if (p.kind === 'rootfs') await dst.applyRootfs(shell, to);
     }
     const t2 = Date.now();
-    const r = await dst.restoreLazy(shell, ckName, {
+    const r = await dst.lazyPages.restoreLazy(shell, ckName, {
       sourceAddress: '127.0.0.1',
       port: ck.page_server.port,
       tunnel: { tls: tlsOf(cloud.target), token, peerHost: cloud.source.name },
@@ -74,9 +74,9 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
     });
     const t3 = Date.now();
     await dst.announce(shell, spec);
-    await dst.waitPostCopy(ckName);
+    await dst.lazyPages.waitPostCopy(ckName);
     const t4 = Date.now();
-    await src.waitPageServer(ckName);
+    await src.lazyPages.waitPageServer(ckName);
     return {
       tool_freeze_ms: t3 - t0,
       total_ms: t4 - t0,

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CheckpointFailed, TransferFailed } from '../../common/errors.js';
 import { sleep } from '../../common/sleep.js';
-import type { EngineDriver } from '../driver.js';
-import type { Faults } from './settings.js';
+import type { EngineDriver, LazyPagesCapability } from '../driver.js';
 import { pagePaceRelay } from './pages.js';
+import type { Faults } from './settings.js';
 
 /** How often a page relay looks whether its page server still serves. */
 const RELAY_CHECK_MS = 500;
@@ -38,20 +38,7 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
       if (f.delayPreMigrationMs) await sleep(f.delayPreMigrationMs);
       return id;
     },
-    async checkpointLazy(containerId, name, opts) {
-      const pace = current().throttlePagesBytesPerSec;
-      if (!pace) return driver.checkpointLazy!(containerId, name, opts);
-      // The tunnel on loopback, the target reaching it through a relay at the requested address that paces the pages.
-      const r = await driver.checkpointLazy!(containerId, name, { ...opts, pageServerPort: 0, bindAddress: '127.0.0.1' });
-      const relay = await pagePaceRelay({ bindAddress: opts.bindAddress ?? '0.0.0.0', port: opts.pageServerPort, upstream: { host: '127.0.0.1', port: r.page_server.port }, bytesPerSec: pace });
-      const watch = setInterval(() => {
-        if (driver.pageServerStatus?.(name).state === 'serving') return;
-        clearInterval(watch);
-        relay.close();
-      }, RELAY_CHECK_MS);
-      watch.unref();
-      return { ...r, page_server: { ...r.page_server, port: relay.port } };
-    },
+    lazyPages: driver.lazyPages && withPacedPages(driver.lazyPages, current),
     async placeCheckpoint(containerId, name, stagedDir) {
       // A real engine failure, caused by a damaged image.
       if (current().failRestore) fs.writeFileSync(path.join(stagedDir, 'inventory.img'), 'damaged by a fault injection\n');
@@ -69,9 +56,37 @@ export function withFaults(driver: EngineDriver, current: () => Faults): EngineD
       return r;
     },
   };
-  return new Proxy(driver, {
+  return passThrough(driver, injected as Record<string, unknown>);
+}
+
+/**
+ * The lazy pages with `throttlePagesBytesPerSec` applied: the page tunnel listens on loopback,
+ * the target reaches it through a relay at the requested address that paces the pages (pages.ts).
+ */
+export function withPacedPages(lazy: LazyPagesCapability, current: () => Faults): LazyPagesCapability {
+  const injected: Partial<LazyPagesCapability> = {
+    async checkpointLazy(containerId, name, opts) {
+      const pace = current().throttlePagesBytesPerSec;
+      if (!pace) return lazy.checkpointLazy(containerId, name, opts);
+      const r = await lazy.checkpointLazy(containerId, name, { ...opts, pageServerPort: 0, bindAddress: '127.0.0.1' });
+      const relay = await pagePaceRelay({ bindAddress: opts.bindAddress ?? '0.0.0.0', port: opts.pageServerPort, upstream: { host: '127.0.0.1', port: r.page_server.port }, bytesPerSec: pace });
+      const watch = setInterval(() => {
+        if (lazy.pageServerStatus(name).state === 'serving') return;
+        clearInterval(watch);
+        relay.close();
+      }, RELAY_CHECK_MS);
+      watch.unref();
+      return { ...r, page_server: { ...r.page_server, port: relay.port } };
+    },
+  };
+  return passThrough(lazy, injected as Record<string, unknown>);
+}
+
+/** `target` with the members of `injected` it has replaced by them. */
+function passThrough<T extends object>(target: T, injected: Record<string, unknown>): T {
+  return new Proxy(target, {
     get(target, prop, receiver) {
-      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop as keyof EngineDriver];
+      if (typeof prop === 'string' && prop in injected && prop in target) return injected[prop];
       const v = Reflect.get(target, prop, receiver) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

@@ -64,8 +64,8 @@ const checkpoints: string[] = [];
 afterEach(async () => {
   for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
   for (const ck of checkpoints.splice(0)) {
-    await d2.abortPostCopy(ck).catch(() => undefined);
-    await d1.abortPageServer(ck).catch(() => undefined);
+    await d2.lazyPages.abortPostCopy(ck).catch(() => undefined);
+    await d1.lazyPages.abortPageServer(ck).catch(() => undefined);
   }
 });
 
@@ -173,7 +173,7 @@ async function checkpointAndCopy(name: string, tunnel: PageTunnelSecurity): Prom
   checkpoints.push(ckName);
 
   const t0 = Date.now();
-  const ck = await d1.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel });
+  const ck = await d1.lazyPages.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel });
   const parts = await d1.partsToMove(spec.id, ck, spec);
   const staging = path.join(await d2.stagingRoot(), migrationId);
   fs.rmSync(staging, { recursive: true, force: true });
@@ -190,7 +190,7 @@ async function checkpointAndCopy(name: string, tunnel: PageTunnelSecurity): Prom
 
 /** The lazy restore on compute2 through the tunnel, then the gratuitous ARP. */
 async function restoreLazily(c: Omit<Moved, 'tRestored'>, tunnel: PageTunnelSecurity, restoreTimeoutMs = 45_000): Promise<Moved & { daemonPid: number | null }> {
-  const r = await d2.restoreLazy(c.shell, c.ckName, { sourceAddress: '127.0.0.1', port: c.port, tunnel, completionTimeoutMs: 120_000, restoreTimeoutMs });
+  const r = await d2.lazyPages.restoreLazy(c.shell, c.ckName, { sourceAddress: '127.0.0.1', port: c.port, tunnel, completionTimeoutMs: 120_000, restoreTimeoutMs });
   const tRestored = Date.now();
   await d2.announce(c.shell, c.spec);
   expect(r.pid).toBeGreaterThan(0);
@@ -204,7 +204,7 @@ async function moveLazily(name: string): Promise<Moved & { daemonPid: number | n
 }
 
 test('the host reports post-copy supported and pre-copy not (no memory dirty tracking on this kernel)', async () => {
-  const s = await d1.postCopySupport();
+  const s = await d1.lazyPages.postCopySupport();
   expect(s).toMatchObject({ ok: true, reason: null });
   expect(s.pre_copy.ok).toBe(false);
   expect(s.pre_copy.reason).toMatch(/mem_dirty_track/);
@@ -228,10 +228,10 @@ test('Redis with 1M keys and a live writer moves with post-copy: answered soon, 
   );
   expect(firstAfter.t - m.tRestored).toBeLessThan(2000);
 
-  const done = await d2.waitPostCopy(m.ckName);
+  const done = await d2.lazyPages.waitPostCopy(m.ckName);
   expect(done.state).toBe('complete');
   process.stdout.write(`[postcopy] all_pages_after_restore_ms=${(done.completed_at ?? 0) - m.tRestored} all_pages_after_freeze_ms=${(done.completed_at ?? 0) - m.t0}\n`);
-  expect(await d1.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
+  expect(await d1.lazyPages.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
 
   await waitFor('more writes after the move', async () => writer.acks.length > 0 && writer.acks[writer.acks.length - 1].v > firstAfter.v + 20, 20_000);
   const lastAck = writer.acks[writer.acks.length - 1].v;
@@ -242,7 +242,7 @@ test('Redis with 1M keys and a live writer moves with post-copy: answered soon, 
   expect(await redisCli('compute2', name, ['GET', 'key:0'])).toBe('value:0');
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Running}}', name])).toBe('false');
   expect(await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])).toBe('true');
-  expect(d2.postCopyStatus(m.ckName).state).toBe('complete');
+  expect(d2.lazyPages.postCopyStatus(m.ckName).state).toBe('complete');
 });
 
 test('killing the source page server mid post-copy rejects the "all pages" promise, not a silent hang', async () => {
@@ -250,10 +250,10 @@ test('killing the source page server mid post-copy rejects the "all pages" promi
   await startRedis(name, ip, mac, 2_000_000);
   const m = await moveLazily(name);
   expect(m.pid).toBeGreaterThan(0);
-  expect(d2.postCopyStatus(m.ckName).state).toBe('fetching');
+  expect(d2.lazyPages.postCopyStatus(m.ckName).state).toBe('fetching');
   const tKill = Date.now();
   process.kill(m.pid as number, 'SIGKILL'); // CRIU's page server on compute1, started by this test's checkpoint
-  const failure = await d2.waitPostCopy(m.ckName).then(
+  const failure = await d2.lazyPages.waitPostCopy(m.ckName).then(
     () => null,
     (e: unknown) => e,
   );
@@ -261,8 +261,8 @@ test('killing the source page server mid post-copy rejects the "all pages" promi
   process.stdout.write(`[postcopy] page server killed: the target gave up after ${ms} ms: ${(failure as Error | null)?.message}\n`);
   expect(failure).toBeInstanceOf(PostCopyFailed);
   expect(ms).toBeLessThan(30_000);
-  expect(d2.postCopyStatus(m.ckName).state).toBe('failed');
-  await expect(d1.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
+  expect(d2.lazyPages.postCopyStatus(m.ckName).state).toBe('failed');
+  await expect(d1.lazyPages.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
   // The target's copy, whose memory is incomplete, does not run on.
   await waitFor('the target container to stop', async () => (await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])) === 'false', 20_000);
   expect(fs.existsSync(RUNC_CONF)).toBe(true);
@@ -272,11 +272,11 @@ test('a lazy checkpoint no target ran rolls back: the source runs on with every 
   const [name, ip, mac] = [names[2], IPS[2], MACS[2]];
   await startRedis(name, ip, mac, 100_000);
   const spec = await d1.describeContainer(name);
-  const ck = await d1.checkpointLazy(spec.id, 'ferry-pc-rollback', { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: tunnelPair().source });
-  expect(d1.pageServerStatus('ferry-pc-rollback').state).toBe('serving');
+  const ck = await d1.lazyPages.checkpointLazy(spec.id, 'ferry-pc-rollback', { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: tunnelPair().source });
+  expect(d1.lazyPages.pageServerStatus('ferry-pc-rollback').state).toBe('serving');
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('paused'); // frozen while serving
-  await d1.rollbackLazyCheckpoint(spec.id, ck.name);
-  expect(d1.pageServerStatus('ferry-pc-rollback').state).toBe('failed');
+  await d1.lazyPages.rollbackLazyCheckpoint(spec.id, ck.name);
+  expect(d1.lazyPages.pageServerStatus('ferry-pc-rollback').state).toBe('failed');
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
   expect(await redisCli('compute1', name, ['DBSIZE'])).toBe('100001');
   expect(await redisCli('compute1', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
@@ -300,16 +300,16 @@ test('a stray local process on every new listener of the source gets no page and
   const onTunnel = strays[engineNew.length + hereNew.indexOf(c.port)];
   process.stdout.write(`[postcopy] stray connections to engine ports ${engineNew.join(',') || '-'} and here ${hereNew.join(',')}\n`);
   await new Promise((r) => setTimeout(r, 6000)); // longer than the tunnel's hello timeout
-  expect(d1.pageServerStatus(c.ckName).state).toBe('serving');
+  expect(d1.lazyPages.pageServerStatus(c.ckName).state).toBe('serving');
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('paused');
   expect(onTunnel.child.exitCode ?? onTunnel.child.signalCode).not.toBeNull(); // the tunnel closed it (no certificate, no hello)
   // They let go; the source must not notice either.
   for (const s of strays) if (s.child.pid && s.child.exitCode === null) process.kill(s.child.pid, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 1000));
-  expect(d1.pageServerStatus(c.ckName).state).toBe('serving');
+  expect(d1.lazyPages.pageServerStatus(c.ckName).state).toBe('serving');
   const m = await restoreLazily(c, t.target);
-  expect((await d2.waitPostCopy(m.ckName)).state).toBe('complete');
-  expect(await d1.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
+  expect((await d2.lazyPages.waitPostCopy(m.ckName)).state).toBe('complete');
+  expect(await d1.lazyPages.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
   expect(strays.map((s) => s.received())).toEqual(strays.map(() => 0)); // not a byte of memory
   expect(await redisCli('compute2', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
   expect(await redisCli('compute2', name, ['DBSIZE'])).toBe('200001');
@@ -328,12 +328,12 @@ test('a peer with the right certificate and token that takes the tunnel and neve
   hung.on('error', () => undefined);
   await new Promise<void>((resolve) => hung.once('secureConnect', () => resolve()));
   hung.write(`${PAGE_TUNNEL_HELLO} ${t.token}\n`);
-  await waitFor('the hung peer to hold the tunnel', async () => d1.pageServerStatus(c.ckName).state === 'serving' && (await sh('ss', ['-Htn', `sport = :${c.port}`])).includes('ESTAB'));
+  await waitFor('the hung peer to hold the tunnel', async () => d1.lazyPages.pageServerStatus(c.ckName).state === 'serving' && (await sh('ss', ['-Htn', `sport = :${c.port}`])).includes('ESTAB'));
   const tRestore = Date.now();
   const restoreTimeoutMs = 15_000;
-  const outcome = await d2
+  const outcome = await d2.lazyPages
     .restoreLazy(c.shell, c.ckName, { sourceAddress: '127.0.0.1', port: c.port, tunnel: t.target, completionTimeoutMs: 20_000, restoreTimeoutMs })
-    .then(async () => d2.waitPostCopy(c.ckName))
+    .then(async () => d2.lazyPages.waitPostCopy(c.ckName))
     .then(
       () => null,
       (e: unknown) => e as Error,
@@ -343,9 +343,9 @@ test('a peer with the right certificate and token that takes the tunnel and neve
   expect(outcome).toBeInstanceOf(Error); // no page ever came
   expect(ms).toBeLessThan(restoreTimeoutMs + 25_000);
   // The rollback: the target's shell goes, the source runs on whole.
-  await d2.abortPostCopy(c.ckName);
+  await d2.lazyPages.abortPostCopy(c.ckName);
   await dk('compute2', ['rm', '-f', c.shell]);
-  await d1.rollbackLazyCheckpoint(c.id, c.ckName);
+  await d1.lazyPages.rollbackLazyCheckpoint(c.id, c.ckName);
   hung.destroy();
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
   expect(await redisCli('compute1', name, ['GET', 'sentinel'])).toBe(`before-${name}`);
@@ -363,20 +363,20 @@ test('the target goes away mid post-copy: the source stays frozen and whole (pee
   await startRedis(name, ip, mac, 3_000_000);
   const t = tunnelPair();
   const m = await checkpointAndCopy(name, t.source);
-  const r = await d2.restoreLazy(m.shell, m.ckName, { sourceAddress: '127.0.0.1', port: m.port, tunnel: t.target, completionTimeoutMs: 120_000, restoreTimeoutMs: 45_000 });
+  const r = await d2.lazyPages.restoreLazy(m.shell, m.ckName, { sourceAddress: '127.0.0.1', port: m.port, tunnel: t.target, completionTimeoutMs: 120_000, restoreTimeoutMs: 45_000 });
   expect(r.daemon_pid).toBeGreaterThan(0);
   // At once, before anything else runs: the background fetch of some 300 MB of pages takes seconds
   // (a fetch that finished first would leave no peer to lose; the outcome below shows it did not).
-  expect(d2.postCopyStatus(m.ckName).state).toBe('fetching');
+  expect(d2.lazyPages.postCopyStatus(m.ckName).state).toBe('fetching');
   process.kill(r.daemon_pid as number, 'SIGKILL'); // the target's lazy-pages daemon, started by this test's restore
-  await expect(d1.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
-  expect(d1.pageServerStatus(m.ckName).state).toBe('peer-lost');
-  await expect(d2.waitPostCopy(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
+  await expect(d1.lazyPages.waitPageServer(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
+  expect(d1.lazyPages.pageServerStatus(m.ckName).state).toBe('peer-lost');
+  await expect(d2.lazyPages.waitPostCopy(m.ckName)).rejects.toBeInstanceOf(PostCopyFailed);
   // CRIU saw no end of stream: the source's tasks are still there, frozen.
   await new Promise((r) => setTimeout(r, 2000));
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('paused');
   await waitFor('the target copy to stop', async () => (await dk('compute2', ['inspect', '-f', '{{.State.Running}}', name])) === 'false', 20_000);
-  await d1.rollbackLazyCheckpoint(m.id, m.ckName);
+  await d1.lazyPages.rollbackLazyCheckpoint(m.id, m.ckName);
   expect(await dk('compute1', ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
   expect(await redisCli('compute1', name, ['DBSIZE'])).toBe('3000001');
   expect(await redisCli('compute1', name, ['GET', 'sentinel'])).toBe(`before-${name}`);

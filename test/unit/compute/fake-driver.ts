@@ -45,6 +45,7 @@ export function fakeDriver(state: Map<string, State>, calls: string[], extra: Pa
   return new Proxy(base as EngineDriver, {
     get(t, p) {
       if (p in t) return (t as unknown as Record<string | symbol, unknown>)[p];
+      if (p === 'lazyPages') return undefined; // a capability, not a call: absent unless the test gives one
       return () => Promise.reject(new Error(`unexpected driver call ${String(p)}`));
     },
   });

@@ -174,7 +174,7 @@ describe('throttlePagesBytesPerSec', () => {
     const seen: LazyCheckpointRequest[] = [];
     const servers: net.Server[] = [];
     let state: 'serving' | 'done' = 'serving';
-    const driver = {
+    const lazyPages = {
       async checkpointLazy(_id: string, name: string, opts: LazyCheckpointRequest): Promise<LazyCheckpointResult> {
         seen.push(opts);
         const srv = net.createServer((s) => s.end(bytes));
@@ -184,7 +184,8 @@ describe('throttlePagesBytesPerSec', () => {
         return { name, dir: '/d', bytes: 0, checkpoint_ms: 0, fast: true, page_server: { port, pid: 2 } };
       },
       pageServerStatus: (name: string) => ({ name, state, port: null, pid: null, error: null }),
-    } as unknown as EngineDriver;
+    };
+    const driver = { lazyPages } as unknown as EngineDriver;
     return { driver, seen, servers, finish: () => (state = 'done') };
   }
 
@@ -203,7 +204,7 @@ describe('throttlePagesBytesPerSec', () => {
     const paced = lazyDriver(pages);
     const plain = lazyDriver(pages);
     try {
-      const r = await withFaults(paced.driver, () => ({ throttlePagesBytesPerSec: 400_000 })).checkpointLazy!('c', 'n', {
+      const r = await withFaults(paced.driver, () => ({ throttlePagesBytesPerSec: 400_000 })).lazyPages!.checkpointLazy('c', 'n', {
         pageServerPort: 0,
         bindAddress: '127.0.0.1',
         tunnel: { tls: null, token: 't', peerHost: null },
@@ -218,7 +219,7 @@ describe('throttlePagesBytesPerSec', () => {
       expect(ms).toBeGreaterThanOrEqual(600);
 
       const req = { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: { tls: null, token: 't', peerHost: null } };
-      const direct = await withFaults(plain.driver, () => ({})).checkpointLazy!('c', 'n', req);
+      const direct = await withFaults(plain.driver, () => ({})).lazyPages!.checkpointLazy('c', 'n', req);
       expect(plain.seen[0]).toBe(req);
       expect(direct.page_server.port).toBe((plain.servers[0].address() as net.AddressInfo).port);
       const unpaced = await fetchAll(direct.page_server.port);
@@ -231,7 +232,7 @@ describe('throttlePagesBytesPerSec', () => {
   });
 
   it('a driver without post-copy still has none', () => {
-    expect(withFaults({} as EngineDriver, () => ({})).checkpointLazy).toBeUndefined();
+    expect(withFaults({} as EngineDriver, () => ({})).lazyPages).toBeUndefined();
   });
 });
 

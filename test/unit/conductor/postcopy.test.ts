@@ -11,7 +11,7 @@ import { sleep } from '../../../src/common/sleep.js';
 import type { HostModes } from '../../../src/compute/driver.js';
 import type { ComputeMethod, ComputeResult } from '../../../src/compute/methods.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
-import type { PostCopyStatusResult } from '../../../src/compute/steps.js';
+import type { MemoryArrivalResult } from '../../../src/compute/steps.js';
 import type { FlowDeps } from '../../../src/conductor/flow.js';
 import { SqliteRepository } from '../../../src/conductor/repository.js';
 import { ConductorService, type ConductorOptions } from '../../../src/conductor/service.js';
@@ -30,7 +30,7 @@ function state(containers: HostState['containers'], modes: HostModes | null = YE
 
 interface Script {
   /** What each post_copy_status call answers, in order (the last one repeats). */
-  statuses?: PostCopyStatusResult['state'][];
+  statuses?: MemoryArrivalResult['state'][];
   /** post_migration_at_destination fails with this (the target never ran the container). */
   restoreFails?: Error;
   /** Called when live_migration runs (e.g. to ask for something while the freeze is under way). */
@@ -82,7 +82,7 @@ async function setup(c: ComputeAPI, opts: Partial<ConductorOptions> = {}, destMo
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const svc = new ConductorService(repo, c, notify, { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, postCopyPollMs: 5 }, ...opts }, log);
+  const svc = new ConductorService(repo, c, notify, { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, settlePollMs: 5 }, ...opts }, log);
   await svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }]));
   await svc.reportState('c2', state([], destModes));
   return { repo, svc };
