@@ -27,7 +27,6 @@ import {
 import { getLogger } from '../common/log.js';
 import type { Manifest, PartReceipt } from './datachannel/protocol.js';
 import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
-import { effectiveFaults, withFaults, type Faults } from './faults.js';
 import { MemoryModes, type Frozen, type ModeOptions } from './modes/index.js';
 import { AgentRecordStore, advance, isSettled, type AgentRecord } from './records.js';
 import type {
@@ -67,7 +66,6 @@ export interface AgentOptions extends ModeOptions {
   maxTransferBytes: number;
   /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
   channel?: ChannelSettings;
-  faults?: Faults;
 }
 
 /** The modes a host offers are re-checked this often (`criu check` takes a while). */
@@ -84,7 +82,6 @@ export class MigrationAgent {
   readonly driver: EngineDriver;
   readonly records: AgentRecordStore;
   readonly transfer: MigrationTransfer;
-  private faults: Faults;
   /** The step running for each migration on this host (at most one). */
   private readonly lanes = new Map<string, { step: string; done: Promise<unknown> }>();
   private modesCache: { at: number; value: HostModes } | null = null;
@@ -92,8 +89,7 @@ export class MigrationAgent {
   private readonly memoryModes: MemoryModes;
 
   constructor(opts: AgentOptions) {
-    this.faults = effectiveFaults(opts.faults);
-    this.driver = withFaults(opts.driver, () => this.faults);
+    this.driver = opts.driver;
     this.records = new AgentRecordStore(path.join(opts.workDir, 'migrations'));
     const tunnelTls: TlsMaterial | null = opts.channel?.tls ?? null; // the data channel's certificates also guard memory pages
     this.memoryModes = new MemoryModes(
@@ -117,18 +113,11 @@ export class MigrationAgent {
           return this.driver.exportImage(r.spec.image);
         },
       },
-      () => this.faults,
     );
   }
 
   get host(): string {
     return this.driver.host;
-  }
-
-  /** Change the injected faults (tests only; ignored elsewhere). */
-  setFaults(f: Faults): void {
-    this.faults = effectiveFaults(f);
-    this.transfer.refreshFaults();
   }
 
   async start(): Promise<string> {

@@ -14,8 +14,6 @@ export interface LazyCheckpointRequest {
   pageServerPort: number;
   bindAddress?: string;
   tunnel: PageTunnelSecurity;
-  /** Pages leave at most this fast (bytes/s; fault injection only: a window while pages travel). */
-  paceBytesPerSec?: number;
 }
 
 /** Largest CPU features image a source may send (a real CRIU cpuinfo.img is ~110 bytes). */

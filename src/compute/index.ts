@@ -1,11 +1,11 @@
-/** Building the compute side's migration engine from the configuration. */
+/** Building the compute side's migration engine from the configuration (with the faults installed only where they are allowed: faults.ts). */
 import type { FerryConfig } from '../conf/index.js';
 import { MigrationAgent } from './agent.js';
 import { loadTlsMaterial } from './datachannel/tls.js';
 import { DockerDriver } from './docker/driver.js';
-import type { Faults } from './faults.js';
+import { withFaultInjection } from './faults.js';
 
-export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: number } = {}): MigrationAgent {
+export function createAgent(conf: FerryConfig, extra: { port?: number } = {}): MigrationAgent {
   const c = conf.compute;
   const driver = new DockerDriver({
     host: conf.DEFAULT.host,
@@ -23,7 +23,7 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
     maxImageManifestBytes: c.max_image_manifest_bytes,
     engineNetns: c.engine_netns || undefined,
   });
-  return new MigrationAgent({
+  return new MigrationAgent(withFaultInjection({
     driver,
     workDir: c.work_dir,
     bindHost: c.migration_bind_host,
@@ -39,12 +39,11 @@ export function createAgent(conf: FerryConfig, extra: { faults?: Faults; port?: 
       bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
       maxTransferEntries: c.max_transfer_entries,
     },
-    faults: extra.faults,
     permitPostCopy: c.permit_post_copy,
     postCopyTimeoutMs: c.post_copy_timeout * 1000,
     lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,
     postCopyStallMs: c.post_copy_stall_timeout * 1000,
-  });
+  }));
 }
 
 export { MigrationAgent } from './agent.js';

@@ -94,8 +94,6 @@ export interface PageTunnelServerOptions {
   /** Already connected to CRIU's page server. */
   upstream: Duplex;
   helloTimeoutMs?: number;
-  /** Pages leave at most this fast (bytes/s); unset: as fast as the peer reads. */
-  paceBytesPerSec?: number;
 }
 
 /** Source side: one authenticated target piped to CRIU's page server. */
@@ -233,15 +231,10 @@ export class PageTunnelServer extends EventEmitter {
         this.end('closed');
       } else this.end('peer-lost');
     });
-    const pace = this.o.paceBytesPerSec;
     up.on('data', (d: Buffer) => {
-      const drained = sock.write(d);
-      if (drained && !pace) return;
+      if (sock.write(d)) return;
       up.pause();
-      const waits: Promise<unknown>[] = [];
-      if (!drained) waits.push(new Promise((resolve) => sock.once('drain', resolve)));
-      if (pace) waits.push(new Promise((resolve) => setTimeout(resolve, Math.ceil((d.length * 1000) / pace))));
-      void Promise.all(waits).then(() => up.resume());
+      sock.once('drain', () => up.resume());
     });
     up.once('end', () => sock.end());
     up.once('close', () => {

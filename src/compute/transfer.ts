@@ -15,11 +15,10 @@ import { InvalidInput, TransferFailed } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { TransferGrants } from './datachannel/grants.js';
 import { MIGRATION_ID_RE, type Encoding, type Manifest, type PartReceipt } from './datachannel/protocol.js';
-import { DataChannelServer } from './datachannel/receiver.js';
+import { DataChannelServer, type ReceiveStage } from './datachannel/receiver.js';
 import { fetchImage, transferParts, type ChannelClientOptions } from './datachannel/sender.js';
 import type { TlsMaterial } from './datachannel/tls.js';
 import type { PartSource } from './driver.js';
-import type { Faults } from './faults.js';
 import type { ChannelGrant } from './steps.js';
 
 const log = getLogger('compute.transfer');
@@ -36,6 +35,16 @@ export interface ChannelSettings {
   bandwidthBytesPerSec?: number;
   /** Most entries one migration may declare, all parts together ([compute] max_transfer_entries). */
   maxTransferEntries?: number;
+  /** What fault injection puts around the channel's two ends (faults.ts installs it in tests; production: none). */
+  wrappers?: ChannelWrappers;
+}
+
+/** Changes to the data channel's ends, made only by fault injection. */
+export interface ChannelWrappers {
+  /** The client settings of one migration's send, from this host's own. */
+  sending(client: ChannelClientOptions): ChannelClientOptions;
+  /** A stage in front of each received part's digest. */
+  receiving: ReceiveStage;
 }
 
 export interface TransferOptions {
@@ -70,7 +79,6 @@ export class MigrationTransfer {
   constructor(
     private readonly opts: TransferOptions & { driver: { host: string; checkpointName(id: string): string } },
     handler: TransferHandler,
-    private readonly faults: () => Faults,
   ) {
     const channel = opts.channel ?? { tls: null };
     this.grants = new TransferGrants(channel.tokenTtlMs ?? 600_000);
@@ -91,7 +99,7 @@ export class MigrationTransfer {
           handler.committed(id, { checkpoint_name: opts.driver.checkpointName(id), parts: received.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) }, received),
         exportImage: (id) => handler.exportImage(id),
       },
-      faults: faults(),
+      receiveStage: channel.wrappers?.receiving,
     });
   }
 
@@ -112,11 +120,6 @@ export class MigrationTransfer {
   get address(): string {
     if (!this.address_) throw new Error('data channel not started');
     return this.address_;
-  }
-
-  /** Injected faults changed (tests). */
-  refreshFaults(): void {
-    this.server.setFaults(this.faults());
   }
 
   /** Let `sender` (the source host) upload the expected parts of a migration here (replaces an earlier grant). */
@@ -147,15 +150,12 @@ export class MigrationTransfer {
    * names the checkpoint; it must be the name this host used (both derive it from the id).
    */
   async send(migrationId: string, grant: ChannelGrant, peerHost: string, checkpointName: string, parts: PartSource[]): Promise<{ receipts: PartReceipt[] }> {
-    const faults = this.faults();
-    // A test may slow the send down to kill something while it is under way.
-    const client = faults.throttleTransferBytesPerSec ? { ...this.client, bandwidthBytesPerSec: faults.throttleTransferBytesPerSec } : this.client;
+    const client = this.opts.channel?.wrappers?.sending(this.client) ?? this.client;
     const out = await transferParts(
       client,
       { ...grant, host: peerHost },
       migrationId,
       parts.map((p) => ({ part: p.part, dir: p.dir, kind: p.kind })),
-      faults,
     );
     if (out.checkpoint_name !== checkpointName) {
       throw new TransferFailed(`target ${peerHost} restores migration ${migrationId} as checkpoint ${out.checkpoint_name}, this host dumped ${checkpointName}`);

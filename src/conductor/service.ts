@@ -29,7 +29,7 @@ import type { ConductorDeps, ConductorOptions, EvacuateRequest, MigrateOptions }
 import { Queries } from './queries.js';
 import { MigrationQueue } from './queue.js';
 import type { Repository } from './repository.js';
-import { ContainerResolver, type LiveCheck } from './resolution.js';
+import { ContainerResolver } from './resolution.js';
 import { Takeover } from './takeover.js';
 
 export type { ClaimOptions, ConductorOptions, EvacuateRequest, MigrateOptions } from './options.js';
@@ -109,11 +109,6 @@ export class ConductorService {
   /** Decide a migrate request on live state (admission.ts). */
   migrateOnLiveState(ctx: RequestContext, containerRef: string, requestedHost?: string | null, opts: MigrateOptions = {}): Promise<Migration> {
     return this.admission.migrateOnLiveState(ctx, containerRef, requestedHost, opts);
-  }
-
-  /** Decide on the state as recorded (`live`: what a live check just found, for the refusals' wording). */
-  migrate(ctx: RequestContext, containerRef: string, requestedHost?: string | null, live?: LiveCheck, opts: MigrateOptions = {}): Promise<Migration> {
-    return this.admission.migrate(ctx, containerRef, requestedHost, live, opts);
   }
 
   /** Nova's force-complete: switch to the memory mode that ends the soonest, before the freeze (interventions.ts). */

@@ -51,10 +51,12 @@ export interface ReceiveHandler {
   exportImage(migrationId: string): Promise<Readable>;
 }
 
-export interface ServerFaults {
-  /** Drop the connection after this many bytes of a part (the target "dies" mid-transfer). */
-  cutTransferAfterBytes?: number;
-}
+/**
+ * A stage for one received part's bytes, between the size limit and the digest: it may end the
+ * request (`req`) or fail. `wireBytes`: what came over the wire so far. Only fault injection
+ * makes one (../faults/channel.ts).
+ */
+export type ReceiveStage = (part: string, req: http.IncomingMessage, wireBytes: () => number) => Transform | undefined;
 
 export interface DataChannelServerOptions {
   /** This host's name (in messages). */
@@ -71,7 +73,8 @@ export interface DataChannelServerOptions {
   tls: TlsMaterial | null;
   /** Content encodings this host accepts for parts (default: all it knows). */
   acceptEncodings?: string[];
-  faults?: ServerFaults;
+  /** A stage in front of each part's digest, if any (fault injection; production: none). */
+  receiveStage?: ReceiveStage;
 }
 
 interface Incoming {
@@ -137,10 +140,6 @@ export class DataChannelServer {
     if (!s) return;
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  setFaults(f: ServerFaults): void {
-    this.opts.faults = f;
   }
 
   /**
@@ -365,20 +364,16 @@ export class DataChannelServer {
     const wireMax = limits.maxTarBytes + (declared.encoding === 'gzip' ? Math.ceil(limits.maxTarBytes / 512) + 1024 : 0);
     const wire = byteLimiter(wireMax, `part ${part} on the wire`);
     const hash = crypto.createHash('sha256');
-    const cut = this.opts.faults?.cutTransferAfterBytes;
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
-        if (cut !== undefined && wire.bytes + chunk.length > cut) {
-          req.socket.destroy();
-          cb(new Error('fault injected: connection cut by the target'));
-          return;
-        }
         hash.update(chunk);
         cb(null, chunk);
       },
     });
-    const decoded: Readable = declared.encoding === 'gzip' ? req.pipe(wire).pipe(tap).pipe(zlib.createGunzip()) : req.pipe(wire).pipe(tap);
-    for (const s of [wire, tap]) s.on('error', (e) => decoded.destroy(e));
+    const stage = this.opts.receiveStage?.(part, req, () => wire.bytes);
+    const measured = stage ? req.pipe(wire).pipe(stage).pipe(tap) : req.pipe(wire).pipe(tap);
+    const decoded: Readable = declared.encoding === 'gzip' ? measured.pipe(zlib.createGunzip()) : measured;
+    for (const s of [wire, stage, tap]) s?.on('error', (e) => decoded.destroy(e));
     req.on('error', (e) => decoded.destroy(e));
     // A re-plan or rollback stops the extraction now, even while the sender is silent.
     const onStop = () => decoded.destroy(stop.reason as Error);

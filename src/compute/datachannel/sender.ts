@@ -27,12 +27,11 @@ import { sleep } from '../../common/sleep.js';
 
 const log = getLogger('compute.datachannel');
 
-export interface SendFaults {
-  /** Stop sending the checkpoint part after 32 KiB, then end the request normally (trailer of the full stream). */
-  truncateTransfer?: boolean;
-  /** Flip one byte of the checkpoint part in flight (the digest is of the original). */
-  corruptTransfer?: boolean;
-}
+/**
+ * Changes one part's bytes between the digest and the socket (what is read is digested, what
+ * it returns is written; an empty buffer writes nothing). Only fault injection makes one.
+ */
+export type WireAlteration = (chunk: Buffer) => Buffer;
 
 /** A data channel to reach: where, which host must answer (its certificate), and the token. */
 export interface ChannelTarget {
@@ -49,6 +48,8 @@ export interface ChannelClientOptions {
   compression?: Encoding;
   /** Cap for all parts of one migration together, bytes per second; 0 = unlimited. */
   bandwidthBytesPerSec?: number;
+  /** A part's wire alteration, if any (fault injection, ../faults/channel.ts; production: none). */
+  alterWire?: (part: string) => WireAlteration | undefined;
 }
 
 /**
@@ -129,9 +130,9 @@ export async function sendStream(
   migrationId: string,
   part: string,
   source: Readable,
-  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults; signal?: AbortSignal; agent?: http.Agent } = {},
+  extra: { encoding?: Encoding; throttle?: Throttle; signal?: AbortSignal; agent?: http.Agent } = {},
 ): Promise<PartReceipt & { sent_sha256: string }> {
-  const faults = extra.faults ?? {};
+  const alter = opts.alterWire?.(part);
   const headers: Record<string, string> = {
     authorization: `Bearer ${target.token}`,
     'content-type': 'application/x-tar',
@@ -165,8 +166,6 @@ export async function sendStream(
   }
   const hash = crypto.createHash('sha256');
   let bytes = 0;
-  let sent = 0;
-  const faultPart = part === 'checkpoint';
   let writeError: Error | null = null;
   let answered = false;
   req.on('error', (e) => (writeError = e));
@@ -179,17 +178,11 @@ export async function sendStream(
       let chunk = c as Buffer;
       hash.update(chunk);
       bytes += chunk.length;
-      if (faultPart && faults.truncateTransfer) {
-        const room = 32 * 1024 - sent;
-        if (room <= 0) continue;
-        chunk = chunk.subarray(0, room);
-      }
-      if (faultPart && faults.corruptTransfer && sent <= 10_000 && sent + chunk.length > 10_000) {
-        chunk = Buffer.from(chunk);
-        chunk[10_000 - sent] ^= 0xff;
+      if (alter) {
+        chunk = alter(chunk);
+        if (chunk.length === 0) continue;
       }
       if (extra.throttle) await extra.throttle.take(chunk.length);
-      sent += chunk.length;
       if (writeError || answered) break; // an answer before the end is a refusal
       if (!req.write(chunk)) await Promise.race([once(req, 'drain'), response.then(() => undefined, () => undefined)]);
       if (req.destroyed) break;
@@ -228,7 +221,7 @@ export async function sendTree(
   part: string,
   dir: string,
   kind: PartKind,
-  extra: { encoding?: Encoding; throttle?: Throttle; faults?: SendFaults; signal?: AbortSignal; agent?: http.Agent } = {},
+  extra: { encoding?: Encoding; throttle?: Throttle; signal?: AbortSignal; agent?: http.Agent } = {},
 ): Promise<PartReceipt> {
   const packed = packTree(dir, kind);
   let stream: Readable = packed.stream;
@@ -320,11 +313,10 @@ export async function transferParts(
   grant: ChannelTarget,
   migrationId: string,
   trees: TreeToSend[],
-  faults: SendFaults = {},
 ): Promise<{ receipts: PartReceipt[]; checkpoint_name: string }> {
   const pool = uploadPool(opts);
   try {
-    return await upload(opts, grant, migrationId, trees, faults, pool);
+    return await upload(opts, grant, migrationId, trees, pool);
   } finally {
     pool.destroy();
   }
@@ -335,7 +327,6 @@ async function upload(
   grant: ChannelTarget,
   migrationId: string,
   trees: TreeToSend[],
-  faults: SendFaults,
   agent: http.Agent,
 ): Promise<{ receipts: PartReceipt[]; checkpoint_name: string }> {
   const encoding: Encoding = opts.compression ?? 'identity';
@@ -355,7 +346,6 @@ async function upload(
         const receipt = await sendTree(opts, { ...grant, token: granted.token }, migrationId, t.part, t.dir, t.kind, {
           encoding: granted.encoding as Encoding,
           throttle,
-          faults,
           signal: stop.signal,
           agent,
         });

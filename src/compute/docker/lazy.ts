@@ -197,8 +197,6 @@ export interface LazyCheckpointOptions {
   engineNetns: string | null;
   /** How long the dump may take until the page server listens. */
   readyTimeoutMs?: number;
-  /** Pages leave at most this fast (bytes/s; fault injection only). */
-  paceBytesPerSec?: number;
 }
 
 function criuErrors(file: string, n = 5): string {
@@ -289,7 +287,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     }
   };
   const criuConnection = upstream;
-  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection, paceBytesPerSec: o.paceBytesPerSec });
+  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection });
   try {
     await tunnel.listen();
   } catch (e) {

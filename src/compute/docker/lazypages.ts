@@ -121,7 +121,6 @@ export class DockerLazyPages implements LazyPagesCapability {
       tunnel: opts.tunnel,
       bindAddress: opts.bindAddress ?? '0.0.0.0',
       engineNetns: this.engine.opts.engineNetns || null,
-      paceBytesPerSec: opts.paceBytesPerSec,
     });
     this.pageServers.set(name, h);
     return { name, dir: h.dir, bytes: h.bytes, checkpoint_ms: h.checkpoint_ms, fast: true, page_server: { port: h.port, pid: h.pid, carrier_pid: h.carrierPid } };

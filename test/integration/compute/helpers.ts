@@ -9,7 +9,7 @@ import { InProcessConductor, type InProcessOutcome } from '../../../src/conducto
 import type { Migration } from '../../../src/objects/migration.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
 import { loadTlsMaterial } from '../../../src/compute/datachannel/tls.js';
-import type { Faults } from '../../../src/compute/faults.js';
+import { FaultInjection, type Faults } from '../../../src/compute/faults.js';
 import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, host } from '../../helpers/cloud.js';
@@ -39,11 +39,15 @@ export function makeDriver(hostName: string, extra: { fastCheckpoint?: boolean; 
   });
 }
 
+/** A test agent: its faults (none at first, or `faults`) can be changed while it runs. */
+export type TestAgent = MigrationAgent & { setFaults(f: Faults): void };
+
 export async function makeAgent(
   hostName: string,
   extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string[]; faults?: Faults; maxTransferBytes?: number; criuBinary?: string; tokenTtlMs?: number; insecure?: boolean } = {},
-): Promise<MigrationAgent> {
-  const agent = new MigrationAgent({
+): Promise<TestAgent> {
+  const faults = new FaultInjection(extra.faults);
+  const options = faults.install({
     driver: makeDriver(hostName, extra),
     workDir: workDir(hostName),
     bindHost: '127.0.0.1',
@@ -51,8 +55,8 @@ export async function makeAgent(
     maxTransferBytes: extra.maxTransferBytes ?? 64 * 1024 ** 3,
     // The data channel as the services run it: mutual TLS with the dev cloud's certificates.
     channel: { tls: extra.insecure ? null : loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), hostName)), tokenTtlMs: extra.tokenTtlMs },
-    faults: extra.faults,
   });
+  const agent = Object.assign(new MigrationAgent(options), { setFaults: (f: Faults) => faults.set(f) });
   await agent.start();
   return agent;
 }
@@ -72,8 +76,8 @@ export async function migrate(source: MigrationAgent, dest: MigrationAgent, cont
  * compute1's and compute2's agents for one test file: made before its tests, stopped after
  * them, once the named containers and volumes are removed from both hosts.
  */
-export function useAgents(names: string[], volumes: string[] = []): { a1: MigrationAgent; a2: MigrationAgent } {
-  const pair = {} as { a1: MigrationAgent; a2: MigrationAgent };
+export function useAgents(names: string[], volumes: string[] = []): { a1: TestAgent; a2: TestAgent } {
+  const pair = {} as { a1: TestAgent; a2: TestAgent };
   beforeAll(async () => {
     pair.a1 = await makeAgent('compute1');
     pair.a2 = await makeAgent('compute2');

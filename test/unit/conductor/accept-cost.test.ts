@@ -16,6 +16,7 @@ import { SqliteRepository, type Repository } from '../../../src/conductor/reposi
 import { ConductorService } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
 import type { ContainerSummary, HostState } from '../../../src/objects/host.js';
+import { migrateOnRecord } from './recorded-decision.js';
 
 const log = pino({ level: 'silent' });
 const ctx = () => new RequestContext({ roles: ['admin'], is_admin: true });
@@ -123,9 +124,9 @@ describe('what accepting a migration reads', () => {
     const { svc, hosts, calls, on1 } = await world(20);
     hosts.hold();
     calls.clear();
-    const first = await svc.migrate(ctx(), on1[0].name);
+    const first = await migrateOnRecord(svc, ctx(), on1[0].name);
     while (hosts.frozen === 0) await sleep(5);
-    for (const c of on1.slice(1)) await svc.migrate(ctx(), c.name);
+    for (const c of on1.slice(1)) await migrateOnRecord(svc, ctx(), c.name);
     await sleep(50);
     // Only the first has started: its admission and its read; the 19 behind it cost nothing yet.
     expect([calls.get('admit'), calls.get('getMigration')]).toEqual([1, 1]);

@@ -177,7 +177,7 @@ describe('claims between conductors', () => {
     await a.svc.recover();
     await b.svc.recover();
     a.hosts.hold('live_migration');
-    const m = await a.svc.migrate(ctx(), 'web');
+    const m = await a.svc.migrateOnLiveState(ctx(), 'web');
     await until('the freeze on conductor A', () => a.hosts.arrived.includes(m.uuid));
     // B scans all along, but A holds the claim and renews it.
     await sleep(LEASE * 2);
@@ -212,7 +212,7 @@ describe('claims between conductors', () => {
     await b.svc.recover();
     a.hosts.hold('pre_migration');
     b.hosts.hold('pre_migration');
-    const m = await a.svc.migrate(ctx(), 'web');
+    const m = await a.svc.migrateOnLiveState(ctx(), 'web');
     await until('pre_migration on A', () => a.hosts.arrived.includes(m.uuid));
     // A's claim runs out (A never started renewing); B resumes it from pre-migrating and prepares the target too.
     await until('pre_migration on B', () => b.hosts.arrived.includes(m.uuid));
@@ -264,8 +264,8 @@ describe('claims between conductors', () => {
     await b.svc.recover();
     a.hosts.hold('live_migration');
     b.hosts.hold('live_migration');
-    const m1 = await a.svc.migrate(ctx(), 'w1');
-    const m2 = await b.svc.migrate(ctx(), 'w2');
+    const m1 = await a.svc.migrateOnLiveState(ctx(), 'w1');
+    const m2 = await b.svc.migrateOnLiveState(ctx(), 'w2');
     await until('one of them to freeze', () => a.hosts.arrived.length + b.hosts.arrived.length === 1);
     await sleep(LEASE);
     const statuses = async () => [(await repo.getMigration(m1.uuid))?.status, (await repo.getMigration(m2.uuid))?.status];
@@ -287,8 +287,8 @@ describe('claims between conductors', () => {
     await a.svc.recover();
     await b.svc.recover();
     a.hosts.hold('live_migration');
-    const m1 = await a.svc.migrate(ctx(), 'w1');
-    const m2 = await a.svc.migrate(ctx(), 'w2'); // queued on A behind m1
+    const m1 = await a.svc.migrateOnLiveState(ctx(), 'w1');
+    const m2 = await a.svc.migrateOnLiveState(ctx(), 'w2'); // queued on A behind m1
     await until('m1 to freeze', () => a.hosts.arrived.includes(m1.uuid));
     expect((await repo.getMigration(m2.uuid))?.status).toBe('accepted');
     await b.svc.abort(ctx(), m2.uuid);
@@ -322,7 +322,7 @@ describe('claims between conductors', () => {
     await a.svc.reportState('c1', state([running('a1', 'w1'), running('a2', 'w2'), running('a3', 'w3')]));
     await a.svc.reportState('c2', state([]));
     await a.svc.recover();
-    const m = await a.svc.migrate(ctx(), 'w1');
+    const m = await a.svc.migrateOnLiveState(ctx(), 'w1');
     await until('the migration to complete', async () => (await repo.getMigration(m.uuid))?.status === 'completed');
     const e = await a.svc.evacuate(ctx(), 'c1', { max_parallel: 2 });
     await until('the evacuation to end', async () => (await repo.getEvacuation(e.uuid))?.status !== 'running', 10_000);

@@ -175,9 +175,9 @@ describe('host enable/disable', () => {
   it('a migrate never lands on a disabled host: with none left it is refused with the reason', async () => {
     const { svc } = await setup({ hosts: { c1: [running('aaa111', 'web')], c2: [] } });
     await svc.setHostStatus('c2', 'disabled', 'maintenance');
-    await expect(svc.migrate(ctx(), 'web')).rejects.toThrow(NoValidHost);
-    await expect(svc.migrate(ctx(), 'web')).rejects.toThrow(/c2 is disabled \(maintenance\)/);
-    await expect(svc.migrate(ctx(), 'web', 'c2')).rejects.toThrow(HostDisabled);
+    await expect(svc.migrateOnLiveState(ctx(), 'web')).rejects.toThrow(NoValidHost);
+    await expect(svc.migrateOnLiveState(ctx(), 'web')).rejects.toThrow(/c2 is disabled \(maintenance\)/);
+    await expect(svc.migrateOnLiveState(ctx(), 'web', 'c2')).rejects.toThrow(HostDisabled);
   });
 });
 
@@ -185,7 +185,7 @@ describe('scheduling in the conductor', () => {
   it('spreads migrations accepted together over the hosts (migrations on their way count)', async () => {
     const { svc } = await setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd')], c2: [], c3: [] } });
     const dests: (string | null)[] = [];
-    for (const n of ['a', 'b', 'c', 'd']) dests.push((await svc.migrate(ctx(), n)).dest_host);
+    for (const n of ['a', 'b', 'c', 'd']) dests.push((await svc.migrateOnLiveState(ctx(), n)).dest_host);
     expect(dests.sort()).toEqual(['c2', 'c2', 'c3', 'c3']);
     await svc.whenIdle();
   });
@@ -194,8 +194,8 @@ describe('scheduling in the conductor', () => {
     const compute = new TimedCompute(10);
     const { svc } = await setup({ maxPerHost: 1, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
     await svc.setHostStatus('c3', 'enabled');
-    const m1 = await svc.migrate(ctx(), 'a', 'c2');
-    const m2 = await svc.migrate(ctx(), 'b', 'c2'); // another source, the same target: queued, not refused
+    const m1 = await svc.migrateOnLiveState(ctx(), 'a', 'c2');
+    const m2 = await svc.migrateOnLiveState(ctx(), 'b', 'c2'); // another source, the same target: queued, not refused
     expect(m2.status).toBe('accepted');
     await svc.whenIdle();
     expect((await svc.getMigration(m1.uuid)).status).toBe('completed');
@@ -206,8 +206,8 @@ describe('scheduling in the conductor', () => {
   it('without the limit the same two run at once (the measure above can see concurrency)', async () => {
     const compute = new TimedCompute(10);
     const { svc } = await setup({ maxPerHost: 2, compute, hosts: { c1: [running('aaa111', 'a')], c3: [running('bbb222', 'b')], c2: [] } });
-    await svc.migrate(ctx(), 'a', 'c2');
-    await svc.migrate(ctx(), 'b', 'c2');
+    await svc.migrateOnLiveState(ctx(), 'a', 'c2');
+    await svc.migrateOnLiveState(ctx(), 'b', 'c2');
     await svc.whenIdle();
     expect(compute.peak.get('c2')).toBe(2);
   });
@@ -293,7 +293,7 @@ describe('evacuation', () => {
     });
     const { svc, events } = await setup({ compute, hosts: six() });
     // The conductor's own check refuses another: it is already being migrated (first in the evacuation's order).
-    const busy = await svc.migrate(ctx(), 'a', 'c2');
+    const busy = await svc.migrateOnLiveState(ctx(), 'a', 'c2');
     const e = await svc.whenEvacuated((await svc.evacuate(ctx(), 'c1', { max_parallel: 3 })).uuid);
     await svc.whenIdle();
     expect(e.status).toBe('incomplete');

@@ -78,7 +78,7 @@ describe('migration flow', () => {
   it('runs every step in order and records timings', async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     expect(m0).toMatchObject({ status: 'accepted', source_host: 'c1', dest_host: 'c2' });
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
@@ -95,7 +95,7 @@ describe('migration flow', () => {
   it('a failure before the freeze cleans the target and settles the source\'s record; the source is never frozen', async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     expect(await svc.getMigration(m0.uuid)).toMatchObject({ status: 'failed', error: 'image stream cut' });
     expect(calls).not.toContain('live_migration@c1');
@@ -107,7 +107,7 @@ describe('migration flow', () => {
   it('a failure after the freeze rolls back: target first, then the source from its checkpoint', async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu restore failed') }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('failed');
@@ -121,7 +121,7 @@ describe('migration flow', () => {
   it('once the target runs the container, a later failure never rolls it back', async () => {
     const calls: Calls = [];
     const { svc } = await setup(fakeCompute(calls, { cleanup_source: new Error('source agent gone') }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('completed');
@@ -136,7 +136,7 @@ describe('migration flow', () => {
     const compute = fakeCompute(calls, {}, { pre_migration: () => void svcRef!.abort(new RequestContext(), uuid) });
     const { svc } = await setup(compute);
     svcRef = svc;
-    uuid = (await svc.migrate(new RequestContext(), 'web')).uuid;
+    uuid = (await svc.migrateOnLiveState(new RequestContext(), 'web')).uuid;
     await svc.whenIdle();
     expect((await svc.getMigration(uuid)).status).toBe('cancelled');
     expect(calls).not.toContain('live_migration@c1');
@@ -144,7 +144,7 @@ describe('migration flow', () => {
     const calls2: Calls = [];
     const compute2 = fakeCompute(calls2, {}, { live_migration: () => void svc2.abort(new RequestContext(), uuid2) });
     const { svc: svc2 } = await setup(compute2);
-    const uuid2 = (await svc2.migrate(new RequestContext(), 'web')).uuid;
+    const uuid2 = (await svc2.migrateOnLiveState(new RequestContext(), 'web')).uuid;
     await svc2.whenIdle();
     expect(await svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
     expect(calls2.slice(-2)).toEqual(['rollback_at_destination@c2', 'rollback_at_source@c1']);
@@ -153,7 +153,7 @@ describe('migration flow', () => {
   it('resumes a migration left in `running` by a crashed conductor, skipping finished steps', async () => {
     const { r, svc } = await setup(fakeCompute([]));
     // Accepted and driven up to the freeze by a conductor that then died: checks and pre_migration are recorded.
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const done = await r.getSteps(m0.uuid);
     const crashed = { ...(await r.getMigration(m0.uuid))!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' as const };
@@ -168,8 +168,8 @@ describe('migration flow', () => {
   it('queues the second migration from the same source host until the first ends', async () => {
     const calls: Calls = [];
     const { svc } = await setup(fakeCompute(calls));
-    const a = await svc.migrate(new RequestContext(), 'web');
-    const b = await svc.migrate(new RequestContext(), 'db');
+    const a = await svc.migrateOnLiveState(new RequestContext(), 'web');
+    const b = await svc.migrateOnLiveState(new RequestContext(), 'db');
     expect((await svc.getMigration(b.uuid)).status).toBe('accepted');
     await svc.whenIdle();
     expect((await svc.getMigration(a.uuid)).status).toBe('completed');
@@ -183,11 +183,11 @@ describe('migrate() refusals', () => {
   it('names what is wrong', async () => {
     const { svc } = await setup(fakeCompute([]));
     const ctx = new RequestContext();
-    await expect(svc.migrate(ctx, 'nope')).rejects.toThrow(/"nope" was not found/);
-    await expect(svc.migrate(ctx, 'web', 'c1')).rejects.toThrow(/already runs on "c1"/);
-    await expect(svc.migrate(ctx, 'web', 'c9')).rejects.toThrow(/"c9" is not known/);
-    await svc.migrate(ctx, 'web');
-    await expect(svc.migrate(ctx, 'web')).rejects.toThrow(/already being migrated/);
+    await expect(svc.migrateOnLiveState(ctx, 'nope')).rejects.toThrow(/"nope" was not found/);
+    await expect(svc.migrateOnLiveState(ctx, 'web', 'c1')).rejects.toThrow(/already runs on "c1"/);
+    await expect(svc.migrateOnLiveState(ctx, 'web', 'c9')).rejects.toThrow(/"c9" is not known/);
+    await svc.migrateOnLiveState(ctx, 'web');
+    await expect(svc.migrateOnLiveState(ctx, 'web')).rejects.toThrow(/already being migrated/);
   });
 });
 
@@ -203,11 +203,11 @@ describe('abort refusals', () => {
         },
       }),
     );
-    uuid = (await svc2.migrate(new RequestContext(), 'web')).uuid;
+    uuid = (await svc2.migrateOnLiveState(new RequestContext(), 'web')).uuid;
     await svc2.whenIdle();
     expect((await svc2.getMigration(uuid)).status).toBe('completed');
     expect(String(refused)).toMatch(/too late to abort/);
-    const done = await svc.migrate(new RequestContext(), 'web');
+    const done = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     await expect(svc.abort(new RequestContext(), done.uuid)).rejects.toThrow(/already completed/);
   });
@@ -220,7 +220,7 @@ describe('safety rules', () => {
   it('a step with an unknown outcome is asked again, and the migration goes on', async () => {
     const calls: Calls = [];
     const { svc } = await setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? new MessagingUnavailable('connection to RabbitMQ lost') : undefined) }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     expect((await svc.getMigration(m0.uuid)).status).toBe('completed');
     expect(calls.filter((c) => c === 'live_migration@c1')).toHaveLength(2);
@@ -229,7 +229,7 @@ describe('safety rules', () => {
   it('a restore whose outcome stays unknown ends in error, and the source is never restarted', async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls, { post_migration_at_destination: timeout, rollback_at_destination: timeout }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('error');
@@ -242,7 +242,7 @@ describe('safety rules', () => {
   it('after the freeze the source restores only once the target confirmed its copy is gone', async () => {
     const calls: Calls = [];
     const { svc } = await setup(fakeCompute(calls, { live_migration: new TransferFailed('cut'), rollback_at_destination: new RollbackFailed('engine gone') }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     expect((await svc.getMigration(m0.uuid)).status).toBe('error');
     expect(calls).not.toContain('rollback_at_source@c1');
@@ -256,7 +256,7 @@ describe('safety rules', () => {
         rollback_at_destination: new TargetRunsContainer('web already runs on c2'),
       }),
     );
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('completed');
@@ -268,7 +268,7 @@ describe('safety rules', () => {
   it('a source that cannot take the container back ends in error, not failed', async () => {
     const calls: Calls = [];
     const { svc } = await setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('error');
@@ -279,7 +279,7 @@ describe('safety rules', () => {
     const calls: Calls = [];
     const refused = new TransferFailed('target refused the plan: 403: no upload was granted', { status: 403 });
     const { svc } = await setup(fakeCompute(calls, { live_migration: (n) => (n === 1 ? refused : undefined) }));
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     expect((await svc.getMigration(m0.uuid)).status).toBe('completed');
     const tail = calls.slice(calls.indexOf('live_migration@c1'));
@@ -287,7 +287,7 @@ describe('safety rules', () => {
     // Any other transfer failure is not retried this way: it rolls back.
     const calls2: Calls = [];
     const { svc: svc2 } = await setup(fakeCompute(calls2, { live_migration: new TransferFailed('digest mismatch', { status: 422 }) }));
-    const m1 = await svc2.migrate(new RequestContext(), 'web');
+    const m1 = await svc2.migrateOnLiveState(new RequestContext(), 'web');
     await svc2.whenIdle();
     expect((await svc2.getMigration(m1.uuid)).status).toBe('failed');
     expect(calls2.filter((c) => c === 'pre_migration@c2')).toHaveLength(1);
@@ -305,11 +305,11 @@ describe('safety rules', () => {
       return await r.updateMigration(uuid, patch);
     };
     const { svc } = await setup(fakeCompute([], { pre_migration: new TransferFailed('x') }), failing);
-    const m0 = await svc.migrate(new RequestContext(), 'web');
+    const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     expect((await svc.getMigration(m0.uuid)).status).not.toBe('completed');
     // The conductor goes on: the next migration runs.
-    const m1 = await svc.migrate(new RequestContext(), 'db');
+    const m1 = await svc.migrateOnLiveState(new RequestContext(), 'db');
     await svc.whenIdle();
     expect((await svc.getMigration(m1.uuid)).status).toBe('failed');
   });

@@ -92,7 +92,7 @@ describe('post-copy through the flow', () => {
   it('restores on the target before the pages, stays running/post-copy until every page arrived, then cleans the source', async () => {
     const calls: string[] = [];
     const { svc, repo } = await setup(compute(calls, { statuses: ['fetching', 'fetching', 'complete'] }));
-    const m0 = await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true });
+    const m0 = await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true });
     expect(m0.mode).toBe('post-copy');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
@@ -118,7 +118,7 @@ describe('post-copy through the flow', () => {
         return c.call(cx, host, method, args);
       },
     });
-    const m0 = await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true });
+    const m0 = await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true });
     await svc.whenIdle();
     // Before the first answer only the images (1.3 MB) had moved; then 30 MB, 60 MB, 90 MB of 100 MB resident.
     expect(seen).toEqual([[1_300_000, 98_700_000], [30_000_000, 70_000_000], [60_000_000, 40_000_000], [90_000_000, 10_000_000]]);
@@ -128,7 +128,7 @@ describe('post-copy through the flow', () => {
   it('a post-copy that cannot finish ends in error, never completed nor rolled back (the target ran it)', async () => {
     const calls: string[] = [];
     const { svc } = await setup(compute(calls, { statuses: ['fetching', 'failed'] }));
-    const m0 = await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true });
+    const m0 = await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true });
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m.status).toBe('error');
@@ -142,7 +142,7 @@ describe('post-copy through the flow', () => {
   it('a target whose lazy restore fails before its process ran is rolled back, then the source resumes', async () => {
     const calls: string[] = [];
     const { svc } = await setup(compute(calls, { restoreFails: new RestoreFailed('the lazy-pages daemon could not reach the page server') }));
-    const m0 = await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true });
+    const m0 = await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true });
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m).toMatchObject({ status: 'failed', phase: 'rolled-back' });
@@ -159,7 +159,7 @@ describe('post-copy through the flow', () => {
         return c.call(cx, host, method, args);
       },
     });
-    const uuid = (await svc.migrate(ctx(), 'web', null, undefined, { post_copy: true })).uuid;
+    const uuid = (await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true })).uuid;
     await svc.whenIdle();
     expect(refusal).toBeInstanceOf(InvalidMigrationState);
     expect((refusal as Error).message).toMatch(/in post-copy; too late to abort/);
@@ -168,11 +168,11 @@ describe('post-copy through the flow', () => {
 
   it('post-copy is refused at once, with the reason, when a host does not permit it; nothing is recorded', async () => {
     const { svc } = await setup(compute([]), {}, NOT_PERMITTED);
-    await expect(svc.migrate(ctx(), 'web', null, undefined, { post_copy: true })).rejects.toThrow(PostCopyUnsupported);
-    await expect(svc.migrate(ctx(), 'web', null, undefined, { post_copy: true })).rejects.toThrow(/permit_post_copy = false/);
+    await expect(svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true })).rejects.toThrow(PostCopyUnsupported);
+    await expect(svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true })).rejects.toThrow(/permit_post_copy = false/);
     expect(await svc.listMigrations()).toEqual([]);
     const { svc: old } = await setup(compute([]), {}, null);
-    await expect(old.migrate(ctx(), 'web', null, undefined, { post_copy: true })).rejects.toThrow(/c2 did not report its migration modes/);
+    await expect(old.migrateOnLiveState(ctx(), 'web', null, { post_copy: true })).rejects.toThrow(/c2 did not report its migration modes/);
   });
 });
 
@@ -187,7 +187,7 @@ describe('force-complete and the completion timeout', () => {
         return c.call(cx, host, method, args);
       },
     });
-    const uuid = (await svc.migrate(ctx(), 'web')).uuid;
+    const uuid = (await svc.migrateOnLiveState(ctx(), 'web')).uuid;
     await svc.whenIdle();
     expect(forced).toMatchObject({ mode: 'post-copy', status: 'pre-migrating' });
     expect(await svc.getMigration(uuid)).toMatchObject({ status: 'completed', mode: 'post-copy' });
@@ -211,7 +211,7 @@ describe('force-complete and the completion timeout', () => {
       YES,
       notify,
     );
-    const uuid = (await svc.migrate(ctx(), 'web')).uuid;
+    const uuid = (await svc.migrateOnLiveState(ctx(), 'web')).uuid;
     await svc.whenIdle();
     expect(events).toEqual(['live_migration_force_complete.start stop-and-copy', 'live_migration_force_complete.end post-copy']);
     await expect(svc.forceComplete(ctx(), uuid)).rejects.toThrow(/already completed/);
@@ -227,7 +227,7 @@ describe('force-complete and the completion timeout', () => {
         return c.call(cx, host, method, args);
       },
     });
-    const uuid = (await svc.migrate(ctx(), 'web')).uuid;
+    const uuid = (await svc.migrateOnLiveState(ctx(), 'web')).uuid;
     await svc.whenIdle();
     expect(refusal).toBeInstanceOf(InvalidMigrationState);
     expect((refusal as Error).message).toMatch(/already frozen and copied stop-and-copy/);
@@ -248,7 +248,7 @@ describe('force-complete and the completion timeout', () => {
       {},
       NOT_PERMITTED,
     );
-    const uuid = (await svc.migrate(ctx(), 'web')).uuid;
+    const uuid = (await svc.migrateOnLiveState(ctx(), 'web')).uuid;
     await svc.whenIdle();
     expect(refusal).toBeInstanceOf(PostCopyUnsupported);
     expect(await svc.getMigration(uuid)).toMatchObject({ status: 'completed', mode: 'stop-and-copy' });
@@ -264,14 +264,14 @@ describe('force-complete and the completion timeout', () => {
     };
     const a: string[] = [];
     const { svc: s1 } = await setup(slow(a), { completionTimeout: 1, timeoutAction: 'abort' });
-    const m1 = await s1.migrate(ctx(), 'web');
+    const m1 = await s1.migrateOnLiveState(ctx(), 'web');
     await s1.whenIdle();
     expect(await s1.getMigration(m1.uuid)).toMatchObject({ status: 'cancelled' });
     expect(a).not.toContain('live_migration@c1:stop-and-copy');
 
     const b: string[] = [];
     const { svc: s2 } = await setup(slow(b), { completionTimeout: 1, timeoutAction: 'force_complete' });
-    const m2 = await s2.migrate(ctx(), 'web');
+    const m2 = await s2.migrateOnLiveState(ctx(), 'web');
     await s2.whenIdle();
     expect(await s2.getMigration(m2.uuid)).toMatchObject({ status: 'completed', mode: 'post-copy' });
     expect(b).toContain('live_migration@c1:post-copy');

@@ -16,6 +16,7 @@ import { SqliteRepository } from '../../../src/conductor/repository.js';
 import { ConductorService } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
 import type { ContainerSummary, HostState } from '../../../src/objects/host.js';
+import { migrateOnRecord } from './recorded-decision.js';
 import { newMigration } from '../../../src/objects/migration.js';
 
 const log = pino({ level: 'silent' });
@@ -103,8 +104,8 @@ describe('a project-scoped migrate request', () => {
 
   it('also on the recorded state alone (no live check)', async () => {
     const { svc } = await setup();
-    await expect(svc.migrate(demo(), 'theirs', null, undefined, { project_id: 'p-demo' })).rejects.toThrow(ContainerNotFound);
-    await expect(svc.migrate(demo(), 'mine', null, undefined, { project_id: 'p-demo' })).resolves.toMatchObject({ project_id: 'p-demo' });
+    await expect(migrateOnRecord(svc, demo(), 'theirs', null, { project_id: 'p-demo' })).rejects.toThrow(ContainerNotFound);
+    await expect(migrateOnRecord(svc, demo(), 'mine', null, { project_id: 'p-demo' })).resolves.toMatchObject({ project_id: 'p-demo' });
   });
 });
 
