@@ -104,7 +104,7 @@ export interface ApiService extends ApiServer {
 export async function startApiService(opts: ApiServiceOptions): Promise<ApiService> {
   const { conf } = opts;
   const log = opts.logger ?? getLogger('api');
-  const policy = opts.policy ?? Policy.load(conf.api.policy_file, { logger: log });
+  const policy = opts.policy ?? Policy.load(conf.api.policy_file, { ...conf.oslo_policy, logger: log });
   const identity = opts.identity ?? new KeystoneClient(keystoneOptionsFromConf(conf, { logger: log }));
   const app = createApp({ conf, identity, policy, conductor: opts.conductor, logger: log });
   const server = await startApiServer(app, { host: conf.api.bind_host, port: conf.api.bind_port, logger: log });

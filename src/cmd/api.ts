@@ -84,7 +84,7 @@ if (cluster.isPrimary && workers > 1) {
     onStop(() => api.close(5000));
     // SIGHUP: the policy file is read again; one that does not load leaves the rules in force.
     onReload(() => {
-      api.policy.replaceRules(Policy.load(conf.api.policy_file, { logger: log }));
+      api.policy.replaceRules(Policy.load(conf.api.policy_file, { ...conf.oslo_policy, logger: log }));
       log.info({ policy_file: conf.api.policy_file }, 'SIGHUP: policy reloaded');
     });
     log.info({ url: api.url, ...(worker ? { worker, pid: process.pid } : {}) }, 'listening');
