@@ -15,7 +15,7 @@ export interface KeystoneCloud {
   region: string;
   admin: CloudCredentials;
   demo: CloudCredentials;
-  /** Only the reader role in the demo project (src/devcloud/keystone.ts gives it the demo user's password). */
+  /** Only the reader role in the demo project (src/devcloud/keystone.ts). */
   reader: CloudCredentials;
   service: CloudCredentials;
 }
@@ -31,7 +31,7 @@ export function keystoneCloud(): KeystoneCloud {
   try {
     if (!fs.existsSync(path.join(repoRoot, 'dist/cmd/devcloud.js'))) throw new Error('ferry-devcloud is not built');
     const k = cloud().keystone;
-    cached = { authUrl: k.auth_url, region: KEYSTONE.region, admin: k.admin, demo: k.demo, reader: { ...k.demo, username: 'demo-reader' }, service: k.service };
+    cached = { authUrl: k.auth_url, region: KEYSTONE.region, admin: k.admin, demo: k.demo, reader: k.reader, service: k.service };
   } catch {
     cached = {
       authUrl: KEYSTONE.authUrl,
