@@ -426,11 +426,6 @@ export class Policy {
     return { ...this.enforcement };
   }
 
-  /** The token scopes a rule is meant for; undefined: any (helper and operator-added rules). */
-  scopeTypes(rule: string): readonly ScopeType[] | undefined {
-    return this.scopes.get(rule);
-  }
-
   /**
    * Whether the caller's token scope fits the rule. A mismatch refuses only with enforce_scope;
    * without it the request is judged by the rule alone, and the mismatch logged once.
