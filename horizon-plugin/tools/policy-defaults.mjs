@@ -14,7 +14,8 @@ let out =
   '# src/identity/policies.ts; do not edit by hand.\n';
 for (const p of DEFAULT_POLICIES) {
   const ops = p.operations.map((o) => `{method: ${q(o.method)}, path: ${q(o.path)}}`).join(', ');
-  out += `- name: ${q(p.name)}\n  check_str: ${q(p.check_str)}\n  description: ${q(p.description)}\n  scope_types: null\n  operations: [${ops}]\n`;
+  const scopes = p.scope_types?.length ? `[${p.scope_types.map(q).join(', ')}]` : 'null';
+  out += `- name: ${q(p.name)}\n  check_str: ${q(p.check_str)}\n  description: ${q(p.description)}\n  scope_types: ${scopes}\n  operations: [${ops}]\n`;
 }
 const file = path.join(root, 'horizon-plugin/ferry_dashboard/conf/default_policies/container-migration.yaml');
 fs.writeFileSync(file, out);

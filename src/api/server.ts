@@ -79,6 +79,16 @@ export async function startApiServer(app: Express, opts: { host: string; port: n
   };
 }
 
+/**
+ * SIGHUP's policy step: the policy file read again and the rules built with the [oslo_policy]
+ * options now in force (the mutable options were applied first), swapped into the Policy the
+ * app holds. A file that does not load throws and leaves the rules in force.
+ */
+export function reloadPolicy(policy: Policy, conf: Pick<FerryConfig, 'api' | 'oslo_policy'>, log: Logger): void {
+  policy.replaceRules(Policy.load(conf.api.policy_file, { ...conf.oslo_policy, logger: log }));
+  log.info({ policy_file: conf.api.policy_file, ...conf.oslo_policy }, 'SIGHUP: policy reloaded');
+}
+
 export interface ApiServiceOptions {
   conf: FerryConfig;
   conductor: ConductorAPI;
@@ -104,7 +114,7 @@ export interface ApiService extends ApiServer {
 export async function startApiService(opts: ApiServiceOptions): Promise<ApiService> {
   const { conf } = opts;
   const log = opts.logger ?? getLogger('api');
-  const policy = opts.policy ?? Policy.load(conf.api.policy_file, { logger: log });
+  const policy = opts.policy ?? Policy.load(conf.api.policy_file, { ...conf.oslo_policy, logger: log });
   const identity = opts.identity ?? new KeystoneClient(keystoneOptionsFromConf(conf, { logger: log }));
   const app = createApp({ conf, identity, policy, conductor: opts.conductor, logger: log });
   const server = await startApiServer(app, { host: conf.api.bind_host, port: conf.api.bind_port, logger: log });

@@ -6,12 +6,11 @@
  * first worker registers the catalog endpoints, so that they are registered once.
  */
 import cluster from 'node:cluster';
-import { startApiService } from '../api/server.js';
+import { reloadPolicy, startApiService } from '../api/server.js';
 import { configureLogging, getLogger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
 import { ConductorRPCAPI } from '../conductor/rpcapi.js';
 import { explicitVersionCap } from '../conductor/upgrade.js';
-import { Policy } from '../identity/policy.js';
 import { configFilesFromArgv, loadConfig } from '../conf/index.js';
 import { runService } from './service.js';
 
@@ -83,10 +82,7 @@ if (cluster.isPrimary && workers > 1) {
     const api = await startApiService({ conf: { ...conf, api: { ...conf.api, register_endpoints: register } }, conductor, logger: log });
     onStop(() => api.close(5000));
     // SIGHUP: the policy file is read again; one that does not load leaves the rules in force.
-    onReload(() => {
-      api.policy.replaceRules(Policy.load(conf.api.policy_file, { logger: log }));
-      log.info({ policy_file: conf.api.policy_file }, 'SIGHUP: policy reloaded');
-    });
+    onReload(() => reloadPolicy(api.policy, conf, log));
     log.info({ url: api.url, ...(worker ? { worker, pid: process.pid } : {}) }, 'listening');
   });
 }

@@ -84,7 +84,7 @@ async function upgradeCheck(conf: FerryConfig, ignoredOptions: readonly string[]
     checkSchema(db.schemaState),
     checkServiceVersions(db.schema, running, conf.upgrade_levels),
     checkOldAgents(db.schema, running),
-    checkPolicyFile(conf.api.policy_file, readPolicy(conf.api.policy_file)),
+    checkPolicyFile(conf.api.policy_file, readPolicy(conf.api.policy_file), conf.oslo_policy),
     checkOptions(ignoredOptions, conf.upgrade_levels),
   ];
 }

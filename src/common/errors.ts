@@ -70,6 +70,8 @@ export const NotAuthenticated = define('not_authenticated', 'unauthorized', 'Not
 export const PolicyNotAuthorized = define('policy_not_authorized', 'forbidden', 'PolicyNotAuthorized');
 /** The caller may act only within their project, and their token has none (domain- or system-scoped, or unscoped). */
 export const ProjectScopeRequired = define('project_scope_required', 'forbidden', 'ProjectScopeRequired');
+/** [oslo_policy] enforce_scope: the token's scope (system, domain, project) is not one the rule is meant for. */
+export const InvalidScope = define('invalid_scope', 'forbidden', 'InvalidScope');
 export const ContainerNotFound = define('container_not_found', 'not_found', 'ContainerNotFound');
 export const MigrationNotFound = define('migration_not_found', 'not_found', 'MigrationNotFound');
 export const HostNotFound = define('host_not_found', 'not_found', 'HostNotFound');

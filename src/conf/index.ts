@@ -16,6 +16,7 @@ import { defaultOpts } from './default.js';
 import { healthcheckOpts } from './healthcheck.js';
 import { keystoneAuthtokenOpts } from './keystone_authtoken.js';
 import { notificationFormatOpts, notificationOpts } from './notifications.js';
+import { osloPolicyOpts } from './oslo_policy.js';
 import { rabbitOpts } from './rabbit.js';
 import { upgradeLevelsOpts } from './upgrade_levels.js';
 import type { GroupValues, OptGroup } from './opts.js';
@@ -32,6 +33,7 @@ export const groups = {
   notifications: notificationFormatOpts,
   oslo_messaging_notifications: notificationOpts,
   oslo_messaging_rabbit: rabbitOpts,
+  oslo_policy: osloPolicyOpts,
   upgrade_levels: upgradeLevelsOpts,
 } as const satisfies Record<string, OptGroup>;
 

@@ -148,7 +148,7 @@ export async function status(): Promise<CloudStatus> {
   );
   const result: CloudStatus = {
     state_dir: stateDir,
-    keystone: { auth_url: KEYSTONE.authUrl, admin: credentials.admin, demo: credentials.demo, service: credentials.service, state: await keystoneState() },
+    keystone: { auth_url: KEYSTONE.authUrl, admin: credentials.admin, demo: credentials.demo, reader: credentials.reader, service: credentials.service, state: await keystoneState() },
     rabbit: {
       transport_url: brokerUrl(BROKER_NAMES[0]),
       admin_transport_url: brokerUrl(BROKER_NAMES[0], ''),

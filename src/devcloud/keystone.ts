@@ -1,6 +1,7 @@
 /**
  * Keystone for the development cloud: SQLite, fernet tokens, served by keystone-wsgi-public
- * on 127.0.0.1:5000, with admin, demo (non-admin) and the `ferry` service user.
+ * on 127.0.0.1:5000, with admin, demo (member of demo), demo-reader (only the reader role in demo)
+ * and the `ferry` service user.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -15,9 +16,11 @@ const confFile = path.join(dir, 'keystone.conf');
 const pidFile = path.join(stateDir, 'run', 'keystone.pid');
 const MARKER = 'keystone-wsgi-public';
 
-export const credentials: Record<'admin' | 'demo' | 'service', CloudCredentials> = {
+export const credentials: Record<'admin' | 'demo' | 'reader' | 'service', CloudCredentials> = {
   admin: { username: 'admin', password: KEYSTONE.adminPassword, project_name: 'admin', user_domain_name: 'Default', project_domain_name: 'Default' },
   demo: { username: 'demo', password: KEYSTONE.demoPassword, project_name: 'demo', user_domain_name: 'Default', project_domain_name: 'Default' },
+  // The secure-RBAC reader: sees the demo project's migrations, changes nothing. The demo user's password.
+  reader: { username: 'demo-reader', password: KEYSTONE.demoPassword, project_name: 'demo', user_domain_name: 'Default', project_domain_name: 'Default' },
   service: { username: 'ferry', password: KEYSTONE.servicePassword, project_name: 'service', user_domain_name: 'Default', project_domain_name: 'Default' },
 };
 
@@ -71,16 +74,19 @@ async function provision(log: (s: string) => void) {
   const demo = await ensure(ks, 'projects', 'demo', { domain_id: 'default', description: 'A tenant' });
   const member = await ensure(ks, 'roles', 'member', {});
   const admin = await ensure(ks, 'roles', 'admin', {});
+  const reader = await ensure(ks, 'roles', 'reader', {});
   const demoUser = await ensure(ks, 'users', 'demo', { domain_id: 'default', password: KEYSTONE.demoPassword, default_project_id: demo });
+  const readerUser = await ensure(ks, 'users', 'demo-reader', { domain_id: 'default', password: KEYSTONE.demoPassword, default_project_id: demo });
   const ferryUser = await ensure(ks, 'users', 'ferry', { domain_id: 'default', password: KEYSTONE.servicePassword, default_project_id: service });
   for (const [project, user, role] of [
     [demo, demoUser, member],
+    [demo, readerUser, reader],
     [service, ferryUser, admin],
   ]) {
     const r = await ks.request('PUT', `/projects/${project}/users/${user}/roles/${role}`);
     if (r.status !== 204) throw new Error(`granting a Keystone role: HTTP ${r.status}`);
   }
-  log('Keystone users: admin (admin), demo (member of demo), ferry (admin in service)');
+  log('Keystone users: admin (admin), demo (member of demo), demo-reader (reader of demo), ferry (admin in service)');
 }
 
 /**

@@ -22,7 +22,7 @@ export interface CloudHost {
 
 export interface CloudStatus {
   state_dir: string;
-  keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
+  keystone: { auth_url: string; admin: CloudCredentials; demo: CloudCredentials; reader: CloudCredentials; service: CloudCredentials; state: 'up' | 'down' };
   /**
    * RabbitMQ. `transport_url` is the first broker alone: what clients of the cloud use (Python
    * oslo.messaging shuffles the hosts of a URL, so with both brokers it would land on either one

@@ -14,14 +14,20 @@
  * Unlike oslo.policy, which logs and denies, a check string that does not parse, a rule
  * that refers to an unknown rule, or a cycle of rules is refused when the file is loaded:
  * ferry-api will not start on a policy it cannot read.
+ *
+ * As oslo.policy's Enforcer ([oslo_policy] options): a default with a deprecated rule is, unless
+ * enforce_new_defaults, "new or old", and an operator's override of a renamed rule's old name
+ * still applies to the new name; a rule with scope_types refuses other token scopes when
+ * enforce_scope, else the mismatch is logged.
  */
 import fs from 'node:fs';
 import yaml from 'js-yaml';
 import type { RequestContext } from '../common/context.js';
-import { ConfigError, FerryError, PolicyNotAuthorized } from '../common/errors.js';
+import { ConfigError, FerryError, InvalidScope, PolicyNotAuthorized } from '../common/errors.js';
 import { getLogger, type Logger } from '../common/log.js';
 import { wrapWords } from '../common/wrap.js';
-import { DEFAULT_POLICIES, type RuleDefault } from './policies.js';
+import { osloPolicyOpts } from '../conf/oslo_policy.js';
+import { DEFAULT_POLICIES, type RuleDefault, type ScopeType } from './policies.js';
 
 // ---------------------------------------------------------------- the AST
 
@@ -286,6 +292,13 @@ function isContext(x: RequestContext | Credentials): x is RequestContext {
   return typeof (x as RequestContext).toDict === 'function';
 }
 
+/** The token's scope, as oslo.policy tells it: system, else domain, else project (an unscoped token too). */
+export function tokenScope(creds: Credentials): ScopeType {
+  if (creds.system_scope) return 'system';
+  if (creds.domain_id) return 'domain';
+  return 'project';
+}
+
 // ---------------------------------------------------------------- the enforcer
 
 interface LoadedRule {
@@ -294,36 +307,85 @@ interface LoadedRule {
   source: 'default' | string;
 }
 
-export interface PolicyLoadOptions {
+/** The [oslo_policy] options the enforcer follows. */
+export interface EnforcementOptions {
+  enforce_new_defaults: boolean;
+  enforce_scope: boolean;
+}
+
+export const DEFAULT_ENFORCEMENT: EnforcementOptions = {
+  enforce_new_defaults: osloPolicyOpts.enforce_new_defaults.default,
+  enforce_scope: osloPolicyOpts.enforce_scope.default,
+};
+
+export interface PolicyOptions extends Partial<EnforcementOptions> {
+  /** Where the overrides come from, for messages. */
+  source?: string;
   defaults?: readonly RuleDefault[];
   logger?: Logger;
+}
+
+export type PolicyLoadOptions = Omit<PolicyOptions, 'source'>;
+
+/**
+ * The check string a default is enforced with: its own, or, while [oslo_policy]
+ * enforce_new_defaults is off, "new or deprecated" (oslo.policy's OrCheck), so nobody who
+ * passed the old default loses access before the operator says so. An override of the rule
+ * itself replaces both; an override of a renamed rule's old name is taken for the new name.
+ */
+export function effectiveDefault(d: RuleDefault, overrides: Record<string, string>, enforceNewDefaults: boolean): { check_str: string; source: string } {
+  const dep = d.deprecated_rule;
+  if (!dep || Object.hasOwn(overrides, d.name)) return { check_str: d.check_str, source: 'default' };
+  if (dep.name !== d.name && Object.hasOwn(overrides, dep.name) && overrides[dep.name] !== dep.check_str) {
+    return { check_str: overrides[dep.name], source: `${dep.name} (deprecated name)` };
+  }
+  if (!enforceNewDefaults && dep.check_str !== d.check_str) {
+    return { check_str: `(${d.check_str}) or (${dep.check_str})`, source: 'default or deprecated default' };
+  }
+  return { check_str: d.check_str, source: 'default' };
 }
 
 export class Policy {
   private readonly rules: Map<string, LoadedRule>;
   private readonly compiled: Map<string, Check>;
+  private readonly scopes: Map<string, readonly ScopeType[]>;
+  private enforcement: EnforcementOptions;
+  /** Rule and token scope pairs already logged as mismatched (once each, not per request). */
+  private readonly scopeWarned = new Set<string>();
+  private readonly log: Logger;
   readonly defaults: readonly RuleDefault[];
 
-  private constructor(rules: Map<string, LoadedRule>, defaults: readonly RuleDefault[]) {
+  private constructor(rules: Map<string, LoadedRule>, defaults: readonly RuleDefault[], enforcement: EnforcementOptions, log: Logger) {
     this.rules = rules;
     this.compiled = new Map([...rules].map(([k, v]) => [k, v.check]));
+    this.scopes = scopesOf(defaults);
     this.defaults = defaults;
+    this.enforcement = enforcement;
+    this.log = log;
   }
 
   /**
    * The defaults with `overrides` (rule name -> check string) on top. Throws ConfigError
    * on a check string that does not parse, a reference to an unknown rule, or a cycle.
    */
-  static fromRules(overrides: Record<string, string>, source = 'policy overrides', defaults: readonly RuleDefault[] = DEFAULT_POLICIES): Policy {
+  static fromRules(overrides: Record<string, string>, options: PolicyOptions = {}): Policy {
+    const source = options.source ?? 'policy overrides';
+    const defaults = options.defaults ?? DEFAULT_POLICIES;
+    const enforcement: EnforcementOptions = {
+      enforce_new_defaults: options.enforce_new_defaults ?? DEFAULT_ENFORCEMENT.enforce_new_defaults,
+      enforce_scope: options.enforce_scope ?? DEFAULT_ENFORCEMENT.enforce_scope,
+    };
     const rules = new Map<string, LoadedRule>();
     for (const d of defaults) {
-      rules.set(d.name, { check: compile(d.check_str, d.name, 'the defaults in code'), check_str: d.check_str, source: 'default' });
+      const eff = effectiveDefault(d, overrides, enforcement.enforce_new_defaults);
+      const from = eff.source === 'default' || eff.source.startsWith('default ') ? 'the defaults in code' : source;
+      rules.set(d.name, { check: compile(eff.check_str, d.name, from), check_str: eff.check_str, source: eff.source });
     }
     for (const [name, text] of Object.entries(overrides)) {
       rules.set(name, { check: compile(text, name, source), check_str: text, source });
     }
     validateGraph(rules);
-    return new Policy(rules, defaults);
+    return new Policy(rules, defaults, enforcement, options.logger ?? getLogger('policy'));
   }
 
   /**
@@ -332,36 +394,75 @@ export class Policy {
    */
   static load(file: string | null | undefined, options: PolicyLoadOptions = {}): Policy {
     const log = options.logger ?? getLogger('policy');
-    const defaults = options.defaults ?? DEFAULT_POLICIES;
-    if (!file) return Policy.fromRules({}, 'defaults', defaults);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT') {
+    const opts = { ...options, logger: log };
+    let policy: Policy;
+    let text: string | null = null;
+    if (file) {
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code !== 'ENOENT') throw new ConfigError(`cannot read policy file ${file}: ${err.message}`);
         log.info({ policy_file: file }, 'no policy file; using the default rules');
-        return Policy.fromRules({}, 'defaults', defaults);
       }
-      throw new ConfigError(`cannot read policy file ${file}: ${err.message}`);
     }
-    const policy = Policy.fromRules(parsePolicyText(text, file), file, defaults);
-    const overridden = [...policy.rules].filter(([, r]) => r.source !== 'default').map(([k]) => k);
-    log.info({ policy_file: file, rules: overridden }, 'policy file loaded');
+    if (text === null) {
+      policy = Policy.fromRules({}, { ...opts, source: 'defaults' });
+    } else {
+      policy = Policy.fromRules(parsePolicyText(text, file as string), { ...opts, source: file as string });
+      const overridden = [...policy.rules].filter(([, r]) => r.source === file).map(([k]) => k);
+      log.info({ policy_file: file, rules: overridden }, 'policy file loaded');
+    }
+    const deprecated = [...policy.rules].filter(([, r]) => r.source !== 'default' && r.source !== file).map(([k, r]) => `${k}: ${r.check_str}`);
+    if (deprecated.length) {
+      // oslo.policy's warning: the operator should get ready for the new defaults, or keep the old ones in the file.
+      log.warn({ rules: deprecated }, 'policy rules enforced with a deprecated default or name (see the policy sample; [oslo_policy] enforce_new_defaults)');
+    }
     return policy;
   }
 
-  /** Whether `rule` allows the caller on `target`. An unknown rule is a programming error. */
+  /** The [oslo_policy] options this policy follows. */
+  get options(): EnforcementOptions {
+    return { ...this.enforcement };
+  }
+
+  /**
+   * Whether the caller's token scope fits the rule. A mismatch refuses only with enforce_scope;
+   * without it the request is judged by the rule alone, and the mismatch logged once.
+   */
+  private scopeAllows(rule: string, creds: Credentials): { ok: true } | { ok: false; scope: ScopeType; wanted: readonly ScopeType[] } {
+    const wanted = this.scopes.get(rule);
+    const scope = tokenScope(creds);
+    if (!wanted || wanted.includes(scope)) return { ok: true };
+    if (this.enforcement.enforce_scope) return { ok: false, scope, wanted };
+    const key = `${rule} ${scope}`;
+    if (!this.scopeWarned.has(key)) {
+      this.scopeWarned.add(key);
+      this.log.warn({ rule, token_scope: scope, scope_types: wanted }, 'policy rule checked with a token of a scope it is not meant for; [oslo_policy] enforce_scope = true would refuse it');
+    }
+    return { ok: true };
+  }
+
+  /** Whether `rule` allows the caller on `target` (and its token scope, with enforce_scope). An unknown rule is a programming error. */
   check(rule: string, who: RequestContext | Credentials, target: Target = {}): boolean {
     const c = this.compiled.get(rule);
     if (!c) throw new FerryError(`policy rule ${rule} is not registered`, { rule });
     const creds = isContext(who) ? credentialsFromContext(who) : who;
-    return evaluate(c, target, creds, this.compiled);
+    return this.scopeAllows(rule, creds).ok && evaluate(c, target, creds, this.compiled);
   }
 
-  /** Throws PolicyNotAuthorized when `rule` does not allow the caller on `target`. */
+  /** Throws InvalidScope (enforce_scope) or PolicyNotAuthorized when `rule` does not allow the caller on `target`. */
   enforce(rule: string, who: RequestContext | Credentials, target: Target = {}): void {
-    if (!this.check(rule, who, target)) {
+    const creds = isContext(who) ? credentialsFromContext(who) : who;
+    if (!this.compiled.has(rule)) throw new FerryError(`policy rule ${rule} is not registered`, { rule });
+    const scope = this.scopeAllows(rule, creds);
+    if (!scope.ok) {
+      throw new InvalidScope(
+        `Policy ${rule} is for ${scope.wanted.join(' or ')}-scoped tokens and this token is ${scope.scope}-scoped: ask Keystone for a ${scope.wanted.join(' or ')}-scoped token.`,
+        { rule, token_scope: scope.scope, scope_types: [...scope.wanted] },
+      );
+    }
+    if (!evaluate(this.compiled.get(rule)!, target, creds, this.compiled)) {
       throw new PolicyNotAuthorized(`Policy doesn't allow ${rule} to be performed.`, { rule });
     }
   }
@@ -378,6 +479,10 @@ export class Policy {
       this.rules.set(k, v);
       this.compiled.set(k, v.check);
     }
+    this.scopes.clear();
+    for (const [k, v] of fresh.scopes) this.scopes.set(k, v);
+    this.enforcement = { ...fresh.enforcement };
+    this.scopeWarned.clear();
   }
 
   ruleNames(): string[] {
@@ -389,6 +494,10 @@ export class Policy {
     const r = this.rules.get(rule);
     return r ? { check_str: r.check_str, source: r.source } : undefined;
   }
+}
+
+function scopesOf(defaults: readonly RuleDefault[]): Map<string, readonly ScopeType[]> {
+  return new Map(defaults.filter((d) => d.scope_types && d.scope_types.length > 0).map((d) => [d.name, d.scope_types as readonly ScopeType[]]));
 }
 
 function compile(text: string, name: string, source: string): Check {
@@ -444,13 +553,42 @@ export function parsePolicyText(text: string, source = 'policy file'): Record<st
   return out;
 }
 
+/** A rule enforced with what a deprecation left: its deprecated default (ORed in), or an override of its old name. */
+export interface DeprecatedInForce {
+  rule: string;
+  /** The check string in force. */
+  check_str: string;
+  why: 'deprecated default' | 'deprecated name';
+  /** The old name, for `deprecated name`. */
+  old_name?: string;
+}
+
+/**
+ * What the upgrade check counts: the rules that `overrides` and enforce_new_defaults leave on a
+ * deprecated default or name, and overrides of an old name that the new name's override hides.
+ */
+export function deprecatedRulesInForce(overrides: Record<string, string>, enforceNewDefaults: boolean, defaults: readonly RuleDefault[] = DEFAULT_POLICIES): DeprecatedInForce[] {
+  const out: DeprecatedInForce[] = [];
+  for (const d of defaults) {
+    const dep = d.deprecated_rule;
+    if (!dep) continue;
+    const eff = effectiveDefault(d, overrides, enforceNewDefaults);
+    if (eff.source.endsWith('(deprecated name)') || (dep.name !== d.name && Object.hasOwn(overrides, dep.name))) {
+      out.push({ rule: d.name, check_str: eff.check_str, why: 'deprecated name', old_name: dep.name });
+    } else if (eff.source !== 'default') {
+      out.push({ rule: d.name, check_str: eff.check_str, why: 'deprecated default' });
+    }
+  }
+  return out;
+}
+
 /**
  * Rules of a policy file that Ferry neither enforces nor reaches through another rule
  * (`rule:NAME`): removed in a release, or misspelled, so the override does nothing. The
  * overrides must parse (Policy.fromRules first).
  */
 export function unusedPolicyRules(overrides: Record<string, string>, defaults: readonly RuleDefault[] = DEFAULT_POLICIES): string[] {
-  const known = new Set(defaults.map((d) => d.name));
+  const known = new Set(defaults.flatMap((d) => [d.name, ...(d.deprecated_rule ? [d.deprecated_rule.name] : [])]));
   const referenced = new Set<string>();
   for (const text of [...defaults.map((d) => d.check_str), ...Object.values(overrides)]) {
     for (const ref of referencedRules(parseCheckString(text))) referenced.add(ref);
@@ -469,13 +607,28 @@ export function generatePolicySample(defaults: readonly RuleDefault[] = DEFAULT_
   const lines = [
     '# Ferry policy (oslo.policy rule syntax). Every rule below is shown commented out with',
     '# its default; uncomment and change a line to override it. A rule that is not listed',
-    '# keeps its default. Generated by `ferry-manage policy sample`; do not edit by hand.',
+    '# keeps its default. "Intended scope(s)" are the token scopes a rule is meant for',
+    '# ([oslo_policy] enforce_scope = true refuses others). A DEPRECATED note gives a rule\'s',
+    '# old default, which still lets callers through while [oslo_policy]',
+    '# enforce_new_defaults = false. Generated by `ferry-manage policy sample`; do not edit',
+    '# by hand.',
     '',
   ];
   for (const d of defaults) {
     for (const l of wrapWords(d.description, 76)) lines.push(`# ${l}`);
     for (const op of d.operations) lines.push(`# ${op.method.padEnd(7)}${op.path}`);
+    if (d.scope_types?.length) lines.push(`# Intended scope(s): ${d.scope_types.join(', ')}`);
     lines.push(`#${JSON.stringify(d.name)}: ${JSON.stringify(d.check_str)}`, '');
+    const dep = d.deprecated_rule;
+    if (dep) {
+      // As oslopolicy-sample-generator writes it: after the rule, so that uncommenting the rule line keeps the new default.
+      const note =
+        `${JSON.stringify(dep.name)}:${JSON.stringify(dep.check_str)} has been deprecated since ${dep.since} in favor of ` +
+        `${JSON.stringify(d.name)}:${JSON.stringify(d.check_str)}. Reason: ${dep.reason}`;
+      lines.push('# DEPRECATED');
+      for (const l of wrapWords(note, 76)) lines.push(`# ${l}`);
+      lines.push('');
+    }
   }
   return lines.join('\n');
 }

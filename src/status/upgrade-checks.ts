@@ -11,7 +11,7 @@ import { AUTO } from '../conf/upgrade_levels.js';
 import { resolveVersionCap, type RunningServices } from '../conductor/upgrade.js';
 import { SCHEMA_VERSION, schemaVerdict, type SchemaState } from '../db/schema.js';
 import { wrapWords } from '../common/wrap.js';
-import { parsePolicyText, Policy, unusedPolicyRules } from '../identity/policy.js';
+import { DEFAULT_ENFORCEMENT, deprecatedRulesInForce, parsePolicyText, Policy, unusedPolicyRules, type EnforcementOptions } from '../identity/policy.js';
 import { COMPUTE_RPC_VERSION } from '../compute/methods.js';
 import { CONDUCTOR_RPC_VERSION } from '../conductor/methods.js';
 
@@ -136,30 +136,48 @@ export function checkOldAgents(schema: number | Error, r: RunningServices): Chec
 }
 
 /**
- * The policy file ([api] policy_file): it must parse (rules, references, no cycles) and each rule
- * in it should be one Ferry enforces or one another rule refers to; any other was removed or is
- * misspelled, and overrides nothing. Ferry has no deprecated rule names so far.
+ * The policy file ([api] policy_file) and the [oslo_policy] options: the file must parse (rules,
+ * references, no cycles); each rule in it should be one Ferry enforces or one another rule
+ * refers to (any other was removed or is misspelled, and overrides nothing); and no rule should
+ * still be enforced with a deprecated default (enforce_new_defaults = false) or through a
+ * deprecated rule name, which a later release drops: these are counted, with their rules.
  * `text`: the file's content, null when there is no file (the defaults), an Error when unreadable.
  */
-export function checkPolicyFile(file: string, text: string | null | Error): CheckResult {
+export function checkPolicyFile(file: string, text: string | null | Error, enforcement: EnforcementOptions = DEFAULT_ENFORCEMENT): CheckResult {
   const name = 'Policy file';
-  if (text === null) return { name, code: CheckCode.Success, details: `no policy file at ${file}: the defaults apply` };
   if (text instanceof Error) return { name, code: CheckCode.Failure, details: `cannot read ${file}: ${text.message}` };
-  let overrides: Record<string, string>;
-  try {
-    overrides = parsePolicyText(text, file);
-    Policy.fromRules(overrides, file);
-  } catch (e) {
-    return { name, code: CheckCode.Failure, details: `${(e as Error).message}; ferry-api will not start with it` };
+  let overrides: Record<string, string> = {};
+  if (text !== null) {
+    try {
+      overrides = parsePolicyText(text, file);
+      Policy.fromRules(overrides, { source: file, ...enforcement });
+    } catch (e) {
+      return { name, code: CheckCode.Failure, details: `${(e as Error).message}; ferry-api will not start with it` };
+    }
   }
+  const problems: string[] = [];
   const unused = unusedPolicyRules(overrides);
   if (unused.length) {
-    return {
-      name,
-      code: CheckCode.Warning,
-      details: `${file}: rule(s) ${list(unused.map((u) => `"${u}"`))} are not Ferry's and no other rule uses them (removed or misspelled), so they change nothing: rename or remove them (see "ferry-manage policy sample")`,
-    };
+    problems.push(
+      `${file}: rule(s) ${list(unused.map((u) => `"${u}"`))} are not Ferry's and no other rule uses them (removed or misspelled), so they change nothing: rename or remove them (see "ferry-manage policy sample")`,
+    );
   }
+  const deprecated = deprecatedRulesInForce(overrides, enforcement.enforce_new_defaults);
+  const byName = deprecated.filter((d) => d.why === 'deprecated name');
+  const byDefault = deprecated.filter((d) => d.why === 'deprecated default');
+  if (byName.length) {
+    problems.push(
+      `${byName.length} rule(s) set in ${file} under a deprecated name: ${list(byName.map((d) => `"${d.old_name}" (now "${d.rule}")`))}: rename them, a later release ignores the old names`,
+    );
+  }
+  if (byDefault.length) {
+    problems.push(
+      `${byDefault.length} rule(s) still let callers through with their deprecated default ([oslo_policy] enforce_new_defaults = false): ${list(byDefault.map((d) => `"${d.rule}"`))}: ` +
+        'make sure the new defaults suit your users (see "ferry-manage policy sample"), or copy the old default into the policy file, then set enforce_new_defaults = true',
+    );
+  }
+  if (problems.length) return { name, code: CheckCode.Warning, details: problems.join('; ') };
+  if (text === null) return { name, code: CheckCode.Success, details: `no policy file at ${file}: the defaults apply` };
   const n = Object.keys(overrides).length;
   return { name, code: CheckCode.Success, details: n ? `${file}: ${n} rule(s), all known` : `${file} overrides no rule` };
 }

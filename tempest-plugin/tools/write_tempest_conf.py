@@ -1,6 +1,6 @@
 """Writes WORKSPACE/etc/tempest.conf (and the accounts file it names) for the development cloud
-from `ferry-devcloud status --json` on stdin: Keystone, its admin and demo users as
-pre-provisioned accounts, only Ferry available, and the [container_migration]
+from `ferry-devcloud status --json` on stdin: Keystone, its admin, demo (member) and
+demo-reader users as pre-provisioned accounts, only Ferry available, and the [container_migration]
 options the workload tests need (each host's Docker engine, the tenant network, the client
 namespace). Usage: ... | /usr/bin/python3 write_tempest_conf.py WORKSPACE"""
 import configparser
@@ -60,16 +60,24 @@ def main(workspace):
     os.makedirs(os.path.join(workspace, 'etc'), exist_ok=True)
     os.makedirs(os.path.join(workspace, 'logs'), exist_ok=True)
     os.makedirs(os.path.join(workspace, 'lock'), exist_ok=True)
+    accounts_list = [
+        {'username': admin['username'], 'password': admin['password'],
+         'project_name': admin['project_name'], 'domain_name': admin['user_domain_name'],
+         'types': ['admin']},
+        {'username': demo['username'], 'password': demo['password'],
+         'project_name': demo['project_name'], 'domain_name': demo['user_domain_name'],
+         'roles': ['member']},
+    ]
+    reader = ks.get('reader')
+    if reader:
+        # Only the reader role in demo: tempest's project_reader (secure RBAC tests).
+        accounts_list.append(
+            {'username': reader['username'], 'password': reader['password'],
+             'project_name': reader['project_name'], 'domain_name': reader['user_domain_name'],
+             'roles': ['reader']})
     with open(accounts, 'w') as f:
-        # JSON is YAML: the two accounts tempest hands out (admin, and a member of demo).
-        json.dump([
-            {'username': admin['username'], 'password': admin['password'],
-             'project_name': admin['project_name'], 'domain_name': admin['user_domain_name'],
-             'types': ['admin']},
-            {'username': demo['username'], 'password': demo['password'],
-             'project_name': demo['project_name'], 'domain_name': demo['user_domain_name'],
-             'roles': ['member']},
-        ], f, indent=2)
+        # JSON is YAML: the accounts tempest hands out (admin, a member and a reader of demo).
+        json.dump(accounts_list, f, indent=2)
     with open(os.path.join(workspace, 'etc', 'tempest.conf'), 'w') as f:
         f.write('# Written by tempest-plugin/tools/write_tempest_conf.py for the development '
                 'cloud.\n')

@@ -23,8 +23,10 @@ class Docker(object):
             raise AssertionError('docker %s on %s: %s' % (' '.join(args), host, r.stderr.strip()))
         return r.stdout
 
-    def run(self, host, name, image, network=None, ip=None, mac=None, env=()):
+    def run(self, host, name, image, network=None, ip=None, mac=None, env=(), labels=None):
         args = ['run', '-d', '--name', name]
+        for k, v in sorted((labels or {}).items()):
+            args += ['--label', '%s=%s' % (k, v)]
         if network:
             args += ['--network', network]
         if ip:

@@ -11,10 +11,13 @@ from ferry_tempest_plugin.common import waiters
 from ferry_tempest_plugin.common import workloads
 
 CONF = config.CONF
+# The Docker label that gives a container (and its migrations) a project, as Ferry reads it.
+PROJECT_LABEL = 'org.openstack.project_id'
 
 
 class BaseContainerMigrationTest(test.BaseTestCase):
-    # Migrating is admin-only by default (like Nova); a project member checks the refusals.
+    # Migrating is admin-only by default (like Nova); a project member checks the refusals and
+    # reads only its project's migrations and containers (secure RBAC defaults).
     credentials = ['admin', 'primary']
     # Tests that start workloads need the hosts' Docker engines.
     needs_workloads = False
@@ -65,24 +68,27 @@ class BaseContainerMigrationTest(test.BaseTestCase):
     def workload_name(cls, prefix):
         return data_utils.rand_name(prefix='ferry-tempest-' + prefix)
 
-    def start_workload(self, prefix, image, host=None, ip=None, env=()):
+    def start_workload(self, prefix, image, host=None, ip=None, env=(), project_id=None):
         """Start a container on host (the source by default); removed at cleanup. Waits until
-        Ferry lists it (the agents report their containers with each heartbeat)."""
-        return self._start(self.addCleanup, prefix, image, host, ip, env)
+        Ferry lists it (the agents report their containers with each heartbeat). project_id:
+        the project label (org.openstack.project_id) that makes it, and its migrations, that
+        project's."""
+        return self._start(self.addCleanup, prefix, image, host, ip, env, project_id)
 
     @classmethod
-    def start_class_workload(cls, prefix, image, host=None, ip=None, env=()):
+    def start_class_workload(cls, prefix, image, host=None, ip=None, env=(), project_id=None):
         """start_workload for a whole test class (in resource_setup)."""
-        return cls._start(cls.addClassResourceCleanup, prefix, image, host, ip, env)
+        return cls._start(cls.addClassResourceCleanup, prefix, image, host, ip, env, project_id)
 
     @classmethod
-    def _start(cls, add_cleanup, prefix, image, host, ip, env):
+    def _start(cls, add_cleanup, prefix, image, host, ip, env, project_id=None):
         name = cls.workload_name(prefix)
         host = host or cls.source
         add_cleanup(cls.docker.remove_everywhere, name)
         network = CONF.container_migration.fabric_network if ip else None
+        labels = {PROJECT_LABEL: project_id} if project_id else None
         cls.docker.run(host, name, image, network=network, ip=ip,
-                       mac=workloads.mac_for(ip) if ip else None, env=env)
+                       mac=workloads.mac_for(ip) if ip else None, env=env, labels=labels)
         cls.wait_listed(cls.client, name, host)
         return name
 

@@ -6,9 +6,10 @@
  * their creator's project label: a member allowed to migrate moves their own (the label moves
  * with it) and finds no other; a token without a project reaches nothing.
  *
- * The policy overrides that let members read their own migrations are applied to a ferry-api
- * app run in this test (createApp, real Keystone validation, the real conductor over the
- * bus); the default-policy checks go to the dev cloud's own ferry-api service. The records
+ * The policy overrides that let members migrate and abort are applied to a ferry-api app run in
+ * this test (createApp, real Keystone validation, the real conductor over the bus); the
+ * default-policy checks (project readers read their own project: see rbac.test.ts) go to the
+ * dev cloud's own ferry-api service. The records
  * are written into the conductor's database through its repository.
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -190,26 +191,30 @@ describe("members allowed to read their project's migrations", () => {
 describe("the dev cloud's ferry-api with the default policy", () => {
   const real = () => apiBase();
 
-  it('a member gets the same 403 whether a migration exists or not', async () => {
+  it("a member gets the same 404 for another project's migration as for none; aborting is 403 either way", async () => {
     const a = await call(real(), 'GET', `/v1/migrations/${theirs.uuid}`, { token: tokens.demo });
-    const b = await call(real(), 'GET', `/v1/migrations/${randomUUID()}`, { token: tokens.demo });
-    expect([a.status, b.status]).toEqual([403, 403]);
-    expect(a.json.error.message).toBe(b.json.error.message);
+    const missing = randomUUID();
+    const b = await call(real(), 'GET', `/v1/migrations/${missing}`, { token: tokens.demo });
+    expect([a.status, b.status]).toEqual([404, 404]);
+    expect(a.json.error.message.replace(theirs.uuid, 'ID')).toBe(b.json.error.message.replace(missing, 'ID'));
+    expect((await call(real(), 'GET', `/v1/migrations/${mine.uuid}`, { token: tokens.demo })).status).toBe(200);
     const d = await call(real(), 'DELETE', `/v1/migrations/${theirs.uuid}`, { token: tokens.demo });
     expect(d.status).toBe(403);
   });
 
-  it('the admin role in a tenant project is not a cloud administrator; in the admin project it is', async () => {
+  it('the admin role in a tenant project is not a cloud administrator (its reads stay in its project); in the admin project it is', async () => {
     for (const [method, path] of [
-      ['GET', '/v1/migrations'],
-      ['GET', `/v1/migrations/${theirs.uuid}`],
       ['GET', '/v1/hosts'],
-      ['GET', '/v1/containers'],
       ['POST', '/v1/containers/anything/migrate'],
+      ['DELETE', `/v1/migrations/${mine.uuid}`],
     ] as const) {
       const r = await call(real(), method, path, { token: tokens.tenantAdmin, body: method === 'POST' ? {} : undefined });
       expect([method, path, r.status]).toEqual([method, path, 403]);
     }
+    // Keystone's admin role implies reader: the tenant's admin reads its own project, like any reader.
+    const listed = await call(real(), 'GET', `/v1/migrations?user_id=${user}`, { token: tokens.tenantAdmin });
+    expect(listed.json.migrations.map((m: Migration) => m.uuid)).toEqual([mine.uuid]);
+    expect((await call(real(), 'GET', `/v1/migrations/${theirs.uuid}`, { token: tokens.tenantAdmin })).status).toBe(404);
     expect((await call(real(), 'GET', `/v1/migrations/${theirs.uuid}`, { token: tokens.admin })).status).toBe(200);
   });
 });

@@ -82,4 +82,23 @@ describe('ferry-status upgrade check on the development cloud', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('warns (exit 1) and counts the rules left on a deprecated default with [oslo_policy] enforce_new_defaults = false', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-status-'));
+    try {
+      const old = path.join(dir, 'old-defaults.conf');
+      fs.writeFileSync(old, '[oslo_policy]\nenforce_new_defaults = false\n');
+      const r = await run(['--config-file', conf(), '--config-file', old, '--json', 'upgrade', 'check']);
+      expect(r.code).toBe(1);
+      const results = JSON.parse(r.stdout) as { check: string; result: number; details: string | null }[];
+      expect(results.find((x) => x.check === 'Policy file')).toMatchObject({
+        result: 1,
+        details: expect.stringMatching(/^3 rule\(s\) still let callers through with their deprecated default \(\[oslo_policy\] enforce_new_defaults = false\): "ferry:migration:get"/),
+      });
+      // The option is Ferry's: not reported as an unknown one.
+      expect(results.find((x) => x.check === 'Configuration options')?.result).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -15,6 +15,8 @@ export interface KeystoneCloud {
   region: string;
   admin: CloudCredentials;
   demo: CloudCredentials;
+  /** Only the reader role in the demo project (src/devcloud/keystone.ts). */
+  reader: CloudCredentials;
   service: CloudCredentials;
 }
 
@@ -29,13 +31,14 @@ export function keystoneCloud(): KeystoneCloud {
   try {
     if (!fs.existsSync(path.join(repoRoot, 'dist/cmd/devcloud.js'))) throw new Error('ferry-devcloud is not built');
     const k = cloud().keystone;
-    cached = { authUrl: k.auth_url, region: KEYSTONE.region, admin: k.admin, demo: k.demo, service: k.service };
+    cached = { authUrl: k.auth_url, region: KEYSTONE.region, admin: k.admin, demo: k.demo, reader: k.reader, service: k.service };
   } catch {
     cached = {
       authUrl: KEYSTONE.authUrl,
       region: KEYSTONE.region,
       admin: creds('admin', KEYSTONE.adminPassword, 'admin'),
       demo: creds('demo', KEYSTONE.demoPassword, 'demo'),
+      reader: creds('demo-reader', KEYSTONE.demoPassword, 'demo'),
       service: creds('ferry', KEYSTONE.servicePassword, 'service'),
     };
   }

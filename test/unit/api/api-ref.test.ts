@@ -9,7 +9,8 @@
  *   is the first one that has the route;
  * - every file in samples/ is used by a sample line, and every sample line names files that exist.
  *
- * A sample line in the markdown reads (request optional, "as <who>" optional, default admin):
+ * A sample line in the markdown reads (request optional, "as <who>" optional: admin (default),
+ * member or reader of the samples' project, anonymous):
  *   Sample (microversion 1.4, as member): `POST /v1/containers/counter/migrate` with [request](samples/x-req.json) → 202, [response](samples/x-resp.json)
  */
 import fs from 'node:fs';
@@ -26,7 +27,7 @@ import { DEFAULT_POLICIES } from '../../../src/identity/policies.js';
 import { Policy } from '../../../src/identity/policy.js';
 import { countByStatus, type Evacuation } from '../../../src/objects/evacuation.js';
 import { FakeConductor, hostFixture } from './fake-conductor.js';
-import { ADMIN_TOKEN, call, DEMO_TOKEN, FakeIdentity, serve, silentLogger } from './helpers.js';
+import { ADMIN_TOKEN, call, DEMO_TOKEN, FakeIdentity, READER_TOKEN, serve, silentLogger } from './helpers.js';
 
 const DOC_DIR = path.resolve('docs/api-ref');
 const SAMPLES_DIR = path.join(DOC_DIR, 'samples');
@@ -134,7 +135,7 @@ interface SampleLine {
   file: string;
   section: string;
   version: string;
-  who: 'admin' | 'member' | 'anonymous';
+  who: 'admin' | 'member' | 'reader' | 'anonymous';
   method: string;
   url: string;
   request?: string;
@@ -153,7 +154,7 @@ interface Section {
 
 const HEADING_RE = /^### (GET|POST|PUT|DELETE) (\/\S*)\s*$/;
 const SAMPLE_RE =
-  /^Sample \(microversion (\S+?)(?:, as (admin|member|anonymous))?\): `(GET|POST|PUT|DELETE) (\S+)`(?: with \[request\]\((samples\/[^)]+)\))? → (\d{3})(?:, \[response\]\((samples\/[^)]+)\))?\s*$/;
+  /^Sample \(microversion (\S+?)(?:, as (admin|member|reader|anonymous))?\): `(GET|POST|PUT|DELETE) (\S+)`(?: with \[request\]\((samples\/[^)]+)\))? → (\d{3})(?:, \[response\]\((samples\/[^)]+)\))?\s*$/;
 
 function readReference(): Section[] {
   const sections: Section[] = [];
@@ -291,7 +292,7 @@ async function freshApi(): Promise<string> {
   return server.url;
 }
 
-const TOKENS = { admin: ADMIN_TOKEN, member: DEMO_TOKEN, anonymous: undefined };
+const TOKENS = { admin: ADMIN_TOKEN, member: DEMO_TOKEN, reader: READER_TOKEN, anonymous: undefined };
 
 describe('the api-ref samples are what the API answers', () => {
   it('the reference has sample lines', () => {

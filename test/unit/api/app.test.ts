@@ -5,7 +5,7 @@ import { EngineError, MessagingTimeout, MessagingUnavailable } from '../../../sr
 import { defaultConfig, type FerryConfig } from '../../../src/conf/index.js';
 import { Policy } from '../../../src/identity/policy.js';
 import { FakeConductor } from './fake-conductor.js';
-import { ADMIN_TOKEN, call, DEMO_TOKEN, FakeIdentity, REQ_ID_RE, serve, silentLogger } from './helpers.js';
+import { ADMIN_TOKEN, call, DEMO_TOKEN, FakeIdentity, READER_TOKEN, REQ_ID_RE, serve, silentLogger } from './helpers.js';
 
 let conf: FerryConfig;
 let conductor: FakeConductor;
@@ -189,11 +189,12 @@ describe('authentication', () => {
 describe('policy', () => {
   const denied: [string, string, unknown?][] = [
     ['GET', '/v1/hosts', undefined],
-    ['GET', '/v1/containers', undefined],
-    ['GET', '/v1/migrations', undefined],
+    ['PUT', '/v1/hosts/compute1', { status: 'disabled' }],
+    ['POST', '/v1/hosts/compute1/evacuate', {}],
+    ['GET', '/v1/evacuations', undefined],
     ['POST', '/v1/containers/counter/migrate', {}],
   ];
-  it.each(denied)('a non-admin gets 403 on %s %s', async (method, path, body) => {
+  it.each(denied)('a project member gets 403 on %s %s', async (method, path, body) => {
     const r = await call(base, method, path, { token: DEMO_TOKEN, body });
     expect(r.status).toBe(403);
     expectErrorShape(r, 403, 'Forbidden');
@@ -201,9 +202,9 @@ describe('policy', () => {
     expect(conductor.calls).toHaveLength(0);
   });
 
-  it('a non-admin cannot read or abort a migration', async () => {
+  it("a project member cannot abort a migration, nor see another project's", async () => {
     const m = conductor.add({ container_name: 'counter', project_id: 'p-admin' });
-    expect((await call(base, 'GET', `/v1/migrations/${m.uuid}`, { token: DEMO_TOKEN })).status).toBe(403);
+    expect((await call(base, 'GET', `/v1/migrations/${m.uuid}`, { token: DEMO_TOKEN })).status).toBe(404);
     expect((await call(base, 'DELETE', `/v1/migrations/${m.uuid}`, { token: DEMO_TOKEN })).status).toBe(403);
     expect(conductor.calls.map((c) => c.method)).not.toContain('abortMigration');
     expect(conductor.migrations.get(m.uuid)?.status).toBe('accepted');
@@ -347,18 +348,124 @@ describe('policy', () => {
       project_domain_name: null,
       system_scope: 'all',
     });
-    expect((await call(base, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(403);
-    expect((await call(base, 'GET', '/v1/migrations', { token: 'system-admin' })).status).toBe(200);
-    expect((await call(base, 'GET', '/v1/migrations', { token: ADMIN_TOKEN })).status).toBe(200);
+    expect((await call(base, 'GET', '/v1/hosts', { token: 'tenant-admin' })).status).toBe(403);
+    expect((await call(base, 'GET', '/v1/hosts', { token: 'system-admin' })).status).toBe(200);
+    expect((await call(base, 'GET', '/v1/hosts', { token: ADMIN_TOKEN })).status).toBe(200);
     // Empty admin_project_name: Keystone's own is_admin_project flag decides.
     const c2 = { ...conf, api: { ...conf.api, admin_project_name: '' } };
     const s = await serve(createApp({ conf: c2, identity, policy, conductor, logger: silentLogger }));
     try {
-      expect((await call(s.url, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(200);
+      expect((await call(s.url, 'GET', '/v1/hosts', { token: 'tenant-admin' })).status).toBe(200);
       identity.tokens.set('tenant-admin', { ...identity.tokens.get('tenant-admin')!, is_admin_project: false });
-      expect((await call(s.url, 'GET', '/v1/migrations', { token: 'tenant-admin' })).status).toBe(403);
+      expect((await call(s.url, 'GET', '/v1/hosts', { token: 'tenant-admin' })).status).toBe(403);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('secure RBAC defaults (reader, member, admin)', () => {
+  const names = (r: { json: { migrations: { container_name: string }[] } }) => r.json.migrations.map((m) => m.container_name).sort();
+
+  it("a project reader lists and shows its project's migrations and containers, and nothing else", async () => {
+    conductor.add({ container_name: 'mine', project_id: 'p-demo' });
+    const theirs = conductor.add({ container_name: 'theirs', project_id: 'p-admin' });
+    const mine = [...conductor.migrations.values()].find((m) => m.container_name === 'mine')!;
+    for (const token of [READER_TOKEN, DEMO_TOKEN]) {
+      const listed = await call(base, 'GET', '/v1/migrations', { token });
+      expect([token, listed.status]).toEqual([token, 200]);
+      // The filter goes to the conductor: the list is the project's, not the whole table filtered here.
+      expect(conductor.calls.at(-1)?.args[0]).toMatchObject({ project_id: 'p-demo' });
+      expect(names(listed)).toEqual(['mine']);
+      expect((await call(base, 'GET', `/v1/migrations/${mine.uuid}`, { token })).json.migration.container_name).toBe('mine');
+      expect((await call(base, 'GET', `/v1/migrations/${theirs.uuid}`, { token })).status).toBe(404);
+      const other = await call(base, 'GET', '/v1/migrations?project_id=p-admin', { token });
+      expect([other.status, other.json.error.message]).toEqual([403, "Policy doesn't allow ferry:migration:all_projects to be performed."]);
+      const containers = await call(base, 'GET', '/v1/containers', { token });
+      expect(containers.status).toBe(200);
+      expect(conductor.calls.at(-1)?.args[0]).toMatchObject({ project_id: 'p-demo' });
+    }
+    expect(names(await call(base, 'GET', '/v1/migrations', { token: ADMIN_TOKEN }))).toEqual(['mine', 'theirs']);
+  });
+
+  it('a reader changes nothing: migrate, abort, force-complete and host maintenance are 403', async () => {
+    const mine = conductor.add({ container_name: 'mine', project_id: 'p-demo', status: 'running' });
+    for (const [method, path, body] of [
+      ['POST', '/v1/containers/counter/migrate', {}],
+      ['DELETE', `/v1/migrations/${mine.uuid}`, undefined],
+      ['POST', `/v1/migrations/${mine.uuid}/action`, { force_complete: null }],
+      ['GET', '/v1/hosts', undefined],
+      ['PUT', '/v1/hosts/compute1', { status: 'disabled' }],
+    ] as const) {
+      const r = await call(base, method, path, { token: READER_TOKEN, body });
+      expect([method, path, r.status, r.json.error.ferry_code]).toEqual([method, path, 403, 'policy_not_authorized']);
+    }
+    expect(conductor.calls.map((c) => c.method)).toEqual([]);
+  });
+
+  it('a role that is none of reader, member, admin reads nothing, even in its own project', async () => {
+    identity.tokens.set('observer', { ...identity.tokens.get(READER_TOKEN)!, roles: ['heat_stack_owner'] });
+    for (const path of ['/v1/migrations', '/v1/containers']) {
+      const r = await call(base, 'GET', path, { token: 'observer' });
+      expect([path, r.status]).toEqual([path, 403]);
+    }
+  });
+
+  it("enforce_new_defaults = false keeps the old default too: an operator's admin_api override still grants the reads", async () => {
+    // The operator's own administrators, named in admin_api before the new defaults existed.
+    identity.tokens.set('operator', { ...identity.tokens.get(READER_TOKEN)!, project_id: 'p-ops', roles: ['cloud-operator'] });
+    conductor.add({ container_name: 'mine', project_id: 'p-demo' });
+    const overrides = { admin_api: 'is_admin:True or rule:context_is_admin or role:cloud-operator' };
+    for (const [enforce_new_defaults, status] of [
+      [false, 200],
+      [true, 403],
+    ] as const) {
+      const p2 = Policy.fromRules(overrides, { enforce_new_defaults });
+      const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
+      try {
+        const r = await call(s.url, 'GET', '/v1/migrations', { token: 'operator' });
+        expect([enforce_new_defaults, r.status]).toEqual([enforce_new_defaults, status]);
+        // The old default also passes them for all_projects (still admin_api): every project's.
+        if (status === 200) expect(names(r)).toEqual(['mine']);
+        // A project reader reads either way: the old default is added, never instead.
+        expect((await call(s.url, 'GET', '/v1/migrations', { token: READER_TOKEN })).status).toBe(200);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  it('enforce_scope = true refuses a system-scoped token on project rules (403 invalid_scope) and keeps it for hosts', async () => {
+    identity.tokens.set('system-admin', {
+      ...identity.tokens.get(ADMIN_TOKEN)!,
+      project_id: null,
+      project_name: null,
+      project_domain_id: null,
+      project_domain_name: null,
+      is_admin_project: false,
+      system_scope: 'all',
+    });
+    for (const [enforce_scope, migrations] of [
+      [false, 200],
+      [true, 403],
+    ] as const) {
+      const p2 = Policy.fromRules({}, { enforce_scope, logger: silentLogger });
+      const s = await serve(createApp({ conf, identity, policy: p2, conductor, logger: silentLogger }));
+      try {
+        const r = await call(s.url, 'GET', '/v1/migrations', { token: 'system-admin' });
+        expect([enforce_scope, r.status]).toEqual([enforce_scope, migrations]);
+        if (enforce_scope) {
+          expect(r.json.error.ferry_code).toBe('invalid_scope');
+          expect(r.json.error.message).toBe(
+            'Policy ferry:migration:get_all is for project-scoped tokens and this token is system-scoped: ask Keystone for a project-scoped token.',
+          );
+        }
+        expect((await call(s.url, 'GET', '/v1/hosts', { token: 'system-admin' })).status).toBe(200);
+        // The admin project's token is project-scoped: everything, either way.
+        expect((await call(s.url, 'GET', '/v1/migrations', { token: ADMIN_TOKEN })).status).toBe(200);
+      } finally {
+        await s.close();
+      }
     }
   });
 });

@@ -31,11 +31,14 @@ export function tokenInfo(over: Partial<TokenInfo> = {}): TokenInfo {
 
 export const ADMIN_TOKEN = 'admin-token';
 export const DEMO_TOKEN = 'demo-token';
+/** Only the reader role in the demo project (Keystone's bootstrap role; member and admin imply it). */
+export const READER_TOKEN = 'reader-token';
 
 export class FakeIdentity implements TokenValidator {
   readonly tokens = new Map<string, TokenInfo>([
     [ADMIN_TOKEN, tokenInfo()],
     [DEMO_TOKEN, tokenInfo({ user_id: 'u-demo', user_name: 'demo', project_id: 'p-demo', project_name: 'demo', roles: ['member', 'reader'] })],
+    [READER_TOKEN, tokenInfo({ user_id: 'u-reader', user_name: 'demo-reader', project_id: 'p-demo', project_name: 'demo', roles: ['reader'], is_admin_project: false })],
   ]);
   readonly seen: string[] = [];
   unavailable = false;

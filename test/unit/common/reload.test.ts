@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { reloadPolicy } from '../../../src/api/server.js';
 import { reloadService } from '../../../src/cmd/service.js';
 import { RequestContext } from '../../../src/common/context.js';
 import { configureLogging, currentLogLevel, getLogger } from '../../../src/common/log.js';
@@ -105,5 +106,26 @@ describe('policy reload', () => {
     fs.writeFileSync(file, `"${POLICY.migrationGetAll}": "rule:no_such_rule"\n`);
     expect(() => held.replaceRules(Policy.load(file))).toThrow(/no_such_rule/);
     expect(held.check(POLICY.migrationGetAll, member)).toBe(true);
+  });
+
+  it('SIGHUP applies changed [oslo_policy] options: the rules are built again with them', async () => {
+    const confFile = path.join(dir, 'ferry-policy.conf');
+    const policyFile = path.join(dir, 'policy-opts.yaml');
+    fs.writeFileSync(policyFile, '');
+    const base = `[DEFAULT]\nlog_dir = ${dir}\n[api]\npolicy_file = ${policyFile}\n`;
+    fs.writeFileSync(confFile, `${base}[oslo_policy]\nenforce_new_defaults = true\n`);
+    const conf = loadConfig([confFile]);
+    const log = getLogger('ferry-test');
+    const held = Policy.load(conf.api.policy_file, { ...conf.oslo_policy, logger: log });
+    expect(held.describe(POLICY.migrationGet)?.check_str).toBe('rule:project_reader_or_admin');
+    const systemAdmin = new RequestContext({ user_id: 'u', system_scope: 'all', roles: ['admin'] });
+    expect(held.check(POLICY.migrationGetAll, systemAdmin)).toBe(true);
+
+    fs.writeFileSync(confFile, `${base}[oslo_policy]\nenforce_new_defaults = false\nenforce_scope = true\n`);
+    await reloadService('ferry-test', conf, [confFile], [() => reloadPolicy(held, conf, log)], log);
+    expect(conf.oslo_policy).toEqual({ enforce_new_defaults: false, enforce_scope: true });
+    expect(held.options).toEqual({ enforce_new_defaults: false, enforce_scope: true });
+    expect(held.describe(POLICY.migrationGet)?.check_str).toBe('(rule:project_reader_or_admin) or (rule:admin_api)');
+    expect(held.check(POLICY.migrationGetAll, systemAdmin)).toBe(false);
   });
 });

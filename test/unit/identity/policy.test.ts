@@ -5,17 +5,22 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import yaml from 'js-yaml';
 import { pino } from 'pino';
 import { RequestContext } from '../../../src/common/context.js';
-import { ConfigError, PolicyNotAuthorized } from '../../../src/common/errors.js';
-import { DEFAULT_POLICIES, POLICY } from '../../../src/identity/policies.js';
+import { ConfigError, InvalidScope, PolicyNotAuthorized } from '../../../src/common/errors.js';
+import { DEFAULT_POLICIES, POLICY, type RuleDefault } from '../../../src/identity/policies.js';
 import {
   checkToString,
+  DEFAULT_ENFORCEMENT,
+  deprecatedRulesInForce,
   generatePolicySample,
   parseCheckString,
   parsePolicyText,
   Policy,
   PolicySyntaxError,
+  tokenScope,
+  unusedPolicyRules,
   type Credentials,
 } from '../../../src/identity/policy.js';
+import { defaultConfig } from '../../../src/conf/index.js';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 const logger = pino({ level: 'silent' });
@@ -157,38 +162,74 @@ describe('evaluation', () => {
 describe('default rules', () => {
   const p = Policy.fromRules({});
   const ferryRules = DEFAULT_POLICIES.filter((d) => d.name.startsWith('ferry:')).map((d) => d.name);
+  /** The reads a project's readers may do (the target is the resource's project). */
+  const projectReads: string[] = [POLICY.migrationGet, POLICY.migrationGetAll, POLICY.containerGetAll];
 
   it('are the documented set', () => {
     expect(Object.fromEntries(DEFAULT_POLICIES.map((d) => [d.name, d.check_str]))).toEqual({
       context_is_admin: 'role:admin and (is_admin_project:True or system_scope:all)',
       admin_api: 'is_admin:True or rule:context_is_admin',
+      project_reader_api: 'role:reader and project_id:%(project_id)s',
+      project_member_api: 'role:member and project_id:%(project_id)s',
+      project_reader_or_admin: 'rule:project_reader_api or rule:context_is_admin',
+      project_member_or_admin: 'rule:project_member_api or rule:context_is_admin',
       'ferry:migration:all_projects': 'rule:admin_api',
       'ferry:migration:create': 'rule:admin_api',
       'ferry:migration:delete': 'rule:admin_api',
       'ferry:migration:force_complete': 'rule:admin_api',
-      'ferry:migration:get': 'rule:admin_api',
-      'ferry:migration:get_all': 'rule:admin_api',
+      'ferry:migration:get': 'rule:project_reader_or_admin',
+      'ferry:migration:get_all': 'rule:project_reader_or_admin',
       'ferry:host:get_all': 'rule:admin_api',
       'ferry:host:update': 'rule:admin_api',
       'ferry:host:evacuate': 'rule:admin_api',
       'ferry:evacuation:get': 'rule:admin_api',
       'ferry:evacuation:get_all': 'rule:admin_api',
-      'ferry:container:get_all': 'rule:admin_api',
+      'ferry:container:get_all': 'rule:project_reader_or_admin',
       'ferry:container:all_projects': 'rule:admin_api',
     });
     for (const d of DEFAULT_POLICIES) {
       expect(d.description.length).toBeGreaterThan(10);
       if (d.name.startsWith('ferry:')) expect(d.operations.length).toBeGreaterThan(0);
+      // Every rule the API enforces says which token scopes it is for; helpers say nothing.
+      expect([d.name, d.scope_types !== undefined]).toEqual([d.name, d.name.startsWith('ferry:')]);
+    }
+    // Deprecated: exactly the reads that were admin-only, with their old default.
+    expect(DEFAULT_POLICIES.filter((d) => d.deprecated_rule).map((d) => [d.name, d.deprecated_rule!.name, d.deprecated_rule!.check_str])).toEqual(
+      projectReads.map((r) => [r, r, 'rule:admin_api']),
+    );
+  });
+
+  it('scope_types: project for migrations and containers, system or project for hosts and evacuations', () => {
+    for (const d of DEFAULT_POLICIES.filter((x) => x.name.startsWith('ferry:'))) {
+      const want = /^ferry:(host|evacuation):/.test(d.name) ? ['system', 'project'] : ['project'];
+      expect([d.name, d.scope_types]).toEqual([d.name, want]);
     }
   });
 
-  it('admin may do everything, a member nothing', () => {
+  it('admin may do everything; a project member or reader only read their own project', () => {
+    const reader: Credentials = { user_id: 'u3', project_id: 'p2', roles: ['reader'], is_admin: false };
     for (const r of ferryRules) {
-      expect([r, p.check(r, admin)]).toEqual([r, true]);
-      expect([r, p.check(r, { ...member, is_admin: true })]).toEqual([r, true]);
-      expect([r, p.check(r, member)]).toEqual([r, false]);
+      expect([r, p.check(r, admin, { project_id: 'p9' })]).toEqual([r, true]);
+      const reads = projectReads.includes(r);
+      // is_admin (an internal context) is admin_api; the new read defaults name context_is_admin, as Nova's.
+      if (!reads) expect([r, p.check(r, { ...member, is_admin: true })]).toEqual([r, true]);
+      for (const who of [member, reader]) {
+        expect([r, who.roles, p.check(r, who, { project_id: 'p2' })]).toEqual([r, who.roles, reads]);
+        // Another project's resource: never.
+        expect([r, who.roles, p.check(r, who, { project_id: 'p9' })]).toEqual([r, who.roles, false]);
+      }
     }
     expect(p.check(POLICY.contextIsAdmin, admin)).toBe(true);
+  });
+
+  it("the reader role is what counts: a role outside reader/member/admin in the project reads nothing", () => {
+    const other: Credentials = { user_id: 'u4', project_id: 'p2', roles: ['heat_stack_owner'], is_admin: false };
+    for (const r of projectReads) expect([r, p.check(r, other, { project_id: 'p2' })]).toEqual([r, false]);
+    // Keystone puts implied roles in the token: an admin of a tenant project has reader, and reads that project.
+    const tenantAdmin: Credentials = { user_id: 'u5', project_id: 'p2', roles: ['admin', 'member', 'reader'], is_admin_project: false };
+    expect(p.check(POLICY.migrationGetAll, tenantAdmin, { project_id: 'p2' })).toBe(true);
+    expect(p.check(POLICY.migrationAllProjects, tenantAdmin, { project_id: 'p2' })).toBe(false);
+    expect(p.check(POLICY.migrationCreate, tenantAdmin, { project_id: 'p2' })).toBe(false);
   });
 
   it("context_is_admin is Keystone's convention: the admin role in the admin project, or system scope", () => {
@@ -196,7 +237,7 @@ describe('default rules', () => {
     // The admin role in another project (e.g. a tenant's own project admin) is not a cloud administrator.
     const projectAdmin = { ...admin, project_id: 'p-tenant', is_admin_project: false };
     expect(p.check(POLICY.contextIsAdmin, projectAdmin)).toBe(false);
-    for (const r of ferryRules) expect([r, p.check(r, projectAdmin)]).toEqual([r, false]);
+    for (const r of ferryRules) expect([r, p.check(r, projectAdmin, { project_id: 'p-other' })]).toEqual([r, false]);
     // A system-scoped token with the admin role is one.
     expect(p.check(POLICY.contextIsAdmin, { ...admin, project_id: null, is_admin_project: false, system_scope: 'all' })).toBe(true);
     // System scope without the admin role is not.
@@ -215,6 +256,138 @@ describe('default rules', () => {
     const o = Policy.fromRules({ context_is_admin: 'role:cloud-admin' });
     expect(o.check('ferry:migration:create', admin)).toBe(false);
     expect(o.check('ferry:migration:create', { ...member, roles: ['cloud-admin'] })).toBe(true);
+  });
+});
+
+describe('deprecated defaults ([oslo_policy] enforce_new_defaults)', () => {
+  // An operator who let their own operators in through admin_api before the reads were opened to readers.
+  const opsOverride = { admin_api: 'is_admin:True or rule:context_is_admin or role:ops' };
+  const ops: Credentials = { user_id: 'u-ops', project_id: 'p-ops', roles: ['ops'], is_admin: false };
+
+  it('the defaults follow the [oslo_policy] options: new defaults on, scope not enforced', () => {
+    expect(DEFAULT_ENFORCEMENT).toEqual(defaultConfig().oslo_policy);
+    expect(Policy.fromRules({}).options).toEqual({ enforce_new_defaults: true, enforce_scope: false });
+  });
+
+  it('off: a read is "new or deprecated default", so the old admin_api override still grants it', () => {
+    const old = Policy.fromRules(opsOverride, { enforce_new_defaults: false });
+    expect(old.describe(POLICY.migrationGetAll)).toEqual({ check_str: '(rule:project_reader_or_admin) or (rule:admin_api)', source: 'default or deprecated default' });
+    expect(old.check(POLICY.migrationGetAll, ops, { project_id: 'p-ops' })).toBe(true);
+    expect(old.check(POLICY.migrationGet, ops, { project_id: 'p-demo' })).toBe(true);
+    // Rules that did not change are not touched.
+    expect(old.describe(POLICY.migrationCreate)).toEqual({ check_str: 'rule:admin_api', source: 'default' });
+    // On: only the new default, which names context_is_admin, not the overridden admin_api.
+    const fresh = Policy.fromRules(opsOverride, { enforce_new_defaults: true });
+    expect(fresh.describe(POLICY.migrationGetAll)).toEqual({ check_str: 'rule:project_reader_or_admin', source: 'default' });
+    expect(fresh.check(POLICY.migrationGetAll, ops, { project_id: 'p-ops' })).toBe(false);
+    // A project reader reads either way.
+    for (const pol of [old, fresh]) expect(pol.check(POLICY.migrationGet, member, { project_id: 'p2' })).toBe(true);
+  });
+
+  it("an override of the rule itself is enforced as written, whatever the option", () => {
+    for (const enforce_new_defaults of [true, false]) {
+      const o = Policy.fromRules({ ...opsOverride, 'ferry:migration:get': 'rule:admin_api' }, { enforce_new_defaults });
+      expect(o.describe(POLICY.migrationGet)).toEqual({ check_str: 'rule:admin_api', source: 'policy overrides' });
+      expect(o.check(POLICY.migrationGet, member, { project_id: 'p2' })).toBe(false);
+    }
+  });
+
+  describe('a renamed rule (defaults of a test service)', () => {
+    const defaults: RuleDefault[] = [
+      {
+        name: 'svc:thing:list',
+        check_str: 'role:reader',
+        description: 'List things (was svc:things:index).',
+        operations: [{ method: 'GET', path: '/things' }],
+        scope_types: ['project'],
+        deprecated_rule: { name: 'svc:things:index', check_str: 'role:admin', reason: 'renamed', since: '0.2.0' },
+      },
+    ];
+    const viewer: Credentials = { project_id: 'p1', roles: ['viewer'] };
+
+    it("an operator's override of the old name is taken for the new name, in either mode", () => {
+      for (const enforce_new_defaults of [true, false]) {
+        const o = Policy.fromRules({ 'svc:things:index': 'role:viewer' }, { defaults, enforce_new_defaults });
+        expect(o.describe('svc:thing:list')).toEqual({ check_str: 'role:viewer', source: 'svc:things:index (deprecated name)' });
+        expect(o.check('svc:thing:list', viewer)).toBe(true);
+      }
+      // The old name is known: not reported as a rule nobody uses.
+      expect(unusedPolicyRules({ 'svc:things:index': 'role:viewer' }, defaults)).toEqual([]);
+      expect(deprecatedRulesInForce({ 'svc:things:index': 'role:viewer' }, true, defaults)).toEqual([
+        { rule: 'svc:thing:list', check_str: 'role:viewer', why: 'deprecated name', old_name: 'svc:things:index' },
+      ]);
+    });
+
+    it('the new name set too wins; the old name set to its old default is no override', () => {
+      const both = Policy.fromRules({ 'svc:things:index': 'role:viewer', 'svc:thing:list': 'role:lister' }, { defaults });
+      expect(both.check('svc:thing:list', viewer)).toBe(false);
+      const same = Policy.fromRules({ 'svc:things:index': 'role:admin' }, { defaults, enforce_new_defaults: true });
+      expect(same.describe('svc:thing:list')).toEqual({ check_str: 'role:reader', source: 'default' });
+    });
+  });
+
+  it('deprecatedRulesInForce counts the reads left on their deprecated default', () => {
+    expect(deprecatedRulesInForce({}, true)).toEqual([]);
+    expect(deprecatedRulesInForce({}, false).map((d) => [d.rule, d.why])).toEqual([
+      [POLICY.migrationGet, 'deprecated default'],
+      [POLICY.migrationGetAll, 'deprecated default'],
+      [POLICY.containerGetAll, 'deprecated default'],
+    ]);
+    // Set in the file: the operator's own choice, no longer the deprecated default.
+    expect(deprecatedRulesInForce({ 'ferry:container:get_all': 'rule:admin_api' }, false)).toHaveLength(2);
+  });
+});
+
+describe('scope types ([oslo_policy] enforce_scope)', () => {
+  const systemAdmin: Credentials = { user_id: 'u1', project_id: null, system_scope: 'all', roles: ['admin', 'member', 'reader'] };
+  const domainReader: Credentials = { user_id: 'u6', project_id: null, domain_id: 'default', roles: ['reader'] };
+
+  it("a token's scope: system, else domain, else project (unscoped counts as project, as oslo.policy)", () => {
+    expect(tokenScope(systemAdmin)).toBe('system');
+    expect(tokenScope(domainReader)).toBe('domain');
+    expect(tokenScope(member)).toBe('project');
+    expect(tokenScope({ roles: [] })).toBe('project');
+  });
+
+  it('on: a system-scoped admin is refused project rules with InvalidScope, and keeps host rules', () => {
+    const p = Policy.fromRules({}, { enforce_scope: true, logger });
+    expect(p.check(POLICY.migrationGetAll, systemAdmin)).toBe(false);
+    expect(() => p.enforce(POLICY.migrationCreate, systemAdmin)).toThrow(InvalidScope);
+    expect(() => p.enforce(POLICY.migrationCreate, systemAdmin)).toThrow(
+      'Policy ferry:migration:create is for project-scoped tokens and this token is system-scoped: ask Keystone for a project-scoped token.',
+    );
+    expect(p.check(POLICY.hostGetAll, systemAdmin)).toBe(true);
+    expect(() => p.enforce(POLICY.hostEvacuate, systemAdmin)).not.toThrow();
+    // A domain-scoped token fits none of Ferry's rules.
+    expect(() => p.enforce(POLICY.hostGetAll, domainReader)).toThrow(/is for system or project-scoped tokens and this token is domain-scoped/);
+    // Helper rules have no scope of their own: context_is_admin still says who is an admin.
+    expect(p.check(POLICY.contextIsAdmin, systemAdmin)).toBe(true);
+    // A project-scoped admin passes, and a denial within the scope is still PolicyNotAuthorized.
+    expect(() => p.enforce(POLICY.migrationCreate, admin)).not.toThrow();
+    expect(() => p.enforce(POLICY.migrationCreate, member)).toThrow(PolicyNotAuthorized);
+  });
+
+  it('off: the rule alone decides, and each rule and scope mismatch is logged once', () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'warn' }, { write: (l: string) => lines.push(l) });
+    const p = Policy.fromRules({}, { enforce_scope: false, logger: capture });
+    for (let i = 0; i < 3; i++) expect(p.check(POLICY.migrationGetAll, systemAdmin)).toBe(true);
+    expect(p.check(POLICY.migrationGet, systemAdmin, { project_id: 'p9' })).toBe(true);
+    expect(p.check(POLICY.hostGetAll, systemAdmin)).toBe(true);
+    const logged = lines.map((l) => JSON.parse(l) as { rule: string; token_scope: string; scope_types: string[] });
+    expect(logged.map((l) => [l.rule, l.token_scope, l.scope_types])).toEqual([
+      [POLICY.migrationGetAll, 'system', ['project']],
+      [POLICY.migrationGet, 'system', ['project']],
+    ]);
+  });
+
+  it('SIGHUP (replaceRules) brings the new options along', () => {
+    const held = Policy.fromRules({}, { enforce_scope: false, logger });
+    expect(held.check(POLICY.migrationGetAll, systemAdmin)).toBe(true);
+    held.replaceRules(Policy.fromRules({}, { enforce_scope: true, enforce_new_defaults: false, logger }));
+    expect(held.options).toEqual({ enforce_scope: true, enforce_new_defaults: false });
+    expect(held.check(POLICY.migrationGetAll, systemAdmin)).toBe(false);
+    expect(held.describe(POLICY.migrationGetAll)?.check_str).toBe('(rule:project_reader_or_admin) or (rule:admin_api)');
   });
 });
 
@@ -277,6 +450,19 @@ describe('sample file', () => {
 
   it('etc/ferry/policy.yaml is the generated sample', () => {
     expect(fs.readFileSync(path.join(repoRoot, 'etc/ferry/policy.yaml'), 'utf8')).toBe(sample);
+  });
+
+  it('gives each rule its intended scopes and each deprecated default after its rule', () => {
+    for (const d of DEFAULT_POLICIES) {
+      const at = sample.indexOf(`#${JSON.stringify(d.name)}: `);
+      const block = sample.slice(sample.lastIndexOf('\n\n', at), at);
+      if (d.scope_types) expect([d.name, block]).toEqual([d.name, expect.stringContaining(`# Intended scope(s): ${d.scope_types.join(', ')}\n`)]);
+      else expect(block).not.toContain('Intended scope');
+    }
+    expect(sample).toContain(
+      '# DEPRECATED\n# "ferry:migration:get":"rule:admin_api" has been deprecated since 0.2.0 in\n# favor of "ferry:migration:get":"rule:project_reader_or_admin".',
+    );
+    expect(sample.match(/^# DEPRECATED$/gm)).toHaveLength(DEFAULT_POLICIES.filter((d) => d.deprecated_rule).length);
   });
 
   it('is all comments: loading it changes nothing', () => {

@@ -133,6 +133,25 @@ describe('policy file check', () => {
     });
     expect(checkPolicyFile('p.yaml', new Error('EACCES')).code).toBe(CheckCode.Failure);
   });
+
+  it('counts the rules left on a deprecated default while [oslo_policy] enforce_new_defaults is false, file or not', () => {
+    const off = { enforce_new_defaults: false, enforce_scope: false };
+    const none = checkPolicyFile('/etc/ferry/policy.yaml', null, off);
+    expect(none.code).toBe(CheckCode.Warning);
+    expect(none.details).toBe(
+      '3 rule(s) still let callers through with their deprecated default ([oslo_policy] enforce_new_defaults = false): ' +
+        '"ferry:migration:get", "ferry:migration:get_all", "ferry:container:get_all": make sure the new defaults suit your users ' +
+        '(see "ferry-manage policy sample"), or copy the old default into the policy file, then set enforce_new_defaults = true',
+    );
+    // A rule the file sets is the operator's own: not counted.
+    const pinned = checkPolicyFile('p.yaml', '"ferry:migration:get": "rule:admin_api"\n"ferry:container:get_all": "rule:admin_api"\n', off);
+    expect(pinned.details).toMatch(/^1 rule\(s\) still let callers through with their deprecated default .*: "ferry:migration:get_all": /);
+    // Both kinds of problem in one answer.
+    const both = checkPolicyFile('p.yaml', '"ferry:migraton:get": "role:admin"\n', off);
+    expect(both.details).toMatch(/are not Ferry's .*; 3 rule\(s\) still let callers through/);
+    // With the new defaults enforced there is nothing to count.
+    expect(checkPolicyFile('/etc/ferry/policy.yaml', null, { enforce_new_defaults: true, enforce_scope: true }).code).toBe(CheckCode.Success);
+  });
 });
 
 describe('options check', () => {

@@ -1,7 +1,6 @@
 """GET /v1/containers: every container on every compute host."""
 from tempest import config
 from tempest.lib import decorators
-from tempest.lib import exceptions as lib_exc
 
 from ferry_tempest_plugin.tests import base
 
@@ -22,7 +21,14 @@ class ContainersTest(base.BaseContainerMigrationTest):
         for c in self.client.list_containers()['containers']:
             self.assertTrue({'id', 'name', 'host', 'image', 'status'}.issubset(c), c)
 
-    @decorators.attr(type=['negative'])
-    @decorators.idempotent_id('dccc0797-3ca0-4eb7-989c-89765819bd19')
-    def test_list_containers_as_member_is_forbidden(self):
-        self.assertRaises(lib_exc.Forbidden, self.member_client.list_containers)
+    @decorators.idempotent_id('36553941-2342-4363-afb3-2165148a3cab')
+    def test_member_lists_only_its_projects_containers(self):
+        project = self.os_primary.credentials.project_id
+        mine = self.start_workload('list-mine', CONF.container_migration.counter_image,
+                                   project_id=project)
+        other = self.start_workload('list-other', CONF.container_migration.counter_image)
+        listed = self.wait_listed(self.member_client, mine, self.source)
+        self.assertEqual(project, listed['project_id'])
+        containers = self.member_client.list_containers()['containers']
+        self.assertNotIn(other, [c['name'] for c in containers])
+        self.assertEqual({project}, {c['project_id'] for c in containers})

@@ -47,9 +47,11 @@ class MigrationsNegativeTest(base.BaseContainerMigrationTest):
         self.assertRaises(lib_exc.BadRequest, self.client.list_migrations, status='flying')
 
     @decorators.attr(type=['negative'])
-    @decorators.idempotent_id('6967c20e-6b8f-4bef-9fdd-c769df7d5533')
-    def test_member_cannot_list_migrations(self):
-        self.assertRaises(lib_exc.Forbidden, self.member_client.list_migrations)
+    @decorators.idempotent_id('a7e875d6-f25f-4a62-b12d-9a06f9cf2389')
+    def test_member_cannot_list_another_projects_migrations(self):
+        # A project member lists its own project's (secure RBAC); naming another is refused.
+        self.assertRaises(lib_exc.Forbidden, self.member_client.list_migrations,
+                          project_id=self.os_admin.credentials.project_id)
 
     @decorators.attr(type=['negative'])
     @decorators.idempotent_id('b3d58e18-f7b2-4df5-a9fc-7c9aed96e656')
@@ -79,4 +81,5 @@ class MigrationsWithWorkloadNegativeTest(base.BaseContainerMigrationTest):
         m = self.migrate(name, self.target)
         self.assertEqual('completed', waiters.wait_for_migration(self.client, m['uuid'])['status'])
         self.assertRaises(lib_exc.Conflict, self.client.abort_migration, m['uuid'])
-        self.assertRaises(lib_exc.Forbidden, self.member_client.show_migration, m['uuid'])
+        # Unlabelled, so the admin's project's migration: not found to another project's member.
+        self.assertRaises(lib_exc.NotFound, self.member_client.show_migration, m['uuid'])
