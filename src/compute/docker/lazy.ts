@@ -32,6 +32,7 @@ import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
 import { treeBytes } from './tree.js';
+import { containerRunning, waitStopped } from './stopped.js';
 import { sleep } from '../../common/sleep.js';
 
 /** CRIU's page server asks for a ~3.3 MB pipe; above fs.pipe-max-size it stays 64 KiB and fails. */
@@ -355,8 +356,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       throw new PostCopyFailed(handle.error, { container: o.containerId });
     }
     // Docker learns of the exit from containerd's event.
-    const deadline = Date.now() + 10_000;
-    while ((await o.docker.getContainer(o.containerId).inspect()).State.Running && Date.now() < deadline) await sleep(20);
+    await waitStopped(containerRunning(o.docker.getContainer(o.containerId)), { timeoutMs: 10_000, intervalMs: 20 });
     handle.state = 'done';
     fs.rmSync(work, { recursive: true, force: true });
   })();
@@ -563,15 +563,9 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     const container = o.docker.getContainer(o.containerId);
     await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
     // Stopped as the engine shows it before anyone hears "failed" (the conductor then reads the target).
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const running = await container
-        .inspect()
-        .then((i) => i.State.Running)
-        .catch(() => false);
-      if (!running) return;
-      await sleep(50);
-    }
+    // A container the engine cannot show any more counts as stopped.
+    const running = containerRunning(container);
+    await waitStopped(() => running().catch(() => false), { timeoutMs: 30_000, intervalMs: 50 });
   };
   let aborted = false;
   const handle: LazyRestoreHandle = {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { EngineError, PostCopyFailed, PostCopyUnsupported } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import { sleep } from '../../common/sleep.js';
+import { containerRunning, waitStopped } from './stopped.js';
 import type {
   LazyCheckpointRequest,
   LazyCheckpointResult,
@@ -242,10 +242,7 @@ export class DockerLazyPages implements LazyPagesCapability {
       if (status(e) === 404 || status(e) === 409) return false; // gone, or not running any more
       throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.engine.host}: ${errText(e)}`);
     }
-    for (let i = 0; i < 300; i++) {
-      if (!(await container.inspect()).State.Running) break;
-      await sleep(100);
-    }
+    await waitStopped(containerRunning(container), { timeoutMs: 30_000, intervalMs: 100 });
     log.warn({ host: this.engine.host, container: id }, 'stopped a copy whose lazy restore an earlier run of this agent left unfinished');
     return true;
   }
