@@ -98,6 +98,10 @@ export class DockerDriver implements EngineDriver {
    * container while it cleans up).
    */
   private readonly upperDirs = new Map<string, string>();
+  /** The init PID each spec describeContainer returned was captured with: the source's pre-check needs no second inspect. */
+  private readonly initPids = new WeakMap<ContainerSpec, number>();
+  /** This process's effective capabilities: fixed for its life, so read from /proc once. */
+  private capEff: string | null = null;
   /** This CPU's cpuinfo.img (a minute: a microcode update can take features away, e.g. TSX). */
   private cpuCache: { at: number; image: Buffer | null } | null = null;
 
@@ -203,7 +207,9 @@ export class DockerDriver implements EngineDriver {
         memoryEstimate = null;
       }
     }
-    return captureSpec(ins, { fabric: this.fabric, imageRef, volumes, memoryEstimate });
+    const spec = captureSpec(ins, { fabric: this.fabric, imageRef, volumes, memoryEstimate });
+    this.initPids.set(spec, ins.State.Pid);
+    return spec;
   }
 
   async sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]> {
@@ -215,14 +221,16 @@ export class DockerDriver implements EngineDriver {
 
   /** A container whose processes CRIU could not dump here (another user's rlimits), refused before the freeze. */
   private async credentialsRefusal(spec: ContainerSpec): Promise<Refusal | null> {
-    const pid = (await this.inspectNow(spec.id)).State.Pid;
+    // A spec from elsewhere (not described here) has its PID looked up.
+    const pid = this.initPids.get(spec) ?? (await this.inspectNow(spec.id)).State.Pid;
     if (!pid) return null;
     const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
+    this.capEff ??= ownCapEff();
     return foreignCredentialsRefusal({
       container: spec.name,
       host: this.host,
       processes: processTree(pid),
-      canReadForeignLimits: canReadForeignLimits(ownCapEff(), criu),
+      canReadForeignLimits: canReadForeignLimits(this.capEff, criu),
     });
   }
 
