@@ -205,7 +205,7 @@ export class DockerLazyPages implements LazyPagesCapability {
    */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
-    await this.endLazyWorkDirs((d) => d.endsWith(`-${name}`), name);
+    await this.endLazyWorkDirs(this.lazyWorkDirs().filter((d) => d.endsWith(`-${name}`)), name);
   }
 
   /**
@@ -214,16 +214,11 @@ export class DockerLazyPages implements LazyPagesCapability {
    * never come (and keeps the engine from removing its shell). End them all.
    */
   async endLeftovers(): Promise<string[]> {
-    const root = path.join(this.engine.opts.workDir, 'lazy-pages');
+    const dirs = this.lazyWorkDirs();
     // Each work dir is named <container id, 12 characters>-<checkpoint> (lazy.ts).
-    const copies = fs.existsSync(root)
-      ? fs
-          .readdirSync(root)
-          .map((d) => d.slice(0, 12))
-          .filter((id) => /^[0-9a-f]{12}$/.test(id))
-      : [];
+    const copies = dirs.map((d) => d.slice(0, 12)).filter((id) => /^[0-9a-f]{12}$/.test(id));
     // The daemon and CRIU's restore first: the engine answers for the container only once they are gone.
-    const ended = await this.endLazyWorkDirs(() => true, null);
+    const ended = await this.endLazyWorkDirs(dirs, null);
     for (const id of copies) if (await this.stopUnfinishedCopy(id)) ended.push(`copy ${id} stopped (its pages never all arrived)`);
     return ended;
   }
@@ -247,10 +242,20 @@ export class DockerLazyPages implements LazyPagesCapability {
     return true;
   }
 
-  /** End the processes holding the matching lazy-pages work dirs, unmount what they left, remove the dirs. */
-  private async endLazyWorkDirs(match: (dir: string) => boolean, checkpoint: string | null): Promise<string[]> {
-    const root = path.join(this.engine.opts.workDir, 'lazy-pages');
-    const left = fs.existsSync(root) ? fs.readdirSync(root).filter(match).map((d) => path.join(root, d)) : [];
+  /** The names of the lazy-pages work dirs there are (none without the folder). */
+  private lazyWorkDirs(): string[] {
+    const root = this.lazyPagesRoot();
+    return fs.existsSync(root) ? fs.readdirSync(root) : [];
+  }
+
+  private lazyPagesRoot(): string {
+    return path.join(this.engine.opts.workDir, 'lazy-pages');
+  }
+
+  /** End the processes holding these lazy-pages work dirs (by name), unmount what they left, remove the dirs. */
+  private async endLazyWorkDirs(names: string[], checkpoint: string | null): Promise<string[]> {
+    const root = this.lazyPagesRoot();
+    const left = names.map((d) => path.join(root, d));
     const ended: string[] = [];
     for (const d of left) {
       const killed = killProcessesUsing([d]);
