@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
-import { DockerDriver } from '../../../src/compute/docker/driver.js';
+import { dockerDriverOn } from './docker-driver.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -38,20 +38,8 @@ function engineWith(containers: Record<string, boolean>) {
   return { engine, killed, inspections };
 }
 
-function driverOn(engine: unknown): DockerDriver {
-  const driver = new DockerDriver({
-    host: 'compute2',
-    dockerUrl: 'unix:///nonexistent/docker.sock',
-    workDir,
-    criuBinary: 'criu',
-    criuMinVersion: '4.2',
-    sharedStoragePaths: [],
-    fabricNetworks: [],
-    fastCheckpoint: false,
-    containerdAddress: '/nonexistent',
-  });
-  Object.defineProperty(driver, 'docker', { value: engine });
-  return driver;
+function driverOn(engine: unknown) {
+  return dockerDriverOn(engine, { workDir });
 }
 
 test('a running copy of a leftover lazy restore is killed and awaited; stopped or gone copies are left; every work dir goes', async () => {

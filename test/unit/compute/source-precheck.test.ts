@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import { expect, jest, test } from '@jest/globals';
-import { DockerDriver } from '../../../src/compute/docker/driver.js';
 import type { DockerInspect } from '../../../src/compute/docker/config.js';
+import { dockerDriverOn } from './docker-driver.js';
 
 const ID = 'abcdef0123456789'.repeat(4);
 const IMG = `sha256:${'e'.repeat(64)}`;
@@ -39,18 +39,8 @@ function driverWithEngine() {
     getImage: () => ({ inspect: () => Promise.resolve({ Id: IMG }) }),
     getVolume: () => ({ inspect: () => Promise.reject(new Error('no volume')) }),
   };
-  const driver = new DockerDriver({
-    host: 'compute1',
-    dockerUrl: 'unix:///nonexistent/docker.sock',
-    workDir: '/nonexistent/work',
-    criuBinary: '/nonexistent/criu',
-    criuMinVersion: '4.2',
-    sharedStoragePaths: [],
-    fabricNetworks: [],
-    fastCheckpoint: false,
-    containerdAddress: '/nonexistent',
-  });
-  Object.defineProperty(driver, 'docker', { value: engine });
+  // A CRIU that is not there: its status is judged without running anything.
+  const driver = dockerDriverOn(engine, { host: 'compute1', criuBinary: '/nonexistent/criu' });
   return { driver, inspected };
 }
 
