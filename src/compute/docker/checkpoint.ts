@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { CheckpointFailed, InvalidInput, RestoreFailed } from '../../common/errors.js';
+import { engineMessage } from './engineerror.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
 import { containerRunning, waitStopped } from './stopped.js';
@@ -44,8 +45,7 @@ export function checkpointName(migrationId: string): string {
  * (".../criu-dump.log"), so its last Error lines are read and added when the file is there.
  */
 function errText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string };
-  const msg = err.json?.message ?? err.message ?? String(e);
+  const msg = engineMessage(e);
   const logPath = /(\/\S+criu-(?:dump|restore)\.log)/.exec(msg)?.[1];
   if (!logPath) return msg;
   try {

@@ -23,6 +23,7 @@ import type {
 } from '../driver.js';
 import type { DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
+import { engineMessage, engineStatus } from './engineerror.js';
 import {
   criuFeature,
   ensurePipeMaxSize,
@@ -52,15 +53,6 @@ export interface LazyPagesEngine {
   };
   dockerRoot(): Promise<string>;
   inspect(idOrName: string): Promise<DockerInspect>;
-}
-
-function status(e: unknown): number | undefined {
-  return (e as { statusCode?: number }).statusCode;
-}
-
-function errText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string };
-  return err.json?.message ?? err.message ?? String(e);
 }
 
 export class DockerLazyPages implements LazyPagesCapability {
@@ -234,8 +226,8 @@ export class DockerLazyPages implements LazyPagesCapability {
       if (!(await container.inspect()).State.Running) return false;
       await container.kill({ signal: 'SIGKILL' });
     } catch (e) {
-      if (status(e) === 404 || status(e) === 409) return false; // gone, or not running any more
-      throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.engine.host}: ${errText(e)}`);
+      if (engineStatus(e) === 404 || engineStatus(e) === 409) return false; // gone, or not running any more
+      throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.engine.host}: ${engineMessage(e)}`);
     }
     await waitStopped(containerRunning(container), { timeoutMs: 30_000, intervalMs: 100 });
     log.warn({ host: this.engine.host, container: id }, 'stopped a copy whose lazy restore an earlier run of this agent left unfinished');
