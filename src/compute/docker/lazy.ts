@@ -28,6 +28,7 @@ import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PageTunnelClient, PageTunnelServer, type PageTunnelSecurity, type TunnelEnd } from '../pagetunnel.js';
 import { CheckpointFailed, PostCopyFailed, RestoreFailed } from '../../common/errors.js';
+import type { LazyRestoreRequest } from '../driver.js';
 import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
@@ -389,23 +390,14 @@ export interface LazyRestoreHandle {
   abort(): Promise<void>;
 }
 
-export interface LazyRestoreOptions {
+/** The request's page server and bounds, and where the restore happens here. */
+export interface LazyRestoreOptions extends LazyRestoreRequest {
   docker: Docker;
   dockerRoot: string;
   workDir: string;
   criuBinary: string;
   containerId: string; // full ID; the images already placed under its checkpoints/<name>
   name: string;
-  sourceAddress: string;
-  port: number;
-  /** The tunnel's certificates and token; `peerHost` is the source host its certificate must name. */
-  tunnel: PageTunnelSecurity;
-  /** Upper bound for the whole post-copy after the restore; the daemon is ended after it. */
-  completionTimeoutMs?: number;
-  /** Upper bound for `docker start --checkpoint`; at it the daemon and CRIU's restore are ended. */
-  restoreTimeoutMs?: number;
-  /** After the restore: how long no page may arrive before the daemon is ended (a stopped daemon, a stuck peer). */
-  stallTimeoutMs?: number;
 }
 
 /** PIDs of processes (other than this one) with a file or working directory under one of `dirs`. */
