@@ -28,6 +28,7 @@ import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PageTunnelClient, PageTunnelServer, type PageTunnelSecurity, type TunnelEnd } from '../pagetunnel.js';
 import { CheckpointFailed, PostCopyFailed, RestoreFailed } from '../../common/errors.js';
+import { sigkill } from '../criuproc.js';
 import type { LazyRestoreRequest } from '../driver.js';
 import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
@@ -282,13 +283,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   });
   const checkpointMs = Date.now() - t0;
   const killPageServer = () => {
-    if (pid) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (pid) sigkill(pid);
   };
   const criuConnection = upstream;
   const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection, paceBytesPerSec: o.paceBytesPerSec });
@@ -316,13 +311,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     served: Promise.resolve(),
     async abort() {
       // CRIU first, by its PID, so that the tunnel's closing is no end of stream it would act on.
-      if (handle.pid && (handle.state === 'serving' || handle.state === 'peer-lost')) {
-        try {
-          process.kill(handle.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
+      if (handle.pid && (handle.state === 'serving' || handle.state === 'peer-lost')) sigkill(handle.pid);
       tunnel.stop();
       // CRIU is gone: the connection to it (the page carrier in the engine's namespace) goes too, even when
       // it is stuck writing pages nobody reads any more.
@@ -456,13 +445,7 @@ export async function unmountUnder(dir: string): Promise<string[]> {
 /** SIGKILL, by PID, every process that holds a post-copy's lazy-pages work dir or images (a hung restore). */
 export function killProcessesUsing(dirs: string[]): number[] {
   const pids = processesUsing(dirs);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
+  for (const pid of pids) sigkill(pid);
   return pids;
 }
 
