@@ -12,15 +12,19 @@ function commOf(pid: number): string | null {
   }
 }
 
-/** SIGKILL `pid` if it is still a process named `comm`; true if it was. */
-export function killIfNamed(pid: number, comm: string): boolean {
-  if (commOf(pid) !== comm) return false;
+/** SIGKILL `pid`; false when there was no such process (already gone) or it may not be signalled. */
+export function sigkill(pid: number): boolean {
   try {
     process.kill(pid, 'SIGKILL');
     return true;
   } catch {
     return false;
   }
+}
+
+/** SIGKILL `pid` if it is still a process named `comm`; true if it was. */
+export function killIfNamed(pid: number, comm: string): boolean {
+  return commOf(pid) === comm && sigkill(pid);
 }
 
 /** SIGKILL `pid` if it is still a CRIU process (the PID may have been reused); true if it was. */

@@ -268,9 +268,13 @@ export interface EngineDriver {
 export interface LazyRestoreRequest {
   sourceAddress: string;
   port: number;
+  /** The tunnel's certificates and token; `peerHost` is the source host its certificate must name. */
   tunnel: PageTunnelSecurity;
+  /** Upper bound for the whole post-copy after the restore; the daemon is ended after it. */
   completionTimeoutMs?: number;
+  /** Upper bound for `docker start --checkpoint`; at it the daemon and CRIU's restore are ended. */
   restoreTimeoutMs?: number;
+  /** After the restore: how long no page may arrive before the daemon is ended (a stopped daemon, a stuck peer). */
   stallTimeoutMs?: number;
 }
 

@@ -18,8 +18,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { CheckpointFailed, InvalidInput, RestoreFailed } from '../../common/errors.js';
+import { engineMessage } from './engineerror.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
+import { containerRunning, waitStopped } from './stopped.js';
 import { sleep } from '../../common/sleep.js';
 
 /**
@@ -43,8 +45,7 @@ export function checkpointName(migrationId: string): string {
  * (".../criu-dump.log"), so its last Error lines are read and added when the file is there.
  */
 function errText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string };
-  const msg = err.json?.message ?? err.message ?? String(e);
+  const msg = engineMessage(e);
   const logPath = /(\/\S+criu-(?:dump|restore)\.log)/.exec(msg)?.[1];
   if (!logPath) return msg;
   try {
@@ -119,12 +120,8 @@ export async function fastCheckpoint(opts: {
 
 /** Until Docker no longer shows the container running (after containerd ended its task behind Docker's back). */
 async function exitSeen(docker: Docker, containerId: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ins = await docker.getContainer(containerId).inspect();
-    if (!ins.State.Running) return;
-    if (Date.now() > deadline) throw new CheckpointFailed(`container ${containerId.slice(0, 12)} still running 10 s after its fast checkpoint`, { container: containerId });
-    await sleep(20);
+  if (!(await waitStopped(containerRunning(docker.getContainer(containerId)), { timeoutMs: 10_000, intervalMs: 20 }))) {
+    throw new CheckpointFailed(`container ${containerId.slice(0, 12)} still running 10 s after its fast checkpoint`, { container: containerId });
   }
 }
 

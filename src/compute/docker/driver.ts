@@ -24,6 +24,7 @@ import type {
 import { canStartFromImages, checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint, startFromImages } from './checkpoint.js';
 import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
+import { engineMessage, engineStatus } from './engineerror.js';
 import { DockerLazyPages } from './lazypages.js';
 import { withRuncConfShared } from './runcconf.js';
 import { gratuitousArp } from './network.js';
@@ -70,15 +71,6 @@ export function dockerFromUrl(url: string): Docker {
   return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
 }
 
-function status(e: unknown): number | undefined {
-  return (e as { statusCode?: number }).statusCode;
-}
-
-function errText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string };
-  return err.json?.message ?? err.message ?? String(e);
-}
-
 export class DockerDriver implements EngineDriver {
   readonly host: string;
   readonly docker: Docker;
@@ -98,6 +90,10 @@ export class DockerDriver implements EngineDriver {
    * container while it cleans up).
    */
   private readonly upperDirs = new Map<string, string>();
+  /** The init PID each spec describeContainer returned was captured with: the source's pre-check needs no second inspect. */
+  private readonly initPids = new WeakMap<ContainerSpec, number>();
+  /** This process's effective capabilities: fixed for its life, so read from /proc once. */
+  private capEff: string | null = null;
   /** This CPU's cpuinfo.img (a minute: a microcode update can take features away, e.g. TSX). */
   private cpuCache: { at: number; image: Buffer | null } | null = null;
 
@@ -121,7 +117,7 @@ export class DockerDriver implements EngineDriver {
     try {
       [info, version] = await Promise.all([this.docker.info() as Promise<Record<string, unknown>>, this.docker.version() as Promise<unknown> as Promise<Record<string, unknown>>]);
     } catch (e) {
-      throw new EngineError(`Docker engine of ${this.host} unreachable at ${this.opts.dockerUrl}: ${errText(e)}`);
+      throw new EngineError(`Docker engine of ${this.host} unreachable at ${this.opts.dockerUrl}: ${engineMessage(e)}`);
     }
     const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
     const root = (info.DockerRootDir as string) || (await this.dockerRoot());
@@ -164,8 +160,8 @@ export class DockerDriver implements EngineDriver {
     try {
       return (await this.docker.getContainer(idOrName).inspect()) as unknown as DockerInspect;
     } catch (e) {
-      if (status(e) === 404) throw new ContainerNotFound(`no container ${idOrName} on ${this.host}`, { container: idOrName, host: this.host });
-      throw new EngineError(`inspect ${idOrName} on ${this.host}: ${errText(e)}`);
+      if (engineStatus(e) === 404) throw new ContainerNotFound(`no container ${idOrName} on ${this.host}`, { container: idOrName, host: this.host });
+      throw new EngineError(`inspect ${idOrName} on ${this.host}: ${engineMessage(e)}`);
     }
   }
 
@@ -203,7 +199,9 @@ export class DockerDriver implements EngineDriver {
         memoryEstimate = null;
       }
     }
-    return captureSpec(ins, { fabric: this.fabric, imageRef, volumes, memoryEstimate });
+    const spec = captureSpec(ins, { fabric: this.fabric, imageRef, volumes, memoryEstimate });
+    this.initPids.set(spec, ins.State.Pid);
+    return spec;
   }
 
   async sourceRefusals(spec: ContainerSpec, dest: HostFacts | null, destHost: string): Promise<Refusal[]> {
@@ -215,14 +213,16 @@ export class DockerDriver implements EngineDriver {
 
   /** A container whose processes CRIU could not dump here (another user's rlimits), refused before the freeze. */
   private async credentialsRefusal(spec: ContainerSpec): Promise<Refusal | null> {
-    const pid = (await this.inspectNow(spec.id)).State.Pid;
+    // A spec from elsewhere (not described here) has its PID looked up.
+    const pid = this.initPids.get(spec) ?? (await this.inspectNow(spec.id)).State.Pid;
     if (!pid) return null;
     const criu = await criuStatus(this.opts.criuBinary, this.opts.criuMinVersion);
+    this.capEff ??= ownCapEff();
     return foreignCredentialsRefusal({
       container: spec.name,
       host: this.host,
       processes: processTree(pid),
-      canReadForeignLimits: canReadForeignLimits(ownCapEff(), criu),
+      canReadForeignLimits: canReadForeignLimits(this.capEff, criu),
     });
   }
 
@@ -338,7 +338,7 @@ export class DockerDriver implements EngineDriver {
       });
     } catch (e) {
       if (refused) throw refused;
-      throw new TransferFailed(`docker load on ${this.host} failed: ${errText(e)}`);
+      throw new TransferFailed(`docker load on ${this.host} failed: ${engineMessage(e)}`);
     }
     if (refused) throw refused;
     if (/"error"/.test(out)) throw new TransferFailed(`docker load on ${this.host} failed: ${out.slice(0, 500)}`);
@@ -353,8 +353,8 @@ export class DockerDriver implements EngineDriver {
       await this.docker.getImage(imageId).remove({ force: true });
       return true;
     } catch (e) {
-      if (status(e) === 404) return false;
-      throw new EngineError(`removing image ${imageId} on ${this.host}: ${errText(e)}`);
+      if (engineStatus(e) === 404) return false;
+      throw new EngineError(`removing image ${imageId} on ${this.host}: ${engineMessage(e)}`);
     }
   }
 
@@ -382,14 +382,14 @@ export class DockerDriver implements EngineDriver {
     try {
       id = (await this.docker.createContainer(body as Docker.ContainerCreateOptions)).id;
     } catch (e) {
-      throw new EngineError(`creating ${spec.name} on ${this.host} failed: ${errText(e)}`, { container: spec.name });
+      throw new EngineError(`creating ${spec.name} on ${this.host} failed: ${engineMessage(e)}`, { container: spec.name });
     }
     for (const n of secondaryNetworks(spec)) {
       if (n.name === 'none') continue;
       try {
         await this.docker.getNetwork(n.name).connect({ Container: id, EndpointConfig: endpointFor(n) });
       } catch (e) {
-        throw new EngineError(`connecting ${spec.name} to ${n.name} on ${this.host} failed: ${errText(e)}`);
+        throw new EngineError(`connecting ${spec.name} to ${n.name} on ${this.host} failed: ${engineMessage(e)}`);
       }
     }
     return id;
@@ -418,8 +418,8 @@ export class DockerDriver implements EngineDriver {
       await this.docker.getVolume(name).remove();
       return true;
     } catch (e) {
-      if (status(e) === 404) return false;
-      log.warn({ volume: name, err: errText(e) }, 'volume not removed');
+      if (engineStatus(e) === 404) return false;
+      log.warn({ volume: name, err: engineMessage(e) }, 'volume not removed');
       return false;
     }
   }
@@ -440,7 +440,7 @@ export class DockerDriver implements EngineDriver {
     try {
       await this.docker.getContainer(containerId).update({ RestartPolicy: { Name: policy.Name, MaximumRetryCount: policy.MaximumRetryCount ?? 0 } });
     } catch (e) {
-      throw new EngineError(`setting the restart policy of ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+      throw new EngineError(`setting the restart policy of ${containerId.slice(0, 12)} on ${this.host}: ${engineMessage(e)}`);
     }
   }
 
@@ -599,8 +599,8 @@ export class DockerDriver implements EngineDriver {
     try {
       await this.docker.getContainer(containerId).start();
     } catch (e) {
-      if (status(e) === 304) return;
-      throw new EngineError(`start ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+      if (engineStatus(e) === 304) return;
+      throw new EngineError(`start ${containerId.slice(0, 12)} on ${this.host}: ${engineMessage(e)}`);
     }
   }
 
@@ -677,8 +677,8 @@ export class DockerDriver implements EngineDriver {
       await this.docker.getContainer(containerId).remove({ force: true });
       return true;
     } catch (e) {
-      if (status(e) === 404) return false;
-      throw new EngineError(`removing ${containerId.slice(0, 12)} on ${this.host}: ${errText(e)}`);
+      if (engineStatus(e) === 404) return false;
+      throw new EngineError(`removing ${containerId.slice(0, 12)} on ${this.host}: ${engineMessage(e)}`);
     }
   }
 

@@ -28,10 +28,13 @@ import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { PageTunnelClient, PageTunnelServer, type PageTunnelSecurity, type TunnelEnd } from '../pagetunnel.js';
 import { CheckpointFailed, PostCopyFailed, RestoreFailed } from '../../common/errors.js';
+import { sigkill } from '../criuproc.js';
+import type { LazyRestoreRequest } from '../driver.js';
 import { checkpointDir, startFromCheckpoint } from './checkpoint.js';
 import { run } from './exec.js';
 import { withLazyRuncConf } from './runcconf.js';
 import { treeBytes } from './tree.js';
+import { containerRunning, waitStopped } from './stopped.js';
 import { sleep } from '../../common/sleep.js';
 
 /** CRIU's page server asks for a ~3.3 MB pipe; above fs.pipe-max-size it stays 64 KiB and fails. */
@@ -278,13 +281,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   });
   const checkpointMs = Date.now() - t0;
   const killPageServer = () => {
-    if (pid) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (pid) sigkill(pid);
   };
   const criuConnection = upstream;
   const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection });
@@ -312,13 +309,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     served: Promise.resolve(),
     async abort() {
       // CRIU first, by its PID, so that the tunnel's closing is no end of stream it would act on.
-      if (handle.pid && (handle.state === 'serving' || handle.state === 'peer-lost')) {
-        try {
-          process.kill(handle.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
+      if (handle.pid && (handle.state === 'serving' || handle.state === 'peer-lost')) sigkill(handle.pid);
       tunnel.stop();
       // CRIU is gone: the connection to it (the page carrier in the engine's namespace) goes too, even when
       // it is stuck writing pages nobody reads any more.
@@ -353,8 +344,7 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       throw new PostCopyFailed(handle.error, { container: o.containerId });
     }
     // Docker learns of the exit from containerd's event.
-    const deadline = Date.now() + 10_000;
-    while ((await o.docker.getContainer(o.containerId).inspect()).State.Running && Date.now() < deadline) await sleep(20);
+    await waitStopped(containerRunning(o.docker.getContainer(o.containerId)), { timeoutMs: 10_000, intervalMs: 20 });
     handle.state = 'done';
     fs.rmSync(work, { recursive: true, force: true });
   })();
@@ -387,23 +377,14 @@ export interface LazyRestoreHandle {
   abort(): Promise<void>;
 }
 
-export interface LazyRestoreOptions {
+/** The request's page server and bounds, and where the restore happens here. */
+export interface LazyRestoreOptions extends LazyRestoreRequest {
   docker: Docker;
   dockerRoot: string;
   workDir: string;
   criuBinary: string;
   containerId: string; // full ID; the images already placed under its checkpoints/<name>
   name: string;
-  sourceAddress: string;
-  port: number;
-  /** The tunnel's certificates and token; `peerHost` is the source host its certificate must name. */
-  tunnel: PageTunnelSecurity;
-  /** Upper bound for the whole post-copy after the restore; the daemon is ended after it. */
-  completionTimeoutMs?: number;
-  /** Upper bound for `docker start --checkpoint`; at it the daemon and CRIU's restore are ended. */
-  restoreTimeoutMs?: number;
-  /** After the restore: how long no page may arrive before the daemon is ended (a stopped daemon, a stuck peer). */
-  stallTimeoutMs?: number;
 }
 
 /** PIDs of processes (other than this one) with a file or working directory under one of `dirs`. */
@@ -462,13 +443,7 @@ export async function unmountUnder(dir: string): Promise<string[]> {
 /** SIGKILL, by PID, every process that holds a post-copy's lazy-pages work dir or images (a hung restore). */
 export function killProcessesUsing(dirs: string[]): number[] {
   const pids = processesUsing(dirs);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
+  for (const pid of pids) sigkill(pid);
   return pids;
 }
 
@@ -561,15 +536,9 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     const container = o.docker.getContainer(o.containerId);
     await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
     // Stopped as the engine shows it before anyone hears "failed" (the conductor then reads the target).
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const running = await container
-        .inspect()
-        .then((i) => i.State.Running)
-        .catch(() => false);
-      if (!running) return;
-      await sleep(50);
-    }
+    // A container the engine cannot show any more counts as stopped.
+    const running = containerRunning(container);
+    await waitStopped(() => running().catch(() => false), { timeoutMs: 30_000, intervalMs: 50 });
   };
   let aborted = false;
   const handle: LazyRestoreHandle = {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { EngineError, PostCopyFailed, PostCopyUnsupported } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import { sleep } from '../../common/sleep.js';
+import { containerRunning, waitStopped } from './stopped.js';
 import type {
   LazyCheckpointRequest,
   LazyCheckpointResult,
@@ -23,6 +23,7 @@ import type {
 } from '../driver.js';
 import type { DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
+import { engineMessage, engineStatus } from './engineerror.js';
 import {
   criuFeature,
   ensurePipeMaxSize,
@@ -52,15 +53,6 @@ export interface LazyPagesEngine {
   };
   dockerRoot(): Promise<string>;
   inspect(idOrName: string): Promise<DockerInspect>;
-}
-
-function status(e: unknown): number | undefined {
-  return (e as { statusCode?: number }).statusCode;
-}
-
-function errText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string };
-  return err.json?.message ?? err.message ?? String(e);
 }
 
 export class DockerLazyPages implements LazyPagesCapability {
@@ -204,7 +196,7 @@ export class DockerLazyPages implements LazyPagesCapability {
    */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
-    await this.endLazyWorkDirs((d) => d.endsWith(`-${name}`), name);
+    await this.endLazyWorkDirs(this.lazyWorkDirs().filter((d) => d.endsWith(`-${name}`)), name);
   }
 
   /**
@@ -213,16 +205,11 @@ export class DockerLazyPages implements LazyPagesCapability {
    * never come (and keeps the engine from removing its shell). End them all.
    */
   async endLeftovers(): Promise<string[]> {
-    const root = path.join(this.engine.opts.workDir, 'lazy-pages');
+    const dirs = this.lazyWorkDirs();
     // Each work dir is named <container id, 12 characters>-<checkpoint> (lazy.ts).
-    const copies = fs.existsSync(root)
-      ? fs
-          .readdirSync(root)
-          .map((d) => d.slice(0, 12))
-          .filter((id) => /^[0-9a-f]{12}$/.test(id))
-      : [];
+    const copies = dirs.map((d) => d.slice(0, 12)).filter((id) => /^[0-9a-f]{12}$/.test(id));
     // The daemon and CRIU's restore first: the engine answers for the container only once they are gone.
-    const ended = await this.endLazyWorkDirs(() => true, null);
+    const ended = await this.endLazyWorkDirs(dirs, null);
     for (const id of copies) if (await this.stopUnfinishedCopy(id)) ended.push(`copy ${id} stopped (its pages never all arrived)`);
     return ended;
   }
@@ -238,21 +225,28 @@ export class DockerLazyPages implements LazyPagesCapability {
       if (!(await container.inspect()).State.Running) return false;
       await container.kill({ signal: 'SIGKILL' });
     } catch (e) {
-      if (status(e) === 404 || status(e) === 409) return false; // gone, or not running any more
-      throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.engine.host}: ${errText(e)}`);
+      if (engineStatus(e) === 404 || engineStatus(e) === 409) return false; // gone, or not running any more
+      throw new EngineError(`stopping the unfinished lazy copy ${id} on ${this.engine.host}: ${engineMessage(e)}`);
     }
-    for (let i = 0; i < 300; i++) {
-      if (!(await container.inspect()).State.Running) break;
-      await sleep(100);
-    }
+    await waitStopped(containerRunning(container), { timeoutMs: 30_000, intervalMs: 100 });
     log.warn({ host: this.engine.host, container: id }, 'stopped a copy whose lazy restore an earlier run of this agent left unfinished');
     return true;
   }
 
-  /** End the processes holding the matching lazy-pages work dirs, unmount what they left, remove the dirs. */
-  private async endLazyWorkDirs(match: (dir: string) => boolean, checkpoint: string | null): Promise<string[]> {
-    const root = path.join(this.engine.opts.workDir, 'lazy-pages');
-    const left = fs.existsSync(root) ? fs.readdirSync(root).filter(match).map((d) => path.join(root, d)) : [];
+  /** The names of the lazy-pages work dirs there are (none without the folder). */
+  private lazyWorkDirs(): string[] {
+    const root = this.lazyPagesRoot();
+    return fs.existsSync(root) ? fs.readdirSync(root) : [];
+  }
+
+  private lazyPagesRoot(): string {
+    return path.join(this.engine.opts.workDir, 'lazy-pages');
+  }
+
+  /** End the processes holding these lazy-pages work dirs (by name), unmount what they left, remove the dirs. */
+  private async endLazyWorkDirs(names: string[], checkpoint: string | null): Promise<string[]> {
+    const root = this.lazyPagesRoot();
+    const left = names.map((d) => path.join(root, d));
     const ended: string[] = [];
     for (const d of left) {
       const killed = killProcessesUsing([d]);

@@ -22,7 +22,8 @@ import {
   type SpecProblem,
 } from '../../../src/compute/docker/allowlist.js';
 import { captureSpec, type DockerInspect } from '../../../src/compute/docker/config.js';
-import { DockerDriver } from '../../../src/compute/docker/driver.js';
+import type { DockerDriver } from '../../../src/compute/docker/driver.js';
+import { dockerDriverOn } from './docker-driver.js';
 import { containerRefusals, decideSource } from '../../../src/compute/docker/prechecks.js';
 import { hostFacts } from './host-facts.js';
 import type { ContainerSpec, VolumeSpec } from '../../../src/compute/driver.js';
@@ -404,17 +405,6 @@ test('a bind volume whose device leads out of shared storage through a link is r
 
 /** A DockerDriver whose engine is a recorder: what createShell and createVolume would send. */
 function recordingDriver(shared: string[]): { driver: DockerDriver; sent: unknown[] } {
-  const driver = new DockerDriver({
-    host: 'compute2',
-    dockerUrl: 'unix:///nonexistent/docker.sock',
-    workDir: tmp,
-    criuBinary: 'criu',
-    criuMinVersion: '4.2',
-    sharedStoragePaths: shared,
-    fabricNetworks: ['ferry-fabric'],
-    fastCheckpoint: false,
-    containerdAddress: '/nonexistent',
-  });
   const sent: unknown[] = [];
   const engine = {
     createContainer: (body: unknown) => {
@@ -434,7 +424,7 @@ function recordingDriver(shared: string[]): { driver: DockerDriver; sent: unknow
       },
     }),
   };
-  Object.defineProperty(driver, 'docker', { value: engine });
+  const driver = dockerDriverOn(engine, { workDir: tmp, sharedStoragePaths: shared, fabricNetworks: ['ferry-fabric'] });
   return { driver, sent };
 }
 

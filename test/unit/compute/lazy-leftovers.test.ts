@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, expect, test } from '@jest/globals';
-import { DockerDriver } from '../../../src/compute/docker/driver.js';
+import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
+import { dockerDriverOn } from './docker-driver.js';
 
 let workDir: string;
 beforeEach(() => {
@@ -38,20 +38,8 @@ function engineWith(containers: Record<string, boolean>) {
   return { engine, killed, inspections };
 }
 
-function driverOn(engine: unknown): DockerDriver {
-  const driver = new DockerDriver({
-    host: 'compute2',
-    dockerUrl: 'unix:///nonexistent/docker.sock',
-    workDir,
-    criuBinary: 'criu',
-    criuMinVersion: '4.2',
-    sharedStoragePaths: [],
-    fabricNetworks: [],
-    fastCheckpoint: false,
-    containerdAddress: '/nonexistent',
-  });
-  Object.defineProperty(driver, 'docker', { value: engine });
-  return driver;
+function driverOn(engine: unknown) {
+  return dockerDriverOn(engine, { workDir });
 }
 
 test('a running copy of a leftover lazy restore is killed and awaited; stopped or gone copies are left; every work dir goes', async () => {
@@ -76,4 +64,20 @@ test('no lazy-pages folder: nothing to end', async () => {
   const { engine, killed } = engineWith({});
   expect(await driverOn(engine).endLeftovers()).toEqual([]);
   expect(killed).toEqual([]);
+});
+
+test('the lazy-pages folder is read once for both the work dirs and the copies', async () => {
+  const id = 'dddddddddddd';
+  const lazy = path.join(workDir, 'lazy-pages');
+  fs.mkdirSync(path.join(lazy, `${id}-ferry-m4`), { recursive: true });
+  const { engine, killed } = engineWith({ [id]: true });
+  const reads = jest.spyOn(fs, 'readdirSync');
+  try {
+    const ended = await driverOn(engine).endLeftovers();
+    expect(ended).toContain(`copy ${id} stopped (its pages never all arrived)`);
+    expect(reads.mock.calls.filter(([dir]) => dir === lazy)).toHaveLength(1);
+  } finally {
+    reads.mockRestore();
+  }
+  expect(killed).toEqual([id]);
 });
