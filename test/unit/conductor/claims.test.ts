@@ -144,7 +144,7 @@ describe('claims between conductors', () => {
       await a.svc.reportState('c2', state([]));
       await a.svc.recover();
       a.hosts.hold('pre_migration');
-      const m = await a.svc.migrate(ctx(), 'web');
+      const m = await a.svc.migrateOnLiveState(ctx(), 'web');
       await until('pre_migration on A', () => a.hosts.arrived.includes(m.uuid));
       // The service's shutdown order: the conductor stops, then its database closes, then the bus (the held call answers).
       a.svc.stop();
