@@ -13,8 +13,9 @@ bash scripts/install.sh
 step "development cloud"
 node dist/cmd/devcloud.js up
 
-step "lint (eslint, tsc on the tests, shellcheck)"
+step "lint (eslint, prettier's format, tsc on the tests, shellcheck)"
 npx eslint src test
+npx prettier --check "src/**/*.ts" "test/**/*.ts"
 npx tsc --noEmit -p tsconfig.test.json
 shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run
 
