@@ -10,8 +10,7 @@ import { STATUS_BY_KIND } from '../common/http-status.js';
 
 export { STATUS_BY_KIND };
 
-export const INTERNAL_ERROR_MESSAGE =
-  'The server has either erred or is incapable of performing the requested operation.';
+export const INTERNAL_ERROR_MESSAGE = 'The server has either erred or is incapable of performing the requested operation.';
 
 /** An HTTP-level refusal that has no domain meaning (unknown route, wrong method, media type, size). */
 export class HttpError extends Error {

@@ -41,7 +41,7 @@ export const MICROVERSIONS: readonly Microversion[] = [
   },
   {
     version: '1.3',
-    adds: "Memory counters: migrations show mode and memory_total_bytes, memory_processed_bytes, memory_remaining_bytes; hosts show memory_used_bytes and memory_total_bytes.",
+    adds: 'Memory counters: migrations show mode and memory_total_bytes, memory_processed_bytes, memory_remaining_bytes; hosts show memory_used_bytes and memory_total_bytes.',
   },
   {
     version: '1.4',

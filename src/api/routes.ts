@@ -173,7 +173,10 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     parseNoQuery(req.query);
     const body = parseEvacuateBody(req.body, (v) => atLeast(res, v));
     const evacuation = await conductor.evacuateHost(contextOf(res), host, body);
-    res.status(202).location(`/v1/evacuations/${encodeURIComponent(evacuation.uuid)}`).json({ evacuation: evacuationView(res, evacuation) });
+    res
+      .status(202)
+      .location(`/v1/evacuations/${encodeURIComponent(evacuation.uuid)}`)
+      .json({ evacuation: evacuationView(res, evacuation) });
   });
   r.all('/hosts/:host/evacuate', since('1.2'), methodNotAllowed(['POST']));
 
@@ -198,7 +201,12 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     const limit = Math.min(page.limit ?? maxLimit, maxLimit);
     // Before 1.1 there are no links: the list is [api] max_limit items at most, as it always was.
     const all = await conductor.listContainers(ctx, { ...page, limit: paged ? limit + 1 : limit, ...(scope !== null ? { project_id: scope } : {}) });
-    const { items, links } = pageOf(all, limit, (c) => c.id, (marker) => nextUrl(baseUrl(req), req, limit, marker));
+    const { items, links } = pageOf(
+      all,
+      limit,
+      (c) => c.id,
+      (marker) => nextUrl(baseUrl(req), req, limit, marker),
+    );
     res.json(links.length ? { containers: items, containers_links: links } : { containers: items });
   });
   r.all('/containers', methodNotAllowed(['GET']));
@@ -213,7 +221,10 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
       ...(body.post_copy ? { post_copy: true } : {}),
       ...(scope !== null ? { project_id: scope } : {}),
     });
-    res.status(202).location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`).json({ migration: migrationView(res, migration) });
+    res
+      .status(202)
+      .location(`/v1/migrations/${encodeURIComponent(migration.uuid)}`)
+      .json({ migration: migrationView(res, migration) });
   });
   r.all('/containers/:container/migrate', methodNotAllowed(['POST']));
 
@@ -231,7 +242,12 @@ export function v1Router({ conductor, policy, maxBodyBytes, maxLimit = 1000, bas
     }
     const limit = Math.min(filters.limit ?? maxLimit, maxLimit);
     const all = await conductor.listMigrations(ctx, { ...filters, limit: paged ? limit + 1 : limit });
-    const { items, links } = pageOf(all, limit, (m) => m.uuid, (marker) => nextUrl(baseUrl(req), req, limit, marker));
+    const { items, links } = pageOf(
+      all,
+      limit,
+      (m) => m.uuid,
+      (marker) => nextUrl(baseUrl(req), req, limit, marker),
+    );
     const migrations = items.map((m) => migrationView(res, m));
     res.json(links.length ? { migrations, migrations_links: links } : { migrations });
   });

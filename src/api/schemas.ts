@@ -47,7 +47,9 @@ export type MigrateBody = z.infer<typeof migrateBodySchema>;
 /** PUT /v1/hosts/{host}: Nova's service update (status, disabled_reason). */
 export const hostUpdateBodySchema = z.strictObject(
   {
-    status: z.enum(HOST_STATUSES, { error: (i) => (i.input === undefined ? 'is required ("enabled" or "disabled")' : `must be one of ${HOST_STATUSES.join(', ')}`) }),
+    status: z.enum(HOST_STATUSES, {
+      error: (i) => (i.input === undefined ? 'is required ("enabled" or "disabled")' : `must be one of ${HOST_STATUSES.join(', ')}`),
+    }),
     disabled_reason: z
       .string({ error: 'must be a string or null' })
       .max(255, 'must be at most 255 characters')
@@ -55,7 +57,10 @@ export const hostUpdateBodySchema = z.strictObject(
       .nullable()
       .optional(),
   },
-  { error: (i) => (i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"status": "disabled", "disabled_reason": "maintenance"}' : undefined) },
+  {
+    error: (i) =>
+      i.code === 'invalid_type' ? 'The request body must be a JSON object, e.g. {"status": "disabled", "disabled_reason": "maintenance"}' : undefined,
+  },
 );
 export type HostUpdateBody = z.infer<typeof hostUpdateBodySchema>;
 
@@ -156,7 +161,10 @@ export function formatIssues(error: z.ZodError, where: Where, allowed: readonly 
   const parts = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-      const what = where === 'body' ? `Unknown field${issue.keys.length > 1 ? 's' : ''} in the request body` : `Unknown query parameter${issue.keys.length > 1 ? 's' : ''}`;
+      const what =
+        where === 'body'
+          ? `Unknown field${issue.keys.length > 1 ? 's' : ''} in the request body`
+          : `Unknown query parameter${issue.keys.length > 1 ? 's' : ''}`;
       // A field of a later microversion: say which version has it.
       const later = issue.keys.flatMap((k) => {
         const since = fieldSince(k);
@@ -201,10 +209,9 @@ export function parseMigrationFilters(query: unknown, has: Has = ALL): Migration
   if (f['changes-since'] !== undefined) out.changes_since = f['changes-since'];
   if (f['changes-before'] !== undefined) out.changes_before = f['changes-before'];
   if (out.changes_since && out.changes_before && out.changes_before < out.changes_since) {
-    throw new InvalidInput(
-      `The value of changes-since (${out.changes_since}) must be earlier than or equal to changes-before (${out.changes_before})`,
-      { where: 'query' },
-    );
+    throw new InvalidInput(`The value of changes-since (${out.changes_since}) must be earlier than or equal to changes-before (${out.changes_before})`, {
+      where: 'query',
+    });
   }
   return out;
 }

@@ -63,7 +63,15 @@ async function timed(procs: Procs, step: string, what: string, fn: () => Promise
   const t0 = Date.now();
   await fn();
   const wall = Date.now() - t0;
-  return { step, what, wall_ms: wall, dockerd_cpu_ms: cpuMs(procs.dockerd) - d0, containerd_cpu_ms: cpuMs(procs.containerd) - c0, image_bytes: null, criu: null };
+  return {
+    step,
+    what,
+    wall_ms: wall,
+    dockerd_cpu_ms: cpuMs(procs.dockerd) - d0,
+    containerd_cpu_ms: cpuMs(procs.containerd) - c0,
+    image_bytes: null,
+    criu: null,
+  };
 }
 
 function startTool(cmd: string, args: string[]): { child: ChildProcess; done: Promise<string> } {
@@ -94,7 +102,10 @@ function straceTop(text: string, n = 8): string[] {
 }
 
 async function perfTop(file: string, n = 15): Promise<string[]> {
-  const r = await sh('perf', ['report', '-i', file, '--stdio', '--no-children', '--sort', 'comm,sym', '--percent-limit', '1'], { allowFail: true, timeoutMs: 300_000 });
+  const r = await sh('perf', ['report', '-i', file, '--stdio', '--no-children', '--sort', 'comm,sym', '--percent-limit', '1'], {
+    allowFail: true,
+    timeoutMs: 300_000,
+  });
   return r.stdout
     .split('\n')
     .filter((l) => /^\s+\d+\.\d+%/.test(l))
@@ -138,7 +149,9 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
     };
 
     log('  A: docker checkpoint create');
-    const a = await timed(procs, 'A', '`docker checkpoint create` (Docker API → containerd → runc → CRIU, images back through the content store)', () => checkpoint('ana-a'));
+    const a = await timed(procs, 'A', '`docker checkpoint create` (Docker API → containerd → runc → CRIU, images back through the content store)', () =>
+      checkpoint('ana-a'),
+    );
     a.image_bytes = treeBytes(ckptDir('ana-a'));
     a.criu = readStatsDump(ckptDir('ana-a'));
     steps.push(a);
@@ -176,15 +189,17 @@ export async function analyzeDockerPath(cloud: BenchCloud, w: Workload, log: (s:
     const ctrWork = path.join(work, 'ctr-work');
     fs.mkdirSync(img, { recursive: true });
     fs.mkdirSync(ctrWork, { recursive: true });
-    const e = await timed(procs, 'E', '`ctr tasks checkpoint --exit --image-path` on Docker\'s containerd (skips the content store)', async () => {
-      await withRuncConfShared(() => sh('ctr', ['-a', ctrSock, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', img, '--work-path', ctrWork, id], { timeoutMs: 600_000 }));
+    const e = await timed(procs, 'E', "`ctr tasks checkpoint --exit --image-path` on Docker's containerd (skips the content store)", async () => {
+      await withRuncConfShared(() =>
+        sh('ctr', ['-a', ctrSock, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', img, '--work-path', ctrWork, id], { timeoutMs: 600_000 }),
+      );
       await waitExited(cloud, name);
     });
     e.image_bytes = treeBytes(img);
     e.criu = readStatsDump(ctrWork) ?? readStatsDump(img); // CRIU writes stats-dump into its work dir
     steps.push(e);
     log('  F: docker start --checkpoint of the ctr images');
-    steps.push(await timed(procs, 'F', '`docker start --checkpoint` of E\'s images (restore alone)', () => restore('ana-e')));
+    steps.push(await timed(procs, 'F', "`docker start --checkpoint` of E's images (restore alone)", () => restore('ana-e')));
   } finally {
     await removeContainer(h, name);
     fs.rmSync(work, { recursive: true, force: true });
@@ -205,10 +220,12 @@ function analysisMarkdown(w: Workload, d: { steps: Step[]; strace: string[]; per
   md.push('|---|---|---|---|---|---|---|---|');
   for (const x of d.steps) {
     const mem = x.criu && x.criu.memdump_us !== null && x.criu.memwrite_us !== null ? s((x.criu.memdump_us + x.criu.memwrite_us) / 1000) : '–';
-    md.push(`| ${x.step} | ${x.what} | ${s(x.wall_ms)} | ${s(x.dockerd_cpu_ms)} | ${s(x.containerd_cpu_ms)} | ${x.image_bytes ? fmtBytes(x.image_bytes) : '–'} | ${x.criu?.frozen_us ? s(x.criu.frozen_us / 1000) : '–'} | ${mem} |`);
+    md.push(
+      `| ${x.step} | ${x.what} | ${s(x.wall_ms)} | ${s(x.dockerd_cpu_ms)} | ${s(x.containerd_cpu_ms)} | ${x.image_bytes ? fmtBytes(x.image_bytes) : '–'} | ${x.criu?.frozen_us ? s(x.criu.frozen_us / 1000) : '–'} | ${mem} |`,
+    );
   }
   md.push('');
-  md.push('CRIU writes its own timings (stats-dump) into its work directory: only the ctr path (E) leaves that directory to us; Docker\'s path (A) removes it.');
+  md.push("CRIU writes its own timings (stats-dump) into its work directory: only the ctr path (E) leaves that directory to us; Docker's path (A) removes it.");
   md.push('');
   if (d.strace.length) {
     md.push('`strace -c -f` on containerd + dockerd during step C (top by time):');

@@ -51,7 +51,12 @@ export async function sh(cmd: string, args: string[], opts: { allowFail?: boolea
     return { code: 0, stdout: r.stdout.trim(), stderr: r.stderr.trim(), ms: Date.now() - t0 };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
-    const res = { code: typeof err.code === 'number' ? err.code : 1, stdout: (err.stdout ?? '').trim(), stderr: (err.stderr ?? err.message).trim(), ms: Date.now() - t0 };
+    const res = {
+      code: typeof err.code === 'number' ? err.code : 1,
+      stdout: (err.stdout ?? '').trim(),
+      stderr: (err.stderr ?? err.message).trim(),
+      ms: Date.now() - t0,
+    };
     if (opts.allowFail) return res;
     throw new Error(`${cmd} ${args.join(' ')}: ${res.stderr.split('\n').slice(-3).join(' | ')}`);
   }
@@ -116,4 +121,3 @@ export async function fillContainerRedis(h: CloudHost, name: string, keys: numbe
 }
 
 export { treeBytes } from '../compute/docker/tree.js';
-

@@ -32,8 +32,26 @@ export class Probe {
 
   start(): void {
     const t = this.target;
-    const args = [probeScript, '--kind', t.kind, '--host', t.host, '--port', String(t.port), '--interval', String(t.intervalMs ?? 10), '--timeout', String(t.timeoutMs ?? 500), '--pool', String(t.pool ?? (t.kind === 'http' ? 8 : 4)), '--detect', String(t.detectMs ?? 200)];
-    const child = t.netns ? spawn('ip', ['netns', 'exec', t.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [
+      probeScript,
+      '--kind',
+      t.kind,
+      '--host',
+      t.host,
+      '--port',
+      String(t.port),
+      '--interval',
+      String(t.intervalMs ?? 10),
+      '--timeout',
+      String(t.timeoutMs ?? 500),
+      '--pool',
+      String(t.pool ?? (t.kind === 'http' ? 8 : 4)),
+      '--detect',
+      String(t.detectMs ?? 200),
+    ];
+    const child = t.netns
+      ? spawn('ip', ['netns', 'exec', t.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise((r) => child.on('close', () => r()));
     child.stdout?.on('data', (d: Buffer) => {

@@ -100,7 +100,20 @@ export function ratios(summaries: Summary[], workloads: Workload[]): Ratios[] {
   });
 }
 
-const HEAD = ['workload', 'method', 'ok/runs', 'lost state', 'downtime (client)', 'tool freeze', 'total', 'checkpoint', 'transfer', 'restore', 'memory image', 'moved'];
+const HEAD = [
+  'workload',
+  'method',
+  'ok/runs',
+  'lost state',
+  'downtime (client)',
+  'tool freeze',
+  'total',
+  'checkpoint',
+  'transfer',
+  'restore',
+  'memory image',
+  'moved',
+];
 
 /** A method whose downtime no client probe saw says so wherever its figures appear. */
 export function methodCell(m: string, unprobed: boolean): string {
@@ -200,7 +213,10 @@ export function ferryPeaks(mem: MemoryReport): Record<string, number | null> {
 export function chartSeries(summaries: Summary[], methods: MethodName[], labels: Record<MethodName, string>): Series[] {
   return methods
     .map((m) => ({
-      name: methodCell(labels[m] ?? m, summaries.some((s) => s.method === m && s.unprobed)),
+      name: methodCell(
+        labels[m] ?? m,
+        summaries.some((s) => s.method === m && s.unprobed),
+      ),
       points: summaries
         .filter((s) => s.method === m && s.downtime.median !== null && s.memory_bytes.median)
         .map((s) => ({ x: s.memory_bytes.median as number, y: s.downtime.median as number, label: s.workload })),
@@ -230,7 +246,11 @@ export function markdown(r: ReportInput): string {
   md.push('');
   md.push(`Command: \`npm run bench -- ${r.argv.join(' ')}\` · finished ${r.finished}`);
   md.push('');
-  md.push(`Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
+  md.push(
+    `Machine: ${Object.entries(r.machine)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(' · ')}`,
+  );
   md.push('');
   md.push('Methods:');
   for (const m of r.methods) md.push(`- \`${m}\`: ${r.methodLabels[m]}`);
@@ -257,12 +277,22 @@ export function markdown(r: ReportInput): string {
   md.push('');
   md.push('## Memory of the Ferry services (and the engines) during the migrations');
   md.push('');
-  md.push('Peak VmRSS sampled every 100 ms from /proc while each method/workload ran (container setup included); VmHWM is each process\'s peak since it started (other tests on the same cloud count there too). Peak over all Ferry REST runs:');
+  md.push(
+    "Peak VmRSS sampled every 100 ms from /proc while each method/workload ran (container setup included); VmHWM is each process's peak since it started (other tests on the same cloud count there too). Peak over all Ferry REST runs:",
+  );
   md.push('');
   const peaks = ferryPeaks(r.memory);
   md.push(`| ${Object.keys(peaks).join(' | ')} |`);
-  md.push(`|${Object.keys(peaks).map(() => '---').join('|')}|`);
-  md.push(`| ${Object.values(peaks).map((v) => fmtBytes(v)).join(' | ')} |`);
+  md.push(
+    `|${Object.keys(peaks)
+      .map(() => '---')
+      .join('|')}|`,
+  );
+  md.push(
+    `| ${Object.values(peaks)
+      .map((v) => fmtBytes(v))
+      .join(' | ')} |`,
+  );
   md.push('');
   md.push(memoryTable(r.memory, true));
   md.push('');
@@ -270,7 +300,10 @@ export function markdown(r: ReportInput): string {
   if (failed.length) {
     md.push('## Failed runs (lost state, source left running, failed tries of retried runs)');
     md.push('');
-    for (const f of failed) md.push(`- ${f.workload} / ${f.method} run ${f.run}${(f.attempt ?? 1) > 1 ? ` try ${f.attempt}` : ''}: **${verdictOf(f)}** — ${f.error} (${stateLine(f)})`);
+    for (const f of failed)
+      md.push(
+        `- ${f.workload} / ${f.method} run ${f.run}${(f.attempt ?? 1) > 1 ? ` try ${f.attempt}` : ''}: **${verdictOf(f)}** — ${f.error} (${stateLine(f)})`,
+      );
     md.push('');
   }
   if (r.analysis) {
@@ -279,7 +312,9 @@ export function markdown(r: ReportInput): string {
   }
   md.push('## Every run');
   md.push('');
-  md.push('| workload | method | run | try | verdict | downtime | tool freeze | total | checkpoint | transfer | restore | image | state after the move | probe answers/failures |');
+  md.push(
+    '| workload | method | run | try | verdict | downtime | tool freeze | total | checkpoint | transfer | restore | image | state after the move | probe answers/failures |',
+  );
   md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const x of r.results) {
     md.push(

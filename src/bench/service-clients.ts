@@ -125,7 +125,12 @@ class PgbenchClient implements ServiceClient {
   }
 
   async prepare(): Promise<void> {
-    await waitUntil(`PostgreSQL at ${this.a.host}:${this.a.port}`, async () => (await run(this.a.netns, ['pg_isready', '-q', ...this.base()], 10_000)).code === 0, 60_000, 250);
+    await waitUntil(
+      `PostgreSQL at ${this.a.host}:${this.a.port}`,
+      async () => (await run(this.a.netns, ['pg_isready', '-q', ...this.base()], 10_000)).code === 0,
+      60_000,
+      250,
+    );
     await run(this.a.netns, ['pgbench', ...this.base(), '-i', '-q', '-s', String(this.scale), 'postgres'], 3_600_000);
     await this.psql('CREATE TABLE acked (id integer PRIMARY KEY)');
   }
@@ -267,7 +272,13 @@ export function longestPause(acks: Ack[], from: number, to: number): number | nu
  * judge the run: every acknowledged write there, the source copy gone, the client's longest
  * pause as the downtime.
  */
-export async function clientMigration(result: RunResult, client: ServiceClient, a: ServiceAccess, migrate: () => Promise<MigrationOutcome>, log: (s: string) => void): Promise<void> {
+export async function clientMigration(
+  result: RunResult,
+  client: ServiceClient,
+  a: ServiceAccess,
+  migrate: () => Promise<MigrationOutcome>,
+  log: (s: string) => void,
+): Promise<void> {
   const tp = Date.now();
   await client.prepare();
   result.detail.prepare_ms = Date.now() - tp;
@@ -287,7 +298,9 @@ export async function clientMigration(result: RunResult, client: ServiceClient, 
   } finally {
     await client.finish();
   }
-  const v = await client.verify().catch((e: Error): ServiceVerdict => ({ verified: false, reason: `could not read the state after the move: ${e.message}`, evidence: 'state not read' }));
+  const v = await client
+    .verify()
+    .catch((e: Error): ServiceVerdict => ({ verified: false, reason: `could not read the state after the move: ${e.message}`, evidence: 'state not read' }));
   const gone = await a.sourceGone().catch(() => null);
   result.verified = v.verified;
   result.detail.client_evidence = v.evidence;
@@ -295,7 +308,8 @@ export async function clientMigration(result: RunResult, client: ServiceClient, 
   let error: string | null = null;
   let verdict = 'ok';
   if (!v.verified) [verdict, error] = ['lost state', `lost state: ${v.reason}`];
-  else if (gone !== true) [verdict, error] = ['source still running', gone === false ? 'the source copy still runs after the move' : 'the source copy was not checked'];
+  else if (gone !== true)
+    [verdict, error] = ['source still running', gone === false ? 'the source copy still runs after the move' : 'the source copy was not checked'];
   else if (result.downtime_ms === null) [verdict, error] = ['failed', 'failed: no acknowledgement after the move'];
   result.ok = verdict === 'ok';
   result.error = result.error ?? error;

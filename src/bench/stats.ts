@@ -8,7 +8,10 @@ import type { DowntimeResult, ProbeSample, Stat } from './types.js';
  * before the window or none after its start (the workload never answered again).
  */
 export function computeDowntime(samples: ProbeSample[], windowStart: number, windowEnd: number): DowntimeResult | null {
-  const ok = samples.filter((s) => s.ok).map((s) => s.t).sort((a, b) => a - b);
+  const ok = samples
+    .filter((s) => s.ok)
+    .map((s) => s.t)
+    .sort((a, b) => a - b);
   let best: DowntimeResult | null = null;
   for (let i = 0; i + 1 < ok.length; i++) {
     const a = ok[i];

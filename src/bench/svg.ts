@@ -74,7 +74,9 @@ export function downtimeChart(series: Series[], opts: { title?: string; width?: 
     const ps = s.points.filter((p) => p.x > 0 && p.y > 0).sort((a, b) => a.x - b.x);
     if (ps.length > 1) out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${ps.map((p) => `${r(X(p.x))},${r(Y(p.y))}`).join(' ')}"/>`);
     for (const p of ps) {
-      out.push(`<circle cx="${r(X(p.x))}" cy="${r(Y(p.y))}" r="4" fill="${c}"><title>${esc(`${s.name}${p.label ? ` ${p.label}` : ''}: ${Math.round(p.y)} ms at ${fmtBytesShort(Math.round(p.x))}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${r(X(p.x))}" cy="${r(Y(p.y))}" r="4" fill="${c}"><title>${esc(`${s.name}${p.label ? ` ${p.label}` : ''}: ${Math.round(p.y)} ms at ${fmtBytesShort(Math.round(p.x))}`)}</title></circle>`,
+      );
     }
     const ly = m.t + 10 + i * 20;
     out.push(`<line x1="${m.l + pw + 15}" y1="${ly}" x2="${m.l + pw + 35}" y2="${ly}" stroke="${c}" stroke-width="2"/>`);

@@ -30,7 +30,8 @@ export interface Workload {
   volume?: string;
 }
 
-export type MethodName = 'ferry-rest' | 'ferry-rest-postcopy' | 'ferry-engine' | 'ferry-engine-fast' | 'ferry-postcopy' | 'docker-manual' | 'podman' | 'raw-criu' | 'raw-criu-lazy';
+export type MethodName =
+  'ferry-rest' | 'ferry-rest-postcopy' | 'ferry-engine' | 'ferry-engine-fast' | 'ferry-postcopy' | 'docker-manual' | 'podman' | 'raw-criu' | 'raw-criu-lazy';
 
 export interface ProbeSample {
   /** Epoch ms when the answer (or failure) arrived. */

@@ -52,8 +52,13 @@ export function expectedDbsize(w: Workload): number {
 export function judgeEvidence(w: Workload, ev: StateEvidence): StateJudgement {
   if (w.probe === 'redis') {
     if (ev.marker_before === null) return { verified: false, reason: 'no marker written before the freeze' };
-    if (ev.marker_after !== ev.marker_before) return { verified: false, reason: `marker key ${ev.marker_after === null ? 'not read' : `reads "${ev.marker_after}"`} after the move, not "${ev.marker_before}"` };
-    if (ev.dbsize_after !== expectedDbsize(w)) return { verified: false, reason: `DBSIZE ${ev.dbsize_after ?? 'not read'} after the move, not ${expectedDbsize(w)}` };
+    if (ev.marker_after !== ev.marker_before)
+      return {
+        verified: false,
+        reason: `marker key ${ev.marker_after === null ? 'not read' : `reads "${ev.marker_after}"`} after the move, not "${ev.marker_before}"`,
+      };
+    if (ev.dbsize_after !== expectedDbsize(w))
+      return { verified: false, reason: `DBSIZE ${ev.dbsize_after ?? 'not read'} after the move, not ${expectedDbsize(w)}` };
     return { verified: true, reason: null };
   }
   const before = ev.counter_before;
@@ -153,8 +158,10 @@ export function logLinesSince(text: string, since: number): string {
 export function stateLine(r: RunResult): string {
   const d = r.detail;
   const parts: string[] = [];
-  if (d.counter_before !== undefined) parts.push(`counter ${d.counter_before ?? '?'} before the move, ${d.counter_first_after ?? '?'}…${d.counter_last_after ?? '?'} after`);
-  if (d.marker_before !== undefined && d.marker_before !== null) parts.push(`marker ${d.marker_after === d.marker_before ? 'read back' : `"${d.marker_after ?? '?'}"`}`);
+  if (d.counter_before !== undefined)
+    parts.push(`counter ${d.counter_before ?? '?'} before the move, ${d.counter_first_after ?? '?'}…${d.counter_last_after ?? '?'} after`);
+  if (d.marker_before !== undefined && d.marker_before !== null)
+    parts.push(`marker ${d.marker_after === d.marker_before ? 'read back' : `"${d.marker_after ?? '?'}"`}`);
   if (d.dbsize_after !== undefined && d.dbsize_after !== null) parts.push(`DBSIZE ${d.dbsize_after}`);
   if (typeof d.client_evidence === 'string') parts.push(d.client_evidence);
   if (d.source_gone !== undefined) parts.push(d.source_gone === true ? 'source gone' : d.source_gone === false ? 'source STILL RUNNING' : 'source not checked');

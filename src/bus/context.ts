@@ -27,11 +27,33 @@ export function unpackContext(msg: JsonObject): JsonObject {
 
 /** oslo.messaging notifier's `_sanitize_context` keys: what a notification may carry (no token). */
 const NOTIFICATION_SAFE_KEYS = new Set([
-  'user_id', 'project_id', 'domain_id', 'user_domain_id', 'project_domain_id', 'is_admin', 'request_id',
-  'roles', 'user_name', 'project_name', 'domain_name', 'user_domain_name', 'project_domain_name',
-  'service_user_id', 'service_user_domain_id', 'service_user_domain_name', 'service_project_id',
-  'service_project_name', 'service_project_domain_id', 'service_project_domain_name', 'service_roles',
-  'global_request_id', 'system_scope', 'user', 'domain', 'user_domain', 'project_domain',
+  'user_id',
+  'project_id',
+  'domain_id',
+  'user_domain_id',
+  'project_domain_id',
+  'is_admin',
+  'request_id',
+  'roles',
+  'user_name',
+  'project_name',
+  'domain_name',
+  'user_domain_name',
+  'project_domain_name',
+  'service_user_id',
+  'service_user_domain_id',
+  'service_user_domain_name',
+  'service_project_id',
+  'service_project_name',
+  'service_project_domain_id',
+  'service_project_domain_name',
+  'service_roles',
+  'global_request_id',
+  'system_scope',
+  'user',
+  'domain',
+  'user_domain',
+  'project_domain',
 ]);
 
 export function sanitizeForNotification(ctxDict: JsonObject): JsonObject {

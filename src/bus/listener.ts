@@ -67,7 +67,9 @@ export class NotificationListener {
       } else {
         for (const k of keys) {
           this.consumers.push(
-            await this.transport.consume({ queue: queue(k), bindings: [{ exchange: ex, routingKey: k }], prefetch: LISTENER_PREFETCH }, (d) => this.onMessage(d)),
+            await this.transport.consume({ queue: queue(k), bindings: [{ exchange: ex, routingKey: k }], prefetch: LISTENER_PREFETCH }, (d) =>
+              this.onMessage(d),
+            ),
           );
         }
       }

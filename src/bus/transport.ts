@@ -663,4 +663,3 @@ export class Transport extends EventEmitter {
     if (conn) await conn.close().catch(() => undefined);
   }
 }
-

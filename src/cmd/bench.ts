@@ -29,12 +29,24 @@ import { InvalidInput } from '../common/errors.js';
 import { parseList } from '../conf/opts.js';
 
 const METHODS: Method[] = [ferryRest, ferryRestPostCopy, ferryEngine, ferryEngineFast, ferryPostCopy, dockerManual, podmanPeer, rawCriu, rawCriuLazy];
-const DEFAULT_METHODS: MethodName[] = ['ferry-rest', 'ferry-rest-postcopy', 'ferry-engine', 'ferry-engine-fast', 'ferry-postcopy', 'docker-manual', 'podman', 'raw-criu', 'raw-criu-lazy'];
+const DEFAULT_METHODS: MethodName[] = [
+  'ferry-rest',
+  'ferry-rest-postcopy',
+  'ferry-engine',
+  'ferry-engine-fast',
+  'ferry-postcopy',
+  'docker-manual',
+  'podman',
+  'raw-criu',
+  'raw-criu-lazy',
+];
 
 const USAGE = `usage: npm run bench -- [options]
 
   --runs N              runs per workload and method (default 3)
-  --runs-heavy N        runs for heavy workloads (${WORKLOADS.filter((w) => w.heavy).map((w) => w.name).join(', ')}; default: --runs)
+  --runs-heavy N        runs for heavy workloads (${WORKLOADS.filter((w) => w.heavy)
+    .map((w) => w.name)
+    .join(', ')}; default: --runs)
   --workloads a,b       ${WORKLOADS.map((w) => w.name).join(',')} (default: all)
                         (postgres: PostgreSQL ~300 MB under pgbench, postgres-3g: ~3 GB; append: appends
                         to a file in the layer and one in a local volume; each judged by its own client)
@@ -104,7 +116,10 @@ function log(s: string) {
 }
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 async function machine(): Promise<Record<string, string>> {
@@ -121,7 +136,11 @@ async function machine(): Promise<Record<string, string>> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--control-plane')) return runControlPlane(argv.filter((a) => a !== '--control-plane'), repoRoot);
+  if (argv.includes('--control-plane'))
+    return runControlPlane(
+      argv.filter((a) => a !== '--control-plane'),
+      repoRoot,
+    );
   let opts: Options;
   try {
     const p = parse(argv);
@@ -190,7 +209,10 @@ async function main(argv: string[]): Promise<number> {
     try {
       analysis = await analyzeDockerPath(cloud, findWorkloads([opts.analysis])[0], log);
     } catch (e) {
-      analysis = { markdown: `## Where Docker's checkpoint time goes\n\nThe analysis failed: ${(e as Error).message}\n`, data: { error: (e as Error).message } };
+      analysis = {
+        markdown: `## Where Docker's checkpoint time goes\n\nThe analysis failed: ${(e as Error).message}\n`,
+        data: { error: (e as Error).message },
+      };
     }
     sampler.setLabel(null);
   }
@@ -214,7 +236,10 @@ async function main(argv: string[]): Promise<number> {
     analysis: analysis?.markdown ?? null,
     chartFile: `${path.basename(base)}.svg`,
   };
-  fs.writeFileSync(`${base}.json`, `${JSON.stringify({ ...input, analysis: analysis?.data ?? null, analysis_markdown: analysis?.markdown ?? null }, null, 1)}\n`);
+  fs.writeFileSync(
+    `${base}.json`,
+    `${JSON.stringify({ ...input, analysis: analysis?.data ?? null, analysis_markdown: analysis?.markdown ?? null }, null, 1)}\n`,
+  );
   render(input, base);
   return results.every((r) => r.ok) ? 0 : 1;
 }
@@ -226,7 +251,9 @@ function render(input: ReportInput, base: string): void {
   const peaks = Object.entries(ferryPeaks(input.memory))
     .map(([k, v]) => `${k} ${fmtBytes(v)}`)
     .join(' · ');
-  process.stdout.write(`\n${terminalTable(input.summaries)}\n\nratios of median client-observed downtime:\n${ratioTable(input.ratios, false)}\n\npeak RSS during Ferry migrations: ${peaks}\n\n`);
+  process.stdout.write(
+    `\n${terminalTable(input.summaries)}\n\nratios of median client-observed downtime:\n${ratioTable(input.ratios, false)}\n\npeak RSS during Ferry migrations: ${peaks}\n\n`,
+  );
   if (input.analysis) process.stdout.write(`${input.analysis}\n`);
   process.stdout.write(`results: ${base}.{json,md,svg}\n`);
 }

@@ -48,7 +48,10 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop, addRe
   const host = conf.DEFAULT.host;
   if (sqliteLock) {
     onStop(sqliteLock.release);
-    log.info({ database: target.kind === 'sqlite' ? target.file : '', lock: sqliteLock.file }, 'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB');
+    log.info(
+      { database: target.kind === 'sqlite' ? target.file : '', lock: sqliteLock.file },
+      'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB',
+    );
   }
   const db = openDriver(conf.database.connection);
   onStop(() => db.close());
@@ -56,7 +59,8 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop, addRe
   if (schemaWarning) log.warn(schemaWarning);
   const leaseMs = conf.conductor.claim_lease_seconds * 1000;
   const owner = `${host}:${process.pid}`;
-  if (target.kind === 'mysql') log.info({ database: db.description, owner, lease_s: conf.conductor.claim_lease_seconds }, 'MariaDB database: conductors share the work through claims');
+  if (target.kind === 'mysql')
+    log.info({ database: db.description, owner, lease_s: conf.conductor.claim_lease_seconds }, 'MariaDB database: conductors share the work through claims');
   const notifier = notifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
   const versionedNotifier = versionedNotifierFromConfig(conf, transport, `ferry-conductor:${conf.DEFAULT.host}`);
   const repo = new SqlRepository(db);

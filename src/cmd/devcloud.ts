@@ -78,7 +78,8 @@ function parse(argv: string[]) {
     if ((verb === 'stop' || verb === 'start') && !BROKER_NAMES.includes(rest[0])) {
       throw new InvalidInput(`"${verb}" applies to a RabbitMQ node (${BROKER_NAMES.join(', ')}), not "${rest[0]}"`);
     }
-    if (verb === 'upgrade' && rest.length === 0) throw new InvalidInput('"upgrade" takes what to upgrade: db, or services (e.g. upgrade db conductor compute1)');
+    if (verb === 'upgrade' && rest.length === 0)
+      throw new InvalidInput('"upgrade" takes what to upgrade: db, or services (e.g. upgrade db conductor compute1)');
     if (!TAKES_NAMES.has(verb) && rest.length > 0) throw new InvalidInput(`unexpected argument "${rest[0]}" after "${verb}"`);
   }
   const shape: Partial<CloudShape> = {};
@@ -88,10 +89,12 @@ function parse(argv: string[]) {
   }
   if (values.conductors !== undefined) {
     const n = Number(values.conductors);
-    if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS) throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
+    if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS)
+      throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
     shape.conductors = n;
   }
-  if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release)) throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);
+  if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release))
+    throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);
   return { verb, rest, shape, release: values.release, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
 }
 
@@ -145,7 +148,11 @@ async function main(argv: string[]): Promise<number> {
       const names = rest.map((n) => (n === 'db' ? n : resolveServiceName(n)));
       const unknown = rest.find((_, i) => names[i] === null);
       if (unknown !== undefined) {
-        process.stderr.write(`ferry-devcloud: cannot upgrade "${unknown}": db, or one of ${serviceSpecs().map((s) => s.name).join(', ')}\n`);
+        process.stderr.write(
+          `ferry-devcloud: cannot upgrade "${unknown}": db, or one of ${serviceSpecs()
+            .map((s) => s.name)
+            .join(', ')}\n`,
+        );
         return 2;
       }
       for (const n of names as string[]) await upgradeService(n, log);

@@ -84,7 +84,16 @@ async function main(argv: string[]): Promise<number> {
       const hosts = records.map((h) => toComputeHost(h, Date.now(), c.conductor.service_down_time));
       console.log(['NAME'.padEnd(16), 'STATE'.padEnd(6), 'DOCKER'.padEnd(10), 'CRIU'.padEnd(8), 'CONTAINERS'.padEnd(11), 'UPDATED'].join(' '));
       for (const h of hosts) {
-        console.log([h.name.padEnd(16), h.state.padEnd(6), String(h.docker_version).padEnd(10), String(h.criu_version).padEnd(8), String(h.containers).padEnd(11), h.updated_at].join(' '));
+        console.log(
+          [
+            h.name.padEnd(16),
+            h.state.padEnd(6),
+            String(h.docker_version).padEnd(10),
+            String(h.criu_version).padEnd(8),
+            String(h.containers).padEnd(11),
+            h.updated_at,
+          ].join(' '),
+        );
       }
       return 0;
     }

@@ -26,7 +26,13 @@ export interface ServiceContext {
  * SIGHUP: read the config files again, apply the mutable options (logging among them), then the
  * service's own reloads. A config that no longer parses changes nothing.
  */
-export async function reloadService(name: string, conf: FerryConfig, files: string[], reloads: readonly (() => Promise<void> | void)[], log: Logger): Promise<void> {
+export async function reloadService(
+  name: string,
+  conf: FerryConfig,
+  files: string[],
+  reloads: readonly (() => Promise<void> | void)[],
+  log: Logger,
+): Promise<void> {
   let fresh: FerryConfig;
   try {
     fresh = loadConfig(files);
@@ -110,7 +116,7 @@ export async function runService(name: string, body: (s: ServiceContext) => Prom
     });
     log.info({ host: conf.DEFAULT.host }, `${name} started`);
   } catch (e) {
-    const msg = e instanceof FerryError ? `${e.name}: ${e.message}` : (e as Error).stack ?? String(e);
+    const msg = e instanceof FerryError ? `${e.name}: ${e.message}` : ((e as Error).stack ?? String(e));
     log.fatal({ err: msg }, `${name} failed to start`);
     process.stderr.write(`${name}: ${msg}\n`);
     process.exit(1);

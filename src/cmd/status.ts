@@ -110,7 +110,14 @@ async function main(argv: string[]): Promise<number> {
   const before = configWarnings.length;
   const conf = loadConfig(configFilesOrDefault(args.values['config-file']));
   const results = await upgradeCheck(conf, configWarnings.slice(before));
-  if (args.values.json) process.stdout.write(`${JSON.stringify(results.map((r) => ({ check: r.name, result: r.code, details: r.details })), null, 2)}\n`);
+  if (args.values.json)
+    process.stdout.write(
+      `${JSON.stringify(
+        results.map((r) => ({ check: r.name, result: r.code, details: r.details })),
+        null,
+        2,
+      )}\n`,
+    );
   else process.stdout.write(formatTable(results));
   return worst(results);
 }

@@ -92,9 +92,7 @@ export class RequestContext {
 
   /** The dict form, as oslo.context's `to_dict()` plus Nova's extra keys. */
   toDict(): JsonObject {
-    const idt = [this.user_id, this.project_id, this.domain_id, this.user_domain_id, this.project_domain_id]
-      .map((v) => v ?? '-')
-      .join(' ');
+    const idt = [this.user_id, this.project_id, this.domain_id, this.user_domain_id, this.project_domain_id].map((v) => v ?? '-').join(' ');
     return {
       ...this.extra,
       user: this.user_id,
@@ -131,10 +129,30 @@ export class RequestContext {
     };
     const bool = (k: string, def: boolean): boolean => (typeof d[k] === 'boolean' ? (d[k] as boolean) : def);
     const known = new Set([
-      'user', 'user_id', 'user_name', 'project_id', 'project', 'tenant', 'project_name', 'system_scope',
-      'domain', 'domain_id', 'user_domain', 'user_domain_id', 'project_domain', 'project_domain_id',
-      'is_admin', 'read_only', 'show_deleted', 'auth_token', 'request_id', 'global_request_id',
-      'resource_uuid', 'roles', 'user_identity', 'is_admin_project',
+      'user',
+      'user_id',
+      'user_name',
+      'project_id',
+      'project',
+      'tenant',
+      'project_name',
+      'system_scope',
+      'domain',
+      'domain_id',
+      'user_domain',
+      'user_domain_id',
+      'project_domain',
+      'project_domain_id',
+      'is_admin',
+      'read_only',
+      'show_deleted',
+      'auth_token',
+      'request_id',
+      'global_request_id',
+      'resource_uuid',
+      'roles',
+      'user_identity',
+      'is_admin_project',
     ]);
     const extra: JsonObject = {};
     for (const [k, v] of Object.entries(d)) if (!known.has(k)) extra[k] = v;

@@ -94,7 +94,12 @@ export async function buildReport(input: ReportInput): Promise<string> {
     out.push('='.repeat(72), `==== ${title} ====`, '='.repeat(72), ...lines, '');
   };
   section('Guru Meditation', [`${input.service} report generated at ${now.toISOString()}`]);
-  section('Package', [`ferry: ${packageVersion()}`, `node: ${process.version}`, `v8: ${process.versions.v8}`, `platform: ${process.platform} ${os.release()} ${process.arch}`]);
+  section('Package', [
+    `ferry: ${packageVersion()}`,
+    `node: ${process.version}`,
+    `v8: ${process.versions.v8}`,
+    `platform: ${process.platform} ${os.release()} ${process.arch}`,
+  ]);
   section('Process', [
     `pid: ${process.pid}`,
     `ppid: ${process.ppid}`,

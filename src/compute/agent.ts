@@ -103,17 +103,14 @@ export class MigrationAgent {
       },
       opts,
     );
-    this.transfer = new MigrationTransfer(
-      opts,
-      {
-        committed: (id, manifest, received) => this.onCommitted(id, manifest, received),
-        exportImage: async (id) => {
-          const r = this.records.load(id);
-          if (!r || r.role !== 'source' || !r.spec) throw new MigrationNotFound(`no outgoing migration ${id} on ${this.host}`);
-          return this.driver.exportImage(r.spec.image);
-        },
+    this.transfer = new MigrationTransfer(opts, {
+      committed: (id, manifest, received) => this.onCommitted(id, manifest, received),
+      exportImage: async (id) => {
+        const r = this.records.load(id);
+        if (!r || r.role !== 'source' || !r.spec) throw new MigrationNotFound(`no outgoing migration ${id} on ${this.host}`);
+        return this.driver.exportImage(r.spec.image);
       },
-    );
+    });
   }
 
   get host(): string {
@@ -304,7 +301,8 @@ export class MigrationAgent {
     });
     if (refusals.length > 0) throw refusalError(`target ${this.host}`, refusals);
     for (const cid of stale) {
-      if ((await this.driver.containerState(cid)).running) throw new TargetRunsContainer(`a container of migration ${id} already runs on ${this.host}`, { container_id: cid });
+      if ((await this.driver.containerState(cid)).running)
+        throw new TargetRunsContainer(`a container of migration ${id} already runs on ${this.host}`, { container_id: cid });
       await this.driver.removeContainer(cid);
     }
     r ??= this.records.create(id, 'target', req.source_host);
@@ -328,7 +326,9 @@ export class MigrationAgent {
     for (const v of req.spec.volumes) {
       if (r.created_volumes.includes(v.name)) continue;
       if (await this.driver.volumeExists(v.name)) {
-        throw refusalError(`target ${this.host}`, [{ reason: 'volume_exists', message: `a volume named ${v.name} already exists on ${this.host}: remove or rename it there` }]);
+        throw refusalError(`target ${this.host}`, [
+          { reason: 'volume_exists', message: `a volume named ${v.name} already exists on ${this.host}: remove or rename it there` },
+        ]);
       }
       await this.driver.createVolume(v);
       r.created_volumes.push(v.name);
@@ -386,7 +386,11 @@ export class MigrationAgent {
       frozen = { ...(await mode.freeze(r, spec.id, name)), frozenAt };
     } else if (state.exists && r.stage === 'frozen' && (await this.driver.checkpointExists(spec.id, name))) {
       // Asked again after the freeze (the agent or the bus went away): the checkpoint is there, send it again.
-      frozen = { checkpoint: { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: false }, frozenAt: r.live?.frozen_at ?? Date.parse(r.updated_at), pageServer: null };
+      frozen = {
+        checkpoint: { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: false },
+        frozenAt: r.live?.frozen_at ?? Date.parse(r.updated_at),
+        pageServer: null,
+      };
     } else {
       throw new CheckpointFailed(`container ${spec.name} on ${this.host} is ${state.status} and has no checkpoint ${name}`);
     }
@@ -498,16 +502,20 @@ export class MigrationAgent {
     const r = this.records.load(req.migration_id);
     if (!r || r.role !== 'target') throw new MigrationNotFound(`no incoming migration ${req.migration_id} on ${this.host}`);
     const mode = this.memoryModes.of(r);
-    if (!mode.arrival) throw new InvalidMigrationState(`migration ${req.migration_id} moved its memory by ${mode.name} on ${this.host}: none arrives after the restore`);
+    if (!mode.arrival)
+      throw new InvalidMigrationState(`migration ${req.migration_id} moved its memory by ${mode.name} on ${this.host}: none arrives after the restore`);
     return mode.arrival(r, r.checkpoint_name ?? this.driver.checkpointName(req.migration_id));
   }
 
   /** A container the caller names for a migration must be the one this host's record has. */
   private ownContainer(r: AgentRecord, named: string | null | undefined): void {
     if (named && r.container_id && named !== r.container_id) {
-      throw new InvalidInput(`container ${named.slice(0, 12)} is not the one migration ${r.migration_id} moves from ${this.host} (${r.container_id.slice(0, 12)})`, {
-        container_id: named,
-      });
+      throw new InvalidInput(
+        `container ${named.slice(0, 12)} is not the one migration ${r.migration_id} moves from ${this.host} (${r.container_id.slice(0, 12)})`,
+        {
+          container_id: named,
+        },
+      );
     }
   }
 
@@ -552,9 +560,12 @@ export class MigrationAgent {
         const st = await this.driver.containerState(cid);
         if (st.running) {
           // Never roll back once the target runs: removing it would leave no running copy.
-          throw new TargetRunsContainer(`container ${st.name ?? cid.slice(0, 12)} already runs on ${this.host} for migration ${id}; it must not be rolled back`, {
-            container_id: cid,
-          });
+          throw new TargetRunsContainer(
+            `container ${st.name ?? cid.slice(0, 12)} already runs on ${this.host} for migration ${id}; it must not be rolled back`,
+            {
+              container_id: cid,
+            },
+          );
         }
       }
       for (const cid of shells) out.container_removed = (await this.driver.removeContainer(cid)) || out.container_removed;

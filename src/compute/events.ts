@@ -62,7 +62,6 @@ export interface FollowerOptions {
   maxPending?: number;
 }
 
-
 /**
  * Keeps one subscription open for as long as it runs: events go to the sink one after the
  * other, in the engine's order; each (re)connection is followed by a full inventory.

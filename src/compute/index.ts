@@ -23,27 +23,29 @@ export function createAgent(conf: FerryConfig, extra: { port?: number } = {}): M
     maxImageManifestBytes: c.max_image_manifest_bytes,
     engineNetns: c.engine_netns || undefined,
   });
-  return new MigrationAgent(withFaultInjection({
-    driver,
-    workDir: c.work_dir,
-    bindHost: c.migration_bind_host,
-    advertiseHost: c.migration_host || undefined,
-    port: extra.port ?? c.migration_port,
-    maxTransferBytes: c.max_transfer_bytes,
-    channel: {
-      tls: c.data_channel_insecure
-        ? null
-        : loadTlsMaterial({ cert_file: c.data_channel_cert_file, key_file: c.data_channel_key_file, ca_file: c.data_channel_ca_file }),
-      tokenTtlMs: c.data_channel_token_ttl * 1000,
-      compression: c.migration_compression === 'gzip' ? 'gzip' : 'identity',
-      bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
-      maxTransferEntries: c.max_transfer_entries,
-    },
-    permitPostCopy: c.permit_post_copy,
-    postCopyTimeoutMs: c.post_copy_timeout * 1000,
-    lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,
-    postCopyStallMs: c.post_copy_stall_timeout * 1000,
-  }));
+  return new MigrationAgent(
+    withFaultInjection({
+      driver,
+      workDir: c.work_dir,
+      bindHost: c.migration_bind_host,
+      advertiseHost: c.migration_host || undefined,
+      port: extra.port ?? c.migration_port,
+      maxTransferBytes: c.max_transfer_bytes,
+      channel: {
+        tls: c.data_channel_insecure
+          ? null
+          : loadTlsMaterial({ cert_file: c.data_channel_cert_file, key_file: c.data_channel_key_file, ca_file: c.data_channel_ca_file }),
+        tokenTtlMs: c.data_channel_token_ttl * 1000,
+        compression: c.migration_compression === 'gzip' ? 'gzip' : 'identity',
+        bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
+        maxTransferEntries: c.max_transfer_entries,
+      },
+      permitPostCopy: c.permit_post_copy,
+      postCopyTimeoutMs: c.post_copy_timeout * 1000,
+      lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,
+      postCopyStallMs: c.post_copy_stall_timeout * 1000,
+    }),
+  );
 }
 
 export { MigrationAgent } from './agent.js';

@@ -42,7 +42,9 @@ const hostFacts = z.custom<HostFacts>(
     typeof v.host === 'string' &&
     typeof v.architecture === 'string' &&
     typeof v.engine_version === 'string' &&
-    (v.cpuinfo === undefined || v.cpuinfo === null || (typeof v.cpuinfo === 'string' && v.cpuinfo.length <= MAX_CPUINFO_B64 && /^[A-Za-z0-9+/]*={0,2}$/.test(v.cpuinfo))),
+    (v.cpuinfo === undefined ||
+      v.cpuinfo === null ||
+      (typeof v.cpuinfo === 'string' && v.cpuinfo.length <= MAX_CPUINFO_B64 && /^[A-Za-z0-9+/]*={0,2}$/.test(v.cpuinfo))),
   `host facts need at least host, architecture and engine_version; cpuinfo, when there, is base64 of at most ${MAX_CPUINFO_IMAGE_BYTES} bytes`,
 );
 
@@ -73,7 +75,10 @@ const pageServer = z.object({
   address: z.string().min(1).max(255),
   port: z.number().int().min(1).max(65535),
   host: hostName.nullish(),
-  token: z.string().regex(/^[0-9a-f]{64}$/, 'page_server.token must be 64 hex digits').nullish(),
+  token: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'page_server.token must be 64 hex digits')
+    .nullish(),
 });
 const postMigration = z.object({ migration_id: migrationId, page_server: pageServer.nullish() });
 const withContainer = z.object({ migration_id: migrationId, container_id: z.string().max(128).nullish() });

@@ -116,8 +116,7 @@ export class PageTunnelServer extends EventEmitter {
     this.ended = new Promise((resolve) => (this.finish = resolve));
     const onClient = (sock: Duplex & { remoteAddress?: string }) => this.onClient(sock);
     this.server = o.tls
-      ? tls.createServer(
-{ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true, allowHalfOpen: true }, onClient)
+      ? tls.createServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true, allowHalfOpen: true }, onClient)
       : net.createServer({ allowHalfOpen: true }, onClient);
     // A handshake that fails (no or foreign certificate) never reaches onClient.
     this.server.on('tlsClientError', (e: Error) => this.refused.push(`TLS: ${e.message}`));

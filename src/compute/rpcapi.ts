@@ -8,7 +8,15 @@ import { RPCClient } from '../bus/rpc/client.js';
 import type { Transport } from '../bus/transport.js';
 import { requireSendable } from '../bus/upgrade.js';
 import { versionIsCompatible } from '../bus/version.js';
-import { COMPUTE_METHODS, COMPUTE_RPC_VERSION, COMPUTE_TOPIC, computeVersionNeeded, type ComputeArgs, type ComputeMethod, type ComputeResult } from './methods.js';
+import {
+  COMPUTE_METHODS,
+  COMPUTE_RPC_VERSION,
+  COMPUTE_TOPIC,
+  computeVersionNeeded,
+  type ComputeArgs,
+  type ComputeMethod,
+  type ComputeResult,
+} from './methods.js';
 
 export { COMPUTE_RPC_VERSION, COMPUTE_TOPIC } from './methods.js';
 

@@ -96,7 +96,11 @@ export class MigrationTransfer {
         stagingDir: (id) => this.staging(id),
         checkpointName: (id) => opts.driver.checkpointName(id),
         committed: (id, received) =>
-          handler.committed(id, { checkpoint_name: opts.driver.checkpointName(id), parts: received.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) }, received),
+          handler.committed(
+            id,
+            { checkpoint_name: opts.driver.checkpointName(id), parts: received.map((r) => ({ part: r.part, bytes: r.bytes, sha256: r.sha256 })) },
+            received,
+          ),
         exportImage: (id) => handler.exportImage(id),
       },
       receiveStage: channel.wrappers?.receiving,
@@ -109,7 +113,8 @@ export class MigrationTransfer {
     const bound = await this.server.listen();
     const port = bound.slice(bound.lastIndexOf(':') + 1);
     this.address_ = `${this.opts.advertiseHost || this.opts.bindHost}:${port}`;
-    if (!this.server.secure) log.warn({ host: this.opts.driver.host }, 'data channel without TLS: plain HTTP, peers are not authenticated ([compute] data_channel_insecure)');
+    if (!this.server.secure)
+      log.warn({ host: this.opts.driver.host }, 'data channel without TLS: plain HTTP, peers are not authenticated ([compute] data_channel_insecure)');
     return this.address_;
   }
 

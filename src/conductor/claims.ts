@@ -35,6 +35,8 @@ export class Claims {
   }
 
   async release(kind: ClaimKind, id: string): Promise<void> {
-    await this.deps.repo.releaseClaim(kind, id, this.owner).catch((e: unknown) => this.deps.log.warn({ [kind]: id, err: (e as Error).message }, 'could not release a claim'));
+    await this.deps.repo
+      .releaseClaim(kind, id, this.owner)
+      .catch((e: unknown) => this.deps.log.warn({ [kind]: id, err: (e as Error).message }, 'could not release a claim'));
   }
 }

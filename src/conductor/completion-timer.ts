@@ -21,16 +21,19 @@ export function completionTimer(deps: ConductorDeps, actions: TimeoutActions, ct
   const seconds = opts.completionTimeout ?? 0;
   if (seconds <= 0) return null;
   const due = Date.parse(m.created_at) + seconds * 1000 - Date.now();
-  const timer = setTimeout(() => {
-    void (async () => {
-      const cur = await repo.getMigration(m.uuid);
-      if (!cur || isFinal(cur.status)) return;
-      const action = opts.timeoutAction ?? 'abort';
-      log.warn({ migration: m.uuid, status: cur.status, phase: cur.phase, seconds, action }, 'migration exceeded live_migration_completion_timeout');
-      if (action === 'force_complete') await actions.forceComplete(ctx, m.uuid);
-      else await actions.abort(ctx, m.uuid);
-    })().catch((e: unknown) => log.warn({ migration: m.uuid, err: (e as Error).message }, 'the completion timeout action could not apply'));
-  }, Math.max(0, due));
+  const timer = setTimeout(
+    () => {
+      void (async () => {
+        const cur = await repo.getMigration(m.uuid);
+        if (!cur || isFinal(cur.status)) return;
+        const action = opts.timeoutAction ?? 'abort';
+        log.warn({ migration: m.uuid, status: cur.status, phase: cur.phase, seconds, action }, 'migration exceeded live_migration_completion_timeout');
+        if (action === 'force_complete') await actions.forceComplete(ctx, m.uuid);
+        else await actions.abort(ctx, m.uuid);
+      })().catch((e: unknown) => log.warn({ migration: m.uuid, err: (e as Error).message }, 'the completion timeout action could not apply'));
+    },
+    Math.max(0, due),
+  );
   timer.unref();
   return timer;
 }

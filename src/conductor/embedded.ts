@@ -25,10 +25,7 @@ export function openConductorStore(driver: SqlDriver): ConductorStore {
 }
 
 /** The operations of a running conductor that an embedding program uses. */
-export type EmbeddedConductor = Pick<
-  ConductorService,
-  'reportState' | 'migrateOnLiveState' | 'listHosts' | 'listMigrations' | 'whenIdle' | 'stopClaims'
->;
+export type EmbeddedConductor = Pick<ConductorService, 'reportState' | 'migrateOnLiveState' | 'listHosts' | 'listMigrations' | 'whenIdle' | 'stopClaims'>;
 
 /**
  * A conductor built as ferry-conductor builds one, over `compute` for both the steps and the

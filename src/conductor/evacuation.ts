@@ -113,7 +113,10 @@ export class EvacuationRunner {
     );
     if (started) {
       await repo.updateEvacuationContainer(this.uuid, c.container_id, { status: 'migrating', migration_uuid: started.uuid, dest_host: started.dest_host });
-      log.warn({ evacuation: this.uuid, container: c.container_name, migration: started.uuid }, 'evacuation: a migration of this container was already started for it; following it');
+      log.warn(
+        { evacuation: this.uuid, container: c.container_name, migration: started.uuid },
+        'evacuation: a migration of this container was already started for it; following it',
+      );
       return;
     }
     try {

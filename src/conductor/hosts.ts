@@ -92,12 +92,7 @@ export function byLoad(a: ComputeHost, b: ComputeHost): number {
  * should already count the migrations on their way to each host (the caller knows them).
  * How many migrations a host runs at once is not decided here: the conductor queues.
  */
-export function chooseTarget(
-  hosts: ComputeHost[],
-  source: string,
-  requested: string | null | undefined,
-  weights: LoadWeights = DEFAULT_LOAD_WEIGHTS,
-): string {
+export function chooseTarget(hosts: ComputeHost[], source: string, requested: string | null | undefined, weights: LoadWeights = DEFAULT_LOAD_WEIGHTS): string {
   const src = hosts.find((h) => h.name === source);
   if (requested) {
     const h = hosts.find((x) => x.name === requested);

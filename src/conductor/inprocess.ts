@@ -39,7 +39,13 @@ export class InProcessConductor {
 
   /** Move `container` (name or ID on the source) from `source` to `dest` and wait for a final status. */
   async migrate(container: string, source: string, dest: string, opts: { migrationId?: string } = {}): Promise<InProcessOutcome> {
-    const m = newMigration({ uuid: opts.migrationId ?? randomUUID(), container_id: container, container_name: container, source_host: source, dest_host: dest });
+    const m = newMigration({
+      uuid: opts.migrationId ?? randomUUID(),
+      container_id: container,
+      container_name: container,
+      source_host: source,
+      dest_host: dest,
+    });
     await this.repo.createMigration(m);
     const ctx = RequestContext.admin();
     const flow = new MigrationFlow({ repo: this.repo, compute: this.compute, notify: async () => undefined, log: this.log, retry: this.retry }, ctx, m.uuid);

@@ -60,7 +60,9 @@ export class Interventions {
     // at another conductor: that one starts it at its next pass, and its flow cancels at once.
     if (!this.queue.isRunning(uuid) && updated.status === 'accepted' && (await this.claims.claim('migration', uuid))) {
       this.queue.remove(uuid);
-      updated = await repo.fenced('migration', uuid, this.claims.owner).updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
+      updated = await repo
+        .fenced('migration', uuid, this.claims.owner)
+        .updateMigration(uuid, { status: 'cancelled', error: 'aborted by request while queued' });
       await this.claims.release('migration', uuid);
       await notify(ctx, 'live_migration_abort.end', updated);
     }

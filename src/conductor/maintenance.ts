@@ -81,7 +81,9 @@ export class HostMaintenance {
       chooseTarget(hosts, host, target); // the named target's refusals (same host, disabled, down, no CRIU)
     } else if (!hosts.some((h) => h.name !== host && ineligibility(h, src) === null)) {
       const why = hosts.filter((h) => h.name !== host).map((h) => ineligibility(h, src) ?? '');
-      throw new NoValidHost(`no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`);
+      throw new NoValidHost(
+        `no other enabled compute host can take the containers of "${host}": ${why.length ? why.join('; ') : `"${host}" is the only compute host`}`,
+      );
     }
     if (req.post_copy) requirePostCopy(hosts, target !== null ? [host, target] : [host]);
     // Any conductor's: the database knows every running evacuation.
@@ -95,22 +97,24 @@ export class HostMaintenance {
     const uuid = randomUUID();
     if (disable) await repo.setHostStatus(host, 'disabled', `evacuating (evacuation ${uuid})`);
     const containers = planContainers(await repo.hostContainers(host), now);
-    await this.claims.claimNew('evacuation', uuid, () => repo.createEvacuation({
-      uuid,
-      host,
-      target_host: target,
-      max_parallel: maxParallel,
-      post_copy: req.post_copy ?? false,
-      status: 'running',
-      host_disabled: disable,
-      error: null,
-      request_id: ctx.request_id,
-      user_id: ctx.user_id,
-      project_id: ctx.project_id,
-      created_at: now,
-      updated_at: now,
-      containers,
-    }));
+    await this.claims.claimNew('evacuation', uuid, () =>
+      repo.createEvacuation({
+        uuid,
+        host,
+        target_host: target,
+        max_parallel: maxParallel,
+        post_copy: req.post_copy ?? false,
+        status: 'running',
+        host_disabled: disable,
+        error: null,
+        request_id: ctx.request_id,
+        user_id: ctx.user_id,
+        project_id: ctx.project_id,
+        created_at: now,
+        updated_at: now,
+        containers,
+      }),
+    );
     const e = await this.getEvacuation(uuid);
     log.info({ evacuation: uuid, host, target, max_parallel: maxParallel, containers: e.containers.length, disabled: disable }, 'evacuation accepted');
     await this.notifyEvacuation(ctx, 'host.evacuate.start', e);

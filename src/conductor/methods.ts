@@ -32,7 +32,9 @@ function text(key: string) {
 }
 
 function optionalText(key: string) {
-  return text(key).nullish().transform((v) => v ?? undefined);
+  return text(key)
+    .nullish()
+    .transform((v) => v ?? undefined);
 }
 
 function oneOf<const T extends readonly [string, ...string[]]>(key: string, values: T) {
@@ -43,7 +45,8 @@ function oneOf<const T extends readonly [string, ...string[]]>(key: string, valu
 }
 
 function isoTime(key: string) {
-  return optionalText(key).refine((v) => v === undefined || !Number.isNaN(Date.parse(v)), `argument "${key}" must be an ISO 8601 time`)
+  return optionalText(key)
+    .refine((v) => v === undefined || !Number.isNaN(Date.parse(v)), `argument "${key}" must be an ISO 8601 time`)
     .transform((v) => (v === undefined ? undefined : new Date(Date.parse(v)).toISOString()));
 }
 
@@ -91,7 +94,16 @@ const reportedContainer = z.looseObject(
 
 // `reason` and `criu_version` may be missing, not only null: an agent's JSON drops an undefined
 // value, and a heartbeat refused for that would make its host look down.
-const modeSupport = z.object({ ok: z.boolean(), reason: z.string().nullish().transform((v) => v ?? null) }, { error: 'report_state: state.modes must be { post_copy, pre_copy }, each { ok, reason }' });
+const modeSupport = z.object(
+  {
+    ok: z.boolean(),
+    reason: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? null),
+  },
+  { error: 'report_state: state.modes must be { post_copy, pre_copy }, each { ok, reason }' },
+);
 const stateFact = (key: string, what: string) => `report_state: state.${key} must be ${what}`;
 
 /**
@@ -103,14 +115,19 @@ const hostState = z.looseObject(
     containers: z.array(reportedContainer, { error: 'report_state needs a state with a containers list' }),
     docker_version: z.string({ error: stateFact('docker_version', 'a string') }),
     api_version: z.string({ error: stateFact('api_version', 'a string') }),
-    criu_version: z.string({ error: stateFact('criu_version', 'a string or null') }).nullish().transform((v) => v ?? null),
+    criu_version: z
+      .string({ error: stateFact('criu_version', 'a string or null') })
+      .nullish()
+      .transform((v) => v ?? null),
     criu_ok: z.boolean({ error: stateFact('criu_ok', 'true or false') }),
     architecture: z.string({ error: stateFact('architecture', 'a string') }),
     migration_address: z.string({ error: stateFact('migration_address', 'a string') }),
     memory_used_bytes: z.number({ error: stateFact('memory_used_bytes', 'a number or null') }).nullish(),
     memory_total_bytes: z.number({ error: stateFact('memory_total_bytes', 'a number or null') }).nullish(),
     // pre_copy is only reported (no driver can pre-dump): kept as sent for the hosts API, optional.
-    modes: z.object({ post_copy: modeSupport, pre_copy: modeSupport.optional() }, { error: stateFact('modes', '{ post_copy, pre_copy }, each { ok, reason }') }).nullish(),
+    modes: z
+      .object({ post_copy: modeSupport, pre_copy: modeSupport.optional() }, { error: stateFact('modes', '{ post_copy, pre_copy }, each { ok, reason }') })
+      .nullish(),
     // Agents older than service versions send neither of these.
     service_version: z
       .number({ error: "report_state: state.service_version must be a positive integer (the agent's service version)" })
@@ -138,14 +155,20 @@ function isVersion(v: string): boolean {
 /** An optional string of an event: null when absent. */
 function eventText(key: string) {
   const message = `container_event: "${key}" must be a string of at most 255 characters, or null`;
-  return z.string({ error: message }).max(255, message).nullish().transform((v) => v ?? null);
+  return z
+    .string({ error: message })
+    .max(255, message)
+    .nullish()
+    .transform((v) => v ?? null);
 }
 
 /** One container event (ContainerEvent); its project label is read leniently, as in an inventory. */
 const containerEvent = z.object(
   {
     kind: z.enum(CONTAINER_EVENT_KINDS, { error: (iss) => `container_event: unknown kind "${String(iss.input)}"` }),
-    id: z.string({ error: 'container_event: "id" must be a container ID (hex)' }).regex(/^[0-9a-f]{12,64}$/, 'container_event: "id" must be a container ID (hex)'),
+    id: z
+      .string({ error: 'container_event: "id" must be a container ID (hex)' })
+      .regex(/^[0-9a-f]{12,64}$/, 'container_event: "id" must be a container ID (hex)'),
     name: eventText('name'),
     image: eventText('image'),
     status: eventText('status'),
@@ -158,15 +181,29 @@ const containerEvent = z.object(
 /** An optional whole number within [min, max]. */
 function optionalInt(key: string, min: number, max: number) {
   const msg = `argument "${key}" must be an integer from ${min} to ${max}`;
-  return z.number({ error: msg }).int(msg).min(min, msg).max(max, msg).nullish().transform((v) => v ?? undefined);
+  return z
+    .number({ error: msg })
+    .int(msg)
+    .min(min, msg)
+    .max(max, msg)
+    .nullish()
+    .transform((v) => v ?? undefined);
 }
 
 const schemas = {
   migrate_container: z.object({
     container: text('container').min(1, 'argument "container" must be a container ID or name, not empty'),
-    host: hostName('host').nullish().transform((v) => v ?? undefined),
-    post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
-    project_id: text('project_id').min(1, 'argument "project_id" must not be empty').nullish().transform((v) => v ?? undefined),
+    host: hostName('host')
+      .nullish()
+      .transform((v) => v ?? undefined),
+    post_copy: z
+      .boolean({ error: 'argument "post_copy" must be true or false' })
+      .nullish()
+      .transform((v) => v ?? undefined),
+    project_id: text('project_id')
+      .min(1, 'argument "project_id" must not be empty')
+      .nullish()
+      .transform((v) => v ?? undefined),
   }),
   force_complete_migration: z.object({ migration_id: text('migration_id') }),
   abort_migration: z.object({ migration_id: text('migration_id') }),
@@ -189,7 +226,9 @@ const schemas = {
   report_state: z.object({
     host: text('host').min(1, 'argument "host" must not be empty'),
     state: hostState,
-    taken_at: hostTime('argument "taken_at" must be an ISO 8601 time').nullish().transform((v) => v ?? undefined),
+    taken_at: hostTime('argument "taken_at" must be an ISO 8601 time')
+      .nullish()
+      .transform((v) => v ?? undefined),
   }),
   container_event: z.object({ host: text('host').min(1, 'argument "host" must not be empty'), event: containerEvent }),
   set_host_status: z
@@ -201,9 +240,14 @@ const schemas = {
     .refine((a) => a.status === 'disabled' || !a.disabled_reason, 'argument "disabled_reason" is only for "status": "disabled"'),
   evacuate_host: z.object({
     host: hostName('host'),
-    target_host: hostName('target_host').nullish().transform((v) => v ?? undefined),
+    target_host: hostName('target_host')
+      .nullish()
+      .transform((v) => v ?? undefined),
     max_parallel: optionalInt('max_parallel', 1, MAX_PARALLEL_LIMIT),
-    post_copy: z.boolean({ error: 'argument "post_copy" must be true or false' }).nullish().transform((v) => v ?? undefined),
+    post_copy: z
+      .boolean({ error: 'argument "post_copy" must be true or false' })
+      .nullish()
+      .transform((v) => v ?? undefined),
   }),
   get_evacuation: z.object({ evacuation_id: text('evacuation_id') }),
   list_evacuations: z.object({ host: optionalText('host'), limit }),

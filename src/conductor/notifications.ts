@@ -46,7 +46,14 @@ export const VERSIONED_EVENTS: readonly { eventType: string; priority: Priority;
   ...EVACUATION_EVENTS.map((e) => ({ eventType: e, priority: priorityOf(e), payload: 'HostEvacuationPayload' })),
 ];
 
-async function send(notifier: Notifier | undefined, ctx: RequestContext, eventType: string, payload: () => unknown, log: Logger, what: Record<string, unknown>): Promise<void> {
+async function send(
+  notifier: Notifier | undefined,
+  ctx: RequestContext,
+  eventType: string,
+  payload: () => unknown,
+  log: Logger,
+  what: Record<string, unknown>,
+): Promise<void> {
   if (!notifier || notifier.driver === 'noop') return;
   try {
     await notifier.notify(ctx, eventType, payload(), priorityOf(eventType));
@@ -59,7 +66,7 @@ async function send(notifier: Notifier | undefined, ctx: RequestContext, eventTy
 export function migrationNotifier(notifier: Notifier, log: Logger, versioned?: Notifier): FlowDeps['notify'] {
   return async (ctx: RequestContext, event: EventName, m: Migration, error?: Error) => {
     const eventType = `container.${event}`;
-    const fault: FaultInfo | null = error ? exceptionPayload(error, 'live_migration', 'ferry.conductor.flow') as unknown as FaultInfo : null;
+    const fault: FaultInfo | null = error ? (exceptionPayload(error, 'live_migration', 'ferry.conductor.flow') as unknown as FaultInfo) : null;
     const unversioned = () => {
       const payload = migrationPayload(m);
       // Nova's versioned error notifications carry the exception beside the object (`fault`).

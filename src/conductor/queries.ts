@@ -14,7 +14,14 @@ export class Queries {
   }
 
   async listContainers(page: ContainerListRequest = {}): Promise<Container[]> {
-    return (await this.deps.repo.listContainers(page)).map(({ id, name, host, image, status, project_id }) => ({ id, name, host, image, status, project_id: project_id ?? null }));
+    return (await this.deps.repo.listContainers(page)).map(({ id, name, host, image, status, project_id }) => ({
+      id,
+      name,
+      host,
+      image,
+      status,
+      project_id: project_id ?? null,
+    }));
   }
 
   async getMigration(uuid: string): Promise<Migration> {

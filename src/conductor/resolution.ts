@@ -93,22 +93,32 @@ export class ContainerResolver {
     const matches = found ?? (await this.matches(ref));
     if (matches.length === 0) {
       const entries = live ? [...live] : [];
-      const asked = entries.filter(([, r]) => r.ok).map(([h]) => h).sort();
-      const silent = entries.filter(([, r]) => !r.ok).map(([h]) => h).sort();
+      const asked = entries
+        .filter(([, r]) => r.ok)
+        .map(([h]) => h)
+        .sort();
+      const silent = entries
+        .filter(([, r]) => !r.ok)
+        .map(([h]) => h)
+        .sort();
       let basis = asked.length ? `asked ${asked.join(', ')} just now` : 'as the hosts last reported';
       if (silent.length) basis += `; ${silent.join(', ')} did not answer and may have it`;
       throw new ContainerNotFound(`container "${ref}" was not found on any compute host (${basis}); see GET /v1/containers`);
     }
     const running = matches.filter((c) => c.status === 'running');
     if (running.length > 1) {
-      throw new InvalidInput(`"${ref}" matches ${running.length} running containers (${running.map((c) => `${c.id.slice(0, 12)} on ${c.host}`).join(', ')}); use the full ID`);
+      throw new InvalidInput(
+        `"${ref}" matches ${running.length} running containers (${running.map((c) => `${c.id.slice(0, 12)} on ${c.host}`).join(', ')}); use the full ID`,
+      );
     }
     const c = running[0] ?? matches[0];
     if (c.status !== 'running') {
-      throw new InvalidMigrationState(
-        `${this.notRunning(c, live, now)}; only running containers are live-migrated`,
-        { container: c.id, status: c.status, state_age_ms: now - Date.parse(c.updated_at), live_checked: live?.get(c.host)?.ok === true },
-      );
+      throw new InvalidMigrationState(`${this.notRunning(c, live, now)}; only running containers are live-migrated`, {
+        container: c.id,
+        status: c.status,
+        state_age_ms: now - Date.parse(c.updated_at),
+        live_checked: live?.get(c.host)?.ok === true,
+      });
     }
     return c;
   }

@@ -6,7 +6,15 @@ import type { ContainerEvent } from '../compute/events.js';
 import type { Evacuation } from '../objects/evacuation.js';
 import type { ComputeHost, Container, HostState, HostStatus } from '../objects/host.js';
 import type { Migration } from '../objects/migration.js';
-import type { ConductorAPI, ContainerListRequest, EvacuateOptions, EvacuationFilters, MigrateRequestOptions, MigrationFilters, PageRequest } from './interface.js';
+import type {
+  ConductorAPI,
+  ContainerListRequest,
+  EvacuateOptions,
+  EvacuationFilters,
+  MigrateRequestOptions,
+  MigrationFilters,
+  PageRequest,
+} from './interface.js';
 import { requireSendable } from '../bus/upgrade.js';
 import { CONDUCTOR_RPC_VERSION, CONDUCTOR_TOPIC, type ConductorMethod } from './methods.js';
 
@@ -32,11 +40,7 @@ export class ConductorRPCAPI implements ConductorAPI {
     timeoutSeconds = 60,
     private readonly versionCap?: string,
   ) {
-    this.client = new RPCClient(
-      transport,
-      { topic: CONDUCTOR_TOPIC, version: V1_0 },
-      { timeoutSeconds, versionCap: CONDUCTOR_RPC_VERSION },
-    );
+    this.client = new RPCClient(transport, { topic: CONDUCTOR_TOPIC, version: V1_0 }, { timeoutSeconds, versionCap: CONDUCTOR_RPC_VERSION });
   }
 
   /**
@@ -53,9 +57,15 @@ export class ConductorRPCAPI implements ConductorAPI {
     // A plain request stays 1.0 (any conductor answers it); post-copy needs a 1.3 conductor, a project scope 1.4
     // (an older conductor refuses the version rather than ignore the scope).
     if (opts.project_id !== undefined) {
-      return this.at('1.4', 'migrate_container').call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: opts.post_copy ?? null, project_id: opts.project_id });
+      return this.at('1.4', 'migrate_container').call<Migration>(ctx, 'migrate_container', {
+        container,
+        host: host ?? null,
+        post_copy: opts.post_copy ?? null,
+        project_id: opts.project_id,
+      });
     }
-    if (opts.post_copy) return this.at('1.3', 'migrate_container').call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: true });
+    if (opts.post_copy)
+      return this.at('1.3', 'migrate_container').call<Migration>(ctx, 'migrate_container', { container, host: host ?? null, post_copy: true });
     return this.at(V1_0, 'migrate_container').call<Migration>(ctx, 'migrate_container', { container, host: host ?? null });
   }
   async forceCompleteMigration(ctx: RequestContext, migrationId: string): Promise<Migration> {
@@ -78,7 +88,8 @@ export class ConductorRPCAPI implements ConductorAPI {
   }
   async listContainers(ctx: RequestContext, page?: ContainerListRequest): Promise<Container[]> {
     const args = pageArgs(page);
-    if (page?.project_id !== undefined) return this.at('1.4', 'list_containers').call<Container[]>(ctx, 'list_containers', { ...args, project_id: page.project_id });
+    if (page?.project_id !== undefined)
+      return this.at('1.4', 'list_containers').call<Container[]>(ctx, 'list_containers', { ...args, project_id: page.project_id });
     return this.at(Object.keys(args).length ? '1.1' : V1_0, 'list_containers').call<Container[]>(ctx, 'list_containers', args);
   }
   /** The heartbeat: a cast, as in Nova's servicegroup. `takenAt`: when the inventory in it was taken. */

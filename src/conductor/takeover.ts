@@ -27,7 +27,8 @@ export class Takeover {
   async recover(): Promise<number> {
     const { takeOverPrefix } = this.claims.options;
     const ended = await this.deps.repo.expireClaims(takeOverPrefix, this.claims.owner);
-    if (ended) this.deps.log.info({ claims: ended, of: takeOverPrefix ? `${takeOverPrefix}*` : 'every conductor' }, 'claims of previous conductor processes ended');
+    if (ended)
+      this.deps.log.info({ claims: ended, of: takeOverPrefix ? `${takeOverPrefix}*` : 'every conductor' }, 'claims of previous conductor processes ended');
     const taken = await this.takeOver('resuming a migration left unfinished by a previous conductor');
     this.startClaims();
     return taken;
@@ -38,19 +39,25 @@ export class Takeover {
     if (this.timers.length) return;
     const { repo, log } = this.deps;
     const { leaseMs, scanMs } = this.claims.options;
-    const renew = setInterval(() => {
-      repo.renewClaims(this.claims.owner, leaseMs).catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not renew this conductor\'s claims'));
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        repo.renewClaims(this.claims.owner, leaseMs).catch((e: unknown) => log.error({ err: (e as Error).message }, "could not renew this conductor's claims"));
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     let scanning = false;
-    const scan = setInterval(() => {
-      if (scanning) return;
-      scanning = true;
-      this.takeOver('taking over a migration whose conductor stopped renewing its claim')
-        .catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not look for unclaimed migrations'))
-        .finally(() => {
-          scanning = false;
-        });
-    }, scanMs ?? Math.max(50, Math.floor(leaseMs / 3)));
+    const scan = setInterval(
+      () => {
+        if (scanning) return;
+        scanning = true;
+        this.takeOver('taking over a migration whose conductor stopped renewing its claim')
+          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not look for unclaimed migrations'))
+          .finally(() => {
+            scanning = false;
+          });
+      },
+      scanMs ?? Math.max(50, Math.floor(leaseMs / 3)),
+    );
     renew.unref();
     scan.unref();
     this.timers = [renew, scan];

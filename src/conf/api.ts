@@ -10,10 +10,14 @@ export const apiOpts = {
   policy_file: strOpt('/etc/ferry/policy.yaml', 'YAML policy overrides (oslo.policy rule syntax).'),
   register_endpoints: boolOpt(true, 'Register the ferry service and its endpoints in the Keystone catalog when ferry-api starts (idempotent).'),
   max_body_bytes: intOpt(65536, 'Largest request body accepted.', 1024),
-  max_limit: intOpt(1000, 'Most items one page of a list returns (GET /v1/migrations, /v1/containers), also when the caller asks for more or sets no limit; a `next` link leads on.', 1),
+  max_limit: intOpt(
+    1000,
+    'Most items one page of a list returns (GET /v1/migrations, /v1/containers), also when the caller asks for more or sets no limit; a `next` link leads on.',
+    1,
+  ),
   admin_project_name: strOpt(
     'admin',
-    'The admin project (Keystone\'s [resource] admin_project_name): the admin role gives administrator rights (context_is_admin) only in this project, or in a system-scoped token. Empty: trust the is_admin_project flag Keystone puts in the token.',
+    "The admin project (Keystone's [resource] admin_project_name): the admin role gives administrator rights (context_is_admin) only in this project, or in a system-scoped token. Empty: trust the is_admin_project flag Keystone puts in the token.",
   ),
-  admin_project_domain_name: strOpt('Default', 'Domain of the admin project (Keystone\'s [resource] admin_project_domain_name).'),
+  admin_project_domain_name: strOpt('Default', "Domain of the admin project (Keystone's [resource] admin_project_domain_name)."),
 };

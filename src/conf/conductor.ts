@@ -22,7 +22,7 @@ export const conductorOpts = {
   container_state_timeout: intOpt(3, 'Seconds the conductor waits for a host to answer a live container-state check.', 1),
   per_host_bus_users: boolOpt(
     false,
-    'Each compute host connects to RabbitMQ as its own user, named like the host ([DEFAULT] host): the conductor then takes a host\'s report_state and container_event only from that user. RabbitMQ vouches for the sender (Ferry stamps each message with its user; the broker refuses any other). Off: any bus client may report for a host, except that an up host keeps its data channel address until it has been down.',
+    "Each compute host connects to RabbitMQ as its own user, named like the host ([DEFAULT] host): the conductor then takes a host's report_state and container_event only from that user. RabbitMQ vouches for the sender (Ferry stamps each message with its user; the broker refuses any other). Off: any bus client may report for a host, except that an up host keeps its data channel address until it has been down.",
   ),
   claim_lease_seconds: intOpt(
     30,

@@ -8,7 +8,7 @@ import { boolOpt } from './opts.js';
 export const osloPolicyOpts = {
   enforce_new_defaults: boolOpt(
     true,
-    "Enforce the new default rules alone. False: a rule whose default changed (the reads project readers may now do) lets a caller through with its new or its deprecated default, so an administrator granted access through the old default (e.g. an overridden admin_api) keeps it while the deployment moves over; `ferry-status upgrade check` warns while it is false. A rule set in the policy file is enforced as written either way.",
+    'Enforce the new default rules alone. False: a rule whose default changed (the reads project readers may now do) lets a caller through with its new or its deprecated default, so an administrator granted access through the old default (e.g. an overridden admin_api) keeps it while the deployment moves over; `ferry-status upgrade check` warns while it is false. A rule set in the policy file is enforced as written either way.',
     { mutable: true },
   ),
   enforce_scope: boolOpt(

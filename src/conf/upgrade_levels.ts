@@ -24,9 +24,9 @@ function versionCapOpt(help: string): Opt<string> {
 
 export const upgradeLevelsOpts = {
   compute: versionCapOpt(
-    'Highest ferry-compute RPC version the conductor sends. auto: the lowest version the running compute agents report (an agent that reports none counts as the release before service versions); X.Y: at most that, e.g. the previous release\'s while its agents are upgraded. A call that needs more fails with RPCVersionCapped.',
+    "Highest ferry-compute RPC version the conductor sends. auto: the lowest version the running compute agents report (an agent that reports none counts as the release before service versions); X.Y: at most that, e.g. the previous release's while its agents are upgraded. A call that needs more fails with RPCVersionCapped.",
   ),
   conductor: versionCapOpt(
-    'Highest ferry-conductor RPC version ferry-api and ferry-compute send. X.Y: at most that, while conductors of the previous release still run. auto: no cap in services without the database (conductors are upgraded first); ferry-status resolves it from the running conductors\' records. A call that needs more fails with RPCVersionCapped.',
+    "Highest ferry-conductor RPC version ferry-api and ferry-compute send. X.Y: at most that, while conductors of the previous release still run. auto: no cap in services without the database (conductors are upgraded first); ferry-status resolves it from the running conductors' records. A call that needs more fails with RPCVersionCapped.",
   ),
 };

@@ -121,10 +121,9 @@ export class MysqlDriver implements SqlDriver {
   }
 
   async schemaVersion(): Promise<number> {
-    const t = await this.query<{ n: number }>(
-      'SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
-      [VERSION_TABLE],
-    );
+    const t = await this.query<{ n: number }>('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?', [
+      VERSION_TABLE,
+    ]);
     if (Number(t[0].n) === 0) return 0;
     const rows = await this.query<{ version: number }>(`SELECT version FROM ${VERSION_TABLE}`);
     return rows.length ? Number(rows[0].version) : 0;

@@ -39,7 +39,9 @@ const COMPAT_TABLE = 'schema_compat';
 const MIGRATIONS: Migration[] = [
   // 1: migrations, compute hosts, and the containers they last reported.
   //    Contract: the baseline, no older code exists that could run on it.
-  { kind: 'contract', sql: (t) => `CREATE TABLE migrations (
+  {
+    kind: 'contract',
+    sql: (t) => `CREATE TABLE migrations (
      ${t.seq}uuid ${t.key} PRIMARY KEY,
      container_id ${t.key} NOT NULL,
      container_name ${t.key} NOT NULL,
@@ -75,15 +77,21 @@ const MIGRATIONS: Migration[] = [
      updated_at ${t.key} NOT NULL
    )${t.table};
    CREATE INDEX containers_host ON containers(host);
-   CREATE INDEX containers_name ON containers(name);` },
+   CREATE INDEX containers_name ON containers(name);`,
+  },
   // 2: paged lists (newest first, changes-since, per project) and the containers' page order. Expand: indexes.
-  { kind: 'expand', sql: () => `CREATE INDEX migrations_created ON migrations(created_at);
+  {
+    kind: 'expand',
+    sql: () => `CREATE INDEX migrations_created ON migrations(created_at);
    CREATE INDEX migrations_updated ON migrations(updated_at);
    CREATE INDEX migrations_project ON migrations(project_id, created_at);
-   CREATE INDEX containers_page ON containers(host, name, id);` },
+   CREATE INDEX containers_page ON containers(host, name, id);`,
+  },
   // 3: host maintenance: a host's service status (disabled hosts are never chosen as targets), and evacuations.
   //    Expand: a defaulted column, a nullable one, new tables; older code just does not honour 'disabled'.
-  { kind: 'expand', sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN status ${t.key} NOT NULL DEFAULT 'enabled';
+  {
+    kind: 'expand',
+    sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN status ${t.key} NOT NULL DEFAULT 'enabled';
    ALTER TABLE compute_hosts ADD COLUMN disabled_reason ${t.key};
    CREATE TABLE evacuations (
      ${t.seq}uuid ${t.key} PRIMARY KEY,
@@ -111,18 +119,24 @@ const MIGRATIONS: Migration[] = [
      reason ${t.text},
      updated_at ${t.key} NOT NULL,
      PRIMARY KEY (evacuation_uuid, position)
-   )${t.table};` },
+   )${t.table};`,
+  },
   // 4: how memory moves (stop-and-copy, pre-copy, post-copy) and Nova's memory counters.
   //    Expand: older code's migrations get the default mode, which is what they do.
-  { kind: 'expand', sql: (t) => `ALTER TABLE migrations ADD COLUMN mode ${t.key} NOT NULL DEFAULT 'stop-and-copy';
+  {
+    kind: 'expand',
+    sql: (t) => `ALTER TABLE migrations ADD COLUMN mode ${t.key} NOT NULL DEFAULT 'stop-and-copy';
    ALTER TABLE migrations ADD COLUMN memory_total_bytes ${t.int};
    ALTER TABLE migrations ADD COLUMN memory_processed_bytes ${t.int};
-   ALTER TABLE migrations ADD COLUMN memory_remaining_bytes ${t.int};` },
+   ALTER TABLE migrations ADD COLUMN memory_remaining_bytes ${t.int};`,
+  },
   // 5: several conductors: who drives each migration and evacuation, until when (ms since the epoch),
   //    and whether a queued migration holds its hosts' slots already.
   //    Contract although it only adds: an older conductor takes no claims, so next to a newer one
   //    both would drive the same migration.
-  { kind: 'contract', sql: (t) => `CREATE TABLE claims (
+  {
+    kind: 'contract',
+    sql: (t) => `CREATE TABLE claims (
      kind ${t.key} NOT NULL,
      id ${t.key} NOT NULL,
      owner ${t.key} NOT NULL,
@@ -131,16 +145,20 @@ const MIGRATIONS: Migration[] = [
      PRIMARY KEY (kind, id)
    )${t.table};
    CREATE INDEX claims_owner ON claims(owner);
-   INSERT INTO claims (kind, id, owner, expires_at, admitted) VALUES ('lock', 'admission', '', 0, 0);` },
+   INSERT INTO claims (kind, id, owner, expires_at, admitted) VALUES ('lock', 'admission', '', 0, 0);`,
+  },
   // 6: a host's facts without its container list, and how many containers it has now, so that the
   //    scheduler reads 1,000 hosts without parsing 50,000 containers' worth of reports each time.
   //    JSON_REMOVE is the same function in SQLite's JSON1 and in MariaDB/MySQL.
   //    Contract although it only adds: the backfill holds only while every heartbeat writer keeps
   //    facts and container_count, and an older conductor's heartbeats leave them stale (or null).
-  { kind: 'contract', sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN facts ${t.text};
+  {
+    kind: 'contract',
+    sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN facts ${t.text};
    ALTER TABLE compute_hosts ADD COLUMN container_count ${t.int} NOT NULL DEFAULT 0;
    UPDATE compute_hosts SET facts = JSON_REMOVE(report, '$.containers'),
-     container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != 'removed');` },
+     container_count = (SELECT COUNT(*) FROM containers c WHERE c.host = compute_hosts.name AND c.status != 'removed');`,
+  },
   // 7: the project a container belongs to (its creator's label, src/objects/host.ts PROJECT_LABEL); null: not labelled.
   //    Expand: a nullable column.
   { kind: 'expand', sql: (t) => `ALTER TABLE containers ADD COLUMN project_id ${t.key};` },
@@ -149,7 +167,9 @@ const MIGRATIONS: Migration[] = [
   //    heartbeat, so they sit on its host's row (written by the same statement); other services
   //    have a row in services. Expand only: nullable columns and a new table that the previous
   //    release's code never reads.
-  { kind: 'expand', sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN service_version ${t.int};
+  {
+    kind: 'expand',
+    sql: (t) => `ALTER TABLE compute_hosts ADD COLUMN service_version ${t.int};
    ALTER TABLE compute_hosts ADD COLUMN rpc_version ${t.key};
    CREATE TABLE services (
      binary_name ${t.key} NOT NULL,
@@ -161,7 +181,8 @@ const MIGRATIONS: Migration[] = [
      updated_at ${t.key} NOT NULL,
      PRIMARY KEY (binary_name, host)
    )${t.table};
-   CREATE INDEX services_topic ON services(topic);` },
+   CREATE INDEX services_topic ON services(topic);`,
+  },
   // 9: the oldest schema version whose code may still run on this database (oldestCodeSchemaOf), so
   //    that older code can tell whether a later release's schema is safe for it without knowing
   //    that release's steps. One row; every sync from here on sets it (compatStatements).
@@ -247,7 +268,8 @@ export async function databaseSchemaState(driver: SqlDriver): Promise<SchemaStat
 
 function compatValue(rows: { n: unknown }[], version: number): number {
   // No row: a sync stopped inside version 9 (MariaDB); trust nothing newer than the code.
-  if (rows.length !== 1) throw new ConfigError(`database schema ${version} has no ${COMPAT_TABLE} row: run "ferry-manage db sync" with the release that synced it`);
+  if (rows.length !== 1)
+    throw new ConfigError(`database schema ${version} has no ${COMPAT_TABLE} row: run "ferry-manage db sync" with the release that synced it`);
   return Number(rows[0].n);
 }
 

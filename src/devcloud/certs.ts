@@ -31,9 +31,25 @@ export function ensureCa(dir: string, commonName = 'Ferry data channel CA'): { c
   if (!fs.existsSync(caKey) || !fs.existsSync(caCrt)) {
     openssl(
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', caKey, '-out', caCrt, '-days', '3650', '-subj', `/CN=${commonName}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        caKey,
+        '-out',
+        caCrt,
+        '-days',
+        '3650',
+        '-subj',
+        `/CN=${commonName}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
       ],
       dir,
     );

@@ -2,16 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { configFiles, writeConfigFiles } from './config.js';
-import {
-  deleteNamespaces,
-  engineRunning,
-  ensureFabricLinks,
-  ensureFabricNetwork,
-  ensureRuncCriuConf,
-  pingEngine,
-  startEngine,
-  stopEngine,
-} from './hosts.js';
+import { deleteNamespaces, engineRunning, ensureFabricLinks, ensureFabricNetwork, ensureRuncCriuConf, pingEngine, startEngine, stopEngine } from './hosts.js';
 import { ensureImages } from './images.js';
 import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
@@ -22,7 +13,17 @@ import { prepareRelease } from './release.js';
 import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
-import { mariadbPaths, checkShape, cloudMariadbPid, databaseUrl, readShape, startCloudMariadb, stopCloudMariadb, writeShape, type CloudShape } from './shape.js';
+import {
+  mariadbPaths,
+  checkShape,
+  cloudMariadbPid,
+  databaseUrl,
+  readShape,
+  startCloudMariadb,
+  stopCloudMariadb,
+  writeShape,
+  type CloudShape,
+} from './shape.js';
 import { provisionMariadb } from './mariadb.js';
 import type { CloudStatus } from './status.js';
 
@@ -148,7 +149,14 @@ export async function status(): Promise<CloudStatus> {
   );
   const result: CloudStatus = {
     state_dir: stateDir,
-    keystone: { auth_url: KEYSTONE.authUrl, admin: credentials.admin, demo: credentials.demo, reader: credentials.reader, service: credentials.service, state: await keystoneState() },
+    keystone: {
+      auth_url: KEYSTONE.authUrl,
+      admin: credentials.admin,
+      demo: credentials.demo,
+      reader: credentials.reader,
+      service: credentials.service,
+      state: await keystoneState(),
+    },
     rabbit: {
       transport_url: brokerUrl(BROKER_NAMES[0]),
       admin_transport_url: brokerUrl(BROKER_NAMES[0], ''),
@@ -176,7 +184,9 @@ export async function status(): Promise<CloudStatus> {
         kind: shape.db,
         connection: redact(databaseUrl(shape)),
         conductors: shape.conductors,
-        ...(shape.db === 'mariadb' || pid !== null ? { mariadb: { state: pid !== null ? ('up' as const) : ('down' as const), pid, port: MARIADB.port, datadir: MARIADB.datadir } } : {}),
+        ...(shape.db === 'mariadb' || pid !== null
+          ? { mariadb: { state: pid !== null ? ('up' as const) : ('down' as const), pid, port: MARIADB.port, datadir: MARIADB.datadir } }
+          : {}),
       };
     })(),
   };

@@ -57,7 +57,17 @@ export async function runDemo(out: Out): Promise<boolean> {
   await docker('compute1', ['run', '-d', '--name', names.redis, 'ferry/redis:latest']);
   const ip = '10.250.0.40';
   await docker('compute1', [
-    'run', '-d', '--name', names.stream, '--network', FABRIC.network, '--ip', ip, '--mac-address', '02:42:0a:fa:00:28', 'ferry/stream:latest',
+    'run',
+    '-d',
+    '--name',
+    names.stream,
+    '--network',
+    FABRIC.network,
+    '--ip',
+    ip,
+    '--mac-address',
+    '02:42:0a:fa:00:28',
+    'ferry/stream:latest',
   ]);
   // The stream's IP and MAC may have lived on compute2 before (an earlier demo): the fabric bridge and the
   // client still send them there until the new container speaks. A gratuitous ARP says where it is now.
@@ -137,7 +147,10 @@ export function streamVerdict(
   if (after === 0) problems.push('nothing was read after it');
   if (gaps > 0) problems.push(`${gaps} numbers missing or repeated`);
   if (problems.length > 0) {
-    return { ok: false, text: `The stream's client read ${seen.length} numbers (${range}), but NOT across the move on one connection: ${problems.join('; ')}.` };
+    return {
+      ok: false,
+      text: `The stream's client read ${seen.length} numbers (${range}), but NOT across the move on one connection: ${problems.join('; ')}.`,
+    };
   }
   return {
     ok: true,

@@ -69,18 +69,18 @@ export class FerryClient {
   }
 
   async migrate(container: string, host?: string | null, opts: { post_copy?: boolean } = {}): Promise<Migration> {
-    const r = await this.request<{ migration: Migration; error?: { message: string } }>(
-      'POST',
-      `/v1/containers/${encodeURIComponent(container)}/migrate`,
-      { body: { ...(host ? { host } : {}), ...(opts.post_copy ? { post_copy: true } : {}) } },
-    );
+    const r = await this.request<{ migration: Migration; error?: { message: string } }>('POST', `/v1/containers/${encodeURIComponent(container)}/migrate`, {
+      body: { ...(host ? { host } : {}), ...(opts.post_copy ? { post_copy: true } : {}) },
+    });
     if (r.status !== 202) throw new Error(`migrate ${container}: HTTP ${r.status}: ${r.body?.error?.message ?? JSON.stringify(r.body)}`);
     return r.body.migration;
   }
 
   /** Nova's force-complete: POST /v1/migrations/{uuid}/action {"force_complete": null}. */
   async forceComplete(uuid: string): Promise<Migration> {
-    const r = await this.request<{ migration: Migration; error?: { message: string } }>('POST', `/v1/migrations/${uuid}/action`, { body: { force_complete: null } });
+    const r = await this.request<{ migration: Migration; error?: { message: string } }>('POST', `/v1/migrations/${uuid}/action`, {
+      body: { force_complete: null },
+    });
     if (r.status !== 202) throw new Error(`force-complete ${uuid}: HTTP ${r.status}: ${r.body?.error?.message ?? JSON.stringify(r.body)}`);
     return r.body.migration;
   }

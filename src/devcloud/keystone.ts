@@ -119,11 +119,16 @@ export async function startKeystone(log: (s: string) => void): Promise<void> {
     await manage(['credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']);
     await manage([
       'bootstrap',
-      '--bootstrap-password', KEYSTONE.adminPassword,
-      '--bootstrap-admin-url', KEYSTONE.authUrl,
-      '--bootstrap-internal-url', KEYSTONE.authUrl,
-      '--bootstrap-public-url', KEYSTONE.authUrl,
-      '--bootstrap-region-id', KEYSTONE.region,
+      '--bootstrap-password',
+      KEYSTONE.adminPassword,
+      '--bootstrap-admin-url',
+      KEYSTONE.authUrl,
+      '--bootstrap-internal-url',
+      KEYSTONE.authUrl,
+      '--bootstrap-public-url',
+      KEYSTONE.authUrl,
+      '--bootstrap-region-id',
+      KEYSTONE.region,
     ]);
     fs.writeFileSync(bootstrapped, new Date().toISOString());
   }

@@ -78,7 +78,12 @@ export async function startMariadb(p: MariadbPaths, port: number): Promise<numbe
     marker: p.datadir,
   });
   try {
-    await waitFor(`MariaDB on ${p.socket}`, async () => (await run(CLIENT, ['--no-defaults', '-S', p.socket, '-u', 'root', '-e', 'SELECT 1'], { allowFail: true })).code === 0, 60_000, 200);
+    await waitFor(
+      `MariaDB on ${p.socket}`,
+      async () => (await run(CLIENT, ['--no-defaults', '-S', p.socket, '-u', 'root', '-e', 'SELECT 1'], { allowFail: true })).code === 0,
+      60_000,
+      200,
+    );
   } catch (e) {
     const log = fs.existsSync(p.logFile) ? fs.readFileSync(p.logFile, 'utf8').split('\n').slice(-8).join(' | ') : '';
     throw new Error(`${(e as Error).message}; ${p.logFile}: ${log}`);

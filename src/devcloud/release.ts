@@ -38,7 +38,8 @@ export async function resolveRevision(revision: string): Promise<string | null> 
 
 /** The runtime dependencies (package.json) that differ between two trees, as "name: ours -> theirs". */
 export function dependencyChanges(oursDir: string, theirsDir: string): string[] {
-  const deps = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+  const deps = (dir: string) =>
+    (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
   const ours = deps(oursDir);
   const theirs = deps(theirsDir);
   const names = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort();

@@ -18,7 +18,11 @@ export interface ServiceSpec {
 export function serviceSpecs(conductors = readShape().conductors): ServiceSpec[] {
   const files = configFiles();
   return [
-    ...conductorNames(conductors).map((c) => ({ name: c.service, entry: 'conductor', configFile: files[c.configKey] ?? path.join(path.dirname(files.controller), `ferry-${c.configKey}.conf`) })),
+    ...conductorNames(conductors).map((c) => ({
+      name: c.service,
+      entry: 'conductor',
+      configFile: files[c.configKey] ?? path.join(path.dirname(files.controller), `ferry-${c.configKey}.conf`),
+    })),
     ...HOST_NAMES.map((h) => ({ name: `ferry-compute-${h}`, entry: 'compute', configFile: files[h] })),
     { name: 'ferry-api', entry: 'api', configFile: files.controller },
   ];
@@ -160,7 +164,12 @@ export async function upgradeService(name: string, log: (s: string) => void): Pr
     return;
   }
   const s = serviceSpecs().find((x) => x.name === name);
-  if (!s) throw new Error(`unknown service ${name}; services: ${serviceSpecs().map((x) => x.name).join(', ')}`);
+  if (!s)
+    throw new Error(
+      `unknown service ${name}; services: ${serviceSpecs()
+        .map((x) => x.name)
+        .join(', ')}`,
+    );
   await withServicesLock(async () => {
     const from = serviceRelease(s.name);
     if (from === null && servicePid(s) !== null) {
@@ -188,7 +197,12 @@ export async function stopServices(): Promise<void> {
 /** Restart one service, and only that one (tests use it to kill the conductor mid-migration). */
 export async function restartService(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   const s = serviceSpecs().find((x) => x.name === name);
-  if (!s) throw new Error(`unknown service ${name}; services: ${serviceSpecs().map((x) => x.name).join(', ')}`);
+  if (!s)
+    throw new Error(
+      `unknown service ${name}; services: ${serviceSpecs()
+        .map((x) => x.name)
+        .join(', ')}`,
+    );
   await withServicesLock(async () => {
     const pid = servicePid(s);
     if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');

@@ -49,7 +49,9 @@ export function checkShape(s: CloudShape): void {
 /** The conductor services' names and host names: ferry-conductor (host controller), then ferry-conductor2 (controller2)... */
 export function conductorNames(n: number): { service: string; host: string; configKey: string }[] {
   return Array.from({ length: n }, (_, i) =>
-    i === 0 ? { service: 'ferry-conductor', host: 'controller', configKey: 'controller' } : { service: `ferry-conductor${i + 1}`, host: `controller${i + 1}`, configKey: `conductor${i + 1}` },
+    i === 0
+      ? { service: 'ferry-conductor', host: 'controller', configKey: 'controller' }
+      : { service: `ferry-conductor${i + 1}`, host: `controller${i + 1}`, configKey: `conductor${i + 1}` },
   );
 }
 

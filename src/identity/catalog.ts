@@ -136,14 +136,8 @@ export async function registerCatalog(
   }
 
   // The endpoints: one per interface in our region.
-  const eps = expect(
-    await client.request('GET', `/endpoints?service_id=${encodeURIComponent(service.id)}`),
-    [200],
-    'listing endpoints',
-  );
-  const existing = ((eps.endpoints ?? []) as KsEndpoint[]).filter(
-    (e) => e.service_id === service.id && (e.region_id ?? e.region) === reg.region,
-  );
+  const eps = expect(await client.request('GET', `/endpoints?service_id=${encodeURIComponent(service.id)}`), [200], 'listing endpoints');
+  const existing = ((eps.endpoints ?? []) as KsEndpoint[]).filter((e) => e.service_id === service.id && (e.region_id ?? e.region) === reg.region);
   const target = reg.url;
   const endpoints: RegistrationResult['endpoints'] = [];
   for (const iface of interfaces) {

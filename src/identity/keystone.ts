@@ -146,11 +146,7 @@ export class KeystoneClient implements TokenValidator {
    * One request to Keystone (path relative to the v3 URL, e.g. `/auth/tokens`), retrying
    * connection errors and timeouts. Any HTTP answer is returned as it is.
    */
-  async rawRequest(
-    method: string,
-    path: string,
-    init: { headers?: Record<string, string>; body?: unknown } = {},
-  ): Promise<KeystoneResponse> {
+  async rawRequest(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown } = {}): Promise<KeystoneResponse> {
     const url = this.authUrl + (path.startsWith('/') ? path : `/${path}`);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'ferry keystone-client', ...init.headers };
     let body: string | undefined;
@@ -183,21 +179,16 @@ export class KeystoneClient implements TokenValidator {
       }
       return { status: res.status, headers: res.headers, json };
     }
-    throw new IdentityUnavailable(
-      `Keystone at ${this.authUrl} is unreachable (${describe(lastError)}) after ${this.opts.maxRetries + 1} attempt(s)`,
-      { auth_url: this.authUrl },
-    );
+    throw new IdentityUnavailable(`Keystone at ${this.authUrl} is unreachable (${describe(lastError)}) after ${this.opts.maxRetries + 1} attempt(s)`, {
+      auth_url: this.authUrl,
+    });
   }
 
   /**
    * A request authenticated with the service token. A 401 means our token is no longer
    * good: authenticate again once and repeat; a second 401 is IdentityUnavailable.
    */
-  async request(
-    method: string,
-    path: string,
-    init: { headers?: Record<string, string>; body?: unknown } = {},
-  ): Promise<KeystoneResponse> {
+  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: unknown } = {}): Promise<KeystoneResponse> {
     for (let attempt = 0; ; attempt++) {
       const svc = await this.serviceAuth();
       const res = await this.rawRequest(method, path, { ...init, headers: { ...init.headers, 'x-auth-token': svc.token } });

@@ -73,7 +73,7 @@ export const POLICY = {
 const SECURE_RBAC_SINCE = '0.2.0';
 const SECURE_RBAC_REASON =
   "Ferry's defaults now know Keystone's reader, member and admin roles: a project's readers (and members, " +
-  'whose role implies reader) list and show their own project\'s migrations and containers, which were admin-only.';
+  "whose role implies reader) list and show their own project's migrations and containers, which were admin-only.";
 
 /** The pre-RBAC default of a read that project readers may now do. */
 function adminOnlyBefore(name: string): DeprecatedRule {
@@ -110,7 +110,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'role:member and project_id:%(project_id)s',
     description:
       "The member role (which admin implies) in the target's project. No default uses it; it is there for overrides " +
-      'such as letting a project\'s members migrate their own containers.',
+      "such as letting a project's members migrate their own containers.",
     operations: [],
   },
   {
@@ -128,8 +128,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
   {
     name: POLICY.migrationCreate,
     check_str: 'rule:admin_api',
-    description:
-      'Live-migrate a running container to another compute host (the target is given, or chosen by the conductor).',
+    description: 'Live-migrate a running container to another compute host (the target is given, or chosen by the conductor).',
     operations: [{ method: 'POST', path: '/v1/containers/{container}/migrate' }],
     scope_types: PROJECT,
   },
@@ -138,7 +137,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description:
       'Abort a migration: before the freeze it is cancelled; after it, the container is rolled back to its source host. ' +
-      'The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
+      "The target is the migration (project_id: the container's project, else the requester's; user_id: who asked).",
     operations: [{ method: 'DELETE', path: '/v1/migrations/{migration_id}' }],
     scope_types: PROJECT,
   },
@@ -147,14 +146,14 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description:
       "Force a migration to complete (Nova's force-complete): before the freeze it switches to post-copy, where both hosts permit it. " +
-      'The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
+      "The target is the migration (project_id: the container's project, else the requester's; user_id: who asked).",
     operations: [{ method: 'POST', path: '/v1/migrations/{migration_id}/action' }],
     scope_types: PROJECT,
   },
   {
     name: POLICY.migrationGet,
     check_str: 'rule:project_reader_or_admin',
-    description: 'Show one migration. The target is the migration (project_id: the container\'s project, else the requester\'s; user_id: who asked).',
+    description: "Show one migration. The target is the migration (project_id: the container's project, else the requester's; user_id: who asked).",
     operations: [{ method: 'GET', path: '/v1/migrations/{migration_id}' }],
     scope_types: PROJECT,
     deprecated_rule: adminOnlyBefore(POLICY.migrationGet),
@@ -164,7 +163,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:project_reader_or_admin',
     description:
       'List migrations (filters: container, status, source_host, dest_host, user_id, project_id, changes-since, changes-before; ' +
-      'paging: limit, marker, sort_key, sort_dir). Without ferry:migration:all_projects only the caller\'s project is listed.',
+      "paging: limit, marker, sort_key, sort_dir). Without ferry:migration:all_projects only the caller's project is listed.",
     operations: [{ method: 'GET', path: '/v1/migrations' }],
     scope_types: PROJECT,
     deprecated_rule: adminOnlyBefore(POLICY.migrationGetAll),
@@ -193,7 +192,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     name: POLICY.hostUpdate,
     check_str: 'rule:admin_api',
     description:
-      'Enable or disable a compute host (status, disabled_reason), as Nova\'s compute service update: the scheduler never ' +
+      "Enable or disable a compute host (status, disabled_reason), as Nova's compute service update: the scheduler never " +
       'chooses a disabled host as a target; containers on it run on and may be migrated away.',
     operations: [{ method: 'PUT', path: '/v1/hosts/{host}' }],
     scope_types: SYSTEM_OR_PROJECT,
@@ -224,7 +223,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
   {
     name: POLICY.containerGetAll,
     check_str: 'rule:project_reader_or_admin',
-    description: 'List the containers on all compute hosts. Without ferry:container:all_projects only the caller\'s project\'s containers are listed.',
+    description: "List the containers on all compute hosts. Without ferry:container:all_projects only the caller's project's containers are listed.",
     operations: [{ method: 'GET', path: '/v1/containers' }],
     scope_types: PROJECT,
     deprecated_rule: adminOnlyBefore(POLICY.containerGetAll),
@@ -234,7 +233,7 @@ export const DEFAULT_POLICIES: readonly RuleDefault[] = [
     check_str: 'rule:admin_api',
     description:
       "Reach every project's containers, labelled or not. Without it, a caller reaches only containers labelled " +
-      'org.openstack.project_id=<their project> (set by whoever created the container): another project\'s or an ' +
+      "org.openstack.project_id=<their project> (set by whoever created the container): another project's or an " +
       'unlabelled one is "not found" (404), exactly as one that does not exist, and a token without a project reaches none (403).',
     operations: [
       { method: 'GET', path: '/v1/containers' },

@@ -2,16 +2,7 @@
  * The migration record: what the conductor persists, the API returns, and notifications
  * carry (as ContainerMigrationPayload). Field names are the REST contract.
  */
-export const MIGRATION_STATUSES = [
-  'accepted',
-  'pre-migrating',
-  'running',
-  'post-migrating',
-  'completed',
-  'failed',
-  'cancelled',
-  'error',
-] as const;
+export const MIGRATION_STATUSES = ['accepted', 'pre-migrating', 'running', 'post-migrating', 'completed', 'failed', 'cancelled', 'error'] as const;
 export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
 /** `error`: the outcome could not be learned (a host unreachable past its deadline); the operator must check. */
@@ -23,17 +14,7 @@ export const FINAL_STATUSES: readonly MigrationStatus[] = ['completed', 'failed'
  * otherwise; `rollback` is set while a rollback after the freeze runs, `rolled-back` once it is
  * done (`failed` or `cancelled`), `needs-operator` with `error`.
  */
-export const MIGRATION_PHASES = [
-  'checks',
-  'prepare',
-  'checkpoint',
-  'restore',
-  'post-copy',
-  'cleanup',
-  'rollback',
-  'rolled-back',
-  'needs-operator',
-] as const;
+export const MIGRATION_PHASES = ['checks', 'prepare', 'checkpoint', 'restore', 'post-copy', 'cleanup', 'rollback', 'rolled-back', 'needs-operator'] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 export interface MigrationTimings {

@@ -47,7 +47,10 @@ export function fingerprint(def: PayloadDefinition): string {
   const fields = Object.keys(def.fields)
     .sort()
     .map((f) => [f, def.fields[f]]);
-  const hash = createHash('sha256').update(JSON.stringify([def.name, fields])).digest('hex').slice(0, 32);
+  const hash = createHash('sha256')
+    .update(JSON.stringify([def.name, fields]))
+    .digest('hex')
+    .slice(0, 32);
   return `${def.version}-${hash}`;
 }
 

@@ -34,7 +34,10 @@ const OPTIONS = {
 } as const;
 
 function list(flag: string, raw: string, known: readonly string[]): string[] {
-  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const bad = items.filter((x) => !known.includes(x));
   if (items.length === 0 || bad.length) throw new InvalidInput(`${flag}: unknown ${bad.join(', ') || '(empty)'} (known: ${known.join(', ')})`);
   return items;
@@ -57,10 +60,17 @@ export function parseSoakArgs(argv: string[], now = Date.now()): (SoakOptions & 
     seed,
     faultRate,
     ...(v.workloads ? { workloads: list('--workloads', v.workloads, WORKLOAD_KINDS) as WorkloadKind[] } : {}),
-    ...(v.faults ? { faults: list('--faults', v.faults, FAULTS.map((f) => f.id)) } : {}),
+    ...(v.faults
+      ? {
+          faults: list(
+            '--faults',
+            v.faults,
+            FAULTS.map((f) => f.id),
+          ),
+        }
+      : {}),
     ...(v['no-post-copy'] ? { postCopy: false } : {}),
     ...(maxMinutes !== undefined ? { maxMinutes } : {}),
     out: path.resolve(v.out ?? path.join(repoRoot, 'results')),
   };
 }
-

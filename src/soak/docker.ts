@@ -9,7 +9,7 @@ export function engineOf(h: Pick<CloudHost, 'docker_host'>): Docker {
 /** The payload of Docker's multiplexed stream (8-byte frame headers), as text. */
 export function demux(buf: Buffer): string {
   const out: string[] = [];
-  for (let i = 0; i + 8 <= buf.length; ) {
+  for (let i = 0; i + 8 <= buf.length;) {
     const len = buf.readUInt32BE(i + 4);
     out.push(buf.subarray(i + 8, i + 8 + len).toString('utf8'));
     i += 8 + len;

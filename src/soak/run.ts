@@ -69,7 +69,14 @@ export function exitCode(c: Counts): number {
 }
 
 /** A migration's row from what it left (pure: the unit tests feed it fakes). */
-export function judge(step: Step, from: HostName, m: Pick<Migration, 'uuid' | 'status' | 'source_host' | 'dest_host'>, v: Verdict, extra: string[], ms: number): Row {
+export function judge(
+  step: Step,
+  from: HostName,
+  m: Pick<Migration, 'uuid' | 'status' | 'source_host' | 'dest_host'>,
+  v: Verdict,
+  extra: string[],
+  ms: number,
+): Row {
   const to = otherHost(from);
   const expected = step.fault.expected(from, to);
   const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
@@ -88,7 +95,16 @@ export function judge(step: Step, from: HostName, m: Pick<Migration, 'uuid' | 's
 }
 
 function rowHead(step: Step, from: HostName) {
-  return { n: step.n, workload: step.workload, mode: step.mode, fault: step.fault.id, phase: step.fault.phase, jitter_ms: step.jitterMs, from, to: otherHost(from) };
+  return {
+    n: step.n,
+    workload: step.workload,
+    mode: step.mode,
+    fault: step.fault.id,
+    phase: step.fault.phase,
+    jitter_ms: step.jitterMs,
+    from,
+    to: otherHost(from),
+  };
 }
 
 export interface SoakOptions extends Omit<PlanOptions, 'postCopy'> {
@@ -124,7 +140,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     return h;
   };
   const engines = { compute1: engineOf(hostOf('compute1')), compute2: engineOf(hostOf('compute2')) };
-  const env: SoakEnv = { engines, fabric: st.fabric.network, clientNetns: st.fabric.client_netns, tag: `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}` };
+  const env: SoakEnv = {
+    engines,
+    fabric: st.fabric.network,
+    clientNetns: st.fabric.client_netns,
+    tag: `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`,
+  };
 
   // Post-copy only where both hosts report it works (kernel userfaultfd, CRIU lazy pages).
   const hosts = (await ferry.request<{ hosts: ComputeHost[] }>('GET', '/v1/hosts')).body.hosts ?? [];
@@ -165,19 +186,39 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         }
       } catch (e) {
         const from = s?.host ?? 'compute1';
-        rows.push({ ...rowHead(step, from), expected: '-', status: '-', runs_on: '-', outcome: 'error', as_pinned: false, problems: [(e as Error).message], ms: Date.now() - t, migration: null });
+        rows.push({
+          ...rowHead(step, from),
+          expected: '-',
+          status: '-',
+          runs_on: '-',
+          outcome: 'error',
+          as_pinned: false,
+          problems: [(e as Error).message],
+          ms: Date.now() - t,
+          migration: null,
+        });
         if (s) await s.remove();
         subjects.delete(step.workload);
         await useFaults({}).catch(() => undefined);
       }
       const r = rows[rows.length - 1];
-      log(`${String(r.n).padStart(4)} ${r.workload.padEnd(7)} ${r.mode.padEnd(13)} ${`${r.fault}+${r.jitter_ms}ms`.padEnd(28)} ${r.from}->${r.to} ${r.status.padEnd(24)} ${r.outcome}${r.as_pinned ? '' : ` NOT AS PINNED: ${r.problems.join('; ')}`} (${(r.ms / 1000).toFixed(1)} s)`);
+      log(
+        `${String(r.n).padStart(4)} ${r.workload.padEnd(7)} ${r.mode.padEnd(13)} ${`${r.fault}+${r.jitter_ms}ms`.padEnd(28)} ${r.from}->${r.to} ${r.status.padEnd(24)} ${r.outcome}${r.as_pinned ? '' : ` NOT AS PINNED: ${r.problems.join('; ')}`} (${(r.ms / 1000).toFixed(1)} s)`,
+      );
     }
   } finally {
     await useFaults({}).catch(() => undefined);
     for (const s of subjects.values()) await s.remove();
   }
-  return { seed: o.seed, options: { ...o, log: undefined } as Omit<SoakOptions, 'log'>, post_copy: postCopy, rows, counts: countRows(rows), started_at: new Date(t0).toISOString(), ms: Date.now() - t0 };
+  return {
+    seed: o.seed,
+    options: { ...o, log: undefined } as Omit<SoakOptions, 'log'>,
+    post_copy: postCopy,
+    rows,
+    counts: countRows(rows),
+    started_at: new Date(t0).toISOString(),
+    ms: Date.now() - t0,
+  };
 
   async function migrateOnce(step: Step, s: Subject): Promise<Row> {
     const from = s.host;
@@ -312,7 +353,9 @@ export function renderSoak(r: SoakResult): string {
   lines.push('| # | workload | mode | fault | phase | at +ms | move | expected | status | runs on | verdict | as pinned | s |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const x of r.rows) {
-    lines.push(`| ${x.n} | ${x.workload} | ${x.mode} | ${x.fault} | ${x.phase} | ${x.jitter_ms} | ${x.from} -> ${x.to} | ${x.expected} | ${x.status} | ${x.runs_on} | ${x.outcome} | ${x.as_pinned ? 'yes' : `no: ${x.problems.join('; ')}`} | ${(x.ms / 1000).toFixed(1)} |`);
+    lines.push(
+      `| ${x.n} | ${x.workload} | ${x.mode} | ${x.fault} | ${x.phase} | ${x.jitter_ms} | ${x.from} -> ${x.to} | ${x.expected} | ${x.status} | ${x.runs_on} | ${x.outcome} | ${x.as_pinned ? 'yes' : `no: ${x.problems.join('; ')}`} | ${(x.ms / 1000).toFixed(1)} |`,
+    );
   }
   lines.push('');
   lines.push('| fault | migrations | ok | lost | duplicated | not as pinned | errors |');
@@ -324,9 +367,12 @@ export function renderSoak(r: SoakResult): string {
     lines.push(`| ${id} | ${c.migrations} | ${ok} | ${c.lost} | ${c.duplicated} | ${c.unexpected} | ${c.errors} |`);
   }
   lines.push('');
-  if (r.rows.length < r.options.migrations) lines.push(`stopped at the time budget (${r.options.maxMinutes} min): ${r.rows.length} of ${r.options.migrations} planned migrations`);
+  if (r.rows.length < r.options.migrations)
+    lines.push(`stopped at the time budget (${r.options.maxMinutes} min): ${r.rows.length} of ${r.options.migrations} planned migrations`);
   lines.push(`post-copy: ${r.post_copy.used ? 'used' : `not used (${r.post_copy.reason})`}; took ${(r.ms / 60_000).toFixed(1)} min`);
-  lines.push(`replay: npm run soak -- --migrations ${r.options.migrations} --seed ${r.seed} --fault-rate ${r.options.faultRate}${r.options.postCopy === false ? ' --no-post-copy' : ''}${r.options.workloads ? ` --workloads ${r.options.workloads.join(',')}` : ''}${r.options.faults ? ` --faults ${r.options.faults.join(',')}` : ''}`);
+  lines.push(
+    `replay: npm run soak -- --migrations ${r.options.migrations} --seed ${r.seed} --fault-rate ${r.options.faultRate}${r.options.postCopy === false ? ' --no-post-copy' : ''}${r.options.workloads ? ` --workloads ${r.options.workloads.join(',')}` : ''}${r.options.faults ? ` --faults ${r.options.faults.join(',')}` : ''}`,
+  );
   lines.push(summaryLine(r));
   return lines.join('\n');
 }

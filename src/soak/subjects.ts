@@ -56,7 +56,13 @@ async function until<T>(fn: () => Promise<T | null>, timeoutMs: number, everyMs 
   }
 }
 
-async function create(env: SoakEnv, name: string, image: string, extra: Partial<Docker.ContainerCreateOptions> = {}, addr?: { ip: string; mac: string }): Promise<void> {
+async function create(
+  env: SoakEnv,
+  name: string,
+  image: string,
+  extra: Partial<Docker.ContainerCreateOptions> = {},
+  addr?: { ip: string; mac: string },
+): Promise<void> {
   const d = env.engines.compute1;
   const ct = await d.createContainer({
     Image: image,
@@ -190,7 +196,11 @@ function stream(env: SoakEnv, seq: number): Subject & { start(): Promise<void> }
     async start() {
       await create(env, name, 'ferry/stream:latest', { Env: ['STREAM_INTERVAL_US=100000'] }, addr);
       // The server listens once nc runs; the client connects once and never again.
-      await until(async () => ((await env.engines.compute1.getContainer(name).top()).Processes?.some((p: string[]) => p.join(' ').includes('nc')) ? true : null), 10_000, 100);
+      await until(
+        async () => ((await env.engines.compute1.getContainer(name).top()).Processes?.some((p: string[]) => p.join(' ').includes('nc')) ? true : null),
+        10_000,
+        100,
+      );
       await sleep(300);
       client = spawn('ip', ['netns', 'exec', env.clientNetns, 'busybox', 'nc', addr.ip, '9000'], { stdio: ['pipe', 'pipe', 'ignore'] });
       let buf = '';

@@ -101,8 +101,12 @@ export function checkServiceVersions(schema: number | Error, r: RunningServices,
   }
   if (older.length || newer.length) {
     const parts: string[] = [];
-    if (older.length) parts.push(`${list(older.map(who))} run an older service version than this release's ${SERVICE_VERSION}: upgrade them (a rolling upgrade works meanwhile)`);
-    if (newer.length) parts.push(`${list(newer.map(who))} run a newer service version than this ferry-status (${SERVICE_VERSION}): run the upgraded ferry-status`);
+    if (older.length)
+      parts.push(
+        `${list(older.map(who))} run an older service version than this release's ${SERVICE_VERSION}: upgrade them (a rolling upgrade works meanwhile)`,
+      );
+    if (newer.length)
+      parts.push(`${list(newer.map(who))} run a newer service version than this ferry-status (${SERVICE_VERSION}): run the upgraded ferry-status`);
     return { name, code: CheckCode.Warning, details: `${parts.join('; ')}. ${caps}` };
   }
   const count = running.length;
@@ -201,7 +205,9 @@ export function checkOptions(loaderWarnings: readonly string[], levels: { comput
   ];
   for (const [topic, setting, current] of pins) {
     if (setting !== AUTO && compareVersions(setting, current) < 0) {
-      problems.push(`[upgrade_levels] ${topic} = ${setting} holds calls below this release's ${current}: set it to auto once every ${topic} service runs this release`);
+      problems.push(
+        `[upgrade_levels] ${topic} = ${setting} holds calls below this release's ${current}: set it to auto once every ${topic} service runs this release`,
+      );
     }
   }
   if (problems.length) return { name, code: CheckCode.Warning, details: problems.join('; ') };

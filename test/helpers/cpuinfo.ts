@@ -13,4 +13,3 @@ export async function craftedCpuinfo(binary: string): Promise<{ own: Buffer; cra
   capability[word] = (capability[word] | (1 << bit)) >>> 0;
   return { own: image, crafted: encodeCpuinfoImage({ ...own, capability }), feature };
 }
-

@@ -15,7 +15,10 @@ export async function logs(d: Docker, id: string): Promise<string> {
 }
 
 export async function lastNumber(d: Docker, id: string): Promise<number> {
-  const lines = (await logs(d, id)).trim().split('\n').filter((l) => /^\d+$/.test(l.trim()));
+  const lines = (await logs(d, id))
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l.trim()));
   return lines.length ? Number(lines[lines.length - 1]) : NaN;
 }
 

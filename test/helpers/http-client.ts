@@ -41,7 +41,9 @@ const running: ChildProcess[] = [];
 
 export function startHttpClient(ip: string, port = 80): HttpClient {
   const answers: HttpAnswer[] = [];
-  const child = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, process.execPath, '-e', CLIENT, ip, String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, process.execPath, '-e', CLIENT, ip, String(port)], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   running.push(child);
   let rest = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {

@@ -21,7 +21,10 @@ export interface NotificationSample {
 /** Every sample, by event type (the file is named after it). */
 export function loadSamples(): Map<string, NotificationSample> {
   const out = new Map<string, NotificationSample>();
-  for (const f of fs.readdirSync(SAMPLES_DIR).filter((x) => x.endsWith('.json')).sort()) {
+  for (const f of fs
+    .readdirSync(SAMPLES_DIR)
+    .filter((x) => x.endsWith('.json'))
+    .sort()) {
     const s = JSON.parse(fs.readFileSync(path.join(SAMPLES_DIR, f), 'utf8')) as NotificationSample;
     if (`${s.event_type}.json` !== f) throw new Error(`${f} holds the sample of ${s.event_type}; name it ${s.event_type}.json`);
     out.set(s.event_type, s);
@@ -35,7 +38,16 @@ function kind(v: unknown): string {
   return typeof v;
 }
 
-const nullableOf = new Map(PAYLOADS.map((d) => [d.name, new Set(Object.entries(d.fields).filter(([, t]) => t.endsWith('?')).map(([f]) => f))]));
+const nullableOf = new Map(
+  PAYLOADS.map((d) => [
+    d.name,
+    new Set(
+      Object.entries(d.fields)
+        .filter(([, t]) => t.endsWith('?'))
+        .map(([f]) => f),
+    ),
+  ]),
+);
 
 /**
  * Where `actual` differs in shape from `sample` (empty when it has the sample's shape);
@@ -65,7 +77,8 @@ export function shapeDifferences(sample: unknown, actual: unknown, where = '', n
     const inner = k === 'ferry_object.data' && typeof objectName === 'string' ? (nullableOf.get(objectName) ?? new Set<string>()) : new Set<string>();
     out.push(...shapeDifferences(s[k], a[k], at(k), inner));
   }
-  if (typeof objectName === 'string' && objectName !== a['ferry_object.name']) out.push(`${where}: ${String(a['ferry_object.name'])} where the sample has ${objectName}`);
+  if (typeof objectName === 'string' && objectName !== a['ferry_object.name'])
+    out.push(`${where}: ${String(a['ferry_object.name'])} where the sample has ${objectName}`);
   if (typeof s['ferry_object.version'] === 'string' && s['ferry_object.version'] !== a['ferry_object.version']) {
     out.push(`${where}: version ${String(a['ferry_object.version'])} where the sample has ${String(s['ferry_object.version'])}`);
   }

@@ -126,9 +126,7 @@ export class PrivateRabbit {
     };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
-    const exited = new Promise<never>((_, reject) =>
-      proc.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}): ${this.output}`))),
-    );
+    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}): ${this.output}`))));
     exited.catch(() => undefined);
     const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, 'wait', this.pidFile, '--timeout', '60'], {
       env: this.env(),

@@ -54,7 +54,15 @@ async function pageAll(r: SqlRepository, f: MigrationFilters, limit: number): Pr
 }
 
 function hostState(containers: HostState['containers'] = []): HostState {
-  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers } as HostState;
+  return {
+    docker_version: '20.10',
+    api_version: '1.41',
+    criu_version: '4.2.1',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: 'x:1',
+    containers,
+  } as HostState;
 }
 
 /**
@@ -139,7 +147,9 @@ export function repositorySuite(fresh: FreshRepository): void {
         expect(m.updated_at <= before).toBe(true);
       }
       expect(window.length).toBe(all.filter((m) => m.updated_at >= since && m.updated_at <= before).length);
-      expect((await r.listMigrations({ dest_host: 'compute2', source_host: 'compute1' })).every((m) => m.dest_host === 'compute2' && m.source_host === 'compute1')).toBe(true);
+      expect(
+        (await r.listMigrations({ dest_host: 'compute2', source_host: 'compute1' })).every((m) => m.dest_host === 'compute2' && m.source_host === 'compute1'),
+      ).toBe(true);
     });
 
     it('an unknown marker is a 400 (InvalidInput) naming it; a marker of another project is unknown to a project-limited list', async () => {
@@ -210,8 +220,30 @@ export function repositorySuite(fresh: FreshRepository): void {
 
     it('evacuations: created with their containers in order, updated, listed newest first', async () => {
       const now = '2026-11-30T07:00:00.000Z';
-      const base = { host: 'h1', target_host: null, max_parallel: 3, post_copy: false, status: 'running' as const, host_disabled: true, error: null, request_id: 'req-1', user_id: 'u', project_id: 'p', created_at: now, updated_at: now };
-      const c = (n: string) => ({ container_id: n, container_name: n, container_status: 'running', status: 'pending' as const, migration_uuid: null, dest_host: null, reason: null, updated_at: now });
+      const base = {
+        host: 'h1',
+        target_host: null,
+        max_parallel: 3,
+        post_copy: false,
+        status: 'running' as const,
+        host_disabled: true,
+        error: null,
+        request_id: 'req-1',
+        user_id: 'u',
+        project_id: 'p',
+        created_at: now,
+        updated_at: now,
+      };
+      const c = (n: string) => ({
+        container_id: n,
+        container_name: n,
+        container_status: 'running',
+        status: 'pending' as const,
+        migration_uuid: null,
+        dest_host: null,
+        reason: null,
+        updated_at: now,
+      });
       const e1 = randomUUID();
       const e2 = randomUUID();
       await r.createEvacuation({ ...base, uuid: e1, containers: [c('z'), c('a')] });
@@ -256,7 +288,7 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect(await r.getClaim('migration', m.uuid)).toBeNull();
     });
 
-    it('a restarted conductor ends its previous incarnations\' leases only', async () => {
+    it("a restarted conductor ends its previous incarnations' leases only", async () => {
       const a = record(3, { status: 'running' });
       const b = record(4, { status: 'running' });
       await r.createMigration(a);
@@ -296,13 +328,35 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect((await mine.updateMigration(other.uuid, { phase: 'cleanup' })).phase).toBe('cleanup');
     });
 
-    it('an evacuation\'s fenced view: its record and entries', async () => {
+    it("an evacuation's fenced view: its record and entries", async () => {
       const now = new Date().toISOString();
       const uuid = randomUUID();
       await r.createEvacuation({
-        uuid, host: 'h1', target_host: null, max_parallel: 1, post_copy: false, status: 'running', host_disabled: false, error: null, request_id: null,
-        user_id: null, project_id: null, created_at: now, updated_at: now,
-        containers: [{ container_id: 'k', container_name: 'k', container_status: 'running', status: 'pending', migration_uuid: null, dest_host: null, reason: null, updated_at: now }],
+        uuid,
+        host: 'h1',
+        target_host: null,
+        max_parallel: 1,
+        post_copy: false,
+        status: 'running',
+        host_disabled: false,
+        error: null,
+        request_id: null,
+        user_id: null,
+        project_id: null,
+        created_at: now,
+        updated_at: now,
+        containers: [
+          {
+            container_id: 'k',
+            container_name: 'k',
+            container_status: 'running',
+            status: 'pending',
+            migration_uuid: null,
+            dest_host: null,
+            reason: null,
+            updated_at: now,
+          },
+        ],
       });
       expect(await r.claimable('evacuation')).toContain(uuid);
       await r.claim('evacuation', uuid, 'a:1', 60_000);
@@ -315,7 +369,7 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect((await r.getEvacuation(uuid))?.status).toBe('running');
     });
 
-    it('admission counts every conductor\'s migrations per host, source and target alike', async () => {
+    it("admission counts every conductor's migrations per host, source and target alike", async () => {
       const mk = async (src: string, dst: string, owner: string, status: MigrationStatus = 'accepted') => {
         const m = { ...record(7, { status }), source_host: src, dest_host: dst };
         await r.createMigration(m);
@@ -351,7 +405,11 @@ export function repositorySuite(fresh: FreshRepository): void {
     it('orders by host, name, id (byte order); a removed container still marks its place', async () => {
       const summary = (id: string, name: string) => ({ id, name, image: 'img', status: 'running' });
       await r.saveInventory('compute2', [summary('b'.repeat(64), 'web'), summary('a'.repeat(64), 'web')], '2026-11-30T06:00:00.000Z');
-      await r.saveInventory('compute1', [summary('c'.repeat(64), 'zeta'), summary('d'.repeat(64), 'alpha'), summary('e'.repeat(64), 'Zulu')], '2026-11-30T06:00:00.000Z');
+      await r.saveInventory(
+        'compute1',
+        [summary('c'.repeat(64), 'zeta'), summary('d'.repeat(64), 'alpha'), summary('e'.repeat(64), 'Zulu')],
+        '2026-11-30T06:00:00.000Z',
+      );
       const order = (await r.listContainers()).map((c) => `${c.host}/${c.name}/${c.id[0]}`);
       expect(order).toEqual(['compute1/Zulu/e', 'compute1/alpha/d', 'compute1/zeta/c', 'compute2/web/a', 'compute2/web/b']);
       const p1 = await r.listContainers({ limit: 3 });
@@ -377,7 +435,11 @@ export function repositorySuite(fresh: FreshRepository): void {
         await r.saveHostReport(host, { ...hostState(list), memory_used_bytes: 100 + h, memory_total_bytes: 1000 }, at);
       }
       await r.saveInventory('compute1', [summary('abc'.padEnd(64, '1'), 'web'), summary('abd'.padEnd(64, '2'), 'web')], '2026-11-30T08:00:01.000Z');
-      await r.saveInventory('compute2', [summary('ABC'.padEnd(64, '3'), 'Web'), summary('a%c'.padEnd(64, '4'), '/web'), summary('a_c'.padEnd(64, '5'), 'abc'.padEnd(64, '1'))], '2026-11-30T08:00:01.000Z');
+      await r.saveInventory(
+        'compute2',
+        [summary('ABC'.padEnd(64, '3'), 'Web'), summary('a%c'.padEnd(64, '4'), '/web'), summary('a_c'.padEnd(64, '5'), 'abc'.padEnd(64, '1'))],
+        '2026-11-30T08:00:01.000Z',
+      );
       // A small host none of whose containers was ever deleted (MariaDB estimates a range by its entries, purged or not yet).
       await r.saveHostReport('compute4', hostState([summary(hex(4000), 'x'), summary(hex(4001), 'y')]), at);
     });
@@ -410,7 +472,7 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect(await ids('\u{10ffff}')).toEqual([]); // no string past it: the range has no upper bound
     });
 
-    it('one host\'s containers, by name, id', async () => {
+    it("one host's containers, by name, id", async () => {
       const on3 = await r.hostContainers('compute3');
       expect(on3).toHaveLength(300);
       expect(on3.map((c) => c.name)).toEqual([...on3.map((c) => c.name)].sort());
@@ -438,7 +500,12 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect(h1).toMatchObject({ name: 'compute1', containers: 2, status: 'enabled', updated_at: at });
       expect(h1?.facts).toMatchObject({ criu_ok: true, architecture: 'x86_64', memory_used_bytes: 100, memory_total_bytes: 1000 });
       expect(h1?.facts).not.toHaveProperty('containers');
-      expect((await r.listHostRecords()).map((h) => [h.name, h.containers])).toEqual([['compute1', 2], ['compute2', 2], ['compute3', 300], ['compute4', 2]]);
+      expect((await r.listHostRecords()).map((h) => [h.name, h.containers])).toEqual([
+        ['compute1', 2],
+        ['compute2', 2],
+        ['compute3', 300],
+        ['compute4', 2],
+      ]);
       // Every way containers change keeps the count: an event adds, removes, or moves one; a live inventory; a migration's move.
       await r.applyContainerChange('compute1', { id: 'f'.repeat(64), name: 'new', image: 'i', status: 'created', at: '2026-11-30T08:00:03.000Z' });
       expect(await count('compute1')).toBe(3);
@@ -457,7 +524,7 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect(Object.fromEntries((await r.listHostRecords()).map((h) => [h.name, h.containers]))).toEqual(Object.fromEntries(await r.containerCounts()));
     });
 
-    it('migrations: the unfinished one of a container, those on their way to each host, and a queue\'s look at some', async () => {
+    it("migrations: the unfinished one of a container, those on their way to each host, and a queue's look at some", async () => {
       const id = 'abc'.padEnd(64, '1');
       const mk = async (status: MigrationStatus, dest: string | null, container = id) => {
         const m = { ...record(9, { status, container_id: container }), dest_host: dest };
@@ -497,9 +564,18 @@ export function repositorySuite(fresh: FreshRepository): void {
 
     it('a service refreshes its own record; the newest write wins, the creation time stays', async () => {
       const r = await fresh();
-      await r.saveService({ binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 1, rpc_version: '1.4' }, '2026-12-01T10:00:00.000Z');
-      await r.saveService({ binary: 'ferry-conductor', host: 'ctl2', topic: 'ferry-conductor', service_version: 2, rpc_version: null }, '2026-12-01T10:00:01.000Z');
-      await r.saveService({ binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 2, rpc_version: '1.4' }, '2026-12-01T10:00:09.000Z');
+      await r.saveService(
+        { binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 1, rpc_version: '1.4' },
+        '2026-12-01T10:00:00.000Z',
+      );
+      await r.saveService(
+        { binary: 'ferry-conductor', host: 'ctl2', topic: 'ferry-conductor', service_version: 2, rpc_version: null },
+        '2026-12-01T10:00:01.000Z',
+      );
+      await r.saveService(
+        { binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 2, rpc_version: '1.4' },
+        '2026-12-01T10:00:09.000Z',
+      );
       expect(await r.listServices()).toEqual([
         { binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: 2, rpc_version: '1.4', updated_at: '2026-12-01T10:00:09.000Z' },
         { binary: 'ferry-conductor', host: 'ctl2', topic: 'ferry-conductor', service_version: 2, rpc_version: null, updated_at: '2026-12-01T10:00:01.000Z' },

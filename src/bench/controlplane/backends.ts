@@ -126,7 +126,12 @@ export function mariadbBackend(url: string | null): BenchBackend {
           server = {
             dir,
             started: false,
-            paths: { datadir: path.join(dir, 'data'), socket: path.join(dir, 'mariadb.sock'), pidFile: path.join(dir, 'mariadb.pid'), logFile: path.join(dir, 'mariadb.log') },
+            paths: {
+              datadir: path.join(dir, 'data'),
+              socket: path.join(dir, 'mariadb.sock'),
+              pidFile: path.join(dir, 'mariadb.pid'),
+              logFile: path.join(dir, 'mariadb.log'),
+            },
           };
         }
         if (!server.started) {

@@ -76,7 +76,12 @@ function claimsOf(s: ConductorSetup): ClaimOptions {
 }
 
 /** A conductor as ferry-conductor builds one, its notifications dropped (no bus here); it resumes what is left (nothing here) and takes up its claims. */
-export async function buildConductor(db: { repo: ConductorStore }, engine: ComputeAPI & InventoryAPI, s: ConductorSetup, log: Logger): Promise<EmbeddedConductor> {
+export async function buildConductor(
+  db: { repo: ConductorStore },
+  engine: ComputeAPI & InventoryAPI,
+  s: ConductorSetup,
+  log: Logger,
+): Promise<EmbeddedConductor> {
   return startEmbeddedConductor(
     db.repo,
     engine,

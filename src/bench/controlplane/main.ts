@@ -139,7 +139,10 @@ export async function runAll(
 }
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export async function runControlPlane(argv: string[], repoRoot: string): Promise<number> {
@@ -169,7 +172,15 @@ export async function runControlPlane(argv: string[], repoRoot: string): Promise
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
   const s = o.scenario;
-  const machine = { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, load: os.loadavg().map((x) => x.toFixed(1)).join(' ') };
+  const machine = {
+    cpus: os.cpus().length,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    load: os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' '),
+  };
   process.stdout.write(
     `\ncontrol plane: ${s.hosts} hosts x ${s.containersPerHost} containers, a burst of ${s.burst} migrate requests (${s.requestConcurrency} in flight, ` +
       `at most ${s.burstSeconds} s), heartbeats every ${s.reportInterval} s meanwhile, max ${s.maxConcurrentPerHost} migration(s) per host; ` +
@@ -178,7 +189,10 @@ export async function runControlPlane(argv: string[], repoRoot: string): Promise
   if (o.out) {
     fs.mkdirSync(o.out, { recursive: true });
     const file = path.join(o.out, `bench-control-plane-${stamp(started)}.json`);
-    fs.writeFileSync(file, `${JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), argv, machine, options: s, results, skipped }, null, 1)}\n`);
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), argv, machine, options: s, results, skipped }, null, 1)}\n`,
+    );
     process.stdout.write(`results: ${file}\n`);
   }
   return results.length > 0 ? 0 : 1;

@@ -53,7 +53,10 @@ export function resultRow(r: ScenarioResult): string[] {
 export function table(results: ScenarioResult[], skipped: Skipped[]): string {
   const rows = [
     ...results.map((r) => ({ key: `${r.backend}/${r.conductors}`, cells: resultRow(r) })),
-    ...skipped.map((s) => ({ key: `${s.backend}/${s.conductors}`, cells: [s.backend, String(s.conductors), `not measured: ${s.reason}`, ...HEADER.slice(3).map(() => '')] })),
+    ...skipped.map((s) => ({
+      key: `${s.backend}/${s.conductors}`,
+      cells: [s.backend, String(s.conductors), `not measured: ${s.reason}`, ...HEADER.slice(3).map(() => '')],
+    })),
   ].sort((a, b) => a.key.localeCompare(b.key));
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(HEADER), line(HEADER.map(() => '---')), ...rows.map((r) => line(r.cells))].join('\n');

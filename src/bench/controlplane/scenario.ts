@@ -170,7 +170,12 @@ async function startConductors(db: BenchDatabase, fake: FakeCompute, n: number, 
   const out: ConductorHandle[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      const setup: ConductorSetup = { index: i, conductors: n, maxConcurrentPerHost: o.maxConcurrentPerHost, serviceDownTime: Math.max(30, 3 * o.reportInterval) };
+      const setup: ConductorSetup = {
+        index: i,
+        conductors: n,
+        maxConcurrentPerHost: o.maxConcurrentPerHost,
+        serviceDownTime: Math.max(30, 3 * o.reportInterval),
+      };
       out.push(o.threads ? await threadConductor(db, fake, setup) : await inlineConductor(db, fake, setup, benchLogger()));
     }
     return out;
@@ -180,7 +185,12 @@ async function startConductors(db: BenchDatabase, fake: FakeCompute, n: number, 
   }
 }
 
-export async function runScenario(backend: BenchBackend, conductors: number, o: ScenarioOptions, say: (s: string) => void = () => undefined): Promise<ScenarioResult> {
+export async function runScenario(
+  backend: BenchBackend,
+  conductors: number,
+  o: ScenarioOptions,
+  say: (s: string) => void = () => undefined,
+): Promise<ScenarioResult> {
   const fleet = new Fleet({ hosts: o.hosts, containersPerHost: o.containersPerHost });
   const fake = new FakeCompute(fleet, o.timings);
   const log = benchLogger();

@@ -46,7 +46,9 @@ export function emptyResult(method: MethodName, w: Workload, run: number): RunRe
 }
 
 /** Timings and sizes a method reports about its migration. */
-export type MigrationOutcome = Partial<Pick<RunResult, 'tool_freeze_ms' | 'total_ms' | 'checkpoint_ms' | 'transfer_ms' | 'restore_ms' | 'memory_bytes' | 'transferred_bytes'>> & {
+export type MigrationOutcome = Partial<
+  Pick<RunResult, 'tool_freeze_ms' | 'total_ms' | 'checkpoint_ms' | 'transfer_ms' | 'restore_ms' | 'memory_bytes' | 'transferred_bytes'>
+> & {
   detail?: RunResult['detail'];
 };
 
@@ -54,12 +56,21 @@ export type MigrationOutcome = Partial<Pick<RunResult, 'tool_freeze_ms' | 'total
  * Start the probe, wait until the workload answers, run `migrate`, wait for answers after it,
  * and fill the result's downtime and probe counts. Returns the samples for verification.
  */
-export async function probedMigration(result: RunResult, target: ProbeTarget, migrate: () => Promise<MigrationOutcome>, log: (s: string) => void, beforeFreeze?: () => Promise<void>): Promise<ProbeSample[]> {
+export async function probedMigration(
+  result: RunResult,
+  target: ProbeTarget,
+  migrate: () => Promise<MigrationOutcome>,
+  log: (s: string) => void,
+  beforeFreeze?: () => Promise<void>,
+): Promise<ProbeSample[]> {
   const probe = new Probe(target);
   probe.start();
   try {
     const warm = await probe.waitAnswers(20, 0, 20_000);
-    if (!warm) throw new Error(`the probe got no answers from ${target.host}:${target.port} before the migration ${probe.stderr ? `(${probe.stderr.trim().slice(-200)})` : ''}`);
+    if (!warm)
+      throw new Error(
+        `the probe got no answers from ${target.host}:${target.port} before the migration ${probe.stderr ? `(${probe.stderr.trim().slice(-200)})` : ''}`,
+      );
     // The state read (counter) or written (Redis marker) last thing before the freeze.
     if (beforeFreeze) await beforeFreeze();
     const t0 = Date.now();
@@ -139,7 +150,14 @@ export async function stateAfterMove(w: Workload, access: StateAccess, ev: State
  * A probed migration judged on its evidence: the state read before the freeze and after the move,
  * the source copy gone. Throws only what the migration throws.
  */
-export async function judgedMigration(result: RunResult, w: Workload, target: ProbeTarget, access: StateAccess, migrate: () => Promise<MigrationOutcome>, log: (s: string) => void): Promise<void> {
+export async function judgedMigration(
+  result: RunResult,
+  w: Workload,
+  target: ProbeTarget,
+  access: StateAccess,
+  migrate: () => Promise<MigrationOutcome>,
+  log: (s: string) => void,
+): Promise<void> {
   const ev = emptyEvidence();
   let since = 0;
   await probedMigration(result, target, migrate, log, async () => {

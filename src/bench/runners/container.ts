@@ -22,7 +22,8 @@ export async function notRunning(h: CloudHost, name: string): Promise<boolean> {
 
 /** The state of a container on the source before the move and on the target after it. */
 export function containerAccess(source: CloudHost, target: CloudHost, name: string): StateAccess {
-  const cli = async (h: CloudHost, args: string[]) => (await dk(h, ['exec', name, 'redis-cli', ...args], { allowFail: true, timeoutMs: 300_000 })).stdout.trim();
+  const cli = async (h: CloudHost, args: string[]) =>
+    (await dk(h, ['exec', name, 'redis-cli', ...args], { allowFail: true, timeoutMs: 300_000 })).stdout.trim();
   return {
     redisBefore: (args) => cli(source, args),
     redisAfter: (args) => cli(target, args),

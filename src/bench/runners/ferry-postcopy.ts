@@ -55,7 +55,11 @@ async function migratePostCopy(cloud: BenchCloud, s: ContainerSubject): Promise<
     // The pages go through the page tunnel with the hosts' certificates, as the agents run it.
     const tlsOf = (h: CloudHost) => loadTlsMaterial(ensureHostCert(pkiDir(cloud.status.state_dir), h.name));
     const token = newPageToken();
-    const ck = await src.lazyPages.checkpointLazy(spec.id, ckName, { pageServerPort: 0, bindAddress: '127.0.0.1', tunnel: { tls: tlsOf(cloud.source), token, peerHost: cloud.target.name } });
+    const ck = await src.lazyPages.checkpointLazy(spec.id, ckName, {
+      pageServerPort: 0,
+      bindAddress: '127.0.0.1',
+      tunnel: { tls: tlsOf(cloud.source), token, peerHost: cloud.target.name },
+    });
     const t1 = Date.now();
     let moved = 0;
     for (const p of await src.partsToMove(spec.id, ck, spec)) {

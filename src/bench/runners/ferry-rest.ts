@@ -34,13 +34,25 @@ function restMethod(name: 'ferry-rest' | 'ferry-rest-postcopy', label: string, p
     label,
     supports: () => true,
     async run(w: Workload, ctx: RunContext): Promise<RunResult> {
-      const first = await containerRun(name, w, ctx, (s) => migrateRest(ctx, s, postCopy), (s) => waitKnown(ctx, s));
+      const first = await containerRun(
+        name,
+        w,
+        ctx,
+        (s) => migrateRest(ctx, s, postCopy),
+        (s) => waitKnown(ctx, s),
+      );
       if (!mayRetry(first)) return first;
       // Other tests restart Ferry's services on the same cloud: one retry, with a fresh container.
       // The failed try stays in the results as its own row (allTries); a run that lost state is
       // the finding itself and is not retried.
       ctx.log(`  ${name} failed (${first.error}); retrying once (the failed try is reported too)`);
-      const r = await containerRun(name, w, { ...ctx, slot: ctx.slot + 10 }, (s) => migrateRest(ctx, s, postCopy), (s) => waitKnown(ctx, s));
+      const r = await containerRun(
+        name,
+        w,
+        { ...ctx, slot: ctx.slot + 10 },
+        (s) => migrateRest(ctx, s, postCopy),
+        (s) => waitKnown(ctx, s),
+      );
       r.attempt = 2;
       r.detail.retried_after = first.error;
       r.earlier_tries = [first];

@@ -51,9 +51,14 @@ async function ensureImage(cloud: BenchCloud, image: string): Promise<void> {
 function command(w: Workload, port: number): string[] {
   if (w.client === 'pgbench') return ['/bin/postgres-start', '-p', String(port), '-c', 'listen_addresses=127.0.0.1'];
   if (w.cmd) return w.cmd.map((a) => a.replace(/\bPORT\b/g, String(port)));
-  if (w.probe === 'redis') return ['/usr/bin/redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'];
+  if (w.probe === 'redis')
+    return ['/usr/bin/redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'];
   const interval = w.env.COUNTER_INTERVAL ?? '1';
-  return ['sh', '-c', `mkdir -p /www; httpd -p 127.0.0.1:${port} -h /www; i=0; while :; do i=$((i+1)); echo "$i" > /www/.next && mv /www/.next /www/index.html; echo "$i"; sleep ${interval}; done`];
+  return [
+    'sh',
+    '-c',
+    `mkdir -p /www; httpd -p 127.0.0.1:${port} -h /www; i=0; while :; do i=$((i+1)); echo "$i" > /www/.next && mv /www/.next /www/index.html; echo "$i"; sleep ${interval}; done`,
+  ];
 }
 
 export const podmanPeer: Method = {
@@ -93,19 +98,28 @@ export const podmanPeer: Method = {
         },
       };
       const migrate = async (): Promise<MigrationOutcome> => {
-          const t0 = Date.now();
-          const c = await withRuncConfShared(() => podman(['container', 'checkpoint', '--export', archive, '--tcp-established', name]));
-          if (c.code !== 0) throw new Error(`podman container checkpoint failed: ${c.stderr.trim().slice(-500)}`);
-          const t1 = Date.now();
-          await podman(['rm', '-f', name]);
-          // The import creates the volumes it carries and refuses ones that exist (as on another host they would not).
-          if (w.volume) await podman(['volume', 'rm', '-f', `${name}-vol`]);
-          const t2 = Date.now();
-          const s = await withRuncConfShared(() => podman(['container', 'restore', '--import', archive, '--tcp-established']));
-          if (s.code !== 0) throw new Error(`podman container restore failed: ${s.stderr.trim().slice(-500)}`);
-          const t3 = Date.now();
-          const bytes = fs.statSync(archive).size;
-          return { tool_freeze_ms: t3 - t0, total_ms: t3 - t0, checkpoint_ms: t1 - t0, transfer_ms: 0, restore_ms: t3 - t2, memory_bytes: null, transferred_bytes: bytes, detail: { rm_ms: t2 - t1, archive_bytes: bytes, archive: 'podman default compression' } };
+        const t0 = Date.now();
+        const c = await withRuncConfShared(() => podman(['container', 'checkpoint', '--export', archive, '--tcp-established', name]));
+        if (c.code !== 0) throw new Error(`podman container checkpoint failed: ${c.stderr.trim().slice(-500)}`);
+        const t1 = Date.now();
+        await podman(['rm', '-f', name]);
+        // The import creates the volumes it carries and refuses ones that exist (as on another host they would not).
+        if (w.volume) await podman(['volume', 'rm', '-f', `${name}-vol`]);
+        const t2 = Date.now();
+        const s = await withRuncConfShared(() => podman(['container', 'restore', '--import', archive, '--tcp-established']));
+        if (s.code !== 0) throw new Error(`podman container restore failed: ${s.stderr.trim().slice(-500)}`);
+        const t3 = Date.now();
+        const bytes = fs.statSync(archive).size;
+        return {
+          tool_freeze_ms: t3 - t0,
+          total_ms: t3 - t0,
+          checkpoint_ms: t1 - t0,
+          transfer_ms: 0,
+          restore_ms: t3 - t2,
+          memory_bytes: null,
+          transferred_bytes: bytes,
+          detail: { rm_ms: t2 - t1, archive_bytes: bytes, archive: 'podman default compression' },
+        };
       };
       if (w.client) {
         // The archive carries the writable layer and, by default, the volumes too.

@@ -78,10 +78,15 @@ export const rawCriuLazy: Method = {
       const script = `ip link set lo up && exec setsid ${REDIS_SERVER} --port 6379 --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command local --dir ${dir} --daemonize no`;
       unshare = spawn('unshare', ['--pid', '--net', '--fork', 'sh', '-c', script], { detached: true, stdio: 'ignore' });
       const u = unshare.pid as number;
-      await waitUntil('redis-server in its namespaces', async () => {
-        original = childOf(u);
-        return original > 0 && (await askIn(original, ['PING'])).stdout === 'PONG';
-      }, 15_000, 50);
+      await waitUntil(
+        'redis-server in its namespaces',
+        async () => {
+          original = childOf(u);
+          return original > 0 && (await askIn(original, ['PING'])).stdout === 'PONG';
+        },
+        15_000,
+        50,
+      );
       await askIn(original, ['DEBUG', 'POPULATE', String(w.keys)]);
       const n = (await askIn(original, ['DBSIZE'])).stdout;
       if (n !== String(w.keys)) throw new Error(`redis-server holds ${n} keys, not ${w.keys}`);
@@ -102,22 +107,53 @@ export const rawCriuLazy: Method = {
       const lastBefore = Date.now();
       if (before.stdout !== 'value:1') throw new Error(`no answer before the dump: ${before.stdout} ${before.stderr}`);
       const t0 = Date.now();
-      dump = spawn(criu, ['dump', '-t', String(original), '-D', img, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port), '--tcp-established', '-o', 'dump.log', '-v2'], { stdio: 'ignore' });
+      dump = spawn(
+        criu,
+        [
+          'dump',
+          '-t',
+          String(original),
+          '-D',
+          img,
+          '--lazy-pages',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--tcp-established',
+          '-o',
+          'dump.log',
+          '-v2',
+        ],
+        { stdio: 'ignore' },
+      );
       const dumpExit = exitOf(dump);
       let dumpCode: number | null = null;
       void dumpExit.then((c) => (dumpCode = c));
-      await waitUntil('the page server', async () => {
-        if (dumpCode !== null) throw new Error(`criu dump exited ${dumpCode}: ${tailLog(path.join(img, 'dump.log'))}`);
-        return fs.existsSync(path.join(img, 'inventory.img')) && (await listening(port));
-      }, 60_000, 5);
+      await waitUntil(
+        'the page server',
+        async () => {
+          if (dumpCode !== null) throw new Error(`criu dump exited ${dumpCode}: ${tailLog(path.join(img, 'dump.log'))}`);
+          return fs.existsSync(path.join(img, 'inventory.img')) && (await listening(port));
+        },
+        60_000,
+        5,
+      );
       const t1 = Date.now();
-      daemon = spawn(criu, ['lazy-pages', '--page-server', '--address', '127.0.0.1', '--port', String(port), '-D', img, '-W', lpw, '-o', 'lazy-pages.log', '-v2'], { stdio: 'ignore' });
+      daemon = spawn(
+        criu,
+        ['lazy-pages', '--page-server', '--address', '127.0.0.1', '--port', String(port), '-D', img, '-W', lpw, '-o', 'lazy-pages.log', '-v2'],
+        { stdio: 'ignore' },
+      );
       const daemonExit = exitOf(daemon);
       await waitUntil('the lazy-pages socket', async () => fs.existsSync(path.join(lpw, 'lazy-pages.socket')), 30_000, 2);
       const t2 = Date.now();
       const pidfile = path.join(dir, 'restored.pid');
-      const r = await sh(criu, ['restore', '-D', img, '-W', lpw, '--lazy-pages', '--tcp-established', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });
-      if (r.code !== 0) throw new Error(`criu restore --lazy-pages failed: ${r.stderr} ${tailLog(path.join(lpw, 'restore.log'))} ${tailLog(path.join(img, 'restore.log'))}`);
+      const r = await sh(criu, ['restore', '-D', img, '-W', lpw, '--lazy-pages', '--tcp-established', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], {
+        allowFail: true,
+      });
+      if (r.code !== 0)
+        throw new Error(`criu restore --lazy-pages failed: ${r.stderr} ${tailLog(path.join(lpw, 'restore.log'))} ${tailLog(path.join(img, 'restore.log'))}`);
       const t3 = Date.now();
       restored = Number(fs.readFileSync(pidfile, 'utf8').trim());
       let firstAfter = 0;
@@ -141,7 +177,13 @@ export const rawCriuLazy: Method = {
         memory_bytes: null,
         transferred_bytes: 0,
       });
-      result.detail = { ...result.detail, lazy_images_bytes: images, daemon_ms: t2 - t1, first_answer_after_restore_ms: firstAfter - t3, all_pages_after_restore_ms: t4 - t3 };
+      result.detail = {
+        ...result.detail,
+        lazy_images_bytes: images,
+        daemon_ms: t2 - t1,
+        first_answer_after_restore_ms: firstAfter - t3,
+        all_pages_after_restore_ms: t4 - t3,
+      };
       result.probe = { answers: 2, failures: 0, answers_after: 1 };
       await stateAfterMove(w, access, ev, t0);
       applyVerdict(result, w, ev);

@@ -112,10 +112,15 @@ interface HostProcess {
 async function dumpRoot(p: HostProcess): Promise<number> {
   if (!p.reaper) return p.pid;
   let root = 0;
-  await waitUntil('the counter shell', async () => {
-    root = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || 0;
-    return root > 0;
-  }, 10_000, 20);
+  await waitUntil(
+    'the counter shell',
+    async () => {
+      root = Number(fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || 0;
+      return root > 0;
+    },
+    10_000,
+    20,
+  );
   return root;
 }
 
@@ -127,7 +132,22 @@ function counterLog(dir: string): string {
 function startHostProcess(w: Workload, port: number, dir: string): HostProcess {
   let child: ChildProcess;
   if (w.probe === 'redis') {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local', '--dir', dir, '--daemonize', 'no'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--enable-debug-command',
+      'local',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+    ];
     child = spawn(REDIS_SERVER, args, { detached: true, stdio: 'ignore' });
   } else {
     const www = path.join(dir, 'www');
@@ -199,7 +219,25 @@ export const rawCriu: Method = {
         async (): Promise<MigrationOutcome> => {
           const tree = treePids(root);
           const t0 = Date.now();
-          const d = await sh(criu, ['dump', '-t', String(root), '-D', img, '--tcp-established', '--skip-in-flight', '--network-lock', 'nftables', '--shell-job', '-o', 'dump.log', '-v2'], { allowFail: true });
+          const d = await sh(
+            criu,
+            [
+              'dump',
+              '-t',
+              String(root),
+              '-D',
+              img,
+              '--tcp-established',
+              '--skip-in-flight',
+              '--network-lock',
+              'nftables',
+              '--shell-job',
+              '-o',
+              'dump.log',
+              '-v2',
+            ],
+            { allowFail: true },
+          );
           if (d.code !== 0) throw new Error(`criu dump failed: ${d.stderr} ${tailLog(path.join(img, 'dump.log'))}`);
           const td = Date.now();
           // The restore needs the PIDs free again: the original is our child (reaped by Node), its
@@ -210,7 +248,11 @@ export const rawCriu: Method = {
           const t1 = Date.now();
           if (w.probe !== 'redis') dumpedAt = fs.statSync(counterLog(dir)).size;
           const pidfile = path.join(dir, 'restored.pid');
-          const r = await sh(criu, ['restore', '-D', img, '--tcp-established', '--network-lock', 'nftables', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'], { allowFail: true });
+          const r = await sh(
+            criu,
+            ['restore', '-D', img, '--tcp-established', '--network-lock', 'nftables', '--shell-job', '-d', '--pidfile', pidfile, '-o', 'restore.log', '-v2'],
+            { allowFail: true },
+          );
           if (r.code !== 0) throw new Error(`criu restore failed: ${r.stderr} ${tailLog(path.join(img, 'restore.log'))}`);
           const t2 = Date.now();
           restoredPid = Number(fs.readFileSync(pidfile, 'utf8').trim()) || root;
@@ -248,7 +290,12 @@ export const rawCriu: Method = {
 
 export function tailLog(f: string): string {
   try {
-    return fs.readFileSync(f, 'utf8').split('\n').filter((l) => /Error|error/.test(l)).slice(-3).join(' | ');
+    return fs
+      .readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => /Error|error/.test(l))
+      .slice(-3)
+      .join(' | ');
   } catch {
     return '';
   }

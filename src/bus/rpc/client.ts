@@ -313,4 +313,3 @@ function checkVersion(v: string): void {
     throw new InvalidInput((e as Error).message);
   }
 }
-

@@ -84,10 +84,9 @@ export type PeerNames = string[] | null;
 function checkPeer(peer: PeerNames, bound: string, migrationId: string, role: string): void {
   if (peer === null) return;
   if (!peer.includes(bound)) {
-    throw new ChannelTokenRefused(
-      `migration ${migrationId} is bound to ${role} ${bound}, but the client certificate names ${peer.join(', ') || 'nobody'}`,
-      { migration_id: migrationId },
-    );
+    throw new ChannelTokenRefused(`migration ${migrationId} is bound to ${role} ${bound}, but the client certificate names ${peer.join(', ') || 'nobody'}`, {
+      migration_id: migrationId,
+    });
   }
 }
 
@@ -142,7 +141,8 @@ export class TransferGrants {
 
   private grantOf(migrationId: string, presented: string | null, peer: PeerNames): UploadEntry {
     const u = this.upload(migrationId, presented);
-    if (!same(u.grantDigest, presented as string)) throw new ChannelTokenRefused(`token refused for migration ${migrationId}: not its upload grant (wrong token)`);
+    if (!same(u.grantDigest, presented as string))
+      throw new ChannelTokenRefused(`token refused for migration ${migrationId}: not its upload grant (wrong token)`);
     if (u.grantExpires < this.now()) throw new ChannelTokenRefused(`token refused for migration ${migrationId}: the upload grant expired`);
     checkPeer(peer, u.sender, migrationId, 'sender');
     return u;

@@ -80,7 +80,8 @@ export function commitProblems(manifest: CommitManifest, planned: string[], rece
     const r = received.get(p.part);
     if (!planned.includes(p.part)) problems.push(`part ${p.part} was not planned`);
     else if (!r) problems.push(`part ${p.part} was not received`);
-    else if (r.sha256 !== p.sha256 || r.bytes !== p.bytes) problems.push(`part ${p.part} differs (got ${r.bytes} bytes ${r.sha256.slice(0, 12)}, sent ${p.bytes} bytes ${p.sha256.slice(0, 12)})`);
+    else if (r.sha256 !== p.sha256 || r.bytes !== p.bytes)
+      problems.push(`part ${p.part} differs (got ${r.bytes} bytes ${r.sha256.slice(0, 12)}, sent ${p.bytes} bytes ${p.sha256.slice(0, 12)})`);
   }
   return problems;
 }

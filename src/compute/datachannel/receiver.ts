@@ -233,16 +233,22 @@ export class DataChannelServer {
     const parts = parsePlan(await readJson(req, 1024 * 1024));
     const declared = parts.reduce((a, p) => a + p.bytes, 0);
     if (declared > this.opts.maxBytes) {
-      throw new TransferQuotaExceeded(`migration ${id} declares ${declared} bytes, over the limit of ${this.opts.maxBytes} on ${this.opts.host} ([compute] max_transfer_bytes)`, {
-        limit: this.opts.maxBytes,
-      });
+      throw new TransferQuotaExceeded(
+        `migration ${id} declares ${declared} bytes, over the limit of ${this.opts.maxBytes} on ${this.opts.host} ([compute] max_transfer_bytes)`,
+        {
+          limit: this.opts.maxBytes,
+        },
+      );
     }
     const maxEntries = this.opts.maxEntries ?? DEFAULT_MAX_TRANSFER_ENTRIES;
     const entries = parts.reduce((a, p) => a + p.entries, 0);
     if (entries > maxEntries) {
-      throw new TransferQuotaExceeded(`migration ${id} declares ${entries} entries, over the limit of ${maxEntries} on ${this.opts.host} ([compute] max_transfer_entries)`, {
-        limit: maxEntries,
-      });
+      throw new TransferQuotaExceeded(
+        `migration ${id} declares ${entries} entries, over the limit of ${maxEntries} on ${this.opts.host} ([compute] max_transfer_entries)`,
+        {
+          limit: maxEntries,
+        },
+      );
     }
     // One plan of a migration at a time: each waits for the previous one's uploads to end.
     const previous = this.planning.get(id) ?? Promise.resolve();
@@ -271,9 +277,17 @@ export class DataChannelServer {
     if (free >= 0 && free < declared) {
       this.opts.grants.revokePlan(id);
       this.discardStaging(id);
-      throw new InsufficientStorage(`no space left on ${this.opts.host} staging for migration ${id}: free ${free} bytes, needed ${declared}`, { free, needed: declared });
+      throw new InsufficientStorage(`no space left on ${this.opts.host} staging for migration ${id}: free ${free} bytes, needed ${declared}`, {
+        free,
+        needed: declared,
+      });
     }
-    this.incoming.set(id, { generation: this.opts.grants.generation(id), received: new Map(), stop: new AbortController(), xattrBudget: { left: MAX_XATTR_BYTES_PER_TRANSFER } });
+    this.incoming.set(id, {
+      generation: this.opts.grants.generation(id),
+      received: new Map(),
+      stop: new AbortController(),
+      xattrBudget: { left: MAX_XATTR_BYTES_PER_TRANSFER },
+    });
     sendJson(res, 200, answer);
   }
 
@@ -282,7 +296,9 @@ export class DataChannelServer {
     const manifest = parseManifest(await readJson(req, 1024 * 1024));
     const chosen = this.opts.handler.checkpointName(id);
     if (manifest.checkpoint_name !== undefined && manifest.checkpoint_name !== chosen) {
-      throw new InvalidInput(`the target names the checkpoint of migration ${id} itself (${chosen}); refusing the name ${JSON.stringify(manifest.checkpoint_name)}`);
+      throw new InvalidInput(
+        `the target names the checkpoint of migration ${id} itself (${chosen}); refusing the name ${JSON.stringify(manifest.checkpoint_name)}`,
+      );
     }
     const stillArriving = this.opts.grants.receiving(id);
     if (stillArriving.length > 0) throw new InvalidMigrationState(`parts still arriving for migration ${id}: ${stillArriving.join(', ')}`);
@@ -316,7 +332,14 @@ export class DataChannelServer {
     }
   }
 
-  private async receiveClaimed(req: http.IncomingMessage, res: http.ServerResponse, id: string, part: string, declared: PlannedPart & { generation: number }, expectContinue: boolean) {
+  private async receiveClaimed(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    id: string,
+    part: string,
+    declared: PlannedPart & { generation: number },
+    expectContinue: boolean,
+  ) {
     const inc = this.incoming.get(id);
     let ok = false;
     let dir: string | null = null;
@@ -358,7 +381,15 @@ export class DataChannelServer {
     }
   }
 
-  private async extractPart(req: http.IncomingMessage, id: string, part: string, dir: string, declared: PlannedPart, stop: AbortSignal, extractOpts: ExtractOptions): Promise<PartReceipt> {
+  private async extractPart(
+    req: http.IncomingMessage,
+    id: string,
+    part: string,
+    dir: string,
+    declared: PlannedPart,
+    stop: AbortSignal,
+    extractOpts: ExtractOptions,
+  ): Promise<PartReceipt> {
     const limits = partLimits(declared);
     // What comes over the wire is bounded too (gzip adds at most a few bytes per 64 KiB block).
     const wireMax = limits.maxTarBytes + (declared.encoding === 'gzip' ? Math.ceil(limits.maxTarBytes / 512) + 1024 : 0);
@@ -475,7 +506,8 @@ export function parsePlan(body: unknown): PlannedPart[] {
 export function parseManifest(body: unknown): CommitManifest {
   const o = body as Record<string, unknown> | null;
   if (!o || typeof o !== 'object' || !Array.isArray(o.parts)) throw new InvalidInput('malformed manifest: "parts" must be a list');
-  if (o.checkpoint_name !== undefined && typeof o.checkpoint_name !== 'string') throw new InvalidInput('malformed manifest: "checkpoint_name" must be a string');
+  if (o.checkpoint_name !== undefined && typeof o.checkpoint_name !== 'string')
+    throw new InvalidInput('malformed manifest: "checkpoint_name" must be a string');
   const parts = o.parts.map((p: unknown) => {
     const q = p as Record<string, unknown> | null;
     if (!q || typeof q.part !== 'string' || !isCount(q.bytes, 0) || typeof q.sha256 !== 'string') {

@@ -184,7 +184,14 @@ export async function sendStream(
       }
       if (extra.throttle) await extra.throttle.take(chunk.length);
       if (writeError || answered) break; // an answer before the end is a refusal
-      if (!req.write(chunk)) await Promise.race([once(req, 'drain'), response.then(() => undefined, () => undefined)]);
+      if (!req.write(chunk))
+        await Promise.race([
+          once(req, 'drain'),
+          response.then(
+            () => undefined,
+            () => undefined,
+          ),
+        ]);
       if (req.destroyed) break;
     }
   } catch (e) {
@@ -270,7 +277,13 @@ async function requestJson(
 }
 
 /** POST the plan with the upload grant; returns the per-part tokens and the commit token. */
-export async function planTransfer(opts: ChannelClientOptions, grant: ChannelTarget, migrationId: string, parts: PlannedPart[], agent?: http.Agent): Promise<PlanAnswer> {
+export async function planTransfer(
+  opts: ChannelClientOptions,
+  grant: ChannelTarget,
+  migrationId: string,
+  parts: PlannedPart[],
+  agent?: http.Agent,
+): Promise<PlanAnswer> {
   let r;
   try {
     r = await requestJson(opts, grant, 'POST', `/v1/migrations/${encodeURIComponent(migrationId)}/plan`, grant.token, { parts }, agent);

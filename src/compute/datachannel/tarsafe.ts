@@ -232,7 +232,8 @@ export function sparseOf(h: { pax?: unknown }): { name: string; realSize: number
   }
   const name = pax['GNU.sparse.name'];
   const realSize = Number(pax['GNU.sparse.realsize']);
-  if (!name || !/^\d{1,16}$/.test(pax['GNU.sparse.realsize'] ?? '') || !Number.isSafeInteger(realSize)) throw new UnsafeArchive('sparse file without a valid name or size');
+  if (!name || !/^\d{1,16}$/.test(pax['GNU.sparse.realsize'] ?? '') || !Number.isSafeInteger(realSize))
+    throw new UnsafeArchive('sparse file without a valid name or size');
   return { name, realSize };
 }
 
@@ -330,7 +331,8 @@ export class SparseWriter {
     }
     const mapBytes = this.numbers.reduce((a, n) => a + String(n).length + 1, 0);
     const mapBlocks = Math.ceil(mapBytes / 512) * 512;
-    if (mapBlocks + data !== this.storedSize) throw new UnsafeArchive(`${this.rel}: sparse map says ${data} bytes of data, the entry holds ${this.storedSize - mapBlocks}`);
+    if (mapBlocks + data !== this.storedSize)
+      throw new UnsafeArchive(`${this.rel}: sparse map says ${data} bytes of data, the entry holds ${this.storedSize - mapBlocks}`);
     this.pad = mapBlocks - mapBytes;
     this.dataBytes = data;
     return segments;
@@ -448,7 +450,8 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
       // A sparse file counts with its full size, as the sender declared it.
       const contentBytes = sparse ? sparse.realSize : (h.size ?? 0);
       entries++;
-      if (entries > limits.maxEntries) throw new TransferQuotaExceeded(`archive has more entries than the ${limits.maxEntries} declared`, { limit: limits.maxEntries });
+      if (entries > limits.maxEntries)
+        throw new TransferQuotaExceeded(`archive has more entries than the ${limits.maxEntries} declared`, { limit: limits.maxEntries });
       if (action.kind === 'file' && payload + contentBytes > limits.maxPayloadBytes) {
         throw new TransferQuotaExceeded(`archive has more content than the ${limits.maxPayloadBytes} bytes declared`, { limit: limits.maxPayloadBytes });
       }
@@ -461,15 +464,21 @@ export async function extractSafely(input: Readable, root: string, kind: PartKin
         if (allowedXattr(name, kind)) entryXattrs.push({ name, value: v });
       }
       if (entryXattrBytes > MAX_XATTR_BYTES_PER_ENTRY) {
-        throw new TransferQuotaExceeded(`${action.rel || '.'} carries ${entryXattrBytes} bytes of extended attributes, over the limit of ${MAX_XATTR_BYTES_PER_ENTRY} per entry`, {
-          limit: MAX_XATTR_BYTES_PER_ENTRY,
-        });
+        throw new TransferQuotaExceeded(
+          `${action.rel || '.'} carries ${entryXattrBytes} bytes of extended attributes, over the limit of ${MAX_XATTR_BYTES_PER_ENTRY} per entry`,
+          {
+            limit: MAX_XATTR_BYTES_PER_ENTRY,
+          },
+        );
       }
       budget.left -= entryXattrBytes;
       if (budget.left < 0) {
-        throw new TransferQuotaExceeded(`the transfer carries more than ${MAX_XATTR_BYTES_PER_TRANSFER} bytes of extended attributes, the limit per migration`, {
-          limit: MAX_XATTR_BYTES_PER_TRANSFER,
-        });
+        throw new TransferQuotaExceeded(
+          `the transfer carries more than ${MAX_XATTR_BYTES_PER_TRANSFER} bytes of extended attributes, the limit per migration`,
+          {
+            limit: MAX_XATTR_BYTES_PER_TRANSFER,
+          },
+        );
       }
       const uid = h.uid ?? 0;
       const gid = h.gid ?? 0;

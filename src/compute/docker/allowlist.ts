@@ -46,7 +46,23 @@ export const DEFAULT_CAPABILITIES = new Set([
   'AUDIT_WRITE',
 ]);
 
-const ULIMIT_NAMES = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack']);
+const ULIMIT_NAMES = new Set([
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+]);
 const LOG_DRIVERS = new Set(['json-file', 'local', 'none']);
 const LOG_OPTIONS = new Set(['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
@@ -197,7 +213,8 @@ export function underShared(p: string, shared: string[]): boolean {
 
 /** A host path: absolute, no `..` at all, under the shared storage roots. */
 function hostPath(v: unknown, field: string, c: Check): string | undefined {
-  if (typeof v !== 'string' || !v.startsWith('/') || v.length > 4096 || v.includes('\0')) return c.refuse(field, `must be an absolute host path, not ${show(v)}`);
+  if (typeof v !== 'string' || !v.startsWith('/') || v.length > 4096 || v.includes('\0'))
+    return c.refuse(field, `must be an absolute host path, not ${show(v)}`);
   if (v.split('/').includes('..')) return c.refuse(field, `host path ${show(v)} holds "..": give the path without it`);
   if (!underShared(v, c.shared)) return c.refuse(field, `host path ${v} is not on shared storage: ${sharedHint(c.shared)}`);
   return v;
@@ -216,14 +233,20 @@ const bindString: Rule = (v, field, c) => {
   else if (!NAME.test(source)) c.refuse(field, `volume name ${show(source)} is not a plain name`);
   containerPath(destination, field, c);
   for (const o of options ? options.split(',') : []) {
-    if (!BIND_OPTIONS.has(o)) c.refuse(field, `bind option ${show(o)} is not allowed: use only ${[...BIND_OPTIONS].join(', ')} (no shared propagation, no relabelling)`);
+    if (!BIND_OPTIONS.has(o))
+      c.refuse(field, `bind option ${show(o)} is not allowed: use only ${[...BIND_OPTIONS].join(', ')} (no shared propagation, no relabelling)`);
   }
   return c.problems.length === before ? v : undefined;
 };
 
 const mountRule: Rule = (v, field, c) => {
   if (!isRecord(v)) return c.refuse(field, `must be an object, not ${show(v)}`);
-  const common = { Type: str(), Target: containerPath, ReadOnly: bool(), Consistency: oneOf(['', 'default', 'consistent', 'cached', 'delegated'], 'use the default') };
+  const common = {
+    Type: str(),
+    Target: containerPath,
+    ReadOnly: bool(),
+    Consistency: oneOf(['', 'default', 'consistent', 'cached', 'delegated'], 'use the default'),
+  };
   switch (v.Type) {
     case 'volume':
       return obj({
@@ -239,7 +262,10 @@ const mountRule: Rule = (v, field, c) => {
       return obj({
         ...common,
         Source: (s, f, cc) => hostPath(s, f, cc),
-        BindOptions: obj({ Propagation: oneOf(['', 'private', 'rprivate', 'slave', 'rslave'], 'shared propagation reaches the host: use private'), NonRecursive: bool() }),
+        BindOptions: obj({
+          Propagation: oneOf(['', 'private', 'rprivate', 'slave', 'rslave'], 'shared propagation reaches the host: use private'),
+          NonRecursive: bool(),
+        }),
       })(v, field, c);
     case 'tmpfs':
       return obj({ ...common, Source: neutral('a tmpfs mount has no source'), TmpfsOptions: obj({ SizeBytes: int(0), Mode: int(0, 0o7777) }) })(v, field, c);
@@ -252,17 +278,22 @@ const TMPFS_OPTION = /^(size=\d+[kmgKMG%]?|mode=[0-7]{3,4}|uid=\d+|gid=\d+|nr_in
 const tmpfsOptions: Rule = (v, field, c) => {
   if (typeof v !== 'string') return c.refuse(field, `must be a string, not ${show(v)}`);
   const bad = v === '' ? [] : v.split(',').filter((o) => !TMPFS_OPTION.test(o));
-  return bad.length === 0 ? v : c.refuse(field, `tmpfs options ${bad.join(',')} are not allowed: use size, mode, uid, gid, nr_inodes, noexec, nosuid, nodev, ro`);
+  return bad.length === 0
+    ? v
+    : c.refuse(field, `tmpfs options ${bad.join(',')} are not allowed: use size, mode, uid, gid, nr_inodes, noexec, nosuid, nodev, ro`);
 };
 
 // ---- host-reaching fields ----
 
 const networkName: Rule = (v, field, c) =>
-  v === 'host' ? c.refuse(field, `is the host's network: its sockets belong to another namespace; use a bridge or the shared tenant network`) : str({ pattern: NAME, max: 255 })(v, field, c);
+  v === 'host'
+    ? c.refuse(field, `is the host's network: its sockets belong to another namespace; use a bridge or the shared tenant network`)
+    : str({ pattern: NAME, max: 255 })(v, field, c);
 
 const networkMode: Rule = (v, field, c) => {
   if (typeof v !== 'string') return c.refuse(field, `must be a string, not ${show(v)}`);
-  if (v === 'host' || v.startsWith('container:')) return c.refuse(field, `is "${v}": its sockets belong to another namespace; use a bridge or the shared tenant network`);
+  if (v === 'host' || v.startsWith('container:'))
+    return c.refuse(field, `is "${v}": its sockets belong to another namespace; use a bridge or the shared tenant network`);
   if (!NAME.test(v)) return c.refuse(field, `${show(v)} is not a network name`);
   return v;
 };
@@ -274,7 +305,10 @@ function capName(v: string): string {
 const capAdd: Rule = (v, field, c) => {
   if (typeof v !== 'string') return c.refuse(field, `must be a string, not ${show(v)}`);
   if (!DEFAULT_CAPABILITIES.has(capName(v))) {
-    return c.refuse(field, `adds capability ${show(v)} beyond Docker's defaults: recreate the container without --cap-add ${v} (a target grants no more than Docker's default set)`);
+    return c.refuse(
+      field,
+      `adds capability ${show(v)} beyond Docker's defaults: recreate the container without --cap-add ${v} (a target grants no more than Docker's default set)`,
+    );
   }
   return v;
 };
@@ -284,19 +318,25 @@ const capDrop = str({ pattern: /^(CAP_)?[A-Za-z_]{2,40}$|^ALL$/i });
 const securityOpt: Rule = (v, field, c) => {
   if (typeof v !== 'string') return c.refuse(field, `must be a string, not ${show(v)}`);
   if (/^no-new-privileges([:=]true)?$/.test(v)) return v;
-  return c.refuse(field, `${show(v)}: only no-new-privileges is allowed; remove --security-opt ${v} (a target keeps its default seccomp, AppArmor and SELinux confinement)`);
+  return c.refuse(
+    field,
+    `${show(v)}: only no-new-privileges is allowed; remove --security-opt ${v} (a target keeps its default seccomp, AppArmor and SELinux confinement)`,
+  );
 };
 
 /** Sysctls Docker namespaces per container; the rest are the host's. */
 const NAMESPACED_SYSCTL = /^(net\.[A-Za-z0-9_.-]+|kernel\.(shmmax|shmall|shmmni|shm_rmid_forced|msgmax|msgmnb|msgmni|sem)|fs\.mqueue\.[A-Za-z0-9_.-]+)$/;
 const sysctlKey: Rule = (v, field, c) =>
-  typeof v === 'string' && NAMESPACED_SYSCTL.test(v) ? v : c.refuse(field, `sysctl ${show(v)} is the host's, not the container's: remove --sysctl ${String(v)}`);
+  typeof v === 'string' && NAMESPACED_SYSCTL.test(v)
+    ? v
+    : c.refuse(field, `sysctl ${show(v)} is the host's, not the container's: remove --sysctl ${String(v)}`);
 
 const logConfig: Rule = (v, field, c) => {
   const got = obj({ Type: str(), Config: map(str(), str()) })(v, field, c) as Record<string, unknown> | undefined;
   if (!got) return undefined;
   const type = (got.Type as string | undefined) ?? '';
-  if (type !== '' && !LOG_DRIVERS.has(type)) return c.refuse(`${field}.Type`, `log driver ${show(type)} sends logs off the container's host: use json-file or local (remove --log-driver)`);
+  if (type !== '' && !LOG_DRIVERS.has(type))
+    return c.refuse(`${field}.Type`, `log driver ${show(type)} sends logs off the container's host: use json-file or local (remove --log-driver)`);
   for (const k of Object.keys((got.Config as Record<string, string> | undefined) ?? {})) {
     if (!LOG_OPTIONS.has(k)) return c.refuse(`${field}.Config.${k}`, `log option ${show(k)} is not allowed: use ${[...LOG_OPTIONS].join(', ')}`);
   }
@@ -325,8 +365,8 @@ const HOST_CONFIG = obj({
   CpuShares: int(0),
   CpuPeriod: int(0),
   CpuQuota: int(-1),
-  CpuRealtimePeriod: int(0, 0, 'real-time CPU time is the host scheduler\'s: remove --cpu-rt-period'),
-  CpuRealtimeRuntime: int(0, 0, 'real-time CPU time is the host scheduler\'s: remove --cpu-rt-runtime'),
+  CpuRealtimePeriod: int(0, 0, "real-time CPU time is the host scheduler's: remove --cpu-rt-period"),
+  CpuRealtimeRuntime: int(0, 0, "real-time CPU time is the host scheduler's: remove --cpu-rt-runtime"),
   CpusetCpus: str({ pattern: /^[0-9,-]*$/ }),
   CpusetMems: str({ pattern: /^[0-9,-]*$/ }),
   BlkioWeight: int(0, 1000),
@@ -334,7 +374,7 @@ const HOST_CONFIG = obj({
   ShmSize: int(0),
   Ulimits: list(obj({ Name: oneOf([...ULIMIT_NAMES], 'not a ulimit name'), Soft: int(-1), Hard: int(-1) })),
   OomKillDisable: bool(false, 'a container the OOM killer may not kill can starve the host: remove --oom-kill-disable'),
-  OomScoreAdj: int(0, 1000, 'a negative score shields the container at the host\'s expense: remove --oom-score-adj or make it 0 or more'),
+  OomScoreAdj: int(0, 1000, "a negative score shields the container at the host's expense: remove --oom-score-adj or make it 0 or more"),
   Init: bool(),
   ReadonlyRootfs: bool(),
   CapAdd: list(capAdd),
@@ -347,18 +387,18 @@ const HOST_CONFIG = obj({
   ExtraHosts: list(str({ pattern: /^[A-Za-z0-9_.-]+[:=]([0-9A-Fa-f:.]+|host-gateway)$/ })),
   GroupAdd: list(str({ pattern: /^[A-Za-z0-9_.-]+$/ })),
   LogConfig: logConfig,
-  IpcMode: oneOf(['', 'private', 'shareable', 'none'], 'the host\'s or another container\'s IPC namespace does not move: remove --ipc'),
-  UTSMode: oneOf([''], 'the host\'s UTS namespace is not the container\'s: remove --uts'),
-  PidMode: oneOf([''], 'the host\'s or another container\'s PID namespace does not move: remove --pid'),
-  UsernsMode: oneOf([''], 'the host\'s user namespace does not move: remove --userns'),
-  CgroupnsMode: oneOf(['', 'private'], 'the host\'s cgroup namespace does not move: remove --cgroupns'),
+  IpcMode: oneOf(['', 'private', 'shareable', 'none'], "the host's or another container's IPC namespace does not move: remove --ipc"),
+  UTSMode: oneOf([''], "the host's UTS namespace is not the container's: remove --uts"),
+  PidMode: oneOf([''], "the host's or another container's PID namespace does not move: remove --pid"),
+  UsernsMode: oneOf([''], "the host's user namespace does not move: remove --userns"),
+  CgroupnsMode: oneOf(['', 'private'], "the host's cgroup namespace does not move: remove --cgroupns"),
   CgroupParent: oneOf([''], 'the target places containers in its own cgroup: remove --cgroup-parent'),
   Privileged: bool(false, 'its host devices and capabilities do not restore elsewhere; recreate it without --privileged (use --cap-add for what it needs)'),
   Devices: neutral('host devices do not move: remove --device'),
   DeviceRequests: neutral('host devices (GPUs) do not move: remove --gpus / --device'),
   DeviceCgroupRules: neutral('access to host devices does not move: remove --device-cgroup-rule'),
   VolumeDriver: oneOf(['', 'local'], 'only local volumes move: remove --volume-driver'),
-  VolumesFrom: neutral('another container\'s volumes do not move with this one: mount the named volumes instead of --volumes-from'),
+  VolumesFrom: neutral("another container's volumes do not move with this one: mount the named volumes instead of --volumes-from"),
   AutoRemove: bool(false, 'the engine would delete it (and its checkpoint) when it is frozen; recreate it without --rm'),
   Runtime: oneOf(['', 'runc'], 'only runc restores checkpoints: remove --runtime'),
 });
@@ -420,7 +460,8 @@ function volumeOptions(opts: Record<string, string>, field: string, c: Check): R
   if (type === 'tmpfs') {
     const bad = (o ?? '').split(',').filter((x) => x !== '' && !TMPFS_VOLUME_OPTION.test(x));
     if (device !== undefined && device !== 'tmpfs') return c.refuse(`${field}.device`, `a tmpfs volume's device is "tmpfs", not ${show(device)}`);
-    if (bad.length > 0) return c.refuse(`${field}.o`, `tmpfs options ${bad.join(',')} are not allowed: use size, mode, uid, gid, nr_inodes, noexec, nosuid, nodev`);
+    if (bad.length > 0)
+      return c.refuse(`${field}.o`, `tmpfs options ${bad.join(',')} are not allowed: use size, mode, uid, gid, nr_inodes, noexec, nosuid, nodev`);
     return { type: 'tmpfs', device: 'tmpfs', ...(o ? { o } : {}) };
   }
   if (type === 'none') {
@@ -484,7 +525,8 @@ export function specProblems(spec: ContainerSpec, sharedStorage: string[]): Spec
   (Array.isArray(spec.volumes) ? spec.volumes : []).forEach((v, i) => out.push(...checkVolume(v, `volumes[${i}]`, sharedStorage).problems));
   (Array.isArray(spec.networks) ? spec.networks : []).forEach((n, i) => {
     const name = (n as { name?: unknown } | null)?.name;
-    if (typeof name !== 'string' || !NAME.test(name) || name === 'host') out.push({ field: `networks[${i}].name`, problem: `${show(name)} cannot be joined: use a bridge or the shared tenant network` });
+    if (typeof name !== 'string' || !NAME.test(name) || name === 'host')
+      out.push({ field: `networks[${i}].name`, problem: `${show(name)} cannot be joined: use a bridge or the shared tenant network` });
   });
   return out;
 }
@@ -513,16 +555,16 @@ export function allowedCreateBody(spec: ContainerSpec, sharedStorage: string[]):
 }
 
 /** The volume create body a target sends; ContainerSpecRefused naming every offending field. */
-export async function allowedVolumeBody(
-  v: VolumeSpec,
-  sharedStorage: string[],
-  realpath?: (p: string) => Promise<string>,
-): Promise<VolumeCreateBody> {
+export async function allowedVolumeBody(v: VolumeSpec, sharedStorage: string[], realpath?: (p: string) => Promise<string>): Promise<VolumeCreateBody> {
   const field = `volume ${String(v.name)}`;
   const { body, problems } = checkVolume(v, field, sharedStorage);
-  if (body?.DriverOpts.device?.startsWith('/')) problems.push(...(await realPathProblems([{ field: `${field}.options.device`, path: body.DriverOpts.device }], sharedStorage, realpath)));
+  if (body?.DriverOpts.device?.startsWith('/'))
+    problems.push(...(await realPathProblems([{ field: `${field}.options.device`, path: body.DriverOpts.device }], sharedStorage, realpath)));
   if (!body || problems.length > 0) {
-    throw new ContainerSpecRefused(`volume spec refused: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`, { volume: v.name, fields: problems.map((p) => p.field) });
+    throw new ContainerSpecRefused(`volume spec refused: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`, {
+      volume: v.name,
+      fields: problems.map((p) => p.field),
+    });
   }
   return body;
 }
@@ -590,7 +632,8 @@ export async function realPathProblems(
       out.push({ field, problem: `host path ${p} cannot be resolved (${(e as Error).message}): ${sharedHint(sharedStorage)}` });
       continue;
     }
-    if (!underShared(real, roots)) out.push({ field, problem: `host path ${p} leads to ${real} through a link, outside shared storage: ${sharedHint(sharedStorage)}` });
+    if (!underShared(real, roots))
+      out.push({ field, problem: `host path ${p} leads to ${real} through a link, outside shared storage: ${sharedHint(sharedStorage)}` });
   }
   return out;
 }

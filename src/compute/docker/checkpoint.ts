@@ -104,7 +104,12 @@ export async function fastCheckpoint(opts: {
   if (r.code !== 0) {
     let criuLog = '';
     try {
-      criuLog = fs.readFileSync(path.join(work, 'dump.log'), 'utf8').split('\n').filter((l) => /Error|error/.test(l)).slice(-5).join(' | ');
+      criuLog = fs
+        .readFileSync(path.join(work, 'dump.log'), 'utf8')
+        .split('\n')
+        .filter((l) => /Error|error/.test(l))
+        .slice(-5)
+        .join(' | ');
     } catch {
       /* no log */
     }

@@ -144,7 +144,12 @@ function parseBind(b: string): { source: string; destination: string; ro: boolea
  */
 export function captureSpec(
   ins: DockerInspect,
-  opts: { fabric: string[]; imageRef: string | null; volumes?: Record<string, { driver: string; labels: Record<string, string>; options: Record<string, string> }>; memoryEstimate?: number | null },
+  opts: {
+    fabric: string[];
+    imageRef: string | null;
+    volumes?: Record<string, { driver: string; labels: Record<string, string>; options: Record<string, string> }>;
+    memoryEstimate?: number | null;
+  },
 ): ContainerSpec {
   const hc = ins.HostConfig;
   const name = ins.Name.replace(/^\//, '');

@@ -76,7 +76,18 @@ class Reader {
 
 function decodeX86(buf: Buffer): X86CpuInfo {
   const r = new Reader(buf);
-  const out: X86CpuInfo = { vendor: 0, family: 0, model: 0, stepping: 0, capability_ver: 0, capability: [], model_id: null, xfeatures_mask: null, xsave_size: null, xsave_size_max: null };
+  const out: X86CpuInfo = {
+    vendor: 0,
+    family: 0,
+    model: 0,
+    stepping: 0,
+    capability_ver: 0,
+    capability: [],
+    model_id: null,
+    xfeatures_mask: null,
+    xsave_size: null,
+    xsave_size_max: null,
+  };
   while (!r.done()) {
     const key = Number(r.varint());
     const field = key >>> 3;
@@ -179,34 +190,116 @@ const FPU_BITS: [number, number, string][] = [
 /** [word, bit, name]: the instruction-set bits of CRIU's ins check (its x86_ins_capability_mask). */
 export const INS_BITS: [number, number, string][] = [
   // word 0: CPUID 1 EDX
-  ...([
-    [0, 'fpu'], [4, 'tsc'], [8, 'cx8'], [11, 'sep'], [15, 'cmov'], [19, 'clflush'], [23, 'mmx'], [24, 'fxsr'], [25, 'sse'], [26, 'sse2'],
-  ] as [number, string][]).map(([b, n]): [number, number, string] => [0, b, n]),
+  ...(
+    [
+      [0, 'fpu'],
+      [4, 'tsc'],
+      [8, 'cx8'],
+      [11, 'sep'],
+      [15, 'cmov'],
+      [19, 'clflush'],
+      [23, 'mmx'],
+      [24, 'fxsr'],
+      [25, 'sse'],
+      [26, 'sse2'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [0, b, n]),
   // word 1: CPUID 0x80000001 EDX
-  ...([[11, 'syscall'], [22, 'mmxext'], [27, 'rdtscp'], [30, '3dnowext'], [31, '3dnow']] as [number, string][]).map(([b, n]): [number, number, string] => [1, b, n]),
+  ...(
+    [
+      [11, 'syscall'],
+      [22, 'mmxext'],
+      [27, 'rdtscp'],
+      [30, '3dnowext'],
+      [31, '3dnow'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [1, b, n]),
   // word 3: Linux-defined
-  ...([[16, 'rep_good'], [20, 'nopl']] as [number, string][]).map(([b, n]): [number, number, string] => [3, b, n]),
+  ...(
+    [
+      [16, 'rep_good'],
+      [20, 'nopl'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [3, b, n]),
   // word 4: CPUID 1 ECX
-  ...([
-    [0, 'pni'], [1, 'pclmulqdq'], [3, 'monitor'], [9, 'ssse3'], [13, 'cx16'], [19, 'sse4_1'], [20, 'sse4_2'], [22, 'movbe'], [23, 'popcnt'],
-    [25, 'aes'], [26, 'xsave'], [27, 'osxsave'], [28, 'avx'], [29, 'f16c'], [30, 'rdrand'],
-  ] as [number, string][]).map(([b, n]): [number, number, string] => [4, b, n]),
+  ...(
+    [
+      [0, 'pni'],
+      [1, 'pclmulqdq'],
+      [3, 'monitor'],
+      [9, 'ssse3'],
+      [13, 'cx16'],
+      [19, 'sse4_1'],
+      [20, 'sse4_2'],
+      [22, 'movbe'],
+      [23, 'popcnt'],
+      [25, 'aes'],
+      [26, 'xsave'],
+      [27, 'osxsave'],
+      [28, 'avx'],
+      [29, 'f16c'],
+      [30, 'rdrand'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [4, b, n]),
   // word 6: CPUID 0x80000001 ECX
-  ...([[5, 'abm'], [6, 'sse4a'], [7, 'misalignsse'], [8, '3dnowprefetch'], [11, 'xop'], [16, 'fma4'], [21, 'tbm']] as [number, string][]).map(
-    ([b, n]): [number, number, string] => [6, b, n],
-  ),
+  ...(
+    [
+      [5, 'abm'],
+      [6, 'sse4a'],
+      [7, 'misalignsse'],
+      [8, '3dnowprefetch'],
+      [11, 'xop'],
+      [16, 'fma4'],
+      [21, 'tbm'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [6, b, n]),
   // word 9: CPUID 7.0 EBX
-  ...([
-    [0, 'fsgsbase'], [3, 'bmi1'], [4, 'hle'], [5, 'avx2'], [8, 'bmi2'], [9, 'erms'], [11, 'rtm'], [14, 'mpx'], [16, 'avx512f'], [17, 'avx512dq'],
-    [18, 'rdseed'], [19, 'adx'], [23, 'clflushopt'], [26, 'avx512pf'], [27, 'avx512er'], [28, 'avx512cd'], [29, 'sha_ni'], [30, 'avx512bw'], [31, 'avx512vl'],
-  ] as [number, string][]).map(([b, n]): [number, number, string] => [9, b, n]),
+  ...(
+    [
+      [0, 'fsgsbase'],
+      [3, 'bmi1'],
+      [4, 'hle'],
+      [5, 'avx2'],
+      [8, 'bmi2'],
+      [9, 'erms'],
+      [11, 'rtm'],
+      [14, 'mpx'],
+      [16, 'avx512f'],
+      [17, 'avx512dq'],
+      [18, 'rdseed'],
+      [19, 'adx'],
+      [23, 'clflushopt'],
+      [26, 'avx512pf'],
+      [27, 'avx512er'],
+      [28, 'avx512cd'],
+      [29, 'sha_ni'],
+      [30, 'avx512bw'],
+      [31, 'avx512vl'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [9, b, n]),
   // word 10: CPUID 0xD.1 EAX
-  ...([[0, 'xsaveopt'], [1, 'xsavec'], [2, 'xgetbv1']] as [number, string][]).map(([b, n]): [number, number, string] => [10, b, n]),
+  ...(
+    [
+      [0, 'xsaveopt'],
+      [1, 'xsavec'],
+      [2, 'xgetbv1'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [10, b, n]),
   // word 11: CPUID 7.0 ECX
-  ...([
-    [1, 'avx512vbmi'], [6, 'avx512_vbmi2'], [8, 'gfni'], [9, 'vaes'], [10, 'vpclmulqdq'], [11, 'avx512_vnni'], [12, 'avx512_bitalg'], [13, 'tme'],
-    [14, 'avx512_vpopcntdq'], [22, 'rdpid'],
-  ] as [number, string][]).map(([b, n]): [number, number, string] => [11, b, n]),
+  ...(
+    [
+      [1, 'avx512vbmi'],
+      [6, 'avx512_vbmi2'],
+      [8, 'gfni'],
+      [9, 'vaes'],
+      [10, 'vpclmulqdq'],
+      [11, 'avx512_vnni'],
+      [12, 'avx512_bitalg'],
+      [13, 'tme'],
+      [14, 'avx512_vpopcntdq'],
+      [22, 'rdpid'],
+    ] as [number, string][]
+  ).map(([b, n]): [number, number, string] => [11, b, n]),
   // word 13: CPUID 0x80000008 EBX
   [13, 0, 'clzero'],
   // word 18: CPUID 7.0 EDX
@@ -215,7 +308,28 @@ export const INS_BITS: [number, number, string][] = [
 ];
 
 /** XSAVE state components (XCR0 bits), as the kernel names them. */
-const XFEATURES = ['x87', 'sse', 'avx', 'bndregs', 'bndcsr', 'opmask', 'zmm_hi256', 'hi16_zmm', 'pt', 'pkru', 'pasid', 'cet_user', 'cet_supervisor', 'hdc', 'uintr', 'lbr', 'hwp', 'xtilecfg', 'xtiledata', 'apx'];
+const XFEATURES = [
+  'x87',
+  'sse',
+  'avx',
+  'bndregs',
+  'bndcsr',
+  'opmask',
+  'zmm_hi256',
+  'hi16_zmm',
+  'pt',
+  'pkru',
+  'pasid',
+  'cet_user',
+  'cet_supervisor',
+  'hdc',
+  'uintr',
+  'lbr',
+  'hwp',
+  'xtilecfg',
+  'xtiledata',
+  'apx',
+];
 
 function has(c: X86CpuInfo, word: number, bit: number): boolean {
   return (((c.capability[word] ?? 0) >>> bit) & 1) === 1;
@@ -262,7 +376,14 @@ export function cpuRefusals(args: {
   if (args.comparison?.missing.length) what.push(`it lacks ${args.comparison.missing.join(', ')}`);
   if (args.comparison?.mismatches.length) what.push(args.comparison.mismatches.join('; '));
   if (what.length === 0) {
-    const line = args.criuLog.split('\n').filter((l) => /Error|err|mismatch|match|unsupported/i.test(l)).pop()?.trim() ?? args.criuLog.trim().split('\n').pop() ?? '';
+    const line =
+      args.criuLog
+        .split('\n')
+        .filter((l) => /Error|err|mismatch|match|unsupported/i.test(l))
+        .pop()
+        ?.trim() ??
+      args.criuLog.trim().split('\n').pop() ??
+      '';
     what.push(`criu cpuinfo check: ${line.slice(0, 300) || 'failed without a reason'}`);
   }
   return [

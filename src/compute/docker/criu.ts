@@ -32,7 +32,12 @@ export function versionAtLeast(version: string, min: string): boolean {
 }
 
 /** The decision, separate from running the binary (unit-tested). */
-export function judgeCriu(binary: string, min: string, versionOut: { code: number; text: string } | null, check: { code: number; text: string } | null): CriuStatus {
+export function judgeCriu(
+  binary: string,
+  min: string,
+  versionOut: { code: number; text: string } | null,
+  check: { code: number; text: string } | null,
+): CriuStatus {
   if (!versionOut || versionOut.code !== 0) {
     return { version: null, ok: false, error: `CRIU not found (${binary}): install CRIU ${min} or newer and set [criu] binary`, readsLimitsFromProc: false };
   }

@@ -115,7 +115,10 @@ export class DockerDriver implements EngineDriver {
     let info: Record<string, unknown>;
     let version: Record<string, unknown>;
     try {
-      [info, version] = await Promise.all([this.docker.info() as Promise<Record<string, unknown>>, this.docker.version() as Promise<unknown> as Promise<Record<string, unknown>>]);
+      [info, version] = await Promise.all([
+        this.docker.info() as Promise<Record<string, unknown>>,
+        this.docker.version() as Promise<unknown> as Promise<Record<string, unknown>>,
+      ]);
     } catch (e) {
       throw new EngineError(`Docker engine of ${this.host} unreachable at ${this.opts.dockerUrl}: ${engineMessage(e)}`);
     }
@@ -182,7 +185,11 @@ export class DockerDriver implements EngineDriver {
     for (const m of ins.Mounts ?? []) {
       if (m.Type !== 'volume' || !m.Name) continue;
       try {
-        const v = (await this.docker.getVolume(m.Name).inspect()) as { Driver: string; Labels: Record<string, string> | null; Options: Record<string, string> | null };
+        const v = (await this.docker.getVolume(m.Name).inspect()) as {
+          Driver: string;
+          Labels: Record<string, string> | null;
+          Options: Record<string, string> | null;
+        };
         volumes[m.Name] = { driver: v.Driver, labels: v.Labels ?? {}, options: v.Options ?? {} };
       } catch {
         /* the mount still tells the driver */
@@ -477,7 +484,14 @@ export class DockerDriver implements EngineDriver {
     await withRuncConfShared(async () => {
       locked = Date.now();
       if (fast) {
-        const done = await fastCheckpoint({ docker: this.docker, containerdAddress: this.opts.containerdAddress, dockerRoot: root, workDir: this.opts.workDir, containerId: id, name });
+        const done = await fastCheckpoint({
+          docker: this.docker,
+          containerdAddress: this.opts.containerdAddress,
+          dockerRoot: root,
+          workDir: this.opts.workDir,
+          containerId: id,
+          name,
+        });
         ctrMs = done.ctr_ms;
         this.awaitExit(id, done.exitSeen, Date.now());
       } else {
@@ -500,9 +514,11 @@ export class DockerDriver implements EngineDriver {
         throw e;
       },
     );
-    tracked.catch(() => undefined).finally(() => {
-      if (this.exits.get(id) === tracked) this.exits.delete(id);
-    });
+    tracked
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.exits.get(id) === tracked) this.exits.delete(id);
+      });
     this.exits.set(id, tracked);
   }
 
@@ -571,7 +587,10 @@ export class DockerDriver implements EngineDriver {
     const ms = t1 - t0;
     const ins = await this.inspect(id);
     if (!ins.State.Running) throw new RestoreFailed(`container ${containerId.slice(0, 12)} is ${ins.State.Status} right after the restore`);
-    log.debug({ container: ins.Id.slice(0, 12), images_dir: direct, lock_ms: lockMs, start_ms: ms - lockMs, inspect_ms: Date.now() - t1, at: t0 }, 'restore timings');
+    log.debug(
+      { container: ins.Id.slice(0, 12), images_dir: direct, lock_ms: lockMs, start_ms: ms - lockMs, inspect_ms: Date.now() - t1, at: t0 },
+      'restore timings',
+    );
     return { container_id: ins.Id, pid: ins.State.Pid, restore_ms: ms };
   }
 

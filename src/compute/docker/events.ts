@@ -114,4 +114,3 @@ export class DockerEventSource implements ContainerEventSource {
 }
 
 // ---------------------------------------------------------------- the follower
-

@@ -35,7 +35,10 @@ function untagIndex(text: string): string {
 export const DEFAULT_MAX_MANIFEST_BYTES = 1024 * 1024;
 
 function manifestTooLarge(name: string, limit: number, host: string): Error {
-  return new TransferQuotaExceeded(`the image's ${name} is larger than ${limit} bytes, the limit on ${host} ([compute] max_image_manifest_bytes)`, { limit, entry: name });
+  return new TransferQuotaExceeded(`the image's ${name} is larger than ${limit} bytes, the limit on ${host} ([compute] max_image_manifest_bytes)`, {
+    limit,
+    entry: name,
+  });
 }
 
 /** A manifest is parsed whole, so it is read whole: no more than `limit` bytes of it (its header's size is checked first). */
@@ -61,7 +64,8 @@ export function untaggedImage(input: Readable, maxBytes: number, host: string, m
   const cap = new Transform({
     transform(chunk: Buffer, _e, cb) {
       seen += chunk.length;
-      if (seen > maxBytes) cb(new TransferQuotaExceeded(`the image is larger than ${maxBytes} bytes, the limit on ${host} ([compute] max_image_bytes)`, { limit: maxBytes }));
+      if (seen > maxBytes)
+        cb(new TransferQuotaExceeded(`the image is larger than ${maxBytes} bytes, the limit on ${host} ([compute] max_image_bytes)`, { limit: maxBytes }));
       else cb(null, chunk);
     },
   });

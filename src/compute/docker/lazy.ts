@@ -86,7 +86,13 @@ export interface MigrationModes {
 }
 
 /** The decision from the checks' outcomes (unit-tested apart from running CRIU). */
-export function judgeModes(input: { criuOk: boolean; criuError: string | null; uffd: FeatureCheck; dirtyTrack: FeatureCheck; pipe: { ok: boolean; error: string | null } }): MigrationModes {
+export function judgeModes(input: {
+  criuOk: boolean;
+  criuError: string | null;
+  uffd: FeatureCheck;
+  dirtyTrack: FeatureCheck;
+  pipe: { ok: boolean; error: string | null };
+}): MigrationModes {
   if (!input.criuOk) {
     const reason = input.criuError ?? 'CRIU is not usable';
     return { post_copy: { ok: false, reason }, pre_copy: { ok: false, reason } };
@@ -144,7 +150,9 @@ function carrierScript(): string {
  */
 function connectPageServer(port: number, netns: string | null, pidFile: string): { stream: Duplex; carrierPid: number | null } {
   const args = [carrierScript(), String(port), pidFile];
-  const child = netns ? spawn('nsenter', [`--net=${netns}`, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'ignore'] }) : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = netns
+    ? spawn('nsenter', [`--net=${netns}`, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'ignore'] })
+    : spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'] });
   const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
   child.stdin.on('error', () => undefined);
   child.on('close', () => d.destroy());
@@ -238,9 +246,13 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
   const upstream: Duplex = carrier.stream;
   const carrierPid = carrier.carrierPid;
   await withLazyRuncConf(['lazy-pages', `address ${serverAddress}`, `port ${port}`], async (configRead) => {
-    const child = spawn('ctr', ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'ctr',
+      ['-a', o.containerdAddress, '-n', 'moby', 'tasks', 'checkpoint', '--exit', '--image-path', dir, '--work-path', work, o.containerId],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     ctr = child;
     child.stdout.setEncoding('utf8').on('data', (d: string) => (ctrOut = (ctrOut + d).slice(-4000)));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (ctrOut = (ctrOut + d).slice(-4000)));
@@ -269,7 +281,9 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
       }
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new CheckpointFailed(`lazy checkpoint of ${o.containerId.slice(0, 12)}: no page server on port ${port} after ${o.readyTimeoutMs ?? 120_000} ms`, { container: o.containerId });
+        throw new CheckpointFailed(`lazy checkpoint of ${o.containerId.slice(0, 12)}: no page server on port ${port} after ${o.readyTimeoutMs ?? 120_000} ms`, {
+          container: o.containerId,
+        });
       }
       await sleep(15);
     }
@@ -284,7 +298,14 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     if (pid) sigkill(pid);
   };
   const criuConnection = upstream;
-  const tunnel = new PageTunnelServer({ tls: o.tunnel.tls, token: o.tunnel.token, peerHost: o.tunnel.peerHost, bindAddress: o.bindAddress, port: o.port, upstream: criuConnection });
+  const tunnel = new PageTunnelServer({
+    tls: o.tunnel.tls,
+    token: o.tunnel.token,
+    peerHost: o.tunnel.peerHost,
+    bindAddress: o.bindAddress,
+    port: o.port,
+    upstream: criuConnection,
+  });
   try {
     await tunnel.listen();
   } catch (e) {
@@ -339,7 +360,8 @@ export async function lazyCheckpoint(o: LazyCheckpointOptions): Promise<PageServ
     criuConnection.once('close', () => clearTimeout(stuck));
     if (code !== 0) {
       handle.state = 'failed';
-      handle.error = `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();
+      handle.error =
+        `page server of ${o.containerId.slice(0, 12)} ended before every page was fetched (ctr exit ${code}): ${ctrOut.trim().slice(-500)} ${criuErrors(path.join(work, 'dump.log'))}`.trim();
       fs.rmSync(work, { recursive: true, force: true }); // its reasons are in the message
       throw new PostCopyFailed(handle.error, { container: o.containerId });
     }
@@ -450,17 +472,28 @@ export function killProcessesUsing(dirs: string[]): number[] {
 /** Start the lazy-pages daemon, then the container from its checkpoint; resolves when the process runs. */
 export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHandle> {
   const images = checkpointDir(o.dockerRoot, o.containerId, o.name);
-  if (!fs.existsSync(path.join(images, 'inventory.img'))) throw new RestoreFailed(`no checkpoint ${o.name} placed for ${o.containerId.slice(0, 12)}`, { container: o.containerId });
+  if (!fs.existsSync(path.join(images, 'inventory.img')))
+    throw new RestoreFailed(`no checkpoint ${o.name} placed for ${o.containerId.slice(0, 12)}`, { container: o.containerId });
   const lpw = path.join(o.workDir, 'lazy-pages', `${o.containerId.slice(0, 12)}-${o.name}`);
   fs.rmSync(lpw, { recursive: true, force: true });
   fs.mkdirSync(lpw, { recursive: true });
   const t0 = Date.now();
   // The daemon fetches from a loopback listener of this process that carries its connection (and only its) over TLS.
-  const tunnel = new PageTunnelClient({ tls: o.tunnel.tls, token: o.tunnel.token, sourceHost: o.tunnel.peerHost ?? o.sourceAddress, sourceAddress: o.sourceAddress, sourcePort: o.port });
-  await tunnel.listen();
-  const daemon = spawn(o.criuBinary, ['lazy-pages', '--page-server', '--address', '127.0.0.1', '--port', String(tunnel.port), '-D', images, '-W', lpw, '-o', 'lazy-pages.log', '-v2'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const tunnel = new PageTunnelClient({
+    tls: o.tunnel.tls,
+    token: o.tunnel.token,
+    sourceHost: o.tunnel.peerHost ?? o.sourceAddress,
+    sourceAddress: o.sourceAddress,
+    sourcePort: o.port,
   });
+  await tunnel.listen();
+  const daemon = spawn(
+    o.criuBinary,
+    ['lazy-pages', '--page-server', '--address', '127.0.0.1', '--port', String(tunnel.port), '-D', images, '-W', lpw, '-o', 'lazy-pages.log', '-v2'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   tunnel.ownerPid = daemon.pid ?? null;
   let daemonErr = '';
   daemon.stderr.setEncoding('utf8').on('data', (d: string) => (daemonErr = (daemonErr + d).slice(-2000)));
@@ -482,7 +515,9 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
   while (!fs.existsSync(socket)) {
     if (exit) {
       tunnel.stop();
-      throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} exited (${JSON.stringify(exit)}) before it listened: ${why()}`, { container: o.containerId });
+      throw new RestoreFailed(`the lazy-pages daemon for ${o.containerId.slice(0, 12)} exited (${JSON.stringify(exit)}) before it listened: ${why()}`, {
+        container: o.containerId,
+      });
     }
     if (Date.now() > deadline) {
       daemon.kill('SIGKILL');
@@ -504,7 +539,12 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
           timedOut = true;
           daemon.kill('SIGKILL');
           const killed = killProcessesUsing([lpw, images]);
-          reject(new RestoreFailed(`the lazy restore of ${o.containerId.slice(0, 12)} did not finish within ${restoreLimit} ms: the lazy-pages daemon and CRIU's restore (pids ${killed.join(',') || 'none left'}) were ended`, { container: o.containerId }));
+          reject(
+            new RestoreFailed(
+              `the lazy restore of ${o.containerId.slice(0, 12)} did not finish within ${restoreLimit} ms: the lazy-pages daemon and CRIU's restore (pids ${killed.join(',') || 'none left'}) were ended`,
+              { container: o.containerId },
+            ),
+          );
         }, restoreLimit);
       });
       const start = startFromCheckpoint(o.docker, o.containerId, o.name);
@@ -522,7 +562,12 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
       killProcessesUsing([lpw, images]);
       await unmountUnder(lpw);
     }
-    throw e instanceof RestoreFailed ? new RestoreFailed(`${e.message} (lazy-pages daemon: ${why() || 'no error logged'}; tunnel: ${tunnel.state}${tunnel.refused.length ? `, ${tunnel.refused.join('; ')}` : ''})`, { container: o.containerId }) : e;
+    throw e instanceof RestoreFailed
+      ? new RestoreFailed(
+          `${e.message} (lazy-pages daemon: ${why() || 'no error logged'}; tunnel: ${tunnel.state}${tunnel.refused.length ? `, ${tunnel.refused.join('; ')}` : ''})`,
+          { container: o.containerId },
+        )
+      : e;
   }
   const restoreMs = Date.now() - t1;
   const ins = await o.docker.getContainer(o.containerId).inspect();
@@ -571,16 +616,19 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
     // would keep the container's page faults waiting until the completion bound: end it sooner.
     let seen = tunnel.bytesIn;
     let lastProgress = Date.now();
-    const watch = setInterval(() => {
-      if (tunnel.bytesIn !== seen) {
-        seen = tunnel.bytesIn;
-        lastProgress = Date.now();
-      } else if (Date.now() - lastProgress >= stallLimit) {
-        daemonErr += `\n(no page arrived for ${stallLimit} ms: ended)`;
-        clearInterval(watch);
-        daemon.kill('SIGKILL');
-      }
-    }, Math.min(1000, stallLimit));
+    const watch = setInterval(
+      () => {
+        if (tunnel.bytesIn !== seen) {
+          seen = tunnel.bytesIn;
+          lastProgress = Date.now();
+        } else if (Date.now() - lastProgress >= stallLimit) {
+          daemonErr += `\n(no page arrived for ${stallLimit} ms: ended)`;
+          clearInterval(watch);
+          daemon.kill('SIGKILL');
+        }
+      },
+      Math.min(1000, stallLimit),
+    );
     const e = await exited;
     clearTimeout(timer);
     clearInterval(watch);
@@ -616,7 +664,8 @@ export async function lazyRestore(o: LazyRestoreOptions): Promise<LazyRestoreHan
 export async function resumeFrozenSource(docker: Docker, containerId: string): Promise<void> {
   const c = docker.getContainer(containerId);
   const ins = await c.inspect();
-  if (!ins.State.Running) throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${ins.State.Status}: nothing to resume (its tasks ended)`, { container: containerId });
+  if (!ins.State.Running)
+    throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${ins.State.Status}: nothing to resume (its tasks ended)`, { container: containerId });
   const pid = ins.State.Pid;
   const ipt = async (args: string[]) => run('nsenter', ['-t', String(pid), '-n', 'iptables', '-w', ...args], { timeoutMs: 10_000 });
   if ((await ipt(['-S', 'CRIU'])).code === 0) {
@@ -624,7 +673,8 @@ export async function resumeFrozenSource(docker: Docker, containerId: string): P
     await ipt(['-D', 'OUTPUT', '-j', 'CRIU']);
     await ipt(['-F', 'CRIU']);
     const x = await ipt(['-X', 'CRIU']);
-    if (x.code !== 0) throw new PostCopyFailed(`cannot remove CRIU's network lock from ${containerId.slice(0, 12)}: ${x.stderr.trim()}`, { container: containerId });
+    if (x.code !== 0)
+      throw new PostCopyFailed(`cannot remove CRIU's network lock from ${containerId.slice(0, 12)}: ${x.stderr.trim()}`, { container: containerId });
   }
   if (ins.State.Paused) {
     const line = fs
@@ -640,5 +690,6 @@ export async function resumeFrozenSource(docker: Docker, containerId: string): P
     }
   }
   const after = await c.inspect();
-  if (!after.State.Running || after.State.Paused) throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${after.State.Status} after the resume`, { container: containerId });
+  if (!after.State.Running || after.State.Paused)
+    throw new PostCopyFailed(`source ${containerId.slice(0, 12)} is ${after.State.Status} after the resume`, { container: containerId });
 }

@@ -65,13 +65,15 @@ export class DockerLazyPages implements LazyPagesCapability {
 
   constructor(private readonly engine: LazyPagesEngine) {}
 
-
   /** Whether this host can do post-copy (uffd-noncoop, fs.pipe-max-size) and pre-copy (memory dirty tracking). */
   async postCopySupport(): Promise<PostCopySupport> {
     const criu = await criuStatus(this.engine.opts.criuBinary, this.engine.opts.criuMinVersion);
     const [uffd, dirtyTrack] = criu.ok
       ? await Promise.all([criuFeature(this.engine.opts.criuBinary, 'uffd-noncoop'), criuFeature(this.engine.opts.criuBinary, 'mem_dirty_track')])
-      : [{ ok: false, reason: criu.error }, { ok: false, reason: criu.error }];
+      : [
+          { ok: false, reason: criu.error },
+          { ok: false, reason: criu.error },
+        ];
     const modes: MigrationModes = judgeModes({ criuOk: criu.ok, criuError: criu.error, uffd, dirtyTrack, pipe: ensurePipeMaxSize() });
     return { ok: modes.post_copy.ok, reason: modes.post_copy.reason, pre_copy: modes.pre_copy };
   }
@@ -82,7 +84,10 @@ export class DockerLazyPages implements LazyPagesCapability {
       s = await this.postCopySupport();
       this.supportCache = { at: Date.now(), value: s };
     }
-    if (s.ok && !ensurePipeMaxSize().ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.engine.host}: fs.pipe-max-size was lowered and cannot be raised again`, { host: this.engine.host });
+    if (s.ok && !ensurePipeMaxSize().ok)
+      throw new PostCopyUnsupported(`post-copy is not possible on ${this.engine.host}: fs.pipe-max-size was lowered and cannot be raised again`, {
+        host: this.engine.host,
+      });
     if (!s.ok) throw new PostCopyUnsupported(`post-copy is not possible on ${this.engine.host}: ${s.reason}`, { host: this.engine.host });
   }
 
@@ -96,12 +101,18 @@ export class DockerLazyPages implements LazyPagesCapability {
     await this.requirePostCopy();
     const root = await this.engine.dockerRoot();
     const ins = await this.engine.inspect(containerId);
-    if (!ins.State.Running) throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} on ${this.engine.host} is ${ins.State.Status}, not running`, { container: ins.Id });
+    if (!ins.State.Running)
+      throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} on ${this.engine.host} is ${ins.State.Status}, not running`, { container: ins.Id });
     if ((ins.HostConfig.RestartPolicy?.Name || 'no') !== 'no') {
       // As for the fast checkpoint: Docker's stop bookkeeping is skipped, so it must not restart the source.
-      throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} has restart policy ${ins.HostConfig.RestartPolicy?.Name}: hold restarts before a post-copy`, { container: ins.Id });
+      throw new PostCopyFailed(`container ${ins.Id.slice(0, 12)} has restart policy ${ins.HostConfig.RestartPolicy?.Name}: hold restarts before a post-copy`, {
+        container: ins.Id,
+      });
     }
-    this.pageServers.get(name)?.abort().catch(() => undefined);
+    this.pageServers
+      .get(name)
+      ?.abort()
+      .catch(() => undefined);
     const h = await lazyCheckpoint({
       docker: this.engine.docker,
       containerdAddress: this.engine.opts.containerdAddress,
@@ -115,7 +126,14 @@ export class DockerLazyPages implements LazyPagesCapability {
       engineNetns: this.engine.opts.engineNetns || null,
     });
     this.pageServers.set(name, h);
-    return { name, dir: h.dir, bytes: h.bytes, checkpoint_ms: h.checkpoint_ms, fast: true, page_server: { port: h.port, pid: h.pid, carrier_pid: h.carrierPid } };
+    return {
+      name,
+      dir: h.dir,
+      bytes: h.bytes,
+      checkpoint_ms: h.checkpoint_ms,
+      fast: true,
+      page_server: { port: h.port, pid: h.pid, carrier_pid: h.carrierPid },
+    };
   }
 
   pageServerStatus(name: string): PageServerStatus {
@@ -196,7 +214,10 @@ export class DockerLazyPages implements LazyPagesCapability {
    */
   async abortPostCopy(name: string): Promise<void> {
     await this.lazyRestores.get(name)?.abort();
-    await this.endLazyWorkDirs(this.lazyWorkDirs().filter((d) => d.endsWith(`-${name}`)), name);
+    await this.endLazyWorkDirs(
+      this.lazyWorkDirs().filter((d) => d.endsWith(`-${name}`)),
+      name,
+    );
   }
 
   /**

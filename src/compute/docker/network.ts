@@ -23,8 +23,6 @@ export async function gratuitousArp(pid: number, ip: string): Promise<boolean> {
     timeoutMs: 3000,
   }).catch(() => null);
   if (habets && (habets.code === 0 || habets.code === 1)) return true; // 1 = no replies, expected for a GARP
-  const bb = await run('nsenter', ['-t', String(pid), '-n', 'busybox', 'arping', '-q', '-U', '-c', '1', '-I', dev, ip], { timeoutMs: 3000 }).catch(
-    () => null,
-  );
+  const bb = await run('nsenter', ['-t', String(pid), '-n', 'busybox', 'arping', '-q', '-U', '-c', '1', '-I', dev, ip], { timeoutMs: 3000 }).catch(() => null);
   return bb !== null && bb.code === 0;
 }

@@ -22,13 +22,7 @@ function hostRefusals(f: HostFacts, side: 'source' | 'target'): Refusal[] {
 export { underShared };
 
 /** Source side: the container and the source host, optionally against the target's facts. */
-export function decideSource(args: {
-  source: HostFacts;
-  dest: HostFacts | null;
-  destHost: string;
-  spec: ContainerSpec;
-  sharedStorage: string[];
-}): Refusal[] {
+export function decideSource(args: { source: HostFacts; dest: HostFacts | null; destHost: string; spec: ContainerSpec; sharedStorage: string[] }): Refusal[] {
   const { source, dest, destHost, spec } = args;
   const out: Refusal[] = [];
   if (destHost === source.host) {

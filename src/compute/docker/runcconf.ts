@@ -106,9 +106,13 @@ export function ensurePrivateLockDir(dir: string): void {
 /** Take flock(2) on the lock file through a `flock` child; resolves once it is held, with its release. */
 async function takeLock(lockFile: string, mode: 'shared' | 'exclusive', timeoutMs: number): Promise<() => Promise<void>> {
   ensurePrivateLockDir(path.dirname(lockFile));
-  const child: ChildProcess = spawn('flock', [mode === 'shared' ? '-s' : '-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo held; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    'flock',
+    [mode === 'shared' ? '-s' : '-x', '-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '-c', 'echo held; exec cat >/dev/null'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
@@ -119,7 +123,9 @@ async function takeLock(lockFile: string, mode: 'shared' | 'exclusive', timeoutM
       if (out.includes('held')) resolve();
     });
     child.on('error', (e) => reject(new EngineError(`cannot run flock for ${lockFile}: ${e.message}`)));
-    child.on('close', (code) => reject(new EngineError(`could not lock ${lockFile} (${mode}) within ${timeoutMs} ms (flock exited ${code}: ${stderr.trim()})`)));
+    child.on('close', (code) =>
+      reject(new EngineError(`could not lock ${lockFile} (${mode}) within ${timeoutMs} ms (flock exited ${code}: ${stderr.trim()})`)),
+    );
   });
   return async () => {
     child.stdin?.end();

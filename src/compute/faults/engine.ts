@@ -69,7 +69,12 @@ export function withPacedPages(lazy: LazyPagesCapability, current: () => Faults)
       const pace = current().throttlePagesBytesPerSec;
       if (!pace) return lazy.checkpointLazy(containerId, name, opts);
       const r = await lazy.checkpointLazy(containerId, name, { ...opts, pageServerPort: 0, bindAddress: '127.0.0.1' });
-      const relay = await pagePaceRelay({ bindAddress: opts.bindAddress ?? '0.0.0.0', port: opts.pageServerPort, upstream: { host: '127.0.0.1', port: r.page_server.port }, bytesPerSec: pace });
+      const relay = await pagePaceRelay({
+        bindAddress: opts.bindAddress ?? '0.0.0.0',
+        port: opts.pageServerPort,
+        upstream: { host: '127.0.0.1', port: r.page_server.port },
+        bytesPerSec: pace,
+      });
       const watch = setInterval(() => {
         if (lazy.pageServerStatus(name).state === 'serving') return;
         clearInterval(watch);

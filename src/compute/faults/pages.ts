@@ -17,7 +17,12 @@ export interface PagePaceRelay {
  * (the real tunnel), the bytes coming back from it at most `bytesPerSec`. Half-closes pass on as
  * they come, so the tunnel sees its peer end or vanish exactly as without the relay.
  */
-export async function pagePaceRelay(o: { bindAddress: string; port: number; upstream: { host: string; port: number }; bytesPerSec: number }): Promise<PagePaceRelay> {
+export async function pagePaceRelay(o: {
+  bindAddress: string;
+  port: number;
+  upstream: { host: string; port: number };
+  bytesPerSec: number;
+}): Promise<PagePaceRelay> {
   const server = net.createServer({ allowHalfOpen: true }, (peer) => {
     peer.setNoDelay(true);
     const up = net.connect({ host: o.upstream.host, port: o.upstream.port, allowHalfOpen: true });

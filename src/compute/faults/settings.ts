@@ -62,7 +62,8 @@ const FAULT_TYPES: Record<keyof Faults, 'boolean' | 'number' | 'string'> = {
  * would prove nothing), naming what is wrong.
  */
 export function parseFaults(value: unknown, where: string): Faults {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: faults must be a JSON object, not ${JSON.stringify(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${where}: faults must be a JSON object, not ${JSON.stringify(value)}`);
   for (const [k, v] of Object.entries(value)) {
     const want = FAULT_TYPES[k as keyof Faults] as string | undefined;
     if (!want) throw new Error(`${where}: unknown fault "${k}" (known: ${Object.keys(FAULT_TYPES).join(', ')})`);

@@ -62,7 +62,9 @@ export class MemoryModes {
     return {
       post_copy: postCopyOffer(this.host.host, this.opts.permitPostCopy ?? false, s),
       // Reported, never offered: dirty tracking in the kernel is not enough, the engine must be able to pre-dump.
-      pre_copy: !s.pre_copy.ok ? s.pre_copy : { ok: false, reason: `the ${this.host.host} engine driver cannot pre-dump (Docker's checkpoint API has no pre-dump)` },
+      pre_copy: !s.pre_copy.ok
+        ? s.pre_copy
+        : { ok: false, reason: `the ${this.host.host} engine driver cannot pre-dump (Docker's checkpoint API has no pre-dump)` },
     };
   }
 }

@@ -65,7 +65,13 @@ export function postCopy(host: ModeHost, opts: PostCopyOptions): MemoryMode {
     const l = host.driver.lazyPages;
     if (!l || l.pageServerStatus(name).state !== 'serving') return;
     const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([l.waitPageServer(name).then(() => undefined, () => undefined), timer]);
+    await Promise.race([
+      l.waitPageServer(name).then(
+        () => undefined,
+        () => undefined,
+      ),
+      timer,
+    ]);
   };
 
   return {
@@ -96,7 +102,9 @@ export function postCopy(host: ModeHost, opts: PostCopyOptions): MemoryMode {
       // A lazily frozen source still shows as running: only a page server still serving in this process can go on.
       const ps = host.driver.lazyPages?.pageServerStatus(name);
       if (!ps || ps.state !== 'serving' || !r.page_server) {
-        throw new PostCopyFailed(`the page server of ${r.spec?.name ?? r.container_name} on ${host.host} is ${ps?.state ?? 'gone'}${ps?.error ? ` (${ps.error})` : ''}; the post-copy cannot go on`);
+        throw new PostCopyFailed(
+          `the page server of ${r.spec?.name ?? r.container_name} on ${host.host} is ${ps?.state ?? 'gone'}${ps?.error ? ` (${ps.error})` : ''}; the post-copy cannot go on`,
+        );
       }
       return {
         checkpoint: { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: true },
@@ -139,7 +147,9 @@ export function postCopy(host: ModeHost, opts: PostCopyOptions): MemoryMode {
 
     checkRestore(r, req) {
       if (!req.page_server?.token) {
-        throw new PostCopyFailed(`the source of migration ${r.migration_id} offers its memory pages without a page tunnel token (an agent before compute RPC 1.2): ${host.host} fetches pages only through the authenticated tunnel`);
+        throw new PostCopyFailed(
+          `the source of migration ${r.migration_id} offers its memory pages without a page tunnel token (an agent before compute RPC 1.2): ${host.host} fetches pages only through the authenticated tunnel`,
+        );
       }
     },
 
@@ -161,7 +171,11 @@ export function postCopy(host: ModeHost, opts: PostCopyOptions): MemoryMode {
     async arrival(r, name) {
       const st = host.driver.lazyPages?.postCopyStatus(name);
       if (!st || st.state === 'unknown') {
-        return { state: 'unknown', error: `${host.host} has no lazy-pages daemon for this migration (its agent restarted during the post-copy?)`, completed_at: null };
+        return {
+          state: 'unknown',
+          error: `${host.host} has no lazy-pages daemon for this migration (its agent restarted during the post-copy?)`,
+          completed_at: null,
+        };
       }
       const resident = st.state === 'fetching' && r.container_id ? await host.driver.containerMemory?.(r.container_id).catch(() => null) : null;
       return { state: st.state, error: st.error, completed_at: st.completed_at, resident_bytes: resident ?? null };

@@ -36,7 +36,10 @@ export const postCopy: FlowMode = {
           shown = Math.min(total, resident);
           await ctx.update({ memory_processed_bytes: shown, memory_remaining_bytes: Math.max(0, total - shown) });
         }
-        if (st.state !== 'fetching') throw new PostCopyFailed(`the post-copy on ${ctx.dest} ${st.state === 'failed' ? 'failed' : 'lost track of its pages'}: ${st.error ?? 'no reason given'}`);
+        if (st.state !== 'fetching')
+          throw new PostCopyFailed(
+            `the post-copy on ${ctx.dest} ${st.state === 'failed' ? 'failed' : 'lost track of its pages'}: ${st.error ?? 'no reason given'}`,
+          );
         await sleep(ctx.pollMs);
       }
     },

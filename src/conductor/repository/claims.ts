@@ -39,7 +39,12 @@ export interface ClaimStore {
 export class SqlClaims extends SqlStore implements ClaimStore {
   async claim(kind: ClaimKind, id: string, owner: string, leaseMs: number): Promise<boolean> {
     const now = Date.now();
-    const ins = await this.driver.exec(`${this.d.insertIgnore} INTO claims (kind, id, owner, expires_at, admitted) VALUES (?, ?, ?, ?, 0)`, [kind, id, owner, now + leaseMs]);
+    const ins = await this.driver.exec(`${this.d.insertIgnore} INTO claims (kind, id, owner, expires_at, admitted) VALUES (?, ?, ?, ?, 0)`, [
+      kind,
+      id,
+      owner,
+      now + leaseMs,
+    ]);
     if (ins.changes === 1) return true;
     const upd = await this.driver.exec('UPDATE claims SET owner = ?, expires_at = ? WHERE kind = ? AND id = ? AND (owner = ? OR expires_at < ?)', [
       owner,
@@ -61,7 +66,12 @@ export class SqlClaims extends SqlStore implements ClaimStore {
   }
 
   async expireClaims(ownerPrefix: string, keep: string): Promise<number> {
-    return (await this.driver.exec("UPDATE claims SET expires_at = 0 WHERE kind != 'lock' AND owner LIKE ? ESCAPE '!' AND owner != ?", [likePrefix(ownerPrefix), keep])).changes;
+    return (
+      await this.driver.exec("UPDATE claims SET expires_at = 0 WHERE kind != 'lock' AND owner LIKE ? ESCAPE '!' AND owner != ?", [
+        likePrefix(ownerPrefix),
+        keep,
+      ])
+    ).changes;
   }
 
   async claimable(kind: ClaimKind): Promise<string[]> {
@@ -76,7 +86,10 @@ export class SqlClaims extends SqlStore implements ClaimStore {
   }
 
   async getClaim(kind: ClaimKind, id: string): Promise<Claim | null> {
-    const rows = await this.driver.query<Record<string, unknown>>('SELECT kind, id, owner, expires_at, admitted FROM claims WHERE kind = ? AND id = ?', [kind, id]);
+    const rows = await this.driver.query<Record<string, unknown>>('SELECT kind, id, owner, expires_at, admitted FROM claims WHERE kind = ? AND id = ?', [
+      kind,
+      id,
+    ]);
     if (!rows.length) return null;
     const r = rows[0];
     return { kind: r.kind as ClaimKind, id: r.id as string, owner: r.owner as string, expires_at: Number(r.expires_at), admitted: Boolean(Number(r.admitted)) };
@@ -105,5 +118,4 @@ export class SqlClaims extends SqlStore implements ClaimStore {
       return r.changes === 1;
     });
   }
-
 }

@@ -56,7 +56,6 @@ export class SqlContainers extends SqlStore implements ContainerStore {
     });
   }
 
-
   /** Write one host's full inventory (a heartbeat's or a live check's), within `tx`. */
   async writeInventory(tx: SqlExecutor, host: string, containers: ContainerSummary[], takenAt: string): Promise<void> {
     // Whatever the host knew of before the inventory was taken and did not list is gone;
@@ -106,14 +105,14 @@ export class SqlContainers extends SqlStore implements ContainerStore {
     });
   }
 
-
   async findContainers(id: string, names: readonly string[]): Promise<ContainerRecord[]> {
     // Two indexed lookups (id, name) in one statement; UNION keeps a container matched by both once.
     const byName = names.length ? ` UNION SELECT ${CONTAINER_COLUMNS} FROM containers WHERE name IN (${marks(names.length)}) AND status != ?` : '';
-    return this.driver.query<ContainerRecord>(
-      `SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id = ? AND status != ?${byName} ORDER BY host, name, id`,
-      [id, REMOVED, ...(names.length ? [...names, REMOVED] : [])],
-    );
+    return this.driver.query<ContainerRecord>(`SELECT ${CONTAINER_COLUMNS} FROM containers WHERE id = ? AND status != ?${byName} ORDER BY host, name, id`, [
+      id,
+      REMOVED,
+      ...(names.length ? [...names, REMOVED] : []),
+    ]);
   }
 
   async containersByIdPrefix(prefix: string): Promise<ContainerRecord[]> {
@@ -136,7 +135,12 @@ export class SqlContainers extends SqlStore implements ContainerStore {
     const scopeArgs = page.project_id !== undefined ? [page.project_id] : [];
     if (page.marker !== undefined) {
       // A removed container still marks its place in the order for a while. Looked up within the project, so a marker cannot reveal another project's container.
-      const mk = (await this.driver.query<{ host: string; name: string; id: string }>(`SELECT host, name, id FROM containers WHERE id = ?${scope}`, [page.marker, ...scopeArgs]))[0];
+      const mk = (
+        await this.driver.query<{ host: string; name: string; id: string }>(`SELECT host, name, id FROM containers WHERE id = ?${scope}`, [
+          page.marker,
+          ...scopeArgs,
+        ])
+      )[0];
       if (!mk) throw new InvalidInput(`marker "${page.marker}" could not be found`, { marker: page.marker });
       where.push('(host > ? OR (host = ? AND (name > ? OR (name = ? AND id > ?))))');
       args.push(mk.host, mk.host, mk.name, mk.name, mk.id);

@@ -10,7 +10,12 @@ export type EvacuationContainerPatch = Partial<Pick<EvacuationContainer, 'status
 const EVACUATION_CONTAINER_COLUMNS = 'container_id, container_name, container_status, status, migration_uuid, dest_host, reason, updated_at';
 
 function rowToEvacuation(row: Record<string, unknown>, containers: EvacuationContainer[]): Evacuation {
-  const e = { ...row, max_parallel: Number(row.max_parallel), post_copy: Boolean(Number(row.post_copy)), host_disabled: Boolean(Number(row.host_disabled)) } as Record<string, unknown>;
+  const e = {
+    ...row,
+    max_parallel: Number(row.max_parallel),
+    post_copy: Boolean(Number(row.post_copy)),
+    host_disabled: Boolean(Number(row.host_disabled)),
+  } as Record<string, unknown>;
   delete e.seq;
   return { ...(e as unknown as EvacuationRecord), containers, counts: countByStatus(containers) };
 }
@@ -35,21 +40,43 @@ export class SqlEvacuations extends SqlStore implements EvacuationStore {
         `INSERT INTO evacuations (uuid, host, target_host, max_parallel, post_copy, status, host_disabled, error, request_id, user_id, project_id, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
-          e.uuid, e.host, e.target_host, e.max_parallel, toDb(e.post_copy), e.status, toDb(e.host_disabled), e.error, e.request_id, e.user_id, e.project_id,
-          e.created_at, e.updated_at,
+          e.uuid,
+          e.host,
+          e.target_host,
+          e.max_parallel,
+          toDb(e.post_copy),
+          e.status,
+          toDb(e.host_disabled),
+          e.error,
+          e.request_id,
+          e.user_id,
+          e.project_id,
+          e.created_at,
+          e.updated_at,
         ],
       );
       for (const [i, c] of e.containers.entries()) {
-        await tx.exec(
-          `INSERT INTO evacuation_containers (evacuation_uuid, position, ${EVACUATION_CONTAINER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [e.uuid, i, c.container_id, c.container_name, c.container_status, c.status, c.migration_uuid, c.dest_host, c.reason, c.updated_at],
-        );
+        await tx.exec(`INSERT INTO evacuation_containers (evacuation_uuid, position, ${EVACUATION_CONTAINER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+          e.uuid,
+          i,
+          c.container_id,
+          c.container_name,
+          c.container_status,
+          c.status,
+          c.migration_uuid,
+          c.dest_host,
+          c.reason,
+          c.updated_at,
+        ]);
       }
     });
   }
 
   private evacuationContainers(uuid: string): Promise<EvacuationContainer[]> {
-    return this.driver.query<EvacuationContainer>(`SELECT ${EVACUATION_CONTAINER_COLUMNS} FROM evacuation_containers WHERE evacuation_uuid = ? ORDER BY position`, [uuid]);
+    return this.driver.query<EvacuationContainer>(
+      `SELECT ${EVACUATION_CONTAINER_COLUMNS} FROM evacuation_containers WHERE evacuation_uuid = ? ORDER BY position`,
+      [uuid],
+    );
   }
 
   private async withContainers(rows: Record<string, unknown>[]): Promise<Evacuation[]> {
@@ -100,5 +127,4 @@ export class SqlEvacuations extends SqlStore implements EvacuationStore {
   async unfinishedEvacuations(): Promise<Evacuation[]> {
     return this.withContainers(await this.driver.query(`SELECT * FROM evacuations WHERE status = 'running' ORDER BY created_at, ${this.d.seq}`));
   }
-
 }

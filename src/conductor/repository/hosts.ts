@@ -85,21 +85,17 @@ export class SqlHosts extends SqlStore implements HostStore {
     });
   }
 
-
   async listHostRecords(): Promise<HostRecord[]> {
     return (await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts ORDER BY name`)).map(hostRecord);
   }
-
 
   async getHostRecord(name: string): Promise<HostRecord | null> {
     const rows = await this.driver.query<HostRow>(`SELECT ${HOST_COLUMNS} FROM compute_hosts WHERE name = ?`, [name]);
     return rows.length ? hostRecord(rows[0]) : null;
   }
 
-
   async setHostStatus(name: string, status: HostStatus, reason: string | null): Promise<HostRecord | null> {
     await this.driver.exec('UPDATE compute_hosts SET status = ?, disabled_reason = ? WHERE name = ?', [status, reason, name]);
     return await this.getHostRecord(name);
   }
-
 }

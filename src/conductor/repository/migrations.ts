@@ -46,8 +46,20 @@ const SORT_EXPR: Readonly<Record<MigrationSortKey, string>> = {
 const BOOL_FIELDS = new Set(['connections_preserved', 'abort_requested']);
 /** Columns that are not integers; every other non-null column of a migration is one. */
 const STRING_FIELDS = new Set([
-  'uuid', 'mode', 'container_id', 'container_name', 'source_host', 'dest_host', 'status', 'phase', 'error', 'request_id', 'user_id', 'project_id',
-  'created_at', 'updated_at',
+  'uuid',
+  'mode',
+  'container_id',
+  'container_name',
+  'source_host',
+  'dest_host',
+  'status',
+  'phase',
+  'error',
+  'request_id',
+  'user_id',
+  'project_id',
+  'created_at',
+  'updated_at',
 ]);
 
 function rowToMigration(row: Record<string, unknown>): Migration {

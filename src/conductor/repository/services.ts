@@ -41,7 +41,14 @@ export class SqlServices extends SqlStore implements ServiceStore {
 
   async listServices(): Promise<ServiceRecord[]> {
     // The compute agents' records are their hosts' rows (those whose heartbeat said a version).
-    const rows = await this.driver.query<{ binary_name: string; host: string; topic: string; service_version: number | bigint; rpc_version: string | null; updated_at: string }>(
+    const rows = await this.driver.query<{
+      binary_name: string;
+      host: string;
+      topic: string;
+      service_version: number | bigint;
+      rpc_version: string | null;
+      updated_at: string;
+    }>(
       `SELECT binary_name, host, topic, service_version, rpc_version, updated_at FROM services
        UNION ALL SELECT ?, name, ?, service_version, rpc_version, updated_at FROM compute_hosts WHERE service_version IS NOT NULL
        ORDER BY binary_name, host`,
@@ -56,5 +63,4 @@ export class SqlServices extends SqlStore implements ServiceStore {
       updated_at: r.updated_at,
     }));
   }
-
 }

@@ -97,7 +97,6 @@ export class SqlStore {
     return new ClaimLost(`this conductor (${this.fence?.owner}) no longer holds the claim of ${kind} ${id}: another conductor took it over`, { kind, id });
   }
 
-
   /**
    * Lock hosts' rows before changing their containers, so that each host's container_count is
    * recounted by one writer at a time, after the previous one committed (MariaDB reads committed
@@ -118,5 +117,4 @@ export class SqlStore {
       [REMOVED, ...names],
     );
   }
-
 }

@@ -65,7 +65,12 @@ test('Ferry notifier -> Python listener: event type, publisher, priority, payloa
     const err = await py.next((l) => l.event === 'notification' && l.priority === 'error');
     expect(err.event_type).toBe('container.live_migration.error');
     const ex = (err.payload as Record<string, Record<string, unknown>>).exception;
-    expect(ex).toMatchObject({ function_name: 'live_migration', module_name: 'ferry.compute.manager', exception: 'Error', exception_message: 'checkpoint exploded' });
+    expect(ex).toMatchObject({
+      function_name: 'live_migration',
+      module_name: 'ferry.compute.manager',
+      exception: 'Error',
+      exception_message: 'checkpoint exploded',
+    });
   } finally {
     await py.stop();
   }

@@ -111,7 +111,13 @@ test('server-targeted call reaches the server queue', async () => {
 
 test('cast: arguments and context arrive', async () => {
   const before = manager.casts.length;
-  const r = await py.command({ op: 'cast', topic, method: 'record', args: oddArgs, ctx: { _oslo: true, user_id: 'u-2', project_id: 'p-2', roles: ['reader'] } });
+  const r = await py.command({
+    op: 'cast',
+    topic,
+    method: 'record',
+    args: oddArgs,
+    ctx: { _oslo: true, user_id: 'u-2', project_id: 'p-2', roles: ['reader'] },
+  });
   expect(r).toEqual({ ok: true, result: null });
   await waitFor(() => manager.casts.length > before);
   const got = manager.casts[before];

@@ -29,7 +29,10 @@ beforeAll(async () => {
   await rabbit.start();
   serverT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
   clientT = Transport.fromUrl(rabbit.transportUrl, { exchange: 'ferry', reconnectMaxMs: 1000 });
-  for (const [n, t] of [['server', serverT], ['client', clientT]] as const) {
+  for (const [n, t] of [
+    ['server', serverT],
+    ['client', clientT],
+  ] as const) {
     t.on('connected', () => events.push(`${n}:connected`));
     t.on('disconnected', () => events.push(`${n}:disconnected`));
   }

@@ -15,7 +15,7 @@ const CRIU = process.env.FERRY_TEST_CRIU ?? 'criu';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-cpuinfo-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-test('this CPU\'s own image passes criu cpuinfo check; one claiming a feature it lacks fails, and the refusal names it', async () => {
+test("this CPU's own image passes criu cpuinfo check; one claiming a feature it lacks fails, and the refusal names it", async () => {
   const { own, crafted, feature } = await craftedCpuinfo(CRIU);
   expect(await checkCpuinfo(CRIU, own, work)).toMatchObject({ passed: true });
 

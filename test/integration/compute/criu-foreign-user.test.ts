@@ -66,7 +66,13 @@ function openFilesLimit(pid: number): number[] {
 
 function logTail(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').filter((l) => /Error|FAILED/.test(l)).slice(-4).join(' | ');
+    return fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => /Error|FAILED/.test(l))
+      .slice(-4)
+      .join(' | ');
   } catch {
     return '(no log)';
   }

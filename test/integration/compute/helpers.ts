@@ -44,7 +44,15 @@ export type TestAgent = MigrationAgent & { setFaults(f: Faults): void };
 
 export async function makeAgent(
   hostName: string,
-  extra: { fastCheckpoint?: boolean; sharedStoragePaths?: string[]; faults?: Faults; maxTransferBytes?: number; criuBinary?: string; tokenTtlMs?: number; insecure?: boolean } = {},
+  extra: {
+    fastCheckpoint?: boolean;
+    sharedStoragePaths?: string[];
+    faults?: Faults;
+    maxTransferBytes?: number;
+    criuBinary?: string;
+    tokenTtlMs?: number;
+    insecure?: boolean;
+  } = {},
 ): Promise<TestAgent> {
   const faults = new FaultInjection(extra.faults);
   const options = faults.install({
@@ -151,7 +159,18 @@ export async function targetLeftovers(hostName: string, name: string, volumes: s
 
 export function logTimings(label: string, r: object): void {
   const pick = (k: string) => (r as Record<string, unknown>)[k];
-  const line = ['freeze_ms', 'checkpoint_ms', 'transfer_ms', 'restore_ms', 'total_ms', 'memory_bytes', 'rootfs_bytes', 'volume_bytes', 'image_bytes', 'transferred_bytes']
+  const line = [
+    'freeze_ms',
+    'checkpoint_ms',
+    'transfer_ms',
+    'restore_ms',
+    'total_ms',
+    'memory_bytes',
+    'rootfs_bytes',
+    'volume_bytes',
+    'image_bytes',
+    'transferred_bytes',
+  ]
     .map((k) => `${k}=${String(pick(k))}`)
     .join(' ');
   const post = pick('post') as { place_ms?: number; restore_ms?: number } | undefined;

@@ -28,7 +28,11 @@ afterAll(async () => {
   for (const a of Object.values(agents)) await a.stop();
   if (rows.length) {
     process.stdout.write(
-      ['| workload | checkpoint path | freeze (downtime) | checkpoint | transfer | restore (place+start) | total | memory image | sent |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n',
+      [
+        '| workload | checkpoint path | freeze (downtime) | checkpoint | transfer | restore (place+start) | total | memory image | sent |',
+        '|---|---|---|---|---|---|---|---|---|',
+        ...rows,
+      ].join('\n') + '\n',
     );
   }
 });

@@ -11,7 +11,17 @@ test('memoryUse counts a running container holding 40 MB, and the host total', a
   const driver = makeDriver('compute1');
   try {
     // 40 MB in the container's /dev/shm: charged to its memory cgroup and not reclaimable as file cache.
-    await dk('compute1', ['run', '-d', '--name', name, '--entrypoint', 'sh', 'ferry/counter', '-c', 'dd if=/dev/zero of=/dev/shm/x bs=1M count=40 && echo ready && sleep 600']);
+    await dk('compute1', [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--entrypoint',
+      'sh',
+      'ferry/counter',
+      '-c',
+      'dd if=/dev/zero of=/dev/shm/x bs=1M count=40 && echo ready && sleep 600',
+    ]);
     await waitFor('the container to fill its memory', async () => (await dk('compute1', ['logs', name])).includes('ready'));
     // What docker stats shows for it alone (e.g. "40.41MiB / 23.59GiB").
     expect(await dk('compute1', ['stats', '--no-stream', '--format', '{{.MemUsage}}', name])).toMatch(/^(3[5-9]|4\d)(\.\d+)?MiB /);

@@ -39,7 +39,14 @@ import { dk, makeDriver, redisCli, removeEverywhere, sh, uniqueName, waitFor, wo
 
 jest.setTimeout(300_000);
 
-const names = [uniqueName('postcopy'), uniqueName('postcopy-kill'), uniqueName('postcopy-back'), uniqueName('pc-stray'), uniqueName('pc-hung'), uniqueName('pc-gone')];
+const names = [
+  uniqueName('postcopy'),
+  uniqueName('postcopy-kill'),
+  uniqueName('postcopy-back'),
+  uniqueName('pc-stray'),
+  uniqueName('pc-hung'),
+  uniqueName('pc-gone'),
+];
 const IPS = ['10.250.0.171', '10.250.0.172', '10.250.0.173', '10.250.0.174', '10.250.0.175', '10.250.0.176'];
 const MACS = ['02:42:0a:fa:00:ab', '02:42:0a:fa:00:ac', '02:42:0a:fa:00:ad', '02:42:0a:fa:00:ae', '02:42:0a:fa:00:af', '02:42:0a:fa:00:b0'];
 let d1: DockerDriver;
@@ -89,7 +96,9 @@ async function listeningPorts(netns: string | null): Promise<Set<number>> {
 /** A local process (socat) connected to 127.0.0.1:port in a namespace, holding on; what it received is counted. */
 function strayConnection(port: number, netns: string | null): { child: ChildProcess; received: () => number } {
   const args = ['STDIO', `TCP:127.0.0.1:${port}`];
-  const child = netns ? spawn('nsenter', [`--net=${netns}`, 'socat', ...args], { stdio: ['pipe', 'pipe', 'ignore'] }) : spawn('socat', args, { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = netns
+    ? spawn('nsenter', [`--net=${netns}`, 'socat', ...args], { stdio: ['pipe', 'pipe', 'ignore'] })
+    : spawn('socat', args, { stdio: ['pipe', 'pipe', 'ignore'] });
   started.push(child);
   let n = 0;
   child.stdout?.on('data', (d: Buffer) => (n += d.length));
@@ -189,8 +198,18 @@ async function checkpointAndCopy(name: string, tunnel: PageTunnelSecurity): Prom
 }
 
 /** The lazy restore on compute2 through the tunnel, then the gratuitous ARP. */
-async function restoreLazily(c: Omit<Moved, 'tRestored'>, tunnel: PageTunnelSecurity, restoreTimeoutMs = 45_000): Promise<Moved & { daemonPid: number | null }> {
-  const r = await d2.lazyPages.restoreLazy(c.shell, c.ckName, { sourceAddress: '127.0.0.1', port: c.port, tunnel, completionTimeoutMs: 120_000, restoreTimeoutMs });
+async function restoreLazily(
+  c: Omit<Moved, 'tRestored'>,
+  tunnel: PageTunnelSecurity,
+  restoreTimeoutMs = 45_000,
+): Promise<Moved & { daemonPid: number | null }> {
+  const r = await d2.lazyPages.restoreLazy(c.shell, c.ckName, {
+    sourceAddress: '127.0.0.1',
+    port: c.port,
+    tunnel,
+    completionTimeoutMs: 120_000,
+    restoreTimeoutMs,
+  });
   const tRestored = Date.now();
   await d2.announce(c.shell, c.spec);
   expect(r.pid).toBeGreaterThan(0);
@@ -230,7 +249,9 @@ test('Redis with 1M keys and a live writer moves with post-copy: answered soon, 
 
   const done = await d2.lazyPages.waitPostCopy(m.ckName);
   expect(done.state).toBe('complete');
-  process.stdout.write(`[postcopy] all_pages_after_restore_ms=${(done.completed_at ?? 0) - m.tRestored} all_pages_after_freeze_ms=${(done.completed_at ?? 0) - m.t0}\n`);
+  process.stdout.write(
+    `[postcopy] all_pages_after_restore_ms=${(done.completed_at ?? 0) - m.tRestored} all_pages_after_freeze_ms=${(done.completed_at ?? 0) - m.t0}\n`,
+  );
   expect(await d1.lazyPages.waitPageServer(m.ckName)).toMatchObject({ state: 'done' });
 
   await waitFor('more writes after the move', async () => writer.acks.length > 0 && writer.acks[writer.acks.length - 1].v > firstAfter.v + 20, 20_000);
@@ -328,7 +349,10 @@ test('a peer with the right certificate and token that takes the tunnel and neve
   hung.on('error', () => undefined);
   await new Promise<void>((resolve) => hung.once('secureConnect', () => resolve()));
   hung.write(`${PAGE_TUNNEL_HELLO} ${t.token}\n`);
-  await waitFor('the hung peer to hold the tunnel', async () => d1.lazyPages.pageServerStatus(c.ckName).state === 'serving' && (await sh('ss', ['-Htn', `sport = :${c.port}`])).includes('ESTAB'));
+  await waitFor(
+    'the hung peer to hold the tunnel',
+    async () => d1.lazyPages.pageServerStatus(c.ckName).state === 'serving' && (await sh('ss', ['-Htn', `sport = :${c.port}`])).includes('ESTAB'),
+  );
   const tRestore = Date.now();
   const restoreTimeoutMs = 15_000;
   const outcome = await d2.lazyPages
@@ -363,7 +387,13 @@ test('the target goes away mid post-copy: the source stays frozen and whole (pee
   await startRedis(name, ip, mac, 3_000_000);
   const t = tunnelPair();
   const m = await checkpointAndCopy(name, t.source);
-  const r = await d2.lazyPages.restoreLazy(m.shell, m.ckName, { sourceAddress: '127.0.0.1', port: m.port, tunnel: t.target, completionTimeoutMs: 120_000, restoreTimeoutMs: 45_000 });
+  const r = await d2.lazyPages.restoreLazy(m.shell, m.ckName, {
+    sourceAddress: '127.0.0.1',
+    port: m.port,
+    tunnel: t.target,
+    completionTimeoutMs: 120_000,
+    restoreTimeoutMs: 45_000,
+  });
   expect(r.daemon_pid).toBeGreaterThan(0);
   // At once, before anything else runs: the background fetch of some 300 MB of pages takes seconds
   // (a fetch that finished first would leave no peer to lose; the outcome below shows it did not).

@@ -99,7 +99,7 @@ test('host bind mount not on shared storage; one on shared storage passes the ch
   expect(spec.binds).toEqual([{ source: `${SHARED}/data`, destination: '/shared', read_only: false }]);
 });
 
-test("processes of another user than root, where root lacks CAP_SYS_RESOURCE (CRIU cannot read their limits unless patched)", async () => {
+test('processes of another user than root, where root lacks CAP_SYS_RESOURCE (CRIU cannot read their limits unless patched)', async () => {
   const name = await run('nonroot', ['--user', '65534:65534', '--entrypoint', '/bin/sleep', 'ferry/counter', '3600']);
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
   const rootHasSysResource = ((BigInt(`0x${capEff}`) >> 24n) & 1n) === 1n;
@@ -143,7 +143,7 @@ test('CRIU missing on the source', async () => {
   }
 });
 
-test('a source CPU with a feature the target lacks (issue 20 hole 8): refused by the target naming it, before anything is frozen; the source\'s own image passes', async () => {
+test("a source CPU with a feature the target lacks (issue 20 hole 8): refused by the target naming it, before anything is frozen; the source's own image passes", async () => {
   const { crafted, feature } = await craftedCpuinfo(cloud().criu.binary);
   // The source sends the crafted image instead of its own (a test-only fault of the driver's cpuInfo).
   const fancy = await makeAgent('compute1', { faults: { cpuinfoImage: crafted.toString('base64') } });
@@ -158,9 +158,16 @@ test('a source CPU with a feature the target lacks (issue 20 hole 8): refused by
     const id = `cpu-${Date.now()}`;
     const checked = await api.call(ctx, 'compute1', 'check_can_migrate_source', { migration_id: id, container: name, dest_host: 'compute2' });
     expect(checked.source.cpuinfo).toMatch(/^[A-Za-z0-9+/]+=*$/);
-    await expect(api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: checked.spec })).resolves.toBeTruthy();
+    await expect(
+      api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: checked.spec }),
+    ).resolves.toBeTruthy();
     const e = await api
-      .call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: { ...checked.source, cpuinfo: crafted.toString('base64') }, spec: checked.spec })
+      .call(ctx, 'compute2', 'check_can_migrate_destination', {
+        migration_id: id,
+        source_host: 'compute1',
+        source: { ...checked.source, cpuinfo: crafted.toString('base64') },
+        spec: checked.spec,
+      })
       .then(
         () => null,
         (err: unknown) => err as FerryError,
@@ -203,7 +210,8 @@ test('crafted spec (issue 20 hole 1): a clean summary over a create body with Pr
     const e = await refusedWith(api.call(ctx, 'compute2', step, args));
     expect(e.code).toBe('migration_precheck_failed');
     expect(e.details.reasons).toEqual(expect.arrayContaining(['container_spec']));
-    for (const field of ['HostConfig.Privileged', 'HostConfig.Binds[0]', 'HostConfig.PidMode', 'HostConfig.CapAdd[0]', 'volumes[0].options.device']) expect(e.message).toContain(field);
+    for (const field of ['HostConfig.Privileged', 'HostConfig.Binds[0]', 'HostConfig.PidMode', 'HostConfig.CapAdd[0]', 'volumes[0].options.device'])
+      expect(e.message).toContain(field);
   }
   // The create step itself refuses it too (a spec that changed after the checks), before the engine is asked.
   await expect(a2.driver.createShell(crafted, id)).rejects.toThrow(ContainerSpecRefused);
@@ -215,5 +223,7 @@ test('crafted spec (issue 20 hole 1): a clean summary over a create body with Pr
   expect(await a2.driver.volumeExists(vol)).toBe(false);
   expect(await isRunning('compute1', name)).toBe(true);
   // and the unmodified spec of the same container passes the same target check
-  await expect(api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: clean })).resolves.toBeTruthy();
+  await expect(
+    api.call(ctx, 'compute2', 'check_can_migrate_destination', { migration_id: id, source_host: 'compute1', source: checked.source, spec: clean }),
+  ).resolves.toBeTruthy();
 });

@@ -23,17 +23,36 @@ test('named volume, image transfer and configuration move', async () => {
 
   await dk('compute1', ['volume', 'create', '--label', 'owner=test', vol]);
   await dk('compute1', [
-    'run', '-d', '--name', name,
-    '-v', `${vol}:/vol`,
-    '-e', 'COUNTER_INTERVAL=0.5', '-e', 'EXTRA=yes please',
-    '--label', 'ferry.test=state',
-    '--workdir', '/tmp', '--memory', '64m', '--restart', 'on-failure:3',
-    '-p', '18080:8080',
+    'run',
+    '-d',
+    '--name',
+    name,
+    '-v',
+    `${vol}:/vol`,
+    '-e',
+    'COUNTER_INTERVAL=0.5',
+    '-e',
+    'EXTRA=yes please',
+    '--label',
+    'ferry.test=state',
+    '--workdir',
+    '/tmp',
+    '--memory',
+    '64m',
+    '--restart',
+    'on-failure:3',
+    '-p',
+    '18080:8080',
     'ferry/counter',
   ]);
-  await dk('compute1', ['exec', name, 'sh', '-c',
+  await dk('compute1', [
+    'exec',
+    name,
+    'sh',
+    '-c',
     'echo volume-data > /vol/a.txt && mkdir -p /vol/sub && echo deep > /vol/sub/b.txt && chmod 640 /vol/sub/b.txt && ' +
-    'ln -s sub/b.txt /vol/link && ln /vol/a.txt /vol/hard && touch /vol/sub/c && chmod 1777 /vol/sub']);
+      'ln -s sub/b.txt /vol/link && ln /vol/a.txt /vol/hard && touch /vol/sub/c && chmod 1777 /vol/sub',
+  ]);
 
   const r = await migrate(agents.a1, agents.a2, name);
   logTimings('state (volume + image) compute1->compute2', r);

@@ -39,7 +39,21 @@ async function fdbPort(): Promise<string | null> {
 }
 
 test('one TCP connection survives the move, no number missing or repeated', async () => {
-  await dk('compute1', ['run', '-d', '--name', name, '--network', cloud().fabric.network, '--ip', IP, '--mac-address', MAC, '-e', 'STREAM_INTERVAL_US=50000', 'ferry/stream']);
+  await dk('compute1', [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    cloud().fabric.network,
+    '--ip',
+    IP,
+    '--mac-address',
+    MAC,
+    '-e',
+    'STREAM_INTERVAL_US=50000',
+    'ferry/stream',
+  ]);
   await waitFor('the stream to listen', async () => (await isRunning('compute1', name)) && (await dk('compute1', ['top', name])).includes('nc'));
   await sleep(300);
 

@@ -184,7 +184,9 @@ describe('host maintenance on the development cloud', () => {
       const auto = await admin<{ error: { message: string } }>('POST', `/v1/containers/${names.counters[0]}/migrate`, {});
       expect(auto.status).toBe(409);
       expect(auto.body.error.message).toContain(`compute2 is disabled (${reason})`);
-      const named = await admin<{ error: { message: string; ferry_code: string } }>('POST', `/v1/containers/${names.counters[0]}/migrate`, { host: 'compute2' });
+      const named = await admin<{ error: { message: string; ferry_code: string } }>('POST', `/v1/containers/${names.counters[0]}/migrate`, {
+        host: 'compute2',
+      });
       expect(named.status).toBe(409);
       expect(named.body.error.ferry_code).toBe('host_disabled');
       expect(named.body.error.message).toContain(`"compute2" is disabled (${reason})`);
@@ -305,9 +307,13 @@ describe('host maintenance on the development cloud', () => {
     // One progress line per container: ours moved, the stopped one (still on compute1) not moved.
     expect(lines.filter((l) => /^\[\d+\/\d+\] /.test(l))).toHaveLength(Number(/: (\d+) containers?/.exec(lines[0])![1]));
     for (const n of [names.cliCounter, names.cliRedis]) {
-      expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^\\[\\d+/\\d+\\] ${n}\\s+compute1 -> compute2\\s+completed, downtime \\d+ ms$`))]));
+      expect(lines).toEqual(
+        expect.arrayContaining([expect.stringMatching(new RegExp(`^\\[\\d+/\\d+\\] ${n}\\s+compute1 -> compute2\\s+completed, downtime \\d+ ms$`))]),
+      );
     }
-    expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^\\[\\d+/\\d+\\] ${names.stopped}\\s+not running \\(exited\\), not moved`))]));
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^\\[\\d+/\\d+\\] ${names.stopped}\\s+not running \\(exited\\), not moved`))]),
+    );
     expect(lines[lines.length - 1]).toMatch(new RegExp(`^Evacuation ${String(e.uuid)} of compute1 (completed|incomplete): .*\\d+ completed`));
     expect(r.code).toBe(e.status === 'completed' ? 0 : 1);
     expect(e).toMatchObject({ host: 'compute1', max_parallel: 2 });

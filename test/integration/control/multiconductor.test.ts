@@ -146,7 +146,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
     expect(s.services['ferry-conductor2']).toBeUndefined();
   }, 600_000);
 
-  it('every container ends on compute2 with its state, each migrated exactly once, the killed conductor\'s work taken over', async () => {
+  it("every container ends on compute2 with its state, each migrated exactly once, the killed conductor's work taken over", async () => {
     const before = new Map<string, number>();
     for (const n of counters) before.set(n, await lastNumber(c1, (await containerOn(c1, n))!.Id));
 

@@ -114,7 +114,12 @@ describe('paging GET /v1/migrations (Nova’s limit, marker, next links)', () =>
     const since = new Date(t0 + 100 * 1000).toISOString();
     const before = new Date(t0 + 149 * 1000 + 500).toISOString();
     const { uuids } = await follow(`/v1/migrations?user_id=${user}&limit=20&changes-since=${since}&changes-before=${before}`);
-    expect(uuids).toEqual(made.slice(100, 150).reverse().map((m) => m.uuid));
+    expect(uuids).toEqual(
+      made
+        .slice(100, 150)
+        .reverse()
+        .map((m) => m.uuid),
+    );
   });
 
   it('without a limit, a page holds up to [api] max_limit (1000) records: all 250, and no next link', async () => {
@@ -200,7 +205,12 @@ describe('paging with the openstack CLI', () => {
     expect(r.stderr).toMatch(/More migrations exist: continue with --marker /);
     const since = new Date(t0 + 240 * 1000).toISOString();
     const s = await openstack(['container', 'migration', 'list', '--user', user, '--changes-since', since, '-f', 'value', '-c', 'UUID']);
-    expect(s.stdout.split('\n').filter(Boolean)).toEqual(made.slice(240).reverse().map((m) => m.uuid));
+    expect(s.stdout.split('\n').filter(Boolean)).toEqual(
+      made
+        .slice(240)
+        .reverse()
+        .map((m) => m.uuid),
+    );
     const bad = await openstack(['container', 'migration', 'list', '--changes-since', 'soon']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/"changes-since": must be an ISO 8601 date-time/);

@@ -124,7 +124,9 @@ describe('post-copy pages go to the expected target only', () => {
     let received = 0;
     for (const [port, ns] of [...engineNew.map((p) => [p, engineNs] as const), ...hereNew.map((p) => [p, null] as const)]) {
       const args = ['STDIO', `TCP:127.0.0.1:${port}`];
-      const child = ns ? spawn('nsenter', [`--net=${ns}`, 'socat', ...args], { stdio: ['pipe', 'pipe', 'ignore'] }) : spawn('socat', args, { stdio: ['pipe', 'pipe', 'ignore'] });
+      const child = ns
+        ? spawn('nsenter', [`--net=${ns}`, 'socat', ...args], { stdio: ['pipe', 'pipe', 'ignore'] })
+        : spawn('socat', args, { stdio: ['pipe', 'pipe', 'ignore'] });
       child.stdout?.on('data', (d: Buffer) => (received += d.length));
       child.stdin?.on('error', () => undefined);
       started.push(child);

@@ -112,7 +112,9 @@ describe('post-copy through the REST API', () => {
     const acks = writer.acks;
     for (let i = 1; i < acks.length; i++) expect(acks[i].v).toBeGreaterThan(acks[i - 1].v);
     const gap = longestGap(acks, tAsk, tDone);
-    process.stdout.write(`[postcopy-rest] freeze_ms=${m.freeze_ms} client_longest_gap_ms=${gap} total_ms=${m.total_ms} images=${m.memory_bytes} memory=${m.memory_total_bytes}\n`);
+    process.stdout.write(
+      `[postcopy-rest] freeze_ms=${m.freeze_ms} client_longest_gap_ms=${gap} total_ms=${m.total_ms} images=${m.memory_bytes} memory=${m.memory_total_bytes}\n`,
+    );
     expect(acks.some((a) => a.t > tDone)).toBe(true);
     const lastAck = acks[acks.length - 1].v;
     writer.stop();
@@ -169,7 +171,8 @@ describe('post-copy through the REST API', () => {
     const m0 = await ferry().migrate(name, null, { post_copy: true });
     // The agents' records on disk say when the target runs it, and which process serves the pages.
     const rec = (h: string) => path.join(cloud().state_dir, 'ferry', h, 'migrations', m0.uuid, 'record.json');
-    const read = (h: string) => (fs.existsSync(rec(h)) ? (JSON.parse(fs.readFileSync(rec(h), 'utf8')) as { stage: string; page_server_pid?: number | null }) : null);
+    const read = (h: string) =>
+      fs.existsSync(rec(h)) ? (JSON.parse(fs.readFileSync(rec(h), 'utf8')) as { stage: string; page_server_pid?: number | null }) : null;
     let pid: number | null = null;
     for (let i = 0; i < 1200 && pid === null; i++) {
       const target = read('compute2');

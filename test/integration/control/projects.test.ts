@@ -116,7 +116,9 @@ beforeAll(async () => {
   expect((await keystoneAdmin.request('PUT', `/projects/${demoProject}/users/${tenantAdminId}/roles/${adminRole}`)).status).toBe(204);
   // A member of the Default domain itself: a domain-scoped token, with a role but no project.
   const memberRole = ((await keystoneAdmin.request('GET', '/roles?name=member')).json as { roles: { id: string }[] }).roles[0].id;
-  const dm = await keystoneAdmin.request('POST', '/users', { body: { user: { name: domainMemberName, password: domainMemberPassword, domain_id: 'default' } } });
+  const dm = await keystoneAdmin.request('POST', '/users', {
+    body: { user: { name: domainMemberName, password: domainMemberPassword, domain_id: 'default' } },
+  });
   expect(dm.status).toBe(201);
   domainMemberId = (dm.json as { user: { id: string } }).user.id;
   expect((await keystoneAdmin.request('PUT', `/domains/default/users/${domainMemberId}/roles/${memberRole}`)).status).toBe(204);

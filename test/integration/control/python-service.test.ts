@@ -25,7 +25,13 @@ afterAll(async () => {
 describe('a Python oslo.messaging service drives Ferry', () => {
   it('calls migrate_container on topic ferry-conductor and hears container.live_migration.end', async () => {
     const url = cloud().rabbit.transport_url;
-    const listener = await PythonPeer.start('listen', { url, exchange: 'ferry', topics: 'notifications', priorities: 'info,error', pool: `py-${randomUUID().slice(0, 8)}` });
+    const listener = await PythonPeer.start('listen', {
+      url,
+      exchange: 'ferry',
+      topics: 'notifications',
+      priorities: 'info,error',
+      pool: `py-${randomUUID().slice(0, 8)}`,
+    });
     peers.push(listener);
     const client = await PythonPeer.start('client', { url, exchange: 'ferry' });
     peers.push(client);
@@ -35,7 +41,14 @@ describe('a Python oslo.messaging service drives Ferry', () => {
     await waitKnown(name, 'compute1');
 
     const ctx = { request_id: `req-${randomUUID()}`, user: 'nova', project_id: 'service', roles: ['admin'], is_admin: true };
-    const r = await client.command({ op: 'call', topic: 'ferry-conductor', method: 'migrate_container', version: '1.0', args: { container: name, host: 'compute2' }, ctx });
+    const r = await client.command({
+      op: 'call',
+      topic: 'ferry-conductor',
+      method: 'migrate_container',
+      version: '1.0',
+      args: { container: name, host: 'compute2' },
+      ctx,
+    });
     expect(r.ok).toBe(true);
     const m = r.result as { uuid: string; status: string; source_host: string; dest_host: string; request_id: string };
     expect(m).toMatchObject({ status: 'accepted', source_host: 'compute1', dest_host: 'compute2', request_id: ctx.request_id });

@@ -81,7 +81,12 @@ beforeAll(async () => {
     [demoContainer, demoProject],
     [adminContainer, null],
   ] as const) {
-    const ct = await c1.createContainer({ Image: 'ferry/counter:latest', name, Env: ['COUNTER_INTERVAL=0.2'], Labels: project ? { [PROJECT_LABEL]: project } : {} });
+    const ct = await c1.createContainer({
+      Image: 'ferry/counter:latest',
+      name,
+      Env: ['COUNTER_INTERVAL=0.2'],
+      Labels: project ? { [PROJECT_LABEL]: project } : {},
+    });
     await ct.start();
   }
   for (const name of [demoContainer, adminContainer]) await waitKnown(name, 'compute1');
@@ -108,7 +113,10 @@ describe("the dev cloud's ferry-api with the default policy", () => {
   const containerNames = async (token: string) => {
     const r = await call(apiBase(), 'GET', '/v1/containers', { token });
     expect(r.status).toBe(200);
-    return (r.json.containers as Container[]).map((c) => c.name).filter((n) => [demoContainer, adminContainer].includes(n)).sort();
+    return (r.json.containers as Container[])
+      .map((c) => c.name)
+      .filter((n) => [demoContainer, adminContainer].includes(n))
+      .sort();
   };
 
   it("a project reader (and a member) lists and shows its project's migrations, and only those", async () => {
@@ -196,7 +204,9 @@ describe('[oslo_policy] options with real tokens', () => {
     const role = await keystoneAdmin.request('POST', '/roles', { body: { role: { name: roleName } } });
     expect(role.status).toBe(201);
     const roleId = (role.json as { role: { id: string } }).role.id;
-    const user = await keystoneAdmin.request('POST', '/users', { body: { user: { name: userName, password, domain_id: 'default', default_project_id: demoProject } } });
+    const user = await keystoneAdmin.request('POST', '/users', {
+      body: { user: { name: userName, password, domain_id: 'default', default_project_id: demoProject } },
+    });
     expect(user.status).toBe(201);
     const userId = (user.json as { user: { id: string } }).user.id;
     try {

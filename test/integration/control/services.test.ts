@@ -100,7 +100,13 @@ describe('services under their clients’ load, moved through the REST API', () 
     const ip = NET.postgres[0];
     await runOnFabric('ferry/postgres:15', name, NET.postgres);
     for (let i = 0; i < 150; i++) {
-      if (await inClientNetns(['pg_isready', '-q', '-h', ip]).then(() => true, () => false)) break;
+      if (
+        await inClientNetns(['pg_isready', '-q', '-h', ip]).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await sleep(200);
     }
     await inClientNetns(['pgbench', '-h', ip, '-U', 'postgres', '-i', '-q', '-s', '2', 'postgres']);
@@ -110,10 +116,32 @@ describe('services under their clients’ load, moved through the REST API', () 
 
     // pgbench's TPC-B-like transaction inserts one pgbench_history row; -l logs each one it saw committed.
     const logPrefix = path.join(work, 'pgbench');
-    const bench = spawn('ip', ['netns', 'exec', cloud().fabric.client_netns, 'pgbench', '-h', ip, '-U', 'postgres', '-c', '2', '-j', '1', '-T', '25', '-l', `--log-prefix=${logPrefix}`, 'postgres'], {
-      cwd: work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const bench = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cloud().fabric.client_netns,
+        'pgbench',
+        '-h',
+        ip,
+        '-U',
+        'postgres',
+        '-c',
+        '2',
+        '-j',
+        '1',
+        '-T',
+        '25',
+        '-l',
+        `--log-prefix=${logPrefix}`,
+        'postgres',
+      ],
+      {
+        cwd: work,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     bench.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     bench.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -162,11 +162,15 @@ describe('versioned notifications from real migrations and evacuations', () => {
     expect(await ferry().forceComplete(m0.uuid)).toMatchObject({ mode: 'post-copy' });
     const m = await waitMigration(m0.uuid);
     expect(m).toMatchObject({ status: 'completed', mode: 'post-copy' });
-    const ours = await heard(m.uuid, ['container.live_migration_force_complete.start', 'container.live_migration_force_complete.end', 'container.live_migration.end']);
+    const ours = await heard(m.uuid, [
+      'container.live_migration_force_complete.start',
+      'container.live_migration_force_complete.end',
+      'container.live_migration.end',
+    ]);
     expect(dataOf(ours.find((n) => n.eventType === 'container.live_migration_force_complete.end')!)).toMatchObject({ mode: 'post-copy' });
   });
 
-  it("an evacuation whose migration is aborted: abort start and end, then host.evacuate.error", async () => {
+  it('an evacuation whose migration is aborted: abort start and end, then host.evacuate.error', async () => {
     await useFaults({ compute2: { delayPreMigrationMs: 8000 } });
     const name = await counterOn1('evac-abort');
     const r = await admin<{ evacuation: Evacuation }>('POST', '/v1/hosts/compute1/evacuate', {});

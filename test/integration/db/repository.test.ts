@@ -58,16 +58,51 @@ describe.each(BACKENDS)('%s', (_name, newUrl) => {
     return new SqlRepository(d);
   });
 
-  it('db sync from schema 5 fills each host\'s facts and container count in from its last report and containers', async () => {
+  it("db sync from schema 5 fills each host's facts and container count in from its last report and containers", async () => {
     const d = await open(await newUrl());
     for (let v = 1; v <= 5; v++) await d.applySchema(v, schemaStatements(v, d.dialect.types));
-    const report = { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1',
-      memory_used_bytes: 6_000_000_000, memory_total_bytes: 8_000_000_000, modes: { post_copy: { ok: false, reason: 'no userfaultfd' } },
-      containers: [{ id: 'a', name: 'web', image: 'i', status: 'running' }] };
+    const report = {
+      docker_version: '20.10',
+      api_version: '1.41',
+      criu_version: '4.2.1',
+      criu_ok: true,
+      architecture: 'x86_64',
+      migration_address: 'x:1',
+      memory_used_bytes: 6_000_000_000,
+      memory_total_bytes: 8_000_000_000,
+      modes: { post_copy: { ok: false, reason: 'no userfaultfd' } },
+      containers: [{ id: 'a', name: 'web', image: 'i', status: 'running' }],
+    };
     const t = '2026-11-30T06:00:00.000Z';
-    await d.exec('INSERT INTO compute_hosts (name, report, updated_at, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)', ['h1', JSON.stringify(report), t, t, 'h2', JSON.stringify({ ...report, containers: [] }), t, t]);
+    await d.exec('INSERT INTO compute_hosts (name, report, updated_at, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)', [
+      'h1',
+      JSON.stringify(report),
+      t,
+      t,
+      'h2',
+      JSON.stringify({ ...report, containers: [] }),
+      t,
+      t,
+    ]);
     await d.exec('INSERT INTO containers (id, name, host, image, status, updated_at) VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)', [
-      'a', 'web', 'h1', 'i', 'running', t, 'b', 'db', 'h1', 'i', 'exited', t, 'c', 'gone', 'h1', 'i', 'removed', t,
+      'a',
+      'web',
+      'h1',
+      'i',
+      'running',
+      t,
+      'b',
+      'db',
+      'h1',
+      'i',
+      'exited',
+      t,
+      'c',
+      'gone',
+      'h1',
+      'i',
+      'removed',
+      t,
     ]);
     expect(await syncDatabase(d)).toEqual([5, SCHEMA_VERSION]);
     const hosts = await new SqlRepository(d).listHostRecords();
@@ -110,7 +145,7 @@ describe('upgrades', () => {
     await expect(syncDatabase(d)).rejects.toThrow(`database schema ${SCHEMA_VERSION + 1} is newer than this Ferry`);
   });
 
-  it('a MariaDB database at 8 syncs to 9; a later release\'s expand-only schema lets this code start, a contract one does not', async () => {
+  it("a MariaDB database at 8 syncs to 9; a later release's expand-only schema lets this code start, a contract one does not", async () => {
     const d = await open(await mariadb.database('ferry_test_compat'));
     for (let v = 1; v <= 8; v++) await d.applySchema(v, schemaStatements(v, d.dialect.types));
     expect(await syncDatabase(d)).toEqual([8, SCHEMA_VERSION]);
@@ -119,11 +154,17 @@ describe('upgrades', () => {
     for (const s of schemaStatements(COMPAT_SCHEMA_VERSION, d.dialect.types)) await d.exec(s);
     expect(await d.query('SELECT oldest_code_schema FROM schema_compat')).toHaveLength(1);
     // A later release's expand step, and the oldest code schema its sync records.
-    await d.applySchema(SCHEMA_VERSION + 1, ['ALTER TABLE migrations ADD COLUMN later_note VARCHAR(255)', `UPDATE schema_compat SET oldest_code_schema = ${oldestCodeSchemaOf(SCHEMA_VERSION)}`]);
+    await d.applySchema(SCHEMA_VERSION + 1, [
+      'ALTER TABLE migrations ADD COLUMN later_note VARCHAR(255)',
+      `UPDATE schema_compat SET oldest_code_schema = ${oldestCodeSchemaOf(SCHEMA_VERSION)}`,
+    ]);
     expect(await requireCurrentDatabase(d)).toMatch(/upgrade is in progress/);
     await expect(syncDatabase(d)).rejects.toThrow(`database schema ${SCHEMA_VERSION + 1} is newer than this Ferry`);
     // Then its contract step.
-    await d.applySchema(SCHEMA_VERSION + 2, ['ALTER TABLE migrations DROP COLUMN later_note', `UPDATE schema_compat SET oldest_code_schema = ${SCHEMA_VERSION + 2}`]);
+    await d.applySchema(SCHEMA_VERSION + 2, [
+      'ALTER TABLE migrations DROP COLUMN later_note',
+      `UPDATE schema_compat SET oldest_code_schema = ${SCHEMA_VERSION + 2}`,
+    ]);
     await expect(requireCurrentDatabase(d)).rejects.toThrow(`needs code of schema ${SCHEMA_VERSION + 2} or later and this Ferry is at ${SCHEMA_VERSION}`);
   });
 });

@@ -78,9 +78,7 @@ describe('ferry-devcloud command', () => {
     const s = cloud();
     expect(s.keystone.auth_url).toBe('http://127.0.0.1:5000/v3');
     for (const who of ['admin', 'demo'] as const) {
-      expect(Object.keys(s.keystone[who]).sort()).toEqual(
-        ['password', 'project_domain_name', 'project_name', 'user_domain_name', 'username'].sort(),
-      );
+      expect(Object.keys(s.keystone[who]).sort()).toEqual(['password', 'project_domain_name', 'project_name', 'user_domain_name', 'username'].sort());
     }
     expect(s.rabbit.transport_url).toMatch(/^rabbit:\/\//);
     expect(s.rabbit.brokers.map((b) => [b.name, b.node, b.port, b.state])).toEqual([
@@ -142,9 +140,13 @@ describe('ferry-devcloud command', () => {
     // The macvlan network works again (its parent link was recreated): a container starts on it.
     const socket = s.hosts.find((x: { name: string }) => x.name === 'compute1').docker_host;
     const name = `fabric-check-${process.pid}`;
-    const started = spawnSync(DOCKER_CLI, ['-H', socket, 'run', '-d', '--name', name, '--network', 'ferry-fabric', '--ip', '10.250.0.59', 'ferry/counter:latest'], {
-      encoding: 'utf8',
-    });
+    const started = spawnSync(
+      DOCKER_CLI,
+      ['-H', socket, 'run', '-d', '--name', name, '--network', 'ferry-fabric', '--ip', '10.250.0.59', 'ferry/counter:latest'],
+      {
+        encoding: 'utf8',
+      },
+    );
     spawnSync(DOCKER_CLI, ['-H', socket, 'rm', '-f', name]);
     expect(started.stderr).toBe('');
     expect(started.status).toBe(0);

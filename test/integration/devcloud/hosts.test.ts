@@ -66,7 +66,11 @@ describe('checkpoint on compute1, restore on compute2', () => {
   afterAll(async () => {
     await removeQuietly(c1, name);
     await removeQuietly(c2, name);
-    if (!hadImageOn2) await c2.getImage('ferry/counter:latest').remove({ force: true }).catch(() => undefined);
+    if (!hadImageOn2)
+      await c2
+        .getImage('ferry/counter:latest')
+        .remove({ force: true })
+        .catch(() => undefined);
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -76,7 +80,13 @@ describe('checkpoint on compute1, restore on compute2', () => {
     const before = await waitForCount(c1, src.id, 5);
 
     // The target engine needs the image; no registry, so docker save | docker load.
-    hadImageOn2 = await c2.getImage('ferry/counter:latest').inspect().then(() => true, () => false);
+    hadImageOn2 = await c2
+      .getImage('ferry/counter:latest')
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     if (!hadImageOn2) {
       const tar = await c1.getImage('ferry/counter:latest').get();
       await c2.loadImage(tar);

@@ -62,7 +62,7 @@ describe('the dev cloud bus over TLS', () => {
     for (const [, line] of byName) expect(line).toMatch(/^true\s+tlsv1\.[23]\s/);
   });
 
-  test('a client with the services\' URL calls over TLS and meets plain-AMQP clients on the same vhost', async () => {
+  test("a client with the services' URL calls over TLS and meets plain-AMQP clients on the same vhost", async () => {
     const topic = `ferry-tls-test-${uuidHex().slice(0, 10)}`;
     const serverT = Transport.fromUrl(cloud().rabbit.services_transport_url, { exchange: 'ferry', connectionName: `ferry-tls-test:${process.pid}` });
     closers.push(() => serverT.close());
@@ -94,7 +94,9 @@ describe('the dev cloud bus over TLS', () => {
     );
     await t.close();
     expect(err).toBeInstanceOf(MessagingUnavailable);
-    expect(err!.message).toContain(`RabbitMQ 127.0.0.1:${cloud().rabbit.brokers[0].tls_port}: its TLS certificate is not signed by a CA in ssl_ca_file ${other}`);
+    expect(err!.message).toContain(
+      `RabbitMQ 127.0.0.1:${cloud().rabbit.brokers[0].tls_port}: its TLS certificate is not signed by a CA in ssl_ca_file ${other}`,
+    );
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

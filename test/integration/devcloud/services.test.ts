@@ -19,7 +19,7 @@ async function token(c: ReturnType<typeof cloud>['keystone']['admin']): Promise<
 }
 
 describe('RabbitMQ', () => {
-  it('lists both brokers\' TLS ports in the services\' transport_url, 5671 first; clients get the first alone, plain', () => {
+  it("lists both brokers' TLS ports in the services' transport_url, 5671 first; clients get the first alone, plain", () => {
     const brokers = cloud().rabbit.brokers;
     expect(brokers.map((b) => [b.name, b.port, b.tls_port])).toEqual([
       ['rabbitmq', 5672, 5671],

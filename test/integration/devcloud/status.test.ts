@@ -76,7 +76,10 @@ describe('ferry-status upgrade check on the development cloud', () => {
       const r = await run(['--config-file', conf(), '--config-file', pin, '--json', 'upgrade', 'check']);
       expect(r.code).toBe(1);
       const results = JSON.parse(r.stdout) as { check: string; result: number; details: string | null }[];
-      expect(results.find((x) => x.check === 'Configuration options')).toMatchObject({ result: 1, details: expect.stringMatching(/\[upgrade_levels\] compute = 1\.0 holds calls/) });
+      expect(results.find((x) => x.check === 'Configuration options')).toMatchObject({
+        result: 1,
+        details: expect.stringMatching(/\[upgrade_levels\] compute = 1\.0 holds calls/),
+      });
       expect(results.find((x) => x.check === 'Service versions')?.details).toContain('ferry-compute RPC 1.0 (pinned)');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -93,7 +96,9 @@ describe('ferry-status upgrade check on the development cloud', () => {
       const results = JSON.parse(r.stdout) as { check: string; result: number; details: string | null }[];
       expect(results.find((x) => x.check === 'Policy file')).toMatchObject({
         result: 1,
-        details: expect.stringMatching(/^3 rule\(s\) still let callers through with their deprecated default \(\[oslo_policy\] enforce_new_defaults = false\): "ferry:migration:get"/),
+        details: expect.stringMatching(
+          /^3 rule\(s\) still let callers through with their deprecated default \(\[oslo_policy\] enforce_new_defaults = false\): "ferry:migration:get"/,
+        ),
       });
       // The option is Ferry's: not reported as an unknown one.
       expect(results.find((x) => x.check === 'Configuration options')?.result).toBe(0);

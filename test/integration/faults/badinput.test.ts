@@ -66,14 +66,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await bus?.close();
-  await Promise.all(
-    [c1, c2].flatMap((d) => Object.values(names).map((n) => removeQuietly(d, n))),
-  );
+  await Promise.all([c1, c2].flatMap((d) => Object.values(names).map((n) => removeQuietly(d, n))));
 });
 
 describe('bad input', () => {
   restCases(() => names, tally);
-  busCases(() => ({ exitedId }), tally, () => bus as RawBus);
+  busCases(
+    () => ({ exitedId }),
+    tally,
+    () => bus as RawBus,
+  );
   dataChannelCases(tally);
   cliCases(() => names, tally);
 });
@@ -86,7 +88,7 @@ describe('bad input', () => {
 const DATA_CHANNEL_UNIT = 'test/unit/compute/datachannel.test.ts';
 const DATA_CHANNEL_CASES = [
   'a commit naming its own checkpoint ("../../../../../../etc") is refused',
-  "parts outside the grant or the plan are refused (403)",
+  'parts outside the grant or the plan are refused (403)',
   'missing (401), wrong, unknown and expired (403) tokens',
   'a second PUT of a part is 409, and so is a concurrent one',
   'quota: more content, more entries or more declared bytes than allowed are 413',

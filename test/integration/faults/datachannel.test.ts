@@ -61,7 +61,12 @@ async function outside(agent: MigrationAgent, migrationId: string): Promise<stri
   const dockerRoot = path.dirname(path.dirname(root));
   const top = fs.readdirSync(dockerRoot);
   const etc = fs.statSync('/etc');
-  return [...mine.map((o) => `staging:${o}`), ...above.map((a) => `above:${a}`), ...top.map((t) => `root:${t}`), `etc:${etc.mtimeMs}:${fs.readdirSync('/etc').length}`];
+  return [
+    ...mine.map((o) => `staging:${o}`),
+    ...above.map((a) => `above:${a}`),
+    ...top.map((t) => `root:${t}`),
+    `etc:${etc.mtimeMs}:${fs.readdirSync('/etc').length}`,
+  ];
 }
 
 /** A migration prepared on compute2 for real: returns its upload grant. */
@@ -140,7 +145,10 @@ test('a checkpoint name that climbs out ("../../../../../../etc") is refused; th
   const plan = await planTransfer(source, grant, id, [{ part: 'checkpoint', bytes: 50_000, entries: 2, encoding: 'identity' }]);
   const r = await sendTree(source, { ...grant, token: plan.parts[0].token }, id, 'checkpoint', tree('trav'), 'checkpoint');
   await expect(
-    commit(source, { ...grant, token: plan.commit_token }, id, { checkpoint_name: '../../../../../../etc', parts: [{ part: 'checkpoint', bytes: r.bytes, sha256: r.sha256 }] }),
+    commit(source, { ...grant, token: plan.commit_token }, id, {
+      checkpoint_name: '../../../../../../etc',
+      parts: [{ part: 'checkpoint', bytes: r.bytes, sha256: r.sha256 }],
+    }),
   ).rejects.toThrow(/400.*names the checkpoint .* itself/);
   expect(await outside(a2, id)).toEqual(before);
   await rollBack(a2, id);
@@ -181,7 +189,9 @@ test('two concurrent PUTs of one part: the second is 409; more than declared is 
   await first;
   // Ten entries where three were declared.
   const many = Array.from({ length: 10 }, (_, i) => ({ name: `f${i}` }));
-  await expect(sendStream(source, { ...grant, token: plan.parts[1].token }, id, 'rootfs', archive(many))).rejects.toThrow(/413.*more entries than the 3 declared/);
+  await expect(sendStream(source, { ...grant, token: plan.parts[1].token }, id, 'rootfs', archive(many))).rejects.toThrow(
+    /413.*more entries than the 3 declared/,
+  );
   expect(fs.existsSync(path.join(await a2.driver.stagingRoot(), id, 'rootfs'))).toBe(false);
   expect(await outside(a2, id)).toEqual(before);
   await rollBack(a2, id);

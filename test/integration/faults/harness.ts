@@ -127,7 +127,10 @@ export function recordRow(fault: string, phase: string, expected: Expected, v: V
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const statuses = Array.isArray(expected.status) ? expected.status : [expected.status];
   const expect_ = `${statuses.join(' or ')}${expected.host ? `, runs on ${expected.host}` : ''}`;
-  const outcome = all.map((x) => `${x.status}${x.phase ? ` (${x.phase})` : ''}, runs on ${x.where ?? `no single host (compute1 ${x.copies.compute1}, compute2 ${x.copies.compute2})`}`);
+  const outcome = all.map(
+    (x) =>
+      `${x.status}${x.phase ? ` (${x.phase})` : ''}, runs on ${x.where ?? `no single host (compute1 ${x.copies.compute1}, compute2 ${x.copies.compute2})`}`,
+  );
   const row = {
     fault,
     phase,

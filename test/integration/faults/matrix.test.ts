@@ -20,7 +20,21 @@ import type { Migration } from '../../../src/objects/migration.js';
 import { cloud, host } from '../../helpers/cloud.js';
 import { api, ferry, getMigration, startMigration, token, waitMigration } from '../../helpers/ferry.js';
 import { resumeFrozenSource } from '../../../src/compute/docker/lazy.js';
-import { checkRow, cleanUp, engines, ensureImage, killService, landedOf, recordRow, redisCli, redisOn1, useFaults, verdictOf, type HostName, type RedisSubject } from './harness.js';
+import {
+  checkRow,
+  cleanUp,
+  engines,
+  ensureImage,
+  killService,
+  landedOf,
+  recordRow,
+  redisCli,
+  redisOn1,
+  useFaults,
+  verdictOf,
+  type HostName,
+  type RedisSubject,
+} from './harness.js';
 
 jest.setTimeout(300_000);
 
@@ -256,7 +270,11 @@ describe('damaged transfers and refusals', () => {
       expect((await engines.compute1.getContainer(s.name).inspect()).State.Pid).toBe(pid);
       // The squatter is untouched: the same container, never started.
       const after = await engines.compute2.getContainer(s.name).inspect();
-      expect({ id: after.Id, running: after.State.Running, image: after.Config.Image }).toEqual({ id: squatter.id, running: false, image: 'ferry/counter:latest' });
+      expect({ id: after.Id, running: after.State.Running, image: after.Config.Image }).toEqual({
+        id: squatter.id,
+        running: false,
+        image: 'ferry/counter:latest',
+      });
     } finally {
       await squatter.remove({ force: true });
     }
@@ -361,11 +379,17 @@ describe('post-copy: a fault while the restored process fetches its pages', () =
     // The dead copy on the target is the operator's to remove; the verdict reads what runs.
     for (const c of target) await engines.compute2.getContainer(c.Id).remove({ force: true });
     const v = await verdictOf(end, s);
-    recordRow(fault, 'post-copy', { status: 'error', host: 'compute1' }, {
-      ...v,
-      status: end.status,
-      phase: `${end.phase}; source ${frozen ? 'frozen and whole, resumed by the operator' : source.State.Status}; target ${target.map((c) => c.State).join(',') || 'absent'}`,
-    }, landedOf(at));
+    recordRow(
+      fault,
+      'post-copy',
+      { status: 'error', host: 'compute1' },
+      {
+        ...v,
+        status: end.status,
+        phase: `${end.phase}; source ${frozen ? 'frozen and whole, resumed by the operator' : source.State.Status}; target ${target.map((c) => c.State).join(',') || 'absent'}`,
+      },
+      landedOf(at),
+    );
     expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
     expect(end.error).toMatch(/frozen/);
     expect(frozen).toBe(true);
@@ -430,7 +454,7 @@ describe('post-copy: a fault while the restored process fetches its pages', () =
     await checkGivenUp('target agent SIGKILL', at, end, s);
   });
 
-  test("source agent SIGKILL: the page carrier ends CRIU, never an end of stream; error / needs-operator, the source frozen and whole", async () => {
+  test('source agent SIGKILL: the page carrier ends CRIU, never an end of stream; error / needs-operator, the source frozen and whole', async () => {
     const { s, m } = await postCopying('pc-src');
     const at = await getMigration(m.uuid);
     await killService('ferry-compute-compute1');
@@ -482,14 +506,20 @@ describe('the operator is needed: error / needs-operator on the real cloud, sayi
     expect(after.compute1).not.toBe('running');
     // The row: what runs once the target is back (read from the engines), its state read there.
     const v = await verdictOf(end, s);
-    recordRow('target cut off past the deadline (agent SIGSTOPped)', 'post-migrating (restore asked)', { status: 'error' }, {
-      ...v,
-      phase: `${end.phase}; nothing ran while it was cut off (compute1 ${during.compute1}, compute2 ${during.compute2})`,
-    }, landedOf(at));
+    recordRow(
+      'target cut off past the deadline (agent SIGSTOPped)',
+      'post-migrating (restore asked)',
+      { status: 'error' },
+      {
+        ...v,
+        phase: `${end.phase}; nothing ran while it was cut off (compute1 ${during.compute1}, compute2 ${during.compute2})`,
+      },
+      landedOf(at),
+    );
     if (after.compute2 === 'running') expect(v.state_kept).toBe(true);
   });
 
-  test("a source that cannot take the container back (its engine stopped after the checkpoint): error / needs-operator naming it", async () => {
+  test('a source that cannot take the container back (its engine stopped after the checkpoint): error / needs-operator naming it', async () => {
     await useFaults({ compute1: { delayAfterCheckpointMs: 8000 }, compute2: { failRestore: true } });
     const { s, m } = await begin('no-takeback', running);
     const at = await getMigration(m.uuid);
@@ -501,10 +531,23 @@ describe('the operator is needed: error / needs-operator on the real cloud, sayi
       await startEngine('compute1', quiet);
     }
     const after = await copies(s.name);
-    recordRow('source cannot take it back (its engine stopped)', 'running (checkpoint held)', { status: 'error' }, {
-      status: end.status, phase: end.phase ?? null, where: null, copies: { compute1: after.compute1 === 'running' ? 'running' : after.compute1 === 'absent' ? 'absent' : 'stopped', compute2: after.compute2 === 'running' ? 'running' : after.compute2 === 'absent' ? 'absent' : 'stopped' },
-      state_kept: false, leftovers: [],
-    }, landedOf(at));
+    recordRow(
+      'source cannot take it back (its engine stopped)',
+      'running (checkpoint held)',
+      { status: 'error' },
+      {
+        status: end.status,
+        phase: end.phase ?? null,
+        where: null,
+        copies: {
+          compute1: after.compute1 === 'running' ? 'running' : after.compute1 === 'absent' ? 'absent' : 'stopped',
+          compute2: after.compute2 === 'running' ? 'running' : after.compute2 === 'absent' ? 'absent' : 'stopped',
+        },
+        state_kept: false,
+        leftovers: [],
+      },
+      landedOf(at),
+    );
     expect({ status: end.status, phase: end.phase }).toEqual({ status: 'error', phase: 'needs-operator' });
     expect(end.error).toMatch(/compute1/);
     // Nothing runs twice: the target's copy is gone or stopped, the source's is stopped with its checkpoint.

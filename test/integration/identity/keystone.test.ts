@@ -19,7 +19,7 @@ beforeAll(() => {
 });
 
 describe('tokens', () => {
-  it('issues tokens and the admin validates the demo user\'s token', async () => {
+  it("issues tokens and the admin validates the demo user's token", async () => {
     const admin = client(ks.admin);
     const demo = await admin.issueToken(ks.demo, { catalog: false });
     expect(demo.token.length).toBeGreaterThan(20);
@@ -76,7 +76,11 @@ describe('tokens', () => {
 describe('service token', () => {
   it('one authentication serves many validations; the cache answers repeats', async () => {
     const issuer = client(ks.admin);
-    const tokens = await Promise.all([issuer.issueToken(ks.demo, { catalog: false }), issuer.issueToken(ks.admin, { catalog: false }), issuer.issueToken(ks.demo, { catalog: false })]);
+    const tokens = await Promise.all([
+      issuer.issueToken(ks.demo, { catalog: false }),
+      issuer.issueToken(ks.admin, { catalog: false }),
+      issuer.issueToken(ks.demo, { catalog: false }),
+    ]);
     const svc = client(ks.service);
     // Concurrent first calls share the one authentication in flight.
     await Promise.all(tokens.map((t) => svc.validateToken(t.token)));
@@ -100,7 +104,7 @@ describe('service token', () => {
     expect(await svc.getServiceToken()).not.toBe(own);
   });
 
-  it('revoked callers\' tokens become invalid once the cache time is over', async () => {
+  it("revoked callers' tokens become invalid once the cache time is over", async () => {
     const svc = client(ks.service, { tokenCacheTime: 0 });
     const admin = client(ks.admin);
     const demoTok = (await admin.issueToken(ks.demo, { catalog: false })).token;

@@ -28,7 +28,7 @@ afterAll(async () => {
   for (const h of ['compute1', 'compute2']) for (const n of [name, redis]) await removeQuietly(engine(h), n);
 });
 
-test('the plugin adds its commands beside Swift\'s `container` group', async () => {
+test("the plugin adds its commands beside Swift's `container` group", async () => {
   const help = await openstack(['container', 'migration', 'list', '--help']);
   expect(help.code).toBe(0);
   expect(help.stdout).toContain('--status <status>');
@@ -69,7 +69,8 @@ interface ModeSupport {
 }
 
 test('host list shows the modes each host supports, --long why it lacks the others', async () => {
-  const rest = (await admin<{ hosts: { name: string; criu_ok: boolean; modes: Record<'pre_copy' | 'post_copy', ModeSupport> | null }[] }>('GET', '/v1/hosts')).body.hosts;
+  const rest = (await admin<{ hosts: { name: string; criu_ok: boolean; modes: Record<'pre_copy' | 'post_copy', ModeSupport> | null }[] }>('GET', '/v1/hosts'))
+    .body.hosts;
   const r = await openstack(['container', 'host', 'list', '-f', 'json']);
   expect(r.code).toBe(0);
   const rows = JSON.parse(r.stdout) as Record<string, string>[];
@@ -122,7 +123,10 @@ test('migration list -f json parses and shows it; filters work', async () => {
   expect(row).toMatchObject({ Container: name, 'Source Host': 'compute1', 'Dest Host': 'compute2', Status: 'completed' });
   expect(row?.['Downtime (ms)']).toEqual(expect.any(Number));
 
-  const mine = JSON.parse((await openstack(['container', 'migration', 'list', '--container', name, '--long', '-f', 'json'])).stdout) as Record<string, unknown>[];
+  const mine = JSON.parse((await openstack(['container', 'migration', 'list', '--container', name, '--long', '-f', 'json'])).stdout) as Record<
+    string,
+    unknown
+  >[];
   expect(mine.map((x) => x.UUID)).toEqual([uuid]);
   expect(mine[0]['Total (ms)']).toEqual(expect.any(Number));
   const failed = JSON.parse((await openstack(['container', 'migration', 'list', '--status', 'failed', '-f', 'json'])).stdout) as Record<string, unknown>[];
@@ -166,7 +170,9 @@ test('container migrate --post-copy --wait moves Redis, showing the memory moved
   expect(lines[lines.length - 2]).toMatch(new RegExp(`\\s100% compute1 -> compute2  completed ${mb}/${mb} MB memory, mode post-copy$`));
   // Polls every 0.1 s see the migration in flight at least once; which phase they catch depends on the machine's load.
   expect(r.stderr).toMatch(/ (accepted|queued|preparing|pre-migrating|running|post-migrating) (\([a-z-]+\) )?.*mode post-copy\n/);
-  expect(lines[lines.length - 1]).toMatch(new RegExp(`^Migration ${String(m.uuid)} of ${redis} completed: compute1 -> compute2 in [\\d.]+ s, downtime \\d+ ms, mode post-copy$`));
+  expect(lines[lines.length - 1]).toMatch(
+    new RegExp(`^Migration ${String(m.uuid)} of ${redis} completed: compute1 -> compute2 in [\\d.]+ s, downtime \\d+ ms, mode post-copy$`),
+  );
   const c2 = engine('compute2');
   expect((await c2.getContainer(redis).inspect()).State.Running).toBe(true);
   expect(await execOut(c2, redis, ['redis-cli', 'GET', 'sentinel'])).toBe(redis);
@@ -175,7 +181,10 @@ test('container migrate --post-copy --wait moves Redis, showing the memory moved
 
   const show = JSON.parse((await openstack(['container', 'migration', 'show', String(m.uuid), '-f', 'json'])).stdout) as Record<string, unknown>;
   expect(show).toMatchObject({ mode: 'post-copy', memory_total_bytes: m.memory_total_bytes, memory_remaining_bytes: 0 });
-  const listed = JSON.parse((await openstack(['container', 'migration', 'list', '--container', redis, '--long', '-f', 'json'])).stdout) as Record<string, unknown>[];
+  const listed = JSON.parse((await openstack(['container', 'migration', 'list', '--container', redis, '--long', '-f', 'json'])).stdout) as Record<
+    string,
+    unknown
+  >[];
   expect(listed).toHaveLength(1);
   expect(listed[0]).toMatchObject({ UUID: m.uuid, Mode: 'post-copy', 'Remaining Memory Bytes': 0 });
 
@@ -185,7 +194,9 @@ test('container migrate --post-copy --wait moves Redis, showing the memory moved
   expect(forced.stdout).toBe('');
   const errLines = forced.stderr.trim().split('\n');
   expect(errLines).toHaveLength(1);
-  expect(errLines[0]).toMatch(new RegExp(`^Migration ${String(m.uuid)} is already completed; there is nothing to complete\\. \\(HTTP 409, request req-[0-9a-f-]+\\)$`));
+  expect(errLines[0]).toMatch(
+    new RegExp(`^Migration ${String(m.uuid)} is already completed; there is nothing to complete\\. \\(HTTP 409, request req-[0-9a-f-]+\\)$`),
+  );
 });
 
 test('force complete of an unknown uuid fails with one clear line; a member is refused', async () => {

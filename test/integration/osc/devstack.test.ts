@@ -82,7 +82,12 @@ describe('configure_ferry', () => {
     expect(c.oslo_messaging_notifications.driver).toBe('messagingv2');
     // DevStack's authtoken helper was used, and what Ferry does not read was taken out again.
     expect(r.nonIni).toContain(`configure_keystone_authtoken_middleware ${conf()} ferry`);
-    expect(r.nonIni.filter((l) => l.startsWith('inidelete')).map((l) => l.split(' ').pop()).sort()).toEqual(['cafile', 'interface', 'memcached_servers']);
+    expect(
+      r.nonIni
+        .filter((l) => l.startsWith('inidelete'))
+        .map((l) => l.split(' ').pop())
+        .sort(),
+    ).toEqual(['cafile', 'interface', 'memcached_servers']);
     expect(fs.existsSync(path.join(work, 'etc/ferry/policy.yaml'))).toBe(true);
   });
 
@@ -117,7 +122,9 @@ describe('the data channel CA (issue 20 hole 7): only the signing node holds its
     const nodeB = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-devstack-b-'));
     try {
       const run2 = (env: Record<string, string>) =>
-        run('bash', [HARNESS, 'configure_ferry'], { env: { ...process.env, CALLS: path.join(nodeB, 'calls'), WORK: nodeB, FERRY_HOST: 'node-b', FERRY_DATA_CHANNEL_SIGNER: 'False', ...env } });
+        run('bash', [HARNESS, 'configure_ferry'], {
+          env: { ...process.env, CALLS: path.join(nodeB, 'calls'), WORK: nodeB, FERRY_HOST: 'node-b', FERRY_DATA_CHANNEL_SIGNER: 'False', ...env },
+        });
       // nothing copied yet: it refuses, and makes no CA of its own
       const bare = await run2({});
       expect(bare.code).not.toBe(0);

@@ -16,7 +16,7 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
       args,
       { env: opts.env ?? process.env, cwd: opts.cwd ?? repoRoot, timeout: opts.timeout ?? 600_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );

@@ -59,7 +59,11 @@ type Host = 'compute1' | 'compute2';
 async function devcloud(args: string[], env: Record<string, string> = {}): Promise<string> {
   const clean = { ...process.env };
   for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete clean[k];
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env: { ...clean, ...env }, timeout: 600_000, maxBuffer: 16 << 20 });
+  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], {
+    env: { ...clean, ...env },
+    timeout: 600_000,
+    maxBuffer: 16 << 20,
+  });
   return r.stdout;
 }
 
@@ -215,7 +219,11 @@ describe('rolling upgrade from the previous release (grenade)', () => {
   /** The recorded service versions: each service's row, refreshed since `since`, at the version of its code. */
   async function expectRecordedVersions(since: number): Promise<void> {
     const repo = new SqlRepository(db!);
-    const want = (binary: string, host: string, service: string) => ({ binary, host, service_version: upgraded.has(service) ? versions.newService : versions.oldService });
+    const want = (binary: string, host: string, service: string) => ({
+      binary,
+      host,
+      service_version: upgraded.has(service) ? versions.newService : versions.oldService,
+    });
     const expected = [
       want('ferry-compute', 'compute1', 'compute1'),
       want('ferry-compute', 'compute2', 'compute2'),
@@ -293,7 +301,10 @@ describe('rolling upgrade from the previous release (grenade)', () => {
     for (const image of ['ferry/counter:latest', 'ferry/redis:latest', 'ferry/stream:latest']) {
       const out = await engines.compute2.loadImage(await engines.compute1.getImage(image).get());
       await new Promise<void>((resolve, reject) => {
-        out.on('data', () => undefined).on('end', () => resolve()).on('error', reject);
+        out
+          .on('data', () => undefined)
+          .on('end', () => resolve())
+          .on('error', reject);
       });
     }
     const start = async (h: Host, name: string, opts: Record<string, unknown>) => {
@@ -403,7 +414,13 @@ describe('rolling upgrade from the previous release (grenade)', () => {
     await expectCounted(names.counterB, counterBefore);
     const newToOld = await expectMoved(await migrate(names.stream, 'compute2', 'new host -> old host'));
     expect(newToOld.connections_preserved).toBe(true);
-    figures.mixed_hosts = [oldToNew, newToOld].map((m) => ({ container: m.container_name, from: m.source_host, to: m.dest_host, total_ms: m.total_ms, freeze_ms: m.freeze_ms }));
+    figures.mixed_hosts = [oldToNew, newToOld].map((m) => ({
+      container: m.container_name,
+      from: m.source_host,
+      to: m.dest_host,
+      total_ms: m.total_ms,
+      freeze_ms: m.freeze_ms,
+    }));
     stage('mixed-host migrations completed');
   });
 
@@ -440,7 +457,9 @@ describe('rolling upgrade from the previous release (grenade)', () => {
   it('nothing lost: each migration asked for completed exactly once, each container runs once with its state, the stream read on one connection', async () => {
     for (const n of Object.values(names)) {
       const mine = asked.filter((a) => a.name === n).map((a) => a.uuid);
-      const listed = (await ferry().request<{ migrations: Migration[] }>('GET', `/v1/migrations?container=${n}`)).body.migrations.filter((m) => m.container_name === n);
+      const listed = (await ferry().request<{ migrations: Migration[] }>('GET', `/v1/migrations?container=${n}`)).body.migrations.filter(
+        (m) => m.container_name === n,
+      );
       expect({ n, listed: listed.map((m) => [m.uuid, m.status]).sort() }).toEqual({ n, listed: mine.map((u) => [u, 'completed']).sort() });
       await expectOneCopy(n);
     }

@@ -106,8 +106,26 @@ function seed(conductor: FakeConductor): void {
     transferred_bytes: 4210688,
   });
   const containers = [
-    { container_id: conductor.containers[0].id, container_name: 'counter', container_status: 'running', status: 'completed' as const, migration_uuid: DONE_MIGRATION, dest_host: 'compute2', reason: null, updated_at: t0 },
-    { container_id: conductor.containers[1].id, container_name: 'redis', container_status: 'exited', status: 'not-moved' as const, migration_uuid: null, dest_host: null, reason: 'not running', updated_at: t0 },
+    {
+      container_id: conductor.containers[0].id,
+      container_name: 'counter',
+      container_status: 'running',
+      status: 'completed' as const,
+      migration_uuid: DONE_MIGRATION,
+      dest_host: 'compute2',
+      reason: null,
+      updated_at: t0,
+    },
+    {
+      container_id: conductor.containers[1].id,
+      container_name: 'redis',
+      container_status: 'exited',
+      status: 'not-moved' as const,
+      migration_uuid: null,
+      dest_host: null,
+      reason: 'not running',
+      updated_at: t0,
+    },
   ];
   const e: Evacuation = {
     uuid: EVACUATION,
@@ -158,7 +176,10 @@ const SAMPLE_RE =
 
 function readReference(): Section[] {
   const sections: Section[] = [];
-  for (const file of fs.readdirSync(DOC_DIR).filter((f) => f.endsWith('.md')).sort()) {
+  for (const file of fs
+    .readdirSync(DOC_DIR)
+    .filter((f) => f.endsWith('.md'))
+    .sort()) {
     let current: Section | undefined;
     for (const line of fs.readFileSync(path.join(DOC_DIR, file), 'utf8').split('\n')) {
       const h = HEADING_RE.exec(line);
@@ -252,7 +273,8 @@ function kind(v: unknown): string {
 
 /** Every difference between an actual answer and its sample, one line each ("" path: the top). */
 export function differences(actual: unknown, sample: unknown, at = '$', key = ''): string[] {
-  if (kind(actual) !== kind(sample)) return [`${at}: the API gives ${kind(actual)} (${JSON.stringify(actual)}), the sample ${kind(sample)} (${JSON.stringify(sample)})`];
+  if (kind(actual) !== kind(sample))
+    return [`${at}: the API gives ${kind(actual)} (${JSON.stringify(actual)}), the sample ${kind(sample)} (${JSON.stringify(sample)})`];
   if (TYPE_ONLY_KEYS.has(key)) return [];
   if (Array.isArray(actual) && Array.isArray(sample)) {
     if (actual.length !== sample.length) return [`${at}: the API gives ${actual.length} items, the sample ${sample.length}`];
@@ -288,7 +310,9 @@ async function freshApi(): Promise<string> {
   conf.api.max_limit = 1000;
   const conductor = new FakeConductor();
   seed(conductor);
-  server = await serve(createApp({ conf, identity: new FakeIdentity(), policy: Policy.fromRules({}), conductor, logger: silentLogger, healthcheck: () => true }));
+  server = await serve(
+    createApp({ conf, identity: new FakeIdentity(), policy: Policy.fromRules({}), conductor, logger: silentLogger, healthcheck: () => true }),
+  );
   return server.url;
 }
 
@@ -303,7 +327,11 @@ describe('the api-ref samples are what the API answers', () => {
     const base = await freshApi();
     const raw = s.request === undefined ? undefined : fs.readFileSync(path.join(DOC_DIR, s.request), 'utf8');
     if (raw !== undefined) JSON.parse(raw);
-    const r = await call(base, s.method, s.url, { token: TOKENS[s.who], apiVersion: s.version, ...(raw !== undefined ? { raw, headers: { 'content-type': 'application/json' } } : {}) });
+    const r = await call(base, s.method, s.url, {
+      token: TOKENS[s.who],
+      apiVersion: s.version,
+      ...(raw !== undefined ? { raw, headers: { 'content-type': 'application/json' } } : {}),
+    });
     const context = `${s.file}: ${s.method} ${s.url} -> ${r.status} ${r.text.slice(0, 400)}`;
     expect([context, r.status]).toEqual([context, s.status]);
     if (s.url.startsWith('/v1/') && s.version !== 'latest' && r.status !== 406 && r.status !== 400 && r.status !== 401) {
@@ -346,10 +374,12 @@ describe('the api-ref covers the API, and only the API', () => {
     }
   });
 
-  it("each section names exactly the policy rules the defaults give its method and path, with their default check", () => {
+  it('each section names exactly the policy rules the defaults give its method and path, with their default check', () => {
     for (const s of sections) {
       const where = `${s.file}: ${s.method} ${s.path}`;
-      const rules = DEFAULT_POLICIES.filter((p) => p.operations.some((o) => o.method === s.method && routeKey(o.method, o.path) === routeKey(s.method, s.path)));
+      const rules = DEFAULT_POLICIES.filter((p) =>
+        p.operations.some((o) => o.method === s.method && routeKey(o.method, o.path) === routeKey(s.method, s.path)),
+      );
       const named = [...new Set([...s.text.matchAll(/`(ferry:[a-z_:]+)`/g)].map((m) => m[1]))].sort();
       expect([where, named]).toEqual([where, rules.map((r) => r.name).sort()]);
       for (const r of rules) expect([where, s.text.includes(`\`${r.name}\` (default \`${r.check_str}\``)]).toEqual([where, true]);
@@ -368,7 +398,13 @@ describe('the api-ref covers the API, and only the API', () => {
       const at = async (v: string) => {
         const base = await freshApi();
         try {
-          return (await call(base, s.method, admin.url, { token: ADMIN_TOKEN, apiVersion: v, ...(raw !== undefined ? { raw, headers: { 'content-type': 'application/json' } } : {}) })).status;
+          return (
+            await call(base, s.method, admin.url, {
+              token: ADMIN_TOKEN,
+              apiVersion: v,
+              ...(raw !== undefined ? { raw, headers: { 'content-type': 'application/json' } } : {}),
+            })
+          ).status;
         } finally {
           await server?.close();
           server = undefined;
@@ -391,8 +427,10 @@ describe('differences (the comparison the samples rely on)', () => {
   it('finds a missing key, an extra key, a changed type and a changed fixed value, and masks what varies', () => {
     const sample = { migration: { uuid: RUNNING_MIGRATION, status: 'running', progress: 40, links: [{ href: `x?marker=${DONE_MIGRATION}` }] } };
     expect(differences({ migration: { uuid: EVACUATION, status: 'running', progress: 40, links: [{ href: `x?marker=${EVACUATION}` }] } }, sample)).toEqual([]);
-    expect(differences({ migration: { uuid: EVACUATION, status: 'running', progress: 40 } }, sample)).toEqual(['$.migration.links: in the sample, not in the API\'s answer']);
-    expect(differences({ migration: { ...sample.migration, extra: 1 } }, sample)).toEqual(['$.migration.extra: in the API\'s answer, not in the sample']);
+    expect(differences({ migration: { uuid: EVACUATION, status: 'running', progress: 40 } }, sample)).toEqual([
+      "$.migration.links: in the sample, not in the API's answer",
+    ]);
+    expect(differences({ migration: { ...sample.migration, extra: 1 } }, sample)).toEqual(["$.migration.extra: in the API's answer, not in the sample"]);
     expect(differences({ migration: { ...sample.migration, progress: '40' } }, sample)).toHaveLength(1);
     expect(differences({ migration: { ...sample.migration, status: 'completed' } }, sample)).toHaveLength(1);
     expect(differences({ v: '1.3' }, { v: '1.4' })).toHaveLength(1);

@@ -283,7 +283,12 @@ describe('policy', () => {
       conductor.add({ container_name: 'a', project_id: 'p-demo' });
       const unowned = conductor.add({ container_name: 'b', project_id: null });
       for (const token of ['domain-member', 'unscoped']) {
-        for (const path of ['/v1/migrations', '/v1/migrations?project_id=p-demo', `/v1/migrations/${unowned.uuid}`, '/v1/migrations/0b6b2c1e-4e1a-4f43-9a3e-2f1f3c7a9d10']) {
+        for (const path of [
+          '/v1/migrations',
+          '/v1/migrations?project_id=p-demo',
+          `/v1/migrations/${unowned.uuid}`,
+          '/v1/migrations/0b6b2c1e-4e1a-4f43-9a3e-2f1f3c7a9d10',
+        ]) {
           const r = await call(s.url, 'GET', path, { token });
           expect([token, path, r.status, r.json.error?.ferry_code]).toEqual([token, path, 403, 'project_scope_required']);
           expect(r.json.error.message).toMatch(/this token has no project/);
@@ -636,7 +641,11 @@ describe('errors', () => {
     ['compute2', /must be a JSON object/],
     [null, /must be a JSON object/],
   ])('bad body %j -> 400', async (body, message) => {
-    const r = await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, raw: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const r = await call(base, 'POST', '/v1/containers/counter/migrate', {
+      token: ADMIN_TOKEN,
+      raw: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(r.status).toBe(400);
     expectErrorShape(r, 400, 'Bad Request');
     expect(r.json.error.message).toMatch(message);
@@ -657,7 +666,11 @@ describe('errors', () => {
   });
 
   it('a body that is not JSON -> 415; too large -> 413', async () => {
-    const r = await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, raw: 'host=compute2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await call(base, 'POST', '/v1/containers/counter/migrate', {
+      token: ADMIN_TOKEN,
+      raw: 'host=compute2',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(r.status).toBe(415);
     expectErrorShape(r, 415, 'Unsupported Media Type');
     const big = await call(base, 'POST', '/v1/containers/counter/migrate', { token: ADMIN_TOKEN, body: { host: 'x'.repeat(4000) } });
@@ -670,7 +683,10 @@ describe('errors', () => {
   it.each([
     ['?status=flying', /Invalid query parameter "status": must be one of accepted, pre-migrating, running/],
     ['?status=running&status=failed', /"status": must be given only once/],
-    ['?colour=red', /Unknown query parameter: "colour" \(allowed: container, status, source_host, dest_host, user_id, project_id, changes-since, changes-before, limit, marker, sort_key, sort_dir\)/],
+    [
+      '?colour=red',
+      /Unknown query parameter: "colour" \(allowed: container, status, source_host, dest_host, user_id, project_id, changes-since, changes-before, limit, marker, sort_key, sort_dir\)/,
+    ],
     ['?limit=0', /"limit": must be a positive integer/],
     ['?marker=abc', /"marker": must be the uuid of a migration/],
     ['?changes-since=soon', /"changes-since": must be an ISO 8601 date-time/],

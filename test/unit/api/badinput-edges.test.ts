@@ -37,7 +37,9 @@ describe('requests Node cannot parse', () => {
     expect(res).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     expect(res).toMatch(/\r\nContent-Type: application\/json/);
     expect(res).toMatch(/\r\nX-OpenStack-Request-Id: req-[0-9a-f-]{36}\r\n/);
-    expect(JSON.parse(res.split('\r\n\r\n')[1])).toEqual({ error: { code: 431, title: 'Request Header Fields Too Large', message: expect.stringMatching(/too large/) } });
+    expect(JSON.parse(res.split('\r\n\r\n')[1])).toEqual({
+      error: { code: 431, title: 'Request Header Fields Too Large', message: expect.stringMatching(/too large/) },
+    });
   });
 
   it('a request line that is not HTTP: 400 with the JSON error body', async () => {
@@ -95,7 +97,9 @@ describe('config files', () => {
       'f.conf line 3: "[conductor" is not a section header (write it as [name], at the start of the line)',
     );
     // The ini reader would drop a section whose header carries a comment or is indented: refused too, not ignored.
-    expect(() => applyIni(defaultConfig(), '[conductor] # the conductor\nservice_down_time = 5\n', 'f.conf')).toThrow(/f\.conf line 1: .* is not a section header/);
+    expect(() => applyIni(defaultConfig(), '[conductor] # the conductor\nservice_down_time = 5\n', 'f.conf')).toThrow(
+      /f\.conf line 1: .* is not a section header/,
+    );
     expect(() => applyIni(defaultConfig(), '  [conductor]\nservice_down_time = 5\n', 'f.conf')).toThrow(/f\.conf line 1: .* is not a section header/);
     expect(applyIni(defaultConfig(), '[conductor]  \r\nservice_down_time = 5\n', 'f.conf').conductor.service_down_time).toBe(5);
   });

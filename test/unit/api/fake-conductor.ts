@@ -5,14 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { chooseTarget } from '../../../src/conductor/hosts.js';
 import type { RequestContext } from '../../../src/common/context.js';
-import {
-  ContainerNotFound,
-  EvacuationNotFound,
-  HostNotFound,
-  InvalidInput,
-  InvalidMigrationState,
-  MigrationNotFound,
-} from '../../../src/common/errors.js';
+import { ContainerNotFound, EvacuationNotFound, HostNotFound, InvalidInput, InvalidMigrationState, MigrationNotFound } from '../../../src/common/errors.js';
 import type {
   ConductorAPI,
   ContainerListRequest,
@@ -69,8 +62,22 @@ export class FakeConductor implements ConductorAPI {
   readonly evacuations = new Map<string, Evacuation>();
   hosts: ComputeHost[] = [hostFixture('compute1'), hostFixture('compute2', { migration_address: '127.0.0.1:9519', containers: 0 })];
   containers: Container[] = [
-    { id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2', name: 'counter', host: 'compute1', image: 'busybox', status: 'running', project_id: 'p-demo' },
-    { id: 'f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d', name: 'redis', host: 'compute1', image: 'redis:7', status: 'running', project_id: null },
+    {
+      id: 'a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2',
+      name: 'counter',
+      host: 'compute1',
+      image: 'busybox',
+      status: 'running',
+      project_id: 'p-demo',
+    },
+    {
+      id: 'f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d',
+      name: 'redis',
+      host: 'compute1',
+      image: 'redis:7',
+      status: 'running',
+      project_id: null,
+    },
   ];
   /** Make the next call reject with this. */
   failNext: Error | undefined;
@@ -202,11 +209,32 @@ export class FakeConductor implements ConductorAPI {
     const now = new Date().toISOString();
     const containers = this.containers
       .filter((c) => c.host === host)
-      .map((c) => ({ container_id: c.id, container_name: c.name, container_status: c.status, status: 'pending' as const, migration_uuid: null, dest_host: null, reason: null, updated_at: now }));
+      .map((c) => ({
+        container_id: c.id,
+        container_name: c.name,
+        container_status: c.status,
+        status: 'pending' as const,
+        migration_uuid: null,
+        dest_host: null,
+        reason: null,
+        updated_at: now,
+      }));
     const e: Evacuation = {
-      uuid: randomUUID(), host, target_host: opts.target_host ?? null, max_parallel: opts.max_parallel ?? 1, post_copy: Boolean(opts.post_copy),
-      status: 'running', host_disabled: true, error: null, request_id: ctx.request_id, user_id: ctx.user_id, project_id: ctx.project_id,
-      created_at: now, updated_at: now, containers, counts: countByStatus(containers),
+      uuid: randomUUID(),
+      host,
+      target_host: opts.target_host ?? null,
+      max_parallel: opts.max_parallel ?? 1,
+      post_copy: Boolean(opts.post_copy),
+      status: 'running',
+      host_disabled: true,
+      error: null,
+      request_id: ctx.request_id,
+      user_id: ctx.user_id,
+      project_id: ctx.project_id,
+      created_at: now,
+      updated_at: now,
+      containers,
+      counts: countByStatus(containers),
     };
     this.evacuations.set(e.uuid, e);
     return e;

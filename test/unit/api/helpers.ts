@@ -38,7 +38,10 @@ export class FakeIdentity implements TokenValidator {
   readonly tokens = new Map<string, TokenInfo>([
     [ADMIN_TOKEN, tokenInfo()],
     [DEMO_TOKEN, tokenInfo({ user_id: 'u-demo', user_name: 'demo', project_id: 'p-demo', project_name: 'demo', roles: ['member', 'reader'] })],
-    [READER_TOKEN, tokenInfo({ user_id: 'u-reader', user_name: 'demo-reader', project_id: 'p-demo', project_name: 'demo', roles: ['reader'], is_admin_project: false })],
+    [
+      READER_TOKEN,
+      tokenInfo({ user_id: 'u-reader', user_name: 'demo-reader', project_id: 'p-demo', project_name: 'demo', roles: ['reader'], is_admin_project: false }),
+    ],
   ]);
   readonly seen: string[] = [];
   unavailable = false;

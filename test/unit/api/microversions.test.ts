@@ -28,7 +28,11 @@ beforeEach(() => {
   conductor.migrations.clear();
   conductor.evacuations.clear();
   conductor.hosts = [
-    hostFixture('compute1', { memory_used_bytes: 1, memory_total_bytes: 2, modes: { post_copy: { ok: true, reason: null }, pre_copy: { ok: true, reason: null } } }),
+    hostFixture('compute1', {
+      memory_used_bytes: 1,
+      memory_total_bytes: 2,
+      modes: { post_copy: { ok: true, reason: null }, pre_copy: { ok: true, reason: null } },
+    }),
     hostFixture('compute2', { containers: 0 }),
   ];
 });
@@ -62,12 +66,16 @@ describe('the header', () => {
     expect(`${v.major}.${v.minor}`).toBe(version);
   });
 
-  it.each(['container-migration', 'container-migration 1', 'container-migration 1.x', 'container-migration 01.1', 'container-migration 1.1 1.2', 'container-migration 1.1, container-migration 1.2'])(
-    '%j is malformed (InvalidApiVersion)',
-    (header) => {
-      expect(() => requestedVersion(header)).toThrow(InvalidApiVersion);
-    },
-  );
+  it.each([
+    'container-migration',
+    'container-migration 1',
+    'container-migration 1.x',
+    'container-migration 01.1',
+    'container-migration 1.1 1.2',
+    'container-migration 1.1, container-migration 1.2',
+  ])('%j is malformed (InvalidApiVersion)', (header) => {
+    expect(() => requestedVersion(header)).toThrow(InvalidApiVersion);
+  });
 
   it.each(['container-migration 0.9', 'container-migration 2.0', 'container-migration 1.99'])('%j is outside the range (ApiVersionNotAvailable)', (header) => {
     expect(() => requestedVersion(header)).toThrow(ApiVersionNotAvailable);

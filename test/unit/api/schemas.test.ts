@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseContainerPage, parseContainerRef, parseIsoTime, parseMigrateBody, parseMigrationFilters, parseMigrationId, parseNoQuery } from '../../../src/api/schemas.js';
+import {
+  parseContainerPage,
+  parseContainerRef,
+  parseIsoTime,
+  parseMigrateBody,
+  parseMigrationFilters,
+  parseMigrationId,
+  parseNoQuery,
+} from '../../../src/api/schemas.js';
 import { ContainerNotFound, InvalidInput, MigrationNotFound } from '../../../src/common/errors.js';
 import { MIGRATION_STATUSES } from '../../../src/objects/migration.js';
 
@@ -22,9 +30,7 @@ describe('migrate body', () => {
   });
 
   it('rejects unknown fields, naming them and what is allowed', () => {
-    expect(message(() => parseMigrateBody({ host: 'a', hots: 'b', x: 1 }))).toBe(
-      'Unknown fields in the request body: "hots", "x" (allowed: host, post_copy)',
-    );
+    expect(message(() => parseMigrateBody({ host: 'a', hots: 'b', x: 1 }))).toBe('Unknown fields in the request body: "hots", "x" (allowed: host, post_copy)');
   });
 
   it('rejects wrong types and values', () => {
@@ -53,9 +59,7 @@ describe('migration filters', () => {
     for (const s of MIGRATION_STATUSES) {
       expect(parseMigrationFilters({ status: s })).toEqual({ status: s });
     }
-    expect(message(() => parseMigrationFilters({ status: 'done' }))).toBe(
-      `Invalid query parameter "status": must be one of ${MIGRATION_STATUSES.join(', ')}`,
-    );
+    expect(message(() => parseMigrationFilters({ status: 'done' }))).toBe(`Invalid query parameter "status": must be one of ${MIGRATION_STATUSES.join(', ')}`);
   });
 
   it('rejects unknown and repeated parameters', () => {
@@ -100,7 +104,9 @@ describe('paging and sorting (Nova habits)', () => {
     }
     expect(message(() => parseMigrationFilters({ limit: ['1', '2'] }))).toBe('Invalid query parameter "limit": must be given only once');
     expect(message(() => parseMigrationFilters({ marker: 'nope' }))).toBe('Invalid query parameter "marker": must be the uuid of a migration');
-    expect(message(() => parseMigrationFilters({ sort_key: 'colour' }))).toMatch(/^Invalid query parameter "sort_key": must be one of created_at, updated_at, /);
+    expect(message(() => parseMigrationFilters({ sort_key: 'colour' }))).toMatch(
+      /^Invalid query parameter "sort_key": must be one of created_at, updated_at, /,
+    );
     expect(message(() => parseMigrationFilters({ sort_dir: 'up' }))).toBe('Invalid query parameter "sort_dir": must be one of asc, desc');
     expect(message(() => parseMigrationFilters({ 'changes-since': 'yesterday' }))).toBe(
       'Invalid query parameter "changes-since": must be an ISO 8601 date-time, e.g. 2026-11-30T06:00:00Z',

@@ -104,10 +104,12 @@ describe('control-plane benchmark', () => {
     await fake.call(ctx, src, 'cleanup_source', { migration_id: 'm1', container_id: c.id });
     expect(fleet.containers(src).map((x) => x.id)).not.toContain(c.id);
     expect(fleet.state(dst).memory_used_bytes).toBeGreaterThan(0);
-    await expect(fake.call(ctx, src, 'check_can_migrate_source', { migration_id: 'm2', container: 'nope', dest_host: dst, dest: null })).rejects.toThrow(/no container nope/);
+    await expect(fake.call(ctx, src, 'check_can_migrate_source', { migration_id: 'm2', container: 'nope', dest_host: dst, dest: null })).rejects.toThrow(
+      /no container nope/,
+    );
   });
 
-  it('parses its flags: the defaults are the issue\'s scale, --quick the smoke one', () => {
+  it("parses its flags: the defaults are the issue's scale, --quick the smoke one", () => {
     const full = parseControlPlane([], '/repo');
     const quick = parseControlPlane(['--quick', '--backends', 'sqlite', '--conductors', '1'], '/repo');
     if (typeof full === 'string' || typeof quick === 'string') throw new Error('usage returned');

@@ -4,8 +4,21 @@ import { decades, downtimeChart } from '../../../src/bench/svg.js';
 
 describe('downtimeChart', () => {
   const svg = downtimeChart([
-    { name: 'Ferry <REST>', points: [{ x: 12e6, y: 2100, label: 'redis-100k' }, { x: 180e6, y: 9800 }, { x: 1e6, y: 1400 }] },
-    { name: 'raw CRIU', points: [{ x: 12e6, y: 170 }, { x: 0, y: 5 }] },
+    {
+      name: 'Ferry <REST>',
+      points: [
+        { x: 12e6, y: 2100, label: 'redis-100k' },
+        { x: 180e6, y: 9800 },
+        { x: 1e6, y: 1400 },
+      ],
+    },
+    {
+      name: 'raw CRIU',
+      points: [
+        { x: 12e6, y: 170 },
+        { x: 0, y: 5 },
+      ],
+    },
   ]);
 
   test('is one well-formed SVG document', () => {

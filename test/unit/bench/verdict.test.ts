@@ -2,7 +2,18 @@ import { describe, expect, test } from '@jest/globals';
 import { markdown, summarize, terminalTable, type ReportInput } from '../../../src/bench/report.js';
 import { emptyResult, judgedMigration, stateAfterMove, stateBeforeFreeze, type StateAccess } from '../../../src/bench/runners/common.js';
 import type { RunResult, Workload } from '../../../src/bench/types.js';
-import { allTries, applyFailure, applyVerdict, emptyEvidence, judgeEvidence, logLinesSince, mayRetry, numbersIn, verdictOf, type StateEvidence } from '../../../src/bench/verdict.js';
+import {
+  allTries,
+  applyFailure,
+  applyVerdict,
+  emptyEvidence,
+  judgeEvidence,
+  logLinesSince,
+  mayRetry,
+  numbersIn,
+  verdictOf,
+  type StateEvidence,
+} from '../../../src/bench/verdict.js';
 import { findWorkloads } from '../../../src/bench/workloads.js';
 
 const [counter, redis] = findWorkloads(['counter', 'redis-100k']);
@@ -79,7 +90,7 @@ describe('the source copy and the downtime', () => {
   });
 });
 
-describe('collecting the evidence through a runner\'s access', () => {
+describe("collecting the evidence through a runner's access", () => {
   function fakeAccess(log: string[], over: Partial<StateAccess> = {}): StateAccess {
     const db = new Map<string, string>();
     const cli = async (args: string[]) => {
@@ -123,7 +134,10 @@ describe('collecting the evidence through a runner\'s access', () => {
 
   test('a read that throws after the move leaves the evidence empty (not verified), not the bench broken', async () => {
     const e = emptyEvidence();
-    const a = fakeAccess([], { counterAfter: () => Promise.reject(new Error('no such container')), sourceGone: () => Promise.reject(new Error('engine down')) });
+    const a = fakeAccess([], {
+      counterAfter: () => Promise.reject(new Error('no such container')),
+      sourceGone: () => Promise.reject(new Error('engine down')),
+    });
     await stateBeforeFreeze(counter, a, e);
     await stateAfterMove(counter, a, e, 0);
     expect(e.counter_after).toBeNull();
@@ -133,7 +147,16 @@ describe('collecting the evidence through a runner\'s access', () => {
 
   test('judgedMigration: a failing migration throws before any verdict', async () => {
     const r = emptyResult('ferry-rest', counter, 1);
-    await expect(judgedMigration(r, counter, { kind: 'http', host: '127.0.0.1', port: 1, netns: null }, fakeAccess([]), () => Promise.reject(new Error('x')), () => undefined)).rejects.toThrow();
+    await expect(
+      judgedMigration(
+        r,
+        counter,
+        { kind: 'http', host: '127.0.0.1', port: 1, netns: null },
+        fakeAccess([]),
+        () => Promise.reject(new Error('x')),
+        () => undefined,
+      ),
+    ).rejects.toThrow();
     expect(r.detail.verdict).toBeUndefined();
   }, 30_000);
 });

@@ -7,7 +7,14 @@ describe('RequestContext', () => {
   });
 
   test('packed as _context_<key> and unpacked back, unknown keys kept', () => {
-    const ctx = new RequestContext({ user_id: 'u', project_id: 'p', roles: ['admin'], is_admin: true, auth_token: 'tok', extra: { instance_lock_checked: false } });
+    const ctx = new RequestContext({
+      user_id: 'u',
+      project_id: 'p',
+      roles: ['admin'],
+      is_admin: true,
+      auth_token: 'tok',
+      extra: { instance_lock_checked: false },
+    });
     const msg = packContext({ method: 'm' }, ctx.toDict());
     expect(msg._context_user_id).toBe('u');
     expect(msg._context_user).toBe('u'); // oslo.context spelling

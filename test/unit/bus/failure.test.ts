@@ -88,7 +88,11 @@ describe('dispatch (oslo RPCDispatcher rules)', () => {
       }
       expect(err).toBeInstanceOf(NoSuchMethod);
       expect((err as Error).message).toBe(`Endpoint does not support RPC method ${m}`);
-      expect(failureOf(err)).toMatchObject({ class: 'NoSuchMethod', module: 'oslo_messaging.rpc.dispatcher', args: [`Endpoint does not support RPC method ${m}`] });
+      expect(failureOf(err)).toMatchObject({
+        class: 'NoSuchMethod',
+        module: 'oslo_messaging.rpc.dispatcher',
+        args: [`Endpoint does not support RPC method ${m}`],
+      });
     }
   });
 

@@ -147,7 +147,7 @@ describe('RPC server dispatch bound', () => {
 });
 
 describe('RPC server sender', () => {
-  it("hands the endpoint the broker-validated publisher (user_id), or null, outside the context", async () => {
+  it('hands the endpoint the broker-validated publisher (user_id), or null, outside the context', async () => {
     const { bus, ep, server } = await serverWith(2);
     bus.deliver({ method: 'work', args: { id: 'a' }, _context_user_id: 'u' }, 'compute1');
     bus.deliver({ method: 'work', args: { id: 'b' } });

@@ -48,7 +48,7 @@ describe('busTlsFromOpts', () => {
     expect(busTlsFromOpts(base)).toBeUndefined();
     expect(busTlsFromOpts({ ...base, ssl_ca_file: '/nonexistent' })).toBeUndefined();
   });
-  test('on without a CA file: the system CAs, Node\'s default versions', () => {
+  test("on without a CA file: the system CAs, Node's default versions", () => {
     expect(busTlsFromOpts({ ...base, ssl: true })).toEqual({});
   });
   test('CA, client certificate (key read from the certificate file when not given)', () => {

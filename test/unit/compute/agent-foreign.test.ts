@@ -38,7 +38,15 @@ describe('cleanup_source', () => {
 
   it('naming another container than the record has: refused, nothing removed', async () => {
     const calls: string[] = [];
-    const agent = agentWith(scripted(new Map([['cid', stopped], ['other', stopped]]), calls));
+    const agent = agentWith(
+      scripted(
+        new Map([
+          ['cid', stopped],
+          ['other', stopped],
+        ]),
+        calls,
+      ),
+    );
     sourceRecord(agent, 'm1', 'cid');
     await expect(agent.cleanupSource({ migration_id: 'm1', container_id: 'other' })).rejects.toMatchObject({ name: 'InvalidInput' });
     expect(calls).toEqual([]);
@@ -72,7 +80,15 @@ describe('rollback_at_source', () => {
 
   it('naming another container than the record has: refused, nothing started', async () => {
     const calls: string[] = [];
-    const agent = agentWith(scripted(new Map([['cid', stopped], ['other', stopped]]), calls));
+    const agent = agentWith(
+      scripted(
+        new Map([
+          ['cid', stopped],
+          ['other', stopped],
+        ]),
+        calls,
+      ),
+    );
     sourceRecord(agent, 'm1', 'cid');
     await expect(agent.rollbackAtSource({ migration_id: 'm1', container_id: 'other' })).rejects.toMatchObject({ name: 'InvalidInput' });
     expect(calls).toEqual([]);
@@ -82,7 +98,12 @@ describe('rollback_at_source', () => {
     const agent = agentWith(scripted(new Map([['cid', stopped]]), calls));
     const r = agent.records.create('m1', 'source', 'c2');
     agent.records.save({ ...r, stage: 'checked', container_id: 'cid', spec: { ...spec, id: 'cid' } });
-    expect(await agent.rollbackAtSource({ migration_id: 'm1', container_id: 'cid' })).toEqual({ container_id: 'cid', running: false, from_checkpoint: false, state_kept: true });
+    expect(await agent.rollbackAtSource({ migration_id: 'm1', container_id: 'cid' })).toEqual({
+      container_id: 'cid',
+      running: false,
+      from_checkpoint: false,
+      state_kept: true,
+    });
     expect(calls.filter((c) => !c.startsWith('state '))).toEqual([]);
     expect(agent.records.load('m1')?.stage).toBe('rolled_back');
   });
@@ -94,7 +115,12 @@ describe('pre_migration', () => {
     const refusal = { reason: 'privileged', message: 'container web is privileged' };
     const agent = agentWith(scripted(new Map(), calls, { destinationRefusals: async () => [refusal] }));
     await expect(
-      agent.preMigration({ migration_id: 'm2', source_host: 'c2', spec: { ...spec, privileged: true }, export: { address: '127.0.0.1:1', token: 't'.repeat(32) } }),
+      agent.preMigration({
+        migration_id: 'm2',
+        source_host: 'c2',
+        spec: { ...spec, privileged: true },
+        export: { address: '127.0.0.1:1', token: 't'.repeat(32) },
+      }),
     ).rejects.toMatchObject({ name: 'MigrationPreCheckError', message: expect.stringMatching(/privileged/) });
     expect(agent.load('m2')).toBeNull();
     expect(calls).toEqual([]);

@@ -13,7 +13,6 @@ import { agentWith, fakeDriver, spec, type State } from './fake-driver.js';
 import { ComputeManager } from '../../../src/compute/manager.js';
 import { sleep } from '../../../src/common/sleep.js';
 
-
 describe('one step per migration at a time', () => {
   it('another step waits for the running one; the same step joins it', async () => {
     const agent = agentWith(fakeDriver(new Map(), []));
@@ -89,9 +88,9 @@ describe('arguments are checked before a step runs', () => {
     await expect(manager.dispatch('live_migration', { migration_id: '../etc', upload: { address: 'a:1', token: 'x'.repeat(20) } })).rejects.toThrow(
       /migration_id: migration_id must be a plain name/,
     );
-    await expect(manager.dispatch('pre_migration', { migration_id: 'm1', source_host: 'c1', spec: { id: 1 }, export: { address: 'a:1', token: 'x'.repeat(20) } })).rejects.toThrow(
-      /spec: spec must be a container spec/,
-    );
+    await expect(
+      manager.dispatch('pre_migration', { migration_id: 'm1', source_host: 'c1', spec: { id: 1 }, export: { address: 'a:1', token: 'x'.repeat(20) } }),
+    ).rejects.toThrow(/spec: spec must be a container spec/);
     await expect(manager.dispatch('rollback_at_destination', {})).rejects.toThrow(/migration_id/);
   });
 });
@@ -160,7 +159,15 @@ describe('a restarted agent and a post-copy the earlier run served', () => {
       const calls: string[] = [];
       const agent = agentWith(fakeDriver(state, calls));
       const r = agent.records.create('mp', 'source', 'peer');
-      agent.records.save({ ...r, stage: 'frozen', mode: 'post-copy', container_id: 's1', spec: { ...spec, id: 's1' }, page_server_pid: criu.pid, page_carrier_pid: null });
+      agent.records.save({
+        ...r,
+        stage: 'frozen',
+        mode: 'post-copy',
+        container_id: 's1',
+        spec: { ...spec, id: 's1' },
+        page_server_pid: criu.pid,
+        page_carrier_pid: null,
+      });
       expect(await agent.resume()).toEqual(['mp']);
       expect(await gone).toBe('SIGKILL');
       expect(agent.load('mp')).toMatchObject({ stage: 'frozen', page_server_pid: null });
@@ -175,13 +182,33 @@ describe('a restarted agent and a post-copy the earlier run served', () => {
 describe('a step asked again answers from the record', () => {
   it('post_migration and live_migration return what they returned before, without touching the engine', async () => {
     const agent = agentWith(fakeDriver(new Map(), [], { stagingRoot: undefined }));
-    const post = { container_id: 't1', running: true, restored_at: 5, place_ms: 1, restore_ms: 2, garp_sent: true, connections_preserved: true, post_copy: false };
+    const post = {
+      container_id: 't1',
+      running: true,
+      restored_at: 5,
+      place_ms: 1,
+      restore_ms: 2,
+      garp_sent: true,
+      connections_preserved: true,
+      post_copy: false,
+    };
     agent.records.save({ ...agent.records.create('mt', 'target', 'c1'), stage: 'restored', container_id: 't1', spec, post });
     expect(await agent.postMigrationAtDestination({ migration_id: 'mt' })).toEqual(post);
     const live = {
-      mode: 'stop-and-copy' as const, page_server: null, memory_total_bytes: 4,
-      container_id: 'cid', checkpoint_name: 'ferry-ms', fast_checkpoint: true, frozen_at: 1, checkpoint_ms: 2, transfer_ms: 3,
-      memory_bytes: 4, rootfs_bytes: 5, volume_bytes: 0, transferred_bytes: 9, parts: [],
+      mode: 'stop-and-copy' as const,
+      page_server: null,
+      memory_total_bytes: 4,
+      container_id: 'cid',
+      checkpoint_name: 'ferry-ms',
+      fast_checkpoint: true,
+      frozen_at: 1,
+      checkpoint_ms: 2,
+      transfer_ms: 3,
+      memory_bytes: 4,
+      rootfs_bytes: 5,
+      volume_bytes: 0,
+      transferred_bytes: 9,
+      parts: [],
     };
     agent.records.save({ ...agent.records.create('ms', 'source', 'c2'), stage: 'sent', container_id: 'cid', spec, live });
     expect(await agent.liveMigration({ migration_id: 'ms', upload: { address: 'a:1', token: 'x'.repeat(20) } })).toEqual(live);
@@ -194,7 +221,9 @@ describe('the source is removed only after the target runs it', () => {
     const calls: string[] = [];
     const agent = agentWith(fakeDriver(state, calls));
     agent.records.save({ ...agent.records.create('m1', 'source', 'c2'), stage: 'sent', container_id: 'cid', spec });
-    await expect(agent.cleanupSource({ migration_id: 'm1', container_id: 'cid' })).rejects.toThrow(/is running on c2: the source is removed only after the target runs it/);
+    await expect(agent.cleanupSource({ migration_id: 'm1', container_id: 'cid' })).rejects.toThrow(
+      /is running on c2: the source is removed only after the target runs it/,
+    );
     expect(calls).not.toContain('remove cid');
   });
 });

@@ -34,7 +34,11 @@ const SHARED = ['/srv/shared'];
 const ID = '0123456789abcdef'.repeat(4);
 
 /** `docker inspect` of a container made with `docker run -d [opts] image` on Docker 20.10: its defaults included. */
-function inspect(config: Partial<DockerInspect['Config']>, hostConfig: Partial<DockerInspect['HostConfig']>, extra: Partial<DockerInspect> = {}): DockerInspect {
+function inspect(
+  config: Partial<DockerInspect['Config']>,
+  hostConfig: Partial<DockerInspect['HostConfig']>,
+  extra: Partial<DockerInspect> = {},
+): DockerInspect {
   return {
     Id: ID,
     Name: '/demo',
@@ -125,9 +129,13 @@ const volumes = { 'ferry-state-vol': { driver: 'local', labels: { owner: 'test' 
 const demoSpecs: Record<string, ContainerSpec> = {
   counter: captureSpec(inspect({ Env: ['COUNTER_INTERVAL=0.2', 'PATH=/bin'] }, {}), { fabric: ['ferry-fabric'], imageRef: 'ferry/counter:latest' }),
   redis: captureSpec(
-    inspect({ Cmd: ['redis-server'], Entrypoint: ['docker-entrypoint.sh'], ExposedPorts: { '6379/tcp': {} }, WorkingDir: '/data', Volumes: { '/data': {} } }, {}, {
-      Mounts: [{ Type: 'volume', Name: 'f'.repeat(64), Source: '/var/lib/docker/volumes/x/_data', Destination: '/data', Driver: 'local', RW: true }],
-    }),
+    inspect(
+      { Cmd: ['redis-server'], Entrypoint: ['docker-entrypoint.sh'], ExposedPorts: { '6379/tcp': {} }, WorkingDir: '/data', Volumes: { '/data': {} } },
+      {},
+      {
+        Mounts: [{ Type: 'volume', Name: 'f'.repeat(64), Source: '/var/lib/docker/volumes/x/_data', Destination: '/data', Driver: 'local', RW: true }],
+      },
+    ),
     { fabric: ['ferry-fabric'], imageRef: 'ferry/redis:latest' },
   ),
   // test/integration/compute/state.test.ts: named volume, env, label, workdir, memory, restart policy, published port
@@ -141,15 +149,32 @@ const demoSpecs: Record<string, ContainerSpec> = {
         RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
         PortBindings: { '8080/tcp': [{ HostIp: '', HostPort: '18080' }] },
       },
-      { Mounts: [{ Type: 'volume', Name: 'ferry-state-vol', Source: '/var/lib/docker/volumes/ferry-state-vol/_data', Destination: '/vol', Driver: 'local', RW: true }] },
+      {
+        Mounts: [
+          { Type: 'volume', Name: 'ferry-state-vol', Source: '/var/lib/docker/volumes/ferry-state-vol/_data', Destination: '/vol', Driver: 'local', RW: true },
+        ],
+      },
     ),
     { fabric: ['ferry-fabric'], imageRef: 'ferry/counter:latest', volumes },
   ),
   // demo.ts / stream.test.ts / bench: the shared tenant network with a fixed address and MAC
   stream: captureSpec(
-    inspect({ Env: ['STREAM_INTERVAL_US=50000'], MacAddress: '02:42:0a:fa:00:28' }, { NetworkMode: 'ferry-fabric' }, {
-      NetworkSettings: { Networks: { 'ferry-fabric': { IPAddress: '10.250.0.40', MacAddress: '02:42:0a:fa:00:28', Aliases: ['demo-stream', ID.slice(0, 12)], IPAMConfig: { IPv4Address: '10.250.0.40' } } } },
-    }),
+    inspect(
+      { Env: ['STREAM_INTERVAL_US=50000'], MacAddress: '02:42:0a:fa:00:28' },
+      { NetworkMode: 'ferry-fabric' },
+      {
+        NetworkSettings: {
+          Networks: {
+            'ferry-fabric': {
+              IPAddress: '10.250.0.40',
+              MacAddress: '02:42:0a:fa:00:28',
+              Aliases: ['demo-stream', ID.slice(0, 12)],
+              IPAMConfig: { IPv4Address: '10.250.0.40' },
+            },
+          },
+        },
+      },
+    ),
     { fabric: ['ferry-fabric'], imageRef: 'ferry/stream:latest' },
   ),
   // prechecks.test.ts: a bind mount on shared storage
@@ -160,7 +185,14 @@ const demoSpecs: Record<string, ContainerSpec> = {
   // memory.test.ts: another entrypoint; and the usual knobs a user sets
   knobs: captureSpec(
     inspect(
-      { Entrypoint: ['sh'], Cmd: ['-c', 'sleep 600'], User: '1000:1000', StopSignal: 'SIGINT', StopTimeout: 20, Healthcheck: { Test: ['CMD', 'true'], Interval: 1_000_000_000, Retries: 3 } },
+      {
+        Entrypoint: ['sh'],
+        Cmd: ['-c', 'sleep 600'],
+        User: '1000:1000',
+        StopSignal: 'SIGINT',
+        StopTimeout: 20,
+        Healthcheck: { Test: ['CMD', 'true'], Interval: 1_000_000_000, Retries: 3 },
+      },
       {
         Tmpfs: { '/run': 'size=64m,mode=1777,noexec' },
         Init: true,
@@ -173,7 +205,10 @@ const demoSpecs: Record<string, ContainerSpec> = {
         NanoCpus: 500_000_000,
         CpusetCpus: '0-1',
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-        Mounts: [{ Type: 'volume', Source: 'ferry-state-vol', Target: '/m' }, { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1024 } } as { Type: string }],
+        Mounts: [
+          { Type: 'volume', Source: 'ferry-state-vol', Target: '/m' },
+          { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1024 } } as { Type: string },
+        ],
         Dns: ['10.0.0.2'],
         ExtraHosts: ['db:10.0.0.3'],
         ReadonlyRootfs: true,
@@ -238,15 +273,20 @@ const refusedFields: [string, ContainerSpec, RegExp, RegExp][] = [
   ['a host bind of /', crafted({ Binds: ['/:/hostfs'] }), /^create\.HostConfig\.Binds\[0\]$/, /host path \/ is not on shared storage/],
   ['a bind with shared propagation', crafted({ Binds: ['/srv/shared/x:/x:rshared'] }), /Binds\[0\]$/, /bind option "rshared" is not allowed/],
   ['host PID namespace', crafted({ PidMode: 'host' }), /\.PidMode$/, /remove --pid/],
-  ['another container\'s PID namespace', crafted({ PidMode: 'container:other' }), /\.PidMode$/, /remove --pid/],
+  ["another container's PID namespace", crafted({ PidMode: 'container:other' }), /\.PidMode$/, /remove --pid/],
   ['host IPC namespace', crafted({ IpcMode: 'host' }), /\.IpcMode$/, /remove --ipc/],
-  ['another container\'s IPC namespace', crafted({ IpcMode: 'container:other' }), /\.IpcMode$/, /remove --ipc/],
+  ["another container's IPC namespace", crafted({ IpcMode: 'container:other' }), /\.IpcMode$/, /remove --ipc/],
   ['host UTS namespace', crafted({ UTSMode: 'host' }), /\.UTSMode$/, /remove --uts/],
   ['host user namespace', crafted({ UsernsMode: 'host' }), /\.UsernsMode$/, /remove --userns/],
   ['host cgroup namespace', crafted({ CgroupnsMode: 'host' }), /\.CgroupnsMode$/, /remove --cgroupns/],
   ['host network', crafted({ NetworkMode: 'host' }), /\.NetworkMode$/, /another namespace/],
-  ['another container\'s network', crafted({ NetworkMode: 'container:other' }), /\.NetworkMode$/, /another namespace/],
-  ['the host network as an endpoint', crafted({}, { NetworkingConfig: { EndpointsConfig: { host: {} } } }), /\.EndpointsConfig\["host"\]$/, /is the host's network/],
+  ["another container's network", crafted({ NetworkMode: 'container:other' }), /\.NetworkMode$/, /another namespace/],
+  [
+    'the host network as an endpoint',
+    crafted({}, { NetworkingConfig: { EndpointsConfig: { host: {} } } }),
+    /\.EndpointsConfig\["host"\]$/,
+    /is the host's network/,
+  ],
   ['CapAdd ALL', crafted({ CapAdd: ['ALL'] }), /\.CapAdd\[0\]$/, /beyond Docker's defaults: recreate the container without --cap-add ALL/],
   ['CapAdd SYS_ADMIN', crafted({ CapAdd: ['CHOWN', 'CAP_SYS_ADMIN'] }), /\.CapAdd\[1\]$/, /--cap-add CAP_SYS_ADMIN/],
   ['unconfined seccomp', crafted({ SecurityOpt: ['seccomp=unconfined'] }), /\.SecurityOpt\[0\]$/, /only no-new-privileges is allowed/],
@@ -259,12 +299,36 @@ const refusedFields: [string, ContainerSpec, RegExp, RegExp][] = [
   ['CgroupParent', crafted({ CgroupParent: '/' }), /\.CgroupParent$/, /remove --cgroup-parent/],
   ['a host sysctl', crafted({ Sysctls: { 'kernel.core_pattern': '|/tmp/x' } }), /\.Sysctls\["kernel\.core_pattern"\]$/, /is the host's, not the container's/],
   ['a log driver that leaves the host', crafted({ LogConfig: { Type: 'syslog', Config: {} } }), /\.LogConfig\.Type$/, /use json-file or local/],
-  ['an unknown log option', crafted({ LogConfig: { Type: 'json-file', Config: { 'syslog-address': 'tcp://x' } } }), /\.LogConfig\.Config\.syslog-address$/, /log option/],
+  [
+    'an unknown log option',
+    crafted({ LogConfig: { Type: 'json-file', Config: { 'syslog-address': 'tcp://x' } } }),
+    /\.LogConfig\.Config\.syslog-address$/,
+    /log option/,
+  ],
   ['VolumeDriver', crafted({ VolumeDriver: 'rexray' }), /\.VolumeDriver$/, /remove --volume-driver/],
   ['VolumesFrom', crafted({ VolumesFrom: ['other'] }), /\.VolumesFrom$/, /--volumes-from/],
-  ['a bind Mount of /', crafted({ Mounts: [{ Type: 'bind', Source: '/', Target: '/hostfs' }] }), /\.Mounts\[0\]\.Source$/, /host path \/ is not on shared storage/],
-  ['a volume Mount with a driver', crafted({ Mounts: [{ Type: 'volume', Source: 'v', Target: '/v', VolumeOptions: { DriverConfig: { Name: 'local', Options: { type: 'none', o: 'bind', device: '/' } } } }] }), /\.VolumeOptions\.DriverConfig$/, /may not choose a volume driver/],
-  ['a Mount of another type', crafted({ Mounts: [{ Type: 'npipe', Source: 'x', Target: '/x' }] }), /\.Mounts\[0\]\.Type$/, /only volume, bind \(on shared storage\) and tmpfs mounts move/],
+  [
+    'a bind Mount of /',
+    crafted({ Mounts: [{ Type: 'bind', Source: '/', Target: '/hostfs' }] }),
+    /\.Mounts\[0\]\.Source$/,
+    /host path \/ is not on shared storage/,
+  ],
+  [
+    'a volume Mount with a driver',
+    crafted({
+      Mounts: [
+        { Type: 'volume', Source: 'v', Target: '/v', VolumeOptions: { DriverConfig: { Name: 'local', Options: { type: 'none', o: 'bind', device: '/' } } } },
+      ],
+    }),
+    /\.VolumeOptions\.DriverConfig$/,
+    /may not choose a volume driver/,
+  ],
+  [
+    'a Mount of another type',
+    crafted({ Mounts: [{ Type: 'npipe', Source: 'x', Target: '/x' }] }),
+    /\.Mounts\[0\]\.Type$/,
+    /only volume, bind \(on shared storage\) and tmpfs mounts move/,
+  ],
   ['OomKillDisable', crafted({ OomKillDisable: true }), /\.OomKillDisable$/, /remove --oom-kill-disable/],
   ['a negative OomScoreAdj', crafted({ OomScoreAdj: -1000 }), /\.OomScoreAdj$/, /shields the container/],
   ['real-time CPU time', crafted({ CpuRealtimeRuntime: 950000 }), /\.CpuRealtimeRuntime$/, /remove --cpu-rt-runtime/],
@@ -288,8 +352,14 @@ test('unknown fields are refused by name at any depth, not passed through', () =
     [crafted({ Isolation: 'hyperv' }), 'create.HostConfig.Isolation'],
     [crafted({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0, Secret: 1 } }), 'create.HostConfig.RestartPolicy.Secret'],
     [crafted({}, { Volumes: { '/x': {} } }), 'create.Volumes'],
-    [crafted({}, { NetworkingConfig: { EndpointsConfig: { 'ferry-fabric': { DriverOpts: { 'com.docker.network.x': '1' } } } } }), 'create.NetworkingConfig.EndpointsConfig["ferry-fabric"].DriverOpts'],
-    [crafted({ Mounts: [{ Type: 'bind', Source: '/srv/shared/a', Target: '/a', BindOptions: { CreateMountpoint: true } }] }), 'create.HostConfig.Mounts[0].BindOptions.CreateMountpoint'],
+    [
+      crafted({}, { NetworkingConfig: { EndpointsConfig: { 'ferry-fabric': { DriverOpts: { 'com.docker.network.x': '1' } } } } }),
+      'create.NetworkingConfig.EndpointsConfig["ferry-fabric"].DriverOpts',
+    ],
+    [
+      crafted({ Mounts: [{ Type: 'bind', Source: '/srv/shared/a', Target: '/a', BindOptions: { CreateMountpoint: true } }] }),
+      'create.HostConfig.Mounts[0].BindOptions.CreateMountpoint',
+    ],
     [crafted({ Ulimits: [{ Name: 'nofile', Soft: 1, Hard: 2, Extra: 3 }] }), 'create.HostConfig.Ulimits[0].Extra'],
     [crafted({}, JSON.parse('{"Labels": {"__proto__": "x"}}') as Record<string, unknown>), 'create.Labels["__proto__"]'],
   ];
@@ -312,7 +382,12 @@ test('every offending field of one spec is named, in one error with a stable cod
   }
   expect(err).toBeInstanceOf(FerryError);
   expect((err as FerryError).code).toBe('container_spec_refused');
-  expect([...((err as FerryError).details.fields as string[])].sort()).toEqual(['create.HostConfig.Binds[0]', 'create.HostConfig.CapAdd[0]', 'create.HostConfig.PidMode', 'create.HostConfig.Privileged']);
+  expect([...((err as FerryError).details.fields as string[])].sort()).toEqual([
+    'create.HostConfig.Binds[0]',
+    'create.HostConfig.CapAdd[0]',
+    'create.HostConfig.PidMode',
+    'create.HostConfig.Privileged',
+  ]);
   expect(specRefusals(spec, SHARED).map((r) => r.reason)).toEqual(['container_spec', 'container_spec', 'container_spec', 'container_spec']);
   // the source's pre-check applies the same rules
   const source = hostFacts({ host: 'compute1' });
@@ -354,7 +429,10 @@ test('a link inside shared storage that leads outside is refused once resolved (
   // what the driver's source and target pre-checks add: a container_spec refusal naming the field
   const viaLink = crafted({ Binds: [`${shared}/escape:/x`] });
   expect(await realPathRefusals(viaLink, roots)).toEqual([
-    { reason: 'container_spec', message: expect.stringMatching(/^container demo: create\.HostConfig\.Binds\[0\] host path .* leads to .* through a link/) as unknown as string },
+    {
+      reason: 'container_spec',
+      message: expect.stringMatching(/^container demo: create\.HostConfig\.Binds\[0\] host path .* leads to .* through a link/) as unknown as string,
+    },
   ]);
   // a dangling link is not taken for a directory Docker would make under shared storage
   fs.symlinkSync(path.join(outside, 'later'), path.join(shared, 'dangling'));
@@ -364,7 +442,15 @@ test('a link inside shared storage that leads outside is refused once resolved (
   expect(await realPathProblems([{ field: 'f', path: `${tmp}/shared-link/plain` }], [`${tmp}/shared-link`])).toEqual([]);
 });
 
-const vol = (over: Partial<VolumeSpec>): VolumeSpec => ({ name: 'data', destination: '/data', driver: 'local', labels: { owner: 'test' }, options: {}, read_only: false, ...over });
+const vol = (over: Partial<VolumeSpec>): VolumeSpec => ({
+  name: 'data',
+  destination: '/data',
+  driver: 'local',
+  labels: { owner: 'test' },
+  options: {},
+  read_only: false,
+  ...over,
+});
 
 test('volumes: plain local, tmpfs and binds of shared storage are rebuilt; other drivers, types and a bind of / are refused', async () => {
   const plain = vol({});
@@ -382,7 +468,11 @@ test('volumes: plain local, tmpfs and binds of shared storage are rebuilt; other
     [vol({ options: { type: 'nfs', o: 'addr=10.0.0.1', device: ':/export' } }), /options\.type$/, /mounts storage from elsewhere/],
     [vol({ options: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m,exec,suid' } }), /options\.o$/, /tmpfs options exec,suid are not allowed/],
     [vol({ driver: 'rexray' }), /\.driver$/, /only local volumes move/],
-    [vol({ options: { type: 'none', o: 'bind', device: '/srv/shared/v', size: '1' } as Record<string, string> }), /options\.size$/, /a field Ferry does not know how to move/],
+    [
+      vol({ options: { type: 'none', o: 'bind', device: '/srv/shared/v', size: '1' } as Record<string, string> }),
+      /options\.size$/,
+      /a field Ferry does not know how to move/,
+    ],
     [vol({ name: '../etc' }), /\.name$/, /a volume name is a plain name/],
   ];
   for (const [v, field, hint] of refused) {
@@ -393,14 +483,20 @@ test('volumes: plain local, tmpfs and binds of shared storage are rebuilt; other
     const spec = { ...demoSpecs.counter, volumes: [v] };
     expect(containerRefusals(spec, SHARED).map((r) => r.reason)).toEqual(['container_spec']);
   }
-  expect(checkVolume(vol({ options: { type: 'none', o: 'bind', device: '/srv/shared/v' } }), 'v', SHARED).body?.DriverOpts).toEqual({ type: 'none', o: 'bind', device: '/srv/shared/v' });
+  expect(checkVolume(vol({ options: { type: 'none', o: 'bind', device: '/srv/shared/v' } }), 'v', SHARED).body?.DriverOpts).toEqual({
+    type: 'none',
+    o: 'bind',
+    device: '/srv/shared/v',
+  });
 });
 
 test('a bind volume whose device leads out of shared storage through a link is refused when it is created', async () => {
   const shared = path.join(tmp, 'vshared');
   fs.mkdirSync(shared);
   fs.symlinkSync('/etc', path.join(shared, 'etc'));
-  await expect(allowedVolumeBody(vol({ options: { type: 'none', o: 'bind', device: `${shared}/etc` } }), [shared])).rejects.toThrow(/leads to \/etc through a link/);
+  await expect(allowedVolumeBody(vol({ options: { type: 'none', o: 'bind', device: `${shared}/etc` } }), [shared])).rejects.toThrow(
+    /leads to \/etc through a link/,
+  );
 });
 
 /** A DockerDriver whose engine is a recorder: what createShell and createVolume would send. */
@@ -428,7 +524,7 @@ function recordingDriver(shared: string[]): { driver: DockerDriver; sent: unknow
   return { driver, sent };
 }
 
-test('the one name a target tags is the spec\'s own image reference, well formed (issue 20 hole 7): others are refused before the engine is asked', async () => {
+test("the one name a target tags is the spec's own image reference, well formed (issue 20 hole 7): others are refused before the engine is asked", async () => {
   const { driver, sent } = recordingDriver(SHARED);
   const id = demoSpecs.state.image.id;
   const bad = [

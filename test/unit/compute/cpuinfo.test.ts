@@ -47,7 +47,7 @@ test('an instruction set the source has and the target lacks is named (/proc/cpu
   expect(compareCpuinfo(target, source).missing).toEqual([]);
 });
 
-test('bits outside CRIU\'s instruction mask are not compared (hypervisor, vmx)', () => {
+test("bits outside CRIU's instruction mask are not compared (hypervisor, vmx)", () => {
   const source = withBit(withBit(real(), 4, 31, true), 4, 5, true);
   const target = withBit(withBit(real(), 4, 31, false), 4, 5, false);
   expect(compareCpuinfo(source, target)).toEqual({ missing: [], mismatches: [] });
@@ -62,9 +62,15 @@ test('XSAVE: extra components are missing features, different frame sizes a mism
   expect(c.mismatches.join(' ')).toMatch(/XSAVE frame size \d+ on the source, \d+ on the target/);
 });
 
-test('the refusal: CRIU\'s verdict decides, the decoded names say why', () => {
+test("the refusal: CRIU's verdict decides, the decoded names say why", () => {
   expect(cpuRefusals({ sourceHost: 'c1', targetHost: 'c2', criuPassed: true, criuLog: '', comparison: { missing: ['avx2'], mismatches: [] } })).toEqual([]);
-  const [r] = cpuRefusals({ sourceHost: 'c1', targetHost: 'c2', criuPassed: false, criuLog: '', comparison: { missing: ['avx512f', 'sha_ni'], mismatches: [] } });
+  const [r] = cpuRefusals({
+    sourceHost: 'c1',
+    targetHost: 'c2',
+    criuPassed: false,
+    criuLog: '',
+    comparison: { missing: ['avx512f', 'sha_ni'], mismatches: [] },
+  });
   expect(r.reason).toBe('cpu_features');
   expect(r.message).toMatch(/target c2 .* lacks avx512f, sha_ni.*SIGILL.*choose a target/);
   // undecodable images: CRIU's own error line is quoted

@@ -127,7 +127,12 @@ test('a migration arrives intact over mutual TLS; the target names the checkpoin
   const dst = path.join(stagingRoot, 'm1', 'checkpoint');
   expect(fs.readFileSync(path.join(dst, 'a.txt'), 'utf8')).toBe('alpha\n');
   expect(fs.statSync(path.join(dst, 'sub', 'b.bin')).mode & 0o777).toBe(0o640);
-  expect(committed.find((c) => c.id === 'm1')?.received.map((r) => r.part).sort()).toEqual(['checkpoint', 'rootfs']);
+  expect(
+    committed
+      .find((c) => c.id === 'm1')
+      ?.received.map((r) => r.part)
+      .sort(),
+  ).toEqual(['checkpoint', 'rootfs']);
   // The grant, the part tokens and the commit token open nothing any more.
   await expect(planTransfer(source, g, 'm1', [{ part: 'checkpoint', bytes: 1, entries: 1, encoding: 'identity' }])).rejects.toThrow(/403.*already committed/);
 });
@@ -148,7 +153,8 @@ test('large files (written in batches) and small ones (written whole) arrive byt
     { part: 'rootfs', dir: empty, kind: 'rootfs' },
   ]);
   const dst = path.join(stagingRoot, 'm-mixed', 'checkpoint');
-  for (const f of ['pages-1.img', 'core-1.img', 'edge.img', 'empty.img']) expect(fs.readFileSync(path.join(dst, f)).equals(fs.readFileSync(path.join(src, f)))).toBe(true);
+  for (const f of ['pages-1.img', 'core-1.img', 'edge.img', 'empty.img'])
+    expect(fs.readFileSync(path.join(dst, f)).equals(fs.readFileSync(path.join(src, f)))).toBe(true);
   expect(fs.statSync(path.join(dst, 'pages-1.img')).mode & 0o777).toBe(0o600);
 });
 
@@ -193,7 +199,7 @@ test('a commit naming its own checkpoint ("../../../../../../etc") is refused; n
   expect(ok.checkpoint_name).toBe('ferry-m-trav');
 });
 
-test('parts outside the grant or the plan are refused (403): planning them, or PUT with another part\'s token', async () => {
+test("parts outside the grant or the plan are refused (403): planning them, or PUT with another part's token", async () => {
   const g = grant('m-extra', ['checkpoint', 'rootfs', 'volume/mine']);
   await expect(
     planTransfer(source, g, 'm-extra', [
@@ -254,7 +260,9 @@ test('quota: more content, more entries or more declared bytes than allowed are 
   );
   expect(fs.existsSync(path.join(stagingRoot, 'm-quota', 'checkpoint'))).toBe(false);
   plan = await planTransfer(source, g, 'm-quota', [{ part: 'checkpoint', bytes: 300_006, entries: 2, encoding: 'identity' }]);
-  await expect(sendTree(source, { ...target, token: plan.parts[0].token }, 'm-quota', 'checkpoint', src, 'checkpoint')).rejects.toThrow(/413.*more entries than the 2 declared/);
+  await expect(sendTree(source, { ...target, token: plan.parts[0].token }, 'm-quota', 'checkpoint', src, 'checkpoint')).rejects.toThrow(
+    /413.*more entries than the 2 declared/,
+  );
   // Many empty files in a small archive: the entry count is what stops them.
   plan = await planTransfer(source, g, 'm-quota', [{ part: 'checkpoint', bytes: 0, entries: 100, encoding: 'identity' }]);
   const many = Array.from({ length: 500 }, (_, i) => ({ name: `f${i}` }));
@@ -383,7 +391,9 @@ test('a refusal reaches a sender in another process that writes as fast as it ca
     const id = `m-busy-${i}`;
     const g = grant(id, ['checkpoint']);
     const plan = await planTransfer(source, g, id, [{ part: 'checkpoint', bytes: 1000, entries: 4, encoding: 'identity' }]);
-    const child = spawn(process.execPath, ['-e', BUSY_SENDER, port, id, plan.parts[0].token, files.cert_file, files.key_file, files.ca_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', BUSY_SENDER, port, id, plan.parts[0].token, files.cert_file, files.key_file, files.ca_file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += String(d)));
     child.stderr.on('data', (d) => (out += String(d)));
@@ -482,8 +492,13 @@ describe('unsafe archives (422), nothing written outside the staging', () => {
   test('hard links and devices in a checkpoint', async () => {
     const g = grant('m-ckpt-link', ['checkpoint']);
     let plan = await planTransfer(source, g, 'm-ckpt-link', [{ part: 'checkpoint', bytes: 10, entries: 10, encoding: 'identity' }]);
-    const link = [{ name: 'a', body: 'x' }, { name: 'h', type: 'link' as const, linkname: 'a' }];
-    await expect(sendStream(source, { ...target, token: plan.parts[0].token }, 'm-ckpt-link', 'checkpoint', await archive(link))).rejects.toThrow(/422.*hard link refused/);
+    const link = [
+      { name: 'a', body: 'x' },
+      { name: 'h', type: 'link' as const, linkname: 'a' },
+    ];
+    await expect(sendStream(source, { ...target, token: plan.parts[0].token }, 'm-ckpt-link', 'checkpoint', await archive(link))).rejects.toThrow(
+      /422.*hard link refused/,
+    );
     plan = await planTransfer(source, g, 'm-ckpt-link', [{ part: 'checkpoint', bytes: 10, entries: 10, encoding: 'identity' }]);
     const dev = [{ name: 'null', type: 'character-device' as const, devmajor: 1, devminor: 3 }];
     await expect(sendStream(source, { ...target, token: plan.parts[0].token }, 'm-ckpt-link', 'checkpoint', await archive(dev))).rejects.toThrow(/422.*device/);
@@ -579,7 +594,14 @@ describe('mutual TLS', () => {
     await expect(planTransfer(foreign, g, 'm-nocert', decl)).rejects.toThrow(/failed/);
     // And a raw TLS client with no certificate at all.
     const status = await new Promise<string>((resolve) => {
-      const req = https.request({ host: '127.0.0.1', port: Number(target.address.split(':')[1]), path: '/v1/migrations/m-nocert/plan', method: 'POST', ca: tlsOf.compute1.ca, servername: 'compute2' });
+      const req = https.request({
+        host: '127.0.0.1',
+        port: Number(target.address.split(':')[1]),
+        path: '/v1/migrations/m-nocert/plan',
+        method: 'POST',
+        ca: tlsOf.compute1.ca,
+        servername: 'compute2',
+      });
       req.on('response', (res) => resolve(String(res.statusCode)));
       req.on('error', (e) => resolve(`error ${e.message}`));
       req.end('{}');
@@ -589,9 +611,9 @@ describe('mutual TLS', () => {
 
   test('the client refuses a server whose certificate is for another host', async () => {
     const g = grant('m-mitm', ['checkpoint']);
-    await expect(planTransfer(source, { ...g, host: 'compute9' }, 'm-mitm', [{ part: 'checkpoint', bytes: 1, entries: 1, encoding: 'identity' }])).rejects.toThrow(
-      /compute9|altnames/,
-    );
+    await expect(
+      planTransfer(source, { ...g, host: 'compute9' }, 'm-mitm', [{ part: 'checkpoint', bytes: 1, entries: 1, encoding: 'identity' }]),
+    ).rejects.toThrow(/compute9|altnames/);
   });
 
   test('plain HTTP to the TLS channel is refused', async () => {
@@ -625,7 +647,15 @@ describe('a full disk', () => {
     fs.mkdirSync(small, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ferry-test', small]);
     mounted = true;
-    full = new DataChannelServer({ host: 'compute2', bindHost: '127.0.0.1', port: 0, maxBytes: 50_000_000, grants, handler: handler(small), tls: tlsOf.compute2 });
+    full = new DataChannelServer({
+      host: 'compute2',
+      bindHost: '127.0.0.1',
+      port: 0,
+      maxBytes: 50_000_000,
+      grants,
+      handler: handler(small),
+      tls: tlsOf.compute2,
+    });
     address = await full.listen();
   });
   afterAll(async () => {

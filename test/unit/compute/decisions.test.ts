@@ -76,7 +76,10 @@ test('config capture and recreate: fabric IP+MAC, env, limits, volumes bound by 
 
 test('default bridge: no fixed IP/MAC, connections not preserved', () => {
   const spec = captureSpec(
-    inspect({ HostConfig: { NetworkMode: 'default' }, NetworkSettings: { Networks: { bridge: { IPAddress: '172.17.0.2', MacAddress: '02:42:ac:11:00:02' } } } }),
+    inspect({
+      HostConfig: { NetworkMode: 'default' },
+      NetworkSettings: { Networks: { bridge: { IPAddress: '172.17.0.2', MacAddress: '02:42:ac:11:00:02' } } },
+    }),
     { fabric: ['ferry-fabric'], imageRef: null },
   );
   expect(connectionsPreserved(spec)).toBe(false);
@@ -103,7 +106,6 @@ test('CRIU judgement', () => {
   });
 });
 
-
 test('source decisions: each refusal says what to change', () => {
   const spec = captureSpec(inspect(), { fabric: ['ferry-fabric'], imageRef: null });
   const reasons = (f: Parameters<typeof decideSource>[0]) => decideSource(f).map((r) => r.reason);
@@ -114,9 +116,9 @@ test('source decisions: each refusal says what to change', () => {
   const arch = decideSource({ source: hostFacts(), dest: hostFacts({ host: 'c2', architecture: 'aarch64' }), destHost: 'c2', spec, sharedStorage: [] });
   expect(arch.map((r) => r.reason)).toEqual(['architecture_mismatch']);
   expect(arch[0].message).toMatch(/choose a target with x86_64/);
-  expect(reasons({ source: hostFacts({ criu_ok: false, criu_error: 'CRIU 4.1.1 is older than 4.2' }), dest: null, destHost: 'c2', spec, sharedStorage: [] })).toEqual([
-    'criu_unusable',
-  ]);
+  expect(
+    reasons({ source: hostFacts({ criu_ok: false, criu_error: 'CRIU 4.1.1 is older than 4.2' }), dest: null, destHost: 'c2', spec, sharedStorage: [] }),
+  ).toEqual(['criu_unusable']);
 });
 
 test('container refusals', () => {
@@ -137,9 +139,18 @@ test('container refusals', () => {
 
 test('destination decisions: name, port, IP, network, volume, disk', () => {
   const spec = captureSpec(inspect(), { fabric: ['ferry-fabric'], imageRef: null });
-  const state: TargetState = { names: [], usedHostPorts: [], networkIps: { 'ferry-fabric': [] }, networks: ['bridge', 'ferry-fabric'], volumes: [], imagePresent: true };
+  const state: TargetState = {
+    names: [],
+    usedHostPorts: [],
+    networkIps: { 'ferry-fabric': [] },
+    networks: ['bridge', 'ferry-fabric'],
+    volumes: [],
+    imagePresent: true,
+  };
   const d = (s: Partial<TargetState>, extra: Partial<Parameters<typeof decideDestination>[0]> = {}) =>
-    decideDestination({ dest: hostFacts({ host: 'compute2' }), source: hostFacts(), sourceHost: 'compute1', spec, state: { ...state, ...s }, ...extra }).map((r) => r.reason);
+    decideDestination({ dest: hostFacts({ host: 'compute2' }), source: hostFacts(), sourceHost: 'compute1', spec, state: { ...state, ...s }, ...extra }).map(
+      (r) => r.reason,
+    );
   expect(d({})).toEqual([]);
   expect(d({ names: ['web'] })).toEqual(['name_taken']);
   expect(d({ usedHostPorts: [{ host_ip: '0.0.0.0', host_port: '18080', proto: 'tcp' }] })).toEqual(['port_in_use']);

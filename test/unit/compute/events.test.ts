@@ -17,7 +17,12 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
 }
 
 describe("Docker's events", () => {
-  const base = { Type: 'container', Actor: { ID, Attributes: { name: 'web', image: 'ferry/counter' } }, time: 1796000000, timeNano: 1796000000123 * 1e6 + 456789 };
+  const base = {
+    Type: 'container',
+    Actor: { ID, Attributes: { name: 'web', image: 'ferry/counter' } },
+    time: 1796000000,
+    timeNano: 1796000000123 * 1e6 + 456789,
+  };
 
   it.each([
     ['create', 'created'],
@@ -99,7 +104,14 @@ class ScriptedSource implements ContainerEventSource {
   }
 }
 
-const event = (n: number): ContainerEvent => ({ kind: 'start', id: ID, name: `c${n}`, image: null, status: 'running', at: new Date(1796000000000 + n).toISOString() });
+const event = (n: number): ContainerEvent => ({
+  kind: 'start',
+  id: ID,
+  name: `c${n}`,
+  image: null,
+  status: 'running',
+  at: new Date(1796000000000 + n).toISOString(),
+});
 
 describe('ContainerEventFollower', () => {
   it('sends a full inventory on connect and after every reconnect; events in order between', async () => {
@@ -131,13 +143,7 @@ describe('ContainerEventFollower', () => {
     source.emit(event(3));
     await until(() => sent.length === 5);
     await f.stop();
-    expect(sent).toEqual([
-      'inventory (event stream connected)',
-      'event c1',
-      'event c2',
-      'inventory (event stream reconnected)',
-      'event c3',
-    ]);
+    expect(sent).toEqual(['inventory (event stream connected)', 'event c1', 'event c2', 'inventory (event stream reconnected)', 'event c3']);
     expect(f.connected).toBe(false);
   });
 
@@ -146,13 +152,17 @@ describe('ContainerEventFollower', () => {
     const reasons: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const f = new ContainerEventFollower(source, {
-      event: async () => undefined,
-      inventory: async (why) => {
-        reasons.push(why);
-        if (reasons.length === 1) await gate;
+    const f = new ContainerEventFollower(
+      source,
+      {
+        event: async () => undefined,
+        inventory: async (why) => {
+          reasons.push(why);
+          if (reasons.length === 1) await gate;
+        },
       },
-    }, log);
+      log,
+    );
     const first = f.requestInventory('bus reconnected');
     void f.requestInventory('a');
     void f.requestInventory('b');

@@ -56,4 +56,13 @@ export function agentWith(driver: EngineDriver): MigrationAgent {
   return new MigrationAgent({ driver, workDir, bindHost: '127.0.0.1', port: 0, maxTransferBytes: 1e6 });
 }
 
-export const spec = { id: 'cid', name: 'web', image: { id: 'sha256:x', ref: null }, networks: [], volumes: [], binds: [], devices: [], create: {} } as unknown as ContainerSpec;
+export const spec = {
+  id: 'cid',
+  name: 'web',
+  image: { id: 'sha256:x', ref: null },
+  networks: [],
+  volumes: [],
+  binds: [],
+  devices: [],
+  create: {},
+} as unknown as ContainerSpec;

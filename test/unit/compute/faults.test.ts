@@ -144,7 +144,9 @@ describe('data channel faults over a real channel', () => {
   it('without faults the part arrives whole', async () => {
     const out = await send('m-whole', {});
     expect(out.checkpoint_name).toBe('ferry-m-whole');
-    expect(fs.readFileSync(path.join(tmp, 'staging', 'm-whole', 'checkpoint', 'pages-1.img')).equals(fs.readFileSync(path.join(source, 'pages-1.img')))).toBe(true);
+    expect(fs.readFileSync(path.join(tmp, 'staging', 'm-whole', 'checkpoint', 'pages-1.img')).equals(fs.readFileSync(path.join(source, 'pages-1.img')))).toBe(
+      true,
+    );
   });
 
   it('truncateTransfer: the part stops after 32 KiB and the target refuses it', async () => {
@@ -164,7 +166,11 @@ describe('data channel faults over a real channel', () => {
     expect(client.bandwidthBytesPerSec).toBe(1000);
     expect(client.alterWire?.('checkpoint')).toBeUndefined();
     expect(channelFaults(() => ({})).sending({ tls: null, bandwidthBytesPerSec: 5 }).bandwidthBytesPerSec).toBe(5);
-    expect(channelFaults(() => ({ truncateTransfer: true })).sending({ tls: null }).alterWire?.('rootfs')).toBeUndefined();
+    expect(
+      channelFaults(() => ({ truncateTransfer: true }))
+        .sending({ tls: null })
+        .alterWire?.('rootfs'),
+    ).toBeUndefined();
   });
 });
 

@@ -9,7 +9,10 @@ function saved(): Readable {
   const pack = tar.pack();
   pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: 'abc.json', RepoTags: ['ferry/counter:latest'], Layers: ['l1/layer.tar'] }]));
   pack.entry({ name: 'repositories' }, JSON.stringify({ 'ferry/counter': { latest: 'abc' } }));
-  pack.entry({ name: 'index.json' }, JSON.stringify({ manifests: [{ digest: 'sha256:1', annotations: { 'io.containerd.image.name': 'ferry/counter:latest', keep: 'y' } }] }));
+  pack.entry(
+    { name: 'index.json' },
+    JSON.stringify({ manifests: [{ digest: 'sha256:1', annotations: { 'io.containerd.image.name': 'ferry/counter:latest', keep: 'y' } }] }),
+  );
   pack.entry({ name: 'abc.json' }, '{"config":{}}');
   pack.entry({ name: 'l1/layer.tar' }, Buffer.alloc(200_000, 3));
   pack.finalize();
@@ -38,14 +41,21 @@ test('tags are taken out of manifest.json, repositories and index.json; everythi
 });
 
 test('an image over max_image_bytes is refused', async () => {
-  await expect(entries(untaggedImage(saved(), 50_000, 'compute2'))).rejects.toThrow(/larger than 50000 bytes, the limit on compute2 \(\[compute\] max_image_bytes\)/);
+  await expect(entries(untaggedImage(saved(), 50_000, 'compute2'))).rejects.toThrow(
+    /larger than 50000 bytes, the limit on compute2 \(\[compute\] max_image_bytes\)/,
+  );
 });
 
 test('a manifest.json or index.json over max_image_manifest_bytes is refused (it is read whole), naming the limit; one under it passes', async () => {
   const big = (name: string): Readable => {
     const pack = tar.pack();
     const layers = Array.from({ length: 3000 }, (_, i) => `${String(i).padStart(64, '0')}/layer.tar`);
-    pack.entry({ name }, name === 'manifest.json' ? JSON.stringify([{ Config: 'abc.json', RepoTags: ['x:1'], Layers: layers }]) : JSON.stringify({ manifests: layers.map((l) => ({ digest: l })) }));
+    pack.entry(
+      { name },
+      name === 'manifest.json'
+        ? JSON.stringify([{ Config: 'abc.json', RepoTags: ['x:1'], Layers: layers }])
+        : JSON.stringify({ manifests: layers.map((l) => ({ digest: l })) }),
+    );
     pack.entry({ name: 'abc.json' }, '{}');
     pack.finalize();
     return pack as unknown as Readable;

@@ -50,7 +50,10 @@ describe("a host's modes as its agent reports them", () => {
   });
 
   it('a failing support check is reported as the reason, not thrown', async () => {
-    const broken = await agent(lazyPages(async () => Promise.reject(new Error('criu check hung'))), true).modes();
+    const broken = await agent(
+      lazyPages(async () => Promise.reject(new Error('criu check hung'))),
+      true,
+    ).modes();
     expect(broken.post_copy).toEqual({ ok: false, reason: 'criu check hung' });
   });
 });

@@ -43,10 +43,11 @@ function fakeCriu(): ChildProcess {
   return c;
 }
 
-const exited = (c: ChildProcess) => new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-  if (c.exitCode !== null || c.signalCode !== null) resolve({ code: c.exitCode, signal: c.signalCode });
-  else c.once('exit', (code, signal) => resolve({ code, signal }));
-});
+const exited = (c: ChildProcess) =>
+  new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) resolve({ code: c.exitCode, signal: c.signalCode });
+    else c.once('exit', (code, signal) => resolve({ code, signal }));
+  });
 
 /** A page server stand-in: records what it got and whether an end of stream came. */
 async function pageServer(): Promise<{ port: number; got: () => Buffer; ended: Promise<'end' | 'close'>; conn: Promise<net.Socket>; close(): void }> {

@@ -102,7 +102,15 @@ async function setup(opts: { helloTimeoutMs?: number } = {}): Promise<{ server: 
   const fake = await fakePageServer();
   const upstream = await connectUpstream(fake.port);
   const token = newPageToken();
-  const server = new PageTunnelServer({ tls: tls1, token, bindAddress: '127.0.0.1', port: 0, peerHost: 'compute2', upstream, helloTimeoutMs: opts.helloTimeoutMs });
+  const server = new PageTunnelServer({
+    tls: tls1,
+    token,
+    bindAddress: '127.0.0.1',
+    port: 0,
+    peerHost: 'compute2',
+    upstream,
+    helloTimeoutMs: opts.helloTimeoutMs,
+  });
   await server.listen();
   cleanups.push(() => {
     server.stop();

@@ -46,39 +46,58 @@ test('an option that is not one CRIU config line is refused', () => {
 
 test('the options are in the file while the step runs and gone afterwards, also when it throws', async () => {
   let seen = '';
-  await withLazyRuncConf(['lazy-pages', 'port 1'], async () => {
-    seen = fs.readFileSync(file, 'utf8');
-  }, { file, lockFile });
+  await withLazyRuncConf(
+    ['lazy-pages', 'port 1'],
+    async () => {
+      seen = fs.readFileSync(file, 'utf8');
+    },
+    { file, lockFile },
+  );
   expect(seen).toMatch(/^port 1$/m);
   expect(fs.readFileSync(file, 'utf8')).toBe(BASE);
   await expect(
-    withLazyRuncConf(['lazy-pages'], async () => {
-      throw new Error('dump failed');
-    }, { file, lockFile }),
+    withLazyRuncConf(
+      ['lazy-pages'],
+      async () => {
+        throw new Error('dump failed');
+      },
+      { file, lockFile },
+    ),
   ).rejects.toThrow('dump failed');
   expect(fs.readFileSync(file, 'utf8')).toBe(BASE);
 });
 
 test('configRead() restores the normal content before the step ends', async () => {
-  await withLazyRuncConf(['lazy-pages'], async (configRead) => {
-    configRead();
-    expect(fs.readFileSync(file, 'utf8')).toBe(BASE);
-  }, { file, lockFile });
+  await withLazyRuncConf(
+    ['lazy-pages'],
+    async (configRead) => {
+      configRead();
+      expect(fs.readFileSync(file, 'utf8')).toBe(BASE);
+    },
+    { file, lockFile },
+  );
 });
 
 test('a stop-and-copy waits for a post-copy step and never sees its options', async () => {
   const order: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const lazy = withLazyRuncConf(['lazy-pages'], async () => {
-    order.push('lazy start');
-    await gate;
-    order.push('lazy end');
-  }, { file, lockFile });
+  const lazy = withLazyRuncConf(
+    ['lazy-pages'],
+    async () => {
+      order.push('lazy start');
+      await gate;
+      order.push('lazy end');
+    },
+    { file, lockFile },
+  );
   await sleep(150); // the lazy step holds the lock now
-  const plain = withRuncConfShared(async () => {
-    order.push(`plain sees lazy options: ${hasLazyBlock(fs.readFileSync(file, 'utf8'))}`);
-  }, { file, lockFile });
+  const plain = withRuncConfShared(
+    async () => {
+      order.push(`plain sees lazy options: ${hasLazyBlock(fs.readFileSync(file, 'utf8'))}`);
+    },
+    { file, lockFile },
+  );
   await sleep(200);
   expect(order).toEqual(['lazy start']); // still waiting
   release();
@@ -90,12 +109,15 @@ test('stop-and-copies hold the lock side by side', async () => {
   let inside = 0;
   let most = 0;
   const step = () =>
-    withRuncConfShared(async () => {
-      inside++;
-      most = Math.max(most, inside);
-      await sleep(200);
-      inside--;
-    }, { file, lockFile });
+    withRuncConfShared(
+      async () => {
+        inside++;
+        most = Math.max(most, inside);
+        await sleep(200);
+        inside--;
+      },
+      { file, lockFile },
+    );
   await Promise.all([step(), step()]);
   expect(most).toBe(2);
 });
@@ -103,16 +125,22 @@ test('stop-and-copies hold the lock side by side', async () => {
 test('a block left by a writer that died is removed by the next one to take the lock', async () => {
   // A process that wrote the block and was killed: its lock is gone with it, the block is not.
   const text = withLazyBlock(BASE, ['lazy-pages', 'port 9']);
-  const child = spawn('flock', ['-x', lockFile, 'sh', '-c', 'printf "%s" "$1" > "$2"; exec sleep 30', 'writer', text, file], { stdio: 'ignore', detached: true });
+  const child = spawn('flock', ['-x', lockFile, 'sh', '-c', 'printf "%s" "$1" > "$2"; exec sleep 30', 'writer', text, file], {
+    stdio: 'ignore',
+    detached: true,
+  });
   const closed = new Promise((r) => child.on('close', r));
   await sleep(300);
   expect(fs.readFileSync(file, 'utf8')).toBe(text);
   process.kill(-(child.pid as number), 'SIGKILL'); // the writer's whole process group, by its ID
   await closed;
   let seen = '';
-  await withRuncConfShared(async () => {
-    seen = fs.readFileSync(file, 'utf8');
-  }, { file, lockFile, timeoutMs: 10_000 });
+  await withRuncConfShared(
+    async () => {
+      seen = fs.readFileSync(file, 'utf8');
+    },
+    { file, lockFile, timeoutMs: 10_000 },
+  );
   expect(seen).toBe(BASE);
   expect(fs.readFileSync(file, 'utf8')).toBe(BASE);
 });

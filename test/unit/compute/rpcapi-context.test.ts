@@ -27,7 +27,15 @@ class AnsweringBus extends EventEmitter {
     if (typeof msg._msg_id === 'string') {
       const body = serializeMsg({ result: { containers: [], taken_at: new Date().toISOString() }, failure: null, ending: true, _msg_id: msg._msg_id });
       setImmediate(() =>
-        this.replies?.({ body, properties: {} as Delivery['properties'], routingKey: '', exchange: '', redelivered: false, ack: () => true, reject: () => undefined }),
+        this.replies?.({
+          body,
+          properties: {} as Delivery['properties'],
+          routingKey: '',
+          exchange: '',
+          redelivered: false,
+          ack: () => true,
+          reject: () => undefined,
+        }),
       );
     }
     return Promise.resolve();
@@ -65,7 +73,7 @@ describe('compute RPC context', () => {
     expect(ctx.auth_token).toBe('gAAAAA-the-callers-token');
   });
 
-  it("a live inventory check sent to a host carries no token either", async () => {
+  it('a live inventory check sent to a host carries no token either', async () => {
     const bus = new AnsweringBus();
     await new InventoryRPCAPI(bus as unknown as Transport, 5).inventory(caller(), 'host-b');
     expect(JSON.stringify(bus.sent[0])).not.toContain('the-callers-token');

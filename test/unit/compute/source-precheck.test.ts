@@ -18,7 +18,17 @@ const inspection: DockerInspect = {
   Image: IMG,
   // This test's own process: a tree /proc really has.
   State: { Status: 'running', Running: true, Pid: process.pid },
-  Config: { Hostname: 'abcdef012345', Env: [], Cmd: ['/bin/counter'], Entrypoint: null, Labels: {}, WorkingDir: '/', User: '', ExposedPorts: {}, Image: 'ferry/counter' },
+  Config: {
+    Hostname: 'abcdef012345',
+    Env: [],
+    Cmd: ['/bin/counter'],
+    Entrypoint: null,
+    Labels: {},
+    WorkingDir: '/',
+    User: '',
+    ExposedPorts: {},
+    Image: 'ferry/counter',
+  },
   HostConfig: { NetworkMode: 'bridge', Binds: [], PortBindings: {}, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Privileged: false },
   Mounts: [],
   NetworkSettings: { Networks: {} },

@@ -4,7 +4,19 @@ import { InvalidStageTransition } from '../../../src/common/errors.js';
 import { advance, canAdvance, type AgentRecord, type Stage } from '../../../src/compute/records.js';
 
 const record = (stage: Stage, role: AgentRecord['role'] = 'source'): AgentRecord =>
-  ({ migration_id: 'm1', role, stage, peer_host: null, container_id: null, container_name: null, spec: null, checkpoint_name: null, created_volumes: [], image_loaded: false, updated_at: '' }) as AgentRecord;
+  ({
+    migration_id: 'm1',
+    role,
+    stage,
+    peer_host: null,
+    container_id: null,
+    container_name: null,
+    spec: null,
+    checkpoint_name: null,
+    created_volumes: [],
+    image_loaded: false,
+    updated_at: '',
+  }) as AgentRecord;
 
 describe('agent record stages', () => {
   it('a source goes checked -> frozen -> sent, and back to checked when it was never frozen after all', () => {

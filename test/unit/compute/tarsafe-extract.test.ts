@@ -146,12 +146,14 @@ test('many FIFOs (made by one helper process per part), nested folders and files
   }
 });
 
-test('extended attributes: at most 64 KiB per entry and the transfer\'s budget in all', async () => {
+test("extended attributes: at most 64 KiB per entry and the transfer's budget in all", async () => {
   const big = { name: 'f', pax: { 'SCHILY.xattr.user.big': 'x'.repeat(MAX_XATTR_BYTES_PER_ENTRY) } };
   let pack = tar.pack();
   pack.entry(big, 'x');
   pack.finalize();
-  await expect(extractSafely(pack as unknown as Readable, dirs().root, 'volume', limits)).rejects.toThrow(/f carries 65544 bytes of extended attributes, over the limit of 65536 per entry/);
+  await expect(extractSafely(pack as unknown as Readable, dirs().root, 'volume', limits)).rejects.toThrow(
+    /f carries 65544 bytes of extended attributes, over the limit of 65536 per entry/,
+  );
   // Not restored (not user.*) still counts: it is held in memory all the same.
   pack = tar.pack();
   for (let i = 0; i < 3; i++) pack.entry({ name: `f${i}`, pax: { 'SCHILY.xattr.security.x': 'y'.repeat(1000) } }, 'x');
@@ -166,7 +168,11 @@ test('sparse entries: a map that does not fit the data, or another sparse format
     const body = map.padEnd(512, '\0') + data;
     const pack = tar.pack();
     pack.entry(
-      { name: 'GNUSparseFile.1/f', size: body.length, pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000', ...extra } },
+      {
+        name: 'GNUSparseFile.1/f',
+        size: body.length,
+        pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000', ...extra },
+      },
       body,
     );
     pack.finalize();
@@ -175,7 +181,14 @@ test('sparse entries: a map that does not fit the data, or another sparse format
   const root = dirs().root;
   const ok = tar.pack();
   const body = '2\n10\n3\n99990\n2\n'.padEnd(512, '\0') + 'abcyz';
-  ok.entry({ name: 'GNUSparseFile.1/f', size: body.length, pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000' } }, body);
+  ok.entry(
+    {
+      name: 'GNUSparseFile.1/f',
+      size: body.length,
+      pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'f', 'GNU.sparse.realsize': '100000' },
+    },
+    body,
+  );
   ok.finalize();
   await extractSafely(ok as unknown as Readable, root, 'volume', limits);
   const got = fs.readFileSync(path.join(root, 'f'));
@@ -199,7 +212,9 @@ test('allowed extended attributes are set on the entries themselves: the opaque 
   pack.finalize();
   await extractSafely(pack as unknown as Readable, root, 'rootfs', limits);
   const get = (p: string, name: string) =>
-    execFileSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).decode())\nexcept OSError: print("-")', p, name], { encoding: 'utf8' }).trim();
+    execFileSync('python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).decode())\nexcept OSError: print("-")', p, name], {
+      encoding: 'utf8',
+    }).trim();
   expect(get(path.join(root, 'd'), 'trusted.overlay.opaque')).toBe('y');
   expect(get(path.join(root, 'd/f'), 'user.mime')).toBe('text/plain');
   expect(get(path.join(root, 'd/f'), 'security.capability')).toBe('-');

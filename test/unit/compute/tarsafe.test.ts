@@ -80,6 +80,15 @@ test('commit manifest vs plan and received parts', () => {
     'planned part checkpoint is not in the manifest',
     'part rootfs was not received',
   ]);
-  const extra = commitProblems({ parts: [{ part: 'checkpoint', bytes: 10, sha256: 'aa' }, { part: 'volume/x', bytes: 1, sha256: 'x' }] }, ['checkpoint'], got);
+  const extra = commitProblems(
+    {
+      parts: [
+        { part: 'checkpoint', bytes: 10, sha256: 'aa' },
+        { part: 'volume/x', bytes: 1, sha256: 'x' },
+      ],
+    },
+    ['checkpoint'],
+    got,
+  );
   expect(extra).toEqual(['part volume/x was not planned']);
 });

@@ -68,12 +68,42 @@ class Hosts implements ComputeAPI, InventoryAPI {
     const results: Partial<Record<ComputeMethod, unknown>> = {
       check_can_migrate_destination: { dest: {}, image_present: true },
       check_can_migrate_source: { source: {}, spec: {}, export: { address: 'a', token: 't' } },
-      pre_migration: { dest_host: 'c2', container_id: `new-${id}`, upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true },
-      live_migration: {
-        mode: 'stop-and-copy', page_server: null, memory_total_bytes: 1, container_id: 'x', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1,
-        checkpoint_ms: 1, transfer_ms: 1, memory_bytes: 1, rootfs_bytes: 1, volume_bytes: 0, transferred_bytes: 2, parts: [],
+      pre_migration: {
+        dest_host: 'c2',
+        container_id: `new-${id}`,
+        upload: { address: 'a', token: 't' },
+        image_transferred: false,
+        image_bytes: 0,
+        image_ms: 0,
+        create_ms: 1,
+        connections_preserved: true,
       },
-      post_migration_at_destination: { container_id: `new-${id}`, running: true, restored_at: 2, place_ms: 1, restore_ms: 1, garp_sent: true, connections_preserved: true, post_copy: false },
+      live_migration: {
+        mode: 'stop-and-copy',
+        page_server: null,
+        memory_total_bytes: 1,
+        container_id: 'x',
+        checkpoint_name: 'ck',
+        fast_checkpoint: false,
+        frozen_at: 1,
+        checkpoint_ms: 1,
+        transfer_ms: 1,
+        memory_bytes: 1,
+        rootfs_bytes: 1,
+        volume_bytes: 0,
+        transferred_bytes: 2,
+        parts: [],
+      },
+      post_migration_at_destination: {
+        container_id: `new-${id}`,
+        running: true,
+        restored_at: 2,
+        place_ms: 1,
+        restore_ms: 1,
+        garp_sent: true,
+        connections_preserved: true,
+        post_copy: false,
+      },
       cleanup_source: { container_removed: true, volumes_removed: [] },
     };
     return (results[method] ?? {}) as ComputeResult<M>;
@@ -87,7 +117,14 @@ async function world(n: number, maxAge = 60) {
   const { repo, calls } = counted(new SqliteRepository(db));
   const on1 = Array.from({ length: n }, (_, i) => running(i + 1));
   const hosts = new Hosts({ c1: on1, c2: [] });
-  const svc = new ConductorService(repo, hosts, async () => undefined, { maxConcurrentPerHost: 1, serviceDownTime: 30, containerStateMaxAge: maxAge }, log, hosts);
+  const svc = new ConductorService(
+    repo,
+    hosts,
+    async () => undefined,
+    { maxConcurrentPerHost: 1, serviceDownTime: 30, containerStateMaxAge: maxAge },
+    log,
+    hosts,
+  );
   // Taken 5 s ago: fresh for 60 s, stale for 0.
   const taken = new Date(Date.now() - 5000).toISOString();
   await svc.reportState('c1', state(on1), taken);

@@ -26,7 +26,15 @@ const log = pino({ level: 'silent' });
 const LEASE = 300;
 
 function state(containers: HostState['containers']): HostState {
-  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers } as HostState;
+  return {
+    docker_version: '20.10',
+    api_version: '1.41',
+    criu_version: '4.2.1',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: 'x:1',
+    containers,
+  } as HostState;
 }
 const running = (id: string, name: string) => ({ id, name, image: 'img', status: 'running' });
 
@@ -38,14 +46,44 @@ function result(method: ComputeMethod, args: Record<string, unknown>): unknown {
     case 'check_can_migrate_source':
       return { source: {}, spec: {}, export: { address: 'a', token: 't' } };
     case 'pre_migration':
-      return { dest_host: 'c2', container_id: `new-${id}`, upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true };
+      return {
+        dest_host: 'c2',
+        container_id: `new-${id}`,
+        upload: { address: 'a', token: 't' },
+        image_transferred: false,
+        image_bytes: 0,
+        image_ms: 0,
+        create_ms: 1,
+        connections_preserved: true,
+      };
     case 'live_migration':
       return {
-        mode: 'stop-and-copy', page_server: null, memory_total_bytes: 5000, container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000,
-        checkpoint_ms: 300, transfer_ms: 100, memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
+        mode: 'stop-and-copy',
+        page_server: null,
+        memory_total_bytes: 5000,
+        container_id: 'abc',
+        checkpoint_name: 'ck',
+        fast_checkpoint: false,
+        frozen_at: 1000,
+        checkpoint_ms: 300,
+        transfer_ms: 100,
+        memory_bytes: 5000,
+        rootfs_bytes: 10,
+        volume_bytes: 0,
+        transferred_bytes: 5010,
+        parts: [],
       };
     case 'post_migration_at_destination':
-      return { container_id: `new-${id}`, running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true, post_copy: false };
+      return {
+        container_id: `new-${id}`,
+        running: true,
+        restored_at: 1900,
+        place_ms: 5,
+        restore_ms: 400,
+        garp_sent: true,
+        connections_preserved: true,
+        post_copy: false,
+      };
     case 'cleanup_source':
       return { container_removed: true, volumes_removed: [] };
     default:

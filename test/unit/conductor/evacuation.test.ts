@@ -77,13 +77,42 @@ class TimedCompute implements ComputeAPI {
     const results: { [K in ComputeMethod]: unknown } = {
       check_can_migrate_destination: { dest: {}, image_present: true },
       check_can_migrate_source: { source: {}, spec: {}, export: { address: 'a', token: 't' } },
-      pre_migration: { dest_host: host, container_id: newId, upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true },
-      live_migration: {
-        mode: 'stop-and-copy', page_server: null, memory_total_bytes: 50,
-        container_id: 'x', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 3, transfer_ms: 1,
-        memory_bytes: 50, rootfs_bytes: 1, volume_bytes: 0, transferred_bytes: 51, parts: [],
+      pre_migration: {
+        dest_host: host,
+        container_id: newId,
+        upload: { address: 'a', token: 't' },
+        image_transferred: false,
+        image_bytes: 0,
+        image_ms: 0,
+        create_ms: 1,
+        connections_preserved: true,
       },
-      post_migration_at_destination: { container_id: newId, running: true, restored_at: 1010, place_ms: 1, restore_ms: 4, garp_sent: true, connections_preserved: true, post_copy: false },
+      live_migration: {
+        mode: 'stop-and-copy',
+        page_server: null,
+        memory_total_bytes: 50,
+        container_id: 'x',
+        checkpoint_name: 'ck',
+        fast_checkpoint: false,
+        frozen_at: 1000,
+        checkpoint_ms: 3,
+        transfer_ms: 1,
+        memory_bytes: 50,
+        rootfs_bytes: 1,
+        volume_bytes: 0,
+        transferred_bytes: 51,
+        parts: [],
+      },
+      post_migration_at_destination: {
+        container_id: newId,
+        running: true,
+        restored_at: 1010,
+        place_ms: 1,
+        restore_ms: 4,
+        garp_sent: true,
+        connections_preserved: true,
+        post_copy: false,
+      },
       post_copy_status: { state: 'complete', error: null, completed_at: 1020 },
       cleanup_source: { container_removed: true, volumes_removed: [] },
       rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
@@ -126,7 +155,11 @@ describe('evacuation bookkeeping (pure)', () => {
       { id: 'c1', name: 'c', host: 'c1', image: 'i', status: 'paused', updated_at: '' },
     ];
     const plan = planContainers(recs, 'T');
-    expect(plan.map((p) => [p.container_name, p.status])).toEqual([['a', 'not-moved'], ['b', 'pending'], ['c', 'not-moved']]);
+    expect(plan.map((p) => [p.container_name, p.status])).toEqual([
+      ['a', 'not-moved'],
+      ['b', 'pending'],
+      ['c', 'not-moved'],
+    ]);
     expect(plan[0].reason).toMatch(/^not running \(exited\), not moved/);
     expect(plan[1].reason).toBeNull();
   });
@@ -183,7 +216,9 @@ describe('host enable/disable', () => {
 
 describe('scheduling in the conductor', () => {
   it('spreads migrations accepted together over the hosts (migrations on their way count)', async () => {
-    const { svc } = await setup({ hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd')], c2: [], c3: [] } });
+    const { svc } = await setup({
+      hosts: { c1: [running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd')], c2: [], c3: [] },
+    });
     const dests: (string | null)[] = [];
     for (const n of ['a', 'b', 'c', 'd']) dests.push((await svc.migrateOnLiveState(ctx(), n)).dest_host);
     expect(dests.sort()).toEqual(['c2', 'c2', 'c3', 'c3']);
@@ -216,7 +251,11 @@ describe('scheduling in the conductor', () => {
 describe('evacuation', () => {
   const six = () => ({
     c1: [
-      running('aaa111', 'a'), running('bbb222', 'b'), running('ccc333', 'c'), running('ddd444', 'd'), running('eee555', 'e'),
+      running('aaa111', 'a'),
+      running('bbb222', 'b'),
+      running('ccc333', 'c'),
+      running('ddd444', 'd'),
+      running('eee555', 'e'),
       { id: 'fff666', name: 'stopped', image: 'img', status: 'exited' },
     ],
     c2: [],
@@ -251,11 +290,7 @@ describe('evacuation', () => {
   it("each migration of an evacuation carries its container's project (the admin's only for an unlabelled one); the moved record keeps it", async () => {
     const { svc } = await setup({
       hosts: {
-        c1: [
-          { ...running('aaa111', 'a'), project_id: 'p-demo' },
-          { ...running('bbb222', 'b'), project_id: 'p-other' },
-          running('ccc333', 'c'),
-        ],
+        c1: [{ ...running('aaa111', 'a'), project_id: 'p-demo' }, { ...running('bbb222', 'b'), project_id: 'p-other' }, running('ccc333', 'c')],
         c2: [],
       },
     });
@@ -346,8 +381,7 @@ describe('evacuation', () => {
     const db = openDatabase('sqlite:///:memory:');
     syncSchema(db);
     const repo = new SqliteRepository(db);
-    const svcOf = () =>
-      new ConductorService(repo, new TimedCompute(2), async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30 }, log);
+    const svcOf = () => new ConductorService(repo, new TimedCompute(2), async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30 }, log);
     const first = svcOf();
     await first.reportState('c1', state([running('aaa111', 'a'), running('bbb222', 'b')]));
     await first.reportState('c2', state([]));
@@ -372,6 +406,8 @@ describe('evacuation', () => {
     expect(() => mgr.dispatch(ctx(), 'evacuate_host', { host: 'c1', post_copy: 'yes' })).toThrow(/argument "post_copy" must be true or false/);
     expect(() => mgr.dispatch(ctx(), 'set_host_status', { host: 'c1', status: 'off' })).toThrow(/argument "status" must be one of enabled, disabled/);
     expect(() => mgr.dispatch(ctx(), 'get_evacuation', {})).toThrow(/argument "evacuation_id" is required/);
-    await expect(mgr.dispatch(ctx(), 'set_host_status', { host: 'c2', status: 'disabled', disabled_reason: 'r' })).resolves.toMatchObject({ status: 'disabled' });
+    await expect(mgr.dispatch(ctx(), 'set_host_status', { host: 'c2', status: 'disabled', disabled_reason: 'r' })).resolves.toMatchObject({
+      status: 'disabled',
+    });
   });
 });

@@ -30,14 +30,41 @@ const RESULTS: { [M in Method]: ComputeResult<M> } = {
   check_can_migrate_destination: { dest: {} as never, image_present: true },
   check_can_migrate_source: { source: {} as never, spec: {} as never, export: { address: 'a', token: 't' } },
   pre_migration: {
-    dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true,
+    dest_host: 'c2',
+    container_id: 'new',
+    upload: { address: 'a', token: 't' },
+    image_transferred: false,
+    image_bytes: 0,
+    image_ms: 0,
+    create_ms: 1,
+    connections_preserved: true,
   },
   live_migration: {
-    mode: 'stop-and-copy', page_server: null, memory_total_bytes: 5000,
-    container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: false, frozen_at: 1000, checkpoint_ms: 300, transfer_ms: 100,
-    memory_bytes: 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 5010, parts: [],
+    mode: 'stop-and-copy',
+    page_server: null,
+    memory_total_bytes: 5000,
+    container_id: 'abc',
+    checkpoint_name: 'ck',
+    fast_checkpoint: false,
+    frozen_at: 1000,
+    checkpoint_ms: 300,
+    transfer_ms: 100,
+    memory_bytes: 5000,
+    rootfs_bytes: 10,
+    volume_bytes: 0,
+    transferred_bytes: 5010,
+    parts: [],
   },
-  post_migration_at_destination: { container_id: 'new', running: true, restored_at: 1900, place_ms: 5, restore_ms: 400, garp_sent: true, connections_preserved: true, post_copy: false },
+  post_migration_at_destination: {
+    container_id: 'new',
+    running: true,
+    restored_at: 1900,
+    place_ms: 5,
+    restore_ms: 400,
+    garp_sent: true,
+    connections_preserved: true,
+    post_copy: false,
+  },
   post_copy_status: { state: 'complete', error: null, completed_at: 2000 },
   cleanup_source: { container_removed: true, volumes_removed: [] },
   rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
@@ -69,7 +96,13 @@ async function setup(compute: ComputeAPI, repository = repo()) {
   const r = repository;
   const events: EventName[] = [];
   const svc = new ConductorService(r, compute, async (_c, e) => void events.push(e), { maxConcurrentPerHost: 1, serviceDownTime: 30, retry: FAST_RETRY }, log);
-  await svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }, { id: 'def', name: 'db', image: 'img', status: 'running' }]));
+  await svc.reportState(
+    'c1',
+    state([
+      { id: 'abc', name: 'web', image: 'img', status: 'running' },
+      { id: 'def', name: 'db', image: 'img', status: 'running' },
+    ]),
+  );
   await svc.reportState('c2', state([]));
   return { r, svc, events };
 }
@@ -84,15 +117,20 @@ describe('migration flow', () => {
     const m = await svc.getMigration(m0.uuid);
     expect(m).toMatchObject({ status: 'completed', freeze_ms: 900, checkpoint_ms: 300, transfer_ms: 100, restore_ms: 400, memory_bytes: 5000, progress: 100 });
     expect(calls).toEqual([
-      'check_can_migrate_destination@c2', 'check_can_migrate_source@c1', 'check_can_migrate_destination@c2', 'pre_migration@c2',
-      'live_migration@c1', 'post_migration_at_destination@c2', 'cleanup_source@c1',
+      'check_can_migrate_destination@c2',
+      'check_can_migrate_source@c1',
+      'check_can_migrate_destination@c2',
+      'pre_migration@c2',
+      'live_migration@c1',
+      'post_migration_at_destination@c2',
+      'cleanup_source@c1',
     ]);
     expect(events[0]).toBe('live_migration.start');
     expect(events[events.length - 1]).toBe('live_migration.end');
     expect((await svc.listContainers()).find((c) => c.name === 'web')?.host).toBe('c2');
   });
 
-  it('a failure before the freeze cleans the target and settles the source\'s record; the source is never frozen', async () => {
+  it("a failure before the freeze cleans the target and settles the source's record; the source is never frozen", async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));
     const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
@@ -156,7 +194,12 @@ describe('migration flow', () => {
     const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const done = await r.getSteps(m0.uuid);
-    const crashed = { ...(await r.getMigration(m0.uuid))!, uuid: '11111111-2222-4333-8444-555555555555', status: 'running' as const, phase: 'checkpoint' as const };
+    const crashed = {
+      ...(await r.getMigration(m0.uuid))!,
+      uuid: '11111111-2222-4333-8444-555555555555',
+      status: 'running' as const,
+      phase: 'checkpoint' as const,
+    };
     await r.createMigration(crashed);
     for (const k of ['started_at', 'check_dest', 'check_source', 'check_dest_spec', 'pre']) await r.saveStep(crashed.uuid, k, done[k]);
     const calls: Calls = [];
@@ -197,11 +240,15 @@ describe('abort refusals', () => {
     let uuid = '';
     let refused: Error | null = null;
     const { svc: svc2 } = await setup(
-      fakeCompute([], {}, {
-        post_migration_at_destination: () => {
-          svc2.abort(new RequestContext(), uuid).catch((e: Error) => (refused = e));
+      fakeCompute(
+        [],
+        {},
+        {
+          post_migration_at_destination: () => {
+            svc2.abort(new RequestContext(), uuid).catch((e: Error) => (refused = e));
+          },
         },
-      }),
+      ),
     );
     uuid = (await svc2.migrateOnLiveState(new RequestContext(), 'web')).uuid;
     await svc2.whenIdle();
@@ -267,7 +314,9 @@ describe('safety rules', () => {
 
   it('a source that cannot take the container back ends in error, not failed', async () => {
     const calls: Calls = [];
-    const { svc } = await setup(fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }));
+    const { svc } = await setup(
+      fakeCompute(calls, { post_migration_at_destination: new RestoreFailed('criu'), rollback_at_source: new RollbackFailed('gone') }),
+    );
     const m0 = await svc.migrateOnLiveState(new RequestContext(), 'web');
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);

@@ -6,8 +6,21 @@ import type { ComputeHost } from '../../../src/objects/host.js';
 
 const GiB = 2 ** 30;
 const h = (name: string, over: Partial<ComputeHost> = {}): ComputeHost => ({
-  name, state: 'up', status: 'enabled', disabled_reason: null, docker_version: '20.10', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64',
-  migration_address: null, containers: 0, memory_used_bytes: null, memory_total_bytes: null, modes: null, updated_at: null, ...over,
+  name,
+  state: 'up',
+  status: 'enabled',
+  disabled_reason: null,
+  docker_version: '20.10',
+  criu_version: '4.2.1',
+  criu_ok: true,
+  architecture: 'x86_64',
+  migration_address: null,
+  containers: 0,
+  memory_used_bytes: null,
+  memory_total_bytes: null,
+  modes: null,
+  updated_at: null,
+  ...over,
 });
 
 describe('scheduler', () => {
@@ -61,7 +74,11 @@ describe('scheduler: host maintenance and load', () => {
   });
   it('with equal container counts, prefers the host whose containers use the smaller share of its memory', () => {
     // b uses less memory in bytes, but of a smaller host: 50% against c's 25%
-    const hosts = [h('a'), h('b', { containers: 4, memory_used_bytes: 8 * GiB, memory_total_bytes: 16 * GiB }), h('c', { containers: 4, memory_used_bytes: 16 * GiB, memory_total_bytes: 64 * GiB })];
+    const hosts = [
+      h('a'),
+      h('b', { containers: 4, memory_used_bytes: 8 * GiB, memory_total_bytes: 16 * GiB }),
+      h('c', { containers: 4, memory_used_bytes: 16 * GiB, memory_total_bytes: 64 * GiB }),
+    ];
     expect(chooseTarget(hosts, 'a', null)).toBe('c');
   });
   it('weighs memory against containers: a much emptier host wins over one with slightly fewer containers, and the reverse', () => {
@@ -73,7 +90,11 @@ describe('scheduler: host maintenance and load', () => {
     expect(chooseTarget([h('a'), h('b', { containers: 5, ...busyMemory }), h('c', { containers: 40, ...idleMemory })], 'a', null)).toBe('b');
   });
   it('spreads a burst: counting each accepted migration, the emptier host takes more, but not all', () => {
-    const hosts = [h('a'), h('b', { containers: 10, memory_used_bytes: 2 * GiB, memory_total_bytes: 16 * GiB }), h('c', { containers: 10, memory_used_bytes: 10 * GiB, memory_total_bytes: 16 * GiB })];
+    const hosts = [
+      h('a'),
+      h('b', { containers: 10, memory_used_bytes: 2 * GiB, memory_total_bytes: 16 * GiB }),
+      h('c', { containers: 10, memory_used_bytes: 10 * GiB, memory_total_bytes: 16 * GiB }),
+    ];
     const got = new Map<string, number>();
     for (let i = 0; i < 30; i++) {
       const t = chooseTarget(hosts, 'a', null);
@@ -85,7 +106,12 @@ describe('scheduler: host maintenance and load', () => {
     expect(got.get('c')).toBeGreaterThan(0);
   });
   it('a host that does not report memory counts as the mean: neither favoured nor avoided', () => {
-    const hosts = [h('a'), h('b', { containers: 3, memory_used_bytes: 1 * GiB, memory_total_bytes: 10 * GiB }), h('c', { containers: 3, memory_used_bytes: 5 * GiB, memory_total_bytes: 10 * GiB }), h('d', { containers: 3 })];
+    const hosts = [
+      h('a'),
+      h('b', { containers: 3, memory_used_bytes: 1 * GiB, memory_total_bytes: 10 * GiB }),
+      h('c', { containers: 3, memory_used_bytes: 5 * GiB, memory_total_bytes: 10 * GiB }),
+      h('d', { containers: 3 }),
+    ];
     const s = loadScores(hosts.slice(1));
     expect(s.get('d')).toBeCloseTo(0.3 + 1);
     expect(chooseTarget(hosts, 'a', null)).toBe('b');
@@ -95,7 +121,11 @@ describe('scheduler: host maintenance and load', () => {
     expect(chooseTarget([h('a'), h('c', { memory_used_bytes: 10 }), h('b', { memory_used_bytes: 20 })], 'a', null)).toBe('c');
     expect(chooseTarget([h('a'), h('c', { memory_used_bytes: 10 }), h('b')], 'a', null)).toBe('b');
     expect(byLoad(h('x', { memory_used_bytes: null }), h('y', { memory_used_bytes: 1 }))).toBeLessThan(0);
-    const hosts = [h('a'), h('b', { containers: 1, memory_used_bytes: 9, memory_total_bytes: 10 }), h('c', { containers: 2, memory_used_bytes: 1, memory_total_bytes: 10 })];
+    const hosts = [
+      h('a'),
+      h('b', { containers: 1, memory_used_bytes: 9, memory_total_bytes: 10 }),
+      h('c', { containers: 2, memory_used_bytes: 1, memory_total_bytes: 10 }),
+    ];
     expect(chooseTarget(hosts, 'a', null)).toBe('c');
     expect(chooseTarget(hosts, 'a', null, { memory: 0, containers: 1 })).toBe('b');
   });
@@ -105,7 +135,14 @@ describe('scheduler: host maintenance and load', () => {
     expect(memoryFraction(h('x', { memory_used_bytes: 3 }))).toBeNull();
   });
   it('takes memory from the heartbeat, dropping what is not a byte count', () => {
-    const rec = (facts: Record<string, unknown>) => ({ name: 'x', facts: { criu_ok: true, ...facts } as never, containers: 0, updated_at: new Date().toISOString(), status: 'enabled' as const, disabled_reason: null });
+    const rec = (facts: Record<string, unknown>) => ({
+      name: 'x',
+      facts: { criu_ok: true, ...facts } as never,
+      containers: 0,
+      updated_at: new Date().toISOString(),
+      status: 'enabled' as const,
+      disabled_reason: null,
+    });
     const got = toComputeHost(rec({ memory_used_bytes: 5, memory_total_bytes: 10 }), Date.now(), 30);
     expect([got.memory_used_bytes, got.memory_total_bytes]).toEqual([5, 10]);
     const bad = toComputeHost(rec({ memory_used_bytes: -1, memory_total_bytes: 'lots' }), Date.now(), 30);

@@ -42,7 +42,14 @@ async function setup(hosts?: ScriptedHosts, maxAge = 1) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const svc = new ConductorService(repo, idleCompute, async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30, containerStateMaxAge: maxAge }, log, hosts);
+  const svc = new ConductorService(
+    repo,
+    idleCompute,
+    async () => undefined,
+    { maxConcurrentPerHost: 5, serviceDownTime: 30, containerStateMaxAge: maxAge },
+    log,
+    hosts,
+  );
   // The hosts' first inventories were taken a minute ago; the events below came after them.
   await svc.reportState('compute1', hostState([]), iso(60_000));
   await svc.reportState('compute2', hostState([]), iso(60_000));
@@ -99,7 +106,7 @@ describe('events and inventories', () => {
     expect(await svc.containerEvent('compute1', ev('create', 'created', iso(5)))).toBe(true);
   });
 
-  it('malformed events are refused with a clear message (container_event\'s schema, before the service)', async () => {
+  it("malformed events are refused with a clear message (container_event's schema, before the service)", async () => {
     const { svc, repo } = await setup();
     const mgr = new ConductorManager(svc);
     const event = (host: string, e: unknown) => () => mgr.dispatch(RequestContext.admin(), 'container_event', { host, event: e });
@@ -127,8 +134,13 @@ describe('events and inventories', () => {
     const mgr = new ConductorManager(svc);
     const at = new Date(Date.now() - 1000);
     const plain = at.toISOString().replace(/\.\d{3}Z$/, '+00:00');
-    await mgr.dispatch(RequestContext.admin(), 'container_event', { host: 'compute1', event: { kind: 'start', id: ID, status: 'running', at: plain, project_id: 7 } });
-    expect(await repo.listContainers()).toEqual([expect.objectContaining({ id: ID, status: 'running', project_id: null, updated_at: new Date(Date.parse(plain)).toISOString() })]);
+    await mgr.dispatch(RequestContext.admin(), 'container_event', {
+      host: 'compute1',
+      event: { kind: 'start', id: ID, status: 'running', at: plain, project_id: 7 },
+    });
+    expect(await repo.listContainers()).toEqual([
+      expect.objectContaining({ id: ID, status: 'running', project_id: null, updated_at: new Date(Date.parse(plain)).toISOString() }),
+    ]);
     await mgr.dispatch(RequestContext.admin(), 'report_state', { host: 'compute2', state: { ...hostState([]), future_fact: 'kept' }, taken_at: plain });
     expect((await svc.listHosts()).find((h) => h.name === 'compute2')).toBeDefined();
     expect((await repo.getHostRecord('compute2'))?.facts).toMatchObject({ future_fact: 'kept' });

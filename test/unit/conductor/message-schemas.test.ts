@@ -12,7 +12,15 @@ function refusal(method: ConductorMethod, args: unknown): string | null {
   return r.success ? null : (r.error.issues[0]?.message ?? '');
 }
 
-const state = { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers: [] };
+const state = {
+  docker_version: '20.10',
+  api_version: '1.41',
+  criu_version: '4.2.1',
+  criu_ok: true,
+  architecture: 'x86_64',
+  migration_address: 'x:1',
+  containers: [],
+};
 const now = new Date().toISOString();
 
 describe('conductor message schemas', () => {
@@ -22,8 +30,12 @@ describe('conductor message schemas', () => {
       'report_state: containers[0] must be an object with string id, name, image and status',
     );
     expect(refusal('report_state', { host: 'h'.repeat(1024), state: { containers: [] } })).toBe('argument "host" must be at most 255 characters');
-    expect(refusal('container_event', { host: 'compute1', event: { kind: 'explode', id: 'a'.repeat(64), at: now } })).toBe('container_event: unknown kind "explode"');
-    expect(refusal('container_event', { host: 'compute1', event: { kind: 'die', id: '../../x', at: now } })).toBe('container_event: "id" must be a container ID (hex)');
+    expect(refusal('container_event', { host: 'compute1', event: { kind: 'explode', id: 'a'.repeat(64), at: now } })).toBe(
+      'container_event: unknown kind "explode"',
+    );
+    expect(refusal('container_event', { host: 'compute1', event: { kind: 'die', id: '../../x', at: now } })).toBe(
+      'container_event: "id" must be a container ID (hex)',
+    );
   });
 
   it('refuse empty and blank names the service used to refuse itself', () => {

@@ -21,14 +21,17 @@ describe("each mode's phases after the send", () => {
     expect(steps.includes('settle')).toBe(mode.settle !== undefined);
   });
 
-  it.each(FLOW_MODES.map((m) => [m.name, m] as const))('%s: every phase shows progress, and the statuses follow the state machine from running', (_name, mode) => {
-    let from: MigrationStatus = 'running';
-    for (const p of mode.phases) {
-      expect(PROGRESS[`${p.status}:${p.phase}`]).toBeDefined();
-      expect(canTransition(from, p.status)).toBe(true);
-      from = p.status;
-    }
-  });
+  it.each(FLOW_MODES.map((m) => [m.name, m] as const))(
+    '%s: every phase shows progress, and the statuses follow the state machine from running',
+    (_name, mode) => {
+      let from: MigrationStatus = 'running';
+      for (const p of mode.phases) {
+        expect(PROGRESS[`${p.status}:${p.phase}`]).toBeDefined();
+        expect(canTransition(from, p.status)).toBe(true);
+        from = p.status;
+      }
+    },
+  );
 
   it('the tables as docs/architecture.md describes them', () => {
     expect(flowModeNamed('stop-and-copy').phases.map((p) => `${p.status}/${p.phase}`)).toEqual(['post-migrating/restore', 'post-migrating/cleanup']);

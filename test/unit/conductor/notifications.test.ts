@@ -41,12 +41,28 @@ function notifiers(iniText: string) {
 }
 
 const ctx = () => new RequestContext({ roles: ['admin'], is_admin: true, user_id: 'u1', project_id: 'p1' });
-const migration = () => newMigration({ uuid: '4f1c2a7e-9b3d-4e5f-8a6b-0c1d2e3f4a5b', container_id: 'c'.repeat(64), container_name: 'counter', source_host: 'compute1', dest_host: 'compute2' });
+const migration = () =>
+  newMigration({
+    uuid: '4f1c2a7e-9b3d-4e5f-8a6b-0c1d2e3f4a5b',
+    container_id: 'c'.repeat(64),
+    container_name: 'counter',
+    source_host: 'compute1',
+    dest_host: 'compute2',
+  });
 
 function evacuation(): Evacuation {
   const now = new Date().toISOString();
   const containers = [
-    { container_id: 'c'.repeat(64), container_name: 'counter', container_status: 'running', status: 'pending' as const, migration_uuid: null, dest_host: null, reason: null, updated_at: now },
+    {
+      container_id: 'c'.repeat(64),
+      container_name: 'counter',
+      container_status: 'running',
+      status: 'pending' as const,
+      migration_uuid: null,
+      dest_host: null,
+      reason: null,
+      updated_at: now,
+    },
   ];
   return {
     uuid: '7d3e9c1a-2b4f-4a6d-9e8c-1f0a2b3c4d5e',

@@ -22,10 +22,22 @@ const log = pino({ level: 'silent' });
 const ctx = () => new RequestContext();
 
 const YES: HostModes = { post_copy: { ok: true, reason: null }, pre_copy: { ok: false, reason: 'no mem_dirty_track' } };
-const NOT_PERMITTED: HostModes = { post_copy: { ok: false, reason: 'post-copy is not permitted on c2 ([compute] permit_post_copy = false)' }, pre_copy: YES.pre_copy };
+const NOT_PERMITTED: HostModes = {
+  post_copy: { ok: false, reason: 'post-copy is not permitted on c2 ([compute] permit_post_copy = false)' },
+  pre_copy: YES.pre_copy,
+};
 
 function state(containers: HostState['containers'], modes: HostModes | null = YES): HostState {
-  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers, modes };
+  return {
+    docker_version: '20.10',
+    api_version: '1.41',
+    criu_version: '4.2.1',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: 'x:1',
+    containers,
+    modes,
+  };
 }
 
 interface Script {
@@ -50,13 +62,42 @@ function compute(calls: string[], script: Script = {}): ComputeAPI {
       const results: { [K in ComputeMethod]: unknown } = {
         check_can_migrate_destination: { dest: {}, image_present: true },
         check_can_migrate_source: { source: {}, spec: {}, export: { address: 'a', token: 't' } },
-        pre_migration: { dest_host: 'c2', container_id: 'new', upload: { address: 'a', token: 't' }, image_transferred: false, image_bytes: 0, image_ms: 0, create_ms: 1, connections_preserved: true },
-        live_migration: {
-          mode: lazy ? 'post-copy' : 'stop-and-copy', page_server: lazy ? { address: '127.0.0.1', port: 40000 } : null, memory_total_bytes: lazy ? 100_000_000 : 5000,
-          container_id: 'abc', checkpoint_name: 'ck', fast_checkpoint: true, frozen_at: 1000, checkpoint_ms: 200, transfer_ms: 20,
-          memory_bytes: lazy ? 1_300_000 : 5000, rootfs_bytes: 10, volume_bytes: 0, transferred_bytes: 1_300_010, parts: [],
+        pre_migration: {
+          dest_host: 'c2',
+          container_id: 'new',
+          upload: { address: 'a', token: 't' },
+          image_transferred: false,
+          image_bytes: 0,
+          image_ms: 0,
+          create_ms: 1,
+          connections_preserved: true,
         },
-        post_migration_at_destination: { container_id: 'new', running: true, restored_at: 1500, place_ms: 5, restore_ms: 300, garp_sent: true, connections_preserved: true, post_copy: Boolean(a.page_server) },
+        live_migration: {
+          mode: lazy ? 'post-copy' : 'stop-and-copy',
+          page_server: lazy ? { address: '127.0.0.1', port: 40000 } : null,
+          memory_total_bytes: lazy ? 100_000_000 : 5000,
+          container_id: 'abc',
+          checkpoint_name: 'ck',
+          fast_checkpoint: true,
+          frozen_at: 1000,
+          checkpoint_ms: 200,
+          transfer_ms: 20,
+          memory_bytes: lazy ? 1_300_000 : 5000,
+          rootfs_bytes: 10,
+          volume_bytes: 0,
+          transferred_bytes: 1_300_010,
+          parts: [],
+        },
+        post_migration_at_destination: {
+          container_id: 'new',
+          running: true,
+          restored_at: 1500,
+          place_ms: 5,
+          restore_ms: 300,
+          garp_sent: true,
+          connections_preserved: true,
+          post_copy: Boolean(a.page_server),
+        },
         post_copy_status: null,
         cleanup_source: { container_removed: true, volumes_removed: [] },
         rollback_at_destination: { container_removed: true, volumes_removed: [], image_removed: false },
@@ -71,18 +112,34 @@ function compute(calls: string[], script: Script = {}): ComputeAPI {
         const seq = script.statuses ?? ['fetching', 'complete'];
         const st = seq[Math.min(status++, seq.length - 1)];
         const resident = st === 'fetching' ? Math.min(100_000_000, status * 30_000_000) : null;
-        return { state: st, error: st === 'failed' ? 'the page server closed the connection' : null, completed_at: st === 'complete' ? 2000 : null, resident_bytes: resident } as ComputeResult<M>;
+        return {
+          state: st,
+          error: st === 'failed' ? 'the page server closed the connection' : null,
+          completed_at: st === 'complete' ? 2000 : null,
+          resident_bytes: resident,
+        } as ComputeResult<M>;
       }
       return results[method] as ComputeResult<M>;
     },
   };
 }
 
-async function setup(c: ComputeAPI, opts: Partial<ConductorOptions> = {}, destModes: HostModes | null = YES, notify: FlowDeps['notify'] = async () => undefined) {
+async function setup(
+  c: ComputeAPI,
+  opts: Partial<ConductorOptions> = {},
+  destModes: HostModes | null = YES,
+  notify: FlowDeps['notify'] = async () => undefined,
+) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const svc = new ConductorService(repo, c, notify, { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, settlePollMs: 5 }, ...opts }, log);
+  const svc = new ConductorService(
+    repo,
+    c,
+    notify,
+    { maxConcurrentPerHost: 2, serviceDownTime: 30, retry: { deadlineMs: 300, backoffMs: 10, settlePollMs: 5 }, ...opts },
+    log,
+  );
   await svc.reportState('c1', state([{ id: 'abc', name: 'web', image: 'img', status: 'running' }]));
   await svc.reportState('c2', state([], destModes));
   return { repo, svc };
@@ -97,11 +154,20 @@ describe('post-copy through the flow', () => {
     await svc.whenIdle();
     const m = await svc.getMigration(m0.uuid);
     expect(m).toMatchObject({
-      status: 'completed', mode: 'post-copy', freeze_ms: 500, memory_total_bytes: 100_000_000, memory_processed_bytes: 100_000_000, memory_remaining_bytes: 0,
+      status: 'completed',
+      mode: 'post-copy',
+      freeze_ms: 500,
+      memory_total_bytes: 100_000_000,
+      memory_processed_bytes: 100_000_000,
+      memory_remaining_bytes: 0,
     });
     expect(calls.slice(4)).toEqual([
-      'live_migration@c1:post-copy', 'post_migration_at_destination@c2:lazy',
-      'post_copy_status@c2', 'post_copy_status@c2', 'post_copy_status@c2', 'cleanup_source@c1',
+      'live_migration@c1:post-copy',
+      'post_migration_at_destination@c2:lazy',
+      'post_copy_status@c2',
+      'post_copy_status@c2',
+      'post_copy_status@c2',
+      'cleanup_source@c1',
     ]);
     expect((await repo.getSteps(m0.uuid)).post_copy_done).toMatchObject({ state: 'complete' });
   });
@@ -121,7 +187,12 @@ describe('post-copy through the flow', () => {
     const m0 = await svc.migrateOnLiveState(ctx(), 'web', null, { post_copy: true });
     await svc.whenIdle();
     // Before the first answer only the images (1.3 MB) had moved; then 30 MB, 60 MB, 90 MB of 100 MB resident.
-    expect(seen).toEqual([[1_300_000, 98_700_000], [30_000_000, 70_000_000], [60_000_000, 40_000_000], [90_000_000, 10_000_000]]);
+    expect(seen).toEqual([
+      [1_300_000, 98_700_000],
+      [30_000_000, 70_000_000],
+      [60_000_000, 40_000_000],
+      [90_000_000, 10_000_000],
+    ]);
     expect(await svc.getMigration(m0.uuid)).toMatchObject({ memory_processed_bytes: 100_000_000, memory_remaining_bytes: 0 });
   });
 
@@ -257,10 +328,12 @@ describe('force-complete and the completion timeout', () => {
   it('the completion timeout aborts (action abort) or forces post-copy (action force_complete)', async () => {
     const slow = (calls: string[]) => {
       const c = compute(calls);
-      return { call: async (cx: RequestContext, host: string, method: ComputeMethod, args: unknown) => {
-        if (method === 'pre_migration') await sleep(1500);
-        return c.call(cx, host, method as never, args as never);
-      } } as ComputeAPI;
+      return {
+        call: async (cx: RequestContext, host: string, method: ComputeMethod, args: unknown) => {
+          if (method === 'pre_migration') await sleep(1500);
+          return c.call(cx, host, method as never, args as never);
+        },
+      } as ComputeAPI;
     };
     const a: string[] = [];
     const { svc: s1 } = await setup(slow(a), { completionTimeout: 1, timeoutAction: 'abort' });

@@ -31,7 +31,15 @@ const containers: ContainerSummary[] = [
 ];
 
 function hostState(cs: ContainerSummary[]): HostState {
-  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: 'x:1', containers: cs };
+  return {
+    docker_version: '20.10',
+    api_version: '1.41',
+    criu_version: '4.2.1',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: 'x:1',
+    containers: cs,
+  };
 }
 
 /** A ComputeAPI that never gets far: the flows started here never finish, which these tests do not look at. */
@@ -49,7 +57,14 @@ async function setup() {
   syncSchema(db);
   const repo = new SqliteRepository(db);
   const hosts = new Hosts({ compute1: containers });
-  const svc = new ConductorService(repo, idleCompute, async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: 30, containerStateMaxAge: 1 }, log, hosts);
+  const svc = new ConductorService(
+    repo,
+    idleCompute,
+    async () => undefined,
+    { maxConcurrentPerHost: 5, serviceDownTime: 30, containerStateMaxAge: 1 },
+    log,
+    hosts,
+  );
   await svc.reportState('compute1', hostState(containers));
   await svc.reportState('compute2', hostState([]));
   return { repo, svc };
@@ -69,7 +84,7 @@ describe("containers' projects", () => {
     await expect(svc.listContainers({ project_id: 'p-demo', marker: THEIRS })).rejects.toThrow(/marker .* could not be found/);
   });
 
-  it("come with events too; an event that does not say keeps the recorded project", async () => {
+  it('come with events too; an event that does not say keeps the recorded project', async () => {
     const { svc } = await setup();
     const at = (ms: number) => new Date(Date.now() + ms).toISOString();
     const ev: ContainerEvent = { kind: 'create', id: 'd'.repeat(64), name: 'new', image: 'i', status: 'created', project_id: 'p-demo', at: at(1) };
@@ -118,8 +133,12 @@ describe("a migration's project", () => {
 
   it('an empty project filter lists no migration, never every one', async () => {
     const { repo } = await setup();
-    await repo.createMigration(newMigration({ uuid: 'm1', container_id: MINE, container_name: 'mine', source_host: 'compute1', dest_host: null, project_id: 'p-demo' }));
-    await repo.createMigration(newMigration({ uuid: 'm2', container_id: NOBODYS, container_name: 'nobodys', source_host: 'compute1', dest_host: null, project_id: null }));
+    await repo.createMigration(
+      newMigration({ uuid: 'm1', container_id: MINE, container_name: 'mine', source_host: 'compute1', dest_host: null, project_id: 'p-demo' }),
+    );
+    await repo.createMigration(
+      newMigration({ uuid: 'm2', container_id: NOBODYS, container_name: 'nobodys', source_host: 'compute1', dest_host: null, project_id: null }),
+    );
     expect((await repo.listMigrations({})).length).toBe(2);
     expect(await repo.listMigrations({ project_id: '' })).toEqual([]);
     expect((await repo.listMigrations({ project_id: 'p-demo' })).map((m) => m.uuid)).toEqual(['m1']);

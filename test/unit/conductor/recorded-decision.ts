@@ -8,6 +8,12 @@ import type { Admission } from '../../../src/conductor/admission.js';
 import type { ConductorService, MigrateOptions } from '../../../src/conductor/service.js';
 import type { Migration } from '../../../src/objects/migration.js';
 
-export function migrateOnRecord(svc: ConductorService, ctx: RequestContext, containerRef: string, requestedHost?: string | null, opts: MigrateOptions = {}): Promise<Migration> {
+export function migrateOnRecord(
+  svc: ConductorService,
+  ctx: RequestContext,
+  containerRef: string,
+  requestedHost?: string | null,
+  opts: MigrateOptions = {},
+): Promise<Migration> {
   return (svc as unknown as { admission: Admission }).admission.migrate(ctx, containerRef, requestedHost, undefined, opts);
 }

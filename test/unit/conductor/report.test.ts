@@ -7,7 +7,15 @@ import { record } from '../../helpers/repository-suite.js';
 
 describe('open migrations in the report', () => {
   it('one line per unfinished migration: uuid, status/phase, mode, container, hosts, progress, start, request id', async () => {
-    const running = { ...record(1), status: 'running' as const, phase: 'checkpoint' as const, progress: 40, request_id: 'req-abc', dest_host: 'compute2', container_name: 'web' };
+    const running = {
+      ...record(1),
+      status: 'running' as const,
+      phase: 'checkpoint' as const,
+      progress: 40,
+      request_id: 'req-abc',
+      dest_host: 'compute2',
+      container_name: 'web',
+    };
     const queued = { ...record(5), dest_host: null, request_id: null, container_name: 'db' };
     const lines = await openMigrationsSection(() => Promise.resolve([running, queued])).render();
     expect(lines).toEqual([

@@ -20,14 +20,28 @@ const log = pino({ level: 'silent' });
 const idleCompute = new Proxy({}, { get: () => () => new Promise(() => undefined) }) as unknown as ComputeAPI;
 
 function state(address: string): HostState {
-  return { docker_version: '20.10', api_version: '1.41', criu_version: '4.2.1', criu_ok: true, architecture: 'x86_64', migration_address: address, containers: [] };
+  return {
+    docker_version: '20.10',
+    api_version: '1.41',
+    criu_version: '4.2.1',
+    criu_ok: true,
+    architecture: 'x86_64',
+    migration_address: address,
+    containers: [],
+  };
 }
 
 function setup(opts: { perHostBusUsers?: boolean; serviceDownTime?: number } = {}) {
   const db = openDatabase('sqlite:///:memory:');
   syncSchema(db);
   const repo = new SqliteRepository(db);
-  const svc = new ConductorService(repo, idleCompute, async () => undefined, { maxConcurrentPerHost: 5, serviceDownTime: opts.serviceDownTime ?? 30, ...opts }, log);
+  const svc = new ConductorService(
+    repo,
+    idleCompute,
+    async () => undefined,
+    { maxConcurrentPerHost: 5, serviceDownTime: opts.serviceDownTime ?? 30, ...opts },
+    log,
+  );
   return { repo, svc };
 }
 

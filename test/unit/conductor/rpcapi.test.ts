@@ -30,10 +30,17 @@ afterEach(() => {
 describe('ConductorRPCAPI versions', () => {
   it('is capped at 1.4, and every method of the map says when it came', () => {
     expect(CONDUCTOR_RPC_VERSION).toBe('1.4');
-    expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.2').map(([n]) => n).sort()).toEqual(
-      ['evacuate_host', 'get_evacuation', 'list_evacuations', 'set_host_status'],
-    );
-    expect(Object.entries(CONDUCTOR_METHODS).filter(([, m]) => m.since === '1.3').map(([n]) => n)).toEqual(['force_complete_migration']);
+    expect(
+      Object.entries(CONDUCTOR_METHODS)
+        .filter(([, m]) => m.since === '1.2')
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual(['evacuate_host', 'get_evacuation', 'list_evacuations', 'set_host_status']);
+    expect(
+      Object.entries(CONDUCTOR_METHODS)
+        .filter(([, m]) => m.since === '1.3')
+        .map(([n]) => n),
+    ).toEqual(['force_complete_migration']);
   });
 
   it('sends 1.3 only for post-copy (a plain migrate stays 1.0, so older conductors still answer it)', async () => {

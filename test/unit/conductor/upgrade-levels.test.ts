@@ -25,7 +25,15 @@ const NOW = Date.parse('2026-12-07T10:00:00.000Z');
 const ago = (s: number) => new Date(NOW - s * 1000).toISOString();
 
 function svc(host: string, over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return { binary: 'ferry-compute', host, topic: 'ferry-compute', service_version: SERVICE_VERSION, rpc_version: COMPUTE_RPC_VERSION, updated_at: ago(1), ...over };
+  return {
+    binary: 'ferry-compute',
+    host,
+    topic: 'ferry-compute',
+    service_version: SERVICE_VERSION,
+    rpc_version: COMPUTE_RPC_VERSION,
+    updated_at: ago(1),
+    ...over,
+  };
 }
 
 function host(name: string, updatedSecondsAgo = 1): HostRecord {
@@ -58,8 +66,16 @@ describe('service versions', () => {
     expect(oldestVersion([])).toBeUndefined();
   });
 
-  it('a heartbeat may carry versions; bad ones are refused with what to send (report_state\'s schema)', () => {
-    const base: HostState = { docker_version: '20.10', api_version: '1.41', criu_version: null, criu_ok: false, architecture: 'x86_64', migration_address: 'x:1', containers: [] };
+  it("a heartbeat may carry versions; bad ones are refused with what to send (report_state's schema)", () => {
+    const base: HostState = {
+      docker_version: '20.10',
+      api_version: '1.41',
+      criu_version: null,
+      criu_ok: false,
+      architecture: 'x86_64',
+      migration_address: 'x:1',
+      containers: [],
+    };
     const check = (state: HostState) => () => {
       const r = CONDUCTOR_METHODS.report_state.args.safeParse({ host: 'h', state });
       if (!r.success) throw new InvalidInput(r.error.issues[0].message);
@@ -78,7 +94,9 @@ describe('[upgrade_levels] options', () => {
     expect(defaultConfig().upgrade_levels).toEqual({ compute: 'auto', conductor: 'auto' });
     expect(applyIni(defaultConfig(), '[upgrade_levels]\ncompute = 1.1\nconductor = AUTO\n', 'f').upgrade_levels).toEqual({ compute: '1.1', conductor: 'auto' });
     expect(() => applyIni(defaultConfig(), '[upgrade_levels]\ncompute = juno\n', 'f')).toThrow(ConfigError);
-    expect(() => applyIni(defaultConfig(), '[upgrade_levels]\nconductor = 1\n', 'f')).toThrow(/\[upgrade_levels\] conductor: "1" is neither auto nor a version/);
+    expect(() => applyIni(defaultConfig(), '[upgrade_levels]\nconductor = 1\n', 'f')).toThrow(
+      /\[upgrade_levels\] conductor: "1" is neither auto nor a version/,
+    );
   });
 });
 
@@ -135,7 +153,9 @@ describe('the conductor keeps its record and the compute cap', () => {
     const state = new ConductorUpgradeState(repo, { ...opts, computeLevel: 'auto' }, getLogger('test'));
     expect(state.computeCap()).toBeUndefined();
     await state.refresh();
-    expect(saved.map((s) => s.rec)).toEqual([{ binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: SERVICE_VERSION, rpc_version: CONDUCTOR_RPC_VERSION }]);
+    expect(saved.map((s) => s.rec)).toEqual([
+      { binary: 'ferry-conductor', host: 'ctl1', topic: 'ferry-conductor', service_version: SERVICE_VERSION, rpc_version: CONDUCTOR_RPC_VERSION },
+    ]);
     expect(state.computeCap()).toBe('1.1');
   });
 
@@ -176,8 +196,15 @@ describe('compute calls under a cap', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(RPCVersionCapped);
-    expect((err as InstanceType<typeof RPCVersionCapped>).details).toEqual({ topic: 'ferry-compute', method: 'post_migration_at_destination', needed: '1.2', cap: '1.1' });
-    expect((err as Error).message).toMatch(/ferry-compute method post_migration_at_destination needs RPC version 1\.2, but this service may send at most 1\.1 \(\[upgrade_levels\] compute\)/);
+    expect((err as InstanceType<typeof RPCVersionCapped>).details).toEqual({
+      topic: 'ferry-compute',
+      method: 'post_migration_at_destination',
+      needed: '1.2',
+      cap: '1.1',
+    });
+    expect((err as Error).message).toMatch(
+      /ferry-compute method post_migration_at_destination needs RPC version 1\.2, but this service may send at most 1\.1 \(\[upgrade_levels\] compute\)/,
+    );
     expect(() => sendVersion('post_copy_status', { migration_id: 'm1' }, '1.0')).toThrow(/post_copy_status needs RPC version 1\.1/);
     expect(() => sendVersion('live_migration', liveArgs('post-copy'), '1.0')).toThrow(RPCVersionCapped);
   });

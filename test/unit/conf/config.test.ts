@@ -5,7 +5,9 @@ describe('config loader', () => {
   it('parses typed options over the defaults', () => {
     const c = applyIni(
       defaultConfig(),
-      ['[DEFAULT]', 'host = compute7', '[compute]', 'migration_port = 9600', 'fast_checkpoint = true', '[oslo_messaging_notifications]', 'topics = a, b'].join('\n'),
+      ['[DEFAULT]', 'host = compute7', '[compute]', 'migration_port = 9600', 'fast_checkpoint = true', '[oslo_messaging_notifications]', 'topics = a, b'].join(
+        '\n',
+      ),
       'test.conf',
     );
     expect(c.DEFAULT.host).toBe('compute7');

@@ -53,7 +53,15 @@ const LATER_CONTRACT = 'ALTER TABLE migrations DROP COLUMN error';
 describe('expand and contract steps', () => {
   it('classifies every step (1 is the baseline; 5 and 6 need every writer to be at their version)', () => {
     expect(Array.from({ length: SCHEMA_VERSION }, (_, i) => migrationKind(i + 1))).toEqual([
-      'contract', 'expand', 'expand', 'expand', 'contract', 'contract', 'expand', 'expand', 'expand',
+      'contract',
+      'expand',
+      'expand',
+      'expand',
+      'contract',
+      'contract',
+      'expand',
+      'expand',
+      'expand',
     ]);
   });
 

@@ -6,7 +6,7 @@ import { BROKER_NAMES, broker, brokerCaFile, brokerTlsUrl, brokerUrl, transportU
 import { RABBIT, stateDir } from '../../../src/devcloud/layout.js';
 
 describe('the dev cloud transport_url', () => {
-  test('lists both brokers\' TLS ports, 5671 first, then 5674, same user and vhost, TLS verified by the dev cloud CA', () => {
+  test("lists both brokers' TLS ports, 5671 first, then 5674, same user and vhost, TLS verified by the dev cloud CA", () => {
     const u = parseTransportUrl(transportUrl());
     expect(u.hosts.map((h) => [h.hostname, h.port, h.username, h.password])).toEqual([
       ['127.0.0.1', 5671, 'ferry', RABBIT.password],

@@ -54,7 +54,11 @@ describe('registerCatalog', () => {
     expect(fk.log.slice(before).filter((l) => !l.startsWith('GET'))).toEqual([]);
     expect(ferryServices()).toHaveLength(1);
     expect(ferryServices()[0]).toMatchObject({ name: 'ferry', type: 'container-migration', description: SERVICE_DESCRIPTION });
-    expect(ferryEndpoints().map((e) => [e.interface, e.region_id, e.url]).sort()).toEqual([
+    expect(
+      ferryEndpoints()
+        .map((e) => [e.interface, e.region_id, e.url])
+        .sort(),
+    ).toEqual([
       ['admin', 'RegionOne', URL1],
       ['internal', 'RegionOne', URL1],
       ['public', 'RegionOne', URL1],

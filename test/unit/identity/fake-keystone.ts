@@ -49,9 +49,7 @@ export class FakeKeystone {
   readonly tokens = new Map<string, Token>();
   regions = new Set(['RegionOne']);
   services: FakeService[] = [{ id: 'svc-keystone', name: 'keystone', type: 'identity', enabled: true }];
-  endpoints: FakeEndpoint[] = [
-    { id: 'ep-ks', interface: 'public', region_id: 'RegionOne', url: 'http://127.0.0.1:5000/v3', service_id: 'svc-keystone' },
-  ];
+  endpoints: FakeEndpoint[] = [{ id: 'ep-ks', interface: 'public', region_id: 'RegionOne', url: 'http://127.0.0.1:5000/v3', service_id: 'svc-keystone' }];
   /** How long issued tokens live. */
   tokenLifetimeMs = 3600_000;
   /** Delay before answering a password authentication. */
@@ -200,7 +198,8 @@ export class FakeKeystone {
     }
     if (p === '/endpoints' && req.method === 'POST') {
       const e = body.endpoint as unknown as FakeEndpoint;
-      if (!this.regions.has(e.region_id)) return { status: 400, json: { error: { code: 400, message: 'Expecting to find endpoint region_id in region table.', title: 'Bad Request' } } };
+      if (!this.regions.has(e.region_id))
+        return { status: 400, json: { error: { code: 400, message: 'Expecting to find endpoint region_id in region table.', title: 'Bad Request' } } };
       const made = { id: `ep-${randomUUID().slice(0, 8)}`, interface: e.interface, region_id: e.region_id, url: e.url, service_id: e.service_id };
       this.endpoints.push(made);
       return { status: 201, json: { endpoint: made } };

@@ -4,13 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { pino } from 'pino';
 import { IdentityUnavailable, NotAuthenticated } from '../../../src/common/errors.js';
 import { defaultConfig } from '../../../src/conf/index.js';
-import {
-  KeystoneClient,
-  keystoneOptionsFromConf,
-  normalizeAuthUrl,
-  parseTokenBody,
-  type KeystoneClientOptions,
-} from '../../../src/identity/keystone.js';
+import { KeystoneClient, keystoneOptionsFromConf, normalizeAuthUrl, parseTokenBody, type KeystoneClientOptions } from '../../../src/identity/keystone.js';
 import { FakeKeystone } from './fake-keystone.js';
 
 const logger = pino({ level: 'silent' });

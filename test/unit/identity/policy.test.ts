@@ -53,7 +53,10 @@ describe('check-string parser', () => {
   it('not binds tighter than and, and tighter than or', () => {
     expect(parseCheckString('not role:a and role:b')).toEqual({
       type: 'and',
-      checks: [{ type: 'not', check: { type: 'role', role: 'a' } }, { type: 'role', role: 'b' }],
+      checks: [
+        { type: 'not', check: { type: 'role', role: 'a' } },
+        { type: 'role', role: 'b' },
+      ],
     });
     expect(parseCheckString('role:a or role:b or role:c')).toEqual({
       type: 'or',
@@ -222,7 +225,7 @@ describe('default rules', () => {
     expect(p.check(POLICY.contextIsAdmin, admin)).toBe(true);
   });
 
-  it("the reader role is what counts: a role outside reader/member/admin in the project reads nothing", () => {
+  it('the reader role is what counts: a role outside reader/member/admin in the project reads nothing', () => {
     const other: Credentials = { user_id: 'u4', project_id: 'p2', roles: ['heat_stack_owner'], is_admin: false };
     for (const r of projectReads) expect([r, p.check(r, other, { project_id: 'p2' })]).toEqual([r, false]);
     // Keystone puts implied roles in the token: an admin of a tenant project has reader, and reads that project.
@@ -271,7 +274,10 @@ describe('deprecated defaults ([oslo_policy] enforce_new_defaults)', () => {
 
   it('off: a read is "new or deprecated default", so the old admin_api override still grants it', () => {
     const old = Policy.fromRules(opsOverride, { enforce_new_defaults: false });
-    expect(old.describe(POLICY.migrationGetAll)).toEqual({ check_str: '(rule:project_reader_or_admin) or (rule:admin_api)', source: 'default or deprecated default' });
+    expect(old.describe(POLICY.migrationGetAll)).toEqual({
+      check_str: '(rule:project_reader_or_admin) or (rule:admin_api)',
+      source: 'default or deprecated default',
+    });
     expect(old.check(POLICY.migrationGetAll, ops, { project_id: 'p-ops' })).toBe(true);
     expect(old.check(POLICY.migrationGet, ops, { project_id: 'p-demo' })).toBe(true);
     // Rules that did not change are not touched.
@@ -284,7 +290,7 @@ describe('deprecated defaults ([oslo_policy] enforce_new_defaults)', () => {
     for (const pol of [old, fresh]) expect(pol.check(POLICY.migrationGet, member, { project_id: 'p2' })).toBe(true);
   });
 
-  it("an override of the rule itself is enforced as written, whatever the option", () => {
+  it('an override of the rule itself is enforced as written, whatever the option', () => {
     for (const enforce_new_defaults of [true, false]) {
       const o = Policy.fromRules({ ...opsOverride, 'ferry:migration:get': 'rule:admin_api' }, { enforce_new_defaults });
       expect(o.describe(POLICY.migrationGet)).toEqual({ check_str: 'rule:admin_api', source: 'policy overrides' });
@@ -407,7 +413,10 @@ describe('policy files', () => {
   });
 
   it('YAML overrides and helper rules load', () => {
-    const f = write('ok.yaml', ['"owner": "project_id:%(project_id)s"', '"ferry:migration:get": "rule:admin_api or rule:owner"', 'ferry:host:get_all: role:reader', ''].join('\n'));
+    const f = write(
+      'ok.yaml',
+      ['"owner": "project_id:%(project_id)s"', '"ferry:migration:get": "rule:admin_api or rule:owner"', 'ferry:host:get_all: role:reader', ''].join('\n'),
+    );
     const p = Policy.load(f, { logger });
     expect(p.check('ferry:migration:get', member, { project_id: 'p2' })).toBe(true);
     expect(p.check('ferry:host:get_all', member)).toBe(true);

@@ -43,15 +43,49 @@ function versionProblems(defs: readonly PayloadDefinition[], history: Record<str
   return out;
 }
 
-const migration = () => newMigration({ uuid: '4f1c2a7e-9b3d-4e5f-8a6b-0c1d2e3f4a5b', container_id: 'c'.repeat(64), container_name: 'counter', source_host: 'compute1', dest_host: 'compute2' });
+const migration = () =>
+  newMigration({
+    uuid: '4f1c2a7e-9b3d-4e5f-8a6b-0c1d2e3f4a5b',
+    container_id: 'c'.repeat(64),
+    container_name: 'counter',
+    source_host: 'compute1',
+    dest_host: 'compute2',
+  });
 
 function evacuation(): Evacuation {
   const now = new Date().toISOString();
   const containers = [
-    { container_id: 'c'.repeat(64), container_name: 'counter', container_status: 'running', status: 'completed' as const, migration_uuid: migration().uuid, dest_host: 'compute2', reason: null, updated_at: now },
+    {
+      container_id: 'c'.repeat(64),
+      container_name: 'counter',
+      container_status: 'running',
+      status: 'completed' as const,
+      migration_uuid: migration().uuid,
+      dest_host: 'compute2',
+      reason: null,
+      updated_at: now,
+    },
   ];
-  const e = { uuid: '7d3e9c1a-2b4f-4a6d-9e8c-1f0a2b3c4d5e', host: 'compute1', target_host: null, max_parallel: 2, post_copy: false, status: 'completed' as const, host_disabled: true };
-  return { ...e, error: null, request_id: null, user_id: null, project_id: null, created_at: now, updated_at: now, containers, counts: countByStatus(containers) };
+  const e = {
+    uuid: '7d3e9c1a-2b4f-4a6d-9e8c-1f0a2b3c4d5e',
+    host: 'compute1',
+    target_host: null,
+    max_parallel: 2,
+    post_copy: false,
+    status: 'completed' as const,
+    host_disabled: true,
+  };
+  return {
+    ...e,
+    error: null,
+    request_id: null,
+    user_id: null,
+    project_id: null,
+    created_at: now,
+    updated_at: now,
+    containers,
+    counts: countByStatus(containers),
+  };
 }
 
 describe('payload object versions', () => {
@@ -66,11 +100,15 @@ describe('payload object versions', () => {
     expect(versionProblems([retyped], HISTORY)).toHaveLength(1);
     const bumped = definePayload(ContainerMigrationPayload.name, '1.1', added.fields);
     expect(versionProblems([bumped], HISTORY)).toEqual([expect.stringMatching(/has no recorded fingerprint: add '1\.1': '1\.1-[0-9a-f]{32}'/)]);
-    expect(versionProblems([bumped], { ...HISTORY, ContainerMigrationPayload: { ...HISTORY.ContainerMigrationPayload, '1.1': fingerprint(bumped) } })).toEqual([]);
+    expect(versionProblems([bumped], { ...HISTORY, ContainerMigrationPayload: { ...HISTORY.ContainerMigrationPayload, '1.1': fingerprint(bumped) } })).toEqual(
+      [],
+    );
   });
 
   it('a payload carries exactly its declared fields with their types', () => {
-    expect(() => versionedObject(ContainerMigrationPayload, { ...containerMigrationObject(migration())['ferry_object.data'], extra: 1 })).toThrow(/extra is not a declared field/);
+    expect(() => versionedObject(ContainerMigrationPayload, { ...containerMigrationObject(migration())['ferry_object.data'], extra: 1 })).toThrow(
+      /extra is not a declared field/,
+    );
     const { progress: _dropped, ...missing } = containerMigrationObject(migration())['ferry_object.data'];
     expect(() => versionedObject(ContainerMigrationPayload, missing)).toThrow(/progress is missing/);
     expect(() => containerMigrationObject({ ...migration(), abort_requested: null as unknown as boolean })).toThrow(/abort_requested is null but not nullable/);
@@ -94,7 +132,10 @@ describe('docs/notifications/samples', () => {
     expect(s.payload['ferry_object.name']).toBe(e.payload);
     const built =
       e.payload === 'ContainerMigrationPayload'
-        ? containerMigrationObject(migration(), eventType.endsWith('.error') ? { function_name: 'f', module_name: 'm', exception: 'E', exception_message: 'x', traceback: 't' } : null)
+        ? containerMigrationObject(
+            migration(),
+            eventType.endsWith('.error') ? { function_name: 'f', module_name: 'm', exception: 'E', exception_message: 'x', traceback: 't' } : null,
+          )
         : hostEvacuationObject(evacuation());
     expect(sampleDifferences(s, { eventType, priority: e.priority, publisherId: 'ferry-conductor:ctl', payload: built })).toEqual([]);
   });

@@ -44,7 +44,7 @@ test('the installer keeps only a build that reports the patch and whose stamp ma
   expect(installerSaysPatched(fakeCriu('stale', patchedVersion, '0'.repeat(64)))).toBe(false);
 });
 
-test("the line the patch adds to `criu --version` is the one the agent and the installer recognize", () => {
+test('the line the patch adds to `criu --version` is the one the agent and the installer recognize', () => {
   const patch = fs.readFileSync(patchFile, 'utf8');
   const printed = /^\+\s*pr_msg\("(Ferry-patch: [^"\\]*)\\n"\);$/m.exec(patch)?.[1];
   expect(printed).toBe('Ferry-patch: rlimits-from-proc');

@@ -172,7 +172,7 @@ describe('src/ by its imports', () => {
     expect(cycles(graph)).toEqual([]);
   });
 
-  it('lets src/bench/ and src/devcloud/ use only the conductor\'s public modules', () => {
+  it("lets src/bench/ and src/devcloud/ use only the conductor's public modules", () => {
     expect(conductorInternalsUsed(graph)).toEqual([]);
   });
 

@@ -54,7 +54,7 @@ describe('planSoak', () => {
     expect(new Set(only.map((s) => s.fault.id))).toEqual(new Set(['truncated', 'amqp-restore']));
   });
 
-  it('pins the table\'s outcomes, source and target swapped for a move back', () => {
+  it("pins the table's outcomes, source and target swapped for a move back", () => {
     expect(faultById('truncated').expected('compute2', 'compute1')).toEqual({ status: 'failed', host: 'compute2' });
     expect(faultById('conductor-post').expected('compute2', 'compute1')).toEqual({ status: 'completed', host: 'compute1' });
     expect(faultById('src-kill-checkpoint').arm('compute2', 'compute1')).toEqual({ compute2: { delayBeforeCheckpointMs: 4000 } });
@@ -118,7 +118,15 @@ describe('judging a migration', () => {
 
   it('renders the table, the seed to replay and one line of counts', () => {
     const rows = [judge(step('none'), 'compute1', m, verdict('completed', 'absent', 'running'), [], 1000)];
-    const r: SoakResult = { seed: 9, options: { migrations: 1, seed: 9, faultRate: 0.5 }, post_copy: { used: false, reason: 'x' }, rows, counts: countRows(rows), started_at: '', ms: 60_000 };
+    const r: SoakResult = {
+      seed: 9,
+      options: { migrations: 1, seed: 9, faultRate: 0.5 },
+      post_copy: { used: false, reason: 'x' },
+      rows,
+      counts: countRows(rows),
+      started_at: '',
+      ms: 60_000,
+    };
     const out = renderSoak(r);
     expect(out).toContain('replay: npm run soak -- --migrations 1 --seed 9 --fault-rate 0.5');
     expect(out.trim().split('\n').at(-1)).toBe('soak seed 9: migrations 1, faults 0, lost 0, duplicated 0, not as pinned 0, errors 0');
@@ -127,7 +135,12 @@ describe('judging a migration', () => {
 
 describe('the command line', () => {
   it('reads the options and refuses bad ones plainly', () => {
-    expect(parseSoakArgs(['--migrations', '200', '--seed', '7', '--no-post-copy'])).toMatchObject({ migrations: 200, seed: 7, faultRate: 0.5, postCopy: false });
+    expect(parseSoakArgs(['--migrations', '200', '--seed', '7', '--no-post-copy'])).toMatchObject({
+      migrations: 200,
+      seed: 7,
+      faultRate: 0.5,
+      postCopy: false,
+    });
     expect(parseSoakArgs(['--help'])).toBeNull();
     expect(parseSoakArgs([], 123)).toMatchObject({ migrations: 20, seed: 123 });
     expect(() => parseSoakArgs(['--migrations', '0'])).toThrow(InvalidInput);

@@ -57,7 +57,11 @@ describe('database schema check', () => {
   it('fails ahead past a contract step (this ferry-status is older) and when the database cannot be read', () => {
     expect(checkSchema(at(SCHEMA_VERSION + 1, SCHEMA_VERSION + 1))).toMatchObject({
       code: CheckCode.Failure,
-      details: expect.stringMatching(new RegExp(`schema ${SCHEMA_VERSION + 1} needs code of schema ${SCHEMA_VERSION + 1} or later and this Ferry is at ${SCHEMA_VERSION}.*run the upgraded one`)),
+      details: expect.stringMatching(
+        new RegExp(
+          `schema ${SCHEMA_VERSION + 1} needs code of schema ${SCHEMA_VERSION + 1} or later and this Ferry is at ${SCHEMA_VERSION}.*run the upgraded one`,
+        ),
+      ),
     });
     expect(checkSchema(new Error('no database at /x'))).toMatchObject({ code: CheckCode.Failure, details: 'cannot read the database: no database at /x' });
   });
@@ -72,7 +76,10 @@ describe('service versions check', () => {
   });
 
   it('warns when a running service is older than this release (a rolling upgrade under way), naming it', () => {
-    const r = checkServiceVersions(SCHEMA_VERSION, running([svc('ferry-conductor', 'ctl'), svc('ferry-compute', 'c1', SERVICE_VERSION - 1)]), { compute: '1.1', conductor: 'auto' });
+    const r = checkServiceVersions(SCHEMA_VERSION, running([svc('ferry-conductor', 'ctl'), svc('ferry-compute', 'c1', SERVICE_VERSION - 1)]), {
+      compute: '1.1',
+      conductor: 'auto',
+    });
     expect(r.code).toBe(CheckCode.Warning);
     expect(r.details).toMatch(new RegExp(`ferry-compute on c1 \\(${SERVICE_VERSION - 1}\\) run an older service version`));
     expect(r.details).toContain('ferry-compute RPC 1.1 (pinned)');
@@ -108,7 +115,10 @@ describe('old agents check', () => {
   });
 
   it('succeeds when every up host reports its version, or none is up', () => {
-    expect(checkOldAgents(SCHEMA_VERSION, running([svc('ferry-compute', 'c1')], [host('c1')]))).toMatchObject({ code: CheckCode.Success, details: 'all 1 up compute host(s) report their service version' });
+    expect(checkOldAgents(SCHEMA_VERSION, running([svc('ferry-compute', 'c1')], [host('c1')]))).toMatchObject({
+      code: CheckCode.Success,
+      details: 'all 1 up compute host(s) report their service version',
+    });
     expect(checkOldAgents(SCHEMA_VERSION, running([], [host('c9', 99)])).details).toBe('no compute host is up');
   });
 });
@@ -175,7 +185,12 @@ describe('the report', () => {
     const ok = { name: 'a', code: CheckCode.Success, details: null };
     expect(worst([])).toBe(0);
     expect(worst([ok, { ...ok, code: CheckCode.Warning }])).toBe(1);
-    expect(worst([{ ...ok, code: CheckCode.Failure }, { ...ok, code: CheckCode.Warning }])).toBe(2);
+    expect(
+      worst([
+        { ...ok, code: CheckCode.Failure },
+        { ...ok, code: CheckCode.Warning },
+      ]),
+    ).toBe(2);
   });
 
   it("prints oslo.upgradecheck's table, details wrapped inside the box", () => {

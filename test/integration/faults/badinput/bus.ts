@@ -44,17 +44,14 @@ export class RawBus {
     const t = Transport.fromUrl(cloud().rabbit.transport_url, { exchange: 'ferry', connectionName: `ferry-badinput:${process.pid}` });
     await t.connect();
     const bus = new RawBus(t);
-    bus.consumer = await t.consume(
-      { queue: { name: bus.replyQueue, durable: false, autoDelete: true }, bindings: [], noAck: true },
-      (d) => {
-        const msg = deserializeMsg(d.body);
-        if (msg.ending !== true) return; // a call-monitor heartbeat
-        const done = bus.waiting.get(String(msg._msg_id));
-        if (!done) return;
-        bus.waiting.delete(String(msg._msg_id));
-        done(typeof msg.failure === 'string' && msg.failure ? { failure: deserializeFailure(msg.failure) } : { result: msg.result });
-      },
-    );
+    bus.consumer = await t.consume({ queue: { name: bus.replyQueue, durable: false, autoDelete: true }, bindings: [], noAck: true }, (d) => {
+      const msg = deserializeMsg(d.body);
+      if (msg.ending !== true) return; // a call-monitor heartbeat
+      const done = bus.waiting.get(String(msg._msg_id));
+      if (!done) return;
+      bus.waiting.delete(String(msg._msg_id));
+      done(typeof msg.failure === 'string' && msg.failure ? { failure: deserializeFailure(msg.failure) } : { result: msg.result });
+    });
     return bus;
   }
 
@@ -193,37 +190,167 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
       pyJson({ 'oslo.version': 'two', 'oslo.message': pyJson({ method: 'list_hosts', args: {} }) }),
       /unsupported envelope version/,
     );
-    rejected('oslo.message that is not JSON, to the conductor', CONDUCTOR, pyJson({ 'oslo.version': '2.0', 'oslo.message': '{"method": ' }), /oslo\.message is not JSON/);
-    rejected('oslo.message that is an object, not a string, to a compute agent', COMPUTE1, pyJson({ 'oslo.version': '2.0', 'oslo.message': { method: 'x' } }), /oslo\.message is not a string/);
+    rejected(
+      'oslo.message that is not JSON, to the conductor',
+      CONDUCTOR,
+      pyJson({ 'oslo.version': '2.0', 'oslo.message': '{"method": ' }),
+      /oslo\.message is not JSON/,
+    );
+    rejected(
+      'oslo.message that is an object, not a string, to a compute agent',
+      COMPUTE1,
+      pyJson({ 'oslo.version': '2.0', 'oslo.message': { method: 'x' } }),
+      /oslo\.message is not a string/,
+    );
   });
 
   describe('bus: messages without a callable method or with bad args (failure reply)', () => {
     refused('no method name, to the conductor', CONDUCTOR, { args: {} }, 'InvalidInput', /malformed RPC message: no method name or bad args/);
     refused('a method name that is a number, to a compute agent', COMPUTE1, { method: 42, args: {} }, 'InvalidInput', /malformed RPC message/);
-    refused('args that are an array, to a compute agent', COMPUTE1, { method: 'rollback_at_destination', args: ['x'], version: '1.0' }, 'InvalidInput', /bad args/);
-    refused('args that are a string, to the conductor', CONDUCTOR, { method: 'get_migration', args: 'migration_id=1', version: '1.0' }, 'InvalidInput', /bad args/);
-    refused('an unknown method, to the conductor', CONDUCTOR, { method: 'drop_database', args: {}, version: '1.0' }, 'NoSuchMethod', /Endpoint does not support RPC method drop_database/);
-    refused('a private member ("constructor"), to the conductor', CONDUCTOR, { method: 'constructor', args: {}, version: '1.0' }, 'NoSuchMethod', /RPC method constructor/);
-    refused('an unknown method, to a compute agent', COMPUTE1, { method: 'remove_all_containers', args: {}, version: '1.0' }, 'NoSuchMethod', /RPC method remove_all_containers/);
-    refused('a newer major version (2.0), to the conductor', CONDUCTOR, { method: 'list_hosts', args: {}, version: '2.0' }, 'UnsupportedVersion', /does not support RPC version 2\.0/);
-    refused('a newer minor version (1.3) than the agent has, to a compute agent', COMPUTE1, { method: 'rollback_at_destination', args: { migration_id: 'badinput-x' }, version: '1.3' }, 'UnsupportedVersion', /does not support RPC version 1\.3/);
-    refused('a version that is no version ("one.two"), to the conductor', CONDUCTOR, { method: 'list_hosts', args: {}, version: 'one.two' }, 'UnsupportedVersion', /RPC version one\.two/);
-    refused('an unknown namespace, to a compute agent', COMPUTE1, { method: 'list_containers', args: {}, version: '1.0', namespace: 'root_shell' }, 'UnsupportedVersion', /RPC version 1\.0/);
-    refused('an unknown method in the inventory namespace, to a compute agent', COMPUTE1, { method: 'kill_all', args: {}, version: '1.0', namespace: 'container_inventory' }, 'NoSuchMethod', /RPC method kill_all/);
+    refused(
+      'args that are an array, to a compute agent',
+      COMPUTE1,
+      { method: 'rollback_at_destination', args: ['x'], version: '1.0' },
+      'InvalidInput',
+      /bad args/,
+    );
+    refused(
+      'args that are a string, to the conductor',
+      CONDUCTOR,
+      { method: 'get_migration', args: 'migration_id=1', version: '1.0' },
+      'InvalidInput',
+      /bad args/,
+    );
+    refused(
+      'an unknown method, to the conductor',
+      CONDUCTOR,
+      { method: 'drop_database', args: {}, version: '1.0' },
+      'NoSuchMethod',
+      /Endpoint does not support RPC method drop_database/,
+    );
+    refused(
+      'a private member ("constructor"), to the conductor',
+      CONDUCTOR,
+      { method: 'constructor', args: {}, version: '1.0' },
+      'NoSuchMethod',
+      /RPC method constructor/,
+    );
+    refused(
+      'an unknown method, to a compute agent',
+      COMPUTE1,
+      { method: 'remove_all_containers', args: {}, version: '1.0' },
+      'NoSuchMethod',
+      /RPC method remove_all_containers/,
+    );
+    refused(
+      'a newer major version (2.0), to the conductor',
+      CONDUCTOR,
+      { method: 'list_hosts', args: {}, version: '2.0' },
+      'UnsupportedVersion',
+      /does not support RPC version 2\.0/,
+    );
+    refused(
+      'a newer minor version (1.3) than the agent has, to a compute agent',
+      COMPUTE1,
+      { method: 'rollback_at_destination', args: { migration_id: 'badinput-x' }, version: '1.3' },
+      'UnsupportedVersion',
+      /does not support RPC version 1\.3/,
+    );
+    refused(
+      'a version that is no version ("one.two"), to the conductor',
+      CONDUCTOR,
+      { method: 'list_hosts', args: {}, version: 'one.two' },
+      'UnsupportedVersion',
+      /RPC version one\.two/,
+    );
+    refused(
+      'an unknown namespace, to a compute agent',
+      COMPUTE1,
+      { method: 'list_containers', args: {}, version: '1.0', namespace: 'root_shell' },
+      'UnsupportedVersion',
+      /RPC version 1\.0/,
+    );
+    refused(
+      'an unknown method in the inventory namespace, to a compute agent',
+      COMPUTE1,
+      { method: 'kill_all', args: {}, version: '1.0', namespace: 'container_inventory' },
+      'NoSuchMethod',
+      /RPC method kill_all/,
+    );
   });
 
   describe('bus: conductor calls with bad arguments', () => {
     const c = (method: string, args: JsonObject, version = '1.1') => ({ method, args, version });
-    refused('migrate_container without a container', CONDUCTOR, c('migrate_container', { host: 'compute2' }), 'InvalidInput', /argument "container" is required/);
-    refused('migrate_container with a container that is a number', CONDUCTOR, c('migrate_container', { container: 42 }), 'InvalidInput', /argument "container" must be a string/);
-    refused('migrate_container with a host that is an object', CONDUCTOR, c('migrate_container', { container: 'x', host: { name: 'compute2' } }), 'InvalidInput', /argument "host" must be a string/);
-    refused('migrate_container with a 1 MB container name', CONDUCTOR, c('migrate_container', { container: 'c'.repeat(1 << 20) }), 'InvalidInput', /argument "container" must be at most 255 characters/);
-    refused('get_migration of "../../etc/passwd"', CONDUCTOR, c('get_migration', { migration_id: '../../etc/passwd' }), 'MigrationNotFound', /could not be found/);
-    refused('abort_migration of an unknown migration', CONDUCTOR, c('abort_migration', { migration_id: '5b0f4f7e-9a38-4f43-a3a4-000000000000' }), 'MigrationNotFound', /could not be found/);
-    refused('list_migrations with an unknown status', CONDUCTOR, c('list_migrations', { status: 'exploded' }), 'InvalidInput', /argument "status" must be one of accepted/);
-    refused('list_migrations with a limit that is a string', CONDUCTOR, c('list_migrations', { limit: '5' }), 'InvalidInput', /argument "limit" must be an integer >= 0/);
-    refused('list_migrations with changes_since "yesterday"', CONDUCTOR, c('list_migrations', { changes_since: 'yesterday' }), 'InvalidInput', /argument "changes_since" must be an ISO 8601 time/);
-    refused('report_state with a state that is a string', CONDUCTOR, c('report_state', { host: 'compute1', state: 'up' }), 'InvalidInput', /argument "state" must be an object|report_state needs a host name and a state with a containers list/);
+    refused(
+      'migrate_container without a container',
+      CONDUCTOR,
+      c('migrate_container', { host: 'compute2' }),
+      'InvalidInput',
+      /argument "container" is required/,
+    );
+    refused(
+      'migrate_container with a container that is a number',
+      CONDUCTOR,
+      c('migrate_container', { container: 42 }),
+      'InvalidInput',
+      /argument "container" must be a string/,
+    );
+    refused(
+      'migrate_container with a host that is an object',
+      CONDUCTOR,
+      c('migrate_container', { container: 'x', host: { name: 'compute2' } }),
+      'InvalidInput',
+      /argument "host" must be a string/,
+    );
+    refused(
+      'migrate_container with a 1 MB container name',
+      CONDUCTOR,
+      c('migrate_container', { container: 'c'.repeat(1 << 20) }),
+      'InvalidInput',
+      /argument "container" must be at most 255 characters/,
+    );
+    refused(
+      'get_migration of "../../etc/passwd"',
+      CONDUCTOR,
+      c('get_migration', { migration_id: '../../etc/passwd' }),
+      'MigrationNotFound',
+      /could not be found/,
+    );
+    refused(
+      'abort_migration of an unknown migration',
+      CONDUCTOR,
+      c('abort_migration', { migration_id: '5b0f4f7e-9a38-4f43-a3a4-000000000000' }),
+      'MigrationNotFound',
+      /could not be found/,
+    );
+    refused(
+      'list_migrations with an unknown status',
+      CONDUCTOR,
+      c('list_migrations', { status: 'exploded' }),
+      'InvalidInput',
+      /argument "status" must be one of accepted/,
+    );
+    refused(
+      'list_migrations with a limit that is a string',
+      CONDUCTOR,
+      c('list_migrations', { limit: '5' }),
+      'InvalidInput',
+      /argument "limit" must be an integer >= 0/,
+    );
+    refused(
+      'list_migrations with changes_since "yesterday"',
+      CONDUCTOR,
+      c('list_migrations', { changes_since: 'yesterday' }),
+      'InvalidInput',
+      /argument "changes_since" must be an ISO 8601 time/,
+    );
+    refused(
+      'report_state with a state that is a string',
+      CONDUCTOR,
+      c('report_state', { host: 'compute1', state: 'up' }),
+      'InvalidInput',
+      /argument "state" must be an object|report_state needs a host name and a state with a containers list/,
+    );
     refused(
       'report_state whose container list holds null and a number',
       CONDUCTOR,
@@ -231,9 +358,27 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
       'InvalidInput',
       /report_state: containers\[0\] must be an object with string id, name, image and status/,
     );
-    refused('report_state with a 1 KB host name', CONDUCTOR, c('report_state', { host: 'h'.repeat(1024), state: { containers: [] } }), 'InvalidInput', /argument "host" must be at most 255 characters/);
-    refused('container_event of an unknown kind', CONDUCTOR, c('container_event', { host: 'compute1', event: { kind: 'explode', id: 'a'.repeat(64), at: new Date().toISOString() } }), 'InvalidInput', /unknown kind "explode"/);
-    refused('container_event with an id that is not hex', CONDUCTOR, c('container_event', { host: 'compute1', event: { kind: 'die', id: '../../x', at: new Date().toISOString() } }), 'InvalidInput', /"id" must be a container ID/);
+    refused(
+      'report_state with a 1 KB host name',
+      CONDUCTOR,
+      c('report_state', { host: 'h'.repeat(1024), state: { containers: [] } }),
+      'InvalidInput',
+      /argument "host" must be at most 255 characters/,
+    );
+    refused(
+      'container_event of an unknown kind',
+      CONDUCTOR,
+      c('container_event', { host: 'compute1', event: { kind: 'explode', id: 'a'.repeat(64), at: new Date().toISOString() } }),
+      'InvalidInput',
+      /unknown kind "explode"/,
+    );
+    refused(
+      'container_event with an id that is not hex',
+      CONDUCTOR,
+      c('container_event', { host: 'compute1', event: { kind: 'die', id: '../../x', at: new Date().toISOString() } }),
+      'InvalidInput',
+      /"id" must be a container ID/,
+    );
   });
 
   describe('bus: compute agent calls with bad arguments', () => {
@@ -257,11 +402,41 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
       memory_bytes_estimate: null,
       create: { Image: `sha256:${'e'.repeat(64)}`, HostConfig: { Privileged: true, Binds: ['/etc:/host-etc'] } },
     };
-    refused('check_can_migrate_source without a migration_id', COMPUTE1, k('check_can_migrate_source', { container: 'x', dest_host: 'compute2' }), 'InvalidInput', /bad arguments for check_can_migrate_source: migration_id/);
-    refused('live_migration with migration_id "../../../etc"', COMPUTE1, k('live_migration', { migration_id: '../../../etc', upload: grant }), 'InvalidInput', /migration_id must be a plain name/);
-    refused('rollback_at_destination with a 300-character migration_id', COMPUTE1, k('rollback_at_destination', { migration_id: 'm'.repeat(300) }), 'InvalidInput', /migration_id must be a plain name/);
-    refused('pre_migration with a spec that is a string', COMPUTE1, k('pre_migration', { migration_id: 'badinput-1', source_host: 'compute2', spec: 'redis', export: grant }), 'InvalidInput', /spec must be a container spec/);
-    refused('pre_migration with a grant token too short to be one', COMPUTE1, k('pre_migration', { migration_id: 'badinput-2', source_host: 'compute2', spec: badSpec, export: { address: '127.0.0.1:9519', token: 'short' } }), 'InvalidInput', /export\.token/);
+    refused(
+      'check_can_migrate_source without a migration_id',
+      COMPUTE1,
+      k('check_can_migrate_source', { container: 'x', dest_host: 'compute2' }),
+      'InvalidInput',
+      /bad arguments for check_can_migrate_source: migration_id/,
+    );
+    refused(
+      'live_migration with migration_id "../../../etc"',
+      COMPUTE1,
+      k('live_migration', { migration_id: '../../../etc', upload: grant }),
+      'InvalidInput',
+      /migration_id must be a plain name/,
+    );
+    refused(
+      'rollback_at_destination with a 300-character migration_id',
+      COMPUTE1,
+      k('rollback_at_destination', { migration_id: 'm'.repeat(300) }),
+      'InvalidInput',
+      /migration_id must be a plain name/,
+    );
+    refused(
+      'pre_migration with a spec that is a string',
+      COMPUTE1,
+      k('pre_migration', { migration_id: 'badinput-1', source_host: 'compute2', spec: 'redis', export: grant }),
+      'InvalidInput',
+      /spec must be a container spec/,
+    );
+    refused(
+      'pre_migration with a grant token too short to be one',
+      COMPUTE1,
+      k('pre_migration', { migration_id: 'badinput-2', source_host: 'compute2', spec: badSpec, export: { address: '127.0.0.1:9519', token: 'short' } }),
+      'InvalidInput',
+      /export\.token/,
+    );
     refused(
       'check_can_migrate_destination of a privileged spec with a host device and a host bind mount',
       COMPUTE1,
@@ -283,7 +458,13 @@ export function busCases(fx: () => BusFixtures, tally: Tally, bus: () => RawBus)
       'InvalidInput',
       /migration_id must be a plain name/,
     );
-    refused('post_migration_at_destination of a migration this host never saw', COMPUTE1, k('post_migration_at_destination', { migration_id: 'badinput-never-seen' }), 'MigrationNotFound', /no incoming migration badinput-never-seen on compute1/);
+    refused(
+      'post_migration_at_destination of a migration this host never saw',
+      COMPUTE1,
+      k('post_migration_at_destination', { migration_id: 'badinput-never-seen' }),
+      'MigrationNotFound',
+      /no incoming migration badinput-never-seen on compute1/,
+    );
     it(
       'cleanup_source of a migration this host never saw, naming a stopped container: nothing is removed',
       tally.counting('bus', () =>

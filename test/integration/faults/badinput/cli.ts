@@ -42,7 +42,10 @@ function nodeEnv(): NodeJS.ProcessEnv {
 }
 
 const node = (script: string, args: string[]) => () => run(process.execPath, [path.join(repoRoot, 'dist/cmd', script), ...args], nodeEnv());
-const openstack = (args: string[], env: () => NodeJS.ProcessEnv = () => osEnv('admin')) => () => run('/usr/bin/openstack', args, env());
+const openstack =
+  (args: string[], env: () => NodeJS.ProcessEnv = () => osEnv('admin')) =>
+  () =>
+    run('/usr/bin/openstack', args, env());
 
 interface CliCase {
   title: string;
@@ -79,10 +82,30 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
   };
   const missingDb = path.join(dir, 'no-db-here', 'ferry.sqlite');
   const cases: CliCase[] = [
-    { title: 'ferry-manage with an unknown command -> 2 and the usage', cmd: node('manage.js', ['explode']), code: 2, stderr: /^ferry-manage: unknown command "explode"\nusage: ferry-manage / },
-    { title: 'ferry-manage with an unknown option -> 2', cmd: node('manage.js', ['--frobnicate', 'host', 'list']), code: 2, stderr: /^ferry-manage: unknown option --frobnicate\n/ },
-    { title: 'ferry-manage --config-file without a file -> 2', cmd: node('manage.js', ['--config-file']), code: 2, stderr: /^ferry-manage: option --config-file needs a value\n/ },
-    { title: 'ferry-manage with a stray argument ("host list extra") -> 2', cmd: node('manage.js', ['host', 'list', 'extra']), code: 2, stderr: /^ferry-manage: unknown command "host list extra"\n/ },
+    {
+      title: 'ferry-manage with an unknown command -> 2 and the usage',
+      cmd: node('manage.js', ['explode']),
+      code: 2,
+      stderr: /^ferry-manage: unknown command "explode"\nusage: ferry-manage /,
+    },
+    {
+      title: 'ferry-manage with an unknown option -> 2',
+      cmd: node('manage.js', ['--frobnicate', 'host', 'list']),
+      code: 2,
+      stderr: /^ferry-manage: unknown option --frobnicate\n/,
+    },
+    {
+      title: 'ferry-manage --config-file without a file -> 2',
+      cmd: node('manage.js', ['--config-file']),
+      code: 2,
+      stderr: /^ferry-manage: option --config-file needs a value\n/,
+    },
+    {
+      title: 'ferry-manage with a stray argument ("host list extra") -> 2',
+      cmd: node('manage.js', ['host', 'list', 'extra']),
+      code: 2,
+      stderr: /^ferry-manage: unknown command "host list extra"\n/,
+    },
     {
       title: 'ferry-manage with a config file that does not exist -> 1 naming it',
       cmd: node('manage.js', ['--config-file', path.join(dir, 'nope.conf'), 'host', 'list']),
@@ -99,7 +122,12 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
     },
     {
       title: 'ferry-manage with a broken section header -> 1 naming the line',
-      cmd: node('manage.js', ['--config-file', conf('badsection.conf', `[database]\nconnection = sqlite:///${missingDb}\n[conductor\nservice_down_time = 5\n`), 'host', 'list']),
+      cmd: node('manage.js', [
+        '--config-file',
+        conf('badsection.conf', `[database]\nconnection = sqlite:///${missingDb}\n[conductor\nservice_down_time = 5\n`),
+        'host',
+        'list',
+      ]),
       code: 1,
       oneLine: true,
       stderr: /^ferry-manage: .*badsection\.conf line 3: "\[conductor" is not a section header/,
@@ -109,7 +137,8 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
       cmd: node('manage.js', ['--config-file', conf('pg.conf', '[database]\nconnection = postgresql://ferry:s3cret@db/ferry\n'), 'host', 'list']),
       code: 1,
       oneLine: true,
-      stderr: /^ferry-manage: \[database\] connection "postgresql:\/\/ferry:\*\*\*@db\/ferry": unsupported database "postgresql"; use sqlite:\/\/\/\/ABS\/PATH or mysql\+pymysql:\/\/USER:PASS@HOST\[:PORT\]\/DBNAME$/,
+      stderr:
+        /^ferry-manage: \[database\] connection "postgresql:\/\/ferry:\*\*\*@db\/ferry": unsupported database "postgresql"; use sqlite:\/\/\/\/ABS\/PATH or mysql\+pymysql:\/\/USER:PASS@HOST\[:PORT\]\/DBNAME$/,
     },
     {
       title: 'ferry-manage with a MariaDB that does not answer -> 1 naming it, without the password',
@@ -126,13 +155,20 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
       stderr: /^ferry-manage: no database at .*no-db-here\/ferry\.sqlite: run "ferry-manage db sync" first$/,
       check: () => expect(fs.existsSync(path.dirname(missingDb))).toBe(false),
     },
-    { title: 'ferry-conductor with an unknown option -> 2, nothing started', cmd: node('conductor.js', ['--bogus']), code: 2, oneLine: true, stderr: /^ferry-conductor: unknown option --bogus$/ },
     {
-      title: 'a second ferry-conductor on the dev cloud\'s SQLite database -> 1 naming the one that runs, nothing started',
+      title: 'ferry-conductor with an unknown option -> 2, nothing started',
+      cmd: node('conductor.js', ['--bogus']),
+      code: 2,
+      oneLine: true,
+      stderr: /^ferry-conductor: unknown option --bogus$/,
+    },
+    {
+      title: "a second ferry-conductor on the dev cloud's SQLite database -> 1 naming the one that runs, nothing started",
       cmd: () => node('conductor.js', ['--config-file', cloud().config_files.controller])(),
       code: 1,
       oneLine: true,
-      stderr: /^ferry-conductor: ConfigError: another ferry-conductor \(PID \d+, host controller, since [^)]+\) uses the SQLite database .*ferry\.sqlite: with SQLite a single conductor runs; for several, use MariaDB/,
+      stderr:
+        /^ferry-conductor: ConfigError: another ferry-conductor \(PID \d+, host controller, since [^)]+\) uses the SQLite database .*ferry\.sqlite: with SQLite a single conductor runs; for several, use MariaDB/,
     },
     {
       title: 'ferry-compute with a config file that does not exist -> 2, nothing started',
@@ -148,15 +184,30 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
       oneLine: true,
       stderr: /^ferry-api: .*badapi\.conf \[api\] bind_port: "eighty" is not an integer/,
     },
-    { title: 'ferry-bench --runs abc -> 2 saying what it must be', cmd: node('bench.js', ['--runs', 'abc']), code: 2, stderr: /^ferry-bench: --runs must be a positive integer, not "abc"\nusage: / },
-    { title: 'ferry-bench with an unknown workload -> 2 listing the known ones', cmd: node('bench.js', ['--workloads', 'nosuch']), code: 2, stderr: /^ferry-bench: unknown workload nosuch \(known: counter, / },
+    {
+      title: 'ferry-bench --runs abc -> 2 saying what it must be',
+      cmd: node('bench.js', ['--runs', 'abc']),
+      code: 2,
+      stderr: /^ferry-bench: --runs must be a positive integer, not "abc"\nusage: /,
+    },
+    {
+      title: 'ferry-bench with an unknown workload -> 2 listing the known ones',
+      cmd: node('bench.js', ['--workloads', 'nosuch']),
+      code: 2,
+      stderr: /^ferry-bench: unknown workload nosuch \(known: counter, /,
+    },
     {
       title: 'openstack container migration list --status bogus -> 2 listing the statuses',
       cmd: openstack(['container', 'migration', 'list', '--status', 'bogus']),
       code: 2,
       stderr: /argument --status: invalid choice: 'bogus' \(choose from 'accepted', /,
     },
-    { title: 'openstack container migrate without a container -> 2', cmd: openstack(['container', 'migrate']), code: 2, stderr: /the following arguments are required: <container>/ },
+    {
+      title: 'openstack container migrate without a container -> 2',
+      cmd: openstack(['container', 'migrate']),
+      code: 2,
+      stderr: /the following arguments are required: <container>/,
+    },
     {
       title: 'openstack container migrate --timeout soon -> 2',
       cmd: () => openstack(['container', 'migrate', fx().running, '--wait', '--timeout', 'soon'])(),
@@ -210,14 +261,17 @@ export function cliCases(fx: () => CliFixtures, tally: Tally): void {
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     cases.forEach((c, i) => {
-      it(c.title, tally.counting('CLI', async () => {
-        const r = results[i];
-        if (r.code !== c.code) throw new Error(`expected exit ${c.code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-        expect(r.stderr.trim()).toMatch(c.stderr);
-        if (c.oneLine) expect(r.stderr.trim().split('\n')).toHaveLength(1);
-        expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
-        c.check?.();
-      }));
+      it(
+        c.title,
+        tally.counting('CLI', async () => {
+          const r = results[i];
+          if (r.code !== c.code) throw new Error(`expected exit ${c.code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+          expect(r.stderr.trim()).toMatch(c.stderr);
+          if (c.oneLine) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+          expect(r.stderr).not.toMatch(/\n\s+at .*\.js:\d+/); // no stack trace
+          c.check?.();
+        }),
+      );
     });
 
     it('none of the commands changed anything on any host', () => {

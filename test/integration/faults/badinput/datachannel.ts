@@ -56,7 +56,10 @@ function channel(method: string, urlPath: string, opts: { headers?: Record<strin
 }
 
 function expectChannelError(r: ChannelAnswer, status: number, ferryCode: string, message: RegExp): void {
-  expect({ status: r.status, body: r.body }).toEqual({ status, body: { error: { code: status, ferry_code: ferryCode, message: expect.stringMatching(message) } } });
+  expect({ status: r.status, body: r.body }).toEqual({
+    status,
+    body: { error: { code: status, ferry_code: ferryCode, message: expect.stringMatching(message) } },
+  });
 }
 
 /** Nothing staged on compute2 for the suite's migration ids. */
@@ -86,10 +89,20 @@ export function dataChannelCases(tally: Tally): void {
       expectChannelError(await channel('GET', '/v1/migrations/badinput-dc/plan'), 405, 'method_not_allowed', /POST only/);
     });
     bad('a migration id that climbs out ("../../etc") -> 400', async () => {
-      expectChannelError(await channel('POST', '/v1/migrations/..%2F..%2Fetc/plan', { body: '{}' }), 400, 'invalid_input', /bad migration id "\.\.\/\.\.\/etc"/);
+      expectChannelError(
+        await channel('POST', '/v1/migrations/..%2F..%2Fetc/plan', { body: '{}' }),
+        400,
+        'invalid_input',
+        /bad migration id "\.\.\/\.\.\/etc"/,
+      );
     });
     bad('a part name that climbs out ("../../etc/passwd") -> 400', async () => {
-      expectChannelError(await channel('PUT', '/v1/migrations/badinput-dc/parts/..%2F..%2Fetc%2Fpasswd', { body: 'x' }), 400, 'invalid_input', /bad part name "\.\.\/\.\.\/etc\/passwd"/);
+      expectChannelError(
+        await channel('PUT', '/v1/migrations/badinput-dc/parts/..%2F..%2Fetc%2Fpasswd', { body: 'x' }),
+        400,
+        'invalid_input',
+        /bad part name "\.\.\/\.\.\/etc\/passwd"/,
+      );
     });
     bad('a plan without any token -> 401', async () => {
       const r = await channel('POST', '/v1/migrations/badinput-dc/plan', { headers: { 'content-type': 'application/json' }, body: '{"parts": []}' });

@@ -109,7 +109,10 @@ export async function reportGhostHost(): Promise<void> {
 export function restCases(fx: () => RestFixtures, tally: Tally): void {
   /** One case: declared, counted, and checked for "nothing changed". */
   const bad = (title: string, run: () => Promise<void>) => {
-    it(title, tally.counting('REST', () => unchangedBy(run)));
+    it(
+      title,
+      tally.counting('REST', () => unchangedBy(run)),
+    );
   };
   const migrate = (who: Who, container: string, body?: unknown) => send(who, 'POST', `/v1/containers/${encodeURIComponent(container)}/migrate`, { body });
 
@@ -123,13 +126,20 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
       expectRestError(await send(null, 'GET', '/v1/hosts', { headers: { 'x-auth-token': '   ' } }), 401, /X-Auth-Token/);
     });
     bad('a token Keystone does not know -> 401', async () => {
-      expectRestError(await send(null, 'POST', `/v1/containers/${fx().running}/migrate`, { token: 'gAAAAABnot-a-token', body: {} }), 401, /invalid or has expired/);
+      expectRestError(
+        await send(null, 'POST', `/v1/containers/${fx().running}/migrate`, { token: 'gAAAAABnot-a-token', body: {} }),
+        401,
+        /invalid or has expired/,
+      );
     });
     bad('an 8 KB garbage token -> 401, not a Keystone failure', async () => {
       expectRestError(await send(null, 'GET', '/v1/migrations', { token: 'x'.repeat(8192) }), 401, /invalid or has expired/);
     });
     bad('caller-supplied X-Roles: admin does not make the demo user an admin -> 403', async () => {
-      const r = await send('demo', 'POST', `/v1/containers/${fx().running}/migrate`, { body: {}, headers: { 'x-roles': 'admin', 'x-is-admin-project': 'True' } });
+      const r = await send('demo', 'POST', `/v1/containers/${fx().running}/migrate`, {
+        body: {},
+        headers: { 'x-roles': 'admin', 'x-is-admin-project': 'True' },
+      });
       expectRestError(r, 403, /ferry:migration:create/);
     });
     bad('demo user may not migrate -> 403, even with a malformed body (policy comes first)', async () => {
@@ -180,7 +190,11 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
 
   describe('REST: request bodies', () => {
     bad('malformed JSON -> 400', async () => {
-      expectRestError(await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, { rawBody: '{"host": ' }), 400, /Malformed JSON in the request body/);
+      expectRestError(
+        await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, { rawBody: '{"host": ' }),
+        400,
+        /Malformed JSON in the request body/,
+      );
     });
     for (const [what, raw] of [
       ['an array', '["compute2"]'],
@@ -196,14 +210,20 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
       expectRestError(await migrate('admin', fx().running, { host: 5 }), 400, /Invalid field "host": must be a string/);
     });
     bad('an unknown field ("hots") -> 400 naming it and what is allowed', async () => {
-      expectRestError(await migrate('admin', fx().running, { hots: 'compute2' }), 400, /Unknown field in the request body: "hots" \(allowed: host, post_copy\)/);
+      expectRestError(
+        await migrate('admin', fx().running, { hots: 'compute2' }),
+        400,
+        /Unknown field in the request body: "hots" \(allowed: host, post_copy\)/,
+      );
     });
     bad('a "__proto__" field -> 400, not merged into anything', async () => {
       const r = await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, { rawBody: '{"__proto__": {"host": "compute2"}}' });
       expectRestError(r, 400, /Unknown field in the request body: "__proto__"/);
     });
     bad('a body over the size limit -> 413', async () => {
-      const r = await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, { rawBody: JSON.stringify({ host: 'compute2', pad: 'x'.repeat(2 * 1024 * 1024) }) });
+      const r = await send('admin', 'POST', `/v1/containers/${fx().running}/migrate`, {
+        rawBody: JSON.stringify({ host: 'compute2', pad: 'x'.repeat(2 * 1024 * 1024) }),
+      });
       expectRestError(r, 413, /larger than the \d+ bytes allowed/);
     });
     bad('a body that is not JSON (text/plain) -> 415', async () => {
@@ -265,7 +285,11 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
       expectRestError(await list('changes-since=2026-13-45T99:00:00Z'), 400, /"changes-since": must be an ISO 8601 date-time, e\.g\. /);
     });
     bad('changes-before earlier than changes-since -> 400', async () => {
-      expectRestError(await list('changes-since=2026-11-30T06:00:00Z&changes-before=2026-11-29T06:00:00Z'), 400, /must be earlier than or equal to changes-before/);
+      expectRestError(
+        await list('changes-since=2026-11-30T06:00:00Z&changes-before=2026-11-29T06:00:00Z'),
+        400,
+        /must be earlier than or equal to changes-before/,
+      );
     });
     bad('an unknown sort_key -> 400 listing the keys', async () => {
       expectRestError(await list('sort_key=password'), 400, /"sort_key": must be one of created_at, /);
@@ -314,22 +338,28 @@ export function restCases(fx: () => RestFixtures, tally: Tally): void {
     });
 
     // These two need a real migration: a record is expected, and only that one.
-    it('abort of a finished migration -> 409, and the record stays as it was', tally.counting('REST', async () => {
-      const m = await finished((await startMigration(fx().mover, 'compute2')).uuid);
-      expect(m.status).toBe('completed');
-      await unchangedBy(async () => {
-        expectRestError(await send('admin', 'DELETE', `/v1/migrations/${m.uuid}`), 409, /already completed; there is nothing to abort/);
-      });
-      const again = await ferry().getMigration(m.uuid);
-      expect(again).toMatchObject({ status: 'completed', abort_requested: false });
-    }));
+    it(
+      'abort of a finished migration -> 409, and the record stays as it was',
+      tally.counting('REST', async () => {
+        const m = await finished((await startMigration(fx().mover, 'compute2')).uuid);
+        expect(m.status).toBe('completed');
+        await unchangedBy(async () => {
+          expectRestError(await send('admin', 'DELETE', `/v1/migrations/${m.uuid}`), 409, /already completed; there is nothing to abort/);
+        });
+        const again = await ferry().getMigration(m.uuid);
+        expect(again).toMatchObject({ status: 'completed', abort_requested: false });
+      }),
+    );
 
-    it('migrating a container that is already being migrated -> 409', tally.counting('REST', async () => {
-      await waitKnown(fx().mover, 'compute2');
-      const m = await startMigration(fx().mover, 'compute1');
-      expectRestError(await migrate('admin', fx().mover, { host: 'compute1' }), 409, /already being migrated/);
-      expect((await finished(m.uuid)).status).toBe('completed');
-      expect((await migrationsOf(fx().mover)).map((x) => x.uuid).sort()).toHaveLength(2);
-    }));
+    it(
+      'migrating a container that is already being migrated -> 409',
+      tally.counting('REST', async () => {
+        await waitKnown(fx().mover, 'compute2');
+        const m = await startMigration(fx().mover, 'compute1');
+        expectRestError(await migrate('admin', fx().mover, { host: 'compute1' }), 409, /already being migrated/);
+        expect((await finished(m.uuid)).status).toBe('completed');
+        expect((await migrationsOf(fx().mover)).map((x) => x.uuid).sort()).toHaveLength(2);
+      }),
+    );
   });
 }
