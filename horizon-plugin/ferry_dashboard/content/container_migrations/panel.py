@@ -7,4 +7,7 @@ class ContainerMigrations(horizon.Panel):
     name = _('Container Migrations')
     slug = 'container_migrations'
     permissions = ('openstack.services.container-migration',)
-    policy_rules = (('container-migration', 'ferry:migration:get_all'),)
+    # The panel lives in the Admin dashboard (hosts, evacuations, any project's migrations): it is
+    # for operators. Project readers may read their own migrations (ferry:migration:get_all) through
+    # the API and CLI, but that rule alone must not open the Admin dashboard to them.
+    policy_rules = (('container-migration', 'ferry:host:get_all'),)
