@@ -263,9 +263,13 @@ export class RPCClient {
       };
       const timer = setTimeout(() => finish(timedOut()), timeoutMs);
       const cmMs = this.callMonitorTimeoutSeconds ? this.callMonitorTimeoutSeconds * 1000 : undefined;
+      // When the caller will give up on the monitor: the message's expiry must not be later (a server that
+      // picks it up after the caller gave up must not run it), so it is taken from the arming, not the publish.
+      let monitorEndsAt: number | undefined;
       const armMonitor = () => {
         if (!cmMs) return;
         clearTimeout(cmTimer);
+        monitorEndsAt = Date.now() + cmMs;
         cmTimer = setTimeout(() => finish(timedOut()), cmMs);
       };
       waiter.add(msgId, {
@@ -284,10 +288,9 @@ export class RPCClient {
         msg._timeout = this.callMonitorTimeoutSeconds ?? null;
         msg._unique_id = uuidHex();
         packContext(msg, contextDict(ctx));
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) throw timedOut();
         // A call that waits on the monitor gives up after cmMs of silence: a server that picks it up later must not run it.
-        const giveUpAt = Date.now() + Math.min(remaining, cmMs ?? remaining);
+        const giveUpAt = Math.min(deadline, monitorEndsAt ?? deadline);
+        if (giveUpAt - Date.now() <= 0) throw timedOut();
         msg._expires_at = giveUpAt / 1000;
         await this.transport.publish({
           exchange: this.exchange(),
