@@ -163,13 +163,7 @@ export async function upgradeService(name: string, log: (s: string) => void): Pr
     await withServicesLock(() => syncDatabase(log));
     return;
   }
-  const s = serviceSpecs().find((x) => x.name === name);
-  if (!s)
-    throw new Error(
-      `unknown service ${name}; services: ${serviceSpecs()
-        .map((x) => x.name)
-        .join(', ')}`,
-    );
+  const s = serviceNamed(name);
   await withServicesLock(async () => {
     const from = serviceRelease(s.name);
     if (from === null && servicePid(s) !== null) {
@@ -187,6 +181,18 @@ export async function upgradeService(name: string, log: (s: string) => void): Pr
   });
 }
 
+/** The service of that name in the current shape; an error naming the services otherwise. */
+function serviceNamed(name: string): ReturnType<typeof serviceSpecs>[number] {
+  const s = serviceSpecs().find((x) => x.name === name);
+  if (!s)
+    throw new Error(
+      `unknown service ${name}; services: ${serviceSpecs()
+        .map((x) => x.name)
+        .join(', ')}`,
+    );
+  return s;
+}
+
 /** Stop every Ferry service, including conductors of a larger shape than the current one. */
 export async function stopServices(): Promise<void> {
   await withServicesLock(async () => {
@@ -196,13 +202,7 @@ export async function stopServices(): Promise<void> {
 
 /** Restart one service, and only that one (tests use it to kill the conductor mid-migration). */
 export async function restartService(name: string, log: (s: string) => void, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-  const s = serviceSpecs().find((x) => x.name === name);
-  if (!s)
-    throw new Error(
-      `unknown service ${name}; services: ${serviceSpecs()
-        .map((x) => x.name)
-        .join(', ')}`,
-    );
+  const s = serviceNamed(name);
   await withServicesLock(async () => {
     const pid = servicePid(s);
     if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
