@@ -13,7 +13,7 @@
  * all. The killed conductor is started again at the end, compute1 enabled again, and whatever else
  * the evacuation moved goes back to compute1.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,6 +32,7 @@ import { repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, waitKnown } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
+import { connectStreamClient } from '../../helpers/stream-client.js';
 
 jest.setTimeout(900_000);
 
@@ -113,20 +114,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
     for (const n of mine) await waitKnown(n, 'compute1', 60_000);
 
     // One TCP connection to the fabric stream from the tenant side, kept across its migration.
-    for (let attempt = 0; attempt < 20 && streamLines.length === 0; attempt++) {
-      let buf = '';
-      const nc = spawn('ip', ['netns', 'exec', 'ferry-client', 'busybox', 'nc', STREAM_IP, '9000'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      client = nc;
-      nc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        buf += d;
-        const parts = buf.split('\n');
-        buf = parts.pop() ?? '';
-        for (const p of parts) if (p.trim()) streamLines.push(Number(p.trim()));
-      });
-      for (let i = 0; i < 20 && streamLines.length === 0 && nc.exitCode === null; i++) await sleep(100);
-      if (streamLines.length === 0 && nc.exitCode === null && nc.pid) process.kill(nc.pid, 'SIGTERM');
-      if (streamLines.length === 0) await sleep(300);
-    }
+    client = await connectStreamClient(STREAM_IP, streamLines);
     expect(streamLines.length).toBeGreaterThan(0);
   }, 600_000);
 

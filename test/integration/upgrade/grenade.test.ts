@@ -22,7 +22,7 @@
  * the cloud up on this checkout's code (its afterAll runs `ferry-devcloud up`), with Ferry's
  * database the upgraded one. Figures: results/upgrade.json (README's "Rolling upgrade").
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,6 +39,7 @@ import type { Migration } from '../../../src/objects/migration.js';
 import { repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { ferry } from '../../helpers/ferry.js';
+import { connectStreamClient } from '../../helpers/stream-client.js';
 
 jest.setTimeout(600_000);
 
@@ -327,20 +328,7 @@ describe('rolling upgrade from the previous release (grenade)', () => {
     expect(await execOut(engines.compute2, redisId, ['redis-cli', 'SET', 'sentinel', sentinel])).toBe('OK');
 
     // One TCP connection to the stream from the tenant side, read across every move.
-    for (let attempt = 0; attempt < 20 && streamLines.length === 0; attempt++) {
-      let buf = '';
-      const nc = spawn('ip', ['netns', 'exec', 'ferry-client', 'busybox', 'nc', STREAM_IP, '9000'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      client = nc;
-      nc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        buf += d;
-        const parts = buf.split('\n');
-        buf = parts.pop() ?? '';
-        for (const p of parts) if (p.trim()) streamLines.push(Number(p.trim()));
-      });
-      for (let i = 0; i < 20 && streamLines.length === 0 && nc.exitCode === null; i++) await sleep(100);
-      if (streamLines.length === 0 && nc.exitCode === null && nc.pid) process.kill(nc.pid, 'SIGTERM');
-      if (streamLines.length === 0) await sleep(300);
-    }
+    client = await connectStreamClient(STREAM_IP, streamLines);
     expect(streamLines.length).toBeGreaterThan(0);
     for (const [n, h] of Object.entries(where)) await ferry().waitKnown(n, h, 60_000);
     stage('workloads started');
