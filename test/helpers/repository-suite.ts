@@ -10,8 +10,8 @@ import { MIGRATION_SORT_KEYS, type MigrationFilters } from '../../src/conductor/
 import { SqlRepository } from '../../src/conductor/repository.js';
 import type { SqlDriver } from '../../src/db/driver.js';
 import { SCHEMA_VERSION } from '../../src/db/schema.js';
-import type { HostState } from '../../src/objects/host.js';
 import { newMigration, type Migration, type MigrationStatus } from '../../src/objects/migration.js';
+import { hostState } from './host-state.js';
 
 export type FreshRepository = () => Promise<SqlRepository>;
 
@@ -51,18 +51,6 @@ async function pageAll(r: SqlRepository, f: MigrationFilters, limit: number): Pr
     if (page.length <= limit) return { pages, uuids };
     marker = shown[shown.length - 1].uuid;
   }
-}
-
-function hostState(containers: HostState['containers'] = []): HostState {
-  return {
-    docker_version: '20.10',
-    api_version: '1.41',
-    criu_version: '4.2.1',
-    criu_ok: true,
-    architecture: 'x86_64',
-    migration_address: 'x:1',
-    containers,
-  } as HostState;
 }
 
 /**

@@ -21,21 +21,12 @@ import { ConductorService } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
 import type { HostState } from '../../../src/objects/host.js';
 import type { Migration } from '../../../src/objects/migration.js';
+import { hostState } from '../../helpers/host-state.js';
 
 const log = pino({ level: 'silent' });
 const LEASE = 300;
 
-function state(containers: HostState['containers']): HostState {
-  return {
-    docker_version: '20.10',
-    api_version: '1.41',
-    criu_version: '4.2.1',
-    criu_ok: true,
-    architecture: 'x86_64',
-    migration_address: 'x:1',
-    containers,
-  } as HostState;
-}
+const state = (containers: HostState['containers']) => hostState(containers);
 const running = (id: string, name: string) => ({ id, name, image: 'img', status: 'running' });
 
 function result(method: ComputeMethod, args: Record<string, unknown>): unknown {

@@ -17,28 +17,17 @@ import { SqliteRepository } from '../../../src/conductor/repository.js';
 import { ConductorService, type ConductorOptions } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
 import type { HostState } from '../../../src/objects/host.js';
+import { hostState } from '../../helpers/host-state.js';
 
 const log = pino({ level: 'silent' });
 const ctx = () => new RequestContext();
 
 const YES: HostModes = { post_copy: { ok: true, reason: null }, pre_copy: { ok: false, reason: 'no mem_dirty_track' } };
+const state = (containers: HostState['containers'], modes: HostModes | null = YES) => hostState(containers, modes);
 const NOT_PERMITTED: HostModes = {
   post_copy: { ok: false, reason: 'post-copy is not permitted on c2 ([compute] permit_post_copy = false)' },
   pre_copy: YES.pre_copy,
 };
-
-function state(containers: HostState['containers'], modes: HostModes | null = YES): HostState {
-  return {
-    docker_version: '20.10',
-    api_version: '1.41',
-    criu_version: '4.2.1',
-    criu_ok: true,
-    architecture: 'x86_64',
-    migration_address: 'x:1',
-    containers,
-    modes,
-  };
-}
 
 interface Script {
   /** What each post_copy_status call answers, in order (the last one repeats). */
