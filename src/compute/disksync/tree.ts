@@ -54,6 +54,8 @@ export interface BlockPatch {
 /** delta.json: what a round does besides placing entries/. */
 export interface DeltaSpec {
   block_bytes: number;
+  /** The first round of a source: whatever the copy holds from an earlier attempt goes first. */
+  reset: boolean;
   /** The entries in entries/ that travelled whole, parents first (tar also made their parents, which carry nothing). */
   placed: string[];
   removed: string[];
@@ -78,9 +80,13 @@ export function entryTypeOf(st: fs.Stats): EntryType {
   return 'other';
 }
 
-/** lstat of every entry under `root` (not following links). */
-export function scanTree(root: string): TreeState {
+/** lstat of every entry under `root` (not following links); `withRoot`: the root itself too, as ".". */
+export function scanTree(root: string, withRoot = false): TreeState {
   const out: TreeState = new Map();
+  if (withRoot) {
+    const st = fs.lstatSync(root);
+    out.set('.', { type: 'dir', size: 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid });
+  }
   const walk = (rel: string) => {
     for (const name of fs.readdirSync(path.join(root, rel))) {
       const r = rel ? `${rel}/${name}` : name;
@@ -178,6 +184,7 @@ export class DeltaSource {
   private readonly files = new Map<string, { size: number; blocks: string[] }>();
   private readonly blockBytes: number;
   private readonly largeFile: number;
+  private rounds = 0;
 
   constructor(
     readonly root: string,
@@ -192,7 +199,8 @@ export class DeltaSource {
    * nothing changes while it is read, and the manifest goes with it.
    */
   async round(out: string, final: boolean): Promise<RoundResult> {
-    const now = scanTree(this.root);
+    // The root's owner and mode travel too (an upper directory's are the container's "/").
+    const now = scanTree(this.root, true);
     const plan = planRound(this.sent, now, this.largeFile);
     fs.mkdirSync(path.join(out, 'blocks'), { recursive: true });
     const entriesDir = path.join(out, 'entries');
@@ -224,7 +232,13 @@ export class DeltaSource {
       bytes += p.bytes;
     }
 
-    const spec: DeltaSpec = { block_bytes: this.blockBytes, placed: plan.whole.filter((r) => this.sent.has(r)), removed: plan.removed, patches };
+    const spec: DeltaSpec = {
+      block_bytes: this.blockBytes,
+      reset: this.rounds++ === 0,
+      placed: plan.whole.filter((r) => this.sent.has(r)),
+      removed: plan.removed,
+      patches,
+    };
     if (final) spec.manifest = this.manifest();
     fs.writeFileSync(path.join(out, 'delta.json'), JSON.stringify(spec));
     return { bytes, entries: plan.whole.length + patches.length, removed: plan.removed.length };
@@ -283,6 +297,7 @@ export class DeltaSource {
   manifest(): TreeManifest {
     const m: TreeManifest = {};
     for (const [r, st] of this.sent) {
+      if (r === '.') continue;
       const f = this.files.get(r);
       m[r] = st.type === 'file' && f ? { type: 'file', size: f.size, digest: fileDigest(f.blocks) } : { type: st.type, size: 0 };
     }
@@ -331,7 +346,8 @@ export function parseDeltaSpec(body: unknown): DeltaSpec {
       manifest[safeRelative(k)] = { type: e.type as EntryType, size: e.size as number, digest: typeof e.digest === 'string' ? e.digest : undefined };
     }
   }
-  return { block_bytes: bb, placed: paths('placed'), removed: paths('removed'), patches, manifest };
+  if (typeof o.reset !== 'boolean') throw bad('"reset" must be true or false');
+  return { block_bytes: bb, reset: o.reset, placed: paths('placed'), removed: paths('removed'), patches, manifest };
 }
 
 /** The target's copy of one tree: rounds applied in order, then checked. */
@@ -360,6 +376,11 @@ export class DeltaMirror {
   /** Apply one received round (its folder as extracted from the part: entries/, blocks/, delta.json). */
   async apply(roundDir: string): Promise<void> {
     const spec = parseDeltaSpec(JSON.parse(fs.readFileSync(path.join(roundDir, 'delta.json'), 'utf8')));
+    if (spec.reset) {
+      fs.rmSync(this.root, { recursive: true, force: true });
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+      this.written.clear();
+    }
     for (const r of spec.removed) {
       fs.rmSync(this.inside(r), { recursive: true, force: true });
       for (const k of [...this.written.keys()]) if (k === r || k.startsWith(`${r}/`)) this.written.delete(k);
@@ -376,7 +397,7 @@ export class DeltaMirror {
   private place(src: string, rel: string, blockBytes: number): void {
     const ss = fs.lstatSync(src, { throwIfNoEntry: false });
     if (!ss) return; // came inside a directory placed before it
-    const dst = this.inside(rel);
+    const dst = rel === '' ? this.root : this.inside(rel);
     const ds = fs.lstatSync(dst, { throwIfNoEntry: false });
     if (ss.isDirectory() && ds?.isDirectory()) {
       fs.chownSync(dst, ss.uid, ss.gid);

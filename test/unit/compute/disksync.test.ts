@@ -107,7 +107,13 @@ test('manifestProblems names what is missing, extra, of another type, size or co
 });
 
 test('parseDeltaSpec refuses paths that climb and blocks past the end', () => {
-  const ok = { block_bytes: 65536, placed: ['a'], removed: [], patches: [{ path: 'f', size: 70000, indices: [1], mode: 0o644, uid: 0, gid: 0, mtimeMs: 1 }] };
+  const ok = {
+    block_bytes: 65536,
+    reset: false,
+    placed: ['a'],
+    removed: [],
+    patches: [{ path: 'f', size: 70000, indices: [1], mode: 0o644, uid: 0, gid: 0, mtimeMs: 1 }],
+  };
   expect(parseDeltaSpec(ok).patches[0].indices).toEqual([1]);
   expect(() => parseDeltaSpec({ ...ok, removed: ['../etc'] })).toThrow(/\.\./);
   expect(() => parseDeltaSpec({ ...ok, patches: [{ ...ok.patches[0], indices: [2] }] })).toThrow(InvalidInput);
@@ -150,6 +156,7 @@ describe('rounds between two trees on this host', () => {
     fs.mkdirSync(path.join(src, 'data/base'), { recursive: true });
     fs.chownSync(path.join(src, 'data'), 999, 999);
     fs.chmodSync(path.join(src, 'data'), 0o700);
+    fs.chmodSync(src, 0o751);
     const table = path.join(src, 'data/base/16384');
     fs.writeFileSync(table, crypto.randomBytes(20 * BLOCK));
     fs.writeFileSync(path.join(src, 'data/small'), 'hello');
@@ -186,6 +193,7 @@ describe('rounds between two trees on this host', () => {
     expect(describeTree(mirror.root)).toEqual(describeTree(src));
     expect(fs.lstatSync(path.join(mirror.root, 'etc-file')).isCharacterDevice()).toBe(true);
     expect(fs.lstatSync(path.join(mirror.root, 'data')).mode & 0o7777).toBe(0o700);
+    expect(fs.lstatSync(mirror.root).mode & 0o7777).toBe(0o751);
   });
 
   test('a copy changed on the target after it was written fails the check, naming the file', async () => {
@@ -226,7 +234,7 @@ describe('rounds between two trees on this host', () => {
     fs.symlinkSync(outside, path.join(mirror.root, 'l'));
     const out = path.join(tmp, 'evil');
     fs.mkdirSync(path.join(out, 'entries'), { recursive: true });
-    fs.writeFileSync(path.join(out, 'delta.json'), JSON.stringify({ block_bytes: BLOCK, placed: [], removed: ['l/victim'], patches: [] }));
+    fs.writeFileSync(path.join(out, 'delta.json'), JSON.stringify({ block_bytes: BLOCK, reset: false, placed: [], removed: ['l/victim'], patches: [] }));
     await expect(mirror.apply(out)).rejects.toThrow(TransferCorrupted);
     expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('keep');
   });
