@@ -14,7 +14,7 @@ import type { PartSource } from '../driver.js';
 import type { ChannelGrant, PrecopyReport } from '../steps.js';
 import type { MigrationTransfer } from '../transfer.js';
 import { anotherRound } from './delta.js';
-import { DeltaMirror, DeltaSource, parseDeltaSpec } from './tree.js';
+import { DeltaMirror, DeltaSource, readDeltaSpec } from './tree.js';
 
 const log = getLogger('compute.disksync');
 
@@ -120,7 +120,7 @@ export class DiskPrecopy {
       if (!r.part.startsWith(SYNC_PREFIX)) continue;
       const tree = r.part.slice(SYNC_PREFIX.length);
       const staged = this.transfer.stagedPart(migrationId, r.part) as string;
-      const spec = parseDeltaSpec(JSON.parse(fs.readFileSync(path.join(staged, 'delta.json'), 'utf8')));
+      const spec = readDeltaSpec(staged);
       if (!spec.manifest) throw new TransferCorrupted(`the last pre-copy round of ${tree} (migration ${migrationId}) came without its manifest`);
       const mirror = this.mirror(migrationId, tree);
       mirror.verify(spec.manifest, spec.block_bytes);

@@ -350,6 +350,17 @@ export function parseDeltaSpec(body: unknown): DeltaSpec {
   return { block_bytes: bb, reset: o.reset, placed: paths('placed'), removed: paths('removed'), patches, manifest };
 }
 
+/** A received round's delta.json. */
+export function readDeltaSpec(roundDir: string): DeltaSpec {
+  let body: unknown;
+  try {
+    body = JSON.parse(fs.readFileSync(path.join(roundDir, 'delta.json'), 'utf8'));
+  } catch (e) {
+    throw new TransferCorrupted(`a disk pre-copy round without a readable delta.json: ${(e as Error).message}`);
+  }
+  return parseDeltaSpec(body);
+}
+
 /** The target's copy of one tree: rounds applied in order, then checked. */
 export class DeltaMirror {
   /** What this side wrote of each regular file: its size and ctime then (any later write or chmod moves the ctime), and its block hashes. */
@@ -375,7 +386,7 @@ export class DeltaMirror {
 
   /** Apply one received round (its folder as extracted from the part: entries/, blocks/, delta.json). */
   async apply(roundDir: string): Promise<void> {
-    const spec = parseDeltaSpec(JSON.parse(fs.readFileSync(path.join(roundDir, 'delta.json'), 'utf8')));
+    const spec = readDeltaSpec(roundDir);
     if (spec.reset) {
       fs.rmSync(this.root, { recursive: true, force: true });
       fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
