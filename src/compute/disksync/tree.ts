@@ -92,6 +92,8 @@ export function scanTree(root: string, withRoot = false): TreeState {
       const r = rel ? `${rel}/${name}` : name;
       const st = fs.lstatSync(path.join(root, r), { throwIfNoEntry: false });
       if (!st) continue; // gone while listed: the next round sees it as removed
+      // A socket's file does not travel (tar skips it, as without the pre-copy): CRIU binds it again at the restore.
+      if (st.isSocket()) continue;
       const type = entryTypeOf(st);
       out.set(r, { type, size: type === 'file' ? st.size : 0, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid });
       if (type === 'dir') {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
@@ -194,6 +195,21 @@ describe('rounds between two trees on this host', () => {
     expect(fs.lstatSync(path.join(mirror.root, 'etc-file')).isCharacterDevice()).toBe(true);
     expect(fs.lstatSync(path.join(mirror.root, 'data')).mode & 0o7777).toBe(0o700);
     expect(fs.lstatSync(mirror.root).mode & 0o7777).toBe(0o751);
+  });
+
+  test("a socket's file does not travel and is not asked for (PostgreSQL's /tmp/.s.PGSQL.5432)", async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(src, 'sock'), resolve));
+    try {
+      fs.writeFileSync(path.join(src, 'f'), 'x');
+      const source = new DeltaSource(src, { blockBytes: BLOCK, largeFile: LARGE });
+      const mirror = new DeltaMirror(path.join(tmp, 'mirror'));
+      const last = await round(source, mirror, true);
+      expect(Object.keys(last.manifest)).toEqual(['f']);
+      expect(() => mirror.verify(last.manifest, BLOCK)).not.toThrow();
+    } finally {
+      server.close();
+    }
   });
 
   test('a copy changed on the target after it was written fails the check, naming the file', async () => {
