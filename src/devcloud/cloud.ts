@@ -2,27 +2,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { configFiles, writeConfigFiles } from './config.js';
-import {
-  deleteNamespaces,
-  engineRunning,
-  ensureFabricLinks,
-  ensureFabricNetwork,
-  ensureRuncCriuConf,
-  pingEngine,
-  removeHosts,
-  startEngine,
-  stopEngine,
-} from './hosts.js';
+import { deleteNamespaces, engineRunning, ensureFabricLinks, ensureFabricNetwork, ensureRuncCriuConf, pingEngine, startEngine, stopEngine } from './hosts.js';
 import { ensureImages } from './images.js';
 import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
-import { FABRIC, FERRY_PORTS, KEYSTONE, MAX_HOSTS, hostDirs, hostNames, hostNetns, stateDir } from './layout.js';
+import { FABRIC, FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
 import { BROKER_NAMES, brokerCaFile, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
 import { prepareRelease } from './release.js';
-import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopComputeServices, stopServices } from './services.js';
+import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
+import { MAX_HOSTS, hostNames } from './layout.js';
+import { removeHosts } from './hosts.js';
+import { stopComputeServices } from './services.js';
 import {
   mariadbPaths,
   checkShape,
