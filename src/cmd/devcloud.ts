@@ -6,17 +6,20 @@ import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
 import { BROKER_NAMES, restartBroker, startBroker, stopBroker } from '../devcloud/rabbit.js';
 import { resolveServiceName, restartService, serviceSpecs, upgradeService } from '../devcloud/services.js';
+import { MAX_HOSTS } from '../devcloud/layout.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] [--release REV] [--fresh-database]
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] [--hosts N] [--release REV] [--fresh-database]
                       | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
                       | stop BROKER [--kill] | start BROKER
 
-  up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts compute1 and compute2,
+  up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts (compute1, compute2),
            the ferry-fabric tenant network, the test images and Ferry's services;
            --db mariadb runs MariaDB on 127.0.0.1:3306 for the conductors (default sqlite),
            --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb);
-           both are kept until changed (restart keeps them; up --db sqlite --conductors 1 goes back);
+           --hosts N runs compute hosts compute1..computeN (2 to ${MAX_HOSTS}, default 2);
+           all three are kept until changed (restart keeps them;
+           up --db sqlite --conductors 1 --hosts 2 goes back);
            --release REV runs Ferry's services from git revision REV of this repository (unpacked
            and built under .devcloud/releases; for rolling upgrades), up without it from this
            checkout (services on another release are restarted on it);
@@ -45,6 +48,7 @@ const OPTIONS = {
   'no-services': { type: 'boolean' },
   db: { type: 'string' },
   conductors: { type: 'string' },
+  hosts: { type: 'string' },
   release: { type: 'string' },
   'fresh-database': { type: 'boolean' },
   kill: { type: 'boolean' },
@@ -53,7 +57,7 @@ const OPTIONS = {
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services', 'db', 'conductors', 'release', 'fresh-database'],
+  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'release', 'fresh-database'],
   down: [],
   status: ['json'],
   demo: [],
@@ -92,6 +96,11 @@ function parse(argv: string[]) {
     if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS)
       throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
     shape.conductors = n;
+  }
+  if (values.hosts !== undefined) {
+    const n = Number(values.hosts);
+    if (!/^\d+$/.test(values.hosts) || n < 2 || n > MAX_HOSTS) throw new InvalidInput(`--hosts must be a number from 2 to ${MAX_HOSTS}, not "${values.hosts}"`);
+    shape.hosts = n;
   }
   if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release))
     throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);

@@ -6,16 +6,20 @@ import { deleteNamespaces, engineRunning, ensureFabricLinks, ensureFabricNetwork
 import { ensureImages } from './images.js';
 import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
-import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
+import { FABRIC, FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
 import { BROKER_NAMES, brokerCaFile, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
 import { prepareRelease } from './release.js';
 import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
+import { MAX_HOSTS, hostNames } from './layout.js';
+import { removeHosts } from './hosts.js';
+import { stopComputeServices } from './services.js';
 import {
   mariadbPaths,
   checkShape,
+  cloudHosts,
   cloudMariadbPid,
   databaseUrl,
   readShape,
@@ -78,6 +82,17 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
     await stopServices();
     writeShape(shape);
   }
+  if (shape.hosts !== was.hosts) {
+    step(`compute hosts: ${was.hosts} -> ${shape.hosts}`);
+    const gone = cloudHosts(was).slice(shape.hosts);
+    if (gone.length) {
+      await stopComputeServices(gone);
+      await removeHosts(gone);
+      step(`took ${gone.join(', ')} out (engines stopped, namespaces removed; their data roots stay)`);
+    }
+    writeShape(shape);
+  }
+  const hosts = cloudHosts(shape);
   if (shape.db === 'mariadb') {
     step('MariaDB');
     await startCloudMariadb(step);
@@ -94,10 +109,10 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   // The fabric's links come first: an engine restores its macvlan network at start only if
   // the parent interface is already there (after `down`, the namespaces were recreated).
   step('tenant network ferry-fabric');
-  await ensureFabricLinks(step);
+  await ensureFabricLinks(hosts, step);
   step('compute hosts');
-  await Promise.all(HOST_NAMES.map((h) => startEngine(h, step)));
-  for (const h of HOST_NAMES) await ensureFabricNetwork(h);
+  await Promise.all(hosts.map((h) => startEngine(h, step)));
+  for (const h of hosts) await ensureFabricNetwork(h);
   step('test images on compute1');
   await ensureImages('compute1', step);
   await Promise.all([rabbit, keystone]);
@@ -117,8 +132,9 @@ export async function down(log: Log): Promise<void> {
   await stopHorizon();
   log('stopping Ferry services');
   await stopServices();
-  for (const h of HOST_NAMES) {
-    log(`stopping Docker engine ${h}`);
+  // Hosts of a larger shape than the current one too: `down` leaves nothing running.
+  for (const h of hostNames(MAX_HOSTS)) {
+    if (engineRunning(h)) log(`stopping Docker engine ${h}`);
     await stopEngine(h);
   }
   log('stopping Keystone and both RabbitMQ nodes');
@@ -133,7 +149,7 @@ export async function status(): Promise<CloudStatus> {
   const services = await servicesState();
   const brokers = await brokersState();
   const hosts = await Promise.all(
-    HOST_NAMES.map(async (h) => {
+    cloudHosts().map(async (h) => {
       const d = hostDirs(h);
       const upNow = engineRunning(h) && (await pingEngine(d.socket));
       return {

@@ -4,18 +4,22 @@ import path from 'node:path';
 import { writeIfChanged } from './files.js';
 import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
-import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
+import { FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
 import { transportUrl } from './rabbit.js';
-import { conductorNames, databaseUrl, readShape } from './shape.js';
+import { cloudHosts, conductorNames, databaseUrl, readShape } from './shape.js';
 
 export const etcDir = path.join(stateDir, 'etc');
 
 export function configFiles(): Record<string, string> {
   const files: Record<string, string> = { controller: path.join(etcDir, 'ferry.conf') };
-  for (const h of HOST_NAMES) files[h] = path.join(etcDir, `ferry-${h}.conf`);
+  for (const h of cloudHosts()) files[h] = computeConfigFile(h);
   // Conductors beyond the first (the controller's) have their own file: their own host name.
   for (const c of conductorNames(readShape().conductors).slice(1)) files[c.configKey] = path.join(etcDir, `ferry-${c.configKey}.conf`);
   return files;
+}
+
+export function computeConfigFile(host: string): string {
+  return path.join(etcDir, `ferry-${host}.conf`);
 }
 
 function common(host: string): string[] {
@@ -77,7 +81,7 @@ export function writeConfigFiles(): Record<string, string> {
       '',
     ].join('\n');
   for (const c of conductorNames(readShape().conductors)) writeIfChanged(files[c.configKey], controller(c.host));
-  for (const h of HOST_NAMES) {
+  for (const h of cloudHosts()) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
     const tls = ensureHostCert(pkiDir(stateDir), h);

@@ -1,12 +1,13 @@
 /**
- * The shape of the development cloud's control plane: which database the conductors use
- * (the embedded SQLite, or MariaDB) and how many conductors run. Chosen by `up --db ...
- * --conductors N` and kept in the state dir, so that `restart SERVICE` and a later `up`
- * (without those options) keep it; `up --db sqlite --conductors 1` goes back to the default.
+ * The shape of the development cloud: which database the conductors use (the embedded SQLite,
+ * or MariaDB), how many conductors run and how many compute hosts. Chosen by `up --db ...
+ * --conductors N --hosts N` and kept in the state dir, so that `restart SERVICE` and a later
+ * `up` (without those options) keep it; `up --db sqlite --conductors 1 --hosts 2` goes back to
+ * the default.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { MARIADB, stateDir } from './layout.js';
+import { MARIADB, MAX_HOSTS, hostNames, stateDir } from './layout.js';
 import { mariadbPid, mariadbUrl, provisionMariadb, startMariadb, stopMariadb, type MariadbPaths } from './mariadb.js';
 
 export const DATABASES = ['sqlite', 'mariadb'] as const;
@@ -17,9 +18,11 @@ export const MAX_CONDUCTORS = 4;
 export interface CloudShape {
   db: CloudDatabase;
   conductors: number;
+  /** Compute hosts compute1..computeN. */
+  hosts: number;
 }
 
-export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1 };
+export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1, hosts: 2 };
 
 const shapeFile = path.join(stateDir, 'shape.json');
 
@@ -28,7 +31,8 @@ export function readShape(): CloudShape {
     const s = JSON.parse(fs.readFileSync(shapeFile, 'utf8')) as Partial<CloudShape>;
     const db = DATABASES.includes(s.db as CloudDatabase) ? (s.db as CloudDatabase) : DEFAULT_SHAPE.db;
     const conductors = Number.isInteger(s.conductors) && (s.conductors as number) >= 1 ? Math.min(s.conductors as number, MAX_CONDUCTORS) : 1;
-    return { db, conductors };
+    const hosts = Number.isInteger(s.hosts) && (s.hosts as number) >= 2 ? Math.min(s.hosts as number, MAX_HOSTS) : DEFAULT_SHAPE.hosts;
+    return { db, conductors, hosts };
   } catch {
     return { ...DEFAULT_SHAPE };
   }
@@ -43,7 +47,13 @@ export function writeShape(s: CloudShape): void {
 export function checkShape(s: CloudShape): void {
   if (!DATABASES.includes(s.db)) throw new Error(`--db must be one of ${DATABASES.join(', ')}`);
   if (!Number.isInteger(s.conductors) || s.conductors < 1 || s.conductors > MAX_CONDUCTORS) throw new Error(`--conductors must be 1 to ${MAX_CONDUCTORS}`);
+  if (!Number.isInteger(s.hosts) || s.hosts < 2 || s.hosts > MAX_HOSTS) throw new Error(`--hosts must be 2 to ${MAX_HOSTS}`);
   if (s.db === 'sqlite' && s.conductors > 1) throw new Error('several conductors need --db mariadb: with SQLite a single conductor runs');
+}
+
+/** The compute hosts of the cloud's shape: compute1..computeN. */
+export function cloudHosts(s: CloudShape = readShape()): string[] {
+  return hostNames(s.hosts);
 }
 
 /** The conductor services' names and host names: ferry-conductor (host controller), then ferry-conductor2 (controller2)... */
