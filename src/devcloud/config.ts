@@ -51,7 +51,7 @@ function common(host: string): string[] {
 export function writeConfigFiles(): Record<string, string> {
   fs.mkdirSync(etcDir, { recursive: true });
   const files = configFiles();
-  const controller = (host: string) =>
+  const controller = (host: string, index: number) =>
     [
       ...common(host),
       '[api]',
@@ -63,7 +63,7 @@ export function writeConfigFiles(): Record<string, string> {
       `policy_file = ${path.join(repoRoot, 'etc/ferry/policy.yaml')}`,
       '',
       '[database]',
-      `connection = ${databaseUrl()}`,
+      `connection = ${databaseUrl(readShape(), index)}`,
       '',
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
@@ -76,7 +76,7 @@ export function writeConfigFiles(): Record<string, string> {
       'claim_lease_seconds = 15',
       '',
     ].join('\n');
-  for (const c of conductorNames(readShape().conductors)) writeIfChanged(files[c.configKey], controller(c.host));
+  for (const [i, c] of conductorNames(readShape().conductors).entries()) writeIfChanged(files[c.configKey], controller(c.host, i));
   for (const h of HOST_NAMES) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
