@@ -79,6 +79,11 @@ function codeOf(e: unknown): string {
   return (e as { code?: string }).code ?? '';
 }
 
+/** 1047 is also MariaDB's "unknown command": only Galera's wording means another node may take it. */
+function isNodeNotReady(e: unknown): boolean {
+  return codeOf(e) === NODE_NOT_READY && /WSREP/i.test((e as Error).message ?? '');
+}
+
 function isConnectionLost(e: unknown): boolean {
   return CONNECTION_LOST.has(codeOf(e)) || (e as { fatal?: boolean }).fatal === true;
 }
@@ -86,7 +91,7 @@ function isConnectionLost(e: unknown): boolean {
 /** Whether a failed statement (or transaction) may run again, on the same server or the next. */
 export function retryable(e: unknown, phase: 'before-commit' | 'commit'): boolean {
   const code = codeOf(e);
-  if (ROLLED_BACK.has(code) || code === NODE_NOT_READY) return true;
+  if (ROLLED_BACK.has(code) || isNodeNotReady(e)) return true;
   // A connection that broke before COMMIT was sent takes its uncommitted transaction with it.
   return phase !== 'commit' && isConnectionLost(e);
 }
@@ -217,7 +222,7 @@ export class MysqlDriver implements SqlDriver {
   /** The server `i` failed: the next statements go to the next one listed. */
   private failed(i: number, e: unknown): void {
     if (this.servers.length === 1 || this.current !== i) return;
-    if (codeOf(e) === NODE_NOT_READY || isConnectionLost(e)) this.current = (i + 1) % this.servers.length;
+    if (isNodeNotReady(e) || isConnectionLost(e)) this.current = (i + 1) % this.servers.length;
   }
 
   /** One statement on its own (autocommit), run again where that is safe. */
