@@ -219,6 +219,14 @@ export class MysqlDriver implements SqlDriver {
     else conn.release();
   }
 
+  /**
+   * Run again what `retryable` allows; a broken connection only when there is another server to
+   * go to (one server that stopped answering is the caller's error at once, as before).
+   */
+  private mayRetry(e: unknown, phase: 'before-commit' | 'commit'): boolean {
+    return retryable(e, phase) && (this.servers.length > 1 || !isConnectionLost(e));
+  }
+
   /** The server `i` failed: the next statements go to the next one listed. */
   private failed(i: number, e: unknown): void {
     if (this.servers.length === 1 || this.current !== i) return;
@@ -244,7 +252,7 @@ export class MysqlDriver implements SqlDriver {
         if (server >= 0) this.failed(server, e);
         // A write whose connection broke may have committed: only the caller can tell.
         const phase = server < 0 || READ_ONLY.test(sql) ? 'before-commit' : 'commit';
-        if (!retryable(e, phase) || attempt >= MAX_ATTEMPTS) throw this.unknownOutcome(e, phase);
+        if (!this.mayRetry(e, phase) || attempt >= MAX_ATTEMPTS) throw this.unknownOutcome(e, phase);
         this.retried++;
         await backoff(attempt);
       }
@@ -268,7 +276,17 @@ export class MysqlDriver implements SqlDriver {
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const { conn, server } = await this.connect();
+      let conn: mysql.PoolConnection;
+      let server: number;
+      try {
+        ({ conn, server } = await this.connect());
+      } catch (e) {
+        // No server took a connection: nothing ran yet.
+        if (!this.mayRetry(e, 'before-commit') || attempt >= MAX_ATTEMPTS) throw e;
+        this.retried++;
+        await backoff(attempt);
+        continue;
+      }
       let phase: 'before-commit' | 'commit' = 'before-commit';
       try {
         await conn.query('START TRANSACTION');
@@ -281,7 +299,7 @@ export class MysqlDriver implements SqlDriver {
         if (!isConnectionLost(e)) await conn.query('ROLLBACK').catch(() => undefined);
         this.done(conn, e);
         this.failed(server, e);
-        if (!retryable(e, phase) || attempt >= MAX_ATTEMPTS) throw this.unknownOutcome(e, phase);
+        if (!this.mayRetry(e, phase) || attempt >= MAX_ATTEMPTS) throw this.unknownOutcome(e, phase);
         this.retried++;
         await backoff(attempt);
       }
