@@ -104,8 +104,9 @@ function savedState(c: GaleraCluster, n: GaleraNodeSpec): { seqno: number; safeT
 
 /**
  * The node to bootstrap a stopped cluster from: the one the others stopped before (Galera marks
- * it safe_to_bootstrap), else, after a crash of all of them, the one with the highest position
- * (marked safe here: on this machine nobody else can have newer data).
+ * it safe_to_bootstrap), else, after a crash of all of them, the one whose saved position is the
+ * highest, or the first (crashed nodes save none; a development cluster does without
+ * --wsrep-recover). It is marked safe here.
  */
 function bootstrapNode(c: GaleraCluster): GaleraNodeSpec {
   const states = c.nodes.map((n) => ({ n, s: savedState(c, n) }));
