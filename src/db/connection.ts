@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../common/errors.js';
 import type { SqlDriver } from './driver.js';
-import { MysqlDriver, type MysqlServer, type MysqlTarget } from './mysql.js';
+import { MysqlDriver, type MysqlOptions, type MysqlServer, type MysqlTarget } from './mysql.js';
 import { openSqlite, SqliteDriver } from './sqlite.js';
 
 export type DatabaseTarget = { kind: 'sqlite'; file: string } | ({ kind: 'mysql' } & MysqlTarget);
@@ -71,8 +71,8 @@ function parseFailover(connection: string, list: string): MysqlServer[] {
 }
 
 /** A driver for the configured database (nothing is created on a server; a SQLite file's directory is). */
-export function openDriver(connection: string): SqlDriver {
+export function openDriver(connection: string, mysqlOptions: Pick<MysqlOptions, 'onFailover'> = {}): SqlDriver {
   const t = parseConnection(connection);
   if (t.kind === 'sqlite') return SqliteDriver.for(openSqlite(t.file));
-  return new MysqlDriver(t);
+  return new MysqlDriver(t, mysqlOptions);
 }

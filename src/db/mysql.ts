@@ -116,6 +116,12 @@ class ConnExecutor implements SqlExecutor {
   }
 }
 
+export interface MysqlOptions {
+  connectionLimit?: number;
+  /** Told when the server in use stopped answering and the next one listed is used (for the log). */
+  onFailover?: (from: string, to: string, why: string) => void;
+}
+
 /** A statement that only reads: run again after a broken connection, it changes nothing twice. */
 const READ_ONLY = /^\s*(SELECT|SHOW)\b/i;
 
@@ -131,7 +137,7 @@ export class MysqlDriver implements SqlDriver {
 
   constructor(
     private readonly target: MysqlTarget,
-    private readonly opts: { connectionLimit?: number } = {},
+    private readonly opts: MysqlOptions = {},
   ) {
     this.servers = [{ host: target.host, port: target.port }, ...(target.failover ?? [])];
     this.pools = this.servers.map(() => null);
@@ -230,7 +236,10 @@ export class MysqlDriver implements SqlDriver {
   /** The server `i` failed: the next statements go to the next one listed. */
   private failed(i: number, e: unknown): void {
     if (this.servers.length === 1 || this.current !== i) return;
-    if (isNodeNotReady(e) || isConnectionLost(e)) this.current = (i + 1) % this.servers.length;
+    if (!isNodeNotReady(e) && !isConnectionLost(e)) return;
+    const from = this.server;
+    this.current = (i + 1) % this.servers.length;
+    this.opts.onFailover?.(from, this.server, (e as Error).message);
   }
 
   /** One statement on its own (autocommit), run again where that is safe. */

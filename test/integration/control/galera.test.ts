@@ -7,6 +7,7 @@
  * keys. The node is started again (it catches up by incremental state transfer).
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -16,6 +17,7 @@ import { openDriver } from '../../../src/db/connection.js';
 import type { SqlDriver } from '../../../src/db/driver.js';
 import { cloudGaleraUrl, GALERA } from '../../../src/devcloud/galera-cloud.js';
 import { galeraNodePid } from '../../../src/devcloud/galera.js';
+import { stateDir } from '../../../src/devcloud/layout.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
 import { repoRoot } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, removeQuietly, uniqueName } from '../../helpers/docker.js';
@@ -88,19 +90,27 @@ describe('two conductors on Galera, a node killed during a migration', () => {
     const node = GALERA.nodes[index % GALERA.nodes.length];
     const pid = galeraNodePid(GALERA, node);
     expect(pid).not.toBeNull();
+    const killedAt = Date.now();
     process.kill(pid!, 'SIGKILL');
 
     const done = await waitMigration(m.uuid, (x) => ['completed', 'failed', 'error', 'cancelled'].includes(x.status), 300_000);
     expect(done.status).toBe('completed');
+    // The migration's conductor did write through the killed node, and moved on to the next.
+    const service = index === 0 ? 'ferry-conductor' : `ferry-conductor${index + 1}`;
+    const moved = fs
+      .readFileSync(path.join(stateDir, 'log', `${service}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('database server stopped answering'));
+    expect(moved.some((l) => l.includes(`"from":"127.0.0.1:${node.port}"`) && (JSON.parse(l) as { time: number }).time >= killedAt)).toBe(true);
     const list = (await admin<{ migrations: { uuid: string; container_name: string }[] }>('GET', `/v1/migrations?container=${name}`)).body.migrations.filter(
       (x) => x.container_name === name,
     );
     expect(list.map((x) => x.uuid)).toEqual([m.uuid]);
     expect(await containerOn(c1, name)).toBeNull();
-    const moved = await containerOn(c2, name);
-    expect(moved?.State).toBe('running');
-    expect(await execOut(c2, moved!.Id, ['redis-cli', 'GET', 'sentinel'])).toBe(sentinel);
-    expect(await execOut(c2, moved!.Id, ['redis-cli', 'DBSIZE'])).toBe('200001');
+    const there = await containerOn(c2, name);
+    expect(there?.State).toBe('running');
+    expect(await execOut(c2, there!.Id, ['redis-cli', 'GET', 'sentinel'])).toBe(sentinel);
+    expect(await execOut(c2, there!.Id, ['redis-cli', 'DBSIZE'])).toBe('200001');
 
     // The killed node comes back and joins the cluster again.
     const s = JSON.parse(await devcloud(['up', '--json'])) as CloudStatus;
