@@ -207,7 +207,7 @@ export class MysqlDriver implements SqlDriver {
         }
         try {
           if (this.servers.length > 1) await conn.ping();
-          this.current = i;
+          if (i !== this.current) this.moveTo(i, last);
           return { conn, server: i };
         } catch (e) {
           conn.destroy();
@@ -237,9 +237,13 @@ export class MysqlDriver implements SqlDriver {
   private failed(i: number, e: unknown): void {
     if (this.servers.length === 1 || this.current !== i) return;
     if (!isNodeNotReady(e) && !isConnectionLost(e)) return;
+    this.moveTo((i + 1) % this.servers.length, e);
+  }
+
+  private moveTo(i: number, why: unknown): void {
     const from = this.server;
-    this.current = (i + 1) % this.servers.length;
-    this.opts.onFailover?.(from, this.server, (e as Error).message);
+    this.current = i;
+    this.opts.onFailover?.(from, this.server, (why as Error | undefined)?.message ?? 'no answer');
   }
 
   /** One statement on its own (autocommit), run again where that is safe. */
