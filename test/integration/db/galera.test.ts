@@ -21,8 +21,8 @@ const galera = new PrivateGalera();
 const drivers: MysqlDriver[] = [];
 let urlOn: (first: number) => string;
 
-function driverOn(node: number): MysqlDriver {
-  const d = openDriver(urlOn(node)) as MysqlDriver;
+function driverOn(node: number, onFailover?: (from: string, to: string) => void): MysqlDriver {
+  const d = openDriver(urlOn(node), { onFailover }) as MysqlDriver;
   drivers.push(d);
   return d;
 }
@@ -111,7 +111,8 @@ describe('Ferry on a three-node Galera cluster', () => {
   }, 120_000);
 
   it('a node SIGKILLed under a stream of writes: the driver fails over to the next node and every write is there once', async () => {
-    const d = driverOn(0);
+    const moves: string[] = [];
+    const d = driverOn(0, (from, to) => moves.push(`${from} -> ${to}`));
     const reader = driverOn(1);
     await d.exec('CREATE TABLE stream (n INT PRIMARY KEY) ENGINE=InnoDB');
     const victim = galera.pid(0) as number;
@@ -137,6 +138,7 @@ describe('Ferry on a three-node Galera cluster', () => {
     await writer;
     expect(unknown).toBeLessThanOrEqual(1);
     expect(d.server).not.toBe(`127.0.0.1:${galera.cluster.nodes[0].port}`);
+    expect(moves[0]).toBe(`127.0.0.1:${galera.cluster.nodes[0].port} -> 127.0.0.1:${galera.cluster.nodes[1].port}`);
     const rows = await reader.query<{ c: number; lo: number; hi: number }>('SELECT COUNT(*) AS c, MIN(n) AS lo, MAX(n) AS hi FROM stream');
     expect(rows.map((r) => [Number(r.c), Number(r.lo), Number(r.hi)])).toEqual([[300, 1, 300]]);
     // The killed node comes back (incremental state transfer) and has every row as well.
