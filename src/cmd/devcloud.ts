@@ -9,14 +9,16 @@ import { resolveServiceName, restartService, serviceSpecs, upgradeService } from
 import { MAX_HOSTS } from '../devcloud/layout.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] [--hosts N] [--release REV] [--fresh-database]
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--release REV] [--fresh-database]
                       | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
                       | stop BROKER [--kill] | start BROKER
 
   up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts (compute1, compute2),
            the ferry-fabric tenant network, the test images and Ferry's services;
            --db mariadb runs MariaDB on 127.0.0.1:3306 for the conductors (default sqlite),
-           --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb);
+           --db galera a three-node MariaDB Galera cluster on 127.0.0.1:3311-3313 (conductor i
+           writes through node i and fails over to the others),
+           --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb or galera);
            --hosts N runs compute hosts compute1..computeN (2 to ${MAX_HOSTS}, default 2);
            all three are kept until changed (restart keeps them;
            up --db sqlite --conductors 1 --hosts 2 goes back);
@@ -198,6 +200,9 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
     `fabric     ${s.fabric.network} ${s.fabric.subnet}, clients in netns ${s.fabric.client_netns}`,
     `CRIU       ${s.criu.version} (${s.criu.binary})`,
     `database   ${s.database.kind}${s.database.mariadb ? ` ${s.database.mariadb.state} 127.0.0.1:${s.database.mariadb.port}` : ''}, ${s.database.conductors} conductor(s)`,
+    ...(s.database.galera ?? []).map(
+      (n) => `${n.name.padEnd(10)} ${(n.state ?? 'down').padEnd(5)} 127.0.0.1:${n.port}  (PID ${n.pid ?? '-'}, cluster size ${n.cluster_size ?? '-'})`,
+    ),
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
   if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);

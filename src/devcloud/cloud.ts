@@ -29,6 +29,7 @@ import {
   type CloudShape,
 } from './shape.js';
 import { provisionMariadb } from './mariadb.js';
+import { cloudGaleraStatus, startCloudGalera, stopCloudGalera } from './galera-cloud.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -46,6 +47,8 @@ async function emptyDatabase(shape: CloudShape, log: Log): Promise<void> {
   await stopServices();
   if (shape.db === 'mariadb') {
     await provisionMariadb(mariadbPaths, MARIADB, { recreate: true });
+  } else if (shape.db === 'galera') {
+    await startCloudGalera(log, { recreate: true });
   } else {
     const file = databaseUrl(shape).replace(/^sqlite:\/\//, '');
     for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
@@ -97,7 +100,13 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
     step('MariaDB');
     await startCloudMariadb(step);
   } else if (await stopCloudMariadb()) {
-    step('stopped MariaDB (the conductors use SQLite; its data stays for the next --db mariadb)');
+    step(`stopped MariaDB (the conductors use ${shape.db}; its data stays for the next --db mariadb)`);
+  }
+  if (shape.db === 'galera') {
+    step('Galera (three MariaDB nodes)');
+    await startCloudGalera(step);
+  } else if (await stopCloudGalera()) {
+    step(`stopped Galera (the conductors use ${shape.db}; its data stays for the next --db galera)`);
   }
 
   if (opts.freshDatabase) await emptyDatabase(shape, step);
@@ -141,6 +150,7 @@ export async function down(log: Log): Promise<void> {
   await stopKeystone();
   await stopRabbit();
   if (await stopCloudMariadb()) log('stopped MariaDB');
+  if (await stopCloudGalera()) log('stopped Galera');
   log('removing network namespaces');
   await deleteNamespaces();
 }
@@ -193,15 +203,19 @@ export async function status(): Promise<CloudStatus> {
     criu: await criuInfo(),
     config_files: configFiles(),
     services,
-    database: (() => {
+    database: await (async () => {
       const shape = readShape();
       const pid = cloudMariadbPid();
+      const galera = shape.db === 'galera' ? await cloudGaleraStatus() : [];
       return {
         kind: shape.db,
         connection: redact(databaseUrl(shape)),
         conductors: shape.conductors,
         ...(shape.db === 'mariadb' || pid !== null
           ? { mariadb: { state: pid !== null ? ('up' as const) : ('down' as const), pid, port: MARIADB.port, datadir: MARIADB.datadir } }
+          : {}),
+        ...(shape.db === 'galera'
+          ? { galera: galera.map((n) => ({ name: n.name, port: n.port, pid: n.pid, state: n.state, cluster_size: n.clusterSize })) }
           : {}),
       };
     })(),

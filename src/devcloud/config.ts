@@ -55,7 +55,7 @@ function common(host: string): string[] {
 export function writeConfigFiles(): Record<string, string> {
   fs.mkdirSync(etcDir, { recursive: true });
   const files = configFiles();
-  const controller = (host: string) =>
+  const controller = (host: string, index: number) =>
     [
       ...common(host),
       '[api]',
@@ -67,7 +67,7 @@ export function writeConfigFiles(): Record<string, string> {
       `policy_file = ${path.join(repoRoot, 'etc/ferry/policy.yaml')}`,
       '',
       '[database]',
-      `connection = ${databaseUrl()}`,
+      `connection = ${databaseUrl(readShape(), index)}`,
       '',
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
@@ -80,7 +80,7 @@ export function writeConfigFiles(): Record<string, string> {
       'claim_lease_seconds = 15',
       '',
     ].join('\n');
-  for (const c of conductorNames(readShape().conductors)) writeIfChanged(files[c.configKey], controller(c.host));
+  for (const [i, c] of conductorNames(readShape().conductors).entries()) writeIfChanged(files[c.configKey], controller(c.host, i));
   for (const h of cloudHosts()) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
