@@ -25,6 +25,7 @@ import {
   type CloudShape,
 } from './shape.js';
 import { provisionMariadb } from './mariadb.js';
+import { neutronStatus, prepareNeutronDatabase, startNeutron, stopNeutron } from './neutron.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -77,15 +78,17 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
     step(`control plane: ${was.db} with ${was.conductors} conductor(s) -> ${shape.db} with ${shape.conductors}; Ferry's services restart`);
     await stopServices();
     writeShape(shape);
-  }
+  } else if (shape.neutron !== was.neutron) writeShape(shape);
   if (shape.db === 'mariadb') {
     step('MariaDB');
     await startCloudMariadb(step);
-  } else if (await stopCloudMariadb()) {
+  } else if (!shape.neutron && (await stopCloudMariadb())) {
     step('stopped MariaDB (the conductors use SQLite; its data stays for the next --db mariadb)');
   }
 
   if (opts.freshDatabase) await emptyDatabase(shape, step);
+  // Neutron's schema migrates while the rest comes up (it needs only MariaDB).
+  const neutronDb = shape.neutron ? prepareNeutronDatabase(step) : stopNeutron().then((ran) => ran && step('stopped Neutron (up --no-neutron)'));
 
   step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
@@ -100,7 +103,11 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   for (const h of HOST_NAMES) await ensureFabricNetwork(h);
   step('test images on compute1');
   await ensureImages('compute1', step);
-  await Promise.all([rabbit, keystone]);
+  await Promise.all([rabbit, keystone, neutronDb]);
+  if (shape.neutron) {
+    step('Neutron');
+    await startNeutron(step);
+  }
   writeConfigFiles();
   if (opts.services !== false) {
     step(`Ferry services (${describeCode(release)})`);
@@ -117,6 +124,7 @@ export async function down(log: Log): Promise<void> {
   await stopHorizon();
   log('stopping Ferry services');
   await stopServices();
+  if (await stopNeutron()) log('stopped Neutron');
   for (const h of HOST_NAMES) {
     log(`stopping Docker engine ${h}`);
     await stopEngine(h);
@@ -193,6 +201,8 @@ export async function status(): Promise<CloudStatus> {
   const releases = servicesOnReleases();
   if (Object.keys(releases).length) result.releases = releases;
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
+  const neutron = await neutronStatus(readShape().neutron);
+  if (neutron) result.neutron = neutron;
   if (horizonInstalled()) result.horizon = { url: horizonUrl, state: await horizonState() };
   return result;
 }

@@ -17,9 +17,11 @@ export const MAX_CONDUCTORS = 4;
 export interface CloudShape {
   db: CloudDatabase;
   conductors: number;
+  /** Neutron runs (`up --neutron`, until `up --no-neutron`): src/devcloud/neutron.ts. */
+  neutron: boolean;
 }
 
-export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1 };
+export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1, neutron: false };
 
 const shapeFile = path.join(stateDir, 'shape.json');
 
@@ -28,7 +30,7 @@ export function readShape(): CloudShape {
     const s = JSON.parse(fs.readFileSync(shapeFile, 'utf8')) as Partial<CloudShape>;
     const db = DATABASES.includes(s.db as CloudDatabase) ? (s.db as CloudDatabase) : DEFAULT_SHAPE.db;
     const conductors = Number.isInteger(s.conductors) && (s.conductors as number) >= 1 ? Math.min(s.conductors as number, MAX_CONDUCTORS) : 1;
-    return { db, conductors };
+    return { db, conductors, neutron: s.neutron === true };
   } catch {
     return { ...DEFAULT_SHAPE };
   }

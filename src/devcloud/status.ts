@@ -1,4 +1,5 @@
 /** The description of a running development cloud, as `ferry-devcloud status --json` prints it. */
+import type { NeutronStatus } from './neutron.js';
 import type { BrokerStatus } from './rabbit.js';
 
 export interface CloudCredentials {
@@ -42,6 +43,8 @@ export interface CloudStatus {
   api?: { url: string; state: 'up' | 'down' };
   /** Horizon with Ferry's panel, when Horizon is installed. */
   horizon?: { url: string; state: 'up' | 'down' };
+  /** Neutron (`up --neutron`): its URL, PIDs and the provider and tenant networks. */
+  neutron?: NeutronStatus;
   hosts: CloudHost[];
   fabric: { network: string; subnet: string; gateway: string; client_netns: string; client_ip: string; bridge_netns: string };
   criu: { binary: string; version: string };
