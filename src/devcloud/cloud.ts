@@ -25,7 +25,7 @@ import {
   type CloudShape,
 } from './shape.js';
 import { provisionMariadb } from './mariadb.js';
-import { neutronStatus, prepareNeutronDatabase, startNeutron, stopNeutron } from './neutron.js';
+import { neutronStatus, startNeutron, startNeutronServer, stopNeutron } from './neutron.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -87,8 +87,8 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   }
 
   if (opts.freshDatabase) await emptyDatabase(shape, step);
-  // Neutron's schema migrates while the rest comes up (it needs only MariaDB).
-  const neutronDb = shape.neutron ? prepareNeutronDatabase(step) : stopNeutron().then((ran) => ran && step('stopped Neutron (up --no-neutron)'));
+  // Neutron's schema migrates and its server starts while the rest comes up (they need only MariaDB).
+  const neutronDb = shape.neutron ? startNeutronServer(step) : stopNeutron().then((ran) => ran && step('stopped Neutron (up --no-neutron)'));
 
   step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);

@@ -25,6 +25,7 @@ import { FABRIC, HOST_NAMES, KEYSTONE, MARIADB, RABBIT, hostNetns, runDir, state
 import { mariadbUrl, provisionMariadb, startMariadb } from './mariadb.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 import { rabbitctl } from './rabbit.js';
+import type { NeutronNetworkInfo, NeutronStatus } from './status.js';
 import { mariadbPaths } from './shape.js';
 
 export const NEUTRON = {
@@ -82,6 +83,9 @@ function ini(sections: Record<string, Record<string, string | number | boolean>>
     .join('\n\n')}\n`;
 }
 
+/** Retry the broker every second or so (oslo.messaging backs off to 30 s): the server starts before RabbitMQ is up. */
+const RECONNECT = { rabbit_retry_interval: 1, rabbit_retry_backoff: 1, rabbit_interval_max: 3 };
+
 function writeServerConfig(): void {
   fs.mkdirSync(path.join(dir, 'state'), { recursive: true });
   const authHost = new URL(KEYSTONE.authUrl).origin;
@@ -120,6 +124,7 @@ function writeServerConfig(): void {
         region_name: KEYSTONE.region,
       },
       oslo_concurrency: { lock_path: path.join(dir, 'lock') },
+      oslo_messaging_rabbit: RECONNECT,
       // Zed marks the linuxbridge driver experimental: the server refuses it without this.
       experimental: { linuxbridge: true },
     }),
@@ -145,6 +150,7 @@ function writeAgentConfig(host: string): void {
       // Root already: no sudo or rootwrap.
       agent: { root_helper: '', polling_interval: 2, report_interval: 5 },
       oslo_concurrency: { lock_path: path.join(p.state, 'lock') },
+      oslo_messaging_rabbit: RECONNECT,
       linux_bridge: { physical_interface_mappings: `${NEUTRON.physnet}:${NEUTRON.physicalInterface}` },
       vxlan: { enable_vxlan: true, local_ip: fabricAddress(host), l2_population: false },
       securitygroup: { enable_security_group: true, firewall_driver: 'iptables' },
@@ -194,8 +200,12 @@ function serverRunning(): number | null {
   return runningPid(serverPid, serverConf);
 }
 
-/** The dev cloud's MariaDB (whatever Ferry's own database is), Neutron's database and its schema (migrated once per Neutron version). */
-export async function prepareNeutronDatabase(log: (s: string) => void): Promise<void> {
+/**
+ * The dev cloud's MariaDB (whatever Ferry's own database is), Neutron's database and its schema
+ * (migrated once per Neutron version), then neutron-server: it needs nothing else to start, and
+ * its ~20 s of start-up overlap RabbitMQ's and Keystone's (it connects to the broker when that is up).
+ */
+export async function startNeutronServer(log: (s: string) => void): Promise<void> {
   if (!neutronInstalled()) throw new Error('Neutron is not installed (neutron-server, neutron-linuxbridge-agent): run scripts/install.sh first');
   writeServerConfig();
   await startMariadb(mariadbPaths, MARIADB.port);
@@ -207,10 +217,22 @@ export async function prepareNeutronDatabase(log: (s: string) => void): Promise<
     { allowFail: true },
   );
   const stamped = fs.existsSync(dbStamp) && fs.readFileSync(dbStamp, 'utf8').trim() === version;
-  if (stamped && heads.code === 0 && Number(heads.stdout.trim()) > 0) return;
-  log(`Neutron ${version}: migrating its database on MariaDB (neutron-db-manage upgrade heads, about a minute the first time)`);
-  await run('neutron-db-manage', ['--config-file', serverConf, '--config-file', ml2Conf, 'upgrade', 'heads'], { timeoutMs: 600_000 });
-  fs.writeFileSync(dbStamp, `${version}\n`);
+  if (!stamped || heads.code !== 0 || Number(heads.stdout.trim()) === 0) {
+    log(`Neutron ${version}: migrating its database on MariaDB (neutron-db-manage upgrade heads, about 25 s)`);
+    await run('neutron-db-manage', ['--config-file', serverConf, '--config-file', ml2Conf, 'upgrade', 'heads'], { timeoutMs: 600_000 });
+    fs.writeFileSync(dbStamp, `${version}\n`);
+  }
+  if (serverRunning() === null) {
+    log(`starting neutron-server on ${NEUTRON.url}`);
+    startDaemon({
+      name: 'neutron-server',
+      cmd: '/usr/bin/neutron-server',
+      args: ['--config-file', serverConf, '--config-file', ml2Conf],
+      pidFile: serverPid,
+      logFile: path.join(stateDir, 'log', 'neutron-server.log'),
+      marker: serverConf,
+    });
+  }
 }
 
 /** The Keystone user `neutron` (admin in project service) and the `network` service with its endpoints. */
@@ -315,16 +337,6 @@ async function ensureNetwork(client: NeutronClient, name: string, body: Record<s
   return client.getNetwork(net.id);
 }
 
-export interface NeutronNetworkInfo {
-  id: string;
-  name: string;
-  network_type: string;
-  segmentation_id: number | null;
-  physical_network: string | null;
-  subnet: string;
-  project_id: string;
-}
-
 async function ensureNetworks(): Promise<Record<'provider' | 'tenant', NeutronNetworkInfo>> {
   const client = adminNeutronClient();
   const ks = new KeystoneClient({ authUrl: KEYSTONE.authUrl, credentials: credentials.admin });
@@ -364,28 +376,20 @@ async function answers(): Promise<boolean> {
   }
 }
 
+async function ensureVhost(): Promise<void> {
+  const vhosts = (await rabbitctl(['list_vhosts', '--quiet', '--no-table-headers'])).stdout.split('\n').map((s) => s.trim());
+  if (vhosts.includes(NEUTRON.vhost)) return;
+  await rabbitctl(['add_vhost', NEUTRON.vhost]);
+  await rabbitctl(['set_permissions', '-p', NEUTRON.vhost, RABBIT.user, '.*', '.*', '.*']);
+}
+
 /**
- * Start (or repair) Neutron: the server, the broker relays, one agent per host, the Keystone
- * registration and the two networks; then wait until both agents are alive. The database must
- * be ready (prepareNeutronDatabase), and so must RabbitMQ, Keystone and the hosts' namespaces.
+ * The rest of Neutron, once RabbitMQ, Keystone and the hosts' namespaces are up and the server
+ * started (startNeutronServer): its vhost, its Keystone user and catalog entry, the broker relays,
+ * one agent per host and the two networks; then wait until both agents are alive.
  */
 export async function startNeutron(log: (s: string) => void): Promise<void> {
-  writeServerConfig();
-  const vhosts = (await rabbitctl(['list_vhosts', '--quiet', '--no-table-headers'])).stdout.split('\n').map((s) => s.trim());
-  if (!vhosts.includes(NEUTRON.vhost)) await rabbitctl(['add_vhost', NEUTRON.vhost]);
-  await rabbitctl(['set_permissions', '-p', NEUTRON.vhost, RABBIT.user, '.*', '.*', '.*']);
-  await registerInKeystone();
-  if (serverRunning() === null) {
-    log(`starting neutron-server on ${NEUTRON.url}`);
-    startDaemon({
-      name: 'neutron-server',
-      cmd: '/usr/bin/neutron-server',
-      args: ['--config-file', serverConf, '--config-file', ml2Conf],
-      pidFile: serverPid,
-      logFile: path.join(stateDir, 'log', 'neutron-server.log'),
-      marker: serverConf,
-    });
-  }
+  await Promise.all([ensureVhost(), registerInKeystone()]);
   fs.mkdirSync(path.dirname(agentWrapper), { recursive: true });
   writeIfChanged(agentWrapper, AGENT_WRAPPER, 0o755);
   await startRelays(log);
@@ -421,14 +425,6 @@ export async function stopNeutron(): Promise<boolean> {
   any = (await stopDaemon(relayPid, amqpSocket, 5_000)) || any;
   any = (await stopDaemon(serverPid, serverConf, 30_000)) || any;
   return any;
-}
-
-export interface NeutronStatus {
-  url: string;
-  state: 'up' | 'down';
-  pid: number | null;
-  agents: { host: string; pid: number | null }[];
-  networks: Partial<Record<'provider' | 'tenant', NeutronNetworkInfo>>;
 }
 
 /** Neutron's part of `status`: absent when it neither runs nor was asked for. */

@@ -1,5 +1,4 @@
 /** The description of a running development cloud, as `ferry-devcloud status --json` prints it. */
-import type { NeutronStatus } from './neutron.js';
 import type { BrokerStatus } from './rabbit.js';
 
 export interface CloudCredentials {
@@ -63,4 +62,24 @@ export interface CloudStatus {
     conductors: number;
     mariadb?: { state: 'up' | 'down'; pid: number | null; port: number; datadir: string };
   };
+}
+
+/** One of the networks `up --neutron` makes. */
+export interface NeutronNetworkInfo {
+  id: string;
+  name: string;
+  network_type: string;
+  segmentation_id: number | null;
+  physical_network: string | null;
+  subnet: string;
+  project_id: string;
+}
+
+/** Neutron in the dev cloud: its URL, the PIDs of its server and agents, its networks. */
+export interface NeutronStatus {
+  url: string;
+  state: 'up' | 'down';
+  pid: number | null;
+  agents: { host: string; pid: number | null }[];
+  networks: Partial<Record<'provider' | 'tenant', NeutronNetworkInfo>>;
 }

@@ -41,30 +41,41 @@ function portCidr(port: NeutronPort, prefix: number): string {
   return `${v4.ip_address}/${prefix}`;
 }
 
-/**
- * Plug the port: tap in the host's namespace, enslaved into the network's bridge; the other end
- * in `target.netns` as `target.ifname` with the port's MAC and address (prefix `prefix`).
- */
-export async function plugPort(port: NeutronPort, prefix: number, target: PlugTarget): Promise<{ tap: string; bridge: string }> {
+/** The veth pair of the port in the host's namespace, its tap end enslaved into the network's bridge; the name of the other end. */
+async function plugVeth(port: NeutronPort, hostNetns: string | null, mtu: number): Promise<{ tap: string; bridge: string; peer: string }> {
   const tap = tapName(port.id);
   const bridge = bridgeName(port.network_id);
   const peer = `t${port.id.slice(0, 11)}`;
-  const h = target.hostNetns;
+  const h = hostNetns;
   if ((await ip(['link', 'show', 'dev', tap], h, true)).code === 0) await ip(['link', 'del', tap], h);
-  await ip(['link', 'add', tap, 'mtu', String(target.mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(target.mtu)], h);
-  await ip(['link', 'set', peer, 'netns', target.netns], h);
-  const inner = ['-n', target.netns];
-  await ip([...inner, 'link', 'set', peer, 'name', target.ifname], null);
-  await ip([...inner, 'link', 'set', target.ifname, 'address', port.mac_address], null);
-  await ip([...inner, 'addr', 'add', portCidr(port, prefix), 'dev', target.ifname], null);
-  await ip([...inner, 'link', 'set', target.ifname, 'up'], null);
+  await ip(['link', 'add', tap, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)], h);
+  await ip(['link', 'set', peer, 'address', port.mac_address], h);
   // As os-vif: the bridge is made by whoever comes first, the plugger or the agent.
   if ((await ip(['link', 'show', 'dev', bridge], h, true)).code !== 0) {
     await ip(['link', 'add', bridge, 'type', 'bridge'], h, true);
   }
   await ip(['link', 'set', bridge, 'up'], h);
   await ip(['link', 'set', tap, 'master', bridge, 'up'], h);
+  return { tap, bridge, peer };
+}
+
+/**
+ * Plug the port: tap in the host's namespace, enslaved into the network's bridge; the other end
+ * in `target.netns` as `target.ifname` with the port's MAC and address (prefix `prefix`).
+ */
+export async function plugPort(port: NeutronPort, prefix: number, target: PlugTarget): Promise<{ tap: string; bridge: string }> {
+  const { tap, bridge, peer } = await plugVeth(port, target.hostNetns, target.mtu);
+  await ip(['link', 'set', peer, 'netns', target.netns], target.hostNetns);
+  const inner = ['-n', target.netns];
+  await ip([...inner, 'link', 'set', peer, 'name', target.ifname], null);
+  await ip([...inner, 'addr', 'add', portCidr(port, prefix), 'dev', target.ifname], null);
+  await ip([...inner, 'link', 'set', target.ifname, 'up'], null);
   return { tap, bridge };
+}
+
+/** Plug the port for a Docker engine: the veth's other end stays in the host's namespace, where libnetwork takes it into the container. */
+export async function plugPortForDocker(port: NeutronPort, hostNetns: string | null, mtu: number): Promise<string> {
+  return (await plugVeth(port, hostNetns, mtu)).peer;
 }
 
 /** Remove the port's tap (its veth peer goes with it). Nothing to do when it is not there. */
