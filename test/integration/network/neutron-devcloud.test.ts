@@ -133,15 +133,23 @@ describe('Neutron in the development cloud', () => {
     const blocked = await sh('ip', ['netns', 'exec', a.netns, 'busybox', 'ping', '-c', '2', '-W', '1', b.ip]);
     expect(blocked.out).toMatch(/ 0 packets received/);
 
-    // Allowing that address updates the port: the agent rewrites the tap's MAC rules, deleting the
-    // old ones first (what ebtables-nft cannot do by spec: without the dev cloud's fix the agent
-    // hangs there), and the address gets through.
+    // Allowing that address updates the port: the agent rewrites the tap's anti-spoofing rules and
+    // deletes its old MAC rule first, which ebtables-nft cannot do by the rule's spec (the dev cloud's
+    // agent deletes it by number; unfixed, the agent retries for ever and wires nothing more).
     await client.updatePort(a.port.id, { allowed_address_pairs: [{ ip_address: spoofed }] });
-    let allowed = '';
-    for (let i = 0; i < 20 && !/ 1 packets received/.test(allowed); i++) {
-      allowed = (await sh('ip', ['netns', 'exec', a.netns, 'busybox', 'ping', '-c', '1', '-W', '1', b.ip])).out;
+    const ebtables = async (chain: string) => (await sh('ip', ['netns', 'exec', hostNs('compute1'), 'ebtables', '-t', 'nat', '--concurrent', '-L', chain])).out;
+    let arpRules = '';
+    for (let i = 0; i < 60 && !arpRules.includes(spoofed); i++) {
+      arpRules = await ebtables(`neutronARP-${tapName(a.port.id)}`);
+      if (!arpRules.includes(spoofed)) await new Promise((r) => setTimeout(r, 250));
     }
-    expect(allowed).toMatch(/ 1 packets received/);
+    expect(arpRules).toContain(spoofed);
+    const macRules = await ebtables(`neutronMAC-${tapName(a.port.id)}`);
+    expect(macRules.split('\n').filter((l) => l.includes('--among-src'))).toHaveLength(1);
+    // ... and the agent goes on wiring: the port is ACTIVE and its own address gets through again.
+    await sh('ip', ['-n', a.netns, 'addr', 'flush', 'dev', 'eth0']);
+    await sh('ip', ['-n', a.netns, 'addr', 'add', `${a.ip}/24`, 'dev', 'eth0']);
+    expect((await sh('ip', ['netns', 'exec', a.netns, 'busybox', 'ping', '-c', '2', '-W', '2', b.ip])).out).toMatch(/ 2 packets received/);
     expect((await client.getPort(a.port.id)).status).toBe('ACTIVE');
 
     process.stderr.write(`ports ACTIVE ${activeMs} ms after plugging\n`);
