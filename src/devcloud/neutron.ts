@@ -414,17 +414,17 @@ export async function startNeutron(log: (s: string) => void): Promise<void> {
   log(`Neutron up: linuxbridge agents alive on ${HOST_NAMES.join(', ')}`);
 }
 
-/** Stop the agents, the relays and the server, by PID. Whether anything ran. */
+/** Stop the agents, the relays and the server, by PID (all at once: each takes seconds to exit). Whether anything ran. */
 export async function stopNeutron(): Promise<boolean> {
-  let any = false;
-  for (const host of HOST_NAMES) {
-    const p = agentPaths(host);
-    any = (await stopDaemon(p.pidFile, p.conf, 15_000)) || any;
-    any = (await stopDaemon(p.relayPidFile, amqpSocket, 5_000)) || any;
-  }
-  any = (await stopDaemon(relayPid, amqpSocket, 5_000)) || any;
-  any = (await stopDaemon(serverPid, serverConf, 30_000)) || any;
-  return any;
+  const stopped = await Promise.all([
+    ...HOST_NAMES.flatMap((host) => {
+      const p = agentPaths(host);
+      return [stopDaemon(p.pidFile, p.conf, 15_000), stopDaemon(p.relayPidFile, amqpSocket, 5_000)];
+    }),
+    stopDaemon(relayPid, amqpSocket, 5_000),
+    stopDaemon(serverPid, serverConf, 30_000),
+  ]);
+  return stopped.some(Boolean);
 }
 
 /** Neutron's part of `status`: absent when it neither runs nor was asked for. */
