@@ -10,8 +10,8 @@ cd "$FERRY_ROOT"
 
 bash scripts/install.sh
 
-step "development cloud"
-node dist/cmd/devcloud.js up
+step "development cloud (with Neutron: test/integration/network)"
+node dist/cmd/devcloud.js up --neutron
 
 step "lint (eslint, prettier's format, tsc on the tests, shellcheck)"
 npx eslint src test

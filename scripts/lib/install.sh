@@ -10,6 +10,8 @@ FERRY_APT_PACKAGES=(
   openssl
   # the development cloud's control plane
   rabbitmq-server keystone
+  # Neutron for `ferry-devcloud up --neutron` (ML2 is inside python3-neutron; the agent needs ipset, brctl, conntrack)
+  neutron-server neutron-linuxbridge-agent ipset bridge-utils conntrack
   # [database] connection = mysql+pymysql://... (the dev cloud's --db mariadb, the repository tests' MariaDB leg)
   mariadb-server mariadb-client
   # the dev cloud's --db galera and the Galera tests: the replication provider, rsync state transfers

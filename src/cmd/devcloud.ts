@@ -9,7 +9,7 @@ import { resolveServiceName, restartService, serviceSpecs, upgradeService } from
 import { MAX_HOSTS } from '../devcloud/layout.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--release REV] [--fresh-database]
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--release REV] [--fresh-database] [--neutron|--no-neutron]
                       | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
                       | stop BROKER [--kill] | start BROKER
 
@@ -25,7 +25,9 @@ const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|gal
            --release REV runs Ferry's services from git revision REV of this repository (unpacked
            and built under .devcloud/releases; for rolling upgrades), up without it from this
            checkout (services on another release are restarted on it);
-           --fresh-database empties Ferry's database first (an older release refuses a newer schema)
+           --fresh-database empties Ferry's database first (an older release refuses a newer schema);
+           --neutron also runs Neutron (neutron-server on MariaDB, a linuxbridge agent per host,
+           a flat provider and a VXLAN tenant network), kept until up --no-neutron
   down     stop everything the development cloud started, by PID, and remove its namespaces
   status   describe the cloud (--json for scripts and tests)
   demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
@@ -53,13 +55,15 @@ const OPTIONS = {
   hosts: { type: 'string' },
   release: { type: 'string' },
   'fresh-database': { type: 'boolean' },
+  neutron: { type: 'boolean' },
+  'no-neutron': { type: 'boolean' },
   kill: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'release', 'fresh-database'],
+  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'release', 'fresh-database', 'neutron', 'no-neutron'],
   down: [],
   status: ['json'],
   demo: [],
@@ -104,6 +108,8 @@ function parse(argv: string[]) {
     if (!/^\d+$/.test(values.hosts) || n < 2 || n > MAX_HOSTS) throw new InvalidInput(`--hosts must be a number from 2 to ${MAX_HOSTS}, not "${values.hosts}"`);
     shape.hosts = n;
   }
+  if (values.neutron && values['no-neutron']) throw new InvalidInput('--neutron and --no-neutron contradict each other');
+  if (values.neutron || values['no-neutron']) shape.neutron = values.neutron === true;
   if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release))
     throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);
   return { verb, rest, shape, release: values.release, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
@@ -205,6 +211,12 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
     ),
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
+  if (s.neutron)
+    lines.push(
+      `Neutron    ${s.neutron.state.padEnd(5)} ${s.neutron.url}  networks: ${Object.values(s.neutron.networks)
+        .map((n) => `${n.name} (${n.network_type})`)
+        .join(', ')}`,
+    );
   if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);
   for (const [name, r] of Object.entries(s.releases ?? {})) lines.push(`release    ${name} runs ${r.revision} (${r.commit.slice(0, 12)}), not this checkout`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -136,3 +136,9 @@ export const RemoteError = define('remote_error', 'internal', 'RemoteError');
 export const PostCopyUnsupported = define('post_copy_unsupported', 'conflict', 'PostCopyUnsupported');
 /** A post-copy did not finish: the page server or the lazy-pages daemon failed or was aborted. */
 export const PostCopyFailed = define('post_copy_failed', 'internal', 'PostCopyFailed');
+/** Neutron did not answer, or answered with a server error: nothing is known to have changed. */
+export const NetworkUnavailable = define('network_unavailable', 'unavailable', 'NetworkUnavailable');
+/** Neutron has no such network, subnet, port, binding or agent. */
+export const NetworkResourceNotFound = define('network_resource_not_found', 'not_found', 'NetworkResourceNotFound');
+/** Neutron refused a request (its 400 or 409, e.g. a binding on a port that is not a compute port). */
+export const NetworkRequestRefused = define('network_request_refused', 'conflict', 'NetworkRequestRefused');

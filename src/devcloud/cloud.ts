@@ -30,6 +30,7 @@ import {
 } from './shape.js';
 import { provisionMariadb } from './mariadb.js';
 import { cloudGaleraStatus, startCloudGalera, stopCloudGalera } from './galera-cloud.js';
+import { neutronStatus, startNeutron, startNeutronServer, stopNeutron } from './neutron.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -95,11 +96,12 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
     }
     writeShape(shape);
   }
+  if (shape.neutron !== was.neutron) writeShape(shape);
   const hosts = cloudHosts(shape);
   if (shape.db === 'mariadb') {
     step('MariaDB');
     await startCloudMariadb(step);
-  } else if (await stopCloudMariadb()) {
+  } else if (!shape.neutron && (await stopCloudMariadb())) {
     step(`stopped MariaDB (the conductors use ${shape.db}; its data stays for the next --db mariadb)`);
   }
   if (shape.db === 'galera') {
@@ -110,6 +112,8 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   }
 
   if (opts.freshDatabase) await emptyDatabase(shape, step);
+  // Neutron's schema migrates and its server starts while the rest comes up (they need only MariaDB).
+  const neutronDb = shape.neutron ? startNeutronServer(step) : stopNeutron().then((ran) => ran && step('stopped Neutron (up --no-neutron)'));
 
   step('RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
@@ -124,7 +128,11 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   for (const h of hosts) await ensureFabricNetwork(h);
   step('test images on compute1');
   await ensureImages('compute1', step);
-  await Promise.all([rabbit, keystone]);
+  await Promise.all([rabbit, keystone, neutronDb]);
+  if (shape.neutron) {
+    step('Neutron');
+    await startNeutron(step);
+  }
   writeConfigFiles();
   if (opts.services !== false) {
     step(`Ferry services (${describeCode(release)})`);
@@ -141,6 +149,7 @@ export async function down(log: Log): Promise<void> {
   await stopHorizon();
   log('stopping Ferry services');
   await stopServices();
+  if (await stopNeutron()) log('stopped Neutron');
   // Hosts of a larger shape than the current one too: `down` leaves nothing running.
   for (const h of hostNames(MAX_HOSTS)) {
     if (engineRunning(h)) log(`stopping Docker engine ${h}`);
@@ -223,6 +232,8 @@ export async function status(): Promise<CloudStatus> {
   const releases = servicesOnReleases();
   if (Object.keys(releases).length) result.releases = releases;
   if ('ferry-api' in services) result.api = { url: `${apiUrl}/v1`, state: services['ferry-api'] };
+  const neutron = await neutronStatus(readShape().neutron);
+  if (neutron) result.neutron = neutron;
   if (horizonInstalled()) result.horizon = { url: horizonUrl, state: await horizonState() };
   return result;
 }

@@ -21,9 +21,11 @@ export interface CloudShape {
   conductors: number;
   /** Compute hosts compute1..computeN. */
   hosts: number;
+  /** Neutron runs (`up --neutron`, until `up --no-neutron`): src/devcloud/neutron.ts. */
+  neutron: boolean;
 }
 
-export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1, hosts: 2 };
+export const DEFAULT_SHAPE: CloudShape = { db: 'sqlite', conductors: 1, hosts: 2, neutron: false };
 
 const shapeFile = path.join(stateDir, 'shape.json');
 
@@ -33,7 +35,7 @@ export function readShape(): CloudShape {
     const db = DATABASES.includes(s.db as CloudDatabase) ? (s.db as CloudDatabase) : DEFAULT_SHAPE.db;
     const conductors = Number.isInteger(s.conductors) && (s.conductors as number) >= 1 ? Math.min(s.conductors as number, MAX_CONDUCTORS) : 1;
     const hosts = Number.isInteger(s.hosts) && (s.hosts as number) >= 2 ? Math.min(s.hosts as number, MAX_HOSTS) : DEFAULT_SHAPE.hosts;
-    return { db, conductors, hosts };
+    return { db, conductors, hosts, neutron: s.neutron === true };
   } catch {
     return { ...DEFAULT_SHAPE };
   }

@@ -42,6 +42,8 @@ export interface CloudStatus {
   api?: { url: string; state: 'up' | 'down' };
   /** Horizon with Ferry's panel, when Horizon is installed. */
   horizon?: { url: string; state: 'up' | 'down' };
+  /** Neutron (`up --neutron`): its URL, PIDs and the provider and tenant networks. */
+  neutron?: NeutronStatus;
   hosts: CloudHost[];
   fabric: { network: string; subnet: string; gateway: string; client_netns: string; client_ip: string; bridge_netns: string };
   criu: { binary: string; version: string };
@@ -61,4 +63,24 @@ export interface CloudStatus {
     mariadb?: { state: 'up' | 'down'; pid: number | null; port: number; datadir: string };
     galera?: { name: string; port: number; pid: number | null; state: string | null; cluster_size: number | null }[];
   };
+}
+
+/** One of the networks `up --neutron` makes. */
+export interface NeutronNetworkInfo {
+  id: string;
+  name: string;
+  network_type: string;
+  segmentation_id: number | null;
+  physical_network: string | null;
+  subnet: string;
+  project_id: string;
+}
+
+/** Neutron in the dev cloud: its URL, the PIDs of its server and agents, its networks. */
+export interface NeutronStatus {
+  url: string;
+  state: 'up' | 'down';
+  pid: number | null;
+  agents: { host: string; pid: number | null }[];
+  networks: Partial<Record<'provider' | 'tenant', NeutronNetworkInfo>>;
 }
