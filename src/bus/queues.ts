@@ -12,7 +12,20 @@
  */
 import type { RabbitValues } from '../conf/rabbit.js';
 import { rabbitDefaults } from './tls.js';
-import type { ExchangeSpec, QueueSpec } from './transport.js';
+
+export interface ExchangeSpec {
+  name: string;
+  type: 'topic' | 'fanout' | 'direct';
+  durable: boolean;
+  autoDelete: boolean;
+}
+
+export interface QueueSpec {
+  name: string;
+  durable: boolean;
+  autoDelete: boolean;
+  arguments?: Record<string, unknown>;
+}
 
 export type QueueOptions = Pick<
   RabbitValues,

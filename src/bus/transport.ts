@@ -23,26 +23,14 @@ import { failbackCandidates, hostLabel, parseTransportUrl, type BrokerHost, type
 import { busTlsFromOpts, describeTlsError, isCertificateError, rabbitDefaults, rabbitOptsWithQuery, tlsSocketOptions, type BusTls } from './tls.js';
 import type { RabbitValues } from '../conf/rabbit.js';
 import { sleep } from '../common/sleep.js';
-import { QueueLayout } from './queues.js';
+import { QueueLayout, type ExchangeSpec, type QueueSpec } from './queues.js';
 
 const log = getLogger('bus.transport');
 
 /** Wait before sending again a message the broker refused. */
 const NACK_RETRY_MS = 250;
 
-export interface ExchangeSpec {
-  name: string;
-  type: 'topic' | 'fanout' | 'direct';
-  durable: boolean;
-  autoDelete: boolean;
-}
-
-export interface QueueSpec {
-  name: string;
-  durable: boolean;
-  autoDelete: boolean;
-  arguments?: Record<string, unknown>;
-}
+export type { ExchangeSpec, QueueSpec } from './queues.js';
 
 export interface ConsumerSpec {
   queue: QueueSpec;
