@@ -446,7 +446,7 @@ export class Transport extends EventEmitter {
     const userId = this.url.hosts[this.hostIndex]?.username || undefined;
     const where = `${req.exchange?.name ?? '(default)'}/${req.routingKey}`;
     try {
-      const ch = await this.publishChannel(conn);
+      let ch = await this.publishChannel(conn);
       if (req.exchange) {
         const ex = req.exchange;
         const key = `x:${ex.name}`;
@@ -465,11 +465,23 @@ export class Transport extends EventEmitter {
         }
       }
       // A quorum queue whose leader just died (a cluster node lost) refuses messages until the
-      // election ends: send the same message again (its msg_id lets a server drop a copy).
+      // election ends, and a channel that saw the old leader may go on being refused: send the
+      // same message again (its msg_id lets a server drop a copy) on a new channel.
       for (let nacks = 0; (await this.sendConfirmed(ch, req, userId)) === 'nacked'; nacks++) {
         if (Date.now() + NACK_RETRY_MS > deadline) throw new Error(`message nacked (${nacks + 1} times)`);
-        if (nacks === 0) log.warn({ where }, 'the broker refused a message (nack); sending it again');
+        if (nacks === 0) log.warn({ where }, 'the broker refused a message (nack); sending it again on a new channel');
+        if (this.pubChannel) {
+          this.pubChannel = undefined;
+          const old = ch;
+          // Closed once the messages others sent on it are settled.
+          old
+            .waitForConfirms()
+            .catch(() => undefined)
+            .finally(() => old.close().catch(() => undefined));
+        }
         await sleep(NACK_RETRY_MS);
+        if (this.conn !== conn) throw new Error('connection lost while sending again a refused message');
+        ch = await this.publishChannel(conn);
       }
     } catch (e) {
       if (e instanceof MessagingUnavailable) throw e;
