@@ -12,6 +12,8 @@ FERRY_APT_PACKAGES=(
   rabbitmq-server keystone
   # [database] connection = mysql+pymysql://... (the dev cloud's --db mariadb, the repository tests' MariaDB leg)
   mariadb-server mariadb-client
+  # the dev cloud's --db galera and the Galera tests: the replication provider, rsync state transfers
+  galera-4 rsync
   # OpenStack clients, the interop peer and the CLI plugin's base
   python3-openstackclient python3-oslo.messaging python3-osc-lib python3-setuptools
   # test images are built locally from these binaries

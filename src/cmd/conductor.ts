@@ -53,7 +53,9 @@ await runService('ferry-conductor', async ({ conf, log, transport, onStop, addRe
       'SQLite database: this is the only conductor (a second one on this database refuses to start); several conductors need MariaDB',
     );
   }
-  const db = openDriver(conf.database.connection);
+  const db = openDriver(conf.database.connection, {
+    onFailover: (from, to, why) => log.warn({ from, to, err: why }, 'database server stopped answering: using the next one listed'),
+  });
   onStop(() => db.close());
   const schemaWarning = await requireCurrentDatabase(db);
   if (schemaWarning) log.warn(schemaWarning);

@@ -6,17 +6,22 @@ import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
 import { RABBIT_CLUSTER_SIZES, brokerNames, restartBroker, type RabbitClusterSize, startBroker, stopBroker } from '../devcloud/rabbit.js';
 import { resolveServiceName, restartService, serviceSpecs, upgradeService } from '../devcloud/services.js';
+import { MAX_HOSTS } from '../devcloud/layout.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb] [--conductors N] [--rabbit-cluster 1|3] [--release REV] [--fresh-database]
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--rabbit-cluster 1|3] [--release REV] [--fresh-database]
                       | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
                       | stop BROKER [--kill] | start BROKER
 
-  up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts compute1 and compute2,
+  up       start (or repair) RabbitMQ (two nodes), Keystone, the compute hosts (compute1, compute2),
            the ferry-fabric tenant network, the test images and Ferry's services;
            --db mariadb runs MariaDB on 127.0.0.1:3306 for the conductors (default sqlite),
-           --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb);
-           both are kept until changed (restart keeps them; up --db sqlite --conductors 1 goes back);
+           --db galera a three-node MariaDB Galera cluster on 127.0.0.1:3311-3313 (conductor i
+           writes through node i and fails over to the others),
+           --conductors N runs N conductors (ferry-conductor, ferry-conductor2, ...; needs mariadb or galera);
+           --hosts N runs compute hosts compute1..computeN (2 to ${MAX_HOSTS}, default 2);
+           all three are kept until changed (restart keeps them;
+           up --db sqlite --conductors 1 --hosts 2 goes back);
            --rabbit-cluster 3 clusters three RabbitMQ nodes (rabbitmq3 on 5675, TLS 5676) and the
            services declare quorum queues; kept until up --rabbit-cluster 1 (two independent nodes);
            --release REV runs Ferry's services from git revision REV of this repository (unpacked
@@ -48,6 +53,7 @@ const OPTIONS = {
   db: { type: 'string' },
   conductors: { type: 'string' },
   'rabbit-cluster': { type: 'string' },
+  hosts: { type: 'string' },
   release: { type: 'string' },
   'fresh-database': { type: 'boolean' },
   kill: { type: 'boolean' },
@@ -56,7 +62,7 @@ const OPTIONS = {
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services', 'db', 'conductors', 'rabbit-cluster', 'release', 'fresh-database'],
+  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'rabbit-cluster', 'release', 'fresh-database'],
   down: [],
   status: ['json'],
   demo: [],
@@ -95,6 +101,11 @@ function parse(argv: string[]) {
     if (!/^\d+$/.test(values.conductors) || n < 1 || n > MAX_CONDUCTORS)
       throw new InvalidInput(`--conductors must be a number from 1 to ${MAX_CONDUCTORS}, not "${values.conductors}"`);
     shape.conductors = n;
+  }
+  if (values.hosts !== undefined) {
+    const n = Number(values.hosts);
+    if (!/^\d+$/.test(values.hosts) || n < 2 || n > MAX_HOSTS) throw new InvalidInput(`--hosts must be a number from 2 to ${MAX_HOSTS}, not "${values.hosts}"`);
+    shape.hosts = n;
   }
   let rabbitCluster: RabbitClusterSize | undefined;
   if (values['rabbit-cluster'] !== undefined) {
@@ -197,6 +208,9 @@ function printStatus(s: Awaited<ReturnType<typeof status>>, json: boolean) {
     `fabric     ${s.fabric.network} ${s.fabric.subnet}, clients in netns ${s.fabric.client_netns}`,
     `CRIU       ${s.criu.version} (${s.criu.binary})`,
     `database   ${s.database.kind}${s.database.mariadb ? ` ${s.database.mariadb.state} 127.0.0.1:${s.database.mariadb.port}` : ''}, ${s.database.conductors} conductor(s)`,
+    ...(s.database.galera ?? []).map(
+      (n) => `${n.name.padEnd(10)} ${(n.state ?? 'down').padEnd(5)} 127.0.0.1:${n.port}  (PID ${n.pid ?? '-'}, cluster size ${n.cluster_size ?? '-'})`,
+    ),
   ];
   if (s.api) lines.push(`ferry-api  ${s.api.state.padEnd(5)} ${s.api.url}`);
   if (s.horizon) lines.push(`Horizon    ${s.horizon.state.padEnd(5)} ${s.horizon.url}  (Admin -> Compute -> Container Migrations)`);

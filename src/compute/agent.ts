@@ -25,7 +25,7 @@ import {
   TransferFailed,
 } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
-import type { Manifest, PartReceipt } from './datachannel/protocol.js';
+import { SYNC_PREFIX, type Manifest, type PartReceipt } from './datachannel/protocol.js';
 import type { EngineDriver, HostFacts, HostModes, Refusal } from './driver.js';
 import { MemoryModes, type Frozen, type ModeOptions } from './modes/index.js';
 import { AgentRecordStore, advance, isSettled, type AgentRecord } from './records.js';
@@ -37,6 +37,7 @@ import type {
   MemoryArrivalResult,
   PostMigrationResult,
   PreMigrationResult,
+  PrecopyReport,
   RollbackDestinationResult,
   RollbackSourceResult,
 } from './steps.js';
@@ -51,6 +52,7 @@ import type {
   RollbackSourceRequest,
 } from './methods.js';
 import type { TlsMaterial } from './datachannel/tls.js';
+import { DiskPrecopy, type PrecopyOptions } from './disksync/precopy.js';
 import { MigrationTransfer, expectedParts, type ChannelSettings } from './transfer.js';
 
 const log = getLogger('compute.agent');
@@ -66,6 +68,8 @@ export interface AgentOptions extends ModeOptions {
   maxTransferBytes: number;
   /** Data channel TLS, token lifetime, compression, bandwidth (transfer.ts); absent = plain HTTP. */
   channel?: ChannelSettings;
+  /** Pre-copy the disk of containers leaving this host ([compute] disk_precopy); absent or null: it moves in the freeze. */
+  diskPrecopy?: PrecopyOptions | null;
 }
 
 /** The modes a host offers are re-checked this often (`criu check` takes a while). */
@@ -87,6 +91,9 @@ export class MigrationAgent {
   private modesCache: { at: number; value: HostModes } | null = null;
   /** How each way of moving memory does its part of a step (modes/). */
   private readonly memoryModes: MemoryModes;
+  /** The disk pre-copy: the rounds of containers leaving (when this host pre-copies) and the copies of those arriving. */
+  private readonly disk: DiskPrecopy;
+  private readonly precopyDisk: boolean;
 
   constructor(opts: AgentOptions) {
     this.driver = opts.driver;
@@ -111,6 +118,15 @@ export class MigrationAgent {
         return this.driver.exportImage(r.spec.image);
       },
     });
+    // A target applies the rounds a source sends whatever its own switch says: the switch is the leaving side's.
+    this.disk = new DiskPrecopy(this.transfer, opts.diskPrecopy ?? { maxRounds: 0 });
+    this.precopyDisk = Boolean(opts.diskPrecopy);
+  }
+
+  /** Drop what is still arriving, staged or pre-copied for a migration on this host. */
+  private dropTransfer(id: string): void {
+    this.transfer.forget(id);
+    this.disk.forget(id);
   }
 
   get host(): string {
@@ -186,7 +202,7 @@ export class MigrationAgent {
   }
 
   private forget(id: string): void {
-    this.transfer.forget(id);
+    this.dropTransfer(id);
     this.records.remove(id);
   }
 
@@ -235,7 +251,7 @@ export class MigrationAgent {
         };
         advance(r, 'restored');
         this.records.save(r);
-        this.transfer.forget(r.migration_id);
+        this.dropTransfer(r.migration_id);
         touched.push(r.migration_id);
         log.warn({ migration: r.migration_id }, 'resumed: the container runs here, the restore had happened');
       } else if (r.role === 'source' && r.stage === 'frozen' && this.memoryModes.of(r).abandonAfterRestart(r)) {
@@ -378,6 +394,7 @@ export class MigrationAgent {
       // Asked again after the freeze, in a mode that keeps the source frozen its own way.
       frozen = mode.continueFrozen(r, name);
     } else if (state.running) {
+      await this.precopyBeforeFreeze(r, req, name);
       advance(r, 'frozen'); // from here on, only the conductor's rollback may start it here again
       this.records.save(r);
       // The engine must not restart the frozen source behind our back (it would run twice).
@@ -396,7 +413,14 @@ export class MigrationAgent {
     }
     const ckpt = frozen.checkpoint;
     const t1 = Date.now();
-    const parts = await this.driver.partsToMove(spec.id, ckpt, spec);
+    let parts = await this.driver.partsToMove(spec.id, ckpt, spec);
+    let precopy: PrecopyReport | null = null;
+    if (this.disk.precopied(id)) {
+      // The disk went before the freeze: now only its last round, checked by the target against its manifest.
+      const last = await this.disk.finalParts(id);
+      parts = [...parts.filter((p) => p.part === 'checkpoint'), ...last.parts];
+      precopy = last.report;
+    }
     let receipts: PartReceipt[];
     try {
       ({ receipts } = await this.transfer.send(id, req.upload, r.peer_host ?? '', name, parts));
@@ -416,10 +440,11 @@ export class MigrationAgent {
       checkpoint_ms: ckpt.checkpoint_ms,
       transfer_ms: Date.now() - t1,
       memory_bytes: memoryBytes,
-      rootfs_bytes: sum((p) => p === 'rootfs'),
-      volume_bytes: sum((p) => p.startsWith('volume/')),
+      rootfs_bytes: sum((p) => p === 'rootfs' || p === `${SYNC_PREFIX}rootfs`),
+      volume_bytes: sum((p) => p.startsWith('volume/') || p.startsWith(`${SYNC_PREFIX}volume/`)),
       transferred_bytes: sum(() => true),
       parts: receipts.map((x) => ({ part: x.part, bytes: x.bytes, sha256: x.sha256 })),
+      disk_precopy: precopy,
     };
     r.live = result;
     advance(r, 'sent');
@@ -428,10 +453,34 @@ export class MigrationAgent {
     return result;
   }
 
+  /**
+   * Before the freeze, when this host pre-copies: send the writable layer and local volumes in
+   * rounds while the container runs. A round that fails (a target that does not take them) is
+   * not fatal: the disk then moves in the freeze, as without the pre-copy.
+   */
+  private async precopyBeforeFreeze(r: AgentRecord, req: LiveMigrationRequest, name: string): Promise<void> {
+    const id = r.migration_id;
+    const spec = r.spec;
+    if (!this.precopyDisk || !spec) return;
+    const noCheckpoint = { name, dir: '', bytes: 0, checkpoint_ms: 0, fast: false };
+    const trees = (await this.driver.partsToMove(spec.id, noCheckpoint, spec)).filter((p) => p.part !== 'checkpoint');
+    try {
+      const report = await this.disk.live(id, req.upload, r.peer_host ?? '', name, trees);
+      log.info({ migration: id, ...report }, 'disk pre-copied while the container ran');
+    } catch (e) {
+      this.disk.forget(id);
+      log.warn({ migration: id, err: (e as Error).message }, 'disk pre-copy failed; the disk moves in the freeze');
+    }
+  }
+
   private async onCommitted(id: string, _manifest: Manifest, received: PartReceipt[]): Promise<void> {
     const r = this.records.load(id);
     if (!r || r.role !== 'target' || !r.container_id) throw new MigrationNotFound(`no incoming migration ${id} on ${this.host}`);
     if (r.stage !== 'prepared' && r.stage !== 'received') throw new InvalidMigrationState(`migration ${id} is ${r.stage} on ${this.host}`);
+    await this.disk.received(id, received);
+    if (!received.some((p) => p.part === 'checkpoint')) return; // a disk pre-copy round: the migration stays prepared
+    // The freeze's send: each pre-copied tree must be the source's before anything is restored from it.
+    this.disk.finish(id, received);
     r.received = received;
     advance(r, 'received');
     this.records.save(r);
@@ -492,7 +541,7 @@ export class MigrationAgent {
     };
     advance(r, 'restored');
     this.records.save(r);
-    this.transfer.forget(id);
+    this.dropTransfer(id);
     return r.post;
   }
 
@@ -587,7 +636,7 @@ export class MigrationAgent {
     if (!r || r.role !== 'source' || !r.container_id) throw new MigrationNotFound(`no outgoing migration ${req.migration_id} on ${this.host}`);
     this.ownContainer(r, req.container_id);
     const cid = r.container_id;
-    this.transfer.forget(req.migration_id);
+    this.dropTransfer(req.migration_id);
     const st = await this.driver.containerState(cid).catch((e: unknown) => {
       throw new EngineError(`the engine of ${this.host} did not answer: ${(e as Error).message}`, { migration_id: req.migration_id });
     });

@@ -40,6 +40,7 @@ export function createAgent(conf: FerryConfig, extra: { port?: number } = {}): M
         bandwidthBytesPerSec: c.migration_bandwidth * 1024 * 1024,
         maxTransferEntries: c.max_transfer_entries,
       },
+      diskPrecopy: c.disk_precopy ? { maxRounds: c.disk_precopy_max_rounds } : null,
       permitPostCopy: c.permit_post_copy,
       postCopyTimeoutMs: c.post_copy_timeout * 1000,
       lazyRestoreTimeoutMs: c.lazy_restore_timeout * 1000,

@@ -68,6 +68,18 @@ export interface LiveMigrationResult {
   volume_bytes: number; // named volumes (tar bytes)
   transferred_bytes: number; // everything sent over the data channel by this step
   parts: { part: string; bytes: number; sha256: string }[];
+  /** The disk pre-copy ([compute] disk_precopy on the source): its live rounds and bytes; absent or null when the disk moved in the freeze. */
+  disk_precopy?: PrecopyReport | null;
+}
+
+/** What the pre-copy did for a migration, as the source reports it. */
+export interface PrecopyReport {
+  /** Rounds sent while the container ran. */
+  rounds: number;
+  /** Content bytes those rounds sent. */
+  live_bytes: number;
+  /** Content bytes the last round sent in the freeze. */
+  frozen_bytes: number;
 }
 
 // ---- post_migration_at_destination (target) ----

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { InvalidInput, TransferFailed } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { TransferGrants } from './datachannel/grants.js';
-import { MIGRATION_ID_RE, type Encoding, type Manifest, type PartReceipt } from './datachannel/protocol.js';
+import { MIGRATION_ID_RE, SYNC_PREFIX, type Encoding, type Manifest, type PartReceipt } from './datachannel/protocol.js';
 import { DataChannelServer, type ReceiveStage } from './datachannel/receiver.js';
 import { fetchImage, transferParts, type ChannelClientOptions } from './datachannel/sender.js';
 import type { TlsMaterial } from './datachannel/tls.js';
@@ -64,9 +64,13 @@ export interface TransferHandler {
   exportImage(migrationId: string): Promise<Readable>;
 }
 
-/** The parts a target expects for a migration: the checkpoint, the rootfs diff, the volumes it created. */
+/**
+ * The parts a target expects for a migration: the checkpoint, the rootfs diff, the volumes it
+ * created, and their disk pre-copy rounds (sent when the source host pre-copies, ../disksync/).
+ */
 export function expectedParts(createdVolumes: string[]): string[] {
-  return ['checkpoint', 'rootfs', ...createdVolumes.map((v) => `volume/${v}`)];
+  const trees = ['rootfs', ...createdVolumes.map((v) => `volume/${v}`)];
+  return ['checkpoint', ...trees, ...trees.map((t) => `${SYNC_PREFIX}${t}`)];
 }
 
 export class MigrationTransfer {
@@ -144,6 +148,14 @@ export class MigrationTransfer {
     return path.join(this.stagingRoot, migrationId);
   }
 
+  /**
+   * A folder of a migration beside its staging, which a new plan does not empty: `disk` the
+   * target's copy of the pre-copied trees, `rounds` the source's outgoing rounds.
+   */
+  precopyDir(migrationId: string, what: 'disk' | 'rounds'): string {
+    return `${this.staging(migrationId)}.${what}`;
+  }
+
   /** The staged folder of one received part, or null when that part did not come. */
   stagedPart(migrationId: string, part: string): string | null {
     const dir = path.join(this.staging(migrationId), part);
@@ -182,6 +194,9 @@ export class MigrationTransfer {
   forget(migrationId: string): void {
     this.grants.revoke(migrationId);
     this.server.forget(migrationId);
-    if (this.stagingRoot) fs.rmSync(this.staging(migrationId), { recursive: true, force: true });
+    if (this.stagingRoot) {
+      fs.rmSync(this.staging(migrationId), { recursive: true, force: true });
+      for (const what of ['disk', 'rounds'] as const) fs.rmSync(this.precopyDir(migrationId, what), { recursive: true, force: true });
+    }
   }
 }

@@ -131,10 +131,20 @@ export class MigrationFlow {
   /** Move to `status`/`phase` (with `extra`); `from` is the record as just read, when the caller has it. */
   private async set(status: MigrationStatus, phase: MigrationPhase | null, extra: Partial<Migration> = {}, from?: Migration): Promise<Migration> {
     const cur = from ?? (await this.load());
+    return await this.deps.repo.updateMigration(this.uuid, this.transition(cur, status, phase, extra));
+  }
+
+  /** As set(), unless an abort was asked for: tested and set in one statement, against the abort's own guard. Null: aborted. */
+  private async setUnlessAborted(status: MigrationStatus, phase: MigrationPhase | null, extra: Partial<Migration>, from: Migration): Promise<Migration | null> {
+    const r = await this.deps.repo.updateMigrationIf(this.uuid, this.transition(from, status, phase, extra), 'not-aborted');
+    return r.applied ? r.migration : null;
+  }
+
+  private transition(cur: Migration, status: MigrationStatus, phase: MigrationPhase | null, extra: Partial<Migration>): Partial<Migration> {
     assertTransition(this.uuid, cur.status, status);
     const progress = PROGRESS[phase ? (`${status}:${phase}` as const) : status] ?? cur.progress;
     this.deps.log.info({ migration: this.uuid, status, phase }, 'migration status');
-    return await this.deps.repo.updateMigration(this.uuid, { status, phase, progress, ...extra });
+    return { status, phase, progress, ...extra };
   }
 
   /**
@@ -311,7 +321,15 @@ export class MigrationFlow {
       // The last moment an abort can still roll back without asking the target: before its restore.
       if (ph.step === 'restore' && m.status === 'running' && m.abort_requested) throw new MigrationAborted(mode.abortedAfterFreeze);
       if (m.status !== ph.status || m.phase !== ph.phase) {
-        m = await this.set(ph.status, ph.phase, this.entering(before, counters, m), m);
+        const extra = this.entering(before, counters, m);
+        if (ph.step === 'restore') {
+          // An abort accepted since `m` was read wins: the step into the restore is guarded by it.
+          const entered = await this.setUnlessAborted(ph.status, ph.phase, extra, m);
+          if (!entered) throw new MigrationAborted(mode.abortedAfterFreeze);
+          m = entered;
+        } else {
+          m = await this.set(ph.status, ph.phase, extra, m);
+        }
         if (ph.step === 'cleanup') await this.deps.notify(this.ctx, 'live_migration_post_dest.end', m);
       }
       if (ph.step === 'restore') {

@@ -45,16 +45,14 @@ export class Interventions {
   async abort(ctx: RequestContext, uuid: string): Promise<Migration> {
     const { repo, notify, log } = this.deps;
     const m = await this.queries.getMigration(uuid);
-    if (isFinal(m.status)) throw new InvalidMigrationState(`migration ${uuid} is already ${m.status}; there is nothing to abort`);
-    if (m.status === 'post-migrating') {
-      // The restore on the target has begun; rolling back now could leave no running copy.
-      throw new InvalidMigrationState(`migration ${uuid} is restoring the container on ${m.dest_host}; too late to abort`);
+    refuseAbort(m);
+    // Tested and set in one statement against the flow's step into the restore (also guarded): an abort accepted here is honoured.
+    const asked = await repo.updateMigrationIf(uuid, { abort_requested: true }, 'abortable');
+    if (!asked.applied) {
+      refuseAbort(asked.migration);
+      throw new InvalidMigrationState(`migration ${uuid} can no longer be aborted`);
     }
-    if (m.mode === 'post-copy' && m.status === 'running' && (m.phase === 'restore' || m.phase === 'post-copy')) {
-      // The target runs (or is starting) the container while its pages still come from the source.
-      throw new InvalidMigrationState(`migration ${uuid} runs the container on ${m.dest_host} in post-copy; too late to abort`);
-    }
-    let updated = await repo.updateMigration(uuid, { abort_requested: true });
+    let updated = asked.migration;
     await notify(ctx, 'live_migration_abort.start', updated);
     // Still queued, here or nowhere (its claim free or ours): no flow runs it, so end it here. Queued
     // at another conductor: that one starts it at its next pass, and its flow cancels at once.
@@ -68,5 +66,18 @@ export class Interventions {
     }
     log.info({ migration: uuid, status: updated.status, beforeFreeze: isBeforeFreeze(m.status) }, 'abort requested');
     return updated;
+  }
+}
+
+/** Why a migration in this state cannot be aborted (the same conditions as the repository's `abortable` guard). */
+function refuseAbort(m: Migration): void {
+  if (isFinal(m.status)) throw new InvalidMigrationState(`migration ${m.uuid} is already ${m.status}; there is nothing to abort`);
+  if (m.status === 'post-migrating') {
+    // The restore on the target has begun; rolling back now could leave no running copy.
+    throw new InvalidMigrationState(`migration ${m.uuid} is restoring the container on ${m.dest_host}; too late to abort`);
+  }
+  if (m.mode === 'post-copy' && m.status === 'running' && (m.phase === 'restore' || m.phase === 'post-copy')) {
+    // The target runs (or is starting) the container while its pages still come from the source.
+    throw new InvalidMigrationState(`migration ${m.uuid} runs the container on ${m.dest_host} in post-copy; too late to abort`);
   }
 }

@@ -14,7 +14,7 @@ import { SqlClaims, type Claim, type ClaimKind, type ClaimStore } from './reposi
 import { SqlContainers, type ContainerChange, type ContainerRecord, type ContainerStore } from './repository/containers.js';
 import { SqlEvacuations, type EvacuationContainerPatch, type EvacuationPatch, type EvacuationRecord, type EvacuationStore } from './repository/evacuations.js';
 import { SqlHosts, type HostRecord, type HostStore } from './repository/hosts.js';
-import { SqlMigrations, type MigrationState, type MigrationStore, type StepResults } from './repository/migrations.js';
+import { SqlMigrations, type MigrationGuard, type MigrationState, type MigrationStore, type StepResults } from './repository/migrations.js';
 import { SqlServices, type ServiceRecord, type ServiceStore } from './repository/services.js';
 import type { Fence } from './repository/sql.js';
 
@@ -22,7 +22,7 @@ export type { Claim, ClaimKind } from './repository/claims.js';
 export { REMOVED, type ContainerChange, type ContainerRecord } from './repository/containers.js';
 export type { EvacuationContainerPatch, EvacuationPatch, EvacuationRecord } from './repository/evacuations.js';
 export { factsOf, type HostRecord } from './repository/hosts.js';
-export type { MigrationState, StepResults } from './repository/migrations.js';
+export type { MigrationGuard, MigrationState, StepResults } from './repository/migrations.js';
 export type { ServiceRecord } from './repository/services.js';
 
 /** Everything the conductor asks of its database, one part per aggregate (src/conductor/repository/). */
@@ -64,6 +64,10 @@ export class SqlRepository implements Repository {
 
   updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration> {
     return this.migrations.updateMigration(uuid, patch);
+  }
+
+  updateMigrationIf(uuid: string, patch: Partial<Migration>, guard: MigrationGuard): Promise<{ applied: boolean; migration: Migration }> {
+    return this.migrations.updateMigrationIf(uuid, patch, guard);
   }
 
   getMigration(uuid: string): Promise<Migration | null> {

@@ -44,6 +44,15 @@ export const computeOpts = {
     '',
     "Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent's own; post-copy's page server then listens there behind a relay. Empty on ordinary hosts.",
   ),
+  disk_precopy: boolOpt(
+    false,
+    'Send the writable layer and local volumes of a container leaving this host while it still runs, in rounds, so that the freeze moves only what changed since the last round (blocks of large files); the target checks its copy before the restore. Off: they move in the freeze.',
+  ),
+  disk_precopy_max_rounds: intOpt(
+    4,
+    'Most disk pre-copy rounds while the container runs (they also stop when a round sends no less than the one before); the freeze sends one more.',
+    1,
+  ),
   permit_post_copy: boolOpt(
     false,
     'Let migrations from or to this host move memory after the restore (post-copy, lazy pages): downtime no longer grows with memory, but if the source host fails before every page arrived, the container is lost. Asked per migration ("post_copy": true) or by force-complete.',

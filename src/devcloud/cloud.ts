@@ -6,7 +6,7 @@ import { deleteNamespaces, engineRunning, ensureFabricLinks, ensureFabricNetwork
 import { ensureImages } from './images.js';
 import { credentials, keystoneState, startKeystone, stopKeystone } from './keystone.js';
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
-import { FABRIC, FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
+import { FABRIC, FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
 import {
   brokerNames,
@@ -24,9 +24,13 @@ import { prepareRelease } from './release.js';
 import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
 import { MARIADB } from './layout.js';
+import { MAX_HOSTS, hostNames } from './layout.js';
+import { removeHosts } from './hosts.js';
+import { stopComputeServices } from './services.js';
 import {
   mariadbPaths,
   checkShape,
+  cloudHosts,
   cloudMariadbPid,
   databaseUrl,
   readShape,
@@ -36,6 +40,7 @@ import {
   type CloudShape,
 } from './shape.js';
 import { provisionMariadb } from './mariadb.js';
+import { cloudGaleraStatus, startCloudGalera, stopCloudGalera } from './galera-cloud.js';
 import type { CloudStatus } from './status.js';
 
 export type Log = (s: string) => void;
@@ -53,6 +58,8 @@ async function emptyDatabase(shape: CloudShape, log: Log): Promise<void> {
   await stopServices();
   if (shape.db === 'mariadb') {
     await provisionMariadb(mariadbPaths, MARIADB, { recreate: true });
+  } else if (shape.db === 'galera') {
+    await startCloudGalera(log, { recreate: true });
   } else {
     const file = databaseUrl(shape).replace(/^sqlite:\/\//, '');
     for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
@@ -91,11 +98,28 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
     await stopServices();
     writeShape(shape);
   }
+  if (shape.hosts !== was.hosts) {
+    step(`compute hosts: ${was.hosts} -> ${shape.hosts}`);
+    const gone = cloudHosts(was).slice(shape.hosts);
+    if (gone.length) {
+      await stopComputeServices(gone);
+      await removeHosts(gone);
+      step(`took ${gone.join(', ')} out (engines stopped, namespaces removed; their data roots stay)`);
+    }
+    writeShape(shape);
+  }
+  const hosts = cloudHosts(shape);
   if (shape.db === 'mariadb') {
     step('MariaDB');
     await startCloudMariadb(step);
   } else if (await stopCloudMariadb()) {
-    step('stopped MariaDB (the conductors use SQLite; its data stays for the next --db mariadb)');
+    step(`stopped MariaDB (the conductors use ${shape.db}; its data stays for the next --db mariadb)`);
+  }
+  if (shape.db === 'galera') {
+    step('Galera (three MariaDB nodes)');
+    await startCloudGalera(step);
+  } else if (await stopCloudGalera()) {
+    step(`stopped Galera (the conductors use ${shape.db}; its data stays for the next --db galera)`);
   }
 
   if (opts.freshDatabase) await emptyDatabase(shape, step);
@@ -108,10 +132,10 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   // The fabric's links come first: an engine restores its macvlan network at start only if
   // the parent interface is already there (after `down`, the namespaces were recreated).
   step('tenant network ferry-fabric');
-  await ensureFabricLinks(step);
+  await ensureFabricLinks(hosts, step);
   step('compute hosts');
-  await Promise.all(HOST_NAMES.map((h) => startEngine(h, step)));
-  for (const h of HOST_NAMES) await ensureFabricNetwork(h);
+  await Promise.all(hosts.map((h) => startEngine(h, step)));
+  for (const h of hosts) await ensureFabricNetwork(h);
   step('test images on compute1');
   await ensureImages('compute1', step);
   await Promise.all([rabbit, keystone]);
@@ -131,14 +155,16 @@ export async function down(log: Log): Promise<void> {
   await stopHorizon();
   log('stopping Ferry services');
   await stopServices();
-  for (const h of HOST_NAMES) {
-    log(`stopping Docker engine ${h}`);
+  // Hosts of a larger shape than the current one too: `down` leaves nothing running.
+  for (const h of hostNames(MAX_HOSTS)) {
+    if (engineRunning(h)) log(`stopping Docker engine ${h}`);
     await stopEngine(h);
   }
   log('stopping Keystone and the RabbitMQ nodes');
   await stopKeystone();
   await stopRabbit();
   if (await stopCloudMariadb()) log('stopped MariaDB');
+  if (await stopCloudGalera()) log('stopped Galera');
   log('removing network namespaces');
   await deleteNamespaces();
 }
@@ -147,7 +173,7 @@ export async function status(): Promise<CloudStatus> {
   const services = await servicesState();
   const brokers = await brokersState();
   const hosts = await Promise.all(
-    HOST_NAMES.map(async (h) => {
+    cloudHosts().map(async (h) => {
       const d = hostDirs(h);
       const upNow = engineRunning(h) && (await pingEngine(d.socket));
       return {
@@ -193,15 +219,19 @@ export async function status(): Promise<CloudStatus> {
     criu: await criuInfo(),
     config_files: configFiles(),
     services,
-    database: (() => {
+    database: await (async () => {
       const shape = readShape();
       const pid = cloudMariadbPid();
+      const galera = shape.db === 'galera' ? await cloudGaleraStatus() : [];
       return {
         kind: shape.db,
         connection: redact(databaseUrl(shape)),
         conductors: shape.conductors,
         ...(shape.db === 'mariadb' || pid !== null
           ? { mariadb: { state: pid !== null ? ('up' as const) : ('down' as const), pid, port: MARIADB.port, datadir: MARIADB.datadir } }
+          : {}),
+        ...(shape.db === 'galera'
+          ? { galera: galera.map((n) => ({ name: n.name, port: n.port, pid: n.pid, state: n.state, cluster_size: n.clusterSize })) }
           : {}),
       };
     })(),

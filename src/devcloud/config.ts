@@ -4,18 +4,22 @@ import path from 'node:path';
 import { writeIfChanged } from './files.js';
 import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
-import { FERRY_PORTS, HOST_NAMES, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
+import { FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
 import { rabbitConfigLines, transportUrl } from './rabbit.js';
-import { conductorNames, databaseUrl, readShape } from './shape.js';
+import { cloudHosts, conductorNames, databaseUrl, readShape } from './shape.js';
 
 export const etcDir = path.join(stateDir, 'etc');
 
 export function configFiles(): Record<string, string> {
   const files: Record<string, string> = { controller: path.join(etcDir, 'ferry.conf') };
-  for (const h of HOST_NAMES) files[h] = path.join(etcDir, `ferry-${h}.conf`);
+  for (const h of cloudHosts()) files[h] = computeConfigFile(h);
   // Conductors beyond the first (the controller's) have their own file: their own host name.
   for (const c of conductorNames(readShape().conductors).slice(1)) files[c.configKey] = path.join(etcDir, `ferry-${c.configKey}.conf`);
   return files;
+}
+
+export function computeConfigFile(host: string): string {
+  return path.join(etcDir, `ferry-${host}.conf`);
 }
 
 function common(host: string): string[] {
@@ -49,7 +53,7 @@ function common(host: string): string[] {
 export function writeConfigFiles(): Record<string, string> {
   fs.mkdirSync(etcDir, { recursive: true });
   const files = configFiles();
-  const controller = (host: string) =>
+  const controller = (host: string, index: number) =>
     [
       ...common(host),
       '[api]',
@@ -61,7 +65,7 @@ export function writeConfigFiles(): Record<string, string> {
       `policy_file = ${path.join(repoRoot, 'etc/ferry/policy.yaml')}`,
       '',
       '[database]',
-      `connection = ${databaseUrl()}`,
+      `connection = ${databaseUrl(readShape(), index)}`,
       '',
       '[conductor]',
       'max_concurrent_migrations_per_host = 1',
@@ -74,8 +78,8 @@ export function writeConfigFiles(): Record<string, string> {
       'claim_lease_seconds = 15',
       '',
     ].join('\n');
-  for (const c of conductorNames(readShape().conductors)) writeIfChanged(files[c.configKey], controller(c.host));
-  for (const h of HOST_NAMES) {
+  for (const [i, c] of conductorNames(readShape().conductors).entries()) writeIfChanged(files[c.configKey], controller(c.host, i));
+  for (const h of cloudHosts()) {
     const d = hostDirs(h);
     // The data channel's mutual TLS: a CA under the state dir and a certificate per host (made once).
     const tls = ensureHostCert(pkiDir(stateDir), h);
@@ -97,6 +101,8 @@ export function writeConfigFiles(): Record<string, string> {
         `engine_netns = /run/netns/${hostNetns(h)}`,
         // The development cloud offers post-copy (opt-in per migration); its risk is in docs/operations.md.
         'permit_post_copy = true',
+        // The disk pre-copy is off by default, as in a deployment; FERRY_DEVCLOUD_DISK_PRECOPY=1 at `up` or `restart` (both write this file) turns it on.
+        ...(process.env.FERRY_DEVCLOUD_DISK_PRECOPY === '1' ? ['disk_precopy = true'] : []),
         `data_channel_cert_file = ${tls.cert_file}`,
         `data_channel_key_file = ${tls.key_file}`,
         `data_channel_ca_file = ${tls.ca_file}`,

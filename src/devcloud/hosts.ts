@@ -1,5 +1,5 @@
 /**
- * The two compute hosts: each a Docker engine (experimental, for checkpoint/restore) in a
+ * The compute hosts (compute1..computeN, src/devcloud/shape.ts): each a Docker engine (experimental, for checkpoint/restore) in a
  * network namespace of its own, with its own data root, exec root and socket; and the
  * shared tenant network `ferry-fabric` that joins them (a bridge in its own namespace,
  * a veth from each host, a macvlan Docker network over it on each engine) plus the
@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { DOCKER_CLI, FABRIC, HOST_NAMES, hostDirs, hostNetns } from './layout.js';
+import { DOCKER_CLI, FABRIC, MAX_HOSTS, hostDirs, hostNames, hostNetns } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
 export function netnsExists(name: string): boolean {
@@ -128,7 +128,7 @@ async function ensureVeth(outerNs: string, outerDev: string, innerNs: string, in
 }
 
 /** The fabric's wiring: bridge namespace, one veth per host and one for the client namespace. */
-export async function ensureFabricLinks(log: (s: string) => void): Promise<void> {
+export async function ensureFabricLinks(hosts: string[], log: (s: string) => void): Promise<void> {
   const br = FABRIC.bridgeNetns;
   await ensureNetns(br);
   if (!(await linkExists(br, FABRIC.bridge))) {
@@ -139,7 +139,7 @@ export async function ensureFabricLinks(log: (s: string) => void): Promise<void>
   const addrs = (await run('ip', ['-n', br, '-o', 'addr', 'show', 'dev', FABRIC.bridge])).stdout;
   if (!addrs.includes(` ${gw} `)) await run('ip', ['-n', br, 'addr', 'add', gw, 'dev', FABRIC.bridge]);
 
-  for (const host of HOST_NAMES) {
+  for (const host of hosts) {
     const ns = hostNetns(host);
     await ensureNetns(ns);
     await ensureVeth(br, `fab-${host}`, ns, 'fabric0');
@@ -178,8 +178,20 @@ export async function ensureFabricNetwork(host: string): Promise<void> {
   ]);
 }
 
+/**
+ * Hosts taken out of the cloud (a smaller `up --hosts`): engine stopped, namespace removed (its
+ * veth into the fabric bridge goes with it); the data root stays, as MariaDB's does.
+ */
+export async function removeHosts(hosts: string[]): Promise<void> {
+  for (const h of hosts) {
+    await stopEngine(h);
+    if (netnsExists(hostNetns(h))) await run('ip', ['netns', 'del', hostNetns(h)], { allowFail: true });
+  }
+}
+
+/** Every namespace the cloud may have made, those of hosts of a larger shape than the current one included. */
 export async function deleteNamespaces(): Promise<void> {
-  for (const ns of [...HOST_NAMES.map(hostNetns), FABRIC.bridgeNetns, FABRIC.clientNetns]) {
+  for (const ns of [...hostNames(MAX_HOSTS).map(hostNetns), FABRIC.bridgeNetns, FABRIC.clientNetns]) {
     if (netnsExists(ns)) await run('ip', ['netns', 'del', ns], { allowFail: true });
   }
 }

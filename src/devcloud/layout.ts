@@ -12,7 +12,22 @@ export const stateDir = process.env.FERRY_DEVCLOUD_DIR ?? path.join(repoRoot, '.
  */
 export const runDir = path.join('/run/ferry-devcloud', crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 8));
 
-export const HOST_NAMES = ['compute1', 'compute2'] as const;
+/**
+ * The compute hosts are compute1..computeN (`up --hosts N`, src/devcloud/shape.ts). At most this
+ * many: the fabric's /24 gives compute1 and compute2 a /26 of automatic addresses each (as before
+ * there were more) and compute3 onwards a /29 each from 10.250.0.192 up.
+ */
+export const MAX_HOSTS = 10;
+
+/** compute1..computeN. */
+export function hostNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `compute${i + 1}`);
+}
+
+function fabricIpRange(index: number): string {
+  if (index < 2) return `10.250.0.${64 * (index + 1)}/26`;
+  return `10.250.0.${192 + 8 * (index - 2)}/29`;
+}
 
 /**
  * The docker CLI the dev cloud, the bench and the tests run: Debian's 20.10 client, which matches
@@ -30,7 +45,7 @@ export const FABRIC = {
   clientNetns: 'ferry-client',
   clientIp: '10.250.0.2',
   /** Each engine hands out addresses from its own part of the subnet, so automatic IPs never clash. */
-  ipRanges: { compute1: '10.250.0.64/26', compute2: '10.250.0.128/26' } as Record<string, string>,
+  ipRanges: Object.fromEntries(hostNames(MAX_HOSTS).map((h, i) => [h, fabricIpRange(i)])) as Record<string, string>,
 };
 
 /**
@@ -79,7 +94,8 @@ export const HORIZON = { port: 8088 };
 
 export const FERRY_PORTS = {
   api: 9517,
-  migration: { compute1: 9518, compute2: 9519 } as Record<string, number>,
+  /** Each host's data channel: compute1 9518, compute2 9519, ... computeN 9517 + N. */
+  migration: Object.fromEntries(hostNames(MAX_HOSTS).map((h, i) => [h, 9518 + i])) as Record<string, number>,
 };
 
 export function hostNetns(host: string): string {

@@ -1,8 +1,8 @@
 /** Ferry's own services in the development cloud: ferry-api, ferry-conductor, one ferry-compute per host. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { configFiles, writeConfigFiles } from './config.js';
-import { FERRY_PORTS, HOST_NAMES, repoRoot, stateDir } from './layout.js';
+import { computeConfigFile, configFiles, writeConfigFiles } from './config.js';
+import { FERRY_PORTS, MAX_HOSTS, hostNames, repoRoot, stateDir } from './layout.js';
 import { withServicesLock } from './lock.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 import { readRelease, type Release } from './release.js';
@@ -14,8 +14,8 @@ export interface ServiceSpec {
   configFile: string;
 }
 
-/** The services of the cloud's shape (readShape): one conductor per configured conductor. */
-export function serviceSpecs(conductors = readShape().conductors): ServiceSpec[] {
+/** The services of the cloud's shape (readShape): one conductor per configured conductor, one agent per compute host. */
+export function serviceSpecs(conductors = readShape().conductors, hosts = readShape().hosts): ServiceSpec[] {
   const files = configFiles();
   return [
     ...conductorNames(conductors).map((c) => ({
@@ -23,7 +23,7 @@ export function serviceSpecs(conductors = readShape().conductors): ServiceSpec[]
       entry: 'conductor',
       configFile: files[c.configKey] ?? path.join(path.dirname(files.controller), `ferry-${c.configKey}.conf`),
     })),
-    ...HOST_NAMES.map((h) => ({ name: `ferry-compute-${h}`, entry: 'compute', configFile: files[h] })),
+    ...hostNames(hosts).map((h) => ({ name: `ferry-compute-${h}`, entry: 'compute', configFile: files[h] ?? computeConfigFile(h) })),
     { name: 'ferry-api', entry: 'api', configFile: files.controller },
   ];
 }
@@ -193,10 +193,18 @@ function serviceNamed(name: string): ReturnType<typeof serviceSpecs>[number] {
   return s;
 }
 
-/** Stop every Ferry service, including conductors of a larger shape than the current one. */
+/** Stop every Ferry service, including conductors and agents of a larger shape than the current one. */
 export async function stopServices(): Promise<void> {
   await withServicesLock(async () => {
-    for (const s of serviceSpecs(MAX_CONDUCTORS).reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+    for (const s of serviceSpecs(MAX_CONDUCTORS, MAX_HOSTS).reverse()) await stopDaemon(pidFile(s), marker(s), 20_000);
+  });
+}
+
+/** Stop the agents of these hosts (a smaller shape: hosts that no longer are in the cloud). */
+export async function stopComputeServices(hosts: string[]): Promise<void> {
+  await withServicesLock(async () => {
+    for (const s of serviceSpecs(1, MAX_HOSTS).filter((x) => hosts.some((h) => x.name === `ferry-compute-${h}`)))
+      await stopDaemon(pidFile(s), marker(s), 20_000);
   });
 }
 

@@ -57,11 +57,12 @@ export interface CloudStatus {
    * `upgrade` replaces them), by name; absent when every service runs this checkout's.
    */
   releases?: Record<string, { revision: string; commit: string; dir: string }>;
-  /** The conductors' database (password hidden) and how many conductors run; MariaDB's server when it is the database or still runs. */
+  /** The conductors' database (password hidden) and how many conductors run; MariaDB's server when it is the database or still runs; Galera's nodes when it is the database. */
   database: {
-    kind: 'sqlite' | 'mariadb';
+    kind: 'sqlite' | 'mariadb' | 'galera';
     connection: string;
     conductors: number;
     mariadb?: { state: 'up' | 'down'; pid: number | null; port: number; datadir: string };
+    galera?: { name: string; port: number; pid: number | null; state: string | null; cluster_size: number | null }[];
   };
 }

@@ -187,6 +187,30 @@ export function repositorySuite(fresh: FreshRepository): void {
       expect((await r.unfinishedMigrations()).map((x) => x.uuid)).not.toContain(m.uuid);
     });
 
+    it('an abort and the step into the restore: each guarded, in one statement, so that one wins', async () => {
+      const m = record(31, { status: 'running', phase: 'checkpoint' });
+      await r.createMigration(m);
+      const asked = await r.updateMigrationIf(m.uuid, { abort_requested: true }, 'abortable');
+      expect(asked).toMatchObject({ applied: true, migration: { abort_requested: true } });
+      const restore = await r.updateMigrationIf(m.uuid, { status: 'post-migrating', phase: 'restore' }, 'not-aborted');
+      expect(restore).toMatchObject({ applied: false, migration: { status: 'running', phase: 'checkpoint' } });
+      // The other order: the restore began, so the abort is refused and changes nothing.
+      const n = record(32, { status: 'running', phase: 'checkpoint' });
+      await r.createMigration(n);
+      expect((await r.updateMigrationIf(n.uuid, { status: 'post-migrating', phase: 'restore' }, 'not-aborted')).applied).toBe(true);
+      expect(await r.updateMigrationIf(n.uuid, { abort_requested: true }, 'abortable')).toMatchObject({
+        applied: false,
+        migration: { abort_requested: false },
+      });
+      // Post-copy: once the target runs the container, too late as well; a final record is never abortable.
+      const p = record(33, { status: 'running', phase: 'post-copy', mode: 'post-copy' });
+      await r.createMigration(p);
+      expect((await r.updateMigrationIf(p.uuid, { abort_requested: true }, 'abortable')).applied).toBe(false);
+      const done = record(34, { status: 'completed' });
+      await r.createMigration(done);
+      expect((await r.updateMigrationIf(done.uuid, { abort_requested: true }, 'abortable')).applied).toBe(false);
+    });
+
     it('hosts and inventories: a report is upserted, an older inventory never undoes a newer event', async () => {
       const id = 'a'.repeat(64);
       await r.saveHostReport('h1', hostState([{ id, name: 'web', image: 'img', status: 'running' }]), '2026-11-30T06:00:00.000Z');

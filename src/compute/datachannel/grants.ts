@@ -27,6 +27,7 @@
  */
 import crypto from 'node:crypto';
 import { ChannelTokenMissing, ChannelTokenRefused, InvalidInput, PartAlreadySent, PartNotPlanned } from '../../common/errors.js';
+import { isPrecopyRound } from './protocol.js';
 
 /** What the sender declares for one part. */
 export interface PlannedPart {
@@ -174,7 +175,7 @@ export class TransferGrants {
         throw new PartNotPlanned(`part ${p.part} is not expected for migration ${migrationId} on this host (expected: ${[...u.expected].join(', ')})`);
       }
     }
-    if (!seen.has('checkpoint')) throw new InvalidInput(`the plan of migration ${migrationId} has no checkpoint`);
+    if (!seen.has('checkpoint') && !isPrecopyRound([...seen])) throw new InvalidInput(`the plan of migration ${migrationId} has no checkpoint`);
     const answer: PlanAnswer = { parts: [], commit_token: '', expires_in_s: Math.round(this.ttlMs / 1000) };
     const entries = new Map<string, PartEntry>();
     for (const p of parts) {

@@ -31,7 +31,17 @@ import {
   TransferQuotaExceeded,
 } from '../../common/errors.js';
 import { getLogger } from '../../common/log.js';
-import { ENCODINGS, MIGRATION_ID_RE, PART_RE, commitProblems, partKind, partLimits, type CommitManifest, type PartReceipt } from './protocol.js';
+import {
+  ENCODINGS,
+  MIGRATION_ID_RE,
+  PART_RE,
+  commitProblems,
+  isPrecopyRound,
+  partKind,
+  partLimits,
+  type CommitManifest,
+  type PartReceipt,
+} from './protocol.js';
 import { channelErrorBody, channelStatus } from './status.js';
 import { MAX_XATTR_BYTES_PER_TRANSFER, extractSafely, byteLimiter, type ExtractOptions } from './tarsafe.js';
 import type { TlsMaterial } from './tls.js';
@@ -310,7 +320,8 @@ export class DataChannelServer {
     );
     if (problems.length > 0) throw new TransferCorrupted(`transfer of migration ${id} incomplete or corrupted: ${problems.join('; ')}`);
     await this.opts.handler.committed(id, [...got.values()]);
-    this.opts.grants.markCommitted(id);
+    // A disk pre-copy round leaves the grant open: more rounds and the freeze's send follow.
+    if (!isPrecopyRound(planned.map((p) => p.part))) this.opts.grants.markCommitted(id);
     sendJson(res, 200, { committed: true, checkpoint_name: chosen, parts: [...got.values()] });
   }
 

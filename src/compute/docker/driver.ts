@@ -21,6 +21,7 @@ import type {
   RestoreResult,
   VolumeSpec,
 } from '../driver.js';
+import { withListenersQuiesced } from './quiesce.js';
 import { canStartFromImages, checkpointDir, checkpointName, dockerCheckpoint, fastCheckpoint, startFromCheckpoint, startFromImages } from './checkpoint.js';
 import { MIGRATION_LABEL, buildCreateBody, captureSpec, connectionsPreserved, endpointFor, secondaryNetworks, type DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
@@ -481,23 +482,25 @@ export class DockerDriver implements EngineDriver {
     let locked = t0;
     let ctrMs: number | null = null;
     // runc.conf must hold its normal content while CRIU runs (a post-copy step changes it under the same lock).
-    await withRuncConfShared(async () => {
-      locked = Date.now();
-      if (fast) {
-        const done = await fastCheckpoint({
-          docker: this.docker,
-          containerdAddress: this.opts.containerdAddress,
-          dockerRoot: root,
-          workDir: this.opts.workDir,
-          containerId: id,
-          name,
-        });
-        ctrMs = done.ctr_ms;
-        this.awaitExit(id, done.exitSeen, Date.now());
-      } else {
-        await dockerCheckpoint(this.docker, id, name);
-      }
-    });
+    await withListenersQuiesced(ins.State.Pid, id.slice(0, 12), () =>
+      withRuncConfShared(async () => {
+        locked = Date.now();
+        if (fast) {
+          const done = await fastCheckpoint({
+            docker: this.docker,
+            containerdAddress: this.opts.containerdAddress,
+            dockerRoot: root,
+            workDir: this.opts.workDir,
+            containerId: id,
+            name,
+          });
+          ctrMs = done.ctr_ms;
+          this.awaitExit(id, done.exitSeen, Date.now());
+        } else {
+          await dockerCheckpoint(this.docker, id, name);
+        }
+      }),
+    );
     const ms = Date.now() - t0;
     const dir = checkpointDir(root, id, name);
     const bytes = treeBytes(dir);

@@ -24,6 +24,7 @@ import type {
 import type { DockerInspect } from './config.js';
 import { criuStatus } from './criu.js';
 import { engineMessage, engineStatus } from './engineerror.js';
+import { withListenersQuiesced } from './quiesce.js';
 import {
   criuFeature,
   ensurePipeMaxSize,
@@ -113,18 +114,20 @@ export class DockerLazyPages implements LazyPagesCapability {
       .get(name)
       ?.abort()
       .catch(() => undefined);
-    const h = await lazyCheckpoint({
-      docker: this.engine.docker,
-      containerdAddress: this.engine.opts.containerdAddress,
-      dockerRoot: root,
-      workDir: this.engine.opts.workDir,
-      containerId: ins.Id,
-      name,
-      port: opts.pageServerPort,
-      tunnel: opts.tunnel,
-      bindAddress: opts.bindAddress ?? '0.0.0.0',
-      engineNetns: this.engine.opts.engineNetns || null,
-    });
+    const h = await withListenersQuiesced(ins.State.Pid, ins.Id.slice(0, 12), () =>
+      lazyCheckpoint({
+        docker: this.engine.docker,
+        containerdAddress: this.engine.opts.containerdAddress,
+        dockerRoot: root,
+        workDir: this.engine.opts.workDir,
+        containerId: ins.Id,
+        name,
+        port: opts.pageServerPort,
+        tunnel: opts.tunnel,
+        bindAddress: opts.bindAddress ?? '0.0.0.0',
+        engineNetns: this.engine.opts.engineNetns || null,
+      }),
+    );
     this.pageServers.set(name, h);
     return {
       name,

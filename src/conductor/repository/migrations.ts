@@ -13,10 +13,25 @@ export interface MigrationState {
   abort_requested: boolean;
 }
 
+/**
+ * A condition that an abort and the flow's step into the restore test and set in one statement,
+ * so that of the two racing, exactly one wins: an accepted abort is always honoured.
+ * `not-aborted`: no abort was asked for; `abortable`: the restore has not begun.
+ */
+export type MigrationGuard = 'not-aborted' | 'abortable';
+
+const GUARD_SQL: Readonly<Record<MigrationGuard, string>> = {
+  'not-aborted': 'abort_requested = 0',
+  // Mirrors the refusals of an abort (conductor/interventions.ts): final, restoring, or running on the target in post-copy.
+  abortable: `status IN ${UNFINISHED_SQL} AND status <> 'post-migrating' AND NOT (mode = 'post-copy' AND status = 'running' AND phase IN ('restore', 'post-copy'))`,
+};
+
 export interface MigrationStore {
   createMigration(m: Migration): Promise<void>;
   /** Apply `patch` (and bump updated_at); returns the new record. */
   updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration>;
+  /** Apply `patch` only if `guard` holds, in one statement; the record afterwards, and whether it was applied. */
+  updateMigrationIf(uuid: string, patch: Partial<Migration>, guard: MigrationGuard): Promise<{ applied: boolean; migration: Migration }>;
   getMigration(uuid: string): Promise<Migration | null>;
   listMigrations(filters?: MigrationFilters): Promise<Migration[]>;
   /** Non-final migrations, oldest first. */
@@ -83,20 +98,30 @@ export class SqlMigrations extends SqlStore implements MigrationStore {
   }
 
   async updateMigration(uuid: string, patch: Partial<Migration>): Promise<Migration> {
+    return (await this.update(uuid, patch, null)).migration;
+  }
+
+  updateMigrationIf(uuid: string, patch: Partial<Migration>, guard: MigrationGuard): Promise<{ applied: boolean; migration: Migration }> {
+    return this.update(uuid, patch, guard);
+  }
+
+  private async update(uuid: string, patch: Partial<Migration>, guard: MigrationGuard | null): Promise<{ applied: boolean; migration: Migration }> {
     const fields = { ...patch, updated_at: patch.updated_at ?? new Date().toISOString() } as Record<string, unknown>;
     delete fields.uuid;
     // A field given as undefined is not given (a partial patch), never a NULL.
     const cols = Object.keys(fields).filter((c) => fields[c] !== undefined);
     const f = this.fenceOf('migration', uuid);
-    const r = await this.driver.exec(`UPDATE migrations SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE uuid = ?${f.sql}`, [
+    const condition = guard ? ` AND ${GUARD_SQL[guard]}` : '';
+    const r = await this.driver.exec(`UPDATE migrations SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE uuid = ?${condition}${f.sql}`, [
       ...cols.map((c) => toDb(fields[c])),
       uuid,
       ...f.args,
     ]);
     const m = await this.getMigration(uuid);
     if (!m) throw new Error(`migration ${uuid} vanished from the database`);
-    if (r.changes === 0 && f.sql) throw this.lost('migration', uuid);
-    return m;
+    // Nothing changed: the claim is gone (ClaimLost), or else the guard did not hold.
+    if (r.changes === 0 && f.sql) await this.checkFence(this.driver, 'migration', uuid);
+    return { applied: r.changes > 0, migration: m };
   }
 
   async getMigration(uuid: string): Promise<Migration | null> {

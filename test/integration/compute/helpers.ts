@@ -10,6 +10,7 @@ import type { Migration } from '../../../src/objects/migration.js';
 import { DockerDriver } from '../../../src/compute/docker/driver.js';
 import { loadTlsMaterial } from '../../../src/compute/datachannel/tls.js';
 import { FaultInjection, type Faults } from '../../../src/compute/faults.js';
+import type { PrecopyOptions } from '../../../src/compute/disksync/precopy.js';
 import { ensureHostCert, pkiDir } from '../../../src/devcloud/certs.js';
 import { DOCKER_CLI } from '../../../src/devcloud/layout.js';
 import { cloud, host } from '../../helpers/cloud.js';
@@ -52,6 +53,7 @@ export async function makeAgent(
     criuBinary?: string;
     tokenTtlMs?: number;
     insecure?: boolean;
+    diskPrecopy?: PrecopyOptions;
   } = {},
 ): Promise<TestAgent> {
   const faults = new FaultInjection(extra.faults);
@@ -63,6 +65,7 @@ export async function makeAgent(
     maxTransferBytes: extra.maxTransferBytes ?? 64 * 1024 ** 3,
     // The data channel as the services run it: mutual TLS with the dev cloud's certificates.
     channel: { tls: extra.insecure ? null : loadTlsMaterial(ensureHostCert(pkiDir(cloud().state_dir), hostName)), tokenTtlMs: extra.tokenTtlMs },
+    diskPrecopy: extra.diskPrecopy,
   });
   const agent = Object.assign(new MigrationAgent(options), { setFaults: (f: Faults) => faults.set(f) });
   await agent.start();

@@ -5,8 +5,8 @@
  * - PostgreSQL 15 running as `postgres` (data in the writable layer) under pgbench: no client
  *   aborted, every transaction pgbench counted as committed is in pgbench_history afterwards,
  *   and transactions went on committing on the target.
- * - nginx with its workers as nobody under steady requests: every request after the move is
- *   answered with the file, and the workers on the target are still nobody's.
+ * - nginx with its workers as nobody under steady requests: every request is answered with the
+ *   file, those in flight as the freeze began too, and the workers on the target are still nobody's.
  * Both: one running copy on compute2, none on compute1, the record `completed`.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -180,7 +180,7 @@ describe('services under their clients’ load, moved through the REST API', () 
     expect(moved.every((p) => p.uid === POSTGRES_UID)).toBe(true);
   });
 
-  it('moves nginx (workers as nobody) under steady requests: every request after the move answered', async () => {
+  it('moves nginx (workers as nobody) under steady requests: every request answered, in flight at the freeze or after', async () => {
     await ensureImage('compute2', 'ferry/nginx:latest');
     const name = names.nginx;
     const ip = NET.nginx[0];
@@ -215,7 +215,8 @@ describe('services under their clients’ load, moved through the REST API', () 
     );
     await expectMoved(m, name);
     expect(after.length).toBeGreaterThanOrEqual(50);
-    expect(after.filter((a) => !a.ok)).toEqual([]);
+    // Every request answered, those in flight as the freeze began too (connections not yet accepted are held back before the checkpoint).
+    expect(failed).toEqual([]);
     expect(new Set(after.map((a) => a.v))).toEqual(new Set(['served by nginx\n']));
     const moved = await workers(c2);
     expect(moved.length).toBe(2);

@@ -302,14 +302,17 @@ describe('damaged transfers and refusals', () => {
     await checkRow('abort requested', 'post-migrating (restore held)', end, s, { status: 'completed', host: 'compute2' }, landedOf(m));
   });
 
-  test('abort racing completion: whichever wins, one running copy and a record that says where', async () => {
+  test('abort racing completion: an accepted abort (202) is honoured, a refused one (409) lets the move complete', async () => {
     await useFaults({ compute2: { delayBeforeRestoreMs: 1500 } });
     const { s, m } = await begin('abort-race', running);
-    // Ask for the abort as the restore is about to begin: it is either honoured (rolled back) or refused (409).
+    // Asked as the restore is about to begin. The abort and the step into the restore are each a
+    // guarded write of the same record, so whichever comes first wins and the answer says which.
     const r = await api('DELETE', `/v1/migrations/${m.uuid}`, { token: await token('admin') });
     expect([202, 409]).toContain(r.status);
     const end = await waitMigration(m.uuid);
-    await checkRow('abort racing completion', 'running -> post-migrating', end, s, { status: r.status === 202 ? ['cancelled', 'completed'] : 'completed' });
+    expect(end.abort_requested).toBe(r.status === 202);
+    const expected = r.status === 202 ? ({ status: 'cancelled', host: 'compute1' } as const) : ({ status: 'completed', host: 'compute2' } as const);
+    await checkRow('abort racing completion', 'running -> post-migrating', end, s, expected);
   });
 });
 

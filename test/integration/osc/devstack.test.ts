@@ -265,7 +265,9 @@ describe('install helpers', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('devstack-die-kept');
     expect(fs.existsSync(path.join(site, 'ferryclient/osc/plugin.py'))).toBe(true);
-    const eps = fs.readFileSync(path.join(site, 'python_ferryclient-0.1.0.egg-info/entry_points.txt'), 'utf8');
+    // The egg-info folder carries the plugin's version, which follows package.json's.
+    const version = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    const eps = fs.readFileSync(path.join(site, `python_ferryclient-${version}.egg-info/entry_points.txt`), 'utf8');
     expect(eps).toContain('container_migration = ferryclient.osc.plugin');
     expect(eps).toContain('container_migrate = ferryclient.osc.v1.migrations:MigrateContainer');
     expect(fs.existsSync(path.join(site, 'ferryclient/tests'))).toBe(false);

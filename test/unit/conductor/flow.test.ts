@@ -6,7 +6,7 @@ import { MessagingTimeout, MessagingUnavailable, RestoreFailed, RollbackFailed, 
 import type { ComputeMethod, ComputeResult } from '../../../src/compute/methods.js';
 import type { ComputeAPI } from '../../../src/compute/rpcapi.js';
 import { MigrationFlow, type EventName } from '../../../src/conductor/flow.js';
-import { SqliteRepository } from '../../../src/conductor/repository.js';
+import { SqliteRepository, type Repository } from '../../../src/conductor/repository.js';
 import { ConductorService } from '../../../src/conductor/service.js';
 import { openDatabase, syncSchema } from '../../../src/db/schema.js';
 import type { HostState } from '../../../src/objects/host.js';
@@ -186,6 +186,43 @@ describe('migration flow', () => {
     await svc2.whenIdle();
     expect(await svc2.getMigration(uuid2)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
     expect(calls2.slice(-2)).toEqual(['rollback_at_destination@c2', 'rollback_at_source@c1']);
+  });
+
+  it('an abort accepted between the flow reading the record and its step into the restore is honoured', async () => {
+    // The race of the fault matrix's "abort racing completion", made exact: the flow reads the record
+    // after the freeze, then the abort is accepted, then the flow steps into the restore.
+    let armed = false;
+    let racer: ConductorService | null = null;
+    let uuid = '';
+    let answered: Promise<unknown> = Promise.resolve();
+    const lateAbort = <R extends Repository>(base: R): R =>
+      new Proxy(base, {
+        get(target, key) {
+          if (key === 'fenced') return (...a: Parameters<Repository['fenced']>) => lateAbort(target.fenced(...a));
+          if (key === 'getMigration') {
+            return async (id: string) => {
+              const m = await target.getMigration(id);
+              if (armed) {
+                armed = false;
+                answered = racer!.abort(new RequestContext(), uuid);
+                await answered;
+              }
+              return m;
+            };
+          }
+          const v = Reflect.get(target, key) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const calls: Calls = [];
+    const { svc } = await setup(fakeCompute(calls, {}, { live_migration: () => void (armed = true) }), lateAbort(repo()));
+    racer = svc;
+    uuid = (await svc.migrateOnLiveState(new RequestContext(), 'web')).uuid;
+    await svc.whenIdle();
+    await expect(answered).resolves.toMatchObject({ abort_requested: true });
+    expect(await svc.getMigration(uuid)).toMatchObject({ status: 'cancelled', phase: 'rolled-back' });
+    expect(calls).not.toContain('post_migration_at_destination@c2');
+    expect(calls.slice(-2)).toEqual(['rollback_at_destination@c2', 'rollback_at_source@c1']);
   });
 
   it('resumes a migration left in `running` by a crashed conductor, skipping finished steps', async () => {
