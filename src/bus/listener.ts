@@ -10,7 +10,6 @@ import { RequestContext } from '../common/context.js';
 import { unpackContext } from './context.js';
 import { deserializeMsg, type JsonObject } from './envelope.js';
 import { PRIORITIES, type Priority } from './notifier.js';
-import { topicExchange } from './rpc/client.js';
 import type { Consumer, Delivery, Transport } from './transport.js';
 
 /** Notifications a listener holds unacknowledged at once (a slow handler must not pull a whole backlog into memory). */
@@ -52,22 +51,22 @@ export class NotificationListener {
 
   async start(): Promise<void> {
     if (this.consumers.length) return;
-    const ex = topicExchange(this.options.exchange ?? this.transport.exchange);
+    const layout = this.transport.queues;
+    const ex = layout.topicExchange(this.options.exchange ?? this.transport.exchange);
     const priorities = this.options.priorities ?? [...PRIORITIES];
     const keys = this.options.topics.flatMap((t) => priorities.map((p) => `${t}.${p}`));
-    const queue = (name: string) => ({ name, durable: false, autoDelete: false });
     try {
       if (this.options.pool) {
         this.consumers.push(
           await this.transport.consume(
-            { queue: queue(this.options.pool), bindings: keys.map((k) => ({ exchange: ex, routingKey: k })), prefetch: LISTENER_PREFETCH },
+            { queue: layout.sharedQueue(this.options.pool), bindings: keys.map((k) => ({ exchange: ex, routingKey: k })), prefetch: LISTENER_PREFETCH },
             (d) => this.onMessage(d),
           ),
         );
       } else {
         for (const k of keys) {
           this.consumers.push(
-            await this.transport.consume({ queue: queue(k), bindings: [{ exchange: ex, routingKey: k }], prefetch: LISTENER_PREFETCH }, (d) =>
+            await this.transport.consume({ queue: layout.sharedQueue(k), bindings: [{ exchange: ex, routingKey: k }], prefetch: LISTENER_PREFETCH }, (d) =>
               this.onMessage(d),
             ),
           );

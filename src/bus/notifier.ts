@@ -9,7 +9,7 @@ import { InvalidInput } from '../common/errors.js';
 import { getLogger } from '../common/log.js';
 import { packContext, sanitizeForNotification } from './context.js';
 import { serializeMsg, uuidHex, type JsonObject } from './envelope.js';
-import { contextDict, topicExchange, type ContextLike } from './rpc/client.js';
+import { contextDict, type ContextLike } from './rpc/client.js';
 import type { Transport } from './transport.js';
 
 const log = getLogger('bus.notifier');
@@ -120,7 +120,7 @@ export class Notifier {
   async notify(ctx: ContextLike, eventType: string, payload: unknown, priority: Priority): Promise<void> {
     if (this.driver === 'noop') return;
     const body = serializeMsg(buildNotification(this.publisherId, eventType, priority, payload, contextDict(ctx)));
-    const ex = topicExchange(this.exchange ?? this.transport.exchange);
+    const ex = this.transport.queues.topicExchange(this.exchange ?? this.transport.exchange);
     await Promise.all(
       this.topics.map(async (topic) => {
         const routingKey = `${topic}.${priority}`;
@@ -129,7 +129,7 @@ export class Notifier {
             exchange: ex,
             routingKey,
             body,
-            ensureQueue: { name: routingKey, durable: false, autoDelete: false },
+            ensureQueue: this.transport.queues.sharedQueue(routingKey),
             deadline: Date.now() + this.sendTimeoutMs,
           });
         } catch (e) {

@@ -23,22 +23,14 @@ import { failbackCandidates, hostLabel, parseTransportUrl, type BrokerHost, type
 import { busTlsFromOpts, describeTlsError, isCertificateError, rabbitDefaults, rabbitOptsWithQuery, tlsSocketOptions, type BusTls } from './tls.js';
 import type { RabbitValues } from '../conf/rabbit.js';
 import { sleep } from '../common/sleep.js';
+import { QueueLayout, type ExchangeSpec, type QueueSpec } from './queues.js';
 
 const log = getLogger('bus.transport');
 
-export interface ExchangeSpec {
-  name: string;
-  type: 'topic' | 'fanout' | 'direct';
-  durable: boolean;
-  autoDelete: boolean;
-}
+/** Wait before sending again a message the broker refused. */
+const NACK_RETRY_MS = 250;
 
-export interface QueueSpec {
-  name: string;
-  durable: boolean;
-  autoDelete: boolean;
-  arguments?: Record<string, unknown>;
-}
+export type { ExchangeSpec, QueueSpec } from './queues.js';
 
 export interface ConsumerSpec {
   queue: QueueSpec;
@@ -135,6 +127,8 @@ export class Transport extends EventEmitter {
   readonly heartbeatSeconds: number;
   /** TLS settings; undefined: plain AMQP. */
   readonly tls?: BusTls;
+  /** The exchanges and queues to declare for these options (classic, or quorum: src/bus/queues.ts). */
+  readonly queues: QueueLayout;
   private readonly opts: Required<Omit<TransportOptions, 'exchange' | 'heartbeatSeconds' | 'rabbit'>>;
   /** Index in url.hosts of the broker we are connected to (meaningful while connected). */
   private hostIndex = -1;
@@ -155,6 +149,7 @@ export class Transport extends EventEmitter {
     this.heartbeatSeconds = options.heartbeatSeconds ?? 60;
     const rabbit = rabbitOptsWithQuery(options.rabbit ?? rabbitDefaults(), url);
     this.tls = busTlsFromOpts(rabbit);
+    this.queues = new QueueLayout(rabbit);
     this.opts = {
       reconnectInitialMs: options.reconnectInitialMs ?? 250,
       reconnectMaxMs: options.reconnectMaxMs ?? 5000,
@@ -451,7 +446,7 @@ export class Transport extends EventEmitter {
     const userId = this.url.hosts[this.hostIndex]?.username || undefined;
     const where = `${req.exchange?.name ?? '(default)'}/${req.routingKey}`;
     try {
-      const ch = await this.publishChannel(conn);
+      let ch = await this.publishChannel(conn);
       if (req.exchange) {
         const ex = req.exchange;
         const key = `x:${ex.name}`;
@@ -469,34 +464,59 @@ export class Transport extends EventEmitter {
           }
         }
       }
-      await new Promise<void>((resolve, reject) => {
-        // A dropped connection must not leave the confirm pending forever.
-        const onLost = () => reject(new Error('connection lost before the broker confirmed'));
-        this.once('disconnected', onLost);
-        ch.publish(
-          req.exchange?.name ?? '',
-          req.routingKey,
-          req.body,
-          {
-            contentType: 'application/json',
-            contentEncoding: 'utf-8',
-            deliveryMode: 2, // kombu's default (persistent)
-            priority: 0,
-            headers: {},
-            ...(userId ? { userId } : {}),
-            ...(req.expirationMs !== undefined ? { expiration: String(Math.max(0, Math.floor(req.expirationMs))) } : {}),
-          },
-          (err: unknown) => {
-            this.off('disconnected', onLost);
-            if (err) reject(err instanceof Error ? err : new Error(String(err)));
-            else resolve();
-          },
-        );
-      });
+      // A quorum queue whose leader just died (a cluster node lost) refuses messages until the
+      // election ends, and a channel that saw the old leader may go on being refused: send the
+      // same message again (its msg_id lets a server drop a copy) on a new channel.
+      for (let nacks = 0; (await this.sendConfirmed(ch, req, userId)) === 'nacked'; nacks++) {
+        if (Date.now() + NACK_RETRY_MS > deadline) throw new Error(`message nacked (${nacks + 1} times)`);
+        if (nacks === 0) log.warn({ where }, 'the broker refused a message (nack); sending it again on a new channel');
+        if (this.pubChannel) {
+          this.pubChannel = undefined;
+          const old = ch;
+          // Closed once the messages others sent on it are settled.
+          old
+            .waitForConfirms()
+            .catch(() => undefined)
+            .finally(() => old.close().catch(() => undefined));
+        }
+        await sleep(NACK_RETRY_MS);
+        if (this.conn !== conn) throw new Error('connection lost while sending again a refused message');
+        ch = await this.publishChannel(conn);
+      }
     } catch (e) {
       if (e instanceof MessagingUnavailable) throw e;
       throw new MessagingUnavailable(`could not publish to ${where}: ${(e as Error).message}`);
     }
+  }
+
+  /** Publish on the confirm channel; 'nacked' when the broker refused the message. */
+  private sendConfirmed(ch: ConfirmChannel, req: PublishRequest, userId: string | undefined): Promise<'confirmed' | 'nacked'> {
+    return new Promise((resolve, reject) => {
+      // A dropped connection must not leave the confirm pending forever.
+      const onLost = () => reject(new Error('connection lost before the broker confirmed'));
+      this.once('disconnected', onLost);
+      ch.publish(
+        req.exchange?.name ?? '',
+        req.routingKey,
+        req.body,
+        {
+          contentType: 'application/json',
+          contentEncoding: 'utf-8',
+          deliveryMode: 2, // kombu's default (persistent)
+          priority: 0,
+          headers: {},
+          ...(userId ? { userId } : {}),
+          ...(req.expirationMs !== undefined ? { expiration: String(Math.max(0, Math.floor(req.expirationMs))) } : {}),
+        },
+        (err: unknown) => {
+          this.off('disconnected', onLost);
+          // amqplib reports a basic.nack as this error; anything else (channel closed) is a failure.
+          if (err instanceof Error && err.message === 'message nacked') resolve('nacked');
+          else if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else resolve('confirmed');
+        },
+      );
+    });
   }
 
   // ---- consuming ----

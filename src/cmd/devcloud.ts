@@ -4,12 +4,12 @@ import { parseCommandLine } from '../common/args.js';
 import { InvalidInput } from '../common/errors.js';
 import { down, status, up } from '../devcloud/cloud.js';
 import { runDemo } from '../devcloud/demo.js';
-import { BROKER_NAMES, restartBroker, startBroker, stopBroker } from '../devcloud/rabbit.js';
+import { RABBIT_CLUSTER_SIZES, brokerNames, restartBroker, type RabbitClusterSize, startBroker, stopBroker } from '../devcloud/rabbit.js';
 import { resolveServiceName, restartService, serviceSpecs, upgradeService } from '../devcloud/services.js';
 import { MAX_HOSTS } from '../devcloud/layout.js';
 import { DATABASES, MAX_CONDUCTORS, type CloudDatabase, type CloudShape } from '../devcloud/shape.js';
 
-const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--release REV] [--fresh-database] [--neutron|--no-neutron]
+const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|galera] [--conductors N] [--hosts N] [--rabbit-cluster 1|3] [--release REV] [--fresh-database] [--neutron|--no-neutron]
                       | down | status [--json] | demo | restart [NAME...] [--kill] | upgrade db|SERVICE...
                       | stop BROKER [--kill] | start BROKER
 
@@ -22,6 +22,8 @@ const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|gal
            --hosts N runs compute hosts compute1..computeN (2 to ${MAX_HOSTS}, default 2);
            all three are kept until changed (restart keeps them;
            up --db sqlite --conductors 1 --hosts 2 goes back);
+           --rabbit-cluster 3 clusters three RabbitMQ nodes (rabbitmq3 on 5675, TLS 5676) and the
+           services declare quorum queues; kept until up --rabbit-cluster 1 (two independent nodes);
            --release REV runs Ferry's services from git revision REV of this repository (unpacked
            and built under .devcloud/releases; for rolling upgrades), up without it from this
            checkout (services on another release are restarted on it);
@@ -33,7 +35,7 @@ const USAGE = `usage: ferry-devcloud up [--no-services] [--db sqlite|mariadb|gal
   demo     live-migrate the demo workloads (counter, Redis, a TCP stream) compute1 -> compute2
   restart [SERVICE...] [--kill]
            restart Ferry services (all when none is named) or a RabbitMQ node (rabbitmq,
-           rabbitmq2); --kill ends them with SIGKILL first
+           rabbitmq2, rabbitmq3 in a cluster); --kill ends them with SIGKILL first
   upgrade db|SERVICE...
            one step of a rolling upgrade, in the order given: db runs this checkout's db sync (the
            services carry on); a service (ferry-api or api, ferry-conductor or conductor,
@@ -52,6 +54,7 @@ const OPTIONS = {
   'no-services': { type: 'boolean' },
   db: { type: 'string' },
   conductors: { type: 'string' },
+  'rabbit-cluster': { type: 'string' },
   hosts: { type: 'string' },
   release: { type: 'string' },
   'fresh-database': { type: 'boolean' },
@@ -63,7 +66,7 @@ const OPTIONS = {
 
 /** The options each command takes; restart alone takes arguments (service names). */
 const COMMAND_OPTIONS: Record<string, (keyof typeof OPTIONS)[]> = {
-  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'release', 'fresh-database', 'neutron', 'no-neutron'],
+  up: ['json', 'no-services', 'db', 'conductors', 'hosts', 'rabbit-cluster', 'release', 'fresh-database', 'neutron', 'no-neutron'],
   down: [],
   status: ['json'],
   demo: [],
@@ -84,9 +87,9 @@ function parse(argv: string[]) {
   if (allowed) {
     const misplaced = (Object.keys(values) as (keyof typeof OPTIONS)[]).find((k) => k !== 'help' && !allowed.includes(k));
     if (misplaced) throw new InvalidInput(`option --${misplaced} does not apply to "${verb}"`);
-    if ((verb === 'stop' || verb === 'start') && rest.length !== 1) throw new InvalidInput(`"${verb}" takes one broker: ${BROKER_NAMES.join(' or ')}`);
-    if ((verb === 'stop' || verb === 'start') && !BROKER_NAMES.includes(rest[0])) {
-      throw new InvalidInput(`"${verb}" applies to a RabbitMQ node (${BROKER_NAMES.join(', ')}), not "${rest[0]}"`);
+    if ((verb === 'stop' || verb === 'start') && rest.length !== 1) throw new InvalidInput(`"${verb}" takes one broker: ${brokerNames().join(' or ')}`);
+    if ((verb === 'stop' || verb === 'start') && !brokerNames().includes(rest[0])) {
+      throw new InvalidInput(`"${verb}" applies to a RabbitMQ node (${brokerNames().join(', ')}), not "${rest[0]}"`);
     }
     if (verb === 'upgrade' && rest.length === 0)
       throw new InvalidInput('"upgrade" takes what to upgrade: db, or services (e.g. upgrade db conductor compute1)');
@@ -110,9 +113,14 @@ function parse(argv: string[]) {
   }
   if (values.neutron && values['no-neutron']) throw new InvalidInput('--neutron and --no-neutron contradict each other');
   if (values.neutron || values['no-neutron']) shape.neutron = values.neutron === true;
+  let rabbitCluster: RabbitClusterSize | undefined;
+  if (values['rabbit-cluster'] !== undefined) {
+    rabbitCluster = RABBIT_CLUSTER_SIZES.find((n) => String(n) === values['rabbit-cluster']);
+    if (rabbitCluster === undefined) throw new InvalidInput(`--rabbit-cluster must be ${RABBIT_CLUSTER_SIZES.join(' or ')}, not "${values['rabbit-cluster']}"`);
+  }
   if (values.release !== undefined && !/^[\w./^~-]+$/.test(values.release))
     throw new InvalidInput(`--release takes a git revision (tag, branch or commit), not "${values.release}"`);
-  return { verb, rest, shape, release: values.release, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
+  return { verb, rest, shape, rabbitCluster, release: values.release, help: values.help === true, flags: new Set(Object.keys(values).map((k) => `--${k}`)) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -124,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ferry-devcloud: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  const { verb, rest, flags, shape, release } = args;
+  const { verb, rest, flags, shape, rabbitCluster, release } = args;
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -135,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (verb) {
     case 'up': {
-      const s = await up(log, { services: !flags.has('--no-services'), shape, release, freshDatabase: flags.has('--fresh-database') });
+      const s = await up(log, { services: !flags.has('--no-services'), shape, rabbitCluster, release, freshDatabase: flags.has('--fresh-database') });
       printStatus(s, flags.has('--json'));
       return 0;
     }
@@ -149,14 +157,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'restart': {
       const signal = flags.has('--kill') ? 'SIGKILL' : 'SIGTERM';
-      const known = [...serviceSpecs().map((s) => s.name), ...BROKER_NAMES];
+      const known = [...serviceSpecs().map((s) => s.name), ...brokerNames()];
       const unknown = rest.find((n) => !known.includes(n));
       if (unknown) {
         process.stderr.write(`ferry-devcloud: unknown service "${unknown}"; services: ${known.join(', ')}\n`);
         return 2;
       }
       for (const n of rest.length ? rest : serviceSpecs().map((s) => s.name)) {
-        if (BROKER_NAMES.includes(n)) await restartBroker(n, log, signal);
+        if (brokerNames().includes(n)) await restartBroker(n, log, signal);
         else await restartService(n, log, signal);
       }
       return 0;

@@ -8,7 +8,18 @@ import { credentials, keystoneState, startKeystone, stopKeystone } from './keyst
 import { horizonInstalled, horizonState, horizonUrl, startHorizon, stopHorizon } from './horizon.js';
 import { FABRIC, FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, stateDir } from './layout.js';
 import { run } from './proc.js';
-import { BROKER_NAMES, brokerCaFile, brokerUrl, brokersState, startRabbit, stopRabbit, transportUrl } from './rabbit.js';
+import {
+  brokerNames,
+  brokerCaFile,
+  brokerUrl,
+  brokersState,
+  chooseRabbitCluster,
+  rabbitClusterSize,
+  startRabbit,
+  stopRabbit,
+  transportUrl,
+  type RabbitClusterSize,
+} from './rabbit.js';
 import { prepareRelease } from './release.js';
 import { apiUrl, describeCode, servicesOnReleases, servicesState, startServices, stopServices } from './services.js';
 import { redact } from '../db/connection.js';
@@ -60,6 +71,8 @@ async function emptyDatabase(shape: CloudShape, log: Log): Promise<void> {
 export interface UpOptions {
   services?: boolean;
   shape?: Partial<CloudShape>;
+  /** RabbitMQ nodes: 1 (two independent brokers) or 3 (one cluster); kept when absent. */
+  rabbitCluster?: RabbitClusterSize;
   /** A git revision whose services the cloud runs (unpacked and built under the state dir); default: this checkout's. */
   release?: string;
   /** Start Ferry's database empty (e.g. for an older release, whose db sync refuses a newer schema). */
@@ -115,7 +128,8 @@ export async function up(log: Log, opts: UpOptions = {}): Promise<CloudStatus> {
   // Neutron's schema migrates and its server starts while the rest comes up (they need only MariaDB).
   const neutronDb = shape.neutron ? startNeutronServer(step) : stopNeutron().then((ran) => ran && step('stopped Neutron (up --no-neutron)'));
 
-  step('RabbitMQ (two nodes, started in parallel)');
+  if (opts.rabbitCluster !== undefined) await chooseRabbitCluster(opts.rabbitCluster, step, stopServices);
+  step(rabbitClusterSize() === 3 ? 'RabbitMQ (a cluster of three nodes)' : 'RabbitMQ (two nodes, started in parallel)');
   const rabbit = startRabbit(step);
   step('Keystone');
   const keystone = startKeystone(step);
@@ -155,7 +169,7 @@ export async function down(log: Log): Promise<void> {
     if (engineRunning(h)) log(`stopping Docker engine ${h}`);
     await stopEngine(h);
   }
-  log('stopping Keystone and both RabbitMQ nodes');
+  log('stopping Keystone and the RabbitMQ nodes');
   await stopKeystone();
   await stopRabbit();
   if (await stopCloudMariadb()) log('stopped MariaDB');
@@ -193,12 +207,14 @@ export async function status(): Promise<CloudStatus> {
       state: await keystoneState(),
     },
     rabbit: {
-      transport_url: brokerUrl(BROKER_NAMES[0]),
-      admin_transport_url: brokerUrl(BROKER_NAMES[0], ''),
+      transport_url: brokerUrl(brokerNames()[0]),
+      admin_transport_url: brokerUrl(brokerNames()[0], ''),
       services_transport_url: transportUrl(),
       ca_file: brokerCaFile(),
       state: brokers.every((b) => b.state === 'up') ? 'up' : 'down',
       brokers,
+      cluster_size: rabbitClusterSize(),
+      nodes: brokers.map((b) => ({ name: b.name, node: b.node, port: b.port, tls_port: b.tls_port, pid: b.pid })),
     },
     hosts,
     fabric: {

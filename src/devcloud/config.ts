@@ -5,7 +5,7 @@ import { writeIfChanged } from './files.js';
 import { ensureHostCert, pkiDir } from './certs.js';
 import { credentials } from './keystone.js';
 import { FERRY_PORTS, KEYSTONE, hostDirs, hostNetns, repoRoot, stateDir } from './layout.js';
-import { transportUrl } from './rabbit.js';
+import { rabbitConfigLines, transportUrl } from './rabbit.js';
 import { cloudHosts, conductorNames, databaseUrl, readShape } from './shape.js';
 
 export const etcDir = path.join(stateDir, 'etc');
@@ -45,9 +45,7 @@ function common(host: string): string[] {
     'driver = messagingv2',
     'topics = notifications',
     '',
-    // The two brokers are not clustered: every service must come back to the first one.
-    '[oslo_messaging_rabbit]',
-    'failback_interval = 5',
+    ...rabbitConfigLines(),
     '',
   ];
 }

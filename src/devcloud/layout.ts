@@ -57,6 +57,8 @@ export const RABBIT = {
     // port: plain AMQP (Python oslo.messaging peers, tools); tlsPort: AMQPS, what Ferry's services use.
     { name: 'rabbitmq', node: 'ferry@localhost', port: 5672, tlsPort: 5671, distPort: 25672 },
     { name: 'rabbitmq2', node: 'ferry2@localhost', port: 5673, tlsPort: 5674, distPort: 25673 },
+    // Only with `up --rabbit-cluster 3`, where the three nodes form one cluster (src/devcloud/rabbit.ts).
+    { name: 'rabbitmq3', node: 'ferry3@localhost', port: 5675, tlsPort: 5676, distPort: 25674 },
   ],
   vhost: 'ferry',
   user: 'ferry',

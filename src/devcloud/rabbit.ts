@@ -1,6 +1,8 @@
 /**
  * RabbitMQ for the development cloud: two independent nodes on 127.0.0.1 (`rabbitmq` on 5672
- * and TLS 5671, `rabbitmq2` on 5673 and TLS 5674), each with vhost `ferry` and user `ferry`.
+ * and TLS 5671, `rabbitmq2` on 5673 and TLS 5674), each with vhost `ferry` and user `ferry`;
+ * or, after `up --rabbit-cluster 3` (kept until `up --rabbit-cluster 1`), those two and
+ * `rabbitmq3` (5675, TLS 5676) clustered, the services declaring quorum queues.
  * The brokers' certificate comes from the dev cloud's CA (the data channel's). The services'
  * transport_url lists both TLS ports, so that stopping the first one shows failover; the plain
  * ports serve clients such as the Python oslo.messaging peers of the tests. Each node can be
@@ -10,6 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ensureHostCert, pkiDir, type HostCertFiles } from './certs.js';
+import { randomBytes } from 'node:crypto';
 import { writeIfChanged } from './files.js';
 import { RABBIT, stateDir } from './layout.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
@@ -29,9 +32,23 @@ export interface Broker {
   marker: string;
 }
 
-export const BROKER_NAMES: readonly string[] = RABBIT.brokers.map((b) => b.name);
+/** 1: independent nodes (the default); 3: one cluster of three nodes. */
+export const RABBIT_CLUSTER_SIZES = [1, 3] as const;
+export type RabbitClusterSize = (typeof RABBIT_CLUSTER_SIZES)[number];
 
-const brokers: Broker[] = RABBIT.brokers.map((b) => {
+const clusterFile = path.join(stateDir, 'rabbit-cluster.json');
+
+/** The layout chosen by the last `up --rabbit-cluster N` (1 when never chosen). */
+export function rabbitClusterSize(): RabbitClusterSize {
+  try {
+    const n = (JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as { nodes?: unknown }).nodes;
+    return n === 3 ? 3 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+const allBrokers: Broker[] = RABBIT.brokers.map((b) => {
   const dir = path.join(stateDir, b.name);
   return {
     ...b,
@@ -44,11 +61,21 @@ const brokers: Broker[] = RABBIT.brokers.map((b) => {
   };
 });
 
+/** The nodes of the current layout: the first two (independent), or all three (one cluster). */
+function activeBrokers(): Broker[] {
+  return rabbitClusterSize() === 3 ? allBrokers : allBrokers.slice(0, 2);
+}
+
+/** The names of the current layout's nodes (what stop, start and restart accept). */
+export function brokerNames(): string[] {
+  return activeBrokers().map((b) => b.name);
+}
+
 const epmdPidFile = path.join(stateDir, 'run', 'epmd.pid');
 
 export function broker(name: string): Broker {
-  const b = brokers.find((x) => x.name === name);
-  if (!b) throw new Error(`unknown broker ${name}; brokers: ${BROKER_NAMES.join(', ')}`);
+  const b = activeBrokers().find((x) => x.name === name);
+  if (!b) throw new Error(`unknown broker ${name}; brokers: ${brokerNames().join(', ')}`);
   return b;
 }
 
@@ -92,7 +119,9 @@ function tlsQuery(): string {
 
 /** What the services use: every broker's TLS port, first to last (oslo.messaging's multi-host form). */
 export function transportUrl(vhost = RABBIT.vhost): string {
-  return `rabbit://${brokers.map((b) => hostPart(b, true)).join(',')}/${vhost}${tlsQuery()}`;
+  return `rabbit://${activeBrokers()
+    .map((b) => hostPart(b, true))
+    .join(',')}/${vhost}${tlsQuery()}`;
 }
 
 /** One broker alone, plain AMQP (clients of the cloud use the first: see CloudStatus.rabbit). */
@@ -142,7 +171,7 @@ export function brokerPid(name: string): number | null {
 }
 
 /** rabbitmqctl against one node (the first by default). */
-export async function rabbitctl(args: string[], name = BROKER_NAMES[0]) {
+export async function rabbitctl(args: string[], name = allBrokers[0].name) {
   const b = broker(name);
   return run('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', b.node, ...args], { env: env(b), timeoutMs: 60_000 });
 }
@@ -214,8 +243,11 @@ export async function startBroker(name: string, log: (s: string) => void): Promi
  * or SIGKILL (the node vanishes, as in a crash). epmd stays: the other node is registered there.
  */
 export async function stopBroker(name: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-  const b = broker(name);
-  const pid = brokerPid(name);
+  await stopNode(broker(name), signal);
+}
+
+async function stopNode(b: Broker, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  const pid = runningPid(b.nodePidFile, b.marker);
   if (pid !== null && signal === 'SIGKILL') process.kill(pid, 'SIGKILL');
   await stopDaemon(b.nodePidFile, b.marker, 30_000);
   await stopDaemon(b.pidFile, 'rabbitmq-server', 5_000);
@@ -228,16 +260,72 @@ export async function restartBroker(name: string, log: (s: string) => void, sign
   await startBroker(name, log);
 }
 
-/** Start every broker, in parallel (each node takes about 10 s to boot). */
+/**
+ * Start every broker of the layout, in parallel (each node takes about 10 s to boot); in a
+ * cluster, join the second and third nodes to the first unless they are in its cluster already.
+ */
 export async function startRabbit(log: (s: string) => void): Promise<void> {
   await ensureEpmd();
-  await Promise.all(brokers.map((b) => startNode(b, log)));
+  const nodes = activeBrokers();
+  await Promise.all(nodes.map((b) => startNode(b, log)));
+  if (rabbitClusterSize() === 1) return;
+  const [first, ...rest] = nodes;
+  const running = async () =>
+    (JSON.parse((await rabbitctl(['cluster_status', '--formatter', 'json'], first.name)).stdout) as { running_nodes: string[] }).running_nodes;
+  const inCluster = await running();
+  for (const b of rest) {
+    if (inCluster.includes(b.node)) continue;
+    log(`RabbitMQ ${b.name}: joining the cluster of ${first.node}`);
+    for (const args of [['stop_app'], ['reset'], ['join_cluster', first.node], ['start_app']]) await rabbitctl(args, b.name);
+  }
+  const now = await running();
+  if (nodes.some((b) => !now.includes(b.node))) throw new Error(`RabbitMQ cluster incomplete: running nodes ${now.join(', ')}`);
+  log(`RabbitMQ cluster of ${now.length} nodes: ${now.join(', ')}`);
 }
 
-/** Stop every broker, then epmd. */
+/** Stop every broker of the layout, then epmd. */
 export async function stopRabbit(): Promise<void> {
-  await Promise.all(brokers.map((b) => stopBroker(b.name)));
+  await Promise.all(activeBrokers().map((b) => stopBroker(b.name)));
   await stopDaemon(epmdPidFile, 'epmd', 5_000);
+}
+
+/**
+ * Switch to `size` nodes (1: independent, 3: clustered): when it differs from the current
+ * layout, `beforeChange` runs (the services stop), every node stops and forgets its data
+ * (queues, cluster membership; start provisions vhost and user again), and each gets the
+ * layout's Erlang cookie: one shared by the cluster, or none (each node makes its own).
+ * Returns whether the layout changed.
+ */
+export async function chooseRabbitCluster(size: RabbitClusterSize, log: (s: string) => void, beforeChange: () => Promise<void>): Promise<boolean> {
+  const was = rabbitClusterSize();
+  if (size === was) return false;
+  log(
+    `RabbitMQ: ${was === 3 ? 'cluster of 3' : 'two independent nodes'} -> ${size === 3 ? 'cluster of 3 (quorum queues)' : 'two independent nodes'}; brokers reset, Ferry's services restart`,
+  );
+  await beforeChange();
+  await Promise.all(allBrokers.map((b) => stopNode(b)));
+  const cookie = randomBytes(20).toString('hex').toUpperCase();
+  for (const b of allBrokers) {
+    fs.rmSync(path.join(b.dir, 'mnesia'), { recursive: true, force: true });
+    const cookieFile = path.join(b.dir, '.erlang.cookie');
+    fs.rmSync(cookieFile, { force: true });
+    if (size === 3) {
+      fs.mkdirSync(b.dir, { recursive: true });
+      fs.writeFileSync(cookieFile, cookie, { mode: 0o400 });
+    }
+  }
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(clusterFile, `${JSON.stringify({ nodes: size })}\n`);
+  return true;
+}
+
+/** The services' [oslo_messaging_rabbit] section for the layout. */
+export function rabbitConfigLines(): string[] {
+  return rabbitClusterSize() === 3
+    ? // One cluster: any node serves; queues replicated over the three nodes.
+      ['[oslo_messaging_rabbit]', 'rabbit_quorum_queue = true', 'failback_interval = 0']
+    : // The two brokers are not clustered: every service must come back to the first one.
+      ['[oslo_messaging_rabbit]', 'failback_interval = 5'];
 }
 
 export interface BrokerStatus {
@@ -256,7 +344,7 @@ export interface BrokerStatus {
 
 export async function brokersState(): Promise<BrokerStatus[]> {
   return Promise.all(
-    brokers.map(async (b) => {
+    activeBrokers().map(async (b) => {
       const pid = brokerPid(b.name);
       return {
         name: b.name,

@@ -38,6 +38,10 @@ export interface CloudStatus {
     ca_file: string;
     state: 'up' | 'down';
     brokers: BrokerStatus[];
+    /** 1: independent brokers; 3: one cluster (`up --rabbit-cluster 3`), quorum queues. */
+    cluster_size: 1 | 3;
+    /** The nodes of the layout, each with its plain and TLS ports and its Erlang PID (null when down). */
+    nodes: { name: string; node: string; port: number; tls_port: number; pid: number | null }[];
   };
   api?: { url: string; state: 'up' | 'down' };
   /** Horizon with Ferry's panel, when Horizon is installed. */

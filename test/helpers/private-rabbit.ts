@@ -30,6 +30,8 @@ export interface PrivateRabbitOptions {
   tls?: { port: number; certFile: string; keyFile: string; caFile: string };
   /** Keep the plain listener (default true); false: TLS only. */
   plain?: boolean;
+  /** The Erlang cookie (nodes of one cluster share it); default: the node makes its own. */
+  cookie?: string;
 }
 
 export class PrivateRabbit {
@@ -39,7 +41,7 @@ export class PrivateRabbit {
   readonly port: number;
   readonly tlsPort?: number;
   private readonly distPort: number;
-  private readonly nodeName: string;
+  readonly nodeName: string;
   private readonly plain: boolean;
 
   constructor(opts: PrivateRabbitOptions = {}) {
@@ -52,6 +54,7 @@ export class PrivateRabbit {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-rabbit-'));
     // No plugins: the management plugin would try to listen on 15672 (the dev cloud's).
     fs.writeFileSync(path.join(this.dir, 'enabled_plugins'), '[].\n');
+    if (opts.cookie) fs.writeFileSync(path.join(this.dir, '.erlang.cookie'), opts.cookie, { mode: 0o400 });
     if (opts.tls) {
       const t = opts.tls;
       fs.writeFileSync(
@@ -133,6 +136,29 @@ export class PrivateRabbit {
     });
     await Promise.race([wait, exited]);
     await waitForPort(this.readyPort, 30_000);
+  }
+
+  /** rabbitmqctl against this node. */
+  async ctl(args: string[]): Promise<string> {
+    const r = await execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, ...args], { env: this.env(), timeout: 60_000 });
+    return r.stdout;
+  }
+
+  /** The PID of the node's Erlang VM (null when it is not running). */
+  get nodePid(): number | null {
+    if (!this.proc) return null;
+    try {
+      return Number(fs.readFileSync(this.pidFile, 'utf8').trim()) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Kill the node's Erlang VM by its PID (a crash: no clean shutdown), then reap the rest. */
+  async kill(): Promise<void> {
+    const pid = this.nodePid;
+    if (pid !== null) process.kill(pid, 'SIGKILL');
+    await this.stop();
   }
 
   /** Stop the node by its PID (its own process group) and wait for it to be gone. */

@@ -38,11 +38,14 @@ def emit(obj):
         sys.stdout.flush()
 
 
+CONFIG_FILES = []
+
+
 def make_conf(exchange):
     # The global CONF, as a real service uses: some oslo.messaging options (metrics) are
-    # registered only there.
+    # registered only there. --config-file: the service's own options ([oslo_messaging_rabbit]).
     conf = cfg.CONF
-    conf([], project='oslo_peer')
+    conf([f'--config-file={f}' for f in CONFIG_FILES], project='oslo_peer')
     oslo_messaging.set_transport_defaults(control_exchange=exchange)
     return conf
 
@@ -207,7 +210,10 @@ def main():
     p.add_argument('--priorities', default='audit,debug,info,warn,error,critical,sample')
     p.add_argument('--pool', default=None)
     p.add_argument('--allowed-exmods', default='')
+    p.add_argument('--config-file', default=None)
     a = p.parse_args()
+    if a.config_file:
+        CONFIG_FILES.append(a.config_file)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     assert rpc_dispatcher  # imported so the module is loaded as in a real service
     {'rpc-server': run_rpc_server, 'client': run_client, 'listen': run_listen}[a.mode](a)

@@ -11,6 +11,7 @@ import { packContext } from '../context.js';
 import { deserializeMsg, serializeMsg, uuidHex, type JsonObject } from '../envelope.js';
 import { deserializeFailure } from '../failure.js';
 import type { Delivery, ExchangeSpec, Transport } from '../transport.js';
+import { QueueLayout } from '../queues.js';
 import { checkVersionString, versionIsCompatible } from '../version.js';
 
 const log = getLogger('bus.rpc.client');
@@ -49,16 +50,9 @@ export interface PrepareOptions {
   callMonitorTimeout?: number;
 }
 
-/** Transient queues (reply, fanout) expire when unused, like oslo's `rabbit_transient_queues_ttl`. */
-export const TRANSIENT_QUEUE_TTL_MS = 1800 * 1000;
-
+/** The topic exchange of the default (classic) layout; a transport's own is `transport.queues.topicExchange`. */
 export function topicExchange(name: string): ExchangeSpec {
-  // oslo defaults: amqp_durable_queues = False, amqp_auto_delete = False.
-  return { name, type: 'topic', durable: false, autoDelete: false };
-}
-
-export function fanoutExchange(topic: string): ExchangeSpec {
-  return { name: `${topic}_fanout`, type: 'fanout', durable: false, autoDelete: true };
+  return new QueueLayout().topicExchange(name);
 }
 
 export type ContextLike = RequestContext | JsonObject;
@@ -94,7 +88,7 @@ class ReplyWaiter {
       this.ready = this.transport
         .consume(
           {
-            queue: { name: this.queue, durable: false, autoDelete: false, arguments: { 'x-expires': TRANSIENT_QUEUE_TTL_MS } },
+            queue: this.transport.queues.transientQueue(this.queue),
             bindings: [], // the default exchange routes by queue name
             noAck: true,
           },
@@ -210,7 +204,7 @@ export class RPCClient {
   }
 
   private exchange(): ExchangeSpec {
-    return topicExchange(this.target.exchange ?? this.transport.exchange);
+    return this.transport.queues.topicExchange(this.target.exchange ?? this.transport.exchange);
   }
 
   private routingKey(): string {
@@ -225,7 +219,7 @@ export class RPCClient {
     const body = serializeMsg(msg);
     const deadline = Date.now() + this.timeoutSeconds * 1000;
     if (this.target.fanout) {
-      await this.transport.publish({ exchange: fanoutExchange(this.target.topic), routingKey: '', body, deadline });
+      await this.transport.publish({ exchange: this.transport.queues.fanoutExchange(this.target.topic), routingKey: '', body, deadline });
     } else {
       await this.transport.publish({ exchange: this.exchange(), routingKey: this.routingKey(), body, deadline });
     }

@@ -18,7 +18,6 @@ import { MalformedMessage, deserializeMsg, isObject, serializeMsg, uuidHex, type
 import { OSLO_DISPATCHER_MODULE, serializeFailure, withWireIdentity } from '../failure.js';
 import type { Consumer, Delivery, Transport } from '../transport.js';
 import { versionIsCompatible } from '../version.js';
-import { TRANSIENT_QUEUE_TTL_MS, fanoutExchange, topicExchange } from './client.js';
 import { DispatchSlots } from './slots.js';
 
 const log = getLogger('bus.rpc.server');
@@ -160,12 +159,12 @@ export class RPCServer {
     if (this.running) return;
     this.running = true;
     const { topic, server } = this.target;
-    const ex = topicExchange(this.target.exchange ?? this.transport.exchange);
-    const topicQueue = (name: string) => ({ name, durable: false, autoDelete: false });
+    const layout = this.transport.queues;
+    const ex = layout.topicExchange(this.target.exchange ?? this.transport.exchange);
     try {
       for (const key of [topic, `${topic}.${server}`]) {
         this.consumers.push(
-          await this.transport.consume({ queue: topicQueue(key), bindings: [{ exchange: ex, routingKey: key }], prefetch: this.prefetch }, (d) =>
+          await this.transport.consume({ queue: layout.sharedQueue(key), bindings: [{ exchange: ex, routingKey: key }], prefetch: this.prefetch }, (d) =>
             this.onMessage(d),
           ),
         );
@@ -173,8 +172,8 @@ export class RPCServer {
       this.consumers.push(
         await this.transport.consume(
           {
-            queue: { name: this.fanoutQueue, durable: false, autoDelete: false, arguments: { 'x-expires': TRANSIENT_QUEUE_TTL_MS } },
-            bindings: [{ exchange: fanoutExchange(topic), routingKey: topic }],
+            queue: layout.transientQueue(this.fanoutQueue),
+            bindings: [{ exchange: layout.fanoutExchange(topic), routingKey: topic }],
             prefetch: this.prefetch,
           },
           (d) => this.onMessage(d),

@@ -5,6 +5,7 @@
  * The transport is a small in-memory stand-in that records acks and publishes: what is proved
  * is the server's own bookkeeping, not RabbitMQ's.
  */
+import { QueueLayout } from '../../../src/bus/queues.js';
 import { describe, expect, it } from '@jest/globals';
 import { serializeMsg, uuidHex } from '../../../src/bus/envelope.js';
 import { RPCServer, type MessageOrigin } from '../../../src/bus/rpc/server.js';
@@ -17,6 +18,7 @@ class FakeBus {
   readonly handlers: ((d: Delivery) => void)[] = [];
   readonly published: PublishRequest[] = [];
   readonly exchange = 'ferry';
+  readonly queues = new QueueLayout();
 
   consume(spec: ConsumerSpec, handler: (d: Delivery) => void): Promise<Consumer> {
     this.specs.push(spec);

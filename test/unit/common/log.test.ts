@@ -4,6 +4,7 @@
  * the conductor client it calls) and by an RPC endpoint. Lines are read back from a real log
  * file, as an operator would.
  */
+import { QueueLayout } from '../../../src/bus/queues.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,6 +142,7 @@ describe('request ids on every line of a request', () => {
     const published: PublishRequest[] = [];
     const bus = {
       exchange: 'ferry',
+      queues: new QueueLayout(),
       consume(_spec: ConsumerSpec, h: (d: Delivery) => void): Promise<Consumer> {
         handlers.push(h);
         return Promise.resolve({ queue: 'q', cancel: () => Promise.resolve() });

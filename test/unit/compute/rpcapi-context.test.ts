@@ -3,6 +3,7 @@
  * who asks and for what request, never the caller's Keystone token or service catalog. The
  * transport is an in-memory stand-in that keeps each published body and answers calls.
  */
+import { QueueLayout } from '../../../src/bus/queues.js';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from '@jest/globals';
 import { deserializeMsg, serializeMsg, type JsonObject } from '../../../src/bus/envelope.js';
@@ -13,6 +14,7 @@ import { ComputeRPCAPI } from '../../../src/compute/rpcapi.js';
 
 class AnsweringBus extends EventEmitter {
   readonly exchange = 'ferry';
+  readonly queues = new QueueLayout();
   readonly sent: JsonObject[] = [];
   private replies?: (d: Delivery) => void;
 

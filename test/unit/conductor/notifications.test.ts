@@ -3,6 +3,7 @@
  * that records what would be published: `[notifications] notification_format` chooses which are
  * sent, the unversioned ones keep their shape, force-complete's are versioned only.
  */
+import { QueueLayout } from '../../../src/bus/queues.js';
 import { describe, expect, it } from '@jest/globals';
 import { notifierFromConfig, versionedNotifierFromConfig } from '../../../src/bus/index.js';
 import { deserializeMsg } from '../../../src/bus/envelope.js';
@@ -24,6 +25,7 @@ function fakeTransport(): { transport: Transport; sent: Sent[] } {
   const sent: Sent[] = [];
   const transport = {
     exchange: 'ferry',
+    queues: new QueueLayout(),
     publish: async (r: PublishRequest) => {
       sent.push({ routingKey: r.routingKey, msg: deserializeMsg(r.body as Buffer) });
     },

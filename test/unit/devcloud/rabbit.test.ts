@@ -2,7 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { parseTransportUrl } from '../../../src/bus/url.js';
 import path from 'node:path';
-import { BROKER_NAMES, broker, brokerCaFile, brokerTlsUrl, brokerUrl, transportUrl } from '../../../src/devcloud/rabbit.js';
+import { brokerNames, broker, brokerCaFile, brokerTlsUrl, brokerUrl, transportUrl } from '../../../src/devcloud/rabbit.js';
 import { RABBIT, stateDir } from '../../../src/devcloud/layout.js';
 
 describe('the dev cloud transport_url', () => {
@@ -25,9 +25,9 @@ describe('the dev cloud transport_url', () => {
   });
 
   test('each broker alone, with its own node name, ports and state dir', () => {
-    expect(BROKER_NAMES).toEqual(['rabbitmq', 'rabbitmq2']);
+    expect(brokerNames()).toEqual(['rabbitmq', 'rabbitmq2']);
     expect(parseTransportUrl(brokerUrl('rabbitmq2')).hosts.map((h) => h.port)).toEqual([5673]);
-    const [a, b] = BROKER_NAMES.map(broker);
+    const [a, b] = brokerNames().map(broker);
     expect([a.node, b.node]).toEqual(['ferry@localhost', 'ferry2@localhost']);
     expect([a.distPort, b.distPort]).toEqual([25672, 25673]);
     expect(a.dir).not.toBe(b.dir);

@@ -1,0 +1,118 @@
+/**
+ * The dev cloud on a three-node RabbitMQ cluster with quorum queues: the test brings the cloud
+ * into that shape itself (`up --rabbit-cluster 3`) and puts the default layout back at the end
+ * (`up --rabbit-cluster 1`: two independent brokers). The services' topic queues are quorum
+ * queues replicated over the three nodes; the node the services are connected to is SIGKILLed by
+ * its PID while a migration is between checkpoint and restore: the services move to another
+ * node, the migration completes, the container runs once, on the target, with its state.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { isFinal } from '../../../src/objects/migration.js';
+import { rabbitctl } from '../../../src/devcloud/rabbit.js';
+import type { CloudStatus } from '../../../src/devcloud/status.js';
+import { repoRoot } from '../../helpers/cloud.js';
+import { startMigration, waitMigration } from '../../helpers/ferry.js';
+import { assertInvariant, cleanUp, redisOn1, useFaults } from '../faults/harness.js';
+
+jest.setTimeout(600_000);
+
+const pexec = promisify(execFile);
+
+/** ferry-devcloud as an operator runs it (no test-only environment). */
+async function devcloud(args: string[]): Promise<string> {
+  const env = { ...process.env };
+  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
+  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 300_000, maxBuffer: 16 << 20 });
+  return r.stdout;
+}
+
+async function status(): Promise<CloudStatus> {
+  return JSON.parse(await devcloud(['status', '--json'])) as CloudStatus;
+}
+
+/** Queue name -> type in vhost ferry, asked of `node`. */
+async function queueTypes(node: string): Promise<Map<string, string>> {
+  const out = (await rabbitctl(['list_queues', '-p', 'ferry', 'name', 'type', '--formatter', 'json'], node)).stdout;
+  return new Map((JSON.parse(out) as { name: string; type: string }[]).map((q) => [q.name, q.type]));
+}
+
+async function runningNodes(node: string): Promise<string[]> {
+  const out = (await rabbitctl(['cluster_status', '--formatter', 'json'], node)).stdout;
+  return (JSON.parse(out) as { running_nodes: string[] }).running_nodes;
+}
+
+describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', () => {
+  const t0 = Date.now();
+  let killed: string | null = null;
+
+  beforeAll(async () => {
+    await devcloud(['up', '--rabbit-cluster', '3']);
+    process.stdout.write(`up --rabbit-cluster 3: ${Math.round((Date.now() - t0) / 1000)} s\n`);
+  });
+
+  afterAll(async () => {
+    if (killed) await devcloud(['start', killed]).catch(() => undefined);
+    await cleanUp();
+    const t = Date.now();
+    await devcloud(['up', '--rabbit-cluster', '1']);
+    const s = await status();
+    expect(s.rabbit.cluster_size).toBe(1);
+    expect(s.rabbit.nodes.map((n) => n.name)).toEqual(['rabbitmq', 'rabbitmq2']);
+    process.stdout.write(`up --rabbit-cluster 1: ${Math.round((Date.now() - t) / 1000)} s; whole file ${Math.round((Date.now() - t0) / 1000)} s\n`);
+  }, 600_000);
+
+  test('status lists the three nodes, clustered; the services declared quorum queues', async () => {
+    const s = await status();
+    expect(s.rabbit.cluster_size).toBe(3);
+    expect(s.rabbit.nodes.map((n) => [n.name, n.port])).toEqual([
+      ['rabbitmq', 5672],
+      ['rabbitmq2', 5673],
+      ['rabbitmq3', 5675],
+    ]);
+    expect(s.rabbit.nodes.every((n) => typeof n.pid === 'number')).toBe(true);
+    expect(s.rabbit.services_transport_url).toContain('127.0.0.1:5676');
+    expect((await runningNodes('rabbitmq')).sort()).toEqual(['ferry2@localhost', 'ferry3@localhost', 'ferry@localhost']);
+    const types = await queueTypes('rabbitmq2');
+    for (const q of ['ferry-conductor', 'ferry-compute.compute1', 'ferry-compute.compute2']) expect([q, types.get(q)]).toEqual([q, 'quorum']);
+    // Each RPC server's own fanout queue stays classic, as oslo.messaging keeps it.
+    const fanouts = [...types].filter(([n]) => n.startsWith('ferry-conductor_fanout_'));
+    expect(fanouts.length).toBeGreaterThan(0);
+    expect(fanouts.every(([, type]) => type === 'classic')).toBe(true);
+  });
+
+  test('the node the services use is SIGKILLed mid-migration: the migration completes, the container runs once with its state', async () => {
+    // The source holds the migration in `running` for 6 s after the checkpoint: the window.
+    await useFaults({ compute1: { delayAfterCheckpointMs: 6000 } });
+    const subject = await redisOn1('rabbit-cluster');
+    const started = await startMigration(subject.name, 'compute2');
+    const running = await waitMigration(started.uuid, (m) => m.status === 'running' || isFinal(m.status), 60_000);
+    expect(running.status).toBe('running');
+
+    const before = await status();
+    const first = before.rabbit.nodes[0];
+    expect(first.pid).not.toBeNull();
+    process.kill(first.pid!, 'SIGKILL');
+    killed = first.name;
+    const t = Date.now();
+
+    const end = await waitMigration(started.uuid);
+    await assertInvariant(end, subject, { status: 'completed', host: 'compute2' });
+    process.stdout.write(`migration finished ${Math.round((Date.now() - t) / 1000)} s after the kill\n`);
+    // Two nodes of three still run: the queues kept their type (and their quorum).
+    expect((await runningNodes('rabbitmq2')).sort()).toEqual(['ferry2@localhost', 'ferry3@localhost']);
+    const types = await queueTypes('rabbitmq2');
+    expect(types.get('ferry-conductor')).toBe('quorum');
+    // The callers' reply queues (declared again on the node they moved to) stay classic.
+    const replies = [...types].filter(([n]) => n.startsWith('reply_'));
+    expect(replies.length).toBeGreaterThan(0);
+    expect(replies.every(([, type]) => type === 'classic')).toBe(true);
+
+    await devcloud(['start', first.name]);
+    killed = null;
+    expect((await runningNodes('rabbitmq')).length).toBe(3);
+    await useFaults({});
+  });
+});
