@@ -2,9 +2,10 @@
  * Integration tests run against the development cloud that scripts/test.sh brought up.
  * Its description is read from `ferry-devcloud status --json`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { CloudStatus } from '../../src/devcloud/status.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -19,6 +20,23 @@ export function cloud(): CloudStatus {
     cached = JSON.parse(out) as CloudStatus;
   }
   return cached;
+}
+
+/**
+ * Run `ferry-devcloud ARGS` (a test that changes the cloud's shape, and puts it back); its stdout.
+ * The services it starts must not inherit the test's settings (faults, jest's Node options, log level).
+ * The next cloud() reads the status again.
+ */
+export async function runDevcloud(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
+  cached = undefined;
+  const r = await promisify(execFile)(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], {
+    env: { ...env, ...opts.env },
+    timeout: opts.timeoutMs ?? 300_000,
+    maxBuffer: 16 << 20,
+  });
+  return r.stdout;
 }
 
 export function host(name: string) {

@@ -9,10 +9,7 @@
  * brokers up, compute1 enabled, this file's containers gone, other containers the evacuation
  * moved migrated back.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { NotificationListener, type Notification } from '../../../src/bus/listener.js';
 import { Transport } from '../../../src/bus/transport.js';
@@ -20,7 +17,7 @@ import { sleep } from '../../../src/common/sleep.js';
 import { brokerPid, rabbitctl } from '../../../src/devcloud/rabbit.js';
 import type { Evacuation } from '../../../src/objects/evacuation.js';
 import { isFinal } from '../../../src/objects/migration.js';
-import { cloud, repoRoot } from '../../helpers/cloud.js';
+import { cloud, runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, engine, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
@@ -28,7 +25,6 @@ import { assertInvariant, checkRow, cleanUp, recordRow, redisOn1, useFaults, typ
 
 jest.setTimeout(300_000);
 
-const pexec = promisify(execFile);
 // The services' (TLS) ports.
 const FIRST = '127.0.0.1:5671';
 const SECOND = '127.0.0.1:5674';
@@ -40,10 +36,7 @@ const c2 = engine('compute2');
 
 /** `ferry-devcloud <args>` as an operator runs it. */
 async function devcloud(args: string[]): Promise<void> {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_ENV;
-  await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 180_000 });
+  await runDevcloud(args, { timeoutMs: 180_000 });
 }
 
 /** The services that have an AMQP connection to `broker` now. */

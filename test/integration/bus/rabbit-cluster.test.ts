@@ -6,31 +6,19 @@
  * its PID while a migration is between checkpoint and restore: the services move to another
  * node, the migration completes, the container runs once, on the target, with its state.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { isFinal } from '../../../src/objects/migration.js';
 import { rabbitctl } from '../../../src/devcloud/rabbit.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
-import { repoRoot } from '../../helpers/cloud.js';
+import { runDevcloud } from '../../helpers/cloud.js';
 import { startMigration, waitMigration } from '../../helpers/ferry.js';
 import { assertInvariant, cleanUp, redisOn1, useFaults } from '../faults/harness.js';
 
 jest.setTimeout(600_000);
 
-const pexec = promisify(execFile);
-
 /** ferry-devcloud as an operator runs it (no test-only environment). */
-async function devcloud(args: string[]): Promise<string> {
-  const env = { ...process.env };
-  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 300_000, maxBuffer: 16 << 20 });
-  return r.stdout;
-}
-
 async function status(): Promise<CloudStatus> {
-  return JSON.parse(await devcloud(['status', '--json'])) as CloudStatus;
+  return JSON.parse(await runDevcloud(['status', '--json'])) as CloudStatus;
 }
 
 /** Queue name -> type in vhost ferry, asked of `node`. */
@@ -49,15 +37,15 @@ describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', ()
   let killed: string | null = null;
 
   beforeAll(async () => {
-    await devcloud(['up', '--rabbit-cluster', '3']);
+    await runDevcloud(['up', '--rabbit-cluster', '3']);
     process.stdout.write(`up --rabbit-cluster 3: ${Math.round((Date.now() - t0) / 1000)} s\n`);
   });
 
   afterAll(async () => {
-    if (killed) await devcloud(['start', killed]).catch(() => undefined);
+    if (killed) await runDevcloud(['start', killed]).catch(() => undefined);
     await cleanUp();
     const t = Date.now();
-    await devcloud(['up', '--rabbit-cluster', '1']);
+    await runDevcloud(['up', '--rabbit-cluster', '1']);
     const s = await status();
     expect(s.rabbit.cluster_size).toBe(1);
     expect(s.rabbit.nodes.map((n) => n.name)).toEqual(['rabbitmq', 'rabbitmq2']);
@@ -110,7 +98,7 @@ describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', ()
     expect(replies.length).toBeGreaterThan(0);
     expect(replies.every(([, type]) => type === 'classic')).toBe(true);
 
-    await devcloud(['start', first.name]);
+    await runDevcloud(['start', first.name]);
     killed = null;
     expect((await runningNodes('rabbitmq')).length).toBe(3);
     await useFaults({});

@@ -6,11 +6,9 @@
  * to the next node and the migration completes; the container runs once, on compute2, with its
  * keys. The node is started again (it catches up by incremental state transfer).
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { SqlRepository } from '../../../src/conductor/repository.js';
 import { openDriver } from '../../../src/db/connection.js';
@@ -19,7 +17,7 @@ import { cloudGaleraUrl, GALERA } from '../../../src/devcloud/galera-cloud.js';
 import { galeraNodePid } from '../../../src/devcloud/galera.js';
 import { stateDir } from '../../../src/devcloud/layout.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
-import { repoRoot } from '../../helpers/cloud.js';
+import { runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, startMigration, waitKnown, waitMigration } from '../../helpers/ferry.js';
 import { sleep } from '../../../src/common/sleep.js';
@@ -27,16 +25,8 @@ import { setHost } from '../../helpers/hosts.js';
 
 jest.setTimeout(600_000);
 
-const pexec = promisify(execFile);
 const c1 = engine('compute1');
 const c2 = engine('compute2');
-
-async function devcloud(args: string[]): Promise<string> {
-  const env = { ...process.env };
-  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 300_000, maxBuffer: 16 << 20 });
-  return r.stdout;
-}
 
 describe('two conductors on Galera, a node killed during a migration', () => {
   const name = uniqueName('galera-redis');
@@ -45,7 +35,7 @@ describe('two conductors on Galera, a node killed during a migration', () => {
   let repo: SqlRepository;
 
   beforeAll(async () => {
-    const s = JSON.parse(await devcloud(['up', '--db', 'galera', '--conductors', '2', '--json'])) as CloudStatus;
+    const s = JSON.parse(await runDevcloud(['up', '--db', 'galera', '--conductors', '2', '--json'])) as CloudStatus;
     expect(s.database).toMatchObject({ kind: 'galera', conductors: 2 });
     expect(s.database.galera?.map((n) => [n.state, n.cluster_size])).toEqual([
       ['Synced', 3],
@@ -74,7 +64,7 @@ describe('two conductors on Galera, a node killed during a migration', () => {
     await removeQuietly(c1, name);
     await removeQuietly(c2, name);
     await db?.close().catch(() => undefined);
-    const s = JSON.parse(await devcloud(['up', '--db', 'sqlite', '--conductors', '1', '--json'])) as CloudStatus;
+    const s = JSON.parse(await runDevcloud(['up', '--db', 'sqlite', '--conductors', '1', '--json'])) as CloudStatus;
     expect(s.database).toMatchObject({ kind: 'sqlite', conductors: 1 });
     expect(s.database.galera).toBeUndefined();
     expect(GALERA.nodes.map((n) => galeraNodePid(GALERA, n))).toEqual([null, null, null]);
@@ -113,7 +103,7 @@ describe('two conductors on Galera, a node killed during a migration', () => {
     expect(await execOut(c2, there!.Id, ['redis-cli', 'DBSIZE'])).toBe('200001');
 
     // The killed node comes back and joins the cluster again.
-    const s = JSON.parse(await devcloud(['up', '--json'])) as CloudStatus;
+    const s = JSON.parse(await runDevcloud(['up', '--json'])) as CloudStatus;
     expect(s.database.galera?.map((n) => n.state)).toEqual(['Synced', 'Synced', 'Synced']);
   });
 });

@@ -12,10 +12,8 @@
  * time and the containers' downtime (README.md, "Many compute hosts").
  * Whatever else the evacuation moved goes back to compute1 before the extra hosts are taken out.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { sleep } from '../../../src/common/sleep.js';
 import { hostDirs, stateDir } from '../../../src/devcloud/layout.js';
@@ -25,14 +23,13 @@ import type { ComputeHost } from '../../../src/objects/host.js';
 import type { Migration } from '../../../src/objects/migration.js';
 import { engineOf } from '../../../src/soak/docker.js';
 import { ensureImage } from '../../../src/soak/cloud.js';
-import { cloud, repoRoot } from '../../helpers/cloud.js';
+import { cloud, runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, waitKnown } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
 
 jest.setTimeout(600_000);
 
-const pexec = promisify(execFile);
 const HOSTS = 5;
 const COUNT = Number(process.env.MANY_HOSTS_CONTAINERS ?? 20);
 const MAX_PARALLEL = 4;
@@ -41,11 +38,9 @@ const OTHERS = NAMES.slice(1);
 
 /** ferry-devcloud as an operator runs it (services at the dev cloud's log level, no test-only environment). */
 async function devcloud(args: string[]): Promise<{ stdout: string; seconds: number }> {
-  const env = { ...process.env };
-  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
   const t0 = Date.now();
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 300_000, maxBuffer: 16 << 20 });
-  return { stdout: r.stdout, seconds: (Date.now() - t0) / 1000 };
+  const stdout = await runDevcloud(args);
+  return { stdout, seconds: (Date.now() - t0) / 1000 };
 }
 
 /** Resident memory of a process, in MiB (0 when it is gone). */

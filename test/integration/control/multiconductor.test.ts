@@ -13,11 +13,10 @@
  * all. The killed conductor is started again at the end, compute1 enabled again, and whatever else
  * the evacuation moved goes back to compute1.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { sleep } from '../../../src/common/sleep.js';
 import { SqlRepository } from '../../../src/conductor/repository.js';
@@ -28,7 +27,7 @@ import { mariadbUrl } from '../../../src/devcloud/mariadb.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
 import type { Evacuation } from '../../../src/objects/evacuation.js';
 import type { Migration } from '../../../src/objects/migration.js';
-import { repoRoot } from '../../helpers/cloud.js';
+import { runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { admin, waitKnown } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
@@ -36,7 +35,6 @@ import { connectStreamClient } from '../../helpers/stream-client.js';
 
 jest.setTimeout(900_000);
 
-const pexec = promisify(execFile);
 const c1 = engine('compute1');
 const c2 = engine('compute2');
 const FABRIC = 'ferry-fabric';
@@ -44,15 +42,8 @@ const STREAM_IP = '10.250.0.58';
 const STREAM_MAC = '02:42:0a:fa:00:3a';
 
 /** ferry-devcloud as an operator runs it (services at the dev cloud's log level, no test-only environment). */
-async function devcloud(args: string[]): Promise<string> {
-  const env = { ...process.env };
-  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete env[k];
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], { env, timeout: 300_000, maxBuffer: 16 << 20 });
-  return r.stdout;
-}
-
 async function status(): Promise<CloudStatus> {
-  return JSON.parse(await devcloud(['status', '--json'])) as CloudStatus;
+  return JSON.parse(await runDevcloud(['status', '--json'])) as CloudStatus;
 }
 
 async function waitEvacuation(uuid: string, until: (e: Evacuation) => boolean, timeoutMs: number): Promise<Evacuation> {
@@ -80,7 +71,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
   let killedService: string | null = null;
 
   beforeAll(async () => {
-    const s = JSON.parse(await devcloud(['up', '--db', 'mariadb', '--conductors', '2', '--json'])) as CloudStatus;
+    const s = JSON.parse(await runDevcloud(['up', '--db', 'mariadb', '--conductors', '2', '--json'])) as CloudStatus;
     expect(s.database).toMatchObject({ kind: 'mariadb', conductors: 2, mariadb: { state: 'up' } });
     expect(s.services).toMatchObject({ 'ferry-conductor': 'up', 'ferry-conductor2': 'up', 'ferry-api': 'up' });
     db = openDriver(mariadbUrl(MARIADB.port, MARIADB));
@@ -120,7 +111,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
 
   afterAll(async () => {
     if (client && client.exitCode === null && client.pid) process.kill(client.pid, 'SIGTERM');
-    if (killedService) await devcloud(['restart', killedService]).catch(() => undefined);
+    if (killedService) await runDevcloud(['restart', killedService]).catch(() => undefined);
     await enableHosts(['compute1', 'compute2']);
     for (const n of mine) {
       await removeQuietly(c1, n);
@@ -129,7 +120,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
     await moveBack(foreign, 90_000);
     await db?.close().catch(() => undefined);
     // The default shape again: SQLite, one conductor.
-    const s = JSON.parse(await devcloud(['up', '--db', 'sqlite', '--conductors', '1', '--json'])) as CloudStatus;
+    const s = JSON.parse(await runDevcloud(['up', '--db', 'sqlite', '--conductors', '1', '--json'])) as CloudStatus;
     expect(s.database).toMatchObject({ kind: 'sqlite', conductors: 1 });
     expect(s.services['ferry-conductor2']).toBeUndefined();
   }, 600_000);
@@ -205,7 +196,7 @@ describe('two conductors on MariaDB, one killed mid-evacuation', () => {
     expect(await execOut(c2, plain, ['sh', '-c', 'nc 127.0.0.1 9000 | head -n 3'])).toBe('1\n2\n3');
 
     // The killed conductor comes back, and compute1 is enabled again.
-    await devcloud(['restart', killedService]);
+    await runDevcloud(['restart', killedService]);
     expect((await status()).services[killedService]).toBe('up');
     killedService = null;
     expect((await setHost('compute1', 'enabled')).status).toBe(200);

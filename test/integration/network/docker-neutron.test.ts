@@ -15,7 +15,7 @@ import { NeutronDockerDriver } from '../../../src/network/libnetwork.js';
 import { plugPort, plugPortForDocker, unplugPort } from '../../../src/network/linuxbridge.js';
 import { tapName, type NeutronPort } from '../../../src/network/neutron.js';
 import { servePlugin } from '../../../src/network/plugin-server.js';
-import { cloud, host } from '../../helpers/cloud.js';
+import { cloud, host, runDevcloud } from '../../helpers/cloud.js';
 
 const client = adminNeutronClient();
 const DRIVER = 'ferry-neutron-test-compute1';
@@ -36,6 +36,11 @@ const docker = (args: string[]) => sh(DOCKER_CLI, ['-H', host('compute1').docker
 let server: http.Server | undefined;
 let peer: NeutronPort | undefined;
 
+// Neutron runs for this file only (its agents' rules stay out of the other tests' hosts).
+beforeAll(async () => {
+  await runDevcloud(['up', '--neutron']);
+}, 600_000);
+
 afterAll(async () => {
   await docker(['rm', '-f', CONTAINER]);
   await docker(['network', 'rm', NETWORK]);
@@ -45,7 +50,8 @@ afterAll(async () => {
   }
   await sh('ip', ['netns', 'del', PEER_NS]);
   await new Promise((r) => (server ? server.close(r) : r(undefined)));
-});
+  await runDevcloud(['up', '--no-neutron']);
+}, 600_000);
 
 it('docker run --network on a Neutron network: a bound, ACTIVE Neutron port that a port on the other host reaches over VXLAN', async () => {
   const tenant = cloud().neutron?.networks.tenant;

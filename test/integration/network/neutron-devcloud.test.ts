@@ -13,7 +13,7 @@ import { adminNeutronClient } from '../../../src/devcloud/neutron.js';
 import { KeystoneClient, pickEndpoint } from '../../../src/identity/keystone.js';
 import { plugPort, unplugPort } from '../../../src/network/linuxbridge.js';
 import { bridgeName, tapName, type NeutronPort } from '../../../src/network/neutron.js';
-import { cloud } from '../../helpers/cloud.js';
+import { cloud, runDevcloud } from '../../helpers/cloud.js';
 
 const client = adminNeutronClient();
 
@@ -63,13 +63,19 @@ async function plugNewPort(host: string, tag: string): Promise<Plugged> {
   return p;
 }
 
+// Neutron runs for this file only (its agents' rules stay out of the other tests' hosts).
+beforeAll(async () => {
+  await runDevcloud(['up', '--neutron']);
+}, 600_000);
+
 afterAll(async () => {
   for (const p of plugged) {
     await client.deletePort(p.port.id).catch(() => undefined);
     await unplugPort(p.port.id, hostNs(p.host));
     await sh('ip', ['netns', 'del', p.netns]);
   }
-});
+  await runDevcloud(['up', '--no-neutron']);
+}, 600_000);
 
 describe('Neutron in the development cloud', () => {
   it('is in the Keystone catalog as type network, with binding-extended, and an alive linuxbridge agent per compute host', async () => {

@@ -36,7 +36,7 @@ import type { SqlDriver } from '../../../src/db/driver.js';
 import { databaseUrl } from '../../../src/devcloud/shape.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
 import type { Migration } from '../../../src/objects/migration.js';
-import { repoRoot } from '../../helpers/cloud.js';
+import { repoRoot, runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, engine, execOut, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
 import { ferry } from '../../helpers/ferry.js';
 import { connectStreamClient } from '../../helpers/stream-client.js';
@@ -58,14 +58,7 @@ type Host = 'compute1' | 'compute2';
 
 /** ferry-devcloud as an operator runs it: no test-only environment but what `env` adds. */
 async function devcloud(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const clean = { ...process.env };
-  for (const k of ['FERRY_FAULTS', 'FERRY_ENABLE_FAULTS', 'NODE_ENV', 'NODE_OPTIONS', 'FERRY_LOG_LEVEL']) delete clean[k];
-  const r = await pexec(process.execPath, [path.join(repoRoot, 'dist/cmd/devcloud.js'), ...args], {
-    env: { ...clean, ...env },
-    timeout: 600_000,
-    maxBuffer: 16 << 20,
-  });
-  return r.stdout;
+  return runDevcloud(args, { env, timeoutMs: 600_000 });
 }
 
 /** The previous release as git names it here: its tag, else its known commit; neither is a failure (never a skip). */
