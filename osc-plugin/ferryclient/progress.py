@@ -23,28 +23,49 @@ def _count(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _unit(n):
+    """The unit (decimal, as Nova's byte counters) and format to show byte counts up to ``n`` in."""
+    unit, div = next((u, d) for u, d in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3), ('B', 1))
+                     if n >= d)
+    return unit, div, '%d' if div == 1 else '%.1f'
+
+
 def memory(m):
-    """The memory moved so far, e.g. ``45.2/94.8 MB memory`` (one unit, chosen by the total;
-    decimal, as Nova's byte counters); '' until the API knows the total."""
+    """The memory moved so far, e.g. ``45.2/94.8 MB memory`` (one unit, chosen by the total);
+    '' until the API knows the total."""
     total, done = m.get('memory_total_bytes'), m.get('memory_processed_bytes')
     if not _count(total) or total <= 0:
         return ''
-    unit, div = next((u, d) for u, d in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3), ('B', 1))
-                     if total >= d)
-    fmt = '%d' if div == 1 else '%.1f'
+    unit, div, fmt = _unit(total)
     if _count(done):
         return ('%s/%s %s memory' % (fmt, fmt, unit)) % (done / div, total / div)
     return ('%s %s memory' % (fmt, unit)) % (total / div)
 
 
+def disk(m):
+    """The disk pre-copy (API 1.5), e.g. ``disk 3 rounds 312.4 MB live, 2.1 MB frozen``; '' when
+    the disk moved in the freeze or the API does not say."""
+    rounds, live, frozen = m.get('disk_rounds'), m.get('disk_live_bytes'), m.get('disk_frozen_bytes')
+    if not (_count(rounds) and _count(live) and _count(frozen)):
+        return ''
+    def size(n):
+        unit, div, fmt = _unit(max(n, 1))
+        return (fmt + ' %s') % (n / div, unit)
+    return 'disk %d round%s %s live, %s frozen' % (
+        rounds, '' if rounds == 1 else 's', size(live), size(frozen))
+
+
 def line(m):
-    """A migration's progress line: bar, hosts, status (phase), memory moved, mode."""
+    """A migration's progress line: bar, hosts, status (phase), memory moved, disk pre-copy, mode."""
     out = '%s %s %s -> %s  %s' % (
         (m.get('uuid') or '')[:8], bar(m.get('progress')), m.get('source_host') or '?',
         m.get('dest_host') or '(scheduling)', describe(m))
     mem = memory(m)
     if mem:
         out += ' ' + mem
+    dsk = disk(m)
+    if dsk:
+        out += (', ' if mem else ' ') + dsk
     if m.get('mode'):
         out += ', mode %s' % m['mode']
     return out
@@ -70,7 +91,7 @@ class ProgressPrinter(object):
 
     def update(self, m):
         text = line(m)
-        key = (m.get('status'), m.get('phase'), m.get('progress'), m.get('mode'))
+        key = (m.get('status'), m.get('phase'), m.get('progress'), m.get('mode'), m.get('disk_rounds'))
         if self.tty:
             pad = max(0, self._width - len(text))
             self.stream.write('\r' + text + ' ' * pad)

@@ -47,6 +47,10 @@ export const MICROVERSIONS: readonly Microversion[] = [
     version: '1.4',
     adds: 'Post-copy: "post_copy" in the migrate and evacuate bodies, POST /v1/migrations/{uuid}/action {"force_complete": null}; hosts show modes; evacuations show post_copy.',
   },
+  {
+    version: '1.5',
+    adds: 'Disk pre-copy: migrations show disk_rounds, disk_live_bytes and disk_frozen_bytes.',
+  },
 ];
 
 export const MIN_VERSION = MICROVERSIONS[0].version;
@@ -182,13 +186,15 @@ function omit<T extends object, K extends string>(o: T, keys: readonly K[]): T {
 }
 
 const MIGRATION_FIELDS_1_3 = ['mode', 'memory_total_bytes', 'memory_processed_bytes', 'memory_remaining_bytes'] as const;
+const MIGRATION_FIELDS_1_5 = ['disk_rounds', 'disk_live_bytes', 'disk_frozen_bytes'] as const;
 const HOST_FIELDS_1_2 = ['status', 'disabled_reason'] as const;
 const HOST_FIELDS_1_3 = ['memory_used_bytes', 'memory_total_bytes'] as const;
 const HOST_FIELDS_1_4 = ['modes'] as const;
 
 /** A migration record as the request's version shows it. */
 export function migrationView(res: Response, m: Migration): Migration {
-  return atLeast(res, '1.3') ? m : omit(m, MIGRATION_FIELDS_1_3);
+  if (atLeast(res, '1.5')) return m;
+  return omit(m, atLeast(res, '1.3') ? MIGRATION_FIELDS_1_5 : [...MIGRATION_FIELDS_1_3, ...MIGRATION_FIELDS_1_5]);
 }
 
 /** A host as the request's version shows it. */

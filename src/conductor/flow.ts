@@ -258,6 +258,9 @@ export class MigrationFlow {
         rootfs_bytes: live.rootfs_bytes,
         volume_bytes: live.volume_bytes,
         transferred_bytes: live.transferred_bytes + (pre.image_bytes ?? 0),
+        disk_rounds: live.disk_precopy?.rounds ?? null,
+        disk_live_bytes: live.disk_precopy?.live_bytes ?? null,
+        disk_frozen_bytes: live.disk_precopy?.frozen_bytes ?? null,
       };
       return this.afterSend(flowModeNamed(live.mode), counters);
     }

@@ -45,8 +45,8 @@ export const computeOpts = {
     "Network namespace (/run/netns/NAME) the Docker engine runs in when it is not the agent's own; post-copy's page server then listens there behind a relay. Empty on ordinary hosts.",
   ),
   disk_precopy: boolOpt(
-    false,
-    'Send the writable layer and local volumes of a container leaving this host while it still runs, in rounds, so that the freeze moves only what changed since the last round (blocks of large files); the target checks its copy before the restore. Off: they move in the freeze.',
+    true,
+    'Send the writable layer and local volumes of a container leaving this host while it still runs, in rounds, so that the freeze moves only what changed since the last round (blocks of large files); the target checks its copy before the restore. Off: they move in the freeze (a target that refuses the rounds gets them so too).',
   ),
   disk_precopy_max_rounds: intOpt(
     4,

@@ -193,6 +193,14 @@ const MIGRATIONS: Migration[] = [
    DELETE FROM ${COMPAT_TABLE};
    INSERT INTO ${COMPAT_TABLE} (oldest_code_schema) VALUES (0);`,
   },
+  // 10: the disk pre-copy's rounds and bytes on a migration (null: the disk moved in the freeze).
+  //     Expand: nullable columns that the previous release's code never writes.
+  {
+    kind: 'expand',
+    sql: (t) => `ALTER TABLE migrations ADD COLUMN disk_rounds ${t.int};
+   ALTER TABLE migrations ADD COLUMN disk_live_bytes ${t.int};
+   ALTER TABLE migrations ADD COLUMN disk_frozen_bytes ${t.int};`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -101,8 +101,8 @@ export function writeConfigFiles(): Record<string, string> {
         `engine_netns = /run/netns/${hostNetns(h)}`,
         // The development cloud offers post-copy (opt-in per migration); its risk is in docs/operations.md.
         'permit_post_copy = true',
-        // The disk pre-copy is off by default, as in a deployment; FERRY_DEVCLOUD_DISK_PRECOPY=1 at `up` or `restart` (both write this file) turns it on.
-        ...(process.env.FERRY_DEVCLOUD_DISK_PRECOPY === '1' ? ['disk_precopy = true'] : []),
+        // The disk pre-copy is on by default, as in a deployment; FERRY_DEVCLOUD_DISK_PRECOPY=0 at `up` or `restart` (both write this file) turns it off.
+        ...(process.env.FERRY_DEVCLOUD_DISK_PRECOPY === '0' ? ['disk_precopy = false'] : []),
         `data_channel_cert_file = ${tls.cert_file}`,
         `data_channel_key_file = ${tls.key_file}`,
         `data_channel_ca_file = ${tls.ca_file}`,

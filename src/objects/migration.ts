@@ -39,6 +39,10 @@ export interface MigrationCounters {
   volume_bytes: number | null;
   image_bytes: number | null; // image streamed when the target lacked it (0 when present)
   transferred_bytes: number | null; // everything sent over the data channel
+  /** The disk pre-copy (compute/disksync/): rounds sent while the container ran, their content bytes, and the last round's in the freeze; null when the disk moved in the freeze. */
+  disk_rounds: number | null;
+  disk_live_bytes: number | null;
+  disk_frozen_bytes: number | null;
 }
 
 export interface Migration extends MigrationTimings, MigrationCounters {
@@ -81,6 +85,9 @@ export function unmeasured(): MigrationTimings & MigrationCounters {
     volume_bytes: null,
     image_bytes: null,
     transferred_bytes: null,
+    disk_rounds: null,
+    disk_live_bytes: null,
+    disk_frozen_bytes: null,
   };
 }
 

@@ -17,7 +17,8 @@ export const ExceptionPayload = definePayload('ExceptionPayload', '1.0', {
 });
 
 /** A migration as `container.live_migration*` notifications carry it; `fault` is set on errors. */
-export const ContainerMigrationPayload = definePayload('ContainerMigrationPayload', '1.0', {
+// 1.1: disk_rounds, disk_live_bytes, disk_frozen_bytes (the disk pre-copy).
+export const ContainerMigrationPayload = definePayload('ContainerMigrationPayload', '1.1', {
   uuid: 'uuid',
   mode: 'string',
   container_id: 'string',
@@ -48,6 +49,9 @@ export const ContainerMigrationPayload = definePayload('ContainerMigrationPayloa
   volume_bytes: 'number?',
   image_bytes: 'number?',
   transferred_bytes: 'number?',
+  disk_rounds: 'number?',
+  disk_live_bytes: 'number?',
+  disk_frozen_bytes: 'number?',
   fault: 'object:ExceptionPayload?',
 });
 

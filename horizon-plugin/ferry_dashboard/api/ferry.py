@@ -10,8 +10,9 @@ from ferryclient.v1 import client as ferry_client
 
 SERVICE_TYPE = ferry_client.SERVICE_TYPE
 # The API microversion the dashboard was written for (paging, host maintenance, memory
-# counters, post-copy); sent on every call, so a newer server answers as this one expects.
-API_VERSION = '1.4'
+# counters, post-copy, disk pre-copy counters); sent on every call, so a newer server answers
+# as this one expects.
+API_VERSION = '1.5'
 # Statuses in which a migration can still be aborted: the restore on the target has not begun.
 ABORTABLE_STATUSES = ('accepted', 'pre-migrating', 'running')
 FINAL_STATUSES = ('completed', 'failed', 'cancelled', 'error')

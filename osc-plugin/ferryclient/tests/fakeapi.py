@@ -64,6 +64,7 @@ def new_migration(container, host, mode='stop-and-copy'):
         'restore_ms': None, 'total_ms': None, 'memory_bytes': None, 'rootfs_bytes': None,
         'volume_bytes': None, 'image_bytes': None, 'transferred_bytes': None,
         'memory_total_bytes': None, 'memory_processed_bytes': None, 'memory_remaining_bytes': None,
+        'disk_rounds': None, 'disk_live_bytes': None, 'disk_frozen_bytes': None,
         'connections_preserved': None, 'abort_requested': False, 'request_id': None,
         'user_id': 'u', 'project_id': 'p', 'created_at': '2026-05-07T10:00:00Z',
         'updated_at': '2026-05-07T10:00:00Z', '_step': 0,
@@ -76,7 +77,7 @@ class FakeFerry(object):
         self.requests = []
         # The OpenStack-API-Version header of each recorded request (None: none sent).
         self.versions = []
-        self.min_version, self.max_version = '1.0', '1.4'
+        self.min_version, self.max_version = '1.0', '1.5'
         self.lock = threading.Lock()
         fake = self
 

@@ -254,6 +254,23 @@ class ProgressTest(unittest.TestCase):
         self.assertEqual(progress.line({'uuid': 'u', 'status': 'accepted'}),
                          'u %s ? -> (scheduling)  accepted' % progress.bar(0))
 
+    def test_disk_precopy_rounds_and_bytes(self):
+        m = {'uuid': '12345678-aaaa', 'source_host': 'compute1', 'dest_host': 'compute2',
+             'status': 'running', 'phase': 'restore', 'progress': 80, 'mode': 'stop-and-copy',
+             'memory_total_bytes': 94800000, 'memory_processed_bytes': 94800000,
+             'disk_rounds': 3, 'disk_live_bytes': 312400000, 'disk_frozen_bytes': 2100000}
+        self.assertEqual(progress.line(m), '12345678 %s compute1 -> compute2  running (restore) '
+                         '94.8/94.8 MB memory, disk 3 rounds 312.4 MB live, 2.1 MB frozen, '
+                         'mode stop-and-copy' % progress.bar(80))
+        self.assertEqual(progress.disk(dict(m, disk_rounds=1, disk_frozen_bytes=0)),
+                         'disk 1 round 312.4 MB live, 0 B frozen')
+        # The disk moved in the freeze (null) or an API before 1.5 (absent): nothing.
+        for unknown in ({}, dict(m, disk_rounds=None), dict(m, disk_live_bytes=True)):
+            self.assertEqual(progress.disk(unknown), '', unknown)
+        done = dict(m, status='completed', phase=None, total_ms=5000, freeze_ms=1200)
+        self.assertIn(', mode stop-and-copy, disk 3 rounds 312.4 MB live, 2.1 MB frozen',
+                      osc_migrations.summary(done))
+
     def test_printer_without_tty_prints_bytes_per_tenth(self):
         out = io.StringIO()
         p = progress.ProgressPrinter(out, tty=False)

@@ -17,7 +17,7 @@ SERVICE_TYPE = 'container-migration'
 # Microversions (the server's history is in src/api/microversions.ts): the newest this client
 # knows, and the header every request carries.
 MIN_API_VERSION = '1.0'
-MAX_API_VERSION = '1.4'
+MAX_API_VERSION = '1.5'
 API_VERSION_HEADER = 'OpenStack-API-Version'
 # `error`: the outcome is unknown or a post-copy could not finish; nothing more will happen.
 FINAL_STATUSES = ('completed', 'failed', 'cancelled', 'error')

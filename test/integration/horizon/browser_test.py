@@ -342,7 +342,7 @@ class HorizonPanelTest(unittest.TestCase):
                in b.d.current_url)
         text = b.wait('the timings', lambda: 'Phase timings' in b.text() and b.text())
         for label in ('Downtime (freeze)', 'Checkpoint', 'Transfer', 'Restore', 'Total',
-                      'Memory image', 'Total transferred', self.counter, 'compute1',
+                      'Memory image', 'Disk pre-copy', 'Total transferred', self.counter, 'compute1',
                       'compute2', 'completed'):
             self.assertIn(label, text)
         self.assertRegex(text, r'Downtime \(freeze\)\s+\d+ ms')

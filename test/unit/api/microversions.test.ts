@@ -186,6 +186,22 @@ describe('1.2: host maintenance', () => {
   });
 });
 
+describe('1.5: disk pre-copy counters', () => {
+  it('migrations show disk_rounds, disk_live_bytes and disk_frozen_bytes from 1.5', async () => {
+    const m = conductor.add({ container_name: 'counter', disk_rounds: 2, disk_live_bytes: 1000, disk_frozen_bytes: 10 });
+    for (const path of [`/migrations/${m.uuid}`, '/migrations']) {
+      for (const v of ['1.0', '1.4']) {
+        const r = await at(v, 'GET', path);
+        const old = r.json.migration ?? r.json.migrations[0];
+        expect(old.uuid).toBe(m.uuid);
+        for (const k of ['disk_rounds', 'disk_live_bytes', 'disk_frozen_bytes']) expect(old).not.toHaveProperty(k);
+      }
+      const r5 = await at('1.5', 'GET', path);
+      expect(r5.json.migration ?? r5.json.migrations[0]).toMatchObject({ mode: 'stop-and-copy', disk_rounds: 2, disk_live_bytes: 1000, disk_frozen_bytes: 10 });
+    }
+  });
+});
+
 describe('1.3: memory counters', () => {
   it('migrations show mode and the memory counters from 1.3', async () => {
     const m = conductor.add({ container_name: 'counter' });

@@ -130,6 +130,25 @@ describe('migration flow', () => {
     expect((await svc.listContainers()).find((c) => c.name === 'web')?.host).toBe('c2');
   });
 
+  it("records the disk pre-copy's rounds and bytes from the source's answer, and null when the disk moved in the freeze", async () => {
+    const { svc } = await setup(fakeCompute([]));
+    const plain = await svc.migrateOnLiveState(new RequestContext(), 'web');
+    await svc.whenIdle();
+    expect(await svc.getMigration(plain.uuid)).toMatchObject({ status: 'completed', disk_rounds: null, disk_live_bytes: null, disk_frozen_bytes: null });
+    const precopied: Calls = [];
+    const compute = fakeCompute(precopied);
+    const withPrecopy: ComputeAPI = {
+      async call(ctx, host, method, ...rest) {
+        const r = await compute.call(ctx, host, method, ...rest);
+        return method === 'live_migration' ? { ...r, disk_precopy: { rounds: 3, live_bytes: 300_000_000, frozen_bytes: 2_000_000 } } : r;
+      },
+    };
+    const { svc: svc2 } = await setup(withPrecopy);
+    const m0 = await svc2.migrateOnLiveState(new RequestContext(), 'web');
+    await svc2.whenIdle();
+    expect(await svc2.getMigration(m0.uuid)).toMatchObject({ status: 'completed', disk_rounds: 3, disk_live_bytes: 300_000_000, disk_frozen_bytes: 2_000_000 });
+  });
+
   it("a failure before the freeze cleans the target and settles the source's record; the source is never frozen", async () => {
     const calls: Calls = [];
     const { svc, events } = await setup(fakeCompute(calls, { pre_migration: new TransferFailed('image stream cut') }));

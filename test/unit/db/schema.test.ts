@@ -62,6 +62,7 @@ describe('expand and contract steps', () => {
       'expand',
       'expand',
       'expand',
+      'expand',
     ]);
   });
 
@@ -144,6 +145,15 @@ describe('the start-up rule', () => {
 });
 
 describe('MariaDB statements', () => {
+  it('step 10 adds the disk pre-copy columns, nullable, and keeps the oldest code schema at 6 (an expand step)', () => {
+    expect(schemaStatements(10, mysqlDialect.types)).toEqual([
+      'ALTER TABLE migrations ADD COLUMN disk_rounds BIGINT',
+      'ALTER TABLE migrations ADD COLUMN disk_live_bytes BIGINT',
+      'ALTER TABLE migrations ADD COLUMN disk_frozen_bytes BIGINT',
+      'UPDATE schema_compat SET oldest_code_schema = 6',
+    ]);
+  });
+
   it('step 9 creates the table if missing, refills its one row, then sets the value (each statement safe to run again)', () => {
     expect(schemaStatements(COMPAT_SCHEMA_VERSION, mysqlDialect.types)).toEqual([
       'CREATE TABLE IF NOT EXISTS schema_compat (oldest_code_schema BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
@@ -153,10 +163,12 @@ describe('MariaDB statements', () => {
     ]);
   });
 
-  it('db sync 8 -> 9 and the start-up check go through the driver interface with those statements', async () => {
+  it('db sync 8 -> latest and the start-up check go through the driver interface with those statements', async () => {
     const d = new RecordingDriver(8);
     expect(await syncDatabase(d)).toEqual([8, SCHEMA_VERSION]);
-    expect(d.applied).toEqual([[COMPAT_SCHEMA_VERSION, schemaStatements(COMPAT_SCHEMA_VERSION, mysqlDialect.types)]]);
+    expect(d.applied).toEqual(
+      Array.from({ length: SCHEMA_VERSION - 8 }, (_, i) => [COMPAT_SCHEMA_VERSION + i, schemaStatements(COMPAT_SCHEMA_VERSION + i, mysqlDialect.types)]),
+    );
     expect(await requireCurrentDatabase(d)).toBeNull();
     d.version = SCHEMA_VERSION + 1;
     expect(await requireCurrentDatabase(d)).toMatch(/upgrade is in progress/);

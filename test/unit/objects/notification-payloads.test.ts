@@ -20,7 +20,7 @@ import { loadSamples, sampleDifferences, shapeDifferences } from '../../helpers/
  */
 const HISTORY: Record<string, Record<string, string>> = {
   ExceptionPayload: { '1.0': '1.0-0230e6a01857c4f587212f8369b296c4' },
-  ContainerMigrationPayload: { '1.0': '1.0-2c74b6d79813146b08477c1369ac8c73' },
+  ContainerMigrationPayload: { '1.0': '1.0-2c74b6d79813146b08477c1369ac8c73', '1.1': '1.1-9ece5074a50349328478bdec09001666' },
   EvacuationContainerPayload: { '1.0': '1.0-42caf9e495186f2334d8c5158635eade' },
   HostEvacuationPayload: { '1.0': '1.0-c7a31c1bff9f4c9112473cd7d85f9310' },
 };
@@ -95,12 +95,12 @@ describe('payload object versions', () => {
 
   it('a field added without a new version is caught, and so is a retyped one', () => {
     const added = definePayload(ContainerMigrationPayload.name, ContainerMigrationPayload.version, { ...ContainerMigrationPayload.fields, vcpus: 'number' });
-    expect(versionProblems([added], HISTORY)).toEqual([expect.stringMatching(/^ContainerMigrationPayload's fields changed but its version is still 1\.0/)]);
-    const retyped = definePayload(ContainerMigrationPayload.name, '1.0', { ...ContainerMigrationPayload.fields, progress: 'string' });
+    expect(versionProblems([added], HISTORY)).toEqual([expect.stringMatching(/^ContainerMigrationPayload's fields changed but its version is still 1\.1/)]);
+    const retyped = definePayload(ContainerMigrationPayload.name, '1.1', { ...ContainerMigrationPayload.fields, progress: 'string' });
     expect(versionProblems([retyped], HISTORY)).toHaveLength(1);
-    const bumped = definePayload(ContainerMigrationPayload.name, '1.1', added.fields);
-    expect(versionProblems([bumped], HISTORY)).toEqual([expect.stringMatching(/has no recorded fingerprint: add '1\.1': '1\.1-[0-9a-f]{32}'/)]);
-    expect(versionProblems([bumped], { ...HISTORY, ContainerMigrationPayload: { ...HISTORY.ContainerMigrationPayload, '1.1': fingerprint(bumped) } })).toEqual(
+    const bumped = definePayload(ContainerMigrationPayload.name, '1.2', added.fields);
+    expect(versionProblems([bumped], HISTORY)).toEqual([expect.stringMatching(/has no recorded fingerprint: add '1\.2': '1\.2-[0-9a-f]{32}'/)]);
+    expect(versionProblems([bumped], { ...HISTORY, ContainerMigrationPayload: { ...HISTORY.ContainerMigrationPayload, '1.2': fingerprint(bumped) } })).toEqual(
       [],
     );
   });
@@ -150,7 +150,7 @@ describe('docs/notifications/samples', () => {
     expect(shapeDifferences(s.payload, withData({ ...data, progress: '100' }))).toEqual(['ferry_object.data.progress: string where the sample has number']);
     expect(shapeDifferences(s.payload, withData({ ...data, status: null }))).toEqual(['ferry_object.data.status: null where the sample has string']);
     expect(shapeDifferences(s.payload, withData({ ...data, dest_host: null }))).toEqual([]); // declared nullable
-    expect(shapeDifferences(s.payload, { ...s.payload, 'ferry_object.version': '1.1' })).toEqual([': version 1.1 where the sample has 1.0']);
+    expect(shapeDifferences(s.payload, { ...s.payload, 'ferry_object.version': '1.2' })).toEqual([': version 1.2 where the sample has 1.1']);
   });
 
   it('docs/notifications.md lists every event type with its sample', () => {

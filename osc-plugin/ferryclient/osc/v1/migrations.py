@@ -43,6 +43,9 @@ LONG_COLUMNS = (
     ('Processed Memory Bytes', 'memory_processed_bytes'),
     ('Remaining Memory Bytes', 'memory_remaining_bytes'),
     ('Rootfs Bytes', 'rootfs_bytes'),
+    ('Disk Rounds', 'disk_rounds'),
+    ('Disk Live Bytes', 'disk_live_bytes'),
+    ('Disk Frozen Bytes', 'disk_frozen_bytes'),
     ('Transferred Bytes', 'transferred_bytes'),
     ('Connections Preserved', 'connections_preserved'),
     ('Error', 'error'),
@@ -81,6 +84,8 @@ def summary(m):
             secs(m.get('total_ms')), '%d ms' % down if isinstance(down, (int, float)) else 'n/a')
     if m.get('mode'):
         line += ', mode %s' % m['mode']
+    if progress.disk(m):
+        line += ', %s' % progress.disk(m)
     if m.get('error'):
         line += ': %s' % ' '.join(str(m['error']).split())
     return line
