@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { mariadbInstalled, mariadbUrl, provisionMariadb, type MariadbAccount, type MariadbPaths } from './mariadb.js';
+import { mariadbInstalled, mariadbUrl, provisionMariadb, SERVER_SETTINGS, type MariadbAccount, type MariadbPaths } from './mariadb.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
 const SERVER = '/usr/sbin/mariadbd';
@@ -151,12 +151,7 @@ async function startNode(c: GaleraCluster, n: GaleraNodeSpec, bootstrap: boolean
       `--pid-file=${path.join(dir, 'mariadbd.pid')}`,
       `--log-error=${p.logFile}`,
       `--user=${RUN_AS}`,
-      '--skip-name-resolve',
-      '--character-set-server=utf8mb4',
-      '--collation-server=utf8mb4_bin',
-      '--innodb-buffer-pool-size=64M',
-      '--innodb-flush-log-at-trx-commit=2',
-      '--max-connections=300',
+      ...SERVER_SETTINGS,
       // What Galera requires: row-based replication, InnoDB, interleaved auto-increment locks.
       '--binlog-format=ROW',
       '--default-storage-engine=InnoDB',

@@ -8,6 +8,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 
+/** How the dev cloud's MariaDB servers run, the single one and each Galera node alike. */
+export const SERVER_SETTINGS: readonly string[] = [
+  '--skip-name-resolve',
+  '--character-set-server=utf8mb4',
+  '--collation-server=utf8mb4_bin',
+  '--innodb-buffer-pool-size=64M',
+  // A development and test server: a crash may lose the last second of commits, never corrupt.
+  '--innodb-flush-log-at-trx-commit=2',
+  '--max-connections=300',
+];
 export interface MariadbPaths {
   datadir: string;
   socket: string;
@@ -65,13 +75,7 @@ export async function startMariadb(p: MariadbPaths, port: number): Promise<numbe
       `--pid-file=${p.pidFile}`,
       `--log-error=${p.logFile}`,
       '--user=root',
-      '--skip-name-resolve',
-      '--character-set-server=utf8mb4',
-      '--collation-server=utf8mb4_bin',
-      '--innodb-buffer-pool-size=64M',
-      // A development and test server: a crash may lose the last second of commits, never corrupt.
-      '--innodb-flush-log-at-trx-commit=2',
-      '--max-connections=300',
+      ...SERVER_SETTINGS,
     ],
     pidFile: p.pidFile,
     logFile: p.logFile,

@@ -19,6 +19,7 @@ import { getLogger, type Logger } from '../common/log.js';
 import { sleep } from '../common/sleep.js';
 import type { FerryConfig } from '../conf/index.js';
 import type { CatalogService, PasswordCredentials, TokenInfo, TokenValidator } from './types.js';
+import { jsonBody } from '../common/json-body.js';
 
 export type { CatalogEndpoint, CatalogService, PasswordCredentials, TokenInfo, TokenValidator } from './types.js';
 
@@ -168,15 +169,7 @@ export class KeystoneClient implements TokenValidator {
         lastError = e;
         continue;
       }
-      const text = await res.text().catch(() => '');
-      let json: unknown = null;
-      if (text) {
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = null;
-        }
-      }
+      const json = await jsonBody(res);
       return { status: res.status, headers: res.headers, json };
     }
     throw new IdentityUnavailable(`Keystone at ${this.authUrl} is unreachable (${describe(lastError)}) after ${this.opts.maxRetries + 1} attempt(s)`, {

@@ -8,6 +8,7 @@
  */
 import { InvalidInput, NetworkRequestRefused, NetworkResourceNotFound, NetworkUnavailable } from '../common/errors.js';
 import { sleep } from '../common/sleep.js';
+import { jsonBody } from '../common/json-body.js';
 
 export interface NeutronNetwork {
   id: string;
@@ -167,15 +168,7 @@ export class NeutronClient {
       } catch (e) {
         throw new NetworkUnavailable(`Neutron at ${this.endpoint} did not answer ${method} ${path}: ${(e as Error).message}`, { method, path });
       }
-      const text = await res.text().catch(() => '');
-      let json: unknown = null;
-      if (text) {
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = null;
-        }
-      }
+      const json = await jsonBody(res);
       if (res.status === 401 && attempt === 0) continue;
       if (res.ok) return json;
       const fault = neutronFault(json);
