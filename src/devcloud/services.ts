@@ -2,7 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { computeConfigFile, configFiles, writeConfigFiles } from './config.js';
-import { FERRY_PORTS, MAX_HOSTS, hostNames, repoRoot, stateDir } from './layout.js';
+import { FerryClient } from './ferry-client.js';
+import { credentials } from './keystone.js';
+import { FERRY_PORTS, KEYSTONE, MAX_HOSTS, hostNames, repoRoot, stateDir } from './layout.js';
 import { withServicesLock } from './lock.js';
 import { run, runningPid, startDaemon, stopDaemon, waitFor } from './proc.js';
 import { readRelease, type Release } from './release.js';
@@ -176,9 +178,33 @@ export async function upgradeService(name: string, log: (s: string) => void): Pr
     delete releases[s.name];
     writeServiceReleases(releases);
     writeConfigFiles();
+    const since = Date.now();
     startService(s, log);
     await waitApi(s);
+    await waitReported(s, since);
   });
+}
+
+/**
+ * A restarted agent is usable once the conductor has its report: until then the scheduler counts
+ * its host down when the last report is older than service_down_time (after a broker outage, say),
+ * and a migration asked at once is refused. Only while the API runs (it tells what the conductor knows).
+ */
+async function waitReported(s: ServiceSpec, since: number): Promise<void> {
+  const host = s.name.startsWith('ferry-compute-') ? s.name.slice('ferry-compute-'.length) : null;
+  const api = serviceSpecs().find((x) => x.entry === 'api');
+  if (host === null || !api || servicePid(api) === null || !(await apiHealthy())) return;
+  const ferry = new FerryClient(apiUrl, KEYSTONE.authUrl, credentials.admin);
+  await waitFor(
+    `${host}'s first report to the conductor after its restart (log: ${path.join(stateDir, 'log', `${s.name}.log`)})`,
+    async () => {
+      const r = await ferry.request<{ hosts?: { name: string; state: string; updated_at: string | null }[] }>('GET', '/v1/hosts').catch(() => null);
+      const h = r?.body.hosts?.find((x) => x.name === host);
+      return h !== undefined && h.state === 'up' && h.updated_at !== null && Date.parse(h.updated_at) >= since;
+    },
+    60_000,
+    200,
+  );
 }
 
 /** The service of that name in the current shape; an error naming the services otherwise. */
@@ -218,8 +244,10 @@ export async function restartService(name: string, log: (s: string) => void, sig
     writeConfigFiles(); // a restarted service reads what this code would write (new options included)
     // Code newer than the schema: as `up` does. A conductor of an older release starts on the schema as it is.
     if (s.entry === 'conductor' && serviceRelease(s.name) === null) await syncDatabase(log);
+    const since = Date.now();
     startService(s, log);
     await waitApi(s);
+    await waitReported(s, since);
   });
 }
 

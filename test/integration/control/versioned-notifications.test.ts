@@ -116,7 +116,7 @@ describe('versioned notifications from real migrations and evacuations', () => {
     const end = ours.find((n) => n.eventType === 'container.live_migration.end')!;
     expect(end.priority).toBe('info');
     expect(end.publisherId).toMatch(/^ferry-conductor:/);
-    expect(end.payload).toMatchObject({ 'ferry_object.name': 'ContainerMigrationPayload', 'ferry_object.namespace': 'ferry', 'ferry_object.version': '1.0' });
+    expect(end.payload).toMatchObject({ 'ferry_object.name': 'ContainerMigrationPayload', 'ferry_object.namespace': 'ferry', 'ferry_object.version': '1.1' });
     expect(dataOf(end)).toMatchObject({ uuid: m.uuid, status: 'completed', source_host: 'compute1', dest_host: 'compute2', container_name: name, fault: null });
   });
 
