@@ -131,6 +131,15 @@ export class PrivateRabbit {
     proc.stderr?.on('data', keep);
     const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}): ${this.output}`))));
     exited.catch(() => undefined);
+    // `rabbitmqctl wait` reads the pid file once it exists: seen empty, just created, it fails ("garbage_in_pid_file").
+    const pidWritten = (async () => {
+      const end = Date.now() + 60_000;
+      while (!/^\d+\s*$/.test(fs.existsSync(this.pidFile) ? fs.readFileSync(this.pidFile, 'utf8') : '')) {
+        if (Date.now() > end) throw new Error(`${this.pidFile} not written within 60 s: ${this.output}`);
+        await sleep(100);
+      }
+    })();
+    await Promise.race([pidWritten, exited]);
     const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, 'wait', this.pidFile, '--timeout', '60'], {
       env: this.env(),
     });
@@ -178,8 +187,9 @@ export class PrivateRabbit {
     }, 20_000);
     await gone;
     clearTimeout(t);
-    // beam may linger a moment after the script exits; wait until the port is free.
+    // beam may linger a moment after the script exits; wait until its ports are free (the next node takes the same).
     await waitForPortClosed(this.readyPort, 20_000);
+    await waitForPortClosed(this.distPort, 20_000);
   }
 
   async restart(): Promise<void> {
