@@ -4,17 +4,27 @@
  * (`up --rabbit-cluster 1`: two independent brokers). The services' topic queues are quorum
  * queues replicated over the three nodes; the node the services are connected to is SIGKILLed by
  * its PID while a migration is between checkpoint and restore: the services move to another
- * node, the migration completes, the container runs once, on the target, with its state.
+ * node, the migration completes, the container runs once, on the target, with its state. Then
+ * compute1 is evacuated to compute2 with 12 small counters and a second node (the leader of the
+ * conductor's quorum queue, when that is not the node killed before) is SIGKILLed after the first
+ * counter moved: the evacuation completes, each counter once, on compute2, counting on; the node
+ * is started again and rejoins.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { isFinal } from '../../../src/objects/migration.js';
 import { rabbitctl } from '../../../src/devcloud/rabbit.js';
 import type { CloudStatus } from '../../../src/devcloud/status.js';
 import { runDevcloud } from '../../helpers/cloud.js';
+import { uniqueName } from '../../helpers/docker.js';
+import { faultedEvacuation } from '../../helpers/evacuation.js';
 import { startMigration, waitMigration } from '../../helpers/ferry.js';
 import { assertInvariant, cleanUp, redisOn1, useFaults } from '../faults/harness.js';
 
 jest.setTimeout(600_000);
+
+const EVACUATED = 12;
+// The dev cloud runs one migration per host at a time: the second waits in the conductor's queue.
+const MAX_PARALLEL = 2;
 
 /** ferry-devcloud as an operator runs it (no test-only environment). */
 async function status(): Promise<CloudStatus> {
@@ -27,6 +37,12 @@ async function queueTypes(node: string): Promise<Map<string, string>> {
   return new Map((JSON.parse(out) as { name: string; type: string }[]).map((q) => [q.name, q.type]));
 }
 
+/** Quorum queue name -> the node leading it, asked of `node`. */
+async function queueLeaders(node: string): Promise<Map<string, string>> {
+  const out = (await rabbitctl(['list_queues', '-p', 'ferry', 'name', 'leader', '--formatter', 'json'], node)).stdout;
+  return new Map((JSON.parse(out) as { name: string; leader: string }[]).map((q) => [q.name, q.leader]));
+}
+
 async function runningNodes(node: string): Promise<string[]> {
   const out = (await rabbitctl(['cluster_status', '--formatter', 'json'], node)).stdout;
   return (JSON.parse(out) as { running_nodes: string[] }).running_nodes;
@@ -35,6 +51,7 @@ async function runningNodes(node: string): Promise<string[]> {
 describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', () => {
   const t0 = Date.now();
   let killed: string | null = null;
+  const evacuation = faultedEvacuation(uniqueName('rc-evac'), EVACUATED, MAX_PARALLEL);
 
   beforeAll(async () => {
     await runDevcloud(['up', '--rabbit-cluster', '3']);
@@ -44,6 +61,7 @@ describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', ()
   afterAll(async () => {
     if (killed) await runDevcloud(['start', killed]).catch(() => undefined);
     await cleanUp();
+    await evacuation.cleanUp();
     const t = Date.now();
     await runDevcloud(['up', '--rabbit-cluster', '1']);
     const s = await status();
@@ -102,5 +120,26 @@ describe('up --rabbit-cluster 3: quorum queues, a node killed mid-migration', ()
     killed = null;
     expect((await runningNodes('rabbitmq')).length).toBe(3);
     await useFaults({});
+  });
+
+  test(`a second node is SIGKILLed mid-evacuation of ${EVACUATED} counters: each moves once, with its state; the node rejoins`, async () => {
+    await evacuation.start();
+    const s = await status();
+    const leader = (await queueLeaders('rabbitmq2')).get('ferry-conductor');
+    // Another node than the one the migration test killed: the conductor queue's leader when it is another.
+    const victim = s.rabbit.nodes.find((n) => n.node === leader && n.name !== 'rabbitmq') ?? s.rabbit.nodes[1];
+    const survivor = s.rabbit.nodes.find((n) => n.name !== victim.name)!;
+    expect(victim.pid).not.toBeNull();
+    const r = await evacuation.run(async () => {
+      process.kill(victim.pid!, 'SIGKILL');
+      killed = victim.name;
+    });
+    process.stdout.write(`${r.summary}; killed ${victim.name} (${victim.node}, leader of ferry-conductor: ${leader === victim.node})\n`);
+    expect((await runningNodes(survivor.name)).length).toBe(2);
+    expect((await queueTypes(survivor.name)).get('ferry-conductor')).toBe('quorum');
+
+    await runDevcloud(['start', victim.name]);
+    killed = null;
+    expect((await runningNodes(victim.name)).sort()).toEqual(['ferry2@localhost', 'ferry3@localhost', 'ferry@localhost']);
   });
 });

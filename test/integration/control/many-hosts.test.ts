@@ -25,6 +25,7 @@ import { engineOf } from '../../../src/soak/docker.js';
 import { ensureImage } from '../../../src/soak/cloud.js';
 import { cloud, runDevcloud } from '../../helpers/cloud.js';
 import { containerOn, lastNumber, removeQuietly, uniqueName } from '../../helpers/docker.js';
+import { quantile, waitEvacuation } from '../../helpers/evacuation.js';
 import { admin, waitKnown } from '../../helpers/ferry.js';
 import { enableHosts, moveBack, setHost } from '../../helpers/hosts.js';
 
@@ -83,23 +84,6 @@ async function waitHostsUp(names: string[], timeoutMs = 90_000): Promise<Compute
       throw new Error(`hosts not all up with CRIU within ${timeoutMs} ms: ${JSON.stringify(r?.body.hosts?.map((h) => [h.name, h.state]))}`);
     await sleep(1000);
   }
-}
-
-async function waitEvacuation(uuid: string, timeoutMs: number): Promise<{ e: Evacuation; peak: number }> {
-  const deadline = Date.now() + timeoutMs;
-  let peak = 0;
-  for (;;) {
-    const r = await admin<{ evacuation: Evacuation }>('GET', `/v1/evacuations/${uuid}`);
-    expect(r.status).toBe(200);
-    peak = Math.max(peak, r.body.evacuation.counts.migrating);
-    if (r.body.evacuation.status !== 'running') return { e: r.body.evacuation, peak };
-    if (Date.now() > deadline) throw new Error(`evacuation ${uuid} still running after ${timeoutMs} ms: ${JSON.stringify(r.body.evacuation.counts)}`);
-    await sleep(250);
-  }
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 describe(`${HOSTS} compute hosts: compute1 evacuated with ${COUNT} containers, max_parallel ${MAX_PARALLEL}`, () => {
