@@ -139,12 +139,18 @@ export class PrivateRabbit {
         await sleep(100);
       }
     })();
-    await Promise.race([pidWritten, exited]);
-    const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, 'wait', this.pidFile, '--timeout', '60'], {
-      env: this.env(),
-    });
-    await Promise.race([wait, exited]);
-    await waitForPort(this.readyPort, 30_000);
+    try {
+      await Promise.race([pidWritten, exited]);
+      const wait = execFileP(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', this.nodeName, 'wait', this.pidFile, '--timeout', '60'], {
+        env: this.env(),
+      });
+      await Promise.race([wait, exited]);
+      await waitForPort(this.readyPort, 30_000);
+    } catch (e) {
+      // A node that did not come up is ended here: its caller never gets it to stop (it would hold the ports for the next test).
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
   }
 
   /** rabbitmqctl against this node. */
