@@ -100,7 +100,7 @@ describe('live migration through the REST API', () => {
     expect(end.payload).toMatchObject({
       'ferry_object.name': 'ContainerMigrationPayload',
       'ferry_object.namespace': 'ferry',
-      'ferry_object.version': '1.1',
+      'ferry_object.version': '1.0',
       'ferry_object.data': { uuid: m.uuid, status: 'completed', source_host: 'compute1', dest_host: 'compute2' },
     });
 
